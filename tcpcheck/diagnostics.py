@@ -1,0 +1,130 @@
+"""Diagnostics as data: every user-facing error has a stable code, a span and a message.
+
+One renderer prints them the same way everywhere:
+
+    models/x.tcpm:12:5: error[TCP201]: unknown variable 'stat'; did you mean 'state'?
+       12 |     stat := CLOSED
+          |     ^^^^
+
+The codes are stable so that tests, scripts and users can refer to them.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, the end is exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+# Stable codes. Syntax: 1xx, names and types: 2xx, model structure: 3xx,
+# command-line input: 4xx, errors found while exploring: 5xx.
+CODES: dict[str, str] = {
+    "TCP100": "syntax error",
+    "TCP101": "unexpected character",
+    "TCP102": "unexpected end of file",
+    "TCP103": "unclosed block",
+    "TCP104": "'=' used where ':=' assigns",
+    "TCP105": "bad duration",
+    "TCP200": "duplicate declaration",
+    "TCP201": "unknown name",
+    "TCP202": "type mismatch",
+    "TCP203": "unknown segment flag",
+    "TCP204": "unknown application call",
+    "TCP205": "unknown timer",
+    "TCP206": "unknown segment field",
+    "TCP207": "assignment to a read-only name",
+    "TCP208": "'seg' outside a recv transition",
+    "TCP209": "bad range",
+    "TCP210": "not a constant",
+    "TCP211": "unknown endpoint setting",
+    "TCP212": "missing endpoint setting",
+    "TCP213": "bad call argument",
+    "TCP214": "unknown function",
+    "TCP300": "wrong number of endpoints",
+    "TCP301": "missing channel",
+    "TCP302": "bad channel",
+    "TCP303": "value out of range",
+    "TCP304": "no model declaration",
+    "TCP400": "bad --param",
+    "TCP401": "cannot read file",
+    "TCP500": "value out of range during exploration",
+    "TCP501": "arithmetic error during exploration",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    notes: tuple[str, ...] = ()
+    severity: str = "error"
+
+    def as_json(self) -> dict:
+        d = {"code": self.code, "severity": self.severity, "message": self.message}
+        if self.span is not None:
+            d["file"] = self.span.file
+            d["line"] = self.span.line
+            d["column"] = self.span.column
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+
+class TcpcheckError(Exception):
+    """Raised by any stage when the user's input is bad; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+def did_you_mean(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
+    """Render one diagnostic as text: location, code, message, the source line and a caret."""
+    head = f"{diag.severity}[{diag.code}]: {diag.message}"
+    if diag.span is None:
+        lines = [head]
+    else:
+        lines = [f"{diag.span}: {head}"]
+        text = (sources or {}).get(diag.span.file)
+        if text is not None:
+            lines.extend(_excerpt(text, diag.span))
+    lines.extend(f"  = note: {n}" for n in diag.notes)
+    return "\n".join(lines)
+
+
+def _excerpt(text: str, span: Span) -> list[str]:
+    src_lines = text.splitlines()
+    if not 1 <= span.line <= len(src_lines):
+        return []
+    src = src_lines[span.line - 1].expandtabs(1)
+    gutter = f"{span.line:>4} | "
+    if span.end_line == span.line and span.end_column > span.column:
+        width = span.end_column - span.column
+    else:
+        width = max(1, len(src.rstrip()) - span.column + 1) if span.end_line > span.line else 1
+    caret = " " * (span.column - 1) + "^" * max(1, width)
+    return [gutter + src, " " * (len(gutter) - 2) + "| " + caret]
+
+
+def render_all(diags: list[Diagnostic], sources: dict[str, str] | None = None) -> str:
+    body = "\n".join(render(d, sources) for d in diags)
+    n = sum(1 for d in diags if d.severity == "error")
+    return body + f"\n{n} error{'s' if n != 1 else ''}" if n else body
