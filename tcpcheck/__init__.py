@@ -1,0 +1,25 @@
+"""tcpcheck: a model checker for TCP connection teardown.
+
+The pipeline, one module per stage:
+    parse (tcpcheck.parse) -> check (tcpcheck.check) -> compile (tcpcheck.compile)
+    -> explore (tcpcheck.explore) -> graph views (tcpcheck.graph) -> render (tcpcheck.render)
+and the command line over them (tcpcheck.cli).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+# The default model: models/teardown.tcpm beside the package (a source checkout).
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "teardown.tcpm"
+
+
+def load(path: str | Path, params: list[str] | None = None):
+    """Parse, check and compile a model file; raises TcpcheckError on bad input."""
+    from .check import check
+    from .compile import compile_model, parse_param_overrides
+    from .parse import parse_file
+
+    model = check(parse_file(path))
+    return compile_model(model, parse_param_overrides(model, params or []))

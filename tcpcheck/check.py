@@ -1,0 +1,815 @@
+"""Stage 2: syntax tree -> checked model. Resolves names, checks types, reports every error.
+
+The result uses a small resolved expression language (`R*` classes) in which every name says
+what it refers to (parameter, variable, setting, ...) and enum values are already numbers.
+After this stage nothing depends on user input except the parameter values chosen at
+compile time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import syntax as ast
+from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
+
+# ---------------------------------------------------------------- TCP vocabulary
+
+# Segment flags and their bits. DATA is not a TCP header flag: it marks a segment that carries
+# one unit of payload.
+FLAG_BITS = {"FIN": 1, "SYN": 2, "RST": 4, "ACK": 8, "DATA": 16}
+# The order flags are written in: SYN+ACK, DATA+ACK, FIN+ACK, RST+ACK.
+FLAG_ORDER = ("SYN", "DATA", "FIN", "RST", "ACK")
+
+# RFC 9293 section 3.3.2 state names, in the RFC's order; tcp_state is a built-in enum.
+TCP_STATES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
+              "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT")
+
+# Application calls an endpoint can react to, with the arguments each accepts.
+APP_CALLS: dict[str, tuple[str, ...]] = {
+    "close": (), "shutdown": ("SHUT_RD", "SHUT_WR", "SHUT_RDWR"), "write": (), "read": (),
+    "exit": (), "kill": (), "fork": (), "listen": (), "connect": (), "accept": (),
+}
+
+FUNCTIONS = {"min", "max", "running"}
+
+
+def flags_name(bits: int) -> str:
+    """FIN+ACK style name of a flag bit set."""
+    return "+".join(f for f in FLAG_ORDER if bits & FLAG_BITS[f]) or "none"
+
+
+# ---------------------------------------------------------------- types
+
+
+@dataclass(frozen=True, slots=True)
+class Type:
+    kind: str  # "bool", "int" or "enum"
+    enum: str | None = None
+
+    def __str__(self) -> str:
+        return self.enum if self.kind == "enum" else self.kind
+
+
+BOOL = Type("bool")
+INT = Type("int")
+
+# ---------------------------------------------------------------- resolved expressions
+
+
+@dataclass(frozen=True, slots=True)
+class RConst:
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class RParam:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RGlobal:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RLocal:
+    """A variable of the endpoint running the transition."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RSetting:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RSeg:
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class RRunning:
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ROp:
+    op: str  # not neg or and == != < <= > >= + - * / % min max
+    args: tuple["RExpr", ...]
+
+
+RExpr = RConst | RParam | RGlobal | RLocal | RSetting | RSeg | RRunning | ROp
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """The declared values of a parameter, variable or field: bounds may depend on parameters."""
+
+    type: Type
+    lo: RExpr
+    hi: RExpr
+    span: Span
+
+
+# ---------------------------------------------------------------- resolved statements
+
+
+@dataclass(frozen=True, slots=True)
+class SAssign:
+    target: RLocal | RGlobal
+    value: RExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SSend:
+    flags: int
+    fields: tuple[tuple[str, RExpr], ...]  # every declared field, in declaration order
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class STimer:
+    op: str  # "arm" or "cancel"
+    timer: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SObserve:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SIf:
+    branches: tuple[tuple[RExpr | None, tuple["SStmt", ...]], ...]
+    span: Span
+
+
+SStmt = SAssign | SSend | STimer | SObserve | SIf
+
+
+@dataclass(frozen=True, slots=True)
+class CEvent:
+    kind: str  # "call", "recv", "expire", "internal"
+    name: str  # call name, timer name, internal name; "" for recv
+    arg: str | None = None  # shutdown's SHUT_* argument
+    patterns: tuple[int, ...] | None = None  # recv: accepted flag sets; None = any
+
+    def label(self) -> str:
+        if self.kind == "call":
+            return f"{self.name}({self.arg or ''})"
+        if self.kind == "recv":
+            if self.patterns is None:
+                return "recv any"
+            return "recv " + " | ".join(flags_name(p) for p in self.patterns)
+        if self.kind == "expire":
+            return f"{self.name} expires"
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class CTransition:
+    index: int  # position in its endpoint
+    event: CEvent
+    after: str | None
+    guard: RExpr | None
+    body: tuple[SStmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CTimer:
+    name: str
+    lo_ms: float
+    hi_ms: float | None  # None: unbounded
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CVar:
+    name: str
+    domain: Domain
+    init: RExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CEndpoint:
+    name: str
+    settings: tuple[tuple[str, Type], ...]
+    vars: tuple[CVar, ...]
+    timers: tuple[CTimer, ...]
+    transitions: tuple[CTransition, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CInstance:
+    name: str
+    endpoint: str
+    bindings: tuple[tuple[str, RExpr], ...]  # in the endpoint's setting order
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CChannel:
+    src: str
+    dst: str
+    capacity: RExpr
+    lossy: bool
+    span: Span
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}->{self.dst}"
+
+
+@dataclass(frozen=True, slots=True)
+class CParam:
+    name: str
+    domain: Domain
+    default: RExpr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedModel:
+    name: str
+    doc: str | None
+    path: str
+    text: str
+    enums: tuple[tuple[str, tuple[str, ...]], ...]
+    params: tuple[CParam, ...]
+    fields: tuple[tuple[str, Domain], ...]
+    globals: tuple[CVar, ...]
+    endpoints: tuple[CEndpoint, ...]
+    instances: tuple[CInstance, ...]
+    channels: tuple[CChannel, ...]
+
+    def endpoint(self, name: str) -> CEndpoint:
+        return next(e for e in self.endpoints if e.name == name)
+
+    def enum_values(self, name: str) -> tuple[str, ...]:
+        return dict(self.enums)[name]
+
+
+# ---------------------------------------------------------------- the checker
+
+
+@dataclass
+class _Scope:
+    """What names mean where an expression is checked."""
+
+    endpoint: "_EndpointInfo | None" = None
+    in_recv: bool = False
+    constant: bool = False  # only parameters, constants and literals (type bounds, bindings)
+    params_visible: frozenset[str] | None = None  # None: all
+
+
+@dataclass
+class _EndpointInfo:
+    name: str
+    settings: dict[str, Type] = field(default_factory=dict)
+    vars: dict[str, Type] = field(default_factory=dict)
+    timers: set[str] = field(default_factory=set)
+
+
+class _Checker:
+    def __init__(self, mf: ast.ModelFile):
+        self.mf = mf
+        self.diags: list[Diagnostic] = []
+        self.enums: dict[str, tuple[str, ...]] = {"tcp_state": TCP_STATES}
+        self.enum_value: dict[str, tuple[str, int]] = {
+            v: ("tcp_state", i) for i, v in enumerate(TCP_STATES)}
+        self.params: dict[str, Type] = {}
+        self.consts: dict[str, tuple[RExpr, Type]] = {}
+        self.globals: dict[str, Type] = {}
+        self.fields: dict[str, Type] = {}
+        self.declared: dict[str, Span] = {}
+
+    def error(self, code: str, message: str, span: Span | None, *notes: str) -> None:
+        self.diags.append(Diagnostic(code, message, span, tuple(notes)))
+
+    # -------------------------------------------------------- declarations
+
+    def declare(self, name: str, span: Span, what: str) -> bool:
+        if name in self.declared:
+            prev = self.declared[name]
+            self.error("TCP200", f"{what} '{name}' is already declared", span,
+                       f"first declared at {prev.line}:{prev.column}")
+            return False
+        self.declared[name] = span
+        return True
+
+    def run(self) -> CheckedModel:
+        decls = self.mf.decls
+        model_name, doc = Path(self.mf.path).stem, None
+        for d in decls:
+            if isinstance(d, ast.ModelDecl):
+                model_name, doc = d.name, d.doc
+        # enums first: their values may appear anywhere
+        for d in decls:
+            if isinstance(d, ast.EnumDecl):
+                self.enum_decl(d)
+        params: list[CParam] = []
+        fields: list[tuple[str, Domain]] = []
+        globals_: list[CVar] = []
+        endpoints: list[CEndpoint] = []
+        for d in decls:
+            if isinstance(d, ast.ParamDecl):
+                p = self.param_decl(d)
+                if p:
+                    params.append(p)
+            elif isinstance(d, ast.ConstDecl):
+                self.const_decl(d)
+            elif isinstance(d, ast.SegmentDecl):
+                for f in d.fields:
+                    dom = self.domain(f.type, _Scope(constant=True))
+                    if f.name in self.fields:
+                        self.error("TCP200", f"segment field '{f.name}' is already declared", f.span)
+                    elif dom is not None:
+                        if dom.type == BOOL or dom.type.kind == "enum" or dom.type == INT:
+                            self.fields[f.name] = dom.type
+                            fields.append((f.name, dom))
+            elif isinstance(d, ast.VarDecl):
+                v = self.var_decl(d, _Scope(constant=False))
+                if v and self.declare(d.name, d.span, "variable"):
+                    self.globals[d.name] = v.domain.type
+                    globals_.append(v)
+        for d in decls:
+            if isinstance(d, ast.EndpointDecl):
+                e = self.endpoint_decl(d)
+                if e:
+                    endpoints.append(e)
+        instances = [i for d in decls if isinstance(d, ast.InstanceDecl)
+                     for i in [self.instance_decl(d, endpoints)] if i]
+        channels = [c for d in decls if isinstance(d, ast.ChannelDecl)
+                    for c in [self.channel_decl(d, instances)] if c]
+        self.topology(instances, channels)
+        if self.diags:
+            raise TcpcheckError(self.diags)
+        return CheckedModel(model_name, doc, self.mf.path, self.mf.text,
+                            tuple(self.enums.items()), tuple(params), tuple(fields),
+                            tuple(globals_), tuple(endpoints), tuple(instances), tuple(channels))
+
+    def enum_decl(self, d: ast.EnumDecl) -> None:
+        if not self.declare(d.name, d.span, "enum"):
+            return
+        seen = []
+        for v, sp in zip(d.values, d.value_spans):
+            if v in self.enum_value:
+                other = self.enum_value[v][0]
+                self.error("TCP200", f"enum value '{v}' is already a value of '{other}'", sp)
+                continue
+            self.enum_value[v] = (d.name, len(seen))
+            seen.append(v)
+        self.enums[d.name] = tuple(seen)
+
+    def param_decl(self, d: ast.ParamDecl) -> CParam | None:
+        scope = _Scope(constant=True, params_visible=frozenset(self.params))
+        dom = self.domain(d.type, scope)
+        default = None
+        if d.default is not None and dom is not None:
+            default = self.expect(d.default, dom.type, scope, "the parameter's default")
+        if not self.declare(d.name, d.span, "parameter") or dom is None:
+            return None
+        self.params[d.name] = dom.type
+        return CParam(d.name, dom, default, d.span)
+
+    def const_decl(self, d: ast.ConstDecl) -> None:
+        got = self.expr(d.value, _Scope(constant=True))
+        if got and self.declare(d.name, d.span, "constant"):
+            self.consts[d.name] = got
+
+    def var_decl(self, d: ast.VarDecl, scope: _Scope) -> CVar | None:
+        dom = self.domain(d.type, _Scope(constant=True, endpoint=scope.endpoint))
+        if dom is None:
+            return None
+        init_scope = _Scope(endpoint=scope.endpoint, constant=True)
+        init = self.expect(d.init, dom.type, init_scope, f"the initial value of '{d.name}'")
+        if init is None:
+            return None
+        return CVar(d.name, dom, init, d.span)
+
+    def domain(self, t: ast.TypeExpr, scope: _Scope) -> Domain | None:
+        if isinstance(t, ast.BoolType):
+            return Domain(BOOL, RConst(0), RConst(1), t.span)
+        if isinstance(t, ast.NamedType):
+            if t.name not in self.enums:
+                self.error("TCP201", f"unknown type '{t.name}'; a type is bool, a range lo..hi "
+                           "or an enum" + did_you_mean(t.name, self.enums), t.span)
+                return None
+            return Domain(Type("enum", t.name), RConst(0),
+                          RConst(len(self.enums[t.name]) - 1), t.span)
+        lo = self.expect(t.lo, INT, scope, "a range bound")
+        hi = self.expect(t.hi, INT, scope, "a range bound")
+        if lo is None or hi is None:
+            return None
+        if isinstance(lo, RConst) and isinstance(hi, RConst) and lo.value > hi.value:
+            self.error("TCP209", f"empty range {lo.value}..{hi.value}", t.span)
+            return None
+        return Domain(INT, lo, hi, t.span)
+
+    def endpoint_decl(self, d: ast.EndpointDecl) -> CEndpoint | None:
+        if not self.declare(d.name, d.span, "endpoint"):
+            return None
+        info = _EndpointInfo(d.name)
+        local_names: dict[str, Span] = {}
+
+        def local(name: str, span: Span, what: str) -> bool:
+            if name in local_names:
+                prev = local_names[name]
+                self.error("TCP200", f"{what} '{name}' is already declared in endpoint '{d.name}'",
+                           span, f"first declared at {prev.line}:{prev.column}")
+                return False
+            if name in self.enum_value:
+                self.error("TCP200", f"{what} '{name}' has the name of an enum value", span)
+                return False
+            local_names[name] = span
+            return True
+
+        settings = []
+        for s in d.settings:
+            dom = self.domain(s.type, _Scope(constant=True))
+            if dom is not None and local(s.name, s.span, "setting"):
+                info.settings[s.name] = dom.type
+                settings.append((s.name, dom.type))
+        timers = []
+        for t in d.timers:
+            if not local(t.name, t.span, "timer"):
+                continue
+            if t.lo.ms is None:
+                self.error("TCP209", f"timer '{t.name}' needs a finite lower bound", t.lo.span)
+                continue
+            if t.hi.ms is not None and t.hi.ms < t.lo.ms:
+                self.error("TCP209", f"timer '{t.name}': {t.lo} is more than {t.hi}", t.span)
+                continue
+            info.timers.add(t.name)
+            timers.append(CTimer(t.name, t.lo.ms, t.hi.ms, t.span))
+        vars_ = []
+        for v in d.vars:
+            cv = self.var_decl(v, _Scope(endpoint=info))
+            if cv and local(v.name, v.span, "variable"):
+                info.vars[v.name] = cv.domain.type
+                vars_.append(cv)
+        transitions = []
+        for i, tr in enumerate(d.transitions):
+            ct = self.transition(tr, info, i)
+            if ct:
+                transitions.append(ct)
+        return CEndpoint(d.name, tuple(settings), tuple(vars_), tuple(timers),
+                         tuple(transitions), d.span)
+
+    def transition(self, tr: ast.Transition, info: _EndpointInfo, index: int) -> CTransition | None:
+        ok = True
+        ev = tr.event
+        if isinstance(ev, ast.AppCall):
+            if ev.call not in APP_CALLS:
+                self.error("TCP204", f"unknown application call '{ev.call}'; known calls: "
+                           + ", ".join(sorted(APP_CALLS)) + did_you_mean(ev.call, APP_CALLS), ev.span)
+                ok = False
+            else:
+                allowed = APP_CALLS[ev.call]
+                if allowed and ev.arg not in allowed:
+                    self.error("TCP213", f"{ev.call}() takes one of " + ", ".join(allowed)
+                               + (f", not '{ev.arg}'" if ev.arg else ""), ev.span)
+                    ok = False
+                elif not allowed and ev.arg is not None:
+                    self.error("TCP213", f"{ev.call}() takes no argument", ev.span)
+                    ok = False
+            event = CEvent("call", ev.call, ev.arg)
+        elif isinstance(ev, ast.Recv):
+            pats = None
+            if ev.patterns is not None:
+                pats = tuple(self.flags(p) for p in ev.patterns)
+                if any(p is None for p in pats):
+                    ok = False
+            event = CEvent("recv", "", None, pats)  # type: ignore[arg-type]
+        elif isinstance(ev, ast.Expire):
+            ok &= self.timer_ref(ev.timer, info, ev.span)
+            event = CEvent("expire", ev.timer)
+        else:
+            event = CEvent("internal", ev.name)
+        if tr.after is not None:
+            ok &= self.timer_ref(tr.after, info, tr.after_span)
+            if isinstance(ev, ast.Expire):
+                self.error("TCP202", "'expire' already waits for its timer; drop 'after'",
+                           tr.after_span)
+                ok = False
+        scope = _Scope(endpoint=info, in_recv=isinstance(ev, ast.Recv))
+        guard = None
+        if tr.guard is not None:
+            guard = self.expect(tr.guard, BOOL, scope, "a guard")
+            ok &= guard is not None
+        body = self.block(tr.body, scope)
+        if body is None or not ok:
+            return None
+        return CTransition(index, event, tr.after if not isinstance(ev, ast.Expire) else ev.timer,
+                           guard, body, tr.span)
+
+    def timer_ref(self, name: str, info: _EndpointInfo, span: Span) -> bool:
+        if name in info.timers:
+            return True
+        self.error("TCP205", f"unknown timer '{name}' in endpoint '{info.name}'"
+                   + did_you_mean(name, info.timers), span)
+        return False
+
+    def flags(self, f: ast.Flags) -> int | None:
+        bits = 0
+        for name in f.names:
+            if name not in FLAG_BITS:
+                self.error("TCP203", f"unknown segment flag '{name}'; flags are "
+                           + ", ".join(FLAG_BITS) + did_you_mean(name, FLAG_BITS), f.span)
+                return None
+            bits |= FLAG_BITS[name]
+        return bits
+
+    def block(self, stmts, scope: _Scope) -> tuple[SStmt, ...] | None:
+        out = []
+        ok = True
+        for s in stmts:
+            r = self.stmt(s, scope)
+            if r is None:
+                ok = False
+            else:
+                out.append(r)
+        return tuple(out) if ok else None
+
+    def stmt(self, s: ast.Stmt, scope: _Scope) -> SStmt | None:
+        info = scope.endpoint
+        assert info is not None
+        if isinstance(s, ast.Assign):
+            if s.target in info.vars:
+                target, ttype = RLocal(s.target), info.vars[s.target]
+            elif s.target in self.globals:
+                target, ttype = RGlobal(s.target), self.globals[s.target]
+            else:
+                ro = (s.target in info.settings and "an endpoint setting") or \
+                     (s.target in self.params and "a parameter") or \
+                     (s.target in self.consts and "a constant") or \
+                     (s.target in self.enum_value and "an enum value")
+                if ro:
+                    self.error("TCP207", f"cannot assign '{s.target}': it is {ro}, not a variable",
+                               s.target_span)
+                else:
+                    self.error("TCP201", f"unknown variable '{s.target}'"
+                               + did_you_mean(s.target, [*info.vars, *self.globals]), s.target_span)
+                self.expr(s.value, scope)
+                return None
+            value = self.expect(s.value, ttype, scope, f"'{s.target}'")
+            return SAssign(target, value, s.span) if value is not None else None
+        if isinstance(s, ast.Send):
+            bits = self.flags(s.flags)
+            inits: dict[str, RExpr] = {}
+            ok = bits is not None
+            for fi in s.fields:
+                if fi.field not in self.fields:
+                    self.error("TCP206", f"unknown segment field '{fi.field}'"
+                               + did_you_mean(fi.field, self.fields), fi.span)
+                    ok = False
+                    continue
+                if fi.field in inits:
+                    self.error("TCP200", f"field '{fi.field}' given twice", fi.span)
+                    ok = False
+                    continue
+                v = self.expect(fi.value, self.fields[fi.field], scope, f"field '{fi.field}'")
+                if v is None:
+                    ok = False
+                else:
+                    inits[fi.field] = v
+            if not ok:
+                return None
+            # unset fields are zero (or false, or the first enum value)
+            fields = tuple((name, inits.get(name, RConst(0))) for name in self.fields)
+            return SSend(bits, fields, s.span)
+        if isinstance(s, (ast.Arm, ast.Cancel)):
+            if not self.timer_ref(s.timer, info, s.span):
+                return None
+            return STimer("arm" if isinstance(s, ast.Arm) else "cancel", s.timer, s.span)
+        if isinstance(s, ast.Observe):
+            return SObserve(s.name, s.span)
+        assert isinstance(s, ast.If)
+        branches = []
+        ok = True
+        for cond, body in s.branches:
+            c = None
+            if cond is not None:
+                c = self.expect(cond, BOOL, scope, "a condition")
+                ok &= c is not None
+            b = self.block(body, scope)
+            ok &= b is not None
+            branches.append((c, b))
+        return SIf(tuple(branches), s.span) if ok else None
+
+    # -------------------------------------------------------- expressions
+
+    def expect(self, e: ast.Expr, want: Type, scope: _Scope, what: str) -> RExpr | None:
+        got = self.expr(e, scope)
+        if got is None:
+            return None
+        r, t = got
+        if t != want:
+            self.error("TCP202", f"{what} must be {_a(want)}, but this is {_a(t)}", e.span)
+            return None
+        return r
+
+    def expr(self, e: ast.Expr, scope: _Scope) -> tuple[RExpr, Type] | None:
+        if isinstance(e, ast.IntLit):
+            return RConst(e.value), INT
+        if isinstance(e, ast.BoolLit):
+            return RConst(int(e.value)), BOOL
+        if isinstance(e, ast.Name):
+            return self.name(e, scope)
+        if isinstance(e, ast.SegField):
+            if not scope.in_recv:
+                self.error("TCP208", "'seg' is the segment being received; use it only in "
+                           "'on recv' transitions", e.span)
+                return None
+            if e.field not in self.fields:
+                self.error("TCP206", f"unknown segment field '{e.field}'"
+                           + did_you_mean(e.field, self.fields), e.span)
+                return None
+            return RSeg(e.field), self.fields[e.field]
+        if isinstance(e, ast.Call):
+            return self.call(e, scope)
+        if isinstance(e, ast.Unary):
+            want = BOOL if e.op == "not" else INT
+            r = self.expect(e.operand, want, scope, f"the operand of '{e.op}'")
+            return (ROp("not" if e.op == "not" else "neg", (r,)), want) if r is not None else None
+        assert isinstance(e, ast.Binary)
+        left = self.expr(e.left, scope)
+        right = self.expr(e.right, scope)
+        if left is None or right is None:
+            return None
+        (lr, lt), (rr, rt) = left, right
+        op = e.op
+        if op in ("and", "or"):
+            for side, t in ((e.left, lt), (e.right, rt)):
+                if t != BOOL:
+                    self.error("TCP202", f"'{op}' needs bool operands, but this is {_a(t)}", side.span)
+                    return None
+            return ROp(op, (lr, rr)), BOOL
+        if op in ("==", "!="):
+            if lt != rt:
+                self.error("TCP202", f"cannot compare {_a(lt)} with {_a(rt)}", e.span)
+                return None
+            return ROp(op, (lr, rr)), BOOL
+        for side, t in ((e.left, lt), (e.right, rt)):
+            if t != INT:
+                self.error("TCP202", f"'{op}' needs int operands, but this is {_a(t)}", side.span)
+                return None
+        return ROp(op, (lr, rr)), (BOOL if op in ("<", "<=", ">", ">=") else INT)
+
+    def name(self, e: ast.Name, scope: _Scope) -> tuple[RExpr, Type] | None:
+        n = e.name
+        info = scope.endpoint
+        if info is not None:
+            if n in info.vars:
+                if scope.constant:
+                    return self.not_constant(e)
+                return RLocal(n), info.vars[n]
+            if n in info.settings:
+                return RSetting(n), info.settings[n]
+            if n in info.timers:
+                self.error("TCP202", f"'{n}' is a timer; test it with running({n})", e.span)
+                return None
+        if n in self.globals:
+            if scope.constant:
+                return self.not_constant(e)
+            return RGlobal(n), self.globals[n]
+        if n in self.params:
+            if scope.params_visible is not None and n not in scope.params_visible:
+                self.error("TCP210", f"parameter '{n}' is declared later; a parameter may only "
+                           "use the ones before it", e.span)
+                return None
+            return RParam(n), self.params[n]
+        if n in self.consts:
+            return self.consts[n]
+        if n in self.enum_value:
+            enum, index = self.enum_value[n]
+            return RConst(index), Type("enum", enum)
+        cands = [*self.globals, *self.params, *self.consts, *self.enum_value]
+        if info is not None:
+            cands += [*info.vars, *info.settings]
+        self.error("TCP201", f"unknown name '{n}'" + did_you_mean(n, cands), e.span)
+        return None
+
+    def not_constant(self, e: ast.Name):
+        self.error("TCP210", f"'{e.name}' is a variable; only parameters, settings, constants "
+                   "and literals are allowed here", e.span)
+        return None
+
+    def call(self, e: ast.Call, scope: _Scope) -> tuple[RExpr, Type] | None:
+        if e.func == "running":
+            info = scope.endpoint
+            if info is None or scope.constant:
+                self.error("TCP210", "running() is only allowed in transitions", e.span)
+                return None
+            if len(e.args) != 1 or not isinstance(e.args[0], ast.Name):
+                self.error("TCP213", "running() takes one timer name", e.span)
+                return None
+            arg = e.args[0]
+            if not self.timer_ref(arg.name, info, arg.span):
+                return None
+            return RRunning(arg.name), BOOL
+        if e.func in ("min", "max"):
+            if not e.args:
+                self.error("TCP213", f"{e.func}() needs at least one argument", e.span)
+                return None
+            args = [self.expect(a, INT, scope, f"an argument of {e.func}()") for a in e.args]
+            if any(a is None for a in args):
+                return None
+            return ROp(e.func, tuple(args)), INT
+        self.error("TCP214", f"unknown function '{e.func}'; functions are min, max and running"
+                   + did_you_mean(e.func, FUNCTIONS), e.span)
+        return None
+
+    # -------------------------------------------------------- instances and channels
+
+    def instance_decl(self, d: ast.InstanceDecl, endpoints: list[CEndpoint]) -> CInstance | None:
+        if not self.declare(d.name, d.span, "instance"):
+            return None
+        ep = next((e for e in endpoints if e.name == d.endpoint), None)
+        if ep is None:
+            self.error("TCP201", f"unknown endpoint '{d.endpoint}'"
+                       + did_you_mean(d.endpoint, [e.name for e in endpoints]), d.endpoint_span)
+            return None
+        settings = dict(ep.settings)
+        given: dict[str, RExpr] = {}
+        ok = True
+        for b in d.bindings:
+            if b.name not in settings:
+                self.error("TCP211", f"endpoint '{ep.name}' has no setting '{b.name}'"
+                           + did_you_mean(b.name, settings), b.span)
+                ok = False
+                continue
+            if b.name in given:
+                self.error("TCP200", f"setting '{b.name}' given twice", b.span)
+                ok = False
+                continue
+            v = self.expect(b.value, settings[b.name], _Scope(constant=True),
+                            f"setting '{b.name}'")
+            if v is None:
+                ok = False
+            else:
+                given[b.name] = v
+        missing = [s for s in settings if s not in given]
+        if missing and ok:
+            self.error("TCP212", f"instance '{d.name}' does not set " + ", ".join(
+                f"'{m}'" for m in missing), d.span)
+            ok = False
+        if not ok:
+            return None
+        return CInstance(d.name, ep.name, tuple((s, given[s]) for s in settings), d.span)
+
+    def channel_decl(self, d: ast.ChannelDecl, instances: list[CInstance]) -> CChannel | None:
+        names = [i.name for i in instances]
+        ok = True
+        for n in (d.src, d.dst):
+            if n not in names:
+                self.error("TCP201", f"unknown instance '{n}' in channel" + did_you_mean(n, names),
+                           d.span)
+                ok = False
+        if ok and d.src == d.dst:
+            self.error("TCP302", "a channel connects two different endpoints", d.span)
+            ok = False
+        cap: RExpr | None = RConst(1)
+        if d.capacity is not None:
+            cap = self.expect(d.capacity, INT, _Scope(constant=True), "a capacity")
+        if not ok or cap is None:
+            return None
+        return CChannel(d.src, d.dst, cap, d.lossy, d.span)
+
+    def topology(self, instances: list[CInstance], channels: list[CChannel]) -> None:
+        if self.diags:
+            return  # the counts below would only repeat earlier errors
+        end = Span(self.mf.path, 1, 1, 1, 2)
+        if len(instances) != 2:
+            self.error("TCP300", f"a model has exactly two endpoint instances (client and "
+                       f"server); this one has {len(instances)}",
+                       instances[2].span if len(instances) > 2 else end)
+            return
+        a, b = instances[0].name, instances[1].name
+        seen: dict[tuple[str, str], CChannel] = {}
+        for c in channels:
+            if (c.src, c.dst) in seen:
+                self.error("TCP302", f"a second channel {c.src} -> {c.dst}", c.span)
+            seen[(c.src, c.dst)] = c
+        for src, dst in ((a, b), (b, a)):
+            if (src, dst) not in seen:
+                self.error("TCP301", f"no channel {src} -> {dst}; declare "
+                           f"'channel {src} -> {dst} capacity N'", end)
+
+
+def _a(t: Type) -> str:
+    s = str(t)
+    return ("an " if s[0] in "aeiou" else "a ") + s
+
+
+def check(mf: ast.ModelFile) -> CheckedModel:
+    """Resolve and type-check a parsed model; raise TcpcheckError with every error found."""
+    return _Checker(mf).run()
