@@ -1,0 +1,128 @@
+"""Views of an exploration as networkx graphs: the joint state graph and per-endpoint projections.
+
+Both are built on demand from the search core's arrays, never during the search.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from .check import flags_name
+from .compile import FLAG_WIDTH, Variant
+from .explore import Exploration
+
+
+def region_of(ex: Exploration) -> list[int]:
+    """For every state, the index of the initial state (parameter combination) it came from.
+
+    Parameters never change, so every state belongs to exactly one combination; parents have
+    smaller ids than their children, so one pass in id order suffices.
+    """
+    by_initial = {sid: k for k, sid in enumerate(ex.initial)}
+    region = [0] * ex.n_states
+    for sid in range(ex.n_states):
+        p = ex.parent[sid]
+        region[sid] = by_initial[sid] if p == -1 else region[p]
+    return region
+
+
+def received_flags(ex: Exploration, sid: int, v: Variant) -> str | None:
+    """The flags of the segment a recv step took, read from the head of its channel."""
+    if v.event.kind != "recv" or v.instance is None:
+        return None
+    ts = ex.system
+    ch = next(ch for ch in ts.channels if ch.dst == v.instance)
+    head = ts.slot_value(ex.states[sid], ch.slot) & ((1 << ts.seg_width) - 1)
+    return flags_name(head & ((1 << FLAG_WIDTH) - 1))
+
+
+def edge_attributes(ex: Exploration, src: int, v: Variant) -> dict:
+    attrs = {
+        "variant": v.index,
+        "endpoint": v.instance or "network",
+        "event": v.event.label(),
+        "segments": v.segments(),
+        "arms": list(v.arms),
+        "cancels": list(v.cancels),
+        "fires": v.fired,
+        "observations": list(v.observations),
+    }
+    got = received_flags(ex, src, v)
+    if got is not None:
+        attrs["received"] = got
+    return attrs
+
+
+def joint_graph(ex: Exploration) -> nx.MultiDiGraph:
+    """The explored joint state graph. Nodes are state ids with the decoded state as attributes
+    (`state`), edges are keyed by variant and carry the event, segments sent and timer effects.
+    (A MultiDiGraph is a networkx DiGraph; parallel edges are distinct transitions.)"""
+    ts = ex.system
+    G = nx.MultiDiGraph(model=ts.model.name, complete=ex.complete)
+    region = region_of(ex)
+    initial = set(ex.initial)
+    terminal = set(ex.deadlocks)
+    for sid, s in enumerate(ex.states):
+        G.add_node(sid, state=ts.decode(s), region=region[sid], depth=ex.depth[sid],
+                   initial=sid in initial, terminal=sid in terminal)
+    for k in range(ex.n_edges):
+        src, dst, vid = ex.edge_src[k], ex.edge_dst[k], ex.edge_variant[k]
+        G.add_edge(src, dst, key=vid, **edge_attributes(ex, src, ts.variants[vid]))
+    return G
+
+
+def projection_label(attrs: dict) -> str:
+    """RFC 9293 figure 5 style: 'rcv FIN / snd ACK', 'close() / snd FIN'."""
+    if "received" in attrs:
+        what = f"rcv {attrs['received']}"
+    else:
+        what = attrs["event"]
+    sends = attrs["segments"]
+    return what + (" / snd " + ", ".join(sends) if sends else "")
+
+
+def endpoint_view(ex: Exploration, instances: list[str] | None = None) -> nx.MultiDiGraph:
+    """Project the joint graph onto endpoints' TCP states.
+
+    Nodes are tcp_state names; an edge is one distinct (from, to, label) seen in any joint
+    edge taken by one of `instances` (default: every instance running the first instance's
+    behaviour, so a symmetric model yields one diagram). Steps that neither change the TCP
+    state nor send a segment are left out; the `count` attribute says how many joint edges
+    an edge stands for.
+    """
+    ts = ex.system
+    model = ts.model
+    if instances is None:
+        first = model.instances[0].endpoint
+        instances = [i.name for i in model.instances if i.endpoint == first]
+    slots = {}
+    for name in instances:
+        slot = ts.tcp_state_slot(name)
+        if slot is not None:
+            slots[name] = slot
+    V = nx.MultiDiGraph(instances=list(instances))
+    names = model.enum_values("tcp_state")
+    seen: dict[tuple[str, str, str], dict] = {}
+    for k in range(ex.n_edges):
+        v = ts.variants[ex.edge_variant[k]]
+        if v.instance not in slots:
+            continue
+        slot = slots[v.instance]
+        src, dst = ex.edge_src[k], ex.edge_dst[k]
+        a = names[ts.slot_value(ex.states[src], slot)]
+        b = names[ts.slot_value(ex.states[dst], slot)]
+        if a == b and not v.sends:
+            continue
+        attrs = edge_attributes(ex, src, v)
+        label = projection_label(attrs)
+        key = (a, b, label)
+        if key in seen:
+            seen[key]["count"] += 1
+        else:
+            seen[key] = {"label": label, "event": attrs["event"], "segments": attrs["segments"],
+                         "observations": attrs["observations"], "count": 1}
+    for (a, b, label), attrs in seen.items():
+        V.add_edge(a, b, key=label, **attrs)
+    for sid, s in enumerate(ex.states):
+        for slot in slots.values():
+            V.add_node(names[ts.slot_value(s, slot)])
+    return V

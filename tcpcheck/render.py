@@ -1,0 +1,165 @@
+"""Stage 6: drawings. DOT source through the `graphviz` package; SVG/PNG through Graphviz's `dot`.
+
+Everything written here is deterministic: nodes and edges are emitted in a fixed order, so the
+same exploration gives byte-identical DOT.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import graphviz
+import networkx as nx
+
+from .check import TCP_STATES
+from .explore import Exploration
+from .graph import joint_graph, projection_label
+
+FORMATS = ("dot", "svg", "png", "pdf")
+
+# Rows of RFC 9293's state diagram (figure 5), close half: keeps the drawing recognisable.
+_RFC_ROWS = (("ESTABLISHED",), ("FIN_WAIT_1", "CLOSE_WAIT"), ("FIN_WAIT_2", "CLOSING", "LAST_ACK"),
+             ("TIME_WAIT",), ("CLOSED",))
+_FONT = "Helvetica"
+
+
+def _state_order(name: str) -> int:
+    return TCP_STATES.index(name) if name in TCP_STATES else len(TCP_STATES)
+
+
+def endpoint_dot(view: nx.MultiDiGraph, title: str) -> str:
+    """The per-endpoint TCP state diagram, laid out like RFC 9293's figure."""
+    g = graphviz.Digraph("endpoint", graph_attr={
+        "label": title, "labelloc": "t", "fontname": _FONT, "fontsize": "16", "rankdir": "TB",
+        "nodesep": "0.9", "ranksep": "0.8"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "#eef3fb",
+                   "fontname": _FONT, "fontsize": "13"},
+        edge_attr={"fontname": _FONT, "fontsize": "10"})
+    nodes = sorted(view.nodes, key=_state_order)
+    placed = set()
+    for row in _RFC_ROWS:
+        present = [n for n in row if n in view.nodes]
+        if present:
+            with g.subgraph() as sub:
+                sub.attr(rank="same")
+                for n in present:
+                    sub.node(n)
+                    placed.add(n)
+    for n in nodes:
+        if n not in placed:
+            g.node(n)
+    # one arrow per pair of states, its label listing every way across (fewer crossings)
+    labels: dict[tuple[str, str], list[str]] = {}
+    for a, b, _key, data in view.edges(keys=True, data=True):
+        labels.setdefault((a, b), []).append(data["label"])
+    for (a, b) in sorted(labels, key=lambda e: (_state_order(e[0]), _state_order(e[1]))):
+        style = "dashed" if a == b else "solid"
+        g.edge(a, b, label="\\n".join(sorted(labels[(a, b)])), style=style)
+    return g.source
+
+
+def _node_label(ex: Exploration, sid: int, state: dict) -> str:
+    ts = ex.system
+    lines = [f"#{sid}"]
+    parts = []
+    for inst in ts.model.instances:
+        slot = ts.tcp_state_slot(inst.name)
+        if slot is not None:
+            parts.append(f"{inst.name} {state[ts.slots[slot].name]}")
+    if parts:
+        lines.append("  ".join(parts))
+    for ch in ts.channels:
+        segs = state[ch.name]
+        if segs:
+            lines.append(f"{ch.src}\u2192{ch.dst}: " + " ".join(segs))
+    running = [s.name.replace(".timer.", ":") for s in ts.slots
+               if s.kind == "timer" and state[s.name] == "running"]
+    if running:
+        lines.append("timers " + " ".join(running))
+    return "\\n".join(lines)
+
+
+def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = None) -> str:
+    """The joint state graph, one cluster per parameter combination.
+
+    `highlight` is a set of (src, dst, variant) edges drawn bold and red (a trace)."""
+    G = joint_graph(ex)
+    ts = ex.system
+    g = graphviz.Digraph("joint", graph_attr={
+        "label": f"{ts.model.name}: {ex.n_states} states, {ex.n_edges} edges"
+                 + ("" if ex.complete else f" (partial: {ex.stop_reason})"),
+        "labelloc": "t", "fontname": _FONT, "rankdir": "TB"},
+        node_attr={"shape": "box", "style": "rounded", "fontname": _FONT, "fontsize": "9"},
+        edge_attr={"fontname": _FONT, "fontsize": "8"})
+    highlight = highlight or set()
+    on_path = {n for e in highlight for n in e[:2]}
+    for k, init in enumerate(ex.initial):
+        params = ex.system.initial_params[k]
+        label = ", ".join(f"{n}={_show(v, ts, n)}" for n, v in params.items()) or "model"
+        with g.subgraph(name=f"cluster_{k}") as sub:
+            sub.attr(label=label, style="rounded", color="#999999", fontname=_FONT)
+            for sid in sorted(n for n, d in G.nodes(data=True) if d["region"] == k):
+                d = G.nodes[sid]
+                attrs = {}
+                if d["initial"]:
+                    attrs["penwidth"] = "2"
+                if d["terminal"]:
+                    attrs["peripheries"] = "2"
+                if sid in on_path:
+                    attrs.update(color="red", penwidth="2")
+                sub.node(str(sid), label=_node_label(ex, sid, d["state"]), **attrs)
+    for src, dst, vid, d in sorted(G.edges(keys=True, data=True)):
+        label = f"{d['endpoint']}: {projection_label(d)}"
+        attrs = {"color": "red", "penwidth": "2.5"} if (src, dst, vid) in highlight else {}
+        g.edge(str(src), str(dst), label=label, **attrs)
+    return g.source
+
+
+def _show(value: int, ts, param: str):
+    slot = ts.slots[ts.slot_index(param)]
+    if slot.type is not None and slot.type.kind == "bool":
+        return "true" if value else "false"
+    if slot.type is not None and slot.type.kind == "enum":
+        return ts.model.enum_values(slot.type.enum)[value]
+    return value
+
+
+@dataclass(frozen=True)
+class Written:
+    dot_path: Path
+    image_path: Path | None
+    rendered: bool
+    message: str | None
+
+    def as_json(self) -> dict:
+        return {"dot": str(self.dot_path), "image": str(self.image_path) if self.image_path else None,
+                "rendered": self.rendered, "message": self.message}
+
+
+def dot_available() -> bool:
+    return shutil.which("dot") is not None
+
+
+def write_drawing(source: str, out: Path) -> Written:
+    """Write `out` (.dot, .svg, .png or .pdf). The .dot source is always written beside it;
+    when Graphviz's `dot` is missing the image is skipped with a message saying so."""
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot write '{out.suffix}': use one of " + ", ".join("." + f for f in FORMATS))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dot_path = out if fmt == "dot" else out.with_suffix(".dot")
+    dot_path.write_text(source, encoding="utf-8")
+    if fmt == "dot":
+        return Written(dot_path, None, False, None)
+    if not dot_available():
+        return Written(dot_path, None, False,
+                       f"Graphviz's 'dot' program is not installed, so {out} was not drawn; "
+                       f"the DOT source is in {dot_path}. Install it with "
+                       "'apt-get install graphviz' (Debian) and run again.")
+    try:
+        data = graphviz.Source(source).pipe(format=fmt)
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as err:
+        return Written(dot_path, None, False, f"dot failed to draw {out}: {err}")
+    out.write_bytes(data)
+    return Written(dot_path, out, True, None)
