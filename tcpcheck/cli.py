@@ -62,15 +62,16 @@ def _progress_reporter(enabled: bool):
 # ---------------------------------------------------------------- shared options
 
 def _explore_options(f):
+    # applied bottom-up, so --help lists them top-down in this order: param, limits, progress
+    f = click.option("--no-progress", is_flag=True,
+                     help="Do not show the progress display (it only appears on a terminal).")(f)
+    f = click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+                     metavar="SECONDS", help="Stop after this many seconds (partial result, exit 3).")(f)
+    f = click.option("--max-states", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Stop after this many states (the result is then partial, exit 3).")(f)
     f = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Fix a model parameter instead of trying all its values "
                           "(repeatable), e.g. --param delayed_ack=true.")(f)
-    f = click.option("--max-states", type=click.IntRange(min=1), default=None,
-                     help="Stop after this many states (the result is then partial, exit 3).")(f)
-    f = click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-                     metavar="SECONDS", help="Stop after this many seconds (partial result, exit 3).")(f)
-    f = click.option("--no-progress", is_flag=True,
-                     help="Do not show the progress display (it only appears on a terminal).")(f)
     return f
 
 
@@ -220,7 +221,7 @@ def _print_stats(doc: dict, ex) -> None:
     state = "complete" if doc["complete"] else f"partial ({doc['stop_reason']})"
     secs = "-" if doc["seconds"] is None else f"{doc['seconds']:.3f} s"
     console.print(f"[bold]{doc['model']}[/bold] ({doc['file']}): {doc['states']:,} states, "
-                  f"{doc['edges']:,} edges, depth {doc['depth']}, {secs}, {state}")
+                  f"{doc['edges']:,} edges, depth {doc['depth']}, {secs}, {state}", soft_wrap=True)
     table = Table("parameters", "states", "terminal states", box=None, pad_edge=False)
     for r in doc["parameter_combinations"]:
         shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"

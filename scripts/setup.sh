@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up tcpcheck on a fresh Debian 12 machine (run as root, or with graphviz already there):
+# Graphviz's `dot` from Debian, then a virtual environment in .venv with tcpcheck installed.
+#   bash scripts/setup.sh          the tool
+#   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "setup: cannot install $* (needs root and apt-get); install it by hand" >&2
+    return 1
+  fi
+}
+
+if ! command -v dot >/dev/null 2>&1; then
+  apt_install graphviz || echo "setup: continuing without Graphviz: diagrams are written as .dot only" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  # Debian's python3 needs the python3-venv package to create virtual environments.
+  python3 -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv && python3 -m venv .venv; }
+fi
+.venv/bin/python -m pip install -q -e ".${extras}"
+echo "setup: tcpcheck $(.venv/bin/tcpcheck --version | awk '{print $NF}') in .venv; dot: $(command -v dot || echo missing)"
