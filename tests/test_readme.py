@@ -1,0 +1,42 @@
+"""The README's promises, checked: its commands are the ones CI runs, its figures are real."""
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, run_tcpcheck
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _first_block() -> list[str]:
+    block = README.split("```sh", 1)[1].split("```", 1)[0]
+    return [ln for ln in block.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def test_readme_starts_with_the_main_job_and_the_test_command():
+    main_job, tests = _first_block()
+    assert main_job.startswith("bash scripts/setup.sh &&") and "tcpcheck explore" in main_job
+    assert "graph --view endpoint -o out/endpoint.svg" in main_job
+    assert tests.startswith("bash scripts/setup.sh --test &&") and "pytest" in tests
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    _, tests = _first_block()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert tests in ci.splitlines()
+
+
+def test_explore_output_shown_in_readme_is_what_tcpcheck_prints():
+    shown = README.split("$ tcpcheck explore\n", 1)[1].split("```", 1)[0]
+    result = run_tcpcheck("explore", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    # the timing differs from run to run; everything else must match to the character
+    timing = re.compile(r"\d+\.\d+ s")
+    actual = [timing.sub("T s", ln.rstrip()) for ln in result.stdout.splitlines()]
+    expected = [timing.sub("T s", ln.rstrip()) for ln in shown.splitlines()]
+    assert actual == expected
+
+
+def test_diagrams_shown_in_readme_are_committed():
+    for name in re.findall(r"\(out/([\w.-]+\.svg)\)", README):
+        assert (ROOT / "out" / name).is_file(), f"README shows out/{name}, which is missing"
