@@ -234,6 +234,161 @@ def _print_stats(doc: dict, ex) -> None:
 
 
 @main.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@_explore_options
+@click.option("--model", "model_override", type=click.Path(path_type=Path), default=None,
+              help="Check the specs against this model instead of the one each spec names.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a ladder diagram of every counterexample and witness, and the state "
+                   "graph with that run highlighted, into this directory.")
+@click.option("--no-timing", is_flag=True,
+              help="Report seconds as null, so that the output is byte-identical between runs.")
+def check(files, params, max_states, time_limit, no_progress, model_override, as_json, out_dir,
+          no_timing):
+    """Check properties: every spec in specs/ against the model it names, or the given ones.
+
+    FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
+    --model overrides the one the specs name. Each property's verdict comes from exploring
+    the model: holds, violated (with a counterexample run) or inconclusive (a limit was hit).
+    Witnesses and counterexamples are shortest runs, and only runs the timer ranges allow
+    count (z3 decides), with a time for every step.
+
+    \b
+    Examples:
+      tcpcheck check                                  # specs/*.spec, each against its model
+      tcpcheck check specs/teardown.spec --json
+      tcpcheck check --param delayed_ack=false        # one parameter fixed
+      tcpcheck check --out out/                       # ladder diagrams of every run shown
+
+    Exit status: 0 every property holds, 1 one is violated, 2 bad input, 3 inconclusive.
+    """
+    from .checking import DEFAULT_SPEC_DIR, check_model, exit_code, group_by_model, spec_files
+
+    try:
+        specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
+        groups = group_by_model(specs, model_override or model_arg, default_model())
+        results = []
+        for model_path, group in groups.items():
+            progress, report = _progress_reporter(not no_progress)
+            if progress is not None:
+                with progress:
+                    results.append(check_model(model_path, group, list(params), max_states,
+                                               time_limit, report))
+            else:
+                results.append(check_model(model_path, group, list(params), max_states, time_limit))
+    except TcpcheckError as err:
+        _fail_input(err, as_json)
+    written = _write_runs(results, out_dir) if out_dir is not None else {}
+    if as_json:
+        docs = [_check_json(r, written, no_timing) for r in results]
+        _emit_json(docs[0] if len(docs) == 1 else {"models": docs})
+    else:
+        for r in results:
+            _print_check(r, written)
+    sys.exit(exit_code(results))
+
+
+def _check_json(r, written, no_timing) -> dict:
+    from .trace import run_steps
+
+    ex = r.exploration
+    props = []
+    for v, secs in zip(r.verdicts, r.seconds):
+        props.append({
+            "name": v.name, "kind": v.kind, "verdict": v.verdict, "description": v.doc,
+            "property": v.source, "message": v.message, "answer": v.answer, "notes": v.notes,
+            "seconds": None if no_timing else round(secs, 3),
+            "trace": run_steps(ex, v.run, v.times) if v.run else None,
+            "files": written.get(v.name, []),
+        })
+    doc = {"model": str(r.model_path), "specs": [str(p) for p in r.spec_paths],
+           "states": ex.n_states, "edges": ex.n_edges, "complete": ex.complete,
+           "stop_reason": ex.stop_reason,
+           "explore_seconds": None if no_timing else round(ex.seconds, 3), "properties": props}
+    if ex.stop_reason == "model-error":
+        diag, steps = _model_error(ex)
+        doc["error"] = {**diag.as_json(), "run": steps}
+    return doc
+
+
+def _print_check(r, written) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .trace import run_lines
+
+    ex = r.exploration
+    console = Console(highlight=False)
+    if ex.stop_reason == "model-error":
+        diag, _ = _model_error(ex)
+        click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
+    state = "complete" if ex.complete else f"partial: {ex.stop_reason}"
+    console.print(f"[bold]{ex.system.model.name}[/bold] ({r.model_path}): {ex.n_states:,} states, "
+                  f"{ex.n_edges:,} edges ({state}), specs: " + ", ".join(map(str, r.spec_paths)),
+                  soft_wrap=True)
+    table = Table("property", "kind", "verdict", "states", "time", box=None, pad_edge=False)
+    colour = {"holds": "green", "violated": "red", "inconclusive": "yellow"}
+    for v, secs in zip(r.verdicts, r.seconds):
+        table.add_row(v.name, v.kind, f"[{colour[v.verdict]}]{v.verdict}[/]", f"{ex.n_states:,}",
+                      f"{secs:.3f} s")
+    console.print(table)
+    for v in r.verdicts:
+        if v.run is None and not v.answer and v.verdict == "holds" and not v.notes:
+            continue
+        title = {"violated": "counterexample", "holds": "witness"}.get(v.verdict, v.verdict)
+        if v.kind in ("invariant", "runs", "terminates") and v.verdict == "holds":
+            title = "holds"
+        console.print(f"\n[bold]{v.name}[/bold]: {v.verdict}: {v.message}", soft_wrap=True)
+        if v.doc:
+            console.print(f"  ({v.doc})", soft_wrap=True)
+        for note in v.notes:
+            console.print(f"  note: {note}", soft_wrap=True)
+        if v.run is not None:
+            console.print(f"  {title}:")
+            for line in run_lines(ex, v.run, v.times):
+                console.print("  " + line, soft_wrap=True, markup=False)
+        for f in written.get(v.name, []):
+            console.print(f"  drawn: {f}")
+
+
+def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
+    """A ladder diagram and a highlighted state graph for every run a verdict shows."""
+    from .render import joint_dot, write_drawing
+    from .trace import run_steps
+
+    try:
+        from .ladder import ladder_dot
+    except ImportError:  # pragma: no cover - the ladder module is part of the package
+        ladder_dot = None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[str]] = {}
+    messages = set()
+    for r in results:
+        ex = r.exploration
+        for v in r.verdicts:
+            if v.run is None:
+                continue
+            files = []
+            steps = run_steps(ex, v.run, v.times)
+            if ladder_dot is not None:
+                title = f"{v.name}: {v.verdict}"
+                w = write_drawing(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg")
+                files.append(str(w.image_path or w.dot_path))
+                if w.message:
+                    messages.add(w.message)
+            edges = {(v.run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(v.run) if i}
+            w = write_drawing(joint_dot(ex, highlight=edges), out_dir / f"{v.name}.graph.svg")
+            files.append(str(w.image_path or w.dot_path))
+            if w.message:
+                messages.add(w.message)
+            written[v.name] = files
+    for m in sorted(messages):
+        click.echo(f"tcpcheck: {m}", err=True)
+    return written
+
+
+@main.command()
 @_model_argument
 @_explore_options
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),

@@ -74,6 +74,7 @@ class Variant:
     fired: str | None        # the timer whose expiry this event is
     observations: tuple[str, ...]
     span: Span | None
+    timer_ops: tuple[tuple[str, str], ...] = ()  # ("arm" | "cancel", timer) in program order
 
     @property
     def label(self) -> str:
@@ -536,8 +537,9 @@ class _Gen:
             arms = tuple(e.timer for e in effects if isinstance(e, c.STimer) and e.op == "arm")
             cancels = tuple(e.timer for e in effects if isinstance(e, c.STimer) and e.op == "cancel")
             obs = tuple(e.name for e in effects if isinstance(e, c.SObserve))
+            ops = tuple((e.op, e.timer) for e in effects if isinstance(e, c.STimer))
             self.variants.append(Variant(base + p, inst.name, tr.event, tr.index, p, sends,
-                                         arms, cancels, tr.after, obs, tr.span))
+                                         arms, cancels, tr.after, obs, tr.span, ops))
 
     def loss(self, ch: ChannelInfo) -> None:
         vid = len(self.variants)

@@ -1,41 +1,114 @@
 """Runs (paths through the state graph) as data and as text.
 
 A run is a list of (variant, state id) pairs starting at an initial state (variant -1).
+`run_steps` turns it into plain dicts (the JSON trace format, also what the ladder diagram
+draws):
+
+    {"step": 1, "state": 7, "endpoint": "client", "kind": "call", "event": "close()",
+     "received": null, "sent": [{"flags": "FIN", "ack": 0}], "segment": "FIN",
+     "timers": {"fired": null, "armed": [], "cancelled": []}, "observations": [],
+     "time_ms": 1.0, "tcp_states": {"client": "FIN_WAIT_1", "server": "ESTABLISHED"}}
+
+Step 0 is the initial state: it has "params" and no event.
 """
 from __future__ import annotations
 
 from .explore import Exploration
-from .graph import edge_attributes
 
 
-def run_steps(ex: Exploration, run: list[tuple[int, int]]) -> list[dict]:
-    """One dict per step: the event, who took it, segments sent and the TCP states after it."""
-    ts = ex.system
-    out = []
-    prev = None
-    for vid, sid in run:
-        state = ts.decode(ex.states[sid])
-        tcp = {}
-        for inst in ts.model.instances:
-            slot = ts.tcp_state_slot(inst.name)
-            if slot is not None:
-                tcp[inst.name] = state[ts.slots[slot].name]
-        step = {"state": sid, "tcp_states": tcp}
-        if vid >= 0 and prev is not None:
-            step.update(edge_attributes(ex, prev, ts.variants[vid]))
-        out.append(step)
-        prev = sid
+def _tcp_states(ts, state: int) -> dict:
+    out = {}
+    names = ts.model.enum_values("tcp_state")
+    for inst in ts.model.instances:
+        slot = ts.tcp_state_slot(inst.name)
+        if slot is not None:
+            out[inst.name] = names[ts.slot_value(state, slot)]
     return out
 
 
-def run_lines(ex: Exploration, run: list[tuple[int, int]]) -> list[str]:
-    """The run as short lines of text, one per step."""
+def run_steps(ex: Exploration, run: list[tuple[int, int]],
+              times: list[float] | None = None) -> list[dict]:
+    """One dict per step of the run (see the module docstring)."""
+    ts = ex.system
+    steps = []
+    prev = None
+    for i, (vid, sid) in enumerate(run):
+        state = ex.states[sid]
+        step: dict = {"step": i, "state": sid}
+        if vid < 0 or prev is None:
+            region = ex.initial.index(sid) if sid in ex.initial else None
+            params = ts.initial_params[region] if region is not None else {}
+            step["params"] = {n: _param(ts, n, v) for n, v in params.items()}
+        else:
+            v = ts.variants[vid]
+            kind = "loss" if v.instance is None else v.event.kind
+            received = None
+            if kind == "recv":
+                ch = next(c for c in ts.channels if c.dst == v.instance)
+                received = ts.channel_segments(ex.states[prev], ch)[0]
+            sent = []
+            if v.sends:
+                ch = next(c for c in ts.channels if c.src == v.instance)
+                sent = ts.channel_segments(state, ch)[-len(v.sends):]
+            step.update({
+                "endpoint": v.instance or "network",
+                "kind": kind,
+                "event": v.event.label(),
+                "received": received,
+                "sent": sent,
+                "segment": sent[0]["flags"] if sent else None,
+                "timers": {"fired": v.fired, "armed": list(v.arms), "cancelled": list(v.cancels)},
+                "observations": list(v.observations),
+            })
+            if kind == "loss":
+                ch = next(c for c in ts.channels if c.name in v.event.name)
+                step["lost"] = ts.channel_segments(ex.states[prev], ch)[0]
+                step["channel"] = ch.name
+        step["time_ms"] = times[i] if times is not None else None
+        step["tcp_states"] = _tcp_states(ts, state)
+        steps.append(step)
+        prev = sid
+    return steps
+
+
+def _param(ts, name, value):
+    slot = ts.slots[ts.slot_index(name)]
+    if slot.type is not None and slot.type.kind == "bool":
+        return bool(value)
+    if slot.type is not None and slot.type.kind == "enum":
+        return ts.model.enum_values(slot.type.enum)[value]
+    return value
+
+
+def _seg(seg: dict) -> str:
+    fields = ",".join(f"{k}={int(v) if isinstance(v, bool) else v}"
+                      for k, v in seg.items() if k != "flags")
+    return f"{seg['flags']}({fields})" if fields else seg["flags"]
+
+
+def step_line(step: dict) -> str:
+    """One step as a line of text: who did what, what went on the wire, the states after."""
+    states = ", ".join(f"{k} {v}" for k, v in step["tcp_states"].items())
+    if "params" in step:
+        params = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                           for k, v in step["params"].items())
+        return f"start ({params}): {states}" if params else f"start: {states}"
+    what = step["event"]
+    if step["kind"] == "recv":
+        what = f"receives {_seg(step['received'])}"
+    elif step["kind"] == "loss":
+        what = f"loses {_seg(step['lost'])}"
+    sent = (" -> sends " + ", ".join(_seg(s) for s in step["sent"])) if step["sent"] else ""
+    obs = ("  [" + ", ".join(step["observations"]) + "]") if step["observations"] else ""
+    return f"{step['endpoint']}: {what}{sent}{obs}  => {states}"
+
+
+def run_lines(ex: Exploration, run: list[tuple[int, int]],
+              times: list[float] | None = None) -> list[str]:
+    """The run as short lines of text, one per step, numbered, with times when known."""
     lines = []
-    for step in run_steps(ex, run):
-        states = ", ".join(f"{k} {v}" for k, v in step["tcp_states"].items())
-        if "event" not in step:
-            lines.append(f"#{step['state']} start: {states}")
-            continue
-        sent = (" / sends " + ", ".join(step["segments"])) if step["segments"] else ""
-        lines.append(f"#{step['state']} {step['endpoint']}: {step['event']}{sent} -> {states}")
+    for step in run_steps(ex, run, times):
+        t = step["time_ms"]
+        when = f"{t:>9.3f} ms  " if t is not None else ""
+        lines.append(f"{step['step']:>3}  {when}{step_line(step)}")
     return lines

@@ -1,0 +1,90 @@
+"""`tcpcheck check` as a library: which specs go with which model, explore once, check all.
+
+The command line only prints what this returns.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import spec as S
+from .diagnostics import Diagnostic, TcpcheckError
+from .explore import Exploration, explore
+from .query import Verdict, check_property
+
+DEFAULT_SPEC_DIR = Path("specs")
+
+
+@dataclass
+class ModelCheck:
+    model_path: Path
+    spec_paths: list[Path]
+    exploration: Exploration
+    verdicts: list[Verdict] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def spec_files(files: list[Path], spec_dir: Path) -> tuple[list[Path], Path | None]:
+    """Split command-line files into specs and (at most one) model; default: specs/*.spec."""
+    specs = [f for f in files if f.suffix != ".tcpm"]
+    models = [f for f in files if f.suffix == ".tcpm"]
+    if len(models) > 1:
+        raise TcpcheckError([Diagnostic("TCP400", "give at most one model (.tcpm) to check; "
+                                        "got " + ", ".join(map(str, models)))])
+    if not specs:
+        found = sorted(spec_dir.glob("*.spec")) if spec_dir.is_dir() else []
+        if not found:
+            raise TcpcheckError([Diagnostic("TCP401", f"no spec files given and none in {spec_dir}/")])
+        specs = found
+    return specs, (models[0] if models else None)
+
+
+def group_by_model(specs: list[Path], override: Path | None, default_model: Path):
+    """Parse every spec (all errors at once) and group them by the model they are about."""
+    groups: dict[Path, list[tuple[Path, S.SpecFile]]] = {}
+    diags: list[Diagnostic] = []
+    for path in specs:
+        try:
+            sf = S.parse_spec_file(path)
+        except TcpcheckError as err:
+            diags.extend(err.diagnostics)
+            continue
+        model = override or S.model_path_of(sf) or default_model
+        groups.setdefault(Path(model), []).append((path, sf))
+    if diags:
+        raise TcpcheckError(diags)
+    return groups
+
+
+def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: list[str],
+                max_states: int | None, time_limit: float | None, progress=None) -> ModelCheck:
+    """Load the model, resolve every property, explore once and check them all."""
+    from . import load
+
+    ts = load(model_path, params)
+    props: list[S.Property] = []
+    diags: list[Diagnostic] = []
+    for _path, sf in specs:
+        try:
+            props.extend(S.resolve(sf, ts))
+        except TcpcheckError as err:
+            diags.extend(err.diagnostics)
+    if diags:
+        raise TcpcheckError(diags)
+    ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=progress)
+    result = ModelCheck(model_path, [p for p, _ in specs], ex)
+    for prop in props:
+        start = time.perf_counter()
+        result.verdicts.append(check_property(ex, prop))
+        result.seconds.append(time.perf_counter() - start)
+    return result
+
+
+def exit_code(results: list[ModelCheck]) -> int:
+    verdicts = [v.verdict for r in results for v in r.verdicts]
+    if any(r.exploration.stop_reason == "model-error" for r in results) or "violated" in verdicts:
+        return 1
+    if "inconclusive" in verdicts:
+        return 3
+    return 0

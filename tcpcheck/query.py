@@ -1,0 +1,527 @@
+"""Stage 5: properties checked against an exploration. Every verdict comes from the graph.
+
+* invariant: every reachable state satisfies P; the counterexample is the shortest run to a
+  state that does not.
+* reachable / runs: a run formula is checked over complete runs (runs that end in a state
+  with no successor) by a breadth-first search of the product of the state graph with small
+  monitors, one per temporal word (a bit for `eventually`, a counter for `count`, ...), so
+  witnesses and counterexamples are shortest runs.
+* terminates: every terminal state is an end state, and an end state stays reachable from
+  every reachable state (with finitely many states this is termination under fairness: every
+  timer that runs fires and every application eventually makes its next call).
+* timing: the set of durations of the named timers for which some run satisfies the formula.
+
+Runs that the timer ranges make impossible (see tcpcheck.timing) never count: the search goes
+on for a possible one.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import z3
+
+from . import spec as S
+from .check import FLAG_BITS
+from .compile import FLAG_WIDTH, TransitionSystem
+from .explore import Exploration
+from .graph import received_flags
+from .timing import check_run, run_condition, show, simplify_under, timers_of
+
+MAX_RUNS_CHECKED = 20000  # timing checks before a search gives up (inconclusive)
+
+
+@dataclass
+class Verdict:
+    name: str
+    kind: str
+    verdict: str                       # holds, violated, inconclusive
+    message: str
+    run: list[tuple[int, int]] | None = None   # (variant, state id); the first has variant -1
+    times: list[float] | None = None
+    answer: str | None = None          # timing queries
+    notes: list[str] = field(default_factory=list)
+    doc: str | None = None
+    source: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "violated"
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class _Eval:
+    """Turns resolved spec formulas into functions over packed states and steps."""
+
+    def __init__(self, ex: Exploration):
+        self.ex = ex
+        self.ts: TransitionSystem = ex.system
+
+    def state_fn(self, e):
+        ts = self.ts
+        if isinstance(e, S.Const):
+            v = e.value
+            return lambda s: v
+        if isinstance(e, S.SlotVal):
+            slot = ts.slots[e.slot]
+            off, mask, base = slot.offset, slot.mask, slot.base
+            return lambda s: ((s >> off) & mask) + base
+        if isinstance(e, S.ChanLen):
+            slot = ts.slots[e.slot]
+            off, mask, w = slot.offset, slot.mask, ts.seg_width
+            return lambda s: (((s >> off) & mask).bit_length() + w - 1) // w
+        assert isinstance(e, S.Op), e
+        fs = [self.state_fn(a) for a in e.args]
+        return _combine(e.op, fs)
+
+    def step_fn(self, e):
+        """A function (src id, dst id, variant) -> bool."""
+        ts, ex = self.ts, self.ex
+        if isinstance(e, S.Observed):
+            name = e.name
+            return lambda a, b, v: name in ts.variants[v].observations
+        if isinstance(e, S.Sends):
+            inst, pats = e.instance, e.flags
+
+            def sends(a, b, v):
+                var = ts.variants[v]
+                if inst is not None and var.instance != inst:
+                    return False
+                return any(pats is None or f in pats for _, f in var.sends)
+            return sends
+        if isinstance(e, S.Receives):
+            inst, pats = e.instance, e.flags
+
+            def receives(a, b, v):
+                var = ts.variants[v]
+                if var.event.kind != "recv" or (inst is not None and var.instance != inst):
+                    return False
+                if pats is None:
+                    return True
+                got = received_flags(ex, a, var)
+                return any(got == _name(p) for p in pats)
+            return receives
+        if isinstance(e, S.Calls):
+            inst, call, arg = e.instance, e.call, e.arg
+
+            def calls(a, b, v):
+                var = ts.variants[v]
+                return (var.event.kind == "call" and var.event.name == call
+                        and (arg is None or var.event.arg == arg)
+                        and (inst is None or var.instance == inst))
+            return calls
+        if isinstance(e, S.Op):
+            fs = [self.step_fn(x) for x in e.args]
+            if e.op == "not":
+                f = fs[0]
+                return lambda a, b, v: not f(a, b, v)
+            if e.op == "and":
+                return lambda a, b, v: all(f(a, b, v) for f in fs)
+            if e.op == "or":
+                return lambda a, b, v: any(f(a, b, v) for f in fs)
+            if e.op == "implies":
+                return lambda a, b, v: (not fs[0](a, b, v)) or fs[1](a, b, v)
+        raise AssertionError(e)
+
+
+def _name(bits: int) -> str:
+    from .check import flags_name
+    return flags_name(bits)
+
+
+def _combine(op, fs):
+    match op:
+        case "not": return lambda s: int(not fs[0](s))
+        case "neg": return lambda s: -fs[0](s)
+        case "and": return lambda s: int(all(f(s) for f in fs))
+        case "or": return lambda s: int(any(f(s) for f in fs))
+        case "implies": return lambda s: int((not fs[0](s)) or bool(fs[1](s)))
+        case "==": return lambda s: int(fs[0](s) == fs[1](s))
+        case "!=": return lambda s: int(fs[0](s) != fs[1](s))
+        case "<": return lambda s: int(fs[0](s) < fs[1](s))
+        case "<=": return lambda s: int(fs[0](s) <= fs[1](s))
+        case ">": return lambda s: int(fs[0](s) > fs[1](s))
+        case ">=": return lambda s: int(fs[0](s) >= fs[1](s))
+        case "+": return lambda s: fs[0](s) + fs[1](s)
+        case "-": return lambda s: fs[0](s) - fs[1](s)
+        case "*": return lambda s: fs[0](s) * fs[1](s)
+        case "/": return lambda s: fs[0](s) // fs[1](s) if fs[1](s) else 0
+        case "%": return lambda s: fs[0](s) % fs[1](s) if fs[1](s) else 0
+    raise AssertionError(op)
+
+
+# ---------------------------------------------------------------- monitors for run formulas
+
+
+class _Monitor:
+    """The product of the state graph with one small automaton per temporal atom."""
+
+    def __init__(self, ev: _Eval, formula):
+        self.ev = ev
+        self.atoms: list = []
+        self.init_fns: list = []   # state -> initial monitor value
+        self.step_fns: list = []   # (value, src, dst, variant, dst_state) -> value
+        self.final_fns: list = []  # (value, final state) -> bool
+        self.top = self._compile(formula)
+
+    def _pred(self, body, on_steps):
+        if on_steps:
+            f = self.ev.step_fn(body)
+            return None, (lambda a, b, v, s: f(a, b, v))
+        g = self.ev.state_fn(body)
+        return g, (lambda a, b, v, s: g(s))
+
+    def _add(self, init, step, final) -> int:
+        self.init_fns.append(init)
+        self.step_fns.append(step)
+        self.final_fns.append(final)
+        return len(self.init_fns) - 1
+
+    def _compile(self, f):
+        """Returns a function (monitor values, final state) -> bool for the formula."""
+        if isinstance(f, S.Temporal):
+            at_state, at_step = self._pred(f.body, f.on_steps)
+            if f.op in ("eventually", "never"):
+                k = self._add(lambda s: int(bool(at_state and at_state(s))),
+                              lambda m, a, b, v, s: m or int(bool(at_step(a, b, v, s))),
+                              None)
+                return (lambda mon, s: bool(mon[k])) if f.op == "eventually" else \
+                    (lambda mon, s: not mon[k])
+            if f.op == "always":
+                k = self._add(lambda s: int(at_state is None or bool(at_state(s))),
+                              lambda m, a, b, v, s: m and int(bool(at_step(a, b, v, s))),
+                              None)
+                return lambda mon, s: bool(mon[k])
+            if f.op == "initially":
+                k = self._add(lambda s: int(bool(at_state(s))), lambda m, a, b, v, s: m, None)
+                return lambda mon, s: bool(mon[k])
+            assert f.op == "finally"
+            return lambda mon, s: bool(at_state(s))
+        if isinstance(f, S.Before):
+            a_state, a_step = self._pred(f.first, f.first_on_steps)
+            b_state, b_step = self._pred(f.second, f.second_on_steps)
+
+            def init(s):
+                a = bool(a_state and a_state(s))
+                b = bool(b_state and b_state(s))
+                return 2 if b else (1 if a else 0)
+
+            def step(m, x, y, v, s):
+                if m:
+                    return m
+                a, b = bool(a_step(x, y, v, s)), bool(b_step(x, y, v, s))
+                return 2 if b else (1 if a else 0)
+            k = self._add(init, step, None)
+            return lambda mon, s: mon[k] == 1
+        if isinstance(f, S.Count):
+            g = self.ev.step_fn(f.body)
+            cap = f.bound + 1
+            k = self._add(lambda s: 0, lambda m, a, b, v, s: min(cap, m + int(bool(g(a, b, v)))), None)
+            cmp = _combine(f.op, [lambda c: c, lambda c: f.bound])
+            return lambda mon, s: bool(cmp(mon[k]))
+        assert isinstance(f, S.Op), f
+        parts = [self._compile(a) for a in f.args]
+        if f.op == "not":
+            return lambda mon, s: not parts[0](mon, s)
+        if f.op == "and":
+            return lambda mon, s: all(p(mon, s) for p in parts)
+        if f.op == "or":
+            return lambda mon, s: any(p(mon, s) for p in parts)
+        assert f.op == "implies"
+        return lambda mon, s: (not parts[0](mon, s)) or parts[1](mon, s)
+
+    def initial(self, s: int) -> tuple:
+        return tuple(fn(s) for fn in self.init_fns)
+
+    def step(self, mon: tuple, a: int, b: int, v: int, s_b: int) -> tuple:
+        return tuple(fn(m, a, b, v, s_b) for fn, m in zip(self.step_fns, mon))
+
+
+# ---------------------------------------------------------------- searches
+
+
+def _adjacency(ex: Exploration) -> list[list[tuple[int, int]]]:
+    adj: list[list[tuple[int, int]]] = [[] for _ in range(ex.n_states)]
+    for k in range(ex.n_edges):
+        adj[ex.edge_src[k]].append((ex.edge_variant[k], ex.edge_dst[k]))
+    return adj
+
+
+def _timed(ex: Exploration, run):
+    variants = [ex.system.variants[v] for v, _ in run[1:]]
+    return check_run(ex.system, variants)
+
+
+class _RunSearch:
+    """Breadth-first over (state, monitor) pairs; yields complete runs that end in a target."""
+
+    def __init__(self, ex: Exploration, monitor: _Monitor, adj):
+        self.ex, self.mon, self.adj = ex, monitor, adj
+
+    def targets(self, want: bool):
+        ex, mon, adj = self.ex, self.mon, self.adj
+        states = ex.states
+        index: dict[tuple[int, tuple], int] = {}
+        nodes: list[tuple[int, tuple]] = []
+        parent: list[tuple[int, int]] = []
+        for sid in ex.initial:
+            node = (sid, mon.initial(states[sid]))
+            if node not in index:
+                index[node] = len(nodes)
+                nodes.append(node)
+                parent.append((-1, -1))
+        head = 0
+        while head < len(nodes):
+            sid, m = nodes[head]
+            succ = adj[sid]
+            if not succ and sid < ex.expanded:
+                if mon.top(m, states[sid]) == want:
+                    yield self._run(head, nodes, parent)
+            for v, dst in succ:
+                node = (dst, mon.step(m, sid, dst, v, states[dst]))
+                if node not in index:
+                    index[node] = len(nodes)
+                    nodes.append(node)
+                    parent.append((head, v))
+            head += 1
+
+    @staticmethod
+    def _run(k, nodes, parent):
+        steps = []
+        while k != -1:
+            p, v = parent[k]
+            steps.append((v, nodes[k][0]))
+            k = p
+        steps.reverse()
+        return steps
+
+    def all_paths(self, want: bool, budget: int):
+        """Every complete run (as a path, not merged by state) ending in a target, shortest first
+        along each branch; stops after `budget` runs."""
+        ex, mon, adj = self.ex, self.mon, self.adj
+        states = ex.states
+        count = 0
+        stack = [([(-1, sid)], mon.initial(states[sid])) for sid in reversed(ex.initial)]
+        while stack:
+            path, m = stack.pop()
+            sid = path[-1][1]
+            succ = adj[sid]
+            if not succ:
+                if sid < ex.expanded and mon.top(m, states[sid]) == want:
+                    yield path
+                    count += 1
+                    if count >= budget:
+                        return
+                continue
+            for v, dst in reversed(succ):
+                stack.append((path + [(v, dst)], mon.step(m, sid, dst, v, states[dst])))
+
+
+def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
+    """The first run the timers allow; else (None, timing of the first impossible one, exhausted)."""
+    first_bad = None
+    checked = 0
+    for run in runs:
+        timing = _timed(ex, run)
+        if timing.feasible:
+            return run, timing, None, False
+        if first_bad is None:
+            first_bad = (run, timing)
+        checked += 1
+        if checked >= budget:
+            return None, None, first_bad, True
+    return None, None, first_bad, False
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def check_property(ex: Exploration, prop: S.Property) -> Verdict:
+    """Check one resolved property against an exploration."""
+    base = dict(name=prop.name, kind=prop.kind, doc=prop.doc, source=prop.source)
+    if ex.stop_reason == "model-error":
+        return Verdict(verdict="inconclusive", message="the model failed while exploring "
+                       f"({ex.error.message}); fix the model first", **base)
+    ev = _Eval(ex)
+    if prop.kind == "invariant":
+        return _invariant(ex, ev, prop, base)
+    if prop.kind == "terminates":
+        return _terminates(ex, ev, prop, base)
+    if prop.kind == "timing":
+        return _timing(ex, ev, prop, base)
+    return _run_property(ex, ev, prop, base)
+
+
+def _partial_note(ex: Exploration) -> str:
+    return (f"the search stopped early ({ex.stop_reason}) after {ex.n_states:,} states; "
+            "raise the limit for a verdict")
+
+
+def _invariant(ex, ev, prop, base) -> Verdict:
+    pred = ev.state_fn(prop.formula)
+
+    def bad_runs():
+        for sid, s in enumerate(ex.states):
+            if not pred(s):
+                yield ex.path_to(sid)
+    run, timing, first_bad, exhausted = _first_feasible(ex, bad_runs())
+    if run is not None:
+        return Verdict(verdict="violated", message=f"a reachable state breaks it (state "
+                       f"#{run[-1][1]})", run=run, times=timing.times_ms, **base)
+    if not ex.complete or exhausted:
+        return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
+    notes = []
+    if first_bad is not None:
+        notes.append("states that break it exist, but the timers make every shortest run to "
+                     "them impossible: " + "; ".join(first_bad[1].conflict or []))
+        # a longer run to a bad state might still be possible: search every path
+        run2, timing2, _fb, exhausted2 = _first_feasible(
+            ex, _paths_to(ex, lambda s: not pred(s)))
+        if run2 is not None:
+            return Verdict(verdict="violated", message="a reachable state breaks it",
+                           run=run2, times=timing2.times_ms, **base)
+        if exhausted2:
+            return Verdict(verdict="inconclusive", message="too many runs to check their timing",
+                           notes=notes, **base)
+    return Verdict(verdict="holds", message=f"all {ex.n_states:,} reachable states satisfy it",
+                   notes=notes, **base)
+
+
+def _paths_to(ex, bad):
+    """Every path from an initial state to a state where `bad` holds (depth-first)."""
+    adj = _adjacency(ex)
+    stack = [[(-1, sid)] for sid in reversed(ex.initial)]
+    while stack:
+        path = stack.pop()
+        sid = path[-1][1]
+        if bad(ex.states[sid]):
+            yield path
+            continue
+        seen = {s for _, s in path}
+        for v, dst in reversed(adj[sid]):
+            if dst not in seen:
+                stack.append(path + [(v, dst)])
+
+
+def _run_property(ex, ev, prop, base) -> Verdict:
+    mon = _Monitor(ev, prop.formula)
+    adj = _adjacency(ex)
+    search = _RunSearch(ex, mon, adj)
+    want = prop.kind == "reachable"
+    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want))
+    if run is None and first_bad is not None and not exhausted:
+        # every shortest run is impossible in time: try every run
+        run, timing, _fb, exhausted = _first_feasible(ex, search.all_paths(want, MAX_RUNS_CHECKED))
+    if run is not None:
+        if want:
+            return Verdict(verdict="holds", message=f"witness: a run of {len(run) - 1} steps",
+                           run=run, times=timing.times_ms, **base)
+        return Verdict(verdict="violated", message=f"a complete run of {len(run) - 1} steps "
+                       "breaks it", run=run, times=timing.times_ms, **base)
+    if not ex.complete or exhausted:
+        return Verdict(verdict="inconclusive", message=_partial_note(ex) if not ex.complete
+                       else "too many runs to check their timing", **base)
+    notes = []
+    if first_bad is not None:
+        notes.append("untimed, such a run exists, but the timer ranges rule it out: "
+                     + "; ".join(first_bad[1].conflict or []))
+    if want:
+        return Verdict(verdict="violated", message="no complete run satisfies it"
+                       + (" (only because of timing)" if first_bad else ""),
+                       run=first_bad[0] if first_bad else None, notes=notes, **base)
+    return Verdict(verdict="holds", message="every complete run satisfies it", notes=notes, **base)
+
+
+def end_predicate(ts: TransitionSystem):
+    """The default end of a run: every endpoint CLOSED and nothing in flight."""
+    closed = ts.model.enum_values("tcp_state").index("CLOSED")
+    slots = [ts.tcp_state_slot(i.name) for i in ts.model.instances]
+    slots = [ts.slots[i] for i in slots if i is not None]
+    chans = [ts.slots[c.slot] for c in ts.channels]
+
+    def end(s):
+        return all(((s >> sl.offset) & sl.mask) + sl.base == closed for sl in slots) and \
+            all(((s >> ch.offset) & ch.mask) == 0 for ch in chans)
+    return end
+
+
+def _terminates(ex, ev, prop, base) -> Verdict:
+    end = ev.state_fn(prop.formula) if prop.formula is not None else end_predicate(ex.system)
+    if not ex.complete:
+        return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
+    notes = ["assumes fairness: every running timer eventually fires and every application "
+             "eventually makes its next call"]
+    # (a) a terminal state that is not an end state: nothing can move, but the close is not done
+    for sid in ex.deadlocks:
+        if not end(ex.states[sid]):
+            run = ex.path_to(sid)
+            timing = _timed(ex, run)
+            return Verdict(verdict="violated", message=f"deadlock: in state #{sid} nothing can "
+                           "move, but the connection is not closed", run=run,
+                           times=timing.times_ms if timing.feasible else None, notes=notes, **base)
+    # (b) a state from which no end state can be reached (a cycle that never closes)
+    can_end = [False] * ex.n_states
+    rev: list[list[int]] = [[] for _ in range(ex.n_states)]
+    for k in range(ex.n_edges):
+        rev[ex.edge_dst[k]].append(ex.edge_src[k])
+    todo = deque(sid for sid in range(ex.n_states) if end(ex.states[sid]))
+    for sid in todo:
+        can_end[sid] = True
+    while todo:
+        sid = todo.popleft()
+        for p in rev[sid]:
+            if not can_end[p]:
+                can_end[p] = True
+                todo.append(p)
+    for sid in range(ex.n_states):
+        if not can_end[sid]:
+            run = ex.path_to(sid)
+            return Verdict(verdict="violated", message=f"from state #{sid} the connection can "
+                           "never close (every way on loops back)", run=run, notes=notes, **base)
+    ends = sum(1 for sid in ex.deadlocks if end(ex.states[sid]))
+    return Verdict(verdict="holds", message=f"every run can end and every one that stops ends "
+                   f"closed ({ends} end states)", notes=notes, **base)
+
+
+def _timing(ex, ev, prop, base) -> Verdict:
+    if not ex.complete:
+        return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
+    ts = ex.system
+    refs = timers_of(ts)
+    symbolic = {key: z3.Real(f"{key[0]}.{key[1]}") for key in prop.timers}
+    names = {f"{k[0]}.{k[1]}": f"{k[0]}.{k[1]}" for k in prop.timers}
+    ranges = []
+    for key, var in symbolic.items():
+        ref = refs[key]
+        ranges.append(var >= ref.lo_ms)
+        if ref.hi_ms is not None:
+            ranges.append(var <= ref.hi_ms)
+    mon = _Monitor(ev, prop.formula)
+    search = _RunSearch(ex, mon, _adjacency(ex))
+    conds: dict[str, z3.BoolRef] = {}
+    runs = 0
+    example = None
+    for run in search.all_paths(True, MAX_RUNS_CHECKED + 1):
+        runs += 1
+        if runs > MAX_RUNS_CHECKED:
+            return Verdict(verdict="inconclusive", message="too many runs to solve", **base)
+        variants = [ts.variants[v] for v, _ in run[1:]]
+        cond = run_condition(ts, variants, symbolic)
+        key = cond.sexpr()
+        if key not in conds:
+            conds[key] = cond
+            if example is None and not z3.is_false(cond):
+                example = run
+    if not conds:
+        return Verdict(verdict="violated", message="no run satisfies the formula at all, "
+                       "whatever the timers", **base)
+    answer = simplify_under(z3.Or(*conds.values()), ranges)
+    text = show(answer, names)
+    possible = not z3.is_false(answer)
+    timing = _timed(ex, example) if example else None
+    return Verdict(verdict="holds" if possible else "violated",
+                   message=f"possible when {text}" if possible else "impossible for every duration",
+                   answer=text, run=example, times=timing.times_ms if timing else None,
+                   notes=[f"{runs} runs satisfy the formula untimed"], **base)

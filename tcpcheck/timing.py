@@ -1,0 +1,312 @@
+"""Timing with z3: is a run possible within the model's timer ranges, and when?
+
+The explorer abstracts time away: a running timer may expire at any moment and other events
+may happen in any order. A run is only real if timestamps t_0 = 0 <= t_1 <= ... exist such
+that
+  * a timer's expiry (an `expire T` event, or an event `after T`) happens between lo and hi
+    after the timer was (last) armed;
+  * while a timer runs, every other event happens strictly before its upper bound passes
+    (it would have fired first).
+These are linear constraints over the reals; z3 decides them, gives concrete times, names the
+constraints that clash (an unsat core, in the model's words), and, with some durations left
+symbolic, eliminates the timestamps to answer "for which durations is this run possible?".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import z3
+
+from .compile import TransitionSystem, Variant
+
+
+@dataclass(frozen=True)
+class TimerRef:
+    instance: str
+    name: str
+    lo_ms: float
+    hi_ms: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.instance}.{self.name}"
+
+    def range_text(self) -> str:
+        hi = "inf" if self.hi_ms is None else f"{self.hi_ms:g}"
+        return f"{self.lo_ms:g}..{hi} ms"
+
+
+def timers_of(ts: TransitionSystem) -> dict[tuple[str, str], TimerRef]:
+    out = {}
+    for inst in ts.model.instances:
+        for t in ts.model.endpoint(inst.endpoint).timers:
+            out[(inst.name, t.name)] = TimerRef(inst.name, t.name, t.lo_ms, t.hi_ms)
+    return out
+
+
+def timer_ops(v: Variant) -> list[tuple[str, str]]:
+    """The variant's timer operations in the order they happen."""
+    return list(v.timer_ops)
+
+
+@dataclass
+class RunTiming:
+    feasible: bool
+    times_ms: list[float] | None          # one per state of the run (t_0 = 0)
+    conflict: list[str] | None            # sentences naming the clashing constraints
+
+
+class _Builder:
+    """Constraints of one run, each tracked under a readable sentence."""
+
+    def __init__(self, ts: TransitionSystem, symbolic: dict[tuple[str, str], z3.ArithRef] | None):
+        self.ts = ts
+        self.timers = timers_of(ts)
+        self.symbolic = symbolic or {}
+        self.facts: list[tuple[z3.BoolRef, str]] = []
+
+    def add(self, c, why: str) -> None:
+        self.facts.append((c, why))
+
+    def build(self, variants: list[Variant]) -> list[z3.ArithRef]:
+        t = [z3.Real(f"t{i}") for i in range(len(variants) + 1)]
+        self.add(t[0] == 0, "the run starts at time 0")
+        running: dict[tuple[str, str], tuple[int, z3.ArithRef]] = {}  # timer -> (step armed, duration)
+        for i, v in enumerate(variants, start=1):
+            self.add(t[i] >= t[i - 1], f"step {i} happens after step {i - 1}")
+            fired = (v.instance, v.fired) if v.fired else None
+            for key, (armed, dur) in running.items():
+                if key == fired:
+                    continue
+                ref = self.timers[key]
+                if ref.hi_ms is None and key not in self.symbolic:
+                    continue
+                self.add(t[i] < t[armed] + dur,
+                         f"{ref.label} ({ref.range_text()}), armed at step {armed}, has not "
+                         f"fired yet when step {i} ({v.label}) happens")
+            if fired is not None:
+                armed, dur = running.pop(fired)
+                ref = self.timers[fired]
+                self.add(t[i] == t[armed] + dur,
+                         f"step {i} ({v.label}) is {ref.label} running out, {ref.range_text()} "
+                         f"after step {armed} armed it")
+            for op, name in v.timer_ops:
+                key = (v.instance, name)
+                if op == "cancel":
+                    running.pop(key, None)
+                    continue
+                dur = self.duration(key, i)
+                running[key] = (i, dur)
+        return t
+
+    def duration(self, key, step: int):
+        ref = self.timers[key]
+        if key in self.symbolic:
+            return self.symbolic[key]
+        d = z3.Real(f"d_{ref.instance}_{ref.name}_{step}")
+        self.add(d >= ref.lo_ms, f"{ref.label} lasts at least {ref.lo_ms:g} ms")
+        if ref.hi_ms is not None:
+            self.add(d <= ref.hi_ms, f"{ref.label} lasts at most {ref.hi_ms:g} ms")
+        return d
+
+
+def check_run(ts: TransitionSystem, variants: list[Variant]) -> RunTiming:
+    """Decide whether the run is possible in time; give times (ms) or the clashing constraints."""
+    b = _Builder(ts, None)
+    t = b.build(variants)
+    solver = z3.Solver()
+    tracks = {}
+    for k, (c, why) in enumerate(b.facts):
+        lit = z3.Bool(f"c{k}")
+        tracks[lit.get_id()] = why
+        solver.assert_and_track(c, lit)
+    if solver.check() != z3.sat:
+        core = [tracks[lit.get_id()] for lit in solver.unsat_core()]
+        return RunTiming(False, None, _essential(core))
+    return RunTiming(True, _nice_times(b.facts, t), None)
+
+
+def _essential(core: list[str]) -> list[str]:
+    # "step i happens after step i-1" is the frame of every run; keep what the model says
+    shown = [c for c in core if "happens after step" not in c and c != "the run starts at time 0"]
+    return shown or core
+
+
+def _nice_times(facts, t) -> list[float]:
+    """A readable schedule: steps at least 1 ms apart where the timers allow, as early as possible."""
+    opt = z3.Optimize()
+    for c, _why in facts:
+        opt.add(c)
+    for i in range(1, len(t)):
+        opt.add_soft(t[i] - t[i - 1] >= 1)
+    opt.minimize(t[-1])
+    if opt.check() != z3.sat:  # cannot happen after a sat check, kept for safety
+        s = z3.Solver()
+        s.add(*[c for c, _ in facts])
+        s.check()
+        m = s.model()
+    else:
+        m = opt.model()
+    return [_to_float(m.eval(x, model_completion=True)) for x in t]
+
+
+def _to_float(v) -> float:
+    if z3.is_rational_value(v):
+        return round(v.numerator_as_long() / v.denominator_as_long(), 3)
+    if z3.is_algebraic_value(v):
+        return round(float(v.approx(6).as_decimal(6).rstrip("?")), 3)
+    return float(str(v))
+
+
+def run_condition(ts: TransitionSystem, variants: list[Variant],
+                  symbolic: dict[tuple[str, str], z3.ArithRef]) -> z3.BoolRef:
+    """The condition on the symbolic durations under which the run is possible
+    (timestamps and the other timers' durations eliminated)."""
+    b = _Builder(ts, symbolic)
+    t = b.build(variants)
+    body = z3.And(*[c for c, _ in b.facts])
+    inner = [x for x in t]
+    inner += [z3.Real(str(d)) for d in _free_durations(b)]
+    q = z3.Exists(inner, body) if inner else body
+    goal = z3.Goal()
+    goal.add(q)
+    result = z3.Then("qe", "simplify")(goal)
+    return z3.simplify(z3.And(*[z3.And(*g) for g in result]))
+
+
+def _free_durations(b: _Builder):
+    names = set()
+    for c, _ in b.facts:
+        _collect(c, names)
+    return sorted(n for n in names if n.startswith("d_"))
+
+
+def _collect(e, names: set[str]) -> None:
+    if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+        names.add(str(e))
+    for ch in e.children():
+        _collect(ch, names)
+
+
+def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
+    """Drop from `cond` what the declared ranges already say, and simplify."""
+    g = z3.Goal()
+    g.add(cond)
+    g.add(*ranges)
+    simplified = z3.Then("simplify", "ctx-solver-simplify")(g)
+    conjuncts = [c for sub in simplified for c in sub]
+    kept = []
+    for c in conjuncts:
+        s = z3.Solver()
+        s.add(*ranges)
+        s.add(z3.Not(c))
+        if s.check() != z3.unsat:  # not implied by the ranges alone: part of the answer
+            kept.append(c)
+    return z3.And(*kept) if kept else z3.BoolVal(True)
+
+
+def show(e: z3.ExprRef, names: dict[str, str]) -> str:
+    """A z3 formula in the model's words: 'server.think < server.delack'."""
+    if z3.is_true(e):
+        return "always (any durations in the declared ranges)"
+    if z3.is_false(e):
+        return "never"
+    return _show(e, names)
+
+
+_CMP = {z3.Z3_OP_LT: "<", z3.Z3_OP_LE: "<=", z3.Z3_OP_GT: ">", z3.Z3_OP_GE: ">=",
+        z3.Z3_OP_EQ: "=="}
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!="}
+
+
+def _linear(e, names, scale=1.0, acc=None) -> dict[str, float]:
+    """Coefficients of a linear term; the constant is under the key ''."""
+    acc = {} if acc is None else acc
+    if z3.is_rational_value(e) or z3.is_int_value(e):
+        acc[""] = acc.get("", 0.0) + scale * float(e.as_fraction())
+    elif z3.is_add(e):
+        for ch in e.children():
+            _linear(ch, names, scale, acc)
+    elif z3.is_sub(e):
+        first, *rest = e.children()
+        _linear(first, names, scale, acc)
+        for ch in rest:
+            _linear(ch, names, -scale, acc)
+    elif e.decl().kind() == z3.Z3_OP_UMINUS:
+        _linear(e.children()[0], names, -scale, acc)
+    elif z3.is_mul(e):
+        const, var = 1.0, []
+        for ch in e.children():
+            if z3.is_rational_value(ch) or z3.is_int_value(ch):
+                const *= float(ch.as_fraction())
+            else:
+                var.append(ch)
+        if len(var) != 1:
+            raise ValueError("not linear")
+        _linear(var[0], names, scale * const, acc)
+    elif z3.is_const(e):
+        key = names.get(str(e), str(e))
+        acc[key] = acc.get(key, 0.0) + scale
+    else:
+        raise ValueError("not linear")
+    return acc
+
+
+def _side(terms: list[tuple[str, float]], const: float) -> str:
+    parts = []
+    for name, c in terms:
+        coef = "" if abs(c) == 1 else f"{abs(c):g}*"
+        parts.append(f"{coef}{name}")
+    if const or not parts:
+        parts.append(f"{const:g} ms")
+    return " + ".join(parts)
+
+
+def _comparison(op: str, a, b, names) -> str:
+    """a op b as 'x < y': variables with positive weight left, the rest right."""
+    try:
+        la = _linear(a, names)
+        lb = _linear(b, names)
+    except ValueError:
+        return f"{a} {op} {b}"
+    coef = dict(la)
+    for k, v in lb.items():
+        coef[k] = coef.get(k, 0.0) - v
+    const = -coef.pop("", 0.0)
+    left = sorted((k, v) for k, v in coef.items() if v > 0)
+    right = sorted((k, -v) for k, v in coef.items() if v < 0)
+    if not left and right:  # keep a variable on the left: 'x > 5' rather than '-5 > x'
+        left, right, const, op = right, left, -const, _MIRROR[op]
+    elif op in (">", ">=") and right and const == 0:  # 'x < y' reads better than 'y > x'
+        left, right, op = right, left, _MIRROR[op]
+    if const < 0 and left:
+        # a < b - c  reads better as  a + c < b
+        left = left + [(f"{-const:g} ms", 1.0)]
+        const = 0.0
+    return f"{_side(left, 0.0)} {op} {_side(right, const)}"
+
+
+def _show(e, names) -> str:
+    if z3.is_and(e):
+        return " and ".join(_paren(c, names) for c in e.children())
+    if z3.is_or(e):
+        return " or ".join(_paren(c, names) for c in e.children())
+    if z3.is_not(e):
+        inner = e.children()[0]
+        k = inner.decl().kind()
+        if k in _CMP:
+            a, b = inner.children()
+            return _comparison(_NEGATE[_CMP[k]], a, b, names)
+        return f"not ({_show(inner, names)})"
+    if z3.is_app(e) and e.decl().kind() in _CMP:
+        a, b = e.children()
+        return _comparison(_CMP[e.decl().kind()], a, b, names)
+    if z3.is_const(e):
+        return names.get(str(e), str(e))
+    return str(e)
+
+
+def _paren(e, names) -> str:
+    s = _show(e, names)
+    return f"({s})" if (z3.is_or(e) or z3.is_and(e)) else s
