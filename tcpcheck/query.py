@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 import z3
 
 from . import spec as S
-from .check import FLAG_BITS
-from .compile import FLAG_WIDTH, TransitionSystem
+from .compile import TransitionSystem
 from .explore import Exploration
 from .graph import received_flags
 from .timing import check_run, run_condition, show, simplify_under, timers_of
@@ -112,6 +111,10 @@ class _Eval:
                         and (arg is None or var.event.arg == arg)
                         and (inst is None or var.instance == inst))
             return calls
+        if isinstance(e, S.StateAfter):
+            g = self.state_fn(e.expr)
+            states = ex.states
+            return lambda a, b, v: bool(g(states[b]))
         if isinstance(e, S.Op):
             fs = [self.step_fn(x) for x in e.args]
             if e.op == "not":

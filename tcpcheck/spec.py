@@ -316,6 +316,13 @@ class Calls:
 
 
 @dataclass(frozen=True, slots=True)
+class StateAfter:
+    """A state predicate used inside a step predicate: read in the state the step leads to."""
+
+    expr: object
+
+
+@dataclass(frozen=True, slots=True)
 class Temporal:
     """eventually/always/never over a state or step predicate; initially/finally over a state."""
 
@@ -362,6 +369,9 @@ class _Resolver:
         self.instances = [i.name for i in self.model.instances]
         self.enum_value = {v: (name, i) for name, values in self.model.enums
                            for i, v in enumerate(values)}
+        # > 0 while resolving the operand of a temporal word: there step predicates combine
+        # step by step; outside, each one means "at some step" on its own
+        self.temporal_depth = 0
 
     def error(self, code, msg, span, *notes):
         self.diags.append(Diagnostic(code, msg, span, tuple(notes)))
@@ -472,7 +482,7 @@ class _Resolver:
                 return None
             return Calls(who, call, arg), STEP, "bool"
         if op == "count":
-            got = self.formula(r.args[0])
+            got = self.inner(r.args[0])
             if got is None:
                 return None
             f, layer, typ = got
@@ -482,7 +492,7 @@ class _Resolver:
                 return None
             return ("count", f), RUN, "int"
         if op in ("eventually", "always", "never", "initially", "finally"):
-            got = self.formula(r.args[0])
+            got = self.inner(r.args[0])
             if got is None:
                 return None
             f, layer, typ = got
@@ -502,7 +512,7 @@ class _Resolver:
         if op == "before":
             parts = []
             for a in r.args:
-                got = self.formula(a)
+                got = self.inner(a)
                 if got is None:
                     return None
                 f, layer, typ = got
@@ -525,6 +535,14 @@ class _Resolver:
             return Op("neg", (f,)), STATE, "int"
         return self.binary(r)
 
+    def inner(self, r: Raw):
+        """Resolve the operand of a temporal word."""
+        self.temporal_depth += 1
+        try:
+            return self.formula(r)
+        finally:
+            self.temporal_depth -= 1
+
     def logic(self, r: Raw):
         parts = [self.formula(a) for a in r.args]
         if any(p is None for p in parts):
@@ -535,8 +553,13 @@ class _Resolver:
                            a.span)
                 return None
         layers = {layer for _f, layer, _t in parts}
-        if len(layers) == 1:
+        if len(layers) == 1 and (layers != {STEP} or self.temporal_depth):
             return Op(r.op, tuple(f for f, _l, _t in parts)), layers.pop(), "bool"
+        if self.temporal_depth and layers == {STATE, STEP}:
+            # `eventually (receives(client, FIN) and client.state == CLOSING)`: the state
+            # predicate is read in the state the step leads to
+            return Op(r.op, tuple(StateAfter(f) if layer == STATE else f
+                                  for f, layer, _t in parts)), STEP, "bool"
         # mixed: lift every part to a run formula (a state predicate speaks of the start,
         # a step predicate of some step)
         lifted = []

@@ -190,6 +190,10 @@ def _collect(e, names: set[str]) -> None:
 
 def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
     """Drop from `cond` what the declared ranges already say, and simplify."""
+    s = z3.Solver()
+    s.add(cond, *ranges)
+    if s.check() == z3.unsat:
+        return z3.BoolVal(False)
     g = z3.Goal()
     g.add(cond)
     g.add(*ranges)

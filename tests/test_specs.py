@@ -1,0 +1,192 @@
+"""The shipped specs: each holds on the default model, and each can fail.
+
+A property that cannot fail proves nothing, so for every shipped property there is a variant
+of the default model (one rule changed, made here by editing the model's text) or a negated
+spec on which the checker must produce a counterexample.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import tcpcheck
+from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
+from tcpcheck.explore import explore
+from tcpcheck.query import check_property
+from tcpcheck.spec import parse_spec_file, parse_spec_text, resolve
+
+SPEC = ROOT / "specs" / "teardown.spec"
+MODEL_TEXT = DEFAULT_MODEL.read_text(encoding="utf-8")
+
+
+def verdicts(model_path: Path, spec_text: str | None = None, params=()) -> dict:
+    ts = tcpcheck.load(model_path, list(params))
+    ex = explore(ts)
+    sf = parse_spec_text(spec_text, "test.spec") if spec_text else parse_spec_file(SPEC)
+    return {p.name: check_property(ex, p) for p in resolve(sf, ts)}
+
+
+def variant(tmp_path: Path, old: str, new: str, name: str = "variant.tcpm") -> Path:
+    """The default model with one rule changed."""
+    assert MODEL_TEXT.count(old) == 1, f"the default model no longer contains {old!r} once"
+    path = tmp_path / name
+    path.write_text(MODEL_TEXT.replace(old, new), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def default_verdicts():
+    return verdicts(DEFAULT_MODEL)
+
+
+def test_every_shipped_property_holds_on_the_default_model(default_verdicts):
+    assert default_verdicts, "the shipped spec has no properties"
+    wrong = {n: (v.verdict, v.message) for n, v in default_verdicts.items() if v.verdict != "holds"}
+    assert not wrong
+
+
+def test_three_way_close_witness_is_fin_finack_ack_within_the_timer_ranges(default_verdicts):
+    v = default_verdicts["three_way_close_is_possible"]
+    ex_ts = tcpcheck.load(DEFAULT_MODEL)
+    ex = explore(ex_ts)
+    sent = [ex_ts.variants[vid].segments() for vid, _ in v.run[1:]]
+    flat = [s for seg in sent for s in seg]
+    assert flat == ["FIN", "FIN+ACK", "ACK"]
+    # the FIN+ACK leaves before the delayed-ACK timer (40..200 ms after the FIN arrived) fires
+    steps = [ex_ts.variants[vid] for vid, _ in v.run[1:]]
+    fin_arrives = next(i for i, s in enumerate(steps, 1) if s.event.kind == "recv")
+    finack = next(i for i, s in enumerate(steps, 1) if "FIN+ACK" in s.segments())
+    assert 0 <= v.times[finack] - v.times[fin_arrives] < 200
+
+
+def test_think_time_query_answers_think_below_delayed_ack(default_verdicts):
+    v = default_verdicts["three_way_close_needs_a_prompt_close"]
+    assert v.verdict == "holds"
+    assert v.answer == "server.think < server.delack"
+
+
+def test_three_way_close_requires_delayed_ack_fails_when_the_ack_is_always_delayed(tmp_path):
+    model = variant(tmp_path, "        if delayed_ack {\n            arm delack",
+                    "        if true {\n            arm delack")
+    v = verdicts(model)["three_way_close_needs_delayed_ack_and_no_data"]
+    assert v.verdict == "violated"
+    assert v.run is not None
+
+
+def test_three_way_close_requires_no_data_fails_when_data_does_not_carry_the_ack(tmp_path):
+    model = variant(tmp_path, "        sent := 1\n        cancel delack\n", "        sent := 1\n")
+    v = verdicts(model)["three_way_close_needs_delayed_ack_and_no_data"]
+    assert v.verdict == "violated"
+
+
+def test_three_segments_fails_when_the_three_way_close_sends_an_extra_ack(tmp_path):
+    model = variant(tmp_path, "            send FIN+ACK(ack = rcvd)\n",
+                    "            send FIN+ACK(ack = rcvd)\n            send ACK(ack = rcvd)\n")
+    assert verdicts(model)["three_way_close_takes_three_segments"].verdict == "violated"
+
+
+def test_time_wait_property_fails_when_the_passive_side_waits_too(tmp_path):
+    model = variant(tmp_path, "    on recv ACK when state == LAST_ACK and seg.ack == sent + 1 {\n"
+                    "        state := CLOSED\n",
+                    "    on recv ACK when state == LAST_ACK and seg.ack == sent + 1 {\n"
+                    "        state := TIME_WAIT\n        arm time_wait\n")
+    vs = verdicts(model)
+    assert vs["time_wait_only_on_the_side_that_sent_fin_first"].verdict == "violated"
+    assert vs["time_wait_only_after_the_peer_closed"].verdict == "holds"  # a different rule
+
+
+def test_time_wait_invariant_fails_when_the_ack_of_fin_leads_to_time_wait(tmp_path):
+    model = variant(tmp_path, "    on recv ACK when state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
+                    "        state := FIN_WAIT_2\n",
+                    "    on recv ACK when state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
+                    "        state := TIME_WAIT\n        arm time_wait\n")
+    v = verdicts(model)["time_wait_only_after_the_peer_closed"]
+    assert v.verdict == "violated"
+    assert v.run is not None and len(v.run) >= 3
+
+
+def test_termination_fails_when_time_wait_never_expires(tmp_path):
+    model = variant(tmp_path, "    on expire time_wait {\n        state := CLOSED\n    }\n", "")
+    v = verdicts(model)["every_close_ends_with_both_sides_closed"]
+    assert v.verdict == "violated"
+    assert "deadlock" in v.message
+
+
+def test_negated_witness_specs_produce_counterexamples():
+    spec = (
+        'model "../models/teardown.tcpm"\n'
+        "runs no_three_way: not observed three_way_close\n"
+        "runs no_four_way: not (count(sends(any, any)) == 4 and count(sends(any, FIN)) == 2"
+        " and count(sends(any, ACK)) == 2)\n"
+        "runs no_simultaneous: not (eventually client.state == CLOSING and eventually "
+        "server.state == CLOSING)\n"
+    )
+    vs = verdicts(DEFAULT_MODEL, spec)
+    for name in ("no_three_way", "no_four_way", "no_simultaneous"):
+        assert vs[name].verdict == "violated", name
+        assert vs[name].run is not None
+
+
+def test_timing_query_is_never_when_the_application_always_thinks_longer(tmp_path):
+    model = variant(tmp_path, "timer think 0ms..inf", "timer think 500ms..inf")
+    vs = verdicts(model)
+    assert vs["three_way_close_needs_a_prompt_close"].verdict == "violated"
+    reach = vs["three_way_close_is_possible"]
+    assert reach.verdict == "violated"
+    # the explanation names the model's own timers
+    assert any("server.delack" in n and "500" in n for n in reach.notes)
+
+
+def test_timing_query_with_a_known_answer_by_hand(tmp_path):
+    # think lasts 100..300 ms, delayed ACK 40..200 ms: a three-way close needs think < delack,
+    # which within those ranges is possible, and the answer names exactly that
+    model = variant(tmp_path, "timer think 0ms..inf", "timer think 100ms..300ms")
+    v = verdicts(model)["three_way_close_needs_a_prompt_close"]
+    assert v.verdict == "holds"
+    assert v.answer == "server.think < server.delack"
+
+
+def test_check_command_prints_a_table_and_exits_0():
+    result = run_tcpcheck("check", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    for name in ("three_way_close_is_possible", "every_close_ends_with_both_sides_closed"):
+        assert name in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_check_json_has_the_documented_shape_and_is_deterministic():
+    first = run_tcpcheck("check", "--json", "--no-timing")
+    second = run_tcpcheck("check", "--json", "--no-timing")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    doc = json.loads(first.stdout)
+    assert {"model", "states", "edges", "properties"} <= set(doc)
+    props = {p["name"]: p for p in doc["properties"]}
+    witness = props["three_way_close_is_possible"]
+    assert witness["verdict"] == "holds"
+    steps = witness["trace"][1:]
+    assert [s["segment"] for s in steps if s["segment"]] == ["FIN", "FIN+ACK", "ACK"]
+    assert all({"event", "endpoint", "segment", "time_ms"} <= set(s) for s in steps)
+    assert props["every_close_ends_with_both_sides_closed"]["trace"] is None
+
+
+def test_check_exits_1_on_a_violated_property(tmp_path):
+    spec = tmp_path / "neg.spec"
+    spec.write_text(f'model "{DEFAULT_MODEL}"\nruns no_three_way: never observed three_way_close\n')
+    result = run_tcpcheck("check", str(spec), "--no-progress")
+    assert result.returncode == 1
+    assert "violated" in result.stdout and "FIN+ACK" in result.stdout
+
+
+def test_spec_errors_name_file_line_column_and_exit_2(tmp_path):
+    spec = tmp_path / "bad.spec"
+    spec.write_text('model "%s"\ninvariant typo: client.stat == CLOSED\n'
+                    "runs bad_flag: sends(client, FNI)\n" % DEFAULT_MODEL)
+    result = run_tcpcheck("check", str(spec), "--no-progress")
+    assert result.returncode == 2
+    assert f"{spec}:2:17: error[TCP201]: client has no variable 'stat'; did you mean 'state'?" \
+        in result.stderr
+    assert "error[TCP203]: unknown segment flag 'FNI'" in result.stderr
+    assert "Traceback" not in result.stderr
