@@ -319,7 +319,7 @@ def _print_check(r, written) -> None:
     from .trace import run_lines
 
     ex = r.exploration
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     if ex.stop_reason == "model-error":
         diag, _ = _model_error(ex)
         click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
@@ -439,6 +439,57 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
         shown = written.image_path or written.dot_path
         click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
     sys.exit(_exit_for(ex))
+
+
+@main.command(name="map")
+@_model_argument
+@_explore_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def map_(model, params, max_states, time_limit, no_progress, as_json):
+    """Which kinds of close each parameter combination allows, and for which timer durations.
+
+    Every complete run of MODEL is classified by what it puts on the wire (four-way,
+    three-way, simultaneous, rst, incomplete); z3 turns the runs' timing into a condition on
+    the durations of the timers whose range is not a single value. This answers "when does
+    a capture show three segments instead of four?" from the model itself.
+
+    \b
+    Example:
+      tcpcheck map                     # the default model
+      tcpcheck map --json
+    """
+    from .behaviour import KINDS, behaviour_map
+
+    path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
+    if not ex.complete:
+        click.echo(f"tcpcheck: the search stopped early ({ex.stop_reason}); a behaviour map "
+                   "needs every run", err=True)
+        sys.exit(_exit_for(ex))
+    rows = behaviour_map(ex)
+    if as_json:
+        _emit_json({"model": ts.model.name, "file": str(path), "states": ex.n_states,
+                    "kinds": list(KINDS),
+                    "rows": [{"params": {n: _param_json(ts, n, v) for n, v in r.params.items()},
+                              "kinds": r.kinds, "runs": r.runs} for r in rows]})
+        sys.exit(EXIT_OK)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console.print(f"[bold]{ts.model.name}[/bold] ({path}): kinds of close by parameters; "
+                  "a condition says for which timer durations the kind can happen")
+    table = Table("parameters", "kind of close", "possible when", "runs", box=None,
+                  pad_edge=False)
+    for r in rows:
+        shown = ", ".join(f"{k}={str(_param_json(ts, k, v)).lower()}" for k, v in r.params.items())
+        first = True
+        for kind in KINDS:
+            if kind not in r.kinds:
+                continue
+            table.add_row(shown if first else "", kind, r.kinds[kind], str(r.runs.get(kind, 0)))
+            first = False
+    console.print(table)
+    sys.exit(EXIT_OK)
 
 
 if __name__ == "__main__":

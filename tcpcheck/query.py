@@ -525,6 +525,8 @@ def _timing(ex, ev, prop, base) -> Verdict:
     possible = not z3.is_false(answer)
     timing = _timed(ex, example) if example else None
     return Verdict(verdict="holds" if possible else "violated",
-                   message=f"possible when {text}" if possible else "impossible for every duration",
+                   message=("possible for every duration in the declared ranges" if text == "always"
+                            else f"possible when {text}") if possible
+                   else "impossible for every duration",
                    answer=text, run=example, times=timing.times_ms if timing else None,
                    notes=[f"{runs} runs satisfy the formula untimed"], **base)

@@ -5,8 +5,9 @@ may happen in any order. A run is only real if timestamps t_0 = 0 <= t_1 <= ... 
 that
   * a timer's expiry (an `expire T` event, or an event `after T`) happens between lo and hi
     after the timer was (last) armed;
-  * while a timer runs, every other event happens strictly before its upper bound passes
-    (it would have fired first).
+  * while a timer runs, every other event happens no later than its upper bound (it would
+    have fired first); at the very instant a timer runs out, either may go first (a race,
+    as in timed automata).
 These are linear constraints over the reals; z3 decides them, gives concrete times, names the
 constraints that clash (an unsat core, in the model's words), and, with some durations left
 symbolic, eliminates the timestamps to answer "for which durations is this run possible?".
@@ -81,7 +82,7 @@ class _Builder:
                 ref = self.timers[key]
                 if ref.hi_ms is None and key not in self.symbolic:
                     continue
-                self.add(t[i] < t[armed] + dur,
+                self.add(t[i] <= t[armed] + dur,
                          f"{ref.label} ({ref.range_text()}), armed at step {armed}, has not "
                          f"fired yet when step {i} ({v.label}) happens")
             if fired is not None:
@@ -189,30 +190,77 @@ def _collect(e, names: set[str]) -> None:
 
 
 def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
-    """Drop from `cond` what the declared ranges already say, and simplify."""
+    """Simplify `cond` knowing the declared ranges: drop what they already say, fold what
+    they make always true or false, and drop a disjunct that another one covers."""
     s = z3.Solver()
     s.add(cond, *ranges)
     if s.check() == z3.unsat:
         return z3.BoolVal(False)
-    g = z3.Goal()
-    g.add(cond)
-    g.add(*ranges)
-    simplified = z3.Then("simplify", "ctx-solver-simplify")(g)
-    conjuncts = [c for sub in simplified for c in sub]
-    kept = []
-    for c in conjuncts:
-        s = z3.Solver()
-        s.add(*ranges)
-        s.add(z3.Not(c))
-        if s.check() != z3.unsat:  # not implied by the ranges alone: part of the answer
-            kept.append(c)
-    return z3.And(*kept) if kept else z3.BoolVal(True)
+    return _tidy(z3.simplify(cond), ranges)
+
+
+def _valid(ranges, e) -> bool:
+    s = z3.Solver()
+    s.add(*ranges)
+    s.add(z3.Not(e))
+    return s.check() == z3.unsat
+
+
+def _possible(ranges, e) -> bool:
+    s = z3.Solver()
+    s.add(*ranges)
+    s.add(e)
+    return s.check() == z3.sat
+
+
+def _dedupe(kids):
+    seen, out = set(), []
+    for k in kids:
+        key = k.sexpr()
+        if key not in seen:
+            seen.add(key)
+            out.append(k)
+    return out
+
+
+def _tidy(e, ranges):
+    if z3.is_and(e):
+        kids = _dedupe([_tidy(c, ranges) for c in e.children()])
+        if any(z3.is_false(k) for k in kids) or not _possible(ranges, z3.And(*kids)):
+            return z3.BoolVal(False)
+        kids = [k for k in kids if not _valid(ranges, k)]
+        # drop a conjunct the others already imply
+        kept = []
+        for i, k in enumerate(kids):
+            others = kept + kids[i + 1:]
+            if others and _valid(ranges + others, k):
+                continue
+            kept.append(k)
+        return z3.And(*kept) if len(kept) > 1 else (kept[0] if kept else z3.BoolVal(True))
+    if z3.is_or(e):
+        kids = _dedupe([_tidy(c, ranges) for c in e.children()])
+        if any(z3.is_true(k) for k in kids) or _valid(ranges, z3.Or(*kids)):
+            return z3.BoolVal(True)
+        kids = [k for k in kids if not z3.is_false(k) and _possible(ranges, k)]
+        # drop a disjunct another one covers
+        kept = []
+        for i, k in enumerate(kids):
+            others = kept + kids[i + 1:]
+            if any(_valid(ranges + [k], o) for o in others):
+                continue
+            kept.append(k)
+        return z3.Or(*kept) if len(kept) > 1 else (kept[0] if kept else z3.BoolVal(False))
+    if _valid(ranges, e):
+        return z3.BoolVal(True)
+    if not _possible(ranges, e):
+        return z3.BoolVal(False)
+    return e
 
 
 def show(e: z3.ExprRef, names: dict[str, str]) -> str:
     """A z3 formula in the model's words: 'server.think < server.delack'."""
     if z3.is_true(e):
-        return "always (any durations in the declared ranges)"
+        return "always"
     if z3.is_false(e):
         return "never"
     return _show(e, names)
@@ -263,7 +311,7 @@ def _side(terms: list[tuple[str, float]], const: float) -> str:
         coef = "" if abs(c) == 1 else f"{abs(c):g}*"
         parts.append(f"{coef}{name}")
     if const or not parts:
-        parts.append(f"{const:g} ms")
+        parts.append(f"{const + 0.0:g} ms")  # + 0.0 turns -0 into 0
     return " + ".join(parts)
 
 

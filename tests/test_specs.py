@@ -64,7 +64,7 @@ def test_three_way_close_witness_is_fin_finack_ack_within_the_timer_ranges(defau
 def test_think_time_query_answers_think_below_delayed_ack(default_verdicts):
     v = default_verdicts["three_way_close_needs_a_prompt_close"]
     assert v.verdict == "holds"
-    assert v.answer == "server.think < server.delack"
+    assert v.answer == "server.think <= server.delack"
 
 
 def test_three_way_close_requires_delayed_ack_fails_when_the_ack_is_always_delayed(tmp_path):
@@ -145,7 +145,7 @@ def test_timing_query_with_a_known_answer_by_hand(tmp_path):
     model = variant(tmp_path, "timer think 0ms..inf", "timer think 100ms..300ms")
     v = verdicts(model)["three_way_close_needs_a_prompt_close"]
     assert v.verdict == "holds"
-    assert v.answer == "server.think < server.delack"
+    assert v.answer == "server.think <= server.delack"
 
 
 def test_check_command_prints_a_table_and_exits_0():
