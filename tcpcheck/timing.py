@@ -340,10 +340,11 @@ def _comparison(op: str, a, b, names) -> str:
 
 
 def _show(e, names) -> str:
+    # sorted, so that the text does not depend on z3's internal term order
     if z3.is_and(e):
-        return " and ".join(_paren(c, names) for c in e.children())
+        return " and ".join(sorted(_paren(c, names) for c in e.children()))
     if z3.is_or(e):
-        return " or ".join(_paren(c, names) for c in e.children())
+        return " or ".join(sorted(_paren(c, names) for c in e.children()))
     if z3.is_not(e):
         inner = e.children()[0]
         k = inner.decl().kind()

@@ -1,0 +1,52 @@
+"""The behaviour map: kinds of close per parameter combination, derived from exploration + z3."""
+from __future__ import annotations
+
+import json
+
+import tcpcheck
+from conftest import DEFAULT_MODEL, run_tcpcheck
+from tcpcheck.behaviour import behaviour_map
+from tcpcheck.explore import explore
+
+
+def _rows(path=DEFAULT_MODEL, params=()):
+    ex = explore(tcpcheck.load(path, list(params)))
+    return {(r.params["delayed_ack"], r.params["passive_has_data"]): r for r in behaviour_map(ex)}
+
+
+def test_three_way_close_appears_only_with_delayed_ack_and_no_data():
+    rows = _rows()
+    with_three_way = [key for key, r in rows.items() if "three-way" in r.kinds]
+    assert with_three_way == [(1, 0)]
+
+
+def test_three_way_close_needs_the_application_to_close_before_the_delayed_ack_fires():
+    row = _rows()[(1, 0)]
+    assert row.kinds["three-way"] == "client.think <= client.delack or server.think <= server.delack"
+    # and the four-way close is what happens when the timer wins the race
+    assert row.kinds["four-way"] == "client.delack <= client.think or server.delack <= server.think"
+
+
+def test_quick_ack_always_gives_four_segments_and_late_data_after_close_gives_rst():
+    rows = _rows()
+    assert rows[(0, 0)].kinds == {"four-way": "always", "simultaneous": "always"}
+    assert rows[(0, 1)].kinds["rst"] == "always"
+    assert "rst" not in rows[(0, 0)].kinds
+
+
+def test_the_map_follows_the_model_not_a_table(tmp_path):
+    # a model whose passive side never delays its ACK has no three-way close anywhere
+    text = DEFAULT_MODEL.read_text().replace("        if delayed_ack {\n            arm delack",
+                                             "        if false {\n            arm delack")
+    model = tmp_path / "quickack.tcpm"
+    model.write_text(text)
+    assert all("three-way" not in r.kinds for r in _rows(model).values())
+
+
+def test_map_command_json():
+    result = run_tcpcheck("map", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    rows = {(r["params"]["delayed_ack"], r["params"]["passive_has_data"]): r for r in doc["rows"]}
+    assert "three-way" in rows[(True, False)]["kinds"]
+    assert rows[(True, False)]["runs"]["three-way"] > 0
