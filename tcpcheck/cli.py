@@ -441,6 +441,86 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
     sys.exit(_exit_for(ex))
 
 
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-p", "--property", "prop_name", required=True, metavar="NAME",
+              help="The property whose witness or counterexample to draw.")
+@_explore_options
+@click.option("--model", "model_override", type=click.Path(path_type=Path), default=None,
+              help="Use this model instead of the one the spec names.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Draw the ladder diagram to this file (.svg, .png, .pdf or .dot).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
+def trace(files, prop_name, params, max_states, time_limit, no_progress, model_override, output,
+          as_json):
+    """Show the run behind one property's verdict as a TCP ladder diagram.
+
+    FILES are spec files (default: specs/*.spec) and optionally a model. The run is the
+    property's witness (reachable, timing) or counterexample (invariant, runs, terminates),
+    with a time for every step. It is printed as a table; -o draws it.
+
+    \b
+    Examples:
+      tcpcheck trace -p three_way_close_is_possible
+      tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
+      tcpcheck trace -p four_way_close_is_possible --json
+    """
+    from .checking import DEFAULT_SPEC_DIR, check_model, group_by_model, spec_files
+    from .ladder import ladder_dot, ladder_text
+    from .render import FORMATS, write_drawing
+    from .trace import run_steps
+
+    if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
+        raise click.BadParameter(f"'{output}' must end in one of " +
+                                 ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
+    try:
+        specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
+        groups = group_by_model(specs, model_override or model_arg, default_model())
+        for model_path, group in groups.items():
+            names = {p.name for _path, sf in group for p in sf.properties}
+            if prop_name not in names:
+                continue
+            only = [(path, _only(sf, prop_name)) for path, sf in group]
+            result = check_model(model_path, only, list(params), max_states, time_limit)
+            break
+        else:
+            known = sorted(p.name for g in groups.values() for _path, sf in g for p in sf.properties)
+            raise TcpcheckError([Diagnostic("TCP400", f"no property '{prop_name}' in "
+                                            + ", ".join(map(str, specs)) + "; properties: "
+                                            + ", ".join(known))])
+    except TcpcheckError as err:
+        _fail_input(err, as_json)
+    v = result.verdicts[0]
+    ex = result.exploration
+    if v.run is None:
+        click.echo(f"{v.name}: {v.verdict}: {v.message}; there is no run to show", err=True)
+        sys.exit(EXIT_VIOLATED if v.verdict == "violated" else
+                 EXIT_INCONCLUSIVE if v.verdict == "inconclusive" else EXIT_OK)
+    steps = run_steps(ex, v.run, v.times)
+    title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
+    if output is not None:
+        written = write_drawing(ladder_dot(steps, title), output)
+        if written.message:
+            click.echo(f"tcpcheck: {written.message}", err=True)
+    if as_json:
+        _emit_json({"property": v.name, "kind": v.kind, "verdict": v.verdict,
+                    "message": v.message, "trace": steps})
+    else:
+        click.echo(f"{v.name}: {v.verdict}: {v.message}")
+        click.echo(ladder_text(steps))
+        if output is not None:
+            click.echo(f"wrote {written.image_path or written.dot_path}")
+    sys.exit(EXIT_VIOLATED if v.verdict == "violated" else
+             EXIT_INCONCLUSIVE if v.verdict == "inconclusive" else EXIT_OK)
+
+
+def _only(sf, name):
+    """A spec file reduced to one property (the others need not be checked)."""
+    from dataclasses import replace
+
+    return replace(sf, properties=tuple(p for p in sf.properties if p.name == name))
+
+
 @main.command(name="map")
 @_model_argument
 @_explore_options
