@@ -1,0 +1,517 @@
+"""Ladder (sequence) diagrams of one run: DOT for documents, a fixed-width table for terminals.
+
+Input is the step list of `trace.run_steps` (see its module docstring). The drawing is the
+one from networking textbooks: the two endpoints' lifelines side by side, time flowing down,
+one slanted arrow per segment from the step that sent it to the step that received it, and
+each endpoint's TCP state written beside its lifeline whenever it changes.
+
+Layout. Every step is one row, `_ROW` points below the previous one. Every point of the
+drawing is computed here and pinned (pos="x,y!" in points, `inputscale=72`, `layout=neato`,
+`splines=line`), so Graphviz only draws: straight arrows go exactly where they are meant to,
+and the output does not depend on a layout algorithm. Columns, left to right:
+
+    step | time | client notes | client calls, timers | client state | client lifeline
+         | segments | server lifeline | server state | server calls, timers | server notes
+
+A column only takes room when something is in it. A segment's label sits beside its arrow,
+near the middle, above it or else below it, wherever it overlaps no other label and crosses
+the fewest other arrows (crossing arrows, as in a simultaneous close, keep their labels
+apart); labels have a white background and are drawn over the arrows
+(`outputorder=edgesfirst`). A lost segment's arrow stops half-way at a red cross on the row
+of the loss, with the loss step's observations under it; a segment still on the wire when
+the run ends is a dashed arrow that stops at the bottom of the drawing.
+
+Sends are matched to receives per direction in FIFO order (the model's channels are FIFO):
+the k-th segment A sends to B is the k-th one that B receives or the network loses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import graphviz
+
+from .render import Written, write_drawing
+
+_FONT = "Helvetica"
+_ROW = 62.0            # points between two steps
+_GAP = 360.0           # points between the two lifelines
+_STATE_W = 92.0        # state boxes, at least
+_STATE_H = 20.0
+_GUTTER_W = 50.0       # step numbers, and times, down the left edge
+_HEAD_H = 28.0
+_INK = "#222222"
+_DIM = "#777777"
+_COLORS = ("#1f5fa8", "#b2531b")   # arrows sent by the left / right endpoint
+
+# units of sequence space a segment uses (RFC 9293 3.4): SYN and FIN one each, data its length
+_UNITS = {"SYN": 1, "FIN": 1, "DATA": 1}
+
+
+# ------------------------------------------------------------------ the run, as rows and arrows
+
+@dataclass
+class Segment:
+    """One segment of the run: who sent it, when, what it carried, and how it ended."""
+    src: str
+    dst: str
+    seg: dict
+    seq: int
+    sent_row: int
+    time_ms: float | None
+    end_row: int | None = None       # row it was received or lost on; None: still in flight
+    lost: bool = False
+
+    @property
+    def flags(self) -> str:
+        return self.seg.get("flags", "?")
+
+    @property
+    def length(self) -> int:
+        return 1 if "DATA" in self.flags.split("+") else 0
+
+    def label(self, with_time: bool = True) -> str:
+        parts = [self.flags, f"seq={self.seq}"]
+        if "ack" in self.seg:
+            parts.append(f"ack={_num(self.seg['ack'])}")
+        parts.append(f"len={self.length}")
+        parts += [f"{k}={_num(v)}" for k, v in self.seg.items() if k not in ("flags", "ack")]
+        text = " ".join(parts)
+        if with_time and self.time_ms is not None:
+            text += f"  t={_ms(self.time_ms)} ms"
+        return text
+
+
+@dataclass
+class Row:
+    """What one step shows beside each lifeline."""
+    step: dict
+    states: dict[str, str] = field(default_factory=dict)      # endpoint -> state, when changed
+    events: dict[str, str] = field(default_factory=dict)      # endpoint -> call / timer text
+    notes: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> observations
+    network: list[str] = field(default_factory=list)          # observations of a loss
+
+
+def _num(v) -> str:
+    return str(int(v)) if isinstance(v, bool) else str(v)
+
+
+def _ms(t: float) -> str:
+    """A time in ms, short: 41, 0.5, 60041.25."""
+    if float(t).is_integer():
+        return str(int(t))
+    return f"{t:.3f}".rstrip("0").rstrip(".")
+
+
+def _units(seg: dict) -> int:
+    return sum(_UNITS.get(f, 0) for f in seg.get("flags", "").split("+"))
+
+
+def _other(instances: tuple[str, str], name: str) -> str:
+    return instances[1] if name == instances[0] else instances[0]
+
+
+def _event_text(step: dict) -> str | None:
+    """The call or timer expiry of a step, as written beside the lifeline (None: nothing)."""
+    kind = step.get("kind")
+    fired = (step.get("timers") or {}).get("fired")
+    if kind == "call":
+        text = step.get("event") or "call"
+        if fired:
+            text += f" after {fired}"
+    elif kind == "expire":
+        text = step.get("event") or f"{fired} expires"
+    elif fired:
+        text = f"{fired} expires"
+    else:
+        return None
+    return text
+
+
+def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "server")
+                ) -> tuple[list[Row], list[Segment]]:
+    """Rows (one per step) and segments (in the order sent), sends matched to receives.
+
+    Raises ValueError when the steps do not fit together: a step by an endpoint that is not
+    one of `instances`, or a receive or loss with nothing on the wire, or a different segment
+    at the head of the channel than the one received."""
+    if len(instances) != 2 or instances[0] == instances[1]:
+        raise ValueError(f"a ladder has two different endpoints, not {instances!r}")
+    rows: list[Row] = []
+    segments: list[Segment] = []
+    wire: dict[tuple[str, str], list[Segment]] = {}
+    units = {name: 0 for name in instances}
+    prev_states: dict[str, str] = {}
+    for i, step in enumerate(steps):
+        row = Row(step)
+        states = step.get("tcp_states") or {}
+        for name in instances:
+            if name in states and (i == 0 or states[name] != prev_states.get(name)):
+                row.states[name] = states[name]
+        prev_states = dict(states)
+        who = step.get("endpoint")
+        if i > 0 or "params" not in step:
+            kind = step.get("kind")
+            if kind == "loss":
+                src, dst = _channel_ends(step, instances)
+                got = _take(wire, src, dst, step.get("lost"), f"step {step.get('step', i)}: "
+                            "the network loses")
+                got.end_row, got.lost = i, True
+            elif who not in instances:
+                raise ValueError(f"step {step.get('step', i)}: endpoint {who!r} is not one of "
+                                 f"{instances[0]!r}, {instances[1]!r}")
+            if kind == "recv" and step.get("received") is not None:
+                got = _take(wire, _other(instances, who), who, step["received"],
+                            f"step {step.get('step', i)}: {who} receives")
+                got.end_row = i
+            if who in instances:
+                text = _event_text(step)
+                if text:
+                    row.events[who] = text
+                for seg in step.get("sent") or []:
+                    s = Segment(who, _other(instances, who), dict(seg), units[who], i,
+                                step.get("time_ms"))
+                    units[who] += _units(seg)
+                    segments.append(s)
+                    wire.setdefault((s.src, s.dst), []).append(s)
+            obs = list(step.get("observations") or [])
+            if obs and who in instances:
+                row.notes.setdefault(who, []).extend(obs)
+            elif obs:
+                row.network.extend(obs)
+        rows.append(row)
+    return rows, segments
+
+
+def _channel_ends(step: dict, instances: tuple[str, str]) -> tuple[str, str]:
+    channel = step.get("channel") or ""
+    src, sep, dst = channel.partition("->")
+    src, dst = src.strip(), dst.strip()
+    if not sep or {src, dst} != set(instances):
+        raise ValueError(f"step {step.get('step')}: cannot tell the direction of channel "
+                         f"{channel!r} between {instances[0]!r} and {instances[1]!r}")
+    return src, dst
+
+
+def _take(wire, src: str, dst: str, seg: dict | None, what: str) -> Segment:
+    """The oldest segment on the wire from src to dst, which `what` (receives or loses)."""
+    queue = wire.get((src, dst)) or []
+    if not queue:
+        raise ValueError(f"{what} a segment from {src} to {dst}, but none is on the wire")
+    head = queue.pop(0)
+    if seg is not None and dict(seg) != head.seg:
+        raise ValueError(f"{what} {_seg_text(seg)}, but the oldest segment from {src} to "
+                         f"{dst} on the wire is {_seg_text(head.seg)}")
+    return head
+
+
+def _seg_text(seg: dict) -> str:
+    fields = ",".join(f"{k}={_num(v)}" for k, v in seg.items() if k != "flags")
+    return f"{seg.get('flags', '?')}({fields})" if fields else str(seg.get("flags", "?"))
+
+
+# ------------------------------------------------------------------ DOT
+
+def _q(text: str) -> str:
+    """Text for a DOT label: backslashes literal (escString would read them), never HTML."""
+    return graphviz.nohtml(text.replace("\\", "\\\\"))
+
+
+def _pos(x: float, y: float) -> str:
+    return f"{x:.1f},{y:.1f}!"
+
+
+def _text_width(text: str, size: float) -> float:
+    """Rough width of Helvetica text in points (for placing labels clear of arrows)."""
+    w = 0.0
+    for ch in text:
+        if ch == " " or ch in ".,:;!|il":
+            w += 0.28
+        elif ch.isupper() or ch in "mw":
+            w += 0.72
+        else:
+            w += 0.60
+    return w * size
+
+
+def ladder_dot(steps: list[dict], title: str,
+               instances: tuple[str, str] = ("client", "server")) -> str:
+    """Graphviz DOT for the ladder diagram of one run (see the module docstring).
+
+    Positions are fixed and the graph says `layout=neato`, so both `dot -Tsvg` and
+    `neato -n -Tsvg` draw it as laid out here, and so does `render.write_drawing`."""
+    rows, segments = analyse_run(steps, instances)
+    left, right = instances
+    n = len(rows)
+    timed = any(row.step.get("time_ms") is not None for row in rows)
+    x = {left: 0.0, right: _GAP}
+    outward = {left: -1.0, right: 1.0}
+    in_flight = [s for s in segments if s.end_row is None]
+
+    # y grows upwards in Graphviz: row 0 at the top, the lifelines end half a row (a row when
+    # segments are still on the wire) below the last step
+    def y(r: float) -> float:
+        return (n + 1 - r) * _ROW
+    bottom = y(n - 1 + (1.0 if in_flight else 0.5))
+
+    # columns beside each lifeline, going outwards: state boxes, calls and timers, notes;
+    # offsets from the lifeline in points
+    state_w = max([_STATE_W] + [_text_width(t, 9) + 14 for row in rows
+                                for t in row.states.values()])
+    event_w = {name: max((_text_width(_event_label(row, name), 10) + 6 for row in rows
+                          if name in row.events), default=0.0) for name in instances}
+    notes_w = {name: max((_text_width(", ".join(row.notes[name]), 9) + 24 for row in rows
+                          if name in row.notes), default=0.0) for name in instances}
+    state_off = 10 + state_w / 2
+    event_off = {name: 10 + state_w + 14 + event_w[name] / 2 for name in instances}
+    note_off = {name: 10 + state_w + 14 + event_w[name] + (14 if event_w[name] else 0)
+                + notes_w[name] / 2 for name in instances}
+    far_left = x[left] - note_off[left] - notes_w[left] / 2
+
+    params = steps[0].get("params") if steps else None
+    label = _q(title)
+    if params:
+        label += "\\n" + _q(", ".join(f"{k}={_show(v)}" for k, v in params.items()))
+    g = graphviz.Digraph("ladder", graph_attr={
+        "layout": "neato", "inputscale": "72", "splines": "line", "outputorder": "edgesfirst",
+        "label": label + "\\n ", "labelloc": "t", "fontname": _FONT, "fontsize": "15",
+        "bgcolor": "white", "pad": "0.3"},
+        node_attr={"fontname": _FONT, "fontsize": "10", "fontcolor": _INK, "color": _INK},
+        edge_attr={"fontname": _FONT, "fontsize": "10", "arrowsize": "0.7"})
+
+    # header boxes and lifelines
+    head_y = y(0) + _ROW * 0.8
+    for k, name in enumerate(instances):
+        head = f"head{k}"
+        g.node(head, _q(name), shape="box", style="filled,bold", fillcolor="#dde6f3",
+               fontsize="13", width=f"{(state_w + 14) / 72:.3f}",
+               height=f"{_HEAD_H / 72:.3f}", fixedsize="true", pos=_pos(x[name], head_y))
+        g.node(f"foot{k}", "", shape="point", width="0.01", style="invis",
+               pos=_pos(x[name], bottom))
+        g.edge(head, f"foot{k}", dir="none", penwidth="1.6", color="#555555",
+               id=f"lifeline{k}")
+
+    # step numbers and times down the left edge
+    time_x = far_left - 20 - _GUTTER_W / 2
+    step_x = time_x - _GUTTER_W if timed else far_left - 30
+    g.node("gutter_step", "step", shape="plaintext", fontcolor=_DIM, fontsize="9",
+           pos=_pos(step_x, head_y))
+    if timed:
+        g.node("gutter_time", "time\\r", shape="plaintext", fontcolor=_DIM, fontsize="9",
+               width=f"{_GUTTER_W / 72:.3f}", height="0.2", fixedsize="true",
+               pos=_pos(time_x, head_y))
+    for r, row in enumerate(rows):
+        g.node(f"step{r}", _q(str(row.step.get("step", r))), shape="plaintext",
+               fontcolor=_DIM, fontsize="9", pos=_pos(step_x, y(r)))
+        if row.step.get("time_ms") is not None:
+            g.node(f"time{r}", _ms(row.step["time_ms"]) + " ms\\r", shape="plaintext",
+                   fontcolor=_DIM, fontsize="9", width=f"{_GUTTER_W / 72:.3f}", height="0.2",
+                   fixedsize="true", pos=_pos(time_x, y(r)))
+
+    # one invisible point per row and lifeline: the ends of the arrows
+    for k, name in enumerate(instances):
+        for r in range(n):
+            g.node(f"p{k}_{r}", "", shape="point", width="0.01", style="invis",
+                   pos=_pos(x[name], y(r)))
+
+    # beside each lifeline: states, calls and timers, observations
+    for r, row in enumerate(rows):
+        for k, name in enumerate(instances):
+            if name in row.states:
+                g.node(f"state{k}_{r}", _q(row.states[name]), shape="box",
+                       style="rounded,filled", fillcolor="#f4f4f4", fontsize="9",
+                       width=f"{state_w / 72:.3f}", height=f"{_STATE_H / 72:.3f}",
+                       fixedsize="true", pos=_pos(x[name] + outward[name] * state_off, y(r)))
+            if name in row.events:
+                just = "\\r" if outward[name] < 0 else "\\l"
+                g.node(f"event{k}_{r}", _q(_event_label(row, name)) + just, shape="plaintext",
+                       fontname=_FONT + "-Oblique", width=f"{event_w[name] / 72:.3f}",
+                       height="0.25", fixedsize="true",
+                       pos=_pos(x[name] + outward[name] * event_off[name], y(r)))
+            if name in row.notes:
+                g.node(f"note{k}_{r}", _q(", ".join(row.notes[name])), shape="note",
+                       style="filled", fillcolor="#fff6c8", color="#b8a040", fontsize="9",
+                       height="0.25", pos=_pos(x[name] + outward[name] * note_off[name], y(r)))
+
+    # the segments: arrows first, then their labels, placed clear of each other
+    arrows: list[tuple[float, float, float, float]] = []
+    texts: list[str] = []
+    blocked: list[tuple[float, float, float, float]] = []
+    for j, s in enumerate(segments):
+        k = instances.index(s.src)
+        x0, y0 = x[s.src], y(s.sent_row)
+        text = s.label()
+        attrs = {"color": _COLORS[k], "penwidth": "1.3", "id": f"seg{j}"}
+        if s.end_row is None:                 # still on the wire when the run ends
+            x1, y1 = x[s.src] + (x[s.dst] - x[s.src]) * 0.7, bottom
+            end = f"end{j}"
+            g.node(end, "", shape="point", width="0.01", style="invis", pos=_pos(x1, y1))
+            g.edge(f"p{k}_{s.sent_row}", end, style="dashed", **attrs)
+            text += "  (in flight)"
+        elif s.lost:
+            x1, y1 = (x[left] + x[right]) / 2, y(s.end_row)
+            end = f"lost{j}"
+            g.node(end, "\u00d7", shape="plaintext", fontcolor="#c62828", fontsize="24",
+                   margin="0", width="0.1", height="0.1", pos=_pos(x1, y1))
+            why = ", ".join(rows[s.end_row].network) or "lost"
+            g.node(f"lostnote{j}", _q(why), shape="plaintext", fontcolor="#c62828",
+                   fontsize="9", pos=_pos(x1, y1 - 17))
+            g.edge(f"p{k}_{s.sent_row}", end, arrowhead="none", **attrs)
+            blocked.append((x1 - 30, y1 - 24, x1 + 30, y1 + 11))
+        else:
+            x1, y1 = x[s.dst], y(s.end_row)
+            g.edge(f"p{k}_{s.sent_row}", f"p{1 - k}_{s.end_row}", **attrs)
+        arrows.append((x0, y0, x1, y1))
+        texts.append(text)
+    where = _place_labels(arrows, [_text_width(t, 10) + 8 for t in texts],
+                          x[left] + 6, x[right] - 6, blocked)
+    for j, (s, text, (cx, cy)) in enumerate(zip(segments, texts, where)):
+        g.node(f"label{j}", _q(text), shape="plaintext", fontcolor=_COLORS[instances.index(s.src)],
+               style="filled", fillcolor="white", height="0.18", margin="0.02,0.01",
+               pos=_pos(cx, cy))
+    return g.source
+
+
+_LABEL_H = 15.0
+# where along its arrow a label may go (0 = at the sender), best first
+_ALONG = (0.5, 0.45, 0.55, 0.4, 0.6, 0.35, 0.65, 0.3, 0.7, 0.25, 0.75, 0.2, 0.8)
+
+
+def _place_labels(arrows, widths, xmin, xmax, blocked):
+    """A centre for each arrow's label: beside its own arrow (above it, or below), between
+    the lifelines, on no other label, crossing as few other arrows as can be. Greedy, in the
+    order given, so deterministic."""
+    placed = list(blocked)
+    out = []
+    for j, ((x0, y0, x1, y1), w) in enumerate(zip(arrows, widths)):
+        slope = abs(y1 - y0) / max(abs(x1 - x0), 1.0)
+        lift = slope * w / 2 + _LABEL_H / 2 + 2
+        best = None
+        for rank, t in enumerate(_ALONG):
+            for side, sign in enumerate((1.0, -1.0)):
+                cx, cy = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + sign * lift
+                box = (cx - w / 2, cy - _LABEL_H / 2, cx + w / 2, cy + _LABEL_H / 2)
+                cost = rank + 6 * side
+                if box[0] < xmin or box[2] > xmax:
+                    cost += 1000
+                cost += 1000 * sum(_boxes_meet(box, other) for other in placed)
+                cost += 40 * sum(_crosses(a, box) for i, a in enumerate(arrows) if i != j)
+                if best is None or cost < best[0]:
+                    best = (cost, (round(cx, 1), round(cy, 1)), box)
+        out.append(best[1])
+        placed.append(best[2])
+    return out
+
+
+def _boxes_meet(a, b, pad: float = 2.0) -> bool:
+    return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + pad and b[1] < a[3] + pad
+
+
+def _crosses(seg, box) -> bool:
+    """Whether the line segment seg = (x0, y0, x1, y1) passes through box (Liang-Barsky)."""
+    x0, y0, x1, y1 = seg
+    dx, dy = x1 - x0, y1 - y0
+    lo, hi = 0.0, 1.0
+    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+        else:
+            r = q / p
+            if p < 0:
+                lo = max(lo, r)
+            else:
+                hi = min(hi, r)
+            if lo > hi:
+                return False
+    return True
+
+
+def _event_label(row: Row, name: str) -> str:
+    text = row.events[name]
+    if row.step.get("time_ms") is not None:
+        text += f"  t={_ms(row.step['time_ms'])} ms"
+    return text
+
+
+def _show(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def write_ladder(steps: list[dict], title: str, out: Path,
+                 instances: tuple[str, str] = ("client", "server")) -> Written:
+    """Draw the ladder to `out` (.dot, .svg, .png or .pdf) with `render.write_drawing`."""
+    return write_drawing(ladder_dot(steps, title, instances), Path(out))
+
+
+# ------------------------------------------------------------------ text
+
+def ladder_text(steps: list[dict], instances: tuple[str, str] = ("client", "server")) -> str:
+    """The run as a fixed-width table in the style of RFC 9293's figures 12 and 13.
+
+    Columns: step, time (when known), the left endpoint's call or timer and new state, the
+    wire, the right endpoint's new state and call or timer, then [observations]. One line
+    per step, more when a step both receives and sends. A segment appears twice: on the
+    sender's row with `-->` (or `<--`) at the sender's end and `...` at the other (it is on
+    the wire), and on the receiver's row the other way round. A lost segment ends in `X`; a
+    segment still on the wire when the run ends is listed last, on a line marked `end`."""
+    rows, segments = analyse_run(steps, instances)
+    left, right = instances
+    timed = any(row.step.get("time_ms") is not None for row in rows)
+    # how each segment ends: received, lost, or still on the wire
+    texts = [s.label(with_time=False)
+             + ("  lost" if s.lost else "  in flight" if s.end_row is None else "")
+             for s in segments]
+    wire = max([34] + [len(t) + 10 for t in texts])
+    # per row: (0, line) for what arrived, (1, line) for what left; a step reacts to what it
+    # received, so arrivals come first
+    by_row: dict[int, list[tuple[int, str]]] = {}
+    for s, text in zip(segments, texts):
+        to_right = s.src == left
+        by_row.setdefault(s.sent_row, []).append(
+            (1, _wire(s.label(with_time=False), "-->" if to_right else "...",
+                      "..." if to_right else "<--", wire)))
+        if s.end_row is not None:
+            if s.lost:
+                line = _wire(text, "..." if to_right else "X", "X" if to_right else "...", wire)
+            else:
+                line = _wire(text, "..." if to_right else "<--", "-->" if to_right else "...",
+                             wire)
+            by_row.setdefault(s.end_row, []).append((0, line))
+    lsides = ["  ".join(p for p in (row.events.get(left), row.states.get(left)) if p)
+              for row in rows]
+    side = max([len(left)] + [len(t) for t in lsides])
+
+    first_w = 6 + (11 if timed else 0)
+    head = f"{'step':>4}  " + (f"{'t ms':>9}  " if timed else "")
+    lines = [head + f"{left:>{side}}  {'':{wire}}  {right}"]
+    for r, row in enumerate(rows):
+        step = row.step
+        first = f"{step.get('step', r):>4}  "
+        if timed:
+            t = step.get("time_ms")
+            first += (f"{t:>9.3f}" if t is not None else " " * 9) + "  "
+        rside = "  ".join(p for p in (row.states.get(right), row.events.get(right)) if p)
+        notes = [n for name in instances for n in row.notes.get(name, [])] + row.network
+        if step.get("params"):
+            notes.insert(0, ", ".join(f"{k}={_show(v)}" for k, v in step["params"].items()))
+        wires = [w for _, w in sorted(by_row.get(r, []), key=lambda e: e[0])] or [""]
+        for m, w in enumerate(wires):
+            if m == 0:
+                extra = ("  [" + "; ".join(notes) + "]") if notes else ""
+                lines.append((first + f"{lsides[r]:>{side}}  {w:{wire}}  {rside}{extra}")
+                             .rstrip())
+            else:
+                lines.append((" " * first_w + f"{'':>{side}}  {w}").rstrip())
+    # what is still on the wire when the run ends
+    for s, text in zip(segments, texts):
+        if s.end_row is None:
+            w = _wire(text, "...", "...", wire)
+            lines.append((f"{'end':>4}  " + " " * (first_w - 6) + f"{'':>{side}}  {w}").rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _wire(text: str, start: str, end: str, width: int) -> str:
+    """`start  text  end` over `width` characters, the text centred."""
+    inner = width - len(start) - len(end) - 2
+    return f"{start} {text:^{inner}} {end}"
