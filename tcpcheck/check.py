@@ -7,6 +7,7 @@ compile time.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -276,6 +277,8 @@ class _EndpointInfo:
     settings: dict[str, Type] = field(default_factory=dict)
     vars: dict[str, Type] = field(default_factory=dict)
     timers: set[str] = field(default_factory=set)
+    # names whose declaration had an error (already reported): uses of them stay quiet
+    broken: set[str] = field(default_factory=set)
 
 
 class _Checker:
@@ -290,17 +293,40 @@ class _Checker:
         self.globals: dict[str, Type] = {}
         self.fields: dict[str, Type] = {}
         self.declared: dict[str, Span] = {}
+        # names whose declaration had an error (already reported): uses of them stay quiet
+        self.broken: set[str] = set()
+        self.broken_fields: set[str] = set()
+        self.param_names: set[str] = set()
+        self.broken_settings: dict[str, set[str]] = {}  # endpoint -> settings with bad types
+        self.lines = mf.text.split("\n")
 
     def error(self, code: str, message: str, span: Span | None, *notes: str) -> None:
         self.diags.append(Diagnostic(code, message, span, tuple(notes)))
 
     # -------------------------------------------------------- declarations
 
+    def name_span(self, span: Span, name: str, after: str | None = None) -> Span:
+        """Where `name` is written inside `span`: past its first word (the keyword), or past
+        `after` when given. The span itself when the name is not on its first line."""
+        line = self.lines[span.line - 1] if 0 < span.line <= len(self.lines) else ""
+        stop = span.end_column - 1 if span.end_line == span.line else len(line)
+        start = span.column - 1
+        if after is not None:
+            at = line.find(after, start, stop)
+            start = at + len(after) if at >= 0 else start
+        else:
+            word = re.match(r"\w*", line[start:stop])
+            start += word.end() if word else 0
+        m = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)").search(line, start, stop)
+        if not m:
+            return span
+        return Span(span.file, span.line, m.start() + 1, span.line, m.end() + 1)
+
     def declare(self, name: str, span: Span, what: str) -> bool:
         if name in self.declared:
             prev = self.declared[name]
-            self.error("TCP200", f"{what} '{name}' is already declared", span,
-                       f"first declared at {prev.line}:{prev.column}")
+            self.error("TCP200", f"{what} '{name}' is already declared",
+                       self.name_span(span, name), f"first declared at {prev.line}:{prev.column}")
             return False
         self.declared[name] = span
         return True
@@ -315,6 +341,7 @@ class _Checker:
         for d in decls:
             if isinstance(d, ast.EnumDecl):
                 self.enum_decl(d)
+        self.param_names = {d.name for d in decls if isinstance(d, ast.ParamDecl)}
         params: list[CParam] = []
         fields: list[tuple[str, Domain]] = []
         globals_: list[CVar] = []
@@ -329,29 +356,36 @@ class _Checker:
             elif isinstance(d, ast.SegmentDecl):
                 for f in d.fields:
                     dom = self.domain(f.type, _Scope(constant=True))
-                    if f.name in self.fields:
-                        self.error("TCP200", f"segment field '{f.name}' is already declared", f.span)
-                    elif dom is not None:
-                        if dom.type == BOOL or dom.type.kind == "enum" or dom.type == INT:
-                            self.fields[f.name] = dom.type
-                            fields.append((f.name, dom))
+                    if f.name in self.fields or f.name in self.broken_fields:
+                        self.error("TCP200", f"segment field '{f.name}' is already declared",
+                                   self.name_span(f.span, f.name, after=""))
+                    elif dom is None:
+                        self.broken_fields.add(f.name)
+                    else:
+                        self.fields[f.name] = dom.type
+                        fields.append((f.name, dom))
             elif isinstance(d, ast.VarDecl):
                 v = self.var_decl(d, _Scope(constant=False))
-                if v and self.declare(d.name, d.span, "variable"):
-                    self.globals[d.name] = v.domain.type
-                    globals_.append(v)
+                if self.declare(d.name, d.span, "variable"):
+                    if v is None:
+                        self.broken.add(d.name)
+                    else:
+                        self.globals[d.name] = v.domain.type
+                        globals_.append(v)
         for d in decls:
             if isinstance(d, ast.EndpointDecl):
                 e = self.endpoint_decl(d)
                 if e:
                     endpoints.append(e)
-        instances = [i for d in decls if isinstance(d, ast.InstanceDecl)
-                     for i in [self.instance_decl(d, endpoints)] if i]
-        channels = [c for d in decls if isinstance(d, ast.ChannelDecl)
-                    for c in [self.channel_decl(d, instances)] if c]
-        self.topology(instances, channels)
+        instance_decls = [d for d in decls if isinstance(d, ast.InstanceDecl)]
+        channel_decls = [d for d in decls if isinstance(d, ast.ChannelDecl)]
+        instances = [i for d in instance_decls for i in [self.instance_decl(d, endpoints)] if i]
+        declared = {d.name for d in instance_decls}
+        channels = [c for d in channel_decls for c in [self.channel_decl(d, declared)] if c]
+        self.topology(decls, instance_decls, channel_decls)
         if self.diags:
-            raise TcpcheckError(self.diags)
+            # in file order, as a reader goes through the file
+            raise TcpcheckError(sorted(self.diags, key=_position))
         return CheckedModel(model_name, doc, self.mf.path, self.mf.text,
                             tuple(self.enums.items()), tuple(params), tuple(fields),
                             tuple(globals_), tuple(endpoints), tuple(instances), tuple(channels))
@@ -375,15 +409,21 @@ class _Checker:
         default = None
         if d.default is not None and dom is not None:
             default = self.expect(d.default, dom.type, scope, "the parameter's default")
-        if not self.declare(d.name, d.span, "parameter") or dom is None:
+        if not self.declare(d.name, d.span, "parameter"):
+            return None
+        if dom is None:
+            self.broken.add(d.name)
             return None
         self.params[d.name] = dom.type
         return CParam(d.name, dom, default, d.span)
 
     def const_decl(self, d: ast.ConstDecl) -> None:
         got = self.expr(d.value, _Scope(constant=True))
-        if got and self.declare(d.name, d.span, "constant"):
-            self.consts[d.name] = got
+        if self.declare(d.name, d.span, "constant"):
+            if got is None:
+                self.broken.add(d.name)
+            else:
+                self.consts[d.name] = got
 
     def var_decl(self, d: ast.VarDecl, scope: _Scope) -> CVar | None:
         dom = self.domain(d.type, _Scope(constant=True, endpoint=scope.endpoint))
@@ -400,8 +440,9 @@ class _Checker:
             return Domain(BOOL, RConst(0), RConst(1), t.span)
         if isinstance(t, ast.NamedType):
             if t.name not in self.enums:
-                self.error("TCP201", f"unknown type '{t.name}'; a type is bool, a range lo..hi "
-                           "or an enum" + did_you_mean(t.name, self.enums), t.span)
+                self.error("TCP201", f"unknown type '{t.name}'" + did_you_mean(
+                    t.name, ["bool", *self.enums]), t.span,
+                    "a type is bool, a range lo..hi or an enum: " + _and_list(self.enums))
                 return None
             return Domain(Type("enum", t.name), RConst(0),
                           RConst(len(self.enums[t.name]) - 1), t.span)
@@ -418,16 +459,20 @@ class _Checker:
         if not self.declare(d.name, d.span, "endpoint"):
             return None
         info = _EndpointInfo(d.name)
+        self.broken_settings[d.name] = set()
         local_names: dict[str, Span] = {}
 
         def local(name: str, span: Span, what: str) -> bool:
+            at = self.name_span(span, name, after="" if what == "setting" else None)
             if name in local_names:
                 prev = local_names[name]
                 self.error("TCP200", f"{what} '{name}' is already declared in endpoint '{d.name}'",
-                           span, f"first declared at {prev.line}:{prev.column}")
+                           at, f"first declared at {prev.line}:{prev.column}")
                 return False
             if name in self.enum_value:
-                self.error("TCP200", f"{what} '{name}' has the name of an enum value", span)
+                enum = self.enum_value[name][0]
+                self.error("TCP200", f"{what} '{name}' has the name of a value of enum '{enum}'",
+                           at)
                 return False
             local_names[name] = span
             return True
@@ -435,27 +480,39 @@ class _Checker:
         settings = []
         for s in d.settings:
             dom = self.domain(s.type, _Scope(constant=True))
-            if dom is not None and local(s.name, s.span, "setting"):
-                info.settings[s.name] = dom.type
-                settings.append((s.name, dom.type))
+            if local(s.name, s.span, "setting"):
+                if dom is None:
+                    info.broken.add(s.name)
+                    self.broken_settings[d.name].add(s.name)
+                else:
+                    info.settings[s.name] = dom.type
+                    settings.append((s.name, dom.type))
         timers = []
         for t in d.timers:
             if not local(t.name, t.span, "timer"):
                 continue
             if t.lo.ms is None:
                 self.error("TCP209", f"timer '{t.name}' needs a finite lower bound", t.lo.span)
+                info.broken.add(t.name)
                 continue
             if t.hi.ms is not None and t.hi.ms < t.lo.ms:
-                self.error("TCP209", f"timer '{t.name}': {t.lo} is more than {t.hi}", t.span)
+                self.error("TCP209", f"timer '{t.name}' has an empty duration range: its lower "
+                           f"bound {t.lo} is more than its upper bound {t.hi}",
+                           Span(t.span.file, t.lo.span.line, t.lo.span.column,
+                                t.hi.span.end_line, t.hi.span.end_column))
+                info.broken.add(t.name)
                 continue
             info.timers.add(t.name)
             timers.append(CTimer(t.name, t.lo.ms, t.hi.ms, t.span))
         vars_ = []
         for v in d.vars:
             cv = self.var_decl(v, _Scope(endpoint=info))
-            if cv and local(v.name, v.span, "variable"):
-                info.vars[v.name] = cv.domain.type
-                vars_.append(cv)
+            if local(v.name, v.span, "variable"):
+                if cv is None:
+                    info.broken.add(v.name)
+                else:
+                    info.vars[v.name] = cv.domain.type
+                    vars_.append(cv)
         transitions = []
         for i, tr in enumerate(d.transitions):
             ct = self.transition(tr, info, i)
@@ -469,17 +526,25 @@ class _Checker:
         ev = tr.event
         if isinstance(ev, ast.AppCall):
             if ev.call not in APP_CALLS:
-                self.error("TCP204", f"unknown application call '{ev.call}'; known calls: "
-                           + ", ".join(sorted(APP_CALLS)) + did_you_mean(ev.call, APP_CALLS), ev.span)
+                self.error("TCP204", f"unknown application call '{ev.call}'"
+                           + did_you_mean(ev.call, APP_CALLS), self.name_span(ev.span, ev.call),
+                           "the calls are " + _and_list(sorted(APP_CALLS)))
                 ok = False
             else:
                 allowed = APP_CALLS[ev.call]
                 if allowed and ev.arg not in allowed:
-                    self.error("TCP213", f"{ev.call}() takes one of " + ", ".join(allowed)
-                               + (f", not '{ev.arg}'" if ev.arg else ""), ev.span)
+                    forms = _or_list(f"{ev.call}({a})" for a in allowed)
+                    if ev.arg is None:
+                        self.error("TCP213", f"{ev.call} needs an argument: {forms}",
+                                   self.name_span(ev.span, ev.call))
+                    else:
+                        self.error("TCP213", f"{ev.call}() takes {_or_list(allowed)}, not "
+                                   f"'{ev.arg}'" + did_you_mean(ev.arg, allowed),
+                                   self.name_span(ev.span, ev.arg, after="("))
                     ok = False
                 elif not allowed and ev.arg is not None:
-                    self.error("TCP213", f"{ev.call}() takes no argument", ev.span)
+                    self.error("TCP213", f"{ev.call}() takes no argument; write "
+                               f"'on call {ev.call}'", self.name_span(ev.span, ev.arg, after="("))
                     ok = False
             event = CEvent("call", ev.call, ev.arg)
         elif isinstance(ev, ast.Recv):
@@ -490,7 +555,7 @@ class _Checker:
                     ok = False
             event = CEvent("recv", "", None, pats)  # type: ignore[arg-type]
         elif isinstance(ev, ast.Expire):
-            ok &= self.timer_ref(ev.timer, info, ev.span)
+            ok &= self.timer_ref(ev.timer, info, self.name_span(ev.span, ev.timer))
             event = CEvent("expire", ev.timer)
         else:
             event = CEvent("internal", ev.name)
@@ -514,16 +579,26 @@ class _Checker:
     def timer_ref(self, name: str, info: _EndpointInfo, span: Span) -> bool:
         if name in info.timers:
             return True
+        if name in info.broken:
+            return False
+        timers = (f"timers of endpoint '{info.name}': " + ", ".join(sorted(info.timers))
+                  if info.timers else f"endpoint '{info.name}' declares no timer")
+        if name in info.vars or name in info.settings:
+            what = "a variable" if name in info.vars else "a setting"
+            self.error("TCP205", f"'{name}' is {what}, not a timer", span,
+                       timers)
+            return False
         self.error("TCP205", f"unknown timer '{name}' in endpoint '{info.name}'"
-                   + did_you_mean(name, info.timers), span)
+                   + did_you_mean(name, info.timers), span, timers)
         return False
 
     def flags(self, f: ast.Flags) -> int | None:
         bits = 0
         for name in f.names:
             if name not in FLAG_BITS:
-                self.error("TCP203", f"unknown segment flag '{name}'; flags are "
-                           + ", ".join(FLAG_BITS) + did_you_mean(name, FLAG_BITS), f.span)
+                self.error("TCP203", f"unknown segment flag '{name}'"
+                           + did_you_mean(name, FLAG_BITS), self.name_span(f.span, name, after=""),
+                           "the flags are " + _and_list(FLAG_BITS))
                 return None
             bits |= FLAG_BITS[name]
         return bits
@@ -555,6 +630,8 @@ class _Checker:
                 if ro:
                     self.error("TCP207", f"cannot assign '{s.target}': it is {ro}, not a variable",
                                s.target_span)
+                elif s.target in self.broken or s.target in info.broken:
+                    pass  # its declaration's error is already reported
                 else:
                     self.error("TCP201", f"unknown variable '{s.target}'"
                                + did_you_mean(s.target, [*info.vars, *self.globals]), s.target_span)
@@ -567,6 +644,9 @@ class _Checker:
             inits: dict[str, RExpr] = {}
             ok = bits is not None
             for fi in s.fields:
+                if fi.field in self.broken_fields:
+                    ok = False
+                    continue
                 if fi.field not in self.fields:
                     self.error("TCP206", f"unknown segment field '{fi.field}'"
                                + did_you_mean(fi.field, self.fields), fi.span)
@@ -587,7 +667,7 @@ class _Checker:
             fields = tuple((name, inits.get(name, RConst(0))) for name in self.fields)
             return SSend(bits, fields, s.span)
         if isinstance(s, (ast.Arm, ast.Cancel)):
-            if not self.timer_ref(s.timer, info, s.span):
+            if not self.timer_ref(s.timer, info, self.name_span(s.span, s.timer)):
                 return None
             return STimer("arm" if isinstance(s, ast.Arm) else "cancel", s.timer, s.span)
         if isinstance(s, ast.Observe):
@@ -628,6 +708,8 @@ class _Checker:
             if not scope.in_recv:
                 self.error("TCP208", "'seg' is the segment being received; use it only in "
                            "'on recv' transitions", e.span)
+                return None
+            if e.field in self.broken_fields:
                 return None
             if e.field not in self.fields:
                 self.error("TCP206", f"unknown segment field '{e.field}'"
@@ -692,9 +774,15 @@ class _Checker:
         if n in self.enum_value:
             enum, index = self.enum_value[n]
             return RConst(index), Type("enum", enum)
+        if n in self.param_names and n not in self.declared:
+            self.error("TCP210", f"parameter '{n}' is declared later; declare it before "
+                       "the first use", e.span)
+            return None
+        if n in self.broken or (info is not None and n in info.broken):
+            return None  # its declaration's error is already reported
         cands = [*self.globals, *self.params, *self.consts, *self.enum_value]
         if info is not None:
-            cands += [*info.vars, *info.settings]
+            cands += [*info.vars, *info.settings, *info.timers]
         self.error("TCP201", f"unknown name '{n}'" + did_you_mean(n, cands), e.span)
         return None
 
@@ -724,8 +812,9 @@ class _Checker:
             if any(a is None for a in args):
                 return None
             return ROp(e.func, tuple(args)), INT
-        self.error("TCP214", f"unknown function '{e.func}'; functions are min, max and running"
-                   + did_you_mean(e.func, FUNCTIONS), e.span)
+        self.error("TCP214", f"unknown function '{e.func}'" + did_you_mean(e.func, FUNCTIONS),
+                   self.name_span(e.span, e.func, after=""),
+                   "the functions are min, max and running")
         return None
 
     # -------------------------------------------------------- instances and channels
@@ -740,39 +829,53 @@ class _Checker:
             return None
         settings = dict(ep.settings)
         given: dict[str, RExpr] = {}
+        named: set[str] = set()
         ok = True
+        broken = self.broken_settings.get(ep.name, set())
+        names = [*settings, *sorted(broken)]
         for b in d.bindings:
+            if b.name in broken:  # the setting's own declaration is already reported
+                named.add(b.name)
+                ok = False
+                continue
             if b.name not in settings:
                 self.error("TCP211", f"endpoint '{ep.name}' has no setting '{b.name}'"
-                           + did_you_mean(b.name, settings), b.span)
+                           + did_you_mean(b.name, settings), self.name_span(b.span, b.name, ""),
+                           f"its settings are {_and_list(names)}" if names
+                           else f"endpoint '{ep.name}' has no settings")
                 ok = False
                 continue
-            if b.name in given:
-                self.error("TCP200", f"setting '{b.name}' given twice", b.span)
+            if b.name in named:
+                self.error("TCP200", f"setting '{b.name}' given twice",
+                           self.name_span(b.span, b.name, ""))
                 ok = False
                 continue
+            named.add(b.name)
             v = self.expect(b.value, settings[b.name], _Scope(constant=True),
                             f"setting '{b.name}'")
             if v is None:
                 ok = False
             else:
                 given[b.name] = v
-        missing = [s for s in settings if s not in given]
-        if missing and ok:
-            self.error("TCP212", f"instance '{d.name}' does not set " + ", ".join(
-                f"'{m}'" for m in missing), d.span)
+        missing = [s for s in settings if s not in named and s not in broken]
+        if missing:
+            self.error("TCP212", f"instance '{d.name}' does not set " + _and_list(
+                f"'{m}'" for m in missing), d.span,
+                f"write {ep.name}(" + ", ".join(f"{m} = ..." for m in settings) + ")")
             ok = False
         if not ok:
             return None
         return CInstance(d.name, ep.name, tuple((s, given[s]) for s in settings), d.span)
 
-    def channel_decl(self, d: ast.ChannelDecl, instances: list[CInstance]) -> CChannel | None:
-        names = [i.name for i in instances]
+    def channel_decl(self, d: ast.ChannelDecl, declared: set[str]) -> CChannel | None:
+        """Check a channel; `declared` holds every instance name written in the file."""
         ok = True
-        for n in (d.src, d.dst):
-            if n not in names:
-                self.error("TCP201", f"unknown instance '{n}' in channel" + did_you_mean(n, names),
-                           d.span)
+        for n, after in ((d.src, None), (d.dst, "->")):
+            if n not in declared:
+                self.error("TCP201", f"unknown instance '{n}' in channel"
+                           + did_you_mean(n, declared), self.name_span(d.span, n, after))
+                ok = False
+            elif n in self.broken:
                 ok = False
         if ok and d.src == d.dst:
             self.error("TCP302", "a channel connects two different endpoints", d.span)
@@ -784,25 +887,60 @@ class _Checker:
             return None
         return CChannel(d.src, d.dst, cap, d.lossy, d.span)
 
-    def topology(self, instances: list[CInstance], channels: list[CChannel]) -> None:
-        if self.diags:
-            return  # the counts below would only repeat earlier errors
-        end = Span(self.mf.path, 1, 1, 1, 2)
-        if len(instances) != 2:
-            self.error("TCP300", f"a model has exactly two endpoint instances (client and "
-                       f"server); this one has {len(instances)}",
-                       instances[2].span if len(instances) > 2 else end)
+    def topology(self, decls, instances: list[ast.InstanceDecl],
+                 channels: list[ast.ChannelDecl]) -> None:
+        """Two instances and one channel each way, judged from the declarations as written,
+        so that these errors show even when the declarations have errors of their own."""
+        names = list(dict.fromkeys(d.name for d in instances))
+        if len(names) != 2:
+            msg = (f"a model has exactly two endpoint instances (client and server); this one "
+                   f"has {len(names)}")
+            endpoints = [d for d in decls if isinstance(d, ast.EndpointDecl)]
+            ep = endpoints[0].name if endpoints else "E"
+            if len(names) > 2:
+                third = next(d for d in instances if d.name == names[2])
+                self.error("TCP300", msg, self.name_span(third.span, third.name),
+                           f"the first two are '{names[0]}' and '{names[1]}'")
+            elif names:
+                self.error("TCP300", msg, instances[0].span,
+                           f"declare the other one, e.g. 'instance server = {ep}(...)'")
+            else:
+                span = (self.name_span(endpoints[-1].span, endpoints[-1].name) if endpoints
+                        else Span(self.mf.path, 1, 1, 1, 2))
+                self.error("TCP300", msg, span, f"declare them: 'instance client = {ep}(...)' "
+                           f"and 'instance server = {ep}(...)'")
             return
-        a, b = instances[0].name, instances[1].name
-        seen: dict[tuple[str, str], CChannel] = {}
+        if any(n not in names or n in self.broken for c in channels for n in (c.src, c.dst)) \
+                or any(c.src == c.dst for c in channels):
+            return  # a channel with a wrong end is already reported; a missing one would repeat it
+        seen: dict[tuple[str, str], ast.ChannelDecl] = {}
         for c in channels:
-            if (c.src, c.dst) in seen:
-                self.error("TCP302", f"a second channel {c.src} -> {c.dst}", c.span)
-            seen[(c.src, c.dst)] = c
+            first = seen.get((c.src, c.dst))
+            if first is not None:
+                self.error("TCP302", f"a second channel {c.src} -> {c.dst}", c.span,
+                           f"the first is at {first.span.line}:{first.span.column}")
+            else:
+                seen[(c.src, c.dst)] = c
+        a, b = names
+        near = channels[-1].span if channels else instances[-1].span
         for src, dst in ((a, b), (b, a)):
             if (src, dst) not in seen:
-                self.error("TCP301", f"no channel {src} -> {dst}; declare "
-                           f"'channel {src} -> {dst} capacity N'", end)
+                self.error("TCP301", f"no channel {src} -> {dst}: every model needs one channel "
+                           "each way", near, f"declare it: 'channel {src} -> {dst} capacity N'")
+
+
+def _position(d: Diagnostic) -> tuple[int, int]:
+    return (d.span.line, d.span.column) if d.span is not None else (1 << 30, 0)
+
+
+def _and_list(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _or_list(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _a(t: Type) -> str:

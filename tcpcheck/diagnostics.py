@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "TCP103": "unclosed block",
     "TCP104": "'=' used where ':=' assigns",
     "TCP105": "bad duration",
+    "TCP106": "'=' used where '==' compares",
     "TCP200": "duplicate declaration",
     "TCP201": "unknown name",
     "TCP202": "type mismatch",

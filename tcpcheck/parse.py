@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import syntax as ast
-from .diagnostics import Diagnostic, Span, TcpcheckError
+from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
 
 GRAMMAR = Path(__file__).with_name("model.lark")
 
@@ -58,127 +58,134 @@ def read_source(path: str | Path) -> str:
 
 # ---------------------------------------------------------------- syntax errors
 
-# What each terminal looks like to a user.
+# What each terminal looks like to a user. Literal keywords and punctuation are shown quoted
+# (from their pattern); every other terminal must be named here, so that no lark name
+# (__ANON_0, RBRACE, $END) can reach a message.
 _TERMINAL_WORDS = {
-    "RBRACE": "'}'", "LBRACE": "'{'", "LPAR": "'('", "RPAR": "')'", "COLON": "':'",
-    "COMMA": "','", "SEMICOLON": "';'", "EQUAL": "'='", "DOT": "'.'", "VBAR": "'|'",
-    "PLUS": "'+'", "MINUS": "'-'", "NAME": "a name", "INT": "a number",
-    "DURATION": "a duration such as 40ms or 60s", "INF": "'inf'", "STRING": "a string",
-    "COMPARE": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'",
+    "NAME": "a name", "INT": "a number", "DURATION": "a duration such as 40ms or 60s",
+    "STRING": "a string", "COMPARE": "a comparison ('==', '!=', '<', ...)",
+    "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'", "$END": "the end of the file",
 }
 
-# The constructs whose '{' a user can leave open, found by the words before it.
-_OPENERS = re.compile(r"\b(endpoint\s+\w+|enum\s+\w+|segment|on\s+[^{}]*?|if\s[^{}]*?|elif\s[^{}]*?|else)\s*$")
+# Groups of terminals that a user knows by one word.
+_DECL_START = frozenset({"MODEL", "PARAM", "CONST", "ENUM", "SEGMENT", "VAR", "ENDPOINT",
+                         "INSTANCE", "CHANNEL"})
+_EXPR_START = frozenset({"NAME", "INT", "LPAR", "MINUS", "TRUE", "FALSE", "SEG", "NOT"})
+_STMT_START = frozenset({"NAME", "SEND", "ARM", "CANCEL", "OBSERVE", "IF"})
+_ITEM_START = _STMT_START | {"VAR", "TIMER", "ON", "COMMA", "ELIF", "ELSE"}
+_OPERATORS = frozenset({"ADD_OP", "MUL_OP", "COMPARE", "AND", "OR"})
+_DECL_WORDS = ("a declaration (model, param, const, enum, segment, var, endpoint, instance "
+               "or channel)")
+
+# What a lone NAME is, judged by the token before it.
+_NAME_AFTER = {
+    "SEND": "a segment flag (FIN, SYN, RST, ACK or DATA)",
+    "RECV": "a segment flag (FIN, SYN, RST, ACK or DATA)",
+    "VBAR": "a segment flag (FIN, SYN, RST, ACK or DATA)",
+    "PLUS": "a segment flag (FIN, SYN, RST, ACK or DATA)",
+    "CALL": "an application call such as close or shutdown",
+    "ARM": "a timer's name", "CANCEL": "a timer's name", "EXPIRE": "a timer's name",
+    "AFTER": "a timer's name",
+}
+
+# Keywords that begin a statement, an event or a declaration. The contextual lexer reads them
+# as plain names where a name fits, so an unfinished line swallows the keyword that starts the
+# next one; a second parse that reserves them finds where the user's mistake really is.
+_LINE_KEYWORDS = ("send", "arm", "cancel", "observe", "if", "elif", "else", "on", "var", "timer",
+                  "param", "const", "enum", "segment", "endpoint", "instance", "channel", "model")
+
+# Tokens that cannot end a line of a finished construct: something must follow them.
+_CONTINUATION = frozenset({"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", ":=", "=",
+                           "and", "or", "not", "when", "(", ",", "..", "->", "|", ":"})
+
+_CLOSE_BRACE = "'}'"
+_BLOCK_KEYWORDS = frozenset({"ENDPOINT", "ENUM", "SEGMENT", "ON", "IF", "ELIF", "ELSE"})
 
 
-def _words(expected: set[str], parser: Lark) -> list[str]:
-    out = set()
-    for name in expected:
-        if name in _TERMINAL_WORDS:
-            out.add(_TERMINAL_WORDS[name])
-            continue
-        try:
-            pattern = parser.get_terminal(name).pattern
-        except KeyError:
-            out.add(name.lower())
-            continue
-        if pattern.type == "str":
-            out.add(f"'{pattern.value}'")
-        else:
-            out.add(name.lower())
-    return sorted(out)
+class _ReserveKeywords:
+    """A lark post-lexer that turns names spelled like a line-starting keyword into that keyword."""
+
+    always_accept = ()
+
+    def __init__(self, types: dict[str, str]):
+        self.types = types
+
+    def process(self, stream):
+        for tok in stream:
+            if tok.type == "NAME" and tok.value in self.types:
+                yield Token.new_borrow_pos(self.types[tok.value], tok.value, tok)
+            else:
+                yield tok
 
 
-def _open_block(text: str, upto: int) -> tuple[str, int, int] | None:
-    """The innermost '{' still open before offset `upto`: (what it opens, line, column)."""
-    stack: list[int] = []
-    in_comment = in_string = False
-    for i, ch in enumerate(text[:upto]):
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_string:
-            in_string = ch != '"'
-        elif ch == "#":
-            in_comment = True
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
-            stack.append(i)
-        elif ch == "}" and stack:
-            stack.pop()
-    if not stack:
+@functools.cache
+def _keyword_parser() -> Lark:
+    """The model grammar with line-starting keywords reserved; used only to place errors."""
+    types = {}
+    for term in _parser().terminals:
+        if term.pattern.type == "str" and term.pattern.value in _LINE_KEYWORDS:
+            types[term.pattern.value] = term.name
+    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True,
+                maybe_placeholders=True, postlex=_ReserveKeywords(types))
+
+
+def _literal(name: str, parser: Lark) -> str | None:
+    """The text of a terminal that is a fixed string ('{', 'send', ':='), else None."""
+    try:
+        pattern = parser.get_terminal(name).pattern
+    except KeyError:
         return None
-    at = stack[-1]
-    line = text.count("\n", 0, at) + 1
-    col = at - (text.rfind("\n", 0, at) + 1) + 1
-    before = text[text.rfind("\n", 0, at) + 1:at]
-    m = _OPENERS.search(before)
-    what = " ".join(m.group(1).split()) if m else "block"
-    if what.startswith("endpoint "):
-        what = f"endpoint '{what.split()[1]}'"
-    elif what.startswith("enum "):
-        what = f"enum '{what.split()[1]}'"
-    elif what.startswith("on "):
-        what = f"transition '{what}'"
-    elif what.startswith(("if ", "elif ")) or what == "else":
-        what = f"'{what.split()[0]}' block"
-    return what, line, col
+    return pattern.value if pattern.type == "str" else None
+
+
+def _words(expected: set[str], parser: Lark, name_word: str = "a name") -> list[str]:
+    """The accepted terminals in words: phrases first ('an expression'), then quoted literals."""
+    expected = set(expected)
+    phrases: list[str] = []
+    if _DECL_START <= expected:
+        expected -= _DECL_START | {"$END"}
+        phrases.append(_DECL_WORDS)
+    if {"NAME", "INT"} <= expected:
+        phrases.append("a type (bool, a range such as 0..3, or an enum's name)"
+                       if "BOOL" in expected else "an expression")
+        expected -= _EXPR_START | {"BOOL"}
+    elif _STMT_START <= expected:
+        expected -= _STMT_START
+        phrases.append("a statement")
+    if _OPERATORS <= expected:
+        expected -= _OPERATORS
+        phrases.append("an operator")
+    if len(expected) + len(phrases) > 1:
+        expected.discard("SEMICOLON")  # optional after a statement: never the missing piece
+    quoted = set()
+    for name in expected:
+        lit = _literal(name, parser)
+        if name == "NAME":
+            phrases.append(name_word)
+        elif name in _TERMINAL_WORDS:
+            phrases.append(_TERMINAL_WORDS[name])
+        elif lit is not None:
+            quoted.add(f"'{lit}'")
+        else:  # a terminal added to the grammar without a word here; never show its lark name
+            phrases.append("something else")
+    return sorted(set(phrases)) + sorted(quoted)
+
+
+def _or_list(words: list[str]) -> str:
+    if len(words) > 8:
+        words = words[:7] + ["..."]
+    if len(words) <= 1:
+        return "".join(words) or "something else"
+    return ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _point_span(path: str, line: int, col: int, width: int = 1) -> Span:
     return Span(path, line, col, line, col + max(1, width))
 
 
-def syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
-    """Translate a lark error into a diagnostic with a location and words a user knows."""
-    parser = _parser()
-    if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
-        return Diagnostic("TCP101", f"unexpected character {ch!r}",
-                          _point_span(path, err.line, err.column))
-    if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
-        opened = _open_block(text, len(text))
-        if opened:
-            what, oline, ocol = opened
-            return Diagnostic("TCP103", f"expected '}}' to close {what} opened at {oline}:{ocol}",
-                              _point_span(path, oline, ocol), ("the file ended before it was closed",))
-        expected = _words(set(err.expected), parser)
-        return Diagnostic("TCP102", "unexpected end of file; expected " + _or_list(expected),
-                          _point_span(path, line, col))
-    assert isinstance(err, UnexpectedToken)
-    tok = err.token
-    found = f"'{tok.value}'" if tok.type != "$END" else "end of file"
-    span = _point_span(path, tok.line, tok.column, len(str(tok.value)))
-    expected = set(err.expected) | set(getattr(err, "accepts", None) or ())
-    if tok.type == "EQUAL" and _is_expected(":=", expected, parser):
-        return Diagnostic("TCP104", "use ':=' to assign a variable; '=' is for declarations",
-                          span)
-    if "EQUAL" in expected and tok.value == ":=":
-        return Diagnostic("TCP104", "use '=' here; ':=' assigns variables inside transitions",
-                          span)
-    words = _words(expected, parser)
-    msg = f"unexpected {found}; expected " + _or_list(words)
-    notes: tuple[str, ...] = ()
-    if "RBRACE" in expected:
-        opened = _open_block(text, _offset(text, tok.line, tok.column))
-        if opened:
-            what, oline, ocol = opened
-            msg = f"unexpected {found}; expected a statement or '}}' to close {what}"
-            notes = (f"{what} was opened at {oline}:{ocol}",)
-    return Diagnostic("TCP100", msg, span, notes)
-
-
-def _is_expected(literal: str, expected: set[str], parser: Lark) -> bool:
-    for name in expected:
-        try:
-            pattern = parser.get_terminal(name).pattern
-        except KeyError:
-            continue
-        if pattern.type == "str" and pattern.value == literal:
-            return True
-    return False
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _offset(text: str, line: int, col: int) -> int:
@@ -186,12 +193,200 @@ def _offset(text: str, line: int, col: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
 
 
-def _or_list(words: list[str]) -> str:
-    if len(words) > 8:
-        words = words[:8] + ["..."]
-    if len(words) <= 1:
-        return "".join(words) or "something else"
-    return ", ".join(words[:-1]) + " or " + words[-1]
+_COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+
+
+def _prev_token(text: str, offset: int) -> tuple[str, int] | None:
+    """The token that ends last before `offset` (comments skipped): its text and start offset."""
+    code = _COMMENT_OR_STRING.sub(
+        lambda m: m.group(0) if m.group(0).startswith('"') else " " * len(m.group(0)),
+        text[:offset]).rstrip()
+    if not code:
+        return None
+    end = len(code)
+    if code[-2:] in (":=", "==", "!=", "<=", ">=", "->", ".."):
+        return code[-2:], end - 2
+    start = end
+    while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+        start -= 1
+    if start == end:
+        start = end - 1
+    return code[start:end], start
+
+
+def _first_on_line(text: str, offset: int) -> bool:
+    return text[text.rfind("\n", 0, offset) + 1:offset].strip() == ""
+
+
+def _open_blocks(stack: list, text: str, path: str) -> list[tuple[str, Span]]:
+    """Every '{' still open on the parser's stack, outermost first: what it opens and where
+    that construct starts (its keyword, underlined up to the '{' when on the same line).
+
+    Closed blocks are already reduced to trees, so every '{' token left on the stack is open.
+    """
+    out = []
+    for i, brace in enumerate(stack):
+        if not (isinstance(brace, Token) and brace.type == "LBRACE"):
+            continue
+        for j in range(i - 1, -1, -1):
+            kw = stack[j]
+            if isinstance(kw, Token) and kw.type in _BLOCK_KEYWORDS:
+                break
+        else:
+            out.append(("block", _point_span(path, brace.line, brace.column)))
+            continue
+        nxt = stack[j + 1]
+        if kw.type in ("ENDPOINT", "ENUM") and isinstance(nxt, Token) and nxt.type == "NAME":
+            what = f"{kw.value} '{nxt.value}'"
+        elif kw.type == "SEGMENT":
+            what = "the segment declaration"
+        elif kw.type == "ON":
+            header = _COMMENT_OR_STRING.sub(" ", text[kw.start_pos:brace.start_pos])
+            header = re.split(r"\bwhen\b", " ".join(header.split()))[0].strip()
+            what = f"transition '{header}'"
+        else:
+            what = f"'{kw.value}' block"
+        width = brace.end_column - kw.column if brace.line == kw.line else len(kw.value)
+        out.append((what, _point_span(path, kw.line, kw.column, width)))
+    return out
+
+
+def _where(span: Span) -> str:
+    return f"{span.line}:{span.column}"
+
+
+def _token_offset(tok: Token, text: str) -> int:
+    if tok.type == "$END":
+        return len(text)
+    return tok.start_pos if tok.start_pos is not None else _offset(text, tok.line, tok.column)
+
+
+def _swallowed_keyword_error(err: UnexpectedToken, text: str) -> UnexpectedToken | None:
+    """An earlier error that appears once keywords are reserved, if it marks the real mistake.
+
+    It counts only when a reserved keyword begins a line (so an unfinished line ate it), and is
+    not being assigned to (a variable may legitimately be named like a keyword).
+    """
+    try:
+        _keyword_parser().parse(text)
+    except UnexpectedToken as err2:
+        tok = err2.token
+        if tok.type == "$END" or tok.value not in _LINE_KEYWORDS:
+            return None
+        at = _token_offset(tok, text)
+        if at >= _token_offset(err.token, text) or not _first_on_line(text, at):
+            return None
+        if text[tok.end_pos:].lstrip().startswith(":="):
+            return None
+        return err2
+    except UnexpectedInput:
+        return None
+    return None
+
+
+def syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    """Translate a lark error into a diagnostic with a location and words a user knows."""
+    parser = _parser()
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
+        span = _point_span(path, err.line, err.column)
+        if ch == '"':
+            return Diagnostic("TCP101", "this string is not closed: a string ends with '\"' on "
+                              "the same line", span)
+        return Diagnostic("TCP101", f"unexpected character {ch!r}", span)
+    if not isinstance(err, UnexpectedToken):  # UnexpectedEOF: only Earley raises it
+        line, col = _line_col(text, len(text))
+        return Diagnostic("TCP102", "unexpected end of file", _point_span(path, line, col))
+    err = _swallowed_keyword_error(err, text) or err
+    tok = err.token
+    accepts = set(err.accepts or err.expected)
+    stack = list(err.interactive_parser.parser_state.value_stack) if err.interactive_parser else []
+    last = stack[-1] if stack else None
+    name_word = _NAME_AFTER.get(last.type, "a name") if isinstance(last, Token) else "a name"
+    words = _words(accepts, parser, name_word)
+    at = _token_offset(tok, text)
+    prev = _prev_token(text, at)
+    prev_span = None
+    if prev is not None:
+        pline, pcol = _line_col(text, prev[1])
+        prev_span = _point_span(path, pline, pcol, len(prev[0]))
+    open_blocks = _open_blocks(stack, text, path)
+    opened = open_blocks[-1] if open_blocks else None
+
+    if tok.type == "$END":
+        if opened and "RBRACE" in accepts:
+            what, ospan = opened
+            outer = tuple(f"{w} opened at {_where(sp)} is not closed either"
+                          for w, sp in reversed(open_blocks[:-1]))
+            return Diagnostic("TCP103", f"expected '}}' to close {what} opened at {_where(ospan)}",
+                              ospan, ("the file ended before it was closed",) + outer)
+        if prev is None:
+            return Diagnostic("TCP102", "unexpected end of file; expected " + _or_list(words),
+                              _point_span(path, 1, 1))
+        if prev[0] in _CONTINUATION:
+            return Diagnostic("TCP102", f"unexpected end of file after '{prev[0]}'; expected "
+                              + _or_list(words), prev_span)
+        # just after the last token, where the missing piece would go
+        end = _point_span(path, prev_span.line, prev_span.end_column)
+        return Diagnostic("TCP102", "unexpected end of file; expected " + _or_list(words), end)
+
+    found = f"'{tok.value}'"
+    span = _point_span(path, tok.line, tok.column, len(str(tok.value)))
+    accepts_assign = ":=" in {_literal(a, parser) for a in accepts}
+    if tok.type == "EQUAL" and accepts_assign:
+        return Diagnostic("TCP104", "use ':=' to assign a variable; '=' is for declarations",
+                          span)
+    if tok.type == "EQUAL" and "COMPARE" in accepts:
+        return Diagnostic("TCP106", "use '==' to compare; '=' is for declarations", span)
+    if tok.value == ":=" and "COMPARE" in accepts:
+        return Diagnostic("TCP106", "use '==' to compare; ':=' assigns a variable", span)
+    if tok.value == ":=" and "EQUAL" in accepts:
+        return Diagnostic("TCP104", "use '=' here; ':=' assigns variables inside transitions",
+                          span)
+    if tok.value == "==" and accepts_assign:
+        return Diagnostic("TCP104", "use ':=' to assign a variable; '==' compares", span)
+    if tok.type == "INT" and "DURATION" in accepts:
+        return Diagnostic("TCP105", f"a duration needs a unit: write {tok.value}ms, "
+                          f"{tok.value}s, ... (units: us, ms, s, min)", span)
+    if (isinstance(last, Token) and last.type == "NAME" and accepts_assign
+            and _first_on_line(text, _token_offset(last, text))):
+        hint = did_you_mean(last.value, ("send", "arm", "cancel", "observe", "if"))
+        if hint:  # a misspelt statement keyword reads as the start of an assignment
+            return Diagnostic("TCP100", f"'{last.value}' is not a statement{hint}",
+                              _point_span(path, last.line, last.column, len(last.value)))
+    if prev is not None and prev[0] == "else" and tok.value == "if":
+        width = tok.end_pos - prev[1] if prev_span.line == tok.line else len("else")
+        return Diagnostic("TCP100", "write 'elif' for 'else if'",
+                          _point_span(path, prev_span.line, prev_span.column, width))
+    between_items = "RBRACE" in accepts or _DECL_START <= accepts
+    if (prev is not None and prev_span.line < tok.line and _first_on_line(text, at)
+            and not between_items):
+        # The line before is unfinished; the token found is only where that became certain.
+        return Diagnostic("TCP100", f"expected {_or_list(words)} after '{prev[0]}'", prev_span,
+                          (f"found {found} on line {tok.line} instead",))
+    if tok.type == "RBRACE" and "RBRACE" not in accepts and opened is None:
+        return Diagnostic("TCP100", "unexpected '}': there is no open '{' to close", span)
+
+    msg = f"unexpected {found}"
+    keywords = {lit for a in accepts if (lit := _literal(a, parser)) and lit.isalpha()}
+    hint = did_you_mean(tok.value, keywords) if tok.type == "NAME" else ""
+    notes: tuple[str, ...] = ()
+    if ("RBRACE" in accepts and opened is not None
+            and tok.value in {_literal(t, parser) for t in _DECL_START - {"VAR"}}):
+        # a declaration inside a block: the block's '}' is most likely what is missing
+        what, ospan = opened
+        return Diagnostic("TCP100", f"unexpected '{tok.value}' inside {what}; is its closing "
+                          "'}' missing?", span, (f"{what} was opened at {_where(ospan)}",))
+    if "RBRACE" in accepts and opened is not None:
+        what, ospan = opened
+        # what may start the next item of the block; tokens that could only extend the
+        # previous statement (an operator, '(' of a send's fields) are not what is missing
+        rest = _words(accepts & _ITEM_START, parser, name_word)
+        msg += f"; expected {_or_list(rest + [_CLOSE_BRACE])} to close {what}"
+        notes = (f"{what} was opened at {_where(ospan)}",)
+    else:
+        msg += "; expected " + _or_list(words)
+    return Diagnostic("TCP100", msg + hint, span, notes)
 
 
 # ---------------------------------------------------------------- tree -> syntax tree
@@ -220,7 +415,7 @@ class _ToAst(Transformer):
 
     # declarations
     def model_decl(self, meta, ch):
-        doc = ch[1][1:-1] if ch[1] is not None else None
+        doc = re.sub(r"\\(.)", r"\1", ch[1][1:-1]) if ch[1] is not None else None
         return ast.ModelDecl(str(ch[0]), doc, self._span(meta))
 
     def param_decl(self, meta, ch):
