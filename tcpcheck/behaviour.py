@@ -79,9 +79,12 @@ def _received(ex: Exploration, src: int, v) -> int | None:
 
 
 def _timing_key(variants) -> tuple:
-    # steps that neither fire nor arm/cancel a timer can happen at the same instant as the
-    # step before them, so they never change the condition: leave them out of the key
-    return tuple((v.instance, v.fired, v.timer_ops) for v in variants if v.fired or v.timer_ops)
+    # steps that touch no timer and no channel can happen at the same instant as the step
+    # before them, so they never change the condition: leave them out of the key
+    return tuple((v.index if (v.sends or v.event.kind == "recv" or v.instance is None)
+                  else (v.instance, v.fired, v.timer_ops))
+                 for v in variants
+                 if v.fired or v.timer_ops or v.sends or v.event.kind == "recv" or v.instance is None)
 
 
 def behaviour_map(ex: Exploration) -> list[MapRow]:

@@ -223,6 +223,7 @@ class CChannel:
     capacity: RExpr
     lossy: bool
     span: Span
+    delay_ms: tuple[float, float | None] = (0.0, None)  # how long a segment may travel
 
     @property
     def name(self) -> str:
@@ -883,9 +884,21 @@ class _Checker:
         cap: RExpr | None = RConst(1)
         if d.capacity is not None:
             cap = self.expect(d.capacity, INT, _Scope(constant=True), "a capacity")
+        delay: tuple[float, float | None] = (0.0, None)
+        if d.delay is not None:
+            lo, hi = d.delay
+            if lo.ms is None:
+                self.error("TCP209", "a channel's delay needs a finite lower bound", lo.span)
+                ok = False
+            elif hi.ms is not None and hi.ms < lo.ms:
+                self.error("TCP209", f"delay {lo}..{hi}: the lower bound is above the upper",
+                           lo.span)
+                ok = False
+            else:
+                delay = (lo.ms, hi.ms)
         if not ok or cap is None:
             return None
-        return CChannel(d.src, d.dst, cap, d.lossy, d.span)
+        return CChannel(d.src, d.dst, cap, d.lossy, d.span, delay)
 
     def topology(self, decls, instances: list[ast.InstanceDecl],
                  channels: list[ast.ChannelDecl]) -> None:

@@ -57,6 +57,7 @@ class ChannelInfo:
     slot: int
     capacity: int       # the largest over all parameter combinations
     lossy: bool
+    delay_ms: tuple[float, float | None] = (0.0, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +361,8 @@ class _Gen:
         match r.op:
             case "not": return f"(not {a[0]})"
             case "neg": return f"(-{a[0]})"
+            # Python's min(x) wants an iterable: min/max of one argument is the argument
+            case "min" | "max" if len(a) == 1: return a[0]
             case "min" | "max": return f"{r.op}({', '.join(a)})"
             case "/": return f"({a[0]} // {a[1]})"
             case op: return f"({a[0]} {op} {a[1]})"
@@ -444,15 +447,16 @@ class _Gen:
             cap = next(m.capacity for m in self.model.channels if m.name == ch.name)
             self.emit(depth, f"if n >= {self.expr(cap, ctx)}: break  # {ch.name} is full: wait")
             code = [str(s.flags)]
-            for (fname, fr), (_, off, width, base, _t) in zip(s.fields, self.seg_fields):
+            for k, ((fname, fr), (_, off, width, base, _t)) in enumerate(zip(s.fields, self.seg_fields)):
                 dom = dict(self.model.fields)[fname]
                 lo, hi = self.range_expr(dom, (inst, settings, written))
-                self.emit(depth, f"f = {self.expr(fr, ctx)}")
+                f = f"f{k}"  # one local per field: the code below reads them all at the end
+                self.emit(depth, f"{f} = {self.expr(fr, ctx)}")
                 msg = self.const(f"field '{fname}' of a {c.flags_name(s.flags)} segment is "
                                  "{value}, outside its range {lo}..{hi}")
-                self.emit(depth, f"if not {lo} <= f <= {hi}: raise Bad(vid, 'TCP500', "
-                          f"{msg}.format(value=f, lo={lo}, hi={hi}), {self.const(s.span)})")
-                code.append(f"((f - {base}) << {off})")
+                self.emit(depth, f"if not {lo} <= {f} <= {hi}: raise Bad(vid, 'TCP500', "
+                          f"{msg}.format(value={f}, lo={lo}, hi={hi}), {self.const(s.span)})")
+                code.append(f"(({f} - {base}) << {off})")
             self.emit(depth, f"{w} |= ({' | '.join(code)}) << ({self.seg_width} * n)")
         else:
             assert isinstance(s, c.SIf)
@@ -594,7 +598,7 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None) ->
         layout.slots.append(Slot(ch.name, "channel", ch.src, layout.offset, seg_width * max(caps),
                                  0, None, ch.span))
         layout.offset += seg_width * max(caps)
-        channels.append(ChannelInfo(ch.name, ch.src, ch.dst, i, max(caps), ch.lossy))
+        channels.append(ChannelInfo(ch.name, ch.src, ch.dst, i, max(caps), ch.lossy, ch.delay_ms))
         slot_of[("channel", ch.name)] = i
     if cap_diags:
         raise TcpcheckError(cap_diags)

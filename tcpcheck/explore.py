@@ -79,9 +79,11 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
             progress: ProgressFn | None = None, progress_every: float = 0.2) -> Exploration:
     """Explore breadth-first from every initial state.
 
-    Stops cleanly when `max_states` states are known or `time_limit` seconds have passed,
-    returning what was found with complete=False. A value out of range in some reachable state
-    stops the search with stop_reason "model-error" and the failing step recorded.
+    Keeps at most `max_states` states (one more would be dropped, with the edges to it) and
+    stops when `time_limit` seconds have passed; either way it returns what was found, with
+    complete=False and stop_reason "max-states" or "time-limit" when something was cut off.
+    A value out of range in some reachable state stops the search with stop_reason
+    "model-error" and the failing step recorded.
     """
     successors = ts.successors
     states: list[int] = []
@@ -110,9 +112,9 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     gc.disable()  # the state set holds only ints: nothing for the cyclic GC to find
     try:
         while head < len(states):
-            if max_states is not None and len(states) >= max_states and head < len(states):
-                stop_reason = "max-states"
-                break
+            # max_states bounds the states *kept*: known states are still expanded (edges
+            # between them recorded), and only a state that would exceed the bound makes the
+            # result partial, so a limit equal to the true count still gives a complete graph
             if (head & 1023) == 0:
                 now = time.perf_counter()
                 if time_limit is not None and now - start >= time_limit:

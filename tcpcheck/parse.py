@@ -473,12 +473,18 @@ class _ToAst(Transformer):
     def channel_decl(self, meta, ch):
         capacity = None
         lossy = False
+        delay = None
         for opt in ch[2:]:
             if opt[0] == "capacity":
                 capacity = opt[1]
+            elif opt[0] == "delay":
+                delay = opt[1]
             else:
                 lossy = True
-        return ast.ChannelDecl(str(ch[0]), str(ch[1]), capacity, lossy, self._span(meta))
+        return ast.ChannelDecl(str(ch[0]), str(ch[1]), capacity, lossy, self._span(meta), delay)
+
+    def delay(self, meta, ch):
+        return ("delay", (ch[0], ch[1]))
 
     def capacity(self, meta, ch):
         return ("capacity", ch[0])

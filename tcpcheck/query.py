@@ -75,6 +75,21 @@ class _Eval:
         fs = [self.state_fn(a) for a in e.args]
         return _combine(e.op, fs)
 
+    def count_fn(self, e):
+        """What count(e) adds for one step: the segments that match for sends(...), else 1
+        when the step predicate holds."""
+        if isinstance(e, S.Sends):
+            ts, inst, pats = self.ts, e.instance, e.flags
+
+            def matching(a, b, v):
+                var = ts.variants[v]
+                if inst is not None and var.instance != inst:
+                    return 0
+                return sum(1 for _, f in var.sends if pats is None or f in pats)
+            return matching
+        g = self.step_fn(e)
+        return lambda a, b, v: int(bool(g(a, b, v)))
+
     def step_fn(self, e):
         """A function (src id, dst id, variant) -> bool."""
         ts, ex = self.ts, self.ex
@@ -219,9 +234,9 @@ class _Monitor:
             k = self._add(init, step, None)
             return lambda mon, s: mon[k] == 1
         if isinstance(f, S.Count):
-            g = self.ev.step_fn(f.body)
+            g = self.ev.count_fn(f.body)
             cap = f.bound + 1
-            k = self._add(lambda s: 0, lambda m, a, b, v, s: min(cap, m + int(bool(g(a, b, v)))), None)
+            k = self._add(lambda s: 0, lambda m, a, b, v, s: min(cap, m + g(a, b, v)), None)
             cmp = _combine(f.op, [lambda c: c, lambda c: f.bound])
             return lambda mon, s: bool(cmp(mon[k]))
         assert isinstance(f, S.Op), f
@@ -301,25 +316,38 @@ class _RunSearch:
         return steps
 
     def all_paths(self, want: bool, budget: int):
-        """Every complete run (as a path, not merged by state) ending in a target, shortest first
-        along each branch; stops after `budget` runs."""
+        """Every complete run ending in a target, as paths (not merged by state), shortest
+        first and in edge order; stops after `budget` runs or ten times as many partial paths."""
         ex, mon, adj = self.ex, self.mon, self.adj
         states = ex.states
-        count = 0
-        stack = [([(-1, sid)], mon.initial(states[sid])) for sid in reversed(ex.initial)]
-        while stack:
-            path, m = stack.pop()
-            sid = path[-1][1]
+        # the tree of paths: entry = (state id, monitor, parent entry, variant)
+        tree: list[tuple[int, tuple, int, int]] = [
+            (sid, mon.initial(states[sid]), -1, -1) for sid in ex.initial]
+        head = found = 0
+        while head < len(tree):
+            if head > 10 * budget:
+                return
+            sid, m, _p, _v = tree[head]
             succ = adj[sid]
             if not succ:
                 if sid < ex.expanded and mon.top(m, states[sid]) == want:
-                    yield path
-                    count += 1
-                    if count >= budget:
+                    yield self._tree_run(tree, head)
+                    found += 1
+                    if found >= budget:
                         return
-                continue
-            for v, dst in reversed(succ):
-                stack.append((path + [(v, dst)], mon.step(m, sid, dst, v, states[dst])))
+            for v, dst in succ:
+                tree.append((dst, mon.step(m, sid, dst, v, states[dst]), head, v))
+            head += 1
+
+    @staticmethod
+    def _tree_run(tree, k):
+        steps = []
+        while k != -1:
+            sid, _m, parent, v = tree[k]
+            steps.append((v, sid))
+            k = parent
+        steps.reverse()
+        return steps
 
 
 def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
@@ -413,9 +441,10 @@ def _run_property(ex, ev, prop, base) -> Verdict:
     adj = _adjacency(ex)
     search = _RunSearch(ex, mon, adj)
     want = prop.kind == "reachable"
-    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want))
-    if run is None and first_bad is not None and not exhausted:
-        # every shortest run is impossible in time: try every run
+    # fast path: the first run the product BFS finds is a shortest run; if the timers allow
+    # it, it is the answer. If not, search the runs themselves, shortest first.
+    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want), budget=1)
+    if run is None and first_bad is not None:
         run, timing, _fb, exhausted = _first_feasible(ex, search.all_paths(want, MAX_RUNS_CHECKED))
     if run is not None:
         if want:

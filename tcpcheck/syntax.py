@@ -323,6 +323,7 @@ class ChannelDecl:
     capacity: Expr | None
     lossy: bool
     span: Span
+    delay: tuple[Duration, Duration] | None = None  # the network's delay range
 
 
 Decl = (ModelDecl | ParamDecl | ConstDecl | EnumDecl | SegmentDecl | VarDecl

@@ -65,6 +65,7 @@ class _Builder:
         self.timers = timers_of(ts)
         self.symbolic = symbolic or {}
         self.facts: list[tuple[z3.BoolRef, str]] = []
+        self.durations: list[z3.ArithRef] = []  # one per arming of a timer that is not symbolic
 
     def add(self, c, why: str) -> None:
         self.facts.append((c, why))
@@ -73,8 +74,10 @@ class _Builder:
         t = [z3.Real(f"t{i}") for i in range(len(variants) + 1)]
         self.add(t[0] == 0, "the run starts at time 0")
         running: dict[tuple[str, str], tuple[int, z3.ArithRef]] = {}  # timer -> (step armed, duration)
+        in_flight: dict[str, list[int]] = {ch.name: [] for ch in self.ts.channels}  # send steps
         for i, v in enumerate(variants, start=1):
             self.add(t[i] >= t[i - 1], f"step {i} happens after step {i - 1}")
+            self.network(v, i, t, in_flight)
             fired = (v.instance, v.fired) if v.fired else None
             for key, (armed, dur) in running.items():
                 if key == fired:
@@ -100,11 +103,33 @@ class _Builder:
                 running[key] = (i, dur)
         return t
 
+    def network(self, v: Variant, i: int, t, in_flight) -> None:
+        """A segment arrives within its channel's delay range after it was sent (FIFO)."""
+        if v.instance is None:  # a loss: the head segment is gone, whenever
+            name = next(ch.name for ch in self.ts.channels if ch.name in v.event.name)
+            if in_flight[name]:
+                in_flight[name].pop(0)
+            return
+        if v.event.kind == "recv":
+            ch = next(c for c in self.ts.channels if c.dst == v.instance)
+            if in_flight[ch.name]:
+                sent = in_flight[ch.name].pop(0)
+                lo, hi = ch.delay_ms
+                if lo:
+                    self.add(t[i] >= t[sent] + lo, f"the segment sent at step {sent} takes at "
+                             f"least {lo:g} ms to reach {ch.dst} (step {i})")
+                if hi is not None:
+                    self.add(t[i] <= t[sent] + hi, f"the segment sent at step {sent} reaches "
+                             f"{ch.dst} within {hi:g} ms (step {i})")
+        for name, _flags in v.sends:
+            in_flight[name].append(i)
+
     def duration(self, key, step: int):
         ref = self.timers[key]
         if key in self.symbolic:
             return self.symbolic[key]
         d = z3.Real(f"d_{ref.instance}_{ref.name}_{step}")
+        self.durations.append(d)
         self.add(d >= ref.lo_ms, f"{ref.label} lasts at least {ref.lo_ms:g} ms")
         if ref.hi_ms is not None:
             self.add(d <= ref.hi_ms, f"{ref.label} lasts at most {ref.hi_ms:g} ms")
@@ -166,8 +191,7 @@ def run_condition(ts: TransitionSystem, variants: list[Variant],
     b = _Builder(ts, symbolic)
     t = b.build(variants)
     body = z3.And(*[c for c, _ in b.facts])
-    inner = [x for x in t]
-    inner += [z3.Real(str(d)) for d in _free_durations(b)]
+    inner = [*t, *b.durations]
     q = z3.Exists(inner, body) if inner else body
     goal = z3.Goal()
     goal.add(q)
@@ -175,42 +199,37 @@ def run_condition(ts: TransitionSystem, variants: list[Variant],
     return z3.simplify(z3.And(*[z3.And(*g) for g in result]))
 
 
-def _free_durations(b: _Builder):
-    names = set()
-    for c, _ in b.facts:
-        _collect(c, names)
-    return sorted(n for n in names if n.startswith("d_"))
-
-
-def _collect(e, names: set[str]) -> None:
-    if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-        names.add(str(e))
-    for ch in e.children():
-        _collect(ch, names)
-
-
 def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
     """Simplify `cond` knowing the declared ranges: drop what they already say, fold what
     they make always true or false, and drop a disjunct that another one covers."""
-    s = z3.Solver()
-    s.add(cond, *ranges)
-    if s.check() == z3.unsat:
+    oracle = _Oracle(ranges)
+    if not oracle.possible(cond):
         return z3.BoolVal(False)
-    return _tidy(z3.simplify(cond), ranges)
+    return _tidy(z3.simplify(cond), oracle)
 
 
-def _valid(ranges, e) -> bool:
-    s = z3.Solver()
-    s.add(*ranges)
-    s.add(z3.Not(e))
-    return s.check() == z3.unsat
+class _Oracle:
+    """One solver holding the ranges; questions are asked under push/pop, answers cached."""
 
+    def __init__(self, ranges):
+        self.solver = z3.Solver()
+        self.solver.add(*ranges)
+        self.cache: dict[tuple[str, str], bool] = {}
 
-def _possible(ranges, e) -> bool:
-    s = z3.Solver()
-    s.add(*ranges)
-    s.add(e)
-    return s.check() == z3.sat
+    def _sat(self, *facts) -> bool:
+        key = ("sat", "|".join(f.sexpr() for f in facts))
+        if key not in self.cache:
+            self.solver.push()
+            self.solver.add(*facts)
+            self.cache[key] = self.solver.check() == z3.sat
+            self.solver.pop()
+        return self.cache[key]
+
+    def possible(self, e, *given) -> bool:
+        return self._sat(e, *given)
+
+    def valid(self, e, *given) -> bool:
+        return not self._sat(z3.Not(e), *given)
 
 
 def _dedupe(kids):
@@ -223,36 +242,34 @@ def _dedupe(kids):
     return out
 
 
-def _tidy(e, ranges):
+def _tidy(e, oracle: _Oracle):
     if z3.is_and(e):
-        kids = _dedupe([_tidy(c, ranges) for c in e.children()])
-        if any(z3.is_false(k) for k in kids) or not _possible(ranges, z3.And(*kids)):
+        kids = _dedupe([_tidy(c, oracle) for c in e.children()])
+        if any(z3.is_false(k) for k in kids) or not oracle.possible(z3.And(*kids)):
             return z3.BoolVal(False)
-        kids = [k for k in kids if not _valid(ranges, k)]
-        # drop a conjunct the others already imply
-        kept = []
+        kids = [k for k in kids if not oracle.valid(k)]
+        kept = []  # drop a conjunct the others already imply
         for i, k in enumerate(kids):
             others = kept + kids[i + 1:]
-            if others and _valid(ranges + others, k):
+            if others and oracle.valid(k, *others):
                 continue
             kept.append(k)
         return z3.And(*kept) if len(kept) > 1 else (kept[0] if kept else z3.BoolVal(True))
     if z3.is_or(e):
-        kids = _dedupe([_tidy(c, ranges) for c in e.children()])
-        if any(z3.is_true(k) for k in kids) or _valid(ranges, z3.Or(*kids)):
+        kids = _dedupe([_tidy(c, oracle) for c in e.children()])
+        if any(z3.is_true(k) for k in kids) or oracle.valid(z3.Or(*kids)):
             return z3.BoolVal(True)
-        kids = [k for k in kids if not z3.is_false(k) and _possible(ranges, k)]
-        # drop a disjunct another one covers
-        kept = []
+        kids = [k for k in kids if not z3.is_false(k) and oracle.possible(k)]
+        kept = []  # drop a disjunct another one covers
         for i, k in enumerate(kids):
             others = kept + kids[i + 1:]
-            if any(_valid(ranges + [k], o) for o in others):
+            if any(oracle.valid(o, k) for o in others):
                 continue
             kept.append(k)
         return z3.Or(*kept) if len(kept) > 1 else (kept[0] if kept else z3.BoolVal(False))
-    if _valid(ranges, e):
+    if oracle.valid(e):
         return z3.BoolVal(True)
-    if not _possible(ranges, e):
+    if not oracle.possible(e):
         return z3.BoolVal(False)
     return e
 

@@ -83,7 +83,7 @@ def test_three_way_close_requires_no_data_fails_when_data_does_not_carry_the_ack
 
 def test_three_segments_fails_when_the_three_way_close_sends_an_extra_ack(tmp_path):
     model = variant(tmp_path, "            send FIN+ACK(ack = rcvd)\n",
-                    "            send FIN+ACK(ack = rcvd)\n            send ACK(ack = rcvd)\n")
+                    "            send ACK(ack = rcvd)\n            send FIN+ACK(ack = rcvd)\n")
     assert verdicts(model)["three_way_close_takes_three_segments"].verdict == "violated"
 
 
