@@ -354,6 +354,7 @@ def _print_check(r, written) -> None:
 
 def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
     """A ladder diagram and a highlighted state graph for every run a verdict shows."""
+    from .graph import region_of
     from .render import joint_dot, write_drawing
     from .trace import run_steps
 
@@ -378,7 +379,9 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
                 if w.message:
                     messages.add(w.message)
             edges = {(v.run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(v.run) if i}
-            w = write_drawing(joint_dot(ex, highlight=edges), out_dir / f"{v.name}.graph.svg")
+            region = {region_of(ex)[v.run[0][1]]}  # the run's parameter combination only
+            w = write_drawing(joint_dot(ex, highlight=edges, regions=region),
+                              out_dir / f"{v.name}.graph.svg")
             files.append(str(w.image_path or w.dot_path))
             if w.message:
                 messages.add(w.message)

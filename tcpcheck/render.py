@@ -80,11 +80,15 @@ def _node_label(ex: Exploration, sid: int, state: dict) -> str:
     return "\\n".join(lines)
 
 
-def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = None) -> str:
+def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = None,
+              regions: set[int] | None = None) -> str:
     """The joint state graph, one cluster per parameter combination.
 
-    `highlight` is a set of (src, dst, variant) edges drawn bold and red (a trace)."""
+    `highlight` is a set of (src, dst, variant) edges drawn bold and red (a trace);
+    `regions` keeps only those parameter combinations (indexes of ex.initial)."""
     G = joint_graph(ex)
+    if regions is not None:
+        G = G.subgraph([n for n, d in G.nodes(data=True) if d["region"] in regions])
     ts = ex.system
     g = graphviz.Digraph("joint", graph_attr={
         "label": f"{ts.model.name}: {ex.n_states} states, {ex.n_edges} edges"
@@ -95,6 +99,8 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
     highlight = highlight or set()
     on_path = {n for e in highlight for n in e[:2]}
     for k, init in enumerate(ex.initial):
+        if regions is not None and k not in regions:
+            continue
         params = ex.system.initial_params[k]
         label = ", ".join(f"{n}={_show(v, ts, n)}" for n, v in params.items()) or "model"
         with g.subgraph(name=f"cluster_{k}") as sub:

@@ -21,6 +21,7 @@ Formulas are built in three layers, sorted out here by type:
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,7 +263,7 @@ def model_path_of(spec: SpecFile) -> Path | None:
     """The model a spec names, relative to the spec file's directory."""
     if spec.model is None:
         return None
-    return (Path(spec.path).parent / spec.model)
+    return Path(os.path.normpath(Path(spec.path).parent / spec.model))
 
 
 # ---------------------------------------------------------------- resolved formulas

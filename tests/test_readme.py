@@ -15,7 +15,7 @@ def _first_block() -> list[str]:
 
 def test_readme_starts_with_the_main_job_and_the_test_command():
     main_job, tests = _first_block()
-    assert main_job.startswith("bash scripts/setup.sh &&") and "tcpcheck explore" in main_job
+    assert main_job.startswith("bash scripts/setup.sh &&") and "tcpcheck check --out out/" in main_job
     assert "graph --view endpoint -o out/endpoint.svg" in main_job
     assert tests.startswith("bash scripts/setup.sh --test &&") and "pytest" in tests
 
@@ -26,15 +26,27 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert tests in ci.splitlines()
 
 
-def test_explore_output_shown_in_readme_is_what_tcpcheck_prints():
-    shown = README.split("$ tcpcheck explore\n", 1)[1].split("```", 1)[0]
-    result = run_tcpcheck("explore", "--no-progress")
+def _shown(command: str) -> list[str]:
+    block = README.split(f"$ tcpcheck {command}\n", 1)[1].split("```", 1)[0]
+    return [TIMING.sub("T s", ln.rstrip()) for ln in block.splitlines()]
+
+
+TIMING = re.compile(r"\d+\.\d+ s")
+
+
+def _printed(*args: str) -> list[str]:
+    result = run_tcpcheck(*args, "--no-progress")
     assert result.returncode == 0, result.stderr
-    # the timing differs from run to run; everything else must match to the character
-    timing = re.compile(r"\d+\.\d+ s")
-    actual = [timing.sub("T s", ln.rstrip()) for ln in result.stdout.splitlines()]
-    expected = [timing.sub("T s", ln.rstrip()) for ln in shown.splitlines()]
-    assert actual == expected
+    return [TIMING.sub("T s", ln.rstrip()) for ln in result.stdout.splitlines()]
+
+
+def test_check_output_shown_in_readme_is_what_tcpcheck_prints():
+    shown = _shown("check")
+    assert _printed("check")[: len(shown)] == shown  # the README shows the table part
+
+
+def test_map_output_shown_in_readme_is_what_tcpcheck_prints():
+    assert _printed("map") == _shown("map")
 
 
 def test_diagrams_shown_in_readme_are_committed():
