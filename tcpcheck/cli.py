@@ -189,18 +189,9 @@ def _regions(ex) -> list[dict]:
         terminal[region[sid]] += 1
     out = []
     for k, params in enumerate(ex.system.initial_params):
-        shown = {n: _param_json(ex.system, n, v) for n, v in params.items()}
+        shown = {n: ex.system.param_value(n, v) for n, v in params.items()}
         out.append({"params": shown, "states": counts[k], "terminal_states": terminal[k]})
     return out
-
-
-def _param_json(ts, name, value):
-    slot = ts.slots[ts.slot_index(name)]
-    if slot.type is not None and slot.type.kind == "bool":
-        return bool(value)
-    if slot.type is not None and slot.type.kind == "enum":
-        return ts.model.enum_values(slot.type.enum)[value]
-    return value
 
 
 def _node_link(ex) -> dict:
@@ -552,7 +543,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
     if as_json:
         _emit_json({"model": ts.model.name, "file": str(path), "states": ex.n_states,
                     "kinds": list(KINDS),
-                    "rows": [{"params": {n: _param_json(ts, n, v) for n, v in r.params.items()},
+                    "rows": [{"params": {n: ts.param_value(n, v) for n, v in r.params.items()},
                               "kinds": r.kinds, "runs": r.runs} for r in rows]})
         sys.exit(EXIT_OK)
     from rich.console import Console
@@ -564,7 +555,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
     table = Table("parameters", "kind of close", "possible when", "runs", box=None,
                   pad_edge=False)
     for r in rows:
-        shown = ", ".join(f"{k}={str(_param_json(ts, k, v)).lower()}" for k, v in r.params.items())
+        shown = ", ".join(f"{k}={ts.param_text(k, v)}" for k, v in r.params.items())
         first = True
         for kind in KINDS:
             if kind not in r.kinds:

@@ -145,6 +145,14 @@ class TransitionSystem:
                 out[s.name] = self._show(self.slot_value(state, i), s.type)
         return out
 
+    def param_value(self, name: str, value: int):
+        """A parameter's value as users write it: true/false, an enum name, or the number."""
+        return self._show(value, self.slots[self.slot_index(name)].type)
+
+    def param_text(self, name: str, value: int) -> str:
+        v = self.param_value(name, value)
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
     def slot_index(self, name: str) -> int:
         return next(i for i, s in enumerate(self.slots) if s.name == name)
 

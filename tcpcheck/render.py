@@ -102,7 +102,7 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
         if regions is not None and k not in regions:
             continue
         params = ex.system.initial_params[k]
-        label = ", ".join(f"{n}={_show(v, ts, n)}" for n, v in params.items()) or "model"
+        label = ", ".join(f"{n}={ts.param_text(n, v)}" for n, v in params.items()) or "model"
         with g.subgraph(name=f"cluster_{k}") as sub:
             sub.attr(label=label, style="rounded", color="#999999", fontname=_FONT)
             for sid in sorted(n for n, d in G.nodes(data=True) if d["region"] == k):
@@ -120,15 +120,6 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
         attrs = {"color": "red", "penwidth": "2.5"} if (src, dst, vid) in highlight else {}
         g.edge(str(src), str(dst), label=label, **attrs)
     return g.source
-
-
-def _show(value: int, ts, param: str):
-    slot = ts.slots[ts.slot_index(param)]
-    if slot.type is not None and slot.type.kind == "bool":
-        return "true" if value else "false"
-    if slot.type is not None and slot.type.kind == "enum":
-        return ts.model.enum_values(slot.type.enum)[value]
-    return value
 
 
 @dataclass(frozen=True)

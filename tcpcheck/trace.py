@@ -38,7 +38,7 @@ def run_steps(ex: Exploration, run: list[tuple[int, int]],
         if vid < 0 or prev is None:
             region = ex.initial.index(sid) if sid in ex.initial else None
             params = ts.initial_params[region] if region is not None else {}
-            step["params"] = {n: _param(ts, n, v) for n, v in params.items()}
+            step["params"] = {n: ts.param_value(n, v) for n, v in params.items()}
         else:
             v = ts.variants[vid]
             kind = "loss" if v.instance is None else v.event.kind
@@ -69,15 +69,6 @@ def run_steps(ex: Exploration, run: list[tuple[int, int]],
         steps.append(step)
         prev = sid
     return steps
-
-
-def _param(ts, name, value):
-    slot = ts.slots[ts.slot_index(name)]
-    if slot.type is not None and slot.type.kind == "bool":
-        return bool(value)
-    if slot.type is not None and slot.type.kind == "enum":
-        return ts.model.enum_values(slot.type.enum)[value]
-    return value
 
 
 def _seg(seg: dict) -> str:
