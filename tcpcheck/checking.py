@@ -62,6 +62,13 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
     """Load the model, resolve every property, explore once and check them all."""
     from . import load
 
+    if not Path(model_path).exists():
+        named = [(path, sf) for path, sf in specs if sf.model_span is not None]
+        if named:
+            path, sf = named[0]
+            raise TcpcheckError([Diagnostic(
+                "TCP401", f"the model this spec names does not exist: {model_path}",
+                sf.model_span, ("a spec's model path is relative to the spec file",))])
     ts = load(model_path, params)
     props: list[S.Property] = []
     diags: list[Diagnostic] = []

@@ -116,27 +116,45 @@ def _exit_for(ex) -> int:
     return EXIT_OK if ex.complete else EXIT_INCONCLUSIVE
 
 
+def _write(source: str, path: Path):
+    """Write a drawing; a path that cannot be written is bad input (exit 2), not a crash."""
+    from .render import write_drawing
+
+    try:
+        return write_drawing(source, path)
+    except OSError as err:
+        click.echo(f"tcpcheck: cannot write {path}: {err.strerror or err}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 # ---------------------------------------------------------------- commands
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             invoke_without_command=True)
 @click.version_option(__version__, prog_name="tcpcheck")
-def main():
+@click.pass_context
+def main(ctx):
     """tcpcheck: a model checker for TCP connection teardown.
 
-    Write a model of two TCP endpoints (see models/teardown.tcpm), explore every state the
-    pair can reach, and draw the state graph. Without a MODEL argument every command uses
-    the default model, models/teardown.tcpm.
+    Write a model of two TCP endpoints (see models/teardown.tcpm) and properties of its runs
+    (see specs/teardown.spec); tcpcheck explores every state the pair can reach, checks the
+    properties, and draws runs as ladder diagrams and the state graph. Without a MODEL
+    argument every command uses the default model, models/teardown.tcpm.
 
     \b
     Examples:
-      tcpcheck explore                          # statistics of the default model
+      tcpcheck check                            # every spec in specs/, a verdict each
+      tcpcheck check --out out/                 # and a ladder diagram of every run shown
+      tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
+      tcpcheck map                              # which kinds of close, for which timers
       tcpcheck explore --param delayed_ack=false --json
       tcpcheck graph --view endpoint -o out/endpoint.svg
-      tcpcheck graph models/teardown.tcpm -o out/joint.svg
 
-    Exit status: 0 fine, 1 the model failed while exploring, 2 bad input, 3 a limit was
-    hit (partial result).
+    Exit status: 0 fine, 1 a property is violated (or the model failed while exploring),
+    2 bad input, 3 inconclusive (a limit was hit; partial result).
     """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @main.command()
@@ -153,6 +171,13 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
     Exploration is breadth-first from one initial state per combination of the model's
     parameters (or the values fixed with --param). States are numbered in the order they are
     found, so the numbering is the same on every run.
+
+    \b
+    Examples:
+      tcpcheck explore                                  # the default model
+      tcpcheck explore models/teardown.tcpm --param delayed_ack=true
+      tcpcheck explore --json --no-timing               # byte-identical between runs
+      tcpcheck explore --max-states 100000 --time-limit 60
     """
     path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
     stats = ex.stats()
@@ -346,14 +371,13 @@ def _print_check(r, written) -> None:
 def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
     """A ladder diagram and a highlighted state graph for every run a verdict shows."""
     from .graph import region_of
-    from .render import joint_dot, write_drawing
+    from .render import joint_dot
     from .trace import run_steps
 
     try:
         from .ladder import ladder_dot
     except ImportError:  # pragma: no cover - the ladder module is part of the package
         ladder_dot = None
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[str]] = {}
     messages = set()
     for r in results:
@@ -365,14 +389,14 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
             steps = run_steps(ex, v.run, v.times)
             if ladder_dot is not None:
                 title = f"{v.name}: {v.verdict}"
-                w = write_drawing(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg")
+                w = _write(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg")
                 files.append(str(w.image_path or w.dot_path))
                 if w.message:
                     messages.add(w.message)
             edges = {(v.run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(v.run) if i}
             region = {region_of(ex)[v.run[0][1]]}  # the run's parameter combination only
-            w = write_drawing(joint_dot(ex, highlight=edges, regions=region),
-                              out_dir / f"{v.name}.graph.svg")
+            w = _write(joint_dot(ex, highlight=edges, regions=region),
+                       out_dir / f"{v.name}.graph.svg")
             files.append(str(w.image_path or w.dot_path))
             if w.message:
                 messages.add(w.message)
@@ -403,7 +427,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
     tcpcheck graph -o out/joint.svg                      # every joint state
     """
     from .graph import endpoint_view
-    from .render import FORMATS, endpoint_dot, joint_dot, write_drawing
+    from .render import FORMATS, endpoint_dot, joint_dot
 
     if output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
@@ -423,7 +447,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
         source = endpoint_dot(v, title)
     else:
         source = joint_dot(ex)
-    written = write_drawing(source, output)
+    written = _write(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -461,7 +485,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     """
     from .checking import DEFAULT_SPEC_DIR, check_model, group_by_model, spec_files
     from .ladder import ladder_dot, ladder_text
-    from .render import FORMATS, write_drawing
+    from .render import FORMATS
     from .trace import run_steps
 
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
@@ -493,7 +517,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
-        written = write_drawing(ladder_dot(steps, title), output)
+        written = _write(ladder_dot(steps, title), output)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:

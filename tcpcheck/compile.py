@@ -227,6 +227,10 @@ def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, 
             diags.append(Diagnostic("TCP400", f"--param: the model has no parameter '{name}'"
                                     + did_you_mean(name, params) + f" (parameters: {known})"))
             continue
+        if name in out:
+            diags.append(Diagnostic("TCP400", f"--param {name} is given twice; give each "
+                                    "parameter once"))
+            continue
         typ = params[name].domain.type
         value = _parse_value(text, typ, model)
         if value is None:

@@ -38,7 +38,9 @@ GRAMMAR = Path(__file__).with_name("spec.lark")
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True,
+    # the basic lexer makes the keywords (runs, reachable, implies, ...) reserved words, so a
+    # formula left unfinished ends at the next property instead of swallowing its keyword
+    return Lark(GRAMMAR.read_text(), parser="lalr", lexer="basic", propagate_positions=True,
                 maybe_placeholders=True)
 
 
@@ -87,6 +89,9 @@ class _ToRaw(Transformer):
 
     def model_ref(self, meta, ch):
         return ("model", ch[0][1:-1], self._span(meta))
+
+    def kind(self, meta, ch):
+        return str(ch[0])
 
     def property(self, meta, ch):
         kind, name, doc, formula = ch
@@ -232,27 +237,43 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         return Diagnostic("TCP101", f"unexpected character {ch!r}", Span(path, line, col, line, col + 1))
-    expected = sorted(_word(name) for name in getattr(err, "expected", ()) or ())
+    names = set(getattr(err, "expected", ()) or ())
+    # where a formula may start, say so instead of listing every word that can start one
+    starters = {"EVENTUALLY", "ALWAYS", "NEVER", "NOT", "COUNT", "OBSERVED", "SENDS"}
+    if starters & names:
+        expected = ["a formula"]
+    else:
+        expected = sorted(_word(name) for name in names)
     shown = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")
     if isinstance(err, UnexpectedEOF) or getattr(getattr(err, "token", None), "type", "") == "$END":
         lines = text.splitlines() or [""]
         return Diagnostic("TCP102", f"unexpected end of file; expected {shown}",
                           Span(path, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2))
     tok = err.token
-    return Diagnostic("TCP100", f"unexpected '{tok.value}'; expected {shown}",
-                      Span(path, tok.line, tok.column, tok.line, tok.column + max(1, len(str(tok.value)))))
+    span = Span(path, tok.line, tok.column, tok.line, tok.column + max(1, len(str(tok.value))))
+    if str(tok.value) in _PROPERTY_WORDS:
+        return Diagnostic("TCP100", f"'{tok.value}' starts a new property, but the formula "
+                          f"before it is unfinished; expected {shown}", span)
+    hint = did_you_mean(str(tok.value), _PROPERTY_WORDS) if tok.column == 1 else ""
+    hint = f" ({hint[2:]})" if hint else ""
+    return Diagnostic("TCP100", f"unexpected '{tok.value}'{hint}; expected {shown}", span)
+
+
+_WORDS = {"NAME": "a name", "INT": "a number", "STRING": "a string", "COMPARE": "a comparison",
+          "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'", "$END": "the end of the file"}
+_PROPERTY_WORDS = ("invariant", "reachable", "runs", "terminates", "timing", "model")
 
 
 def _word(terminal: str) -> str:
+    if terminal in _WORDS:
+        return _WORDS[terminal]
     try:
         pattern = _parser().get_terminal(terminal).pattern
     except KeyError:
         return terminal.lower()
     if pattern.type == "str":
         return f"'{pattern.value}'"
-    return {"NAME": "a name", "INT": "a number", "STRING": "a string", "COMPARE": "a comparison",
-            "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'",
-            "KIND": "'invariant', 'reachable' or 'runs'"}.get(terminal, terminal.lower())
+    return terminal.lower()
 
 
 def parse_spec_file(path: str | Path) -> SpecFile:
@@ -678,8 +699,9 @@ def _type_name(t: Type | None) -> str:
 def _describe(layer, typ) -> str:
     if layer == RUN:
         return "a number about a run" if typ == "int" else "a run formula"
-    what = {"bool": "a predicate", "int": "a number"}.get(typ, f"a value of {typ}")
-    return f"{what} ({layer})"
+    if typ == "bool":
+        return f"a {layer} predicate"
+    return "a number" if typ == "int" else f"a value of {typ}"
 
 
 def _a(t: str) -> str:
