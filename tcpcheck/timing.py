@@ -195,7 +195,8 @@ def run_condition(ts: TransitionSystem, variants: list[Variant],
     q = z3.Exists(inner, body) if inner else body
     goal = z3.Goal()
     goal.add(q)
-    result = z3.Then("qe", "simplify")(goal)
+    # qe2 (model-based projection) gives the same answers as qe here, about four times faster
+    result = z3.Then("qe2", "simplify")(goal)
     return z3.simplify(z3.And(*[z3.And(*g) for g in result]))
 
 
