@@ -479,20 +479,75 @@ def end_predicate(ts: TransitionSystem):
     return end
 
 
+def _application_timers(ts: TransitionSystem) -> set[str]:
+    """Timer slots that only time application calls (`on call X after T`), never TCP's own
+    expiries: a think time. A run may stop with one running: the application just never
+    made the call."""
+    out = set()
+    for inst in ts.model.instances:
+        ep = ts.model.endpoint(inst.endpoint)
+        for t in ep.timers:
+            uses = [tr for tr in ep.transitions if tr.after == t.name]
+            if uses and all(tr.event.kind == "call" for tr in uses):
+                out.add(f"{inst.name}.timer.{t.name}")
+    return out
+
+
+def _stuck_timers(ex: Exploration, sid: int) -> list[str]:
+    """TCP timers that run in a state where nothing can move: nothing will ever fire them."""
+    ts, s = ex.system, ex.states[sid]
+    app = _application_timers(ts)
+    return [slot.name.replace(".timer.", ".") for i, slot in enumerate(ts.slots)
+            if slot.kind == "timer" and slot.name not in app and ts.slot_value(s, i)]
+
+
+def _waits_for_application(ex: Exploration, sid: int) -> bool:
+    """Nothing in flight and no TCP timer left running: only an application call could move
+    the run on."""
+    ts, s = ex.system, ex.states[sid]
+    return all(ts.slot_value(s, ch.slot) == 0 for ch in ts.channels) and not _stuck_timers(ex, sid)
+
+
+def _tcp_states(ex: Exploration, sid: int) -> dict[str, str]:
+    ts = ex.system
+    names = ts.model.enum_values("tcp_state")
+    out = {}
+    for inst in ts.model.instances:
+        slot = ts.tcp_state_slot(inst.name)
+        if slot is not None:
+            out[inst.name] = names[ts.slot_value(ex.states[sid], slot)]
+    return out
+
+
 def _terminates(ex, ev, prop, base) -> Verdict:
     end = ev.state_fn(prop.formula) if prop.formula is not None else end_predicate(ex.system)
     if not ex.complete:
         return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
     notes = ["assumes fairness: every running timer eventually fires and every application "
              "eventually makes its next call"]
-    # (a) a terminal state that is not an end state: nothing can move, but the close is not done
-    for sid in ex.deadlocks:
-        if not end(ex.states[sid]):
-            run = ex.path_to(sid)
-            timing = _timed(ex, run)
-            return Verdict(verdict="violated", message=f"deadlock: in state #{sid} nothing can "
-                           "move, but the connection is not closed", run=run,
-                           times=timing.times_ms if timing.feasible else None, notes=notes, **base)
+    # (a) a terminal state that is not an end state: nothing can move, but the close is not
+    # done. Either TCP is stuck (a segment nobody accepts, a timer that cannot fire), or both
+    # TCPs are idle and wait for an application that makes no further call: not a TCP bug,
+    # but the run never closes (the classic CLOSE_WAIT descriptor leak). TCP first.
+    stuck = [sid for sid in ex.deadlocks if not end(ex.states[sid])]
+    stuck.sort(key=lambda sid: _waits_for_application(ex, sid))
+    if stuck:
+        sid = stuck[0]
+        run = ex.path_to(sid)
+        timing = _timed(ex, run)
+        where = ", ".join(f"{k} in {v}" for k, v in _tcp_states(ex, sid).items())
+        if _waits_for_application(ex, sid):
+            message = (f"the run stops with {where}: nothing is in flight, so both TCPs wait "
+                       "for their applications, which make no further call "
+                       "(an application that never calls close() after EOF leaves its socket "
+                       "in CLOSE_WAIT)")
+        else:
+            timers = _stuck_timers(ex, sid)
+            why = (f"timer {', '.join(timers)} runs but no transition fires it" if timers
+                   else "segments are in flight that no transition accepts")
+            message = f"TCP deadlock: in state #{sid} ({where}) nothing can move: {why}"
+        return Verdict(verdict="violated", message=message, run=run,
+                       times=timing.times_ms if timing.feasible else None, notes=notes, **base)
     # (b) a state from which no end state can be reached (a cycle that never closes)
     can_end = [False] * ex.n_states
     rev: list[list[int]] = [[] for _ in range(ex.n_states)]

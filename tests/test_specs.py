@@ -190,3 +190,51 @@ def test_spec_errors_name_file_line_column_and_exit_2(tmp_path):
         in result.stderr
     assert "error[TCP203]: unknown segment flag 'FNI'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_termination_tells_an_application_that_never_closes_from_a_tcp_deadlock(tmp_path):
+    start = MODEL_TEXT.index("    on call close after think when state == CLOSE_WAIT")
+    end = MODEL_TEXT.index("    on recv ACK when state == LAST_ACK")
+    model = tmp_path / "leak.tcpm"
+    model.write_text(MODEL_TEXT[:start] + MODEL_TEXT[end:])  # the passive side never closes
+    v = verdicts(model)["every_close_ends_with_both_sides_closed"]
+    assert v.verdict == "violated"
+    assert "wait for their applications" in v.message and "CLOSE_WAIT" in v.message
+    assert "deadlock" not in v.message
+
+
+def _negations(spec_path: Path) -> str:
+    """Every shipped property negated into a `runs` property (which must then fail)."""
+    sf = parse_spec_file(spec_path)
+    lines = [f'model "{DEFAULT_MODEL}"']
+    for p in sf.properties:
+        if p.kind == "terminates":
+            formula = "finally (client.state == CLOSED and server.state == CLOSED)"
+        else:
+            text = spec_path.read_text().splitlines()
+            formula = p.formula.span  # the formula as written, from its span
+            rows = text[formula.line - 1: formula.end_line]
+            rows[-1] = rows[-1][: formula.end_column - 1]
+            rows[0] = rows[0][formula.column - 1:]
+            formula = " ".join(r.strip() for r in rows)
+            if p.kind == "invariant":
+                formula = f"always ({formula})"
+            elif p.kind == "timing":
+                formula = f"({formula})"
+        lines.append(f"runs not_{p.name}: not ({formula})")
+    return "\n".join(lines) + "\n"
+
+
+def test_negating_any_shipped_property_gives_a_counterexample_diagram(tmp_path):
+    spec = tmp_path / "negated.spec"
+    spec.write_text(_negations(SPEC))
+    out = tmp_path / "out"
+    result = run_tcpcheck("check", str(spec), "--out", str(out), "--json", "--no-progress")
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert len(doc["properties"]) == len(parse_spec_file(SPEC).properties)
+    for p in doc["properties"]:
+        assert p["verdict"] == "violated", p["name"]
+        assert p["trace"], p["name"]
+        ladder = [f for f in p["files"] if ".ladder." in f]
+        assert ladder and Path(ladder[0]).exists(), p["name"]
