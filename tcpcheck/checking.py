@@ -21,6 +21,7 @@ class ModelCheck:
     model_path: Path
     spec_paths: list[Path]
     exploration: Exploration
+    params: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
@@ -41,8 +42,9 @@ def spec_files(files: list[Path], spec_dir: Path) -> tuple[list[Path], Path | No
 
 
 def group_by_model(specs: list[Path], override: Path | None, default_model: Path):
-    """Parse every spec (all errors at once) and group them by the model they are about."""
-    groups: dict[Path, list[tuple[Path, S.SpecFile]]] = {}
+    """Parse every spec (all errors at once) and group them by the model they are about and
+    the parameters they fix (`model "..." with name = value`): each group is explored once."""
+    groups: dict[tuple[Path, tuple[str, ...]], list[tuple[Path, S.SpecFile]]] = {}
     diags: list[Diagnostic] = []
     for path in specs:
         try:
@@ -51,10 +53,18 @@ def group_by_model(specs: list[Path], override: Path | None, default_model: Path
             diags.extend(err.diagnostics)
             continue
         model = override or S.model_path_of(sf) or default_model
-        groups.setdefault(Path(model), []).append((path, sf))
+        groups.setdefault((Path(model), sf.params), []).append((path, sf))
     if diags:
         raise TcpcheckError(diags)
     return groups
+
+
+def merge_params(spec_params: tuple[str, ...], cli_params: list[str]) -> list[str]:
+    """The spec's `with` settings, overridden by --param on the command line."""
+    merged = {p.split("=", 1)[0].strip(): p for p in spec_params}
+    for p in cli_params:
+        merged[p.split("=", 1)[0].strip()] = p
+    return list(merged.values())
 
 
 def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: list[str],
@@ -69,7 +79,16 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
             raise TcpcheckError([Diagnostic(
                 "TCP401", f"the model this spec names does not exist: {model_path}",
                 sf.model_span, ("a spec's model path is relative to the spec file",))])
-    ts = load(model_path, params)
+    try:
+        ts = load(model_path, params)
+    except TcpcheckError as err:
+        # a bad `with` setting is the spec's mistake: point at its model line
+        named = [sf for _path, sf in specs if sf.params and sf.model_span is not None]
+        if named and all(d.code == "TCP400" for d in err.diagnostics):
+            raise TcpcheckError([Diagnostic(d.code, d.message.replace("--param", "with"),
+                                            named[0].model_span) for d in err.diagnostics])
+        raise
+    result_params = params
     props: list[S.Property] = []
     diags: list[Diagnostic] = []
     for _path, sf in specs:
@@ -80,7 +99,7 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
     if diags:
         raise TcpcheckError(diags)
     ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=progress)
-    result = ModelCheck(model_path, [p for p, _ in specs], ex)
+    result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
     for prop in props:
         start = time.perf_counter()
         result.verdicts.append(check_property(ex, prop))

@@ -279,20 +279,22 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
 
     Exit status: 0 every property holds, 1 one is violated, 2 bad input, 3 inconclusive.
     """
-    from .checking import DEFAULT_SPEC_DIR, check_model, exit_code, group_by_model, spec_files
+    from .checking import (DEFAULT_SPEC_DIR, check_model, exit_code, group_by_model,
+                           merge_params, spec_files)
 
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
         results = []
-        for model_path, group in groups.items():
+        for (model_path, spec_params), group in groups.items():
+            chosen = merge_params(spec_params, list(params))
             progress, report = _progress_reporter(not no_progress)
             if progress is not None:
                 with progress:
-                    results.append(check_model(model_path, group, list(params), max_states,
+                    results.append(check_model(model_path, group, chosen, max_states,
                                                time_limit, report))
             else:
-                results.append(check_model(model_path, group, list(params), max_states, time_limit))
+                results.append(check_model(model_path, group, chosen, max_states, time_limit))
     except TcpcheckError as err:
         _fail_input(err, as_json)
     written = _write_runs(results, out_dir) if out_dir is not None else {}
@@ -318,7 +320,7 @@ def _check_json(r, written, no_timing) -> dict:
             "trace": run_steps(ex, v.run, v.times) if v.run else None,
             "files": written.get(v.name, []),
         })
-    doc = {"model": str(r.model_path), "specs": [str(p) for p in r.spec_paths],
+    doc = {"model": str(r.model_path), "params": r.params, "specs": [str(p) for p in r.spec_paths],
            "states": ex.n_states, "edges": ex.n_edges, "complete": ex.complete,
            "stop_reason": ex.stop_reason,
            "explore_seconds": None if no_timing else round(ex.seconds, 3), "properties": props}
@@ -340,9 +342,10 @@ def _print_check(r, written) -> None:
         diag, _ = _model_error(ex)
         click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
     state = "complete" if ex.complete else f"partial: {ex.stop_reason}"
-    console.print(f"[bold]{ex.system.model.name}[/bold] ({r.model_path}): {ex.n_states:,} states, "
-                  f"{ex.n_edges:,} edges ({state}), specs: " + ", ".join(map(str, r.spec_paths)),
-                  soft_wrap=True)
+    with_ = f" with {', '.join(r.params)}" if r.params else ""
+    console.print(f"[bold]{ex.system.model.name}[/bold] ({r.model_path}{with_}): {ex.n_states:,} "
+                  f"states, {ex.n_edges:,} edges ({state}), specs: "
+                  + ", ".join(map(str, r.spec_paths)), soft_wrap=True)
     table = Table("property", "kind", "verdict", "states", "time", box=None, pad_edge=False)
     colour = {"holds": "green", "violated": "red", "inconclusive": "yellow"}
     for v, secs in zip(r.verdicts, r.seconds):
@@ -483,7 +486,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
       tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
       tcpcheck trace -p four_way_close_is_possible --json
     """
-    from .checking import DEFAULT_SPEC_DIR, check_model, group_by_model, spec_files
+    from .checking import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
     from .trace import run_steps
@@ -494,12 +497,13 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
-        for model_path, group in groups.items():
+        for (model_path, spec_params), group in groups.items():
             names = {p.name for _path, sf in group for p in sf.properties}
             if prop_name not in names:
                 continue
             only = [(path, _only(sf, prop_name)) for path, sf in group]
-            result = check_model(model_path, only, list(params), max_states, time_limit)
+            result = check_model(model_path, only, merge_params(spec_params, list(params)),
+                                 max_states, time_limit)
             break
         else:
             known = sorted(p.name for g in groups.values() for _path, sf in g for p in sf.properties)

@@ -212,8 +212,12 @@ def _apply(op: str, a: list[int]) -> int:
 # ---------------------------------------------------------------- parameter combinations
 
 
+# --param name=* : every value of the parameter, even one declared with a default
+ALL_VALUES = -(1 << 62)
+
+
 def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, int]:
-    """Turn --param name=value strings into values; errors are TCP400 diagnostics."""
+    """Turn --param name=value strings into values (ALL_VALUES for `*`); errors are TCP400."""
     diags = []
     out: dict[str, int] = {}
     params = {p.name: p for p in model.params}
@@ -232,9 +236,10 @@ def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, 
                                     "parameter once"))
             continue
         typ = params[name].domain.type
-        value = _parse_value(text, typ, model)
+        value = ALL_VALUES if text == "*" else _parse_value(text, typ, model)
         if value is None:
-            diags.append(Diagnostic("TCP400", f"--param {name}: '{text}' is not {_kind(typ, model)}"))
+            diags.append(Diagnostic("TCP400", f"--param {name}: '{text}' is not {_kind(typ, model)}"
+                                    " (or * for every value)"))
             continue
         out[name] = value
     if diags:
@@ -275,8 +280,10 @@ def param_combinations(model: c.CheckedModel, fixed: dict[str, int]) -> list[dic
         for env in combos:
             lo = eval_const(p.domain.lo, env)
             hi = eval_const(p.domain.hi, env)
-            if p.name in fixed:
+            if p.name in fixed and fixed[p.name] != ALL_VALUES:
                 values = [fixed[p.name]]
+            elif p.name in fixed:
+                values = list(range(lo, hi + 1))
             elif p.default is not None:
                 values = [eval_const(p.default, env)]
             else:

@@ -73,6 +73,7 @@ class SpecFile:
     model: str | None
     model_span: Span | None
     properties: tuple[RawProperty, ...]
+    params: tuple[str, ...] = ()  # "name=value" (value "*": every value), from `with`
 
 
 @v_args(meta=True)
@@ -88,7 +89,14 @@ class _ToRaw(Transformer):
         return Span(self.path, t.line, t.column, t.end_line, t.end_column)
 
     def model_ref(self, meta, ch):
-        return ("model", ch[0][1:-1], self._span(meta))
+        params = tuple(x for x in ch[1:] if x is not None)
+        return ("model", ch[0][1:-1], self._span(meta), params)
+
+    def param_setting(self, meta, ch):
+        return f"{ch[0]}={ch[1]}"
+
+    def param_value(self, meta, ch):
+        return str(ch[0])
 
     def kind(self, meta, ch):
         return str(ch[0])
@@ -221,14 +229,14 @@ def parse_spec_text(text: str, path: str = "<spec>") -> SpecFile:
     except UnexpectedInput as err:
         raise TcpcheckError([_syntax_diagnostic(err, text, path)]) from None
     items = _ToRaw(path).transform(tree).children
-    model, model_span = None, None
+    model, model_span, params = None, None, ()
     props = []
     for it in items:
         if isinstance(it, tuple) and it[0] == "model":
-            model, model_span = it[1], it[2]
+            model, model_span, params = it[1], it[2], it[3]
         else:
             props.append(it)
-    return SpecFile(path, text, model, model_span, tuple(props))
+    return SpecFile(path, text, model, model_span, tuple(props), params)
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
