@@ -52,3 +52,15 @@ def test_the_default_is_n_2_and_the_command_line_picks_another():
     r = run_tcpcheck("explore", str(MODEL), "--param", "N=1", "--json", "--no-timing")
     doc = json.loads(r.stdout)
     assert (doc["states"], doc["edges"] + doc["terminal_states"] + 1) == SPIN[1]
+
+
+def test_the_benchmark_command_prints_the_table_without_spin():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--max-n", "2", "--no-spin"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "| N | states | transitions | SPIN e2e s |" in r.stdout
+    assert "| 2 | 6,847 | 12,658 | - |" in r.stdout
+    assert "agree with SPIN's" in r.stdout
