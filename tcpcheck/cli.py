@@ -7,6 +7,7 @@ failed while exploring; 2 bad input (syntax, type, missing file, bad option); 3 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def _model_argument(f):
     return click.argument("model", required=False, type=click.Path(dir_okay=True, path_type=Path))(f)
 
 
-def _explore(model: Path | None, params, max_states, time_limit, no_progress, as_json):
+def _explore(model: Path | None, params, max_states, time_limit, no_progress, as_json,
+             record_edges: bool = True):
     """Load and explore; exits 2 with diagnostics on bad input."""
     from . import load
     from .explore import explore
@@ -92,10 +94,20 @@ def _explore(model: Path | None, params, max_states, time_limit, no_progress, as
     progress, report = _progress_reporter(not no_progress)
     if progress is not None:
         with progress:
-            ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=report)
+            ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=report,
+                         record_edges=record_edges)
     else:
-        ex = explore(ts, max_states=max_states, time_limit=time_limit)
+        ex = explore(ts, max_states=max_states, time_limit=time_limit, record_edges=record_edges)
     return path, ts, ex
+
+
+def _exit_now(code: int, ex) -> None:
+    """Exit; after a big search without freeing millions of objects one by one (seconds)."""
+    if ex.n_states < 100_000:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _model_error(ex) -> tuple[Diagnostic, list[str]]:
@@ -179,7 +191,9 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
       tcpcheck explore --json --no-timing               # byte-identical between runs
       tcpcheck explore --max-states 100000 --time-limit 60
     """
-    path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
+    # statistics need no edge list (they are counted): a plain set of states is enough
+    path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json,
+                            record_edges=with_graph and as_json)
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None
@@ -199,7 +213,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
         _emit_json(doc)
     else:
         _print_stats(doc, ex)
-    sys.exit(_exit_for(ex))
+    _exit_now(_exit_for(ex), ex)
 
 
 def _regions(ex) -> list[dict]:

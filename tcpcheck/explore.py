@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .compile import ExplorationError, TransitionSystem
+from .searchgen import search_function
 
 
 @dataclass
 class Exploration:
     system: TransitionSystem
     states: list[int]                 # id -> packed state
-    index: dict[int, int]             # packed state -> id
     parent: array                     # id -> id of the state it was first reached from (-1: initial)
     parent_variant: array             # id -> variant of that step (-1: initial)
-    depth: array                      # id -> BFS level
-    edge_src: array
+    edge_src: array                   # empty unless edges were recorded
     edge_dst: array
     edge_variant: array
     initial: list[int]                # ids of the initial states, one per parameter combination
@@ -36,6 +35,29 @@ class Exploration:
     error: ExplorationError | None = None
     error_state: int | None = None    # id of the state whose step failed
     deadlocks: list[int] = field(default_factory=list)  # expanded states with no successor
+    edge_count: int = 0               # edges seen, recorded or not
+    _index: dict | None = field(default=None, repr=False)
+    _depth: array | None = field(default=None, repr=False)
+
+    @property
+    def index(self) -> dict[int, int]:
+        """packed state -> id (built on first use when the search did not keep it)."""
+        if self._index is None:
+            self._index = {s: i for i, s in enumerate(self.states)}
+        return self._index
+
+    @property
+    def depth(self) -> array:
+        """id -> BFS level (built on first use from the parents: a parent's id is smaller)."""
+        if self._depth is None:
+            depth = array("i", bytes(4 * len(self.states)))
+            parent = self.parent
+            for i in range(len(self.states)):
+                p = parent[i]
+                if p != -1:
+                    depth[i] = depth[p] + 1
+            self._depth = depth
+        return self._depth
 
     @property
     def n_states(self) -> int:
@@ -47,7 +69,8 @@ class Exploration:
 
     @property
     def max_depth(self) -> int:
-        return max(self.depth) if len(self.depth) else 0
+        # ids are handed out level by level, so the last state is one of the deepest
+        return len(self.path_to(len(self.states) - 1)) - 1 if self.states else 0
 
     def path_to(self, sid: int) -> list[tuple[int, int]]:
         """The shortest run to a state: [(variant or -1, state id), ...] starting at an initial state."""
@@ -61,7 +84,7 @@ class Exploration:
     def stats(self) -> dict:
         return {
             "states": self.n_states,
-            "edges": self.n_edges,
+            "edges": self.edge_count,
             "depth": self.max_depth,
             "seconds": round(self.seconds, 3),
             "initial_states": len(self.initial),
@@ -83,84 +106,80 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     stops when `time_limit` seconds have passed; either way it returns what was found, with
     complete=False and stop_reason "max-states" or "time-limit" when something was cut off.
     A value out of range in some reachable state stops the search with stop_reason
-    "model-error" and the failing step recorded.
+    "model-error" and the failing step recorded. Without `record_edges` the edges are only
+    counted (`edge_count`), and the state set is a plain set (less memory per state).
     """
-    successors = ts.successors
+    search = search_function(ts, record_edges)
     states: list[int] = []
-    index: dict[int, int] = {}
-    parent = array("q")
-    parent_variant = array("q")
-    depth = array("l")
-    esrc, edst, evar = array("l"), array("l"), array("l")
+    seen: dict[int, int] | set[int] = {} if record_edges else set()
+    parent = array("i")
+    wide = len(ts.variants) >= 1 << 15
+    parent_variant = array("i" if wide else "h")
+    esrc, edst, evar = array("i"), array("i"), array("i" if wide else "h")
     deadlocks: list[int] = []
 
     for s in ts.initial:
-        if s not in index:
-            index[s] = len(states)
+        if s not in seen:
+            if record_edges:
+                seen[s] = len(states)
+            else:
+                seen.add(s)
             states.append(s)
             parent.append(-1)
             parent_variant.append(-1)
-            depth.append(0)
-    initial = [index[s] for s in ts.initial]
+    first = {s: i for i, s in enumerate(states)}
+    initial = [first[s] for s in ts.initial]
 
     start = time.perf_counter()
     next_report = start + progress_every
-    head = 0
-    stop_reason = None
-    error = error_state = None
+
+    def tick(done: int, found: int, edges: int) -> bool:
+        """Every 1024 expansions: report progress; True stops the search (time limit)."""
+        nonlocal next_report
+        now = time.perf_counter()
+        if time_limit is not None and now - start >= time_limit:
+            return True
+        if progress is not None and now >= next_report:
+            progress(done, found, edges)
+            next_report = now + progress_every
+        return False
+
     was_enabled = gc.isenabled()
     gc.disable()  # the state set holds only ints: nothing for the cyclic GC to find
     try:
-        while head < len(states):
-            # max_states bounds the states *kept*: known states are still expanded (edges
-            # between them recorded), and only a state that would exceed the bound makes the
-            # result partial, so a limit equal to the true count still gives a complete graph
-            if (head & 1023) == 0:
-                now = time.perf_counter()
-                if time_limit is not None and now - start >= time_limit:
-                    stop_reason = "time-limit"
-                    break
-                if progress is not None and now >= next_report:
-                    progress(head, len(states), len(esrc))
-                    next_report = now + progress_every
-            s = states[head]
-            try:
-                succ = successors(s)
-            except ExplorationError as err:
-                stop_reason, error, error_state = "model-error", err, head
-                break
-            except (ZeroDivisionError, ValueError) as err:
-                stop_reason = "model-error"
-                error = ExplorationError(-1, "TCP501", f"arithmetic error: {err}", None)
-                error_state = head
-                break
-            if not succ:
-                deadlocks.append(head)
-            d = depth[head] + 1
-            for vid, t in succ:
-                j = index.get(t)
-                if j is None:
-                    if max_states is not None and len(states) >= max_states:
-                        stop_reason = "max-states"
-                        continue
-                    j = len(states)
-                    index[t] = j
-                    states.append(t)
-                    parent.append(head)
-                    parent_variant.append(vid)
-                    depth.append(d)
-                if record_edges:
-                    esrc.append(head)
-                    edst.append(j)
-                    evar.append(vid)
-            head += 1
+        head, n_edges, stop_reason, error = search(
+            states, seen, parent, parent_variant, esrc, edst, evar, deadlocks, 0,
+            max_states if max_states is not None else 1 << 62, tick)
+        error_state = None
+        if stop_reason == "model-error":
+            error_state = head
+            _forget_expansion(head, states, seen, parent, parent_variant, esrc, edst, evar)
+            if record_edges:
+                n_edges = len(esrc)
     finally:
         if was_enabled:
             gc.enable()
     seconds = time.perf_counter() - start
     if progress is not None:
-        progress(head, len(states), len(esrc))
-    complete = stop_reason is None
-    return Exploration(ts, states, index, parent, parent_variant, depth, esrc, edst, evar,
-                       initial, head, seconds, complete, stop_reason, error, error_state,
-                       deadlocks)
+        progress(head, len(states), n_edges)
+    return Exploration(ts, states, parent, parent_variant, esrc, edst, evar, initial, head,
+                       seconds, stop_reason is None, stop_reason, error, error_state, deadlocks,
+                       edge_count=n_edges,
+                       _index=seen if record_edges else None)
+
+
+def _forget_expansion(head, states, seen, parent, parent_variant, esrc, edst, evar) -> None:
+    """Undo what the failed expansion of `head` added: its step failed, so it has no successors."""
+    k = len(states)
+    while k > 0 and parent[k - 1] == head:
+        k -= 1
+    for s in states[k:]:
+        if isinstance(seen, dict):
+            del seen[s]
+        else:
+            seen.discard(s)
+    del states[k:], parent[k:], parent_variant[k:]
+    e = len(esrc)
+    while e > 0 and esrc[e - 1] == head:
+        e -= 1
+    del esrc[e:], edst[e:], evar[e:]
