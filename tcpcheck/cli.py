@@ -17,6 +17,7 @@ from . import DEFAULT_MODEL, __version__
 from .diagnostics import Diagnostic, TcpcheckError, render, render_all
 
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
 
 
 def default_model() -> Path:
@@ -252,10 +253,14 @@ def _print_stats(doc: dict, ex) -> None:
     secs = "-" if doc["seconds"] is None else f"{doc['seconds']:.3f} s"
     console.print(f"[bold]{doc['model']}[/bold] ({doc['file']}): {doc['states']:,} states, "
                   f"{doc['edges']:,} edges, depth {doc['depth']}, {secs}, {state}", soft_wrap=True)
+    ts = ex.system
+    varying = ts.varying_params()
+    if ts.fixed_params_text():
+        console.print(f"fixed: {ts.fixed_params_text()}", soft_wrap=True)
     table = Table("parameters", "states", "terminal states", box=None, pad_edge=False)
     for r in doc["parameter_combinations"]:
         shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                          for k, v in r["params"].items()) or "(none)"
+                          for k, v in r["params"].items() if k in varying) or "(all fixed)"
         table.add_row(shown, f"{r['states']:,}", f"{r['terminal_states']:,}")
     console.print(table)
     if not doc["complete"] and doc["stop_reason"] != "model-error":
@@ -274,8 +279,11 @@ def _print_stats(doc: dict, ex) -> None:
                    "graph with that run highlighted, into this directory.")
 @click.option("--no-timing", is_flag=True,
               help="Report seconds as null, so that the output is byte-identical between runs.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the verdicts as a Markdown page (for docs), linking the diagrams "
+                   "written with --out.")
 def check(files, params, max_states, time_limit, no_progress, model_override, as_json, out_dir,
-          no_timing):
+          no_timing, report_path):
     """Check properties: every spec in specs/ against the model it names, or the given ones.
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
@@ -312,6 +320,14 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
     except TcpcheckError as err:
         _fail_input(err, as_json)
     written = _write_runs(results, out_dir) if out_dir is not None else {}
+    if report_path is not None:
+        try:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(_markdown(results, written, report_path.parent),
+                                   encoding="utf-8")
+        except OSError as err:
+            click.echo(f"tcpcheck: cannot write {report_path}: {err.strerror or err}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     if as_json:
         docs = [_check_json(r, written, no_timing) for r in results]
         _emit_json(docs[0] if len(docs) == 1 else {"models": docs})
@@ -319,6 +335,31 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
         for r in results:
             _print_check(r, written)
     sys.exit(exit_code(results))
+
+
+def _markdown(results, written, base: Path) -> str:
+    """The verdicts as a Markdown page: one section per (model, parameters), one row per
+    property, in plain words, with links to the drawings. Deterministic: no timings."""
+    import os
+
+    lines = ["# Shipped properties", "",
+             "Written by `tcpcheck check --report`; every verdict comes from exploring the model.",
+             ""]
+    for r in results:
+        ex = r.exploration
+        with_ = f" with {', '.join(r.params)}" if r.params else ""
+        lines += [f"## {', '.join(p.name for p in r.spec_paths)}", "",
+                  f"Model `{r.model_path}`{with_}: {ex.n_states:,} states, {ex.n_edges:,} edges.",
+                  "", "| property | says | kind | verdict | run |", "|---|---|---|---|---|"]
+        for v in r.verdicts:
+            links = " ".join(f"[{'ladder' if '.ladder.' in f else 'graph'}]"
+                             f"({os.path.relpath(f, base)})" for f in written.get(v.name, []))
+            says = v.doc or v.source
+            if v.answer:
+                says += f" (answer: `{v.answer}`)"
+            lines.append(f"| `{v.name}` | {says} | {v.kind} | {v.verdict} | {links} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _check_json(r, written, no_timing) -> dict:
@@ -411,8 +452,17 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
                 if w.message:
                     messages.add(w.message)
             edges = {(v.run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(v.run) if i}
-            region = {region_of(ex)[v.run[0][1]]}  # the run's parameter combination only
-            w = _write(joint_dot(ex, highlight=edges, regions=region),
+            regions = region_of(ex)
+            region = regions[v.run[0][1]]  # the run's parameter combination only
+            keep = None
+            if regions.count(region) > MAX_DRAWN_STATES:
+                # too many to draw legibly: the run and the states one step off it
+                on_run = {sid for _vid, sid in v.run}
+                keep = set(on_run)
+                for k in range(ex.n_edges):
+                    if ex.edge_src[k] in on_run:
+                        keep.add(ex.edge_dst[k])
+            w = _write(joint_dot(ex, highlight=edges, regions={region}, keep=keep),
                        out_dir / f"{v.name}.graph.svg")
             files.append(str(w.image_path or w.dot_path))
             if w.message:
@@ -594,10 +644,14 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     console.print(f"[bold]{ts.model.name}[/bold] ({path}): kinds of close by parameters; "
                   "a condition says for which timer durations the kind can happen")
+    if ts.fixed_params_text():
+        console.print(f"fixed: {ts.fixed_params_text()}", soft_wrap=True)
     table = Table("parameters", "kind of close", "possible when", "runs", box=None,
                   pad_edge=False)
+    varying = ts.varying_params()
     for r in rows:
-        shown = ", ".join(f"{k}={ts.param_text(k, v)}" for k, v in r.params.items())
+        shown = ", ".join(f"{k}={ts.param_text(k, v)}" for k, v in r.params.items()
+                          if k in varying) or "(all fixed)"
         first = True
         for kind in KINDS:
             if kind not in r.kinds:

@@ -149,6 +149,29 @@ class TransitionSystem:
         """A parameter's value as users write it: true/false, an enum name, or the number."""
         return self._show(value, self.slots[self.slot_index(name)].type)
 
+    def varying_params(self) -> list[str]:
+        """Parameters that take more than one value over the initial states (the others are
+        fixed: by a default, --param or a spec's `with`)."""
+        return [p.name for p in self.model.params
+                if len({env[p.name] for env in self.initial_params}) > 1]
+
+    def notable_params(self, env: dict[str, int]) -> list[str]:
+        """The parameters worth showing beside a run: those declared without a default, and
+        those set to something other than their default."""
+        out = []
+        for p in self.model.params:
+            if p.default is None or eval_const(p.default, env) != env[p.name]:
+                out.append(p.name)
+        return out
+
+    def fixed_params_text(self) -> str:
+        varying = set(self.varying_params())
+        if not self.initial_params:
+            return ""
+        env = self.initial_params[0]
+        return ", ".join(f"{p.name}={self.param_text(p.name, env[p.name])}"
+                         for p in self.model.params if p.name not in varying)
+
     def param_text(self, name: str, value: int) -> str:
         v = self.param_value(name, value)
         return ("true" if v else "false") if isinstance(v, bool) else str(v)

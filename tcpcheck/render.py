@@ -14,7 +14,7 @@ import networkx as nx
 
 from .check import TCP_STATES
 from .explore import Exploration
-from .graph import joint_graph, projection_label
+from .graph import joint_graph, projection_label, region_of
 
 FORMATS = ("dot", "svg", "png", "pdf")
 
@@ -81,18 +81,23 @@ def _node_label(ex: Exploration, sid: int, state: dict) -> str:
 
 
 def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = None,
-              regions: set[int] | None = None) -> str:
+              regions: set[int] | None = None, keep: set[int] | None = None) -> str:
     """The joint state graph, one cluster per parameter combination.
 
     `highlight` is a set of (src, dst, variant) edges drawn bold and red (a trace);
-    `regions` keeps only those parameter combinations (indexes of ex.initial)."""
-    G = joint_graph(ex)
-    if regions is not None:
-        G = G.subgraph([n for n, d in G.nodes(data=True) if d["region"] in regions])
+    `regions` keeps only those parameter combinations (indexes of ex.initial); `keep` only
+    those states."""
+    chosen = None
+    if regions is not None or keep is not None:
+        region = region_of(ex)
+        chosen = {sid for sid in range(ex.n_states)
+                  if (regions is None or region[sid] in regions) and (keep is None or sid in keep)}
+    G = joint_graph(ex, chosen)
     ts = ex.system
+    shown = "" if keep is None else f"; showing {G.number_of_nodes()} around the run"
     g = graphviz.Digraph("joint", graph_attr={
         "label": f"{ts.model.name}: {ex.n_states} states, {ex.n_edges} edges"
-                 + ("" if ex.complete else f" (partial: {ex.stop_reason})"),
+                 + ("" if ex.complete else f" (partial: {ex.stop_reason})") + shown,
         "labelloc": "t", "fontname": _FONT, "rankdir": "TB"},
         node_attr={"shape": "box", "style": "rounded", "fontname": _FONT, "fontsize": "9"},
         edge_attr={"fontname": _FONT, "fontsize": "8"})
@@ -102,7 +107,9 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
         if regions is not None and k not in regions:
             continue
         params = ex.system.initial_params[k]
-        label = ", ".join(f"{n}={ts.param_text(n, v)}" for n, v in params.items()) or "model"
+        notable = ts.notable_params(params)
+        label = ", ".join(f"{n}={ts.param_text(n, v)}" for n, v in params.items()
+                          if n in notable) or "model"
         with g.subgraph(name=f"cluster_{k}") as sub:
             sub.attr(label=label, style="rounded", color="#999999", fontname=_FONT)
             for sid in sorted(n for n, d in G.nodes(data=True) if d["region"] == k):

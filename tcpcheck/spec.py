@@ -170,7 +170,7 @@ class _ToRaw(Transformer):
         return result
 
     def neg(self, meta, ch):
-        return self._node("neg", meta, ch)
+        return self._node("neg", meta, ch[1:])
 
     def int_lit(self, meta, ch):
         return self._node("int", meta, (int(ch[0]),))
@@ -220,7 +220,7 @@ class _ToRaw(Transformer):
         return tuple(ch)
 
     def flags(self, meta, ch):
-        return (tuple(str(t) for t in ch), self._span(meta))
+        return (tuple(str(t) for t in ch if t.type == "NAME"), self._span(meta))
 
 
 def parse_spec_text(text: str, path: str = "<spec>") -> SpecFile:
@@ -268,7 +268,8 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic
 
 
 _WORDS = {"NAME": "a name", "INT": "a number", "STRING": "a string", "COMPARE": "a comparison",
-          "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'", "$END": "the end of the file"}
+          "PLUS": "'+'", "MINUS": "'-'", "MUL_OP": "'*', '/' or '%'",
+          "$END": "the end of the file"}
 _PROPERTY_WORDS = ("invariant", "reachable", "runs", "terminates", "timing", "model")
 
 
@@ -593,7 +594,14 @@ class _Resolver:
         # mixed: lift every part to a run formula (a state predicate speaks of the start,
         # a step predicate of some step)
         lifted = []
-        for f, layer, _t in parts:
+        for (f, layer, _t), raw in zip(parts, r.args):
+            if layer == STATE and _reads_variables(f, self.ts):
+                # a variable without a temporal word: at the start? at the end? say which
+                self.error("TCP202", "this state predicate reads variables: say when it "
+                           "must hold, with initially, finally, always or eventually", raw.span,
+                           "only a predicate over parameters alone is read at the start "
+                           "of the run without a temporal word")
+                return None
             if layer == STATE:
                 f = Temporal("initially", f, False)
             elif layer == STEP:
@@ -696,6 +704,17 @@ class _Resolver:
                 bits |= FLAG_BITS[n]
             out.append(bits)
         return tuple(out)
+
+
+def _reads_variables(e, ts: TransitionSystem) -> bool:
+    """Whether a state expression reads anything but parameters."""
+    if isinstance(e, SlotVal):
+        return ts.slots[e.slot].kind != "param"
+    if isinstance(e, ChanLen):
+        return True
+    if isinstance(e, Op):
+        return any(_reads_variables(a, ts) for a in e.args)
+    return False
 
 
 def _type_name(t: Type | None) -> str:

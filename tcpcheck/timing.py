@@ -243,6 +243,34 @@ def _dedupe(kids):
     return out
 
 
+def _widen(disjuncts, oracle: _Oracle):
+    """Drop a conjunct from a disjunct when the whole disjunction stays the same: two
+    overlapping intervals 'a <= x <= b or x >= c' (c <= b) become 'x >= a'."""
+    whole = z3.Or(*disjuncts)
+    out = list(disjuncts)
+    for i in range(len(out)):
+        if not z3.is_and(out[i]):
+            continue
+        parts = list(out[i].children())
+        j = 0
+        while j < len(parts) and len(parts) > 1:
+            trial = parts[:j] + parts[j + 1:]
+            candidate = z3.And(*trial) if len(trial) > 1 else trial[0]
+            if oracle.valid(whole, z3.Or(*out[:i], candidate, *out[i + 1:])):
+                parts = trial
+            else:
+                j += 1
+        out[i] = z3.And(*parts) if len(parts) > 1 else parts[0]
+    # a widened disjunct may now cover another
+    kept = []
+    for i, k in enumerate(out):
+        others = kept + out[i + 1:]
+        if any(oracle.valid(o, k) for o in others):
+            continue
+        kept.append(k)
+    return kept
+
+
 def _tidy(e, oracle: _Oracle):
     if z3.is_and(e):
         kids = _dedupe([_tidy(c, oracle) for c in e.children()])
@@ -267,6 +295,7 @@ def _tidy(e, oracle: _Oracle):
             if any(oracle.valid(o, k) for o in others):
                 continue
             kept.append(k)
+        kept = _widen(kept, oracle)
         return z3.Or(*kept) if len(kept) > 1 else (kept[0] if kept else z3.BoolVal(False))
     if oracle.valid(e):
         return z3.BoolVal(True)

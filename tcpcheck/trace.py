@@ -38,7 +38,10 @@ def run_steps(ex: Exploration, run: list[tuple[int, int]],
         if vid < 0 or prev is None:
             region = ex.initial.index(sid) if sid in ex.initial else None
             params = ts.initial_params[region] if region is not None else {}
-            step["params"] = {n: ts.param_value(n, v) for n, v in params.items()}
+            # the parameters worth showing (no default, or not at it); every one in "all_params"
+            notable = ts.notable_params(params) if params else []
+            step["params"] = {n: ts.param_value(n, v) for n, v in params.items() if n in notable}
+            step["all_params"] = {n: ts.param_value(n, v) for n, v in params.items()}
         else:
             v = ts.variants[vid]
             kind = "loss" if v.instance is None else v.event.kind

@@ -145,8 +145,9 @@ def test_four_way_close_fin_ack_fin_ack(ex, G):
 
 def test_three_way_close_needs_delayed_ack_and_no_data_to_send(ex, G):
     regions = set(close_runs(G, THREE_WAY))
-    assert [region_params(ex, r) for r in sorted(regions)] == [
-        {"delayed_ack": 1, "passive_has_data": 0}]
+    shown = [{k: v for k, v in region_params(ex, r).items()
+              if k in ("delayed_ack", "passive_has_data")} for r in sorted(regions)]
+    assert shown == [{"delayed_ack": 1, "passive_has_data": 0}]
 
 
 def test_four_way_close_happens_in_every_region_without_passive_data(ex, G):

@@ -232,7 +232,9 @@ def test_truncated_default_model_names_the_open_transition():
     lines = DEFAULT_MODEL.read_text().splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("on call close"))
     column = lines[start].index("on") + 1
-    d = syntax_error("".join(lines[:start + 2]))  # cut inside the transition's body
+    # cut inside the transition's body, before any nested block opens
+    body = next(i for i in range(start + 1, len(lines)) if "{" in lines[i] or "}" in lines[i])
+    d = syntax_error("".join(lines[:body]))
     assert d.code == "TCP103"
     assert d.message == (f"expected '}}' to close transition 'on call close' opened at "
                          f"{start + 1}:{column}")
@@ -413,5 +415,5 @@ def test_every_prefix_of_the_default_model_fails_cleanly_inside_the_file():
             assert 1 <= d.span.line <= n, (n, d)
             if d.code == "TCP103":  # an unclosed block names what it is
                 assert re.match(r"expected '\}' to close (endpoint 'tcp'|transition 'on "
-                                r"[^']+'|the segment declaration|'(if|else)' block) opened at "
+                                r"[^']+'|the segment declaration|'(if|elif|else)' block) opened at "
                                 r"\d+:\d+$", d.message), d.message

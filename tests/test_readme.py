@@ -28,6 +28,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 def _shown(command: str) -> list[str]:
     block = README.split(f"$ tcpcheck {command}\n", 1)[1].split("```", 1)[0]
+    assert block.strip(), f"the README shows no output for 'tcpcheck {command}'"
     return [TIMING.sub("T s", ln.rstrip()) for ln in block.splitlines()]
 
 
@@ -41,8 +42,8 @@ def _printed(*args: str) -> list[str]:
 
 
 def test_check_output_shown_in_readme_is_what_tcpcheck_prints():
-    shown = _shown("check")
-    assert _printed("check")[: len(shown)] == shown  # the README shows the table part
+    shown = _shown("check specs/teardown.spec")
+    assert _printed("check", "specs/teardown.spec")[: len(shown)] == shown  # the table part
 
 
 def test_map_output_shown_in_readme_is_what_tcpcheck_prints():

@@ -76,7 +76,8 @@ def test_three_way_close_requires_delayed_ack_fails_when_the_ack_is_always_delay
 
 
 def test_three_way_close_requires_no_data_fails_when_data_does_not_carry_the_ack(tmp_path):
-    model = variant(tmp_path, "        sent := 1\n        cancel delack\n", "        sent := 1\n")
+    model = variant(tmp_path, "        replied := true\n        cancel delack\n",
+                    "        replied := true\n")
     v = verdicts(model)["three_way_close_needs_delayed_ack_and_no_data"]
     assert v.verdict == "violated"
 
@@ -88,20 +89,20 @@ def test_three_segments_fails_when_the_three_way_close_sends_an_extra_ack(tmp_pa
 
 
 def test_time_wait_property_fails_when_the_passive_side_waits_too(tmp_path):
-    model = variant(tmp_path, "    on recv ACK when state == LAST_ACK and seg.ack == sent + 1 {\n"
-                    "        state := CLOSED\n",
-                    "    on recv ACK when state == LAST_ACK and seg.ack == sent + 1 {\n"
-                    "        state := TIME_WAIT\n        arm time_wait\n")
+    model = variant(tmp_path, "        } elif state == LAST_ACK and seg.ack == sent + 1 {\n"
+                    "            state := CLOSED\n",
+                    "        } elif state == LAST_ACK and seg.ack == sent + 1 {\n"
+                    "            state := TIME_WAIT\n            arm time_wait\n")
     vs = verdicts(model)
     assert vs["time_wait_only_on_the_side_that_sent_fin_first"].verdict == "violated"
     assert vs["time_wait_only_after_the_peer_closed"].verdict == "holds"  # a different rule
 
 
 def test_time_wait_invariant_fails_when_the_ack_of_fin_leads_to_time_wait(tmp_path):
-    model = variant(tmp_path, "    on recv ACK when state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
-                    "        state := FIN_WAIT_2\n",
-                    "    on recv ACK when state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
-                    "        state := TIME_WAIT\n        arm time_wait\n")
+    model = variant(tmp_path, "        if state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
+                    "            state := FIN_WAIT_2\n",
+                    "        if state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
+                    "            state := TIME_WAIT\n            arm time_wait\n")
     v = verdicts(model)["time_wait_only_after_the_peer_closed"]
     assert v.verdict == "violated"
     assert v.run is not None and len(v.run) >= 3
@@ -157,8 +158,8 @@ def test_check_command_prints_a_table_and_exits_0():
 
 
 def test_check_json_has_the_documented_shape_and_is_deterministic():
-    first = run_tcpcheck("check", "--json", "--no-timing")
-    second = run_tcpcheck("check", "--json", "--no-timing")
+    first = run_tcpcheck("check", "specs/teardown.spec", "--json", "--no-timing")
+    second = run_tcpcheck("check", "specs/teardown.spec", "--json", "--no-timing")
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     doc = json.loads(first.stdout)
@@ -192,12 +193,9 @@ def test_spec_errors_name_file_line_column_and_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_termination_tells_an_application_that_never_closes_from_a_tcp_deadlock(tmp_path):
-    start = MODEL_TEXT.index("    on call close after think when state == CLOSE_WAIT")
-    end = MODEL_TEXT.index("    on recv ACK when state == LAST_ACK")
-    model = tmp_path / "leak.tcpm"
-    model.write_text(MODEL_TEXT[:start] + MODEL_TEXT[end:])  # the passive side never closes
-    v = verdicts(model)["every_close_ends_with_both_sides_closed"]
+def test_termination_tells_an_application_that_never_closes_from_a_tcp_deadlock():
+    v = verdicts(DEFAULT_MODEL, params=["passive_never_closes=true"])[
+        "every_close_ends_with_both_sides_closed"]
     assert v.verdict == "violated"
     assert "wait for their applications" in v.message and "CLOSE_WAIT" in v.message
     assert "deadlock" not in v.message
@@ -206,7 +204,8 @@ def test_termination_tells_an_application_that_never_closes_from_a_tcp_deadlock(
 def _negations(spec_path: Path) -> str:
     """Every shipped property negated into a `runs` property (which must then fail)."""
     sf = parse_spec_file(spec_path)
-    lines = [f'model "{DEFAULT_MODEL}"']
+    with_ = (" with " + ", ".join(p.replace("=", " = ") for p in sf.params)) if sf.params else ""
+    lines = [f'model "{DEFAULT_MODEL}"{with_}']
     for p in sf.properties:
         if p.kind == "terminates":
             formula = "finally (client.state == CLOSED and server.state == CLOSED)"
@@ -225,14 +224,15 @@ def _negations(spec_path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_negating_any_shipped_property_gives_a_counterexample_diagram(tmp_path):
+@pytest.mark.parametrize("shipped", sorted((ROOT / "specs").glob("*.spec")), ids=lambda p: p.stem)
+def test_negating_any_shipped_property_gives_a_counterexample_diagram(tmp_path, shipped):
     spec = tmp_path / "negated.spec"
-    spec.write_text(_negations(SPEC))
+    spec.write_text(_negations(shipped))
     out = tmp_path / "out"
     result = run_tcpcheck("check", str(spec), "--out", str(out), "--json", "--no-progress")
     assert result.returncode == 1, result.stderr
     doc = json.loads(result.stdout)
-    assert len(doc["properties"]) == len(parse_spec_file(SPEC).properties)
+    assert len(doc["properties"]) == len(parse_spec_file(shipped).properties)
     for p in doc["properties"]:
         assert p["verdict"] == "violated", p["name"]
         assert p["trace"], p["name"]

@@ -1,0 +1,81 @@
+"""DOMAIN.md's properties beyond the basic close: every shipped spec file holds on the default
+model in the configuration it names, and each universal property fails on a variant of the
+model with the rule that makes it true taken out (a property that cannot fail proves nothing).
+The witnesses' negations are checked in test_specs.py.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
+
+MODEL_TEXT = DEFAULT_MODEL.read_text(encoding="utf-8")
+SPECS = sorted((ROOT / "specs").glob("*.spec"))
+
+# property -> (spec file, the model text to change, what to put instead)
+VARIANTS = {
+    "late_data_after_close_is_reset": (
+        "late_data", "        if rd_shut {\n            send RST", "        if false {\n            send RST"),
+    "late_data_after_shutdown_is_delivered": (
+        "late_data", "        if rd_shut {\n            send RST", "        if true {\n            send RST"),
+    "the_sender_of_late_data_never_sees_econnreset": (
+        "late_data", "        if not orphan and state != CLOSE_WAIT {", "        if not orphan {"),
+    "close_with_unread_data_never_sends_fin": (
+        "unread_data", "        } elif unread or linger_zero {\n            # tcp_close",
+        "        } elif linger_zero {\n            # tcp_close"),
+    "every_byte_before_fin_is_delivered": (
+        "unread_data", "    on recv DATA when state == ESTABLISHED {\n        rcvd := rcvd + 1\n",
+        "    on recv DATA when state == ESTABLISHED {\n"),
+    "linger_zero_close_sends_no_fin": (
+        "linger", "        } elif unread or linger_zero {\n            send RST",
+        "        } elif unread {\n            send RST"),
+    "shutdown_rd_sends_nothing": (
+        "shutdown", "        rd_shut := true\n        observe shut_rd",
+        "        rd_shut := true\n        send FIN(ack = rcvd)\n        observe shut_rd"),
+    "shared_socket_needs_two_closes_or_shutdown": (
+        "shared_socket", "    on call close when state == ESTABLISHED {\n        if other_ref {",
+        "    on call close when state == ESTABLISHED {\n        if false {"),
+    "only_a_shut_down_socket_waits_forever": (
+        "leak", "            if orphan {\n                arm fin_wait_2\n            }\n", ""),
+    "an_orphan_times_out": (
+        "leak", "            if orphan {\n                arm fin_wait_2\n            }\n", ""),
+}
+
+
+def _check(spec: Path, model: Path | None = None) -> dict:
+    args = ["check", str(spec), "--json", "--no-progress", "--no-timing"]
+    if model is not None:
+        args += ["--model", str(model)]
+    result = run_tcpcheck(*args)
+    assert result.returncode in (0, 1), result.stderr
+    return {p["name"]: p for p in json.loads(result.stdout)["properties"]}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_shipped_spec_holds_on_the_default_model(spec):
+    props = _check(spec)
+    assert props
+    assert {n: p["verdict"] for n, p in props.items() if p["verdict"] != "holds"} == {}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_property_fails_without_the_rule_that_makes_it_true(tmp_path, name):
+    spec_name, old, new = VARIANTS[name]
+    assert MODEL_TEXT.count(old) == 1, f"the default model no longer has {old!r} once"
+    model = tmp_path / "variant.tcpm"
+    model.write_text(MODEL_TEXT.replace(old, new))
+    p = _check(ROOT / "specs" / f"{spec_name}.spec", model)[name]
+    assert p["verdict"] == "violated", p["message"]
+    assert p["trace"], "a counterexample run is shown"
+
+
+def test_every_domain_universal_property_has_a_failing_variant():
+    # every `runs`/`invariant`/`terminates` property of the new spec files is covered above
+    from tcpcheck.spec import parse_spec_file
+
+    universal = {p.name for s in SPECS if s.stem != "teardown"
+                 for p in parse_spec_file(s).properties if p.kind in ("runs", "invariant", "terminates")}
+    assert universal <= set(VARIANTS)
