@@ -218,9 +218,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
 
 
 def _regions(ex) -> list[dict]:
-    from .graph import region_of
-
-    region = region_of(ex)
+    region = ex.region_of()  # not graph.region_of: importing networkx costs 80 ms a start
     counts = [0] * len(ex.initial)
     terminal = [0] * len(ex.initial)
     for r in region:

@@ -72,6 +72,17 @@ class Exploration:
         # ids are handed out level by level, so the last state is one of the deepest
         return len(self.path_to(len(self.states) - 1)) - 1 if self.states else 0
 
+    def region_of(self) -> list[int]:
+        """For every state, the index of the initial state (parameter combination) it came
+        from: parameters never change, and a parent's id is smaller than its child's."""
+        by_initial = {sid: k for k, sid in enumerate(self.initial)}
+        region = [0] * len(self.states)
+        parent = self.parent
+        for sid in range(len(self.states)):
+            p = parent[sid]
+            region[sid] = by_initial[sid] if p == -1 else region[p]
+        return region
+
     def path_to(self, sid: int) -> list[tuple[int, int]]:
         """The shortest run to a state: [(variant or -1, state id), ...] starting at an initial state."""
         steps = []

@@ -20,8 +20,10 @@ GRAMMAR = Path(__file__).with_name("model.lark")
 
 @functools.cache
 def _parser() -> Lark:
+    # cache=True keeps the LALR tables in the temp directory (keyed by the grammar's hash):
+    # building them costs 0.17 s at every start, loading them 6 ms
     return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, cache=True)
 
 
 def parse_text(text: str, path: str = "<model>") -> ast.ModelFile:
