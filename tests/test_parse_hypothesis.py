@@ -268,7 +268,7 @@ def damaged_default_model(draw):
     return text
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged_default_model())
 def test_damaged_default_model_gives_diagnostics_inside_the_file(text):
     note(text)
