@@ -224,6 +224,9 @@ class CChannel:
     lossy: bool
     span: Span
     delay_ms: tuple[float, float | None] = (0.0, None)  # how long a segment may travel
+    loss_max: RExpr | None = None       # losses allowed on this channel (None: any number)
+    loss_when: RExpr | None = None      # a condition over parameters
+    loss_of: tuple[int, ...] | None = None  # flag sets that may be lost (None: any)
 
     @property
     def name(self) -> str:
@@ -896,9 +899,21 @@ class _Checker:
                 ok = False
             else:
                 delay = (lo.ms, hi.ms)
+        loss_max = loss_when = None
+        loss_of = None
+        if d.loss_max is not None:
+            loss_max = self.expect(d.loss_max, INT, _Scope(constant=True), "the number of losses")
+            ok &= loss_max is not None
+        if d.loss_when is not None:
+            loss_when = self.expect(d.loss_when, BOOL, _Scope(constant=True), "a loss condition")
+            ok &= loss_when is not None
+        if d.loss_of is not None:
+            pats = tuple(self.flags(f) for f in d.loss_of)
+            ok &= all(p is not None for p in pats)
+            loss_of = pats
         if not ok or cap is None:
             return None
-        return CChannel(d.src, d.dst, cap, d.lossy, d.span, delay)
+        return CChannel(d.src, d.dst, cap, d.lossy, d.span, delay, loss_max, loss_when, loss_of)
 
     def topology(self, decls, instances: list[ast.InstanceDecl],
                  channels: list[ast.ChannelDecl]) -> None:

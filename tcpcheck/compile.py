@@ -58,6 +58,8 @@ class ChannelInfo:
     capacity: int       # the largest over all parameter combinations
     lossy: bool
     delay_ms: tuple[float, float | None] = (0.0, None)
+    loss_counter: int | None = None     # the slot counting losses, when they are bounded
+    loss_of: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,12 +589,31 @@ class _Gen:
             self.variants.append(Variant(base + p, inst.name, tr.event, tr.index, p, sends,
                                          arms, cancels, tr.after, obs, tr.span, ops))
 
+    def loss_guard(self, ch: ChannelInfo) -> list[str]:
+        """The conditions under which the head segment of a lossy channel may be lost."""
+        conds = [f"v{ch.slot}"]
+        if ch.loss_of is not None:
+            conds.append(f"(v{ch.slot} & {(1 << FLAG_WIDTH) - 1}) in {set(sorted(ch.loss_of))!r}")
+        decl = next(m for m in self.model.channels if m.name == ch.name)
+        if ch.loss_counter is not None:
+            most = self.expr(decl.loss_max, (None, None, set()))
+            conds.append(f"v{ch.loss_counter} < {most}")
+        if decl.loss_when is not None:
+            conds.append(f"({self.expr(decl.loss_when, (None, None, set()))})")
+        return conds
+
+    def loss_delta(self, ch: ChannelInfo) -> str:
+        off = self.layout.slots[ch.slot].offset
+        delta = f"s + (((v{ch.slot} >> {self.seg_width}) - v{ch.slot}) << {off})"
+        if ch.loss_counter is not None:
+            delta += f" + (1 << {self.layout.slots[ch.loss_counter].offset})"
+        return delta
+
     def loss(self, ch: ChannelInfo) -> None:
         vid = len(self.variants)
         self.emit(1, f"# network: the head segment of {ch.name} is lost")
-        self.emit(1, f"if v{ch.slot}:")
-        off = self.layout.slots[ch.slot].offset
-        self.emit(2, f"out.append(({vid}, s + (((v{ch.slot} >> {self.seg_width}) - v{ch.slot}) << {off})))")
+        self.emit(1, f"if {' and '.join(self.loss_guard(ch))}:")
+        self.emit(2, f"out.append(({vid}, {self.loss_delta(ch)}))")
         self.variants.append(Variant(vid, None, c.CEvent("internal", f"loss on {ch.name}"), -1, 0,
                                      (), (), (), None, ("segment_lost",), None))
 
@@ -640,7 +661,14 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None) ->
         layout.slots.append(Slot(ch.name, "channel", ch.src, layout.offset, seg_width * max(caps),
                                  0, None, ch.span))
         layout.offset += seg_width * max(caps)
-        channels.append(ChannelInfo(ch.name, ch.src, ch.dst, i, max(caps), ch.lossy, ch.delay_ms))
+        counter = None
+        if ch.lossy and ch.loss_max is not None:
+            most = max(eval_const(ch.loss_max, env) for env in combos)
+            counter = layout.add(f"{ch.name}.losses", "counter", ch.src, 0, max(0, most), None,
+                                 ch.span)
+            slot_of[("counter", ch.name)] = counter
+        channels.append(ChannelInfo(ch.name, ch.src, ch.dst, i, max(caps), ch.lossy, ch.delay_ms,
+                                    counter, ch.loss_of))
         slot_of[("channel", ch.name)] = i
     if cap_diags:
         raise TcpcheckError(cap_diags)

@@ -141,6 +141,7 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "serv
     segments: list[Segment] = []
     wire: dict[tuple[str, str], list[Segment]] = {}
     units = {name: 0 for name in instances}
+    fin_seq: dict[str, int] = {}  # the seq of each side's first FIN
     prev_states: dict[str, str] = {}
     for i, step in enumerate(steps):
         row = Row(step)
@@ -169,9 +170,16 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "serv
                 if text:
                     row.events[who] = text
                 for seg in step.get("sent") or []:
-                    s = Segment(who, _other(instances, who), dict(seg), units[who], i,
+                    flags = seg.get("flags", "").split("+")
+                    # a FIN sent again is a retransmission: it has the first one's seq
+                    again = "FIN" in flags and who in fin_seq
+                    seq = fin_seq[who] if again else units[who]
+                    s = Segment(who, _other(instances, who), dict(seg), seq, i,
                                 step.get("time_ms"))
-                    units[who] += _units(seg)
+                    if "FIN" in flags and not again:
+                        fin_seq[who] = units[who]
+                    if not again:
+                        units[who] += _units(seg)
                     segments.append(s)
                     wire.setdefault((s.src, s.dst), []).append(s)
             obs = list(step.get("observations") or [])

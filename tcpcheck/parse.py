@@ -476,6 +476,7 @@ class _ToAst(Transformer):
         capacity = None
         lossy = False
         delay = None
+        loss: dict = {}
         for opt in ch[2:]:
             if opt[0] == "capacity":
                 capacity = opt[1]
@@ -483,7 +484,9 @@ class _ToAst(Transformer):
                 delay = opt[1]
             else:
                 lossy = True
-        return ast.ChannelDecl(str(ch[0]), str(ch[1]), capacity, lossy, self._span(meta), delay)
+                loss = opt[1]
+        return ast.ChannelDecl(str(ch[0]), str(ch[1]), capacity, lossy, self._span(meta), delay,
+                               loss.get("max"), loss.get("when"), loss.get("of"))
 
     def delay(self, meta, ch):
         return ("delay", (ch[0], ch[1]))
@@ -492,7 +495,16 @@ class _ToAst(Transformer):
         return ("capacity", ch[0])
 
     def lossy(self, meta, ch):
-        return ("lossy", None)
+        return ("lossy", dict(ch))
+
+    def loss_max(self, meta, ch):
+        return ("max", ch[0])
+
+    def loss_when(self, meta, ch):
+        return ("when", ch[0])
+
+    def loss_of(self, meta, ch):
+        return ("of", tuple(ch))
 
     # types
     def bool_type(self, meta, ch):

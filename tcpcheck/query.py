@@ -25,7 +25,7 @@ from . import spec as S
 from .compile import TransitionSystem
 from .explore import Exploration
 from .graph import received_flags
-from .timing import check_run, run_condition, show, simplify_under, timers_of
+from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
 
 MAX_RUNS_CHECKED = 20000  # timing checks before a search gives up (inconclusive)
 
@@ -350,6 +350,55 @@ class _RunSearch:
         return steps
 
 
+MAX_TIMING_CHECKS = 200_000  # incremental z3 checks a timed search may make before giving up
+
+
+class _Exhausted(Exception):
+    pass
+
+
+def _timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
+                  extra: int = 12, budget: int = MAX_TIMING_CHECKS):
+    """The shortest run the timers allow that ends in a target (iterative deepening, edges in
+    order), pruning every prefix z3 already rules out: its extensions are ruled out too.
+
+    `is_target(state id, monitor value)` says where a run may end. Returns (run, exhausted)."""
+    states = ex.states
+    variants = ex.system.variants
+    inc = IncrementalRun(ex.system)
+    path: list[tuple[int, int]] = []
+
+    def dfs(sid, m, left):
+        if is_target(sid, m):
+            return list(path)
+        if left == 0:
+            return None
+        for v, dst in adj[sid]:
+            if inc.checks >= budget:
+                raise _Exhausted
+            if inc.push(variants[v]):
+                path.append((v, dst))
+                m2 = monitor.step(m, sid, dst, v, states[dst]) if monitor else None
+                found = dfs(dst, m2, left - 1)
+                if found is not None:
+                    return found
+                path.pop()
+            inc.pop()
+        return None
+
+    try:
+        for limit in range(max(0, min_len), max(ex.max_depth, min_len) + extra + 1):
+            for sid in ex.initial:
+                path[:] = [(-1, sid)]
+                m = monitor.initial(states[sid]) if monitor else None
+                found = dfs(sid, m, limit)
+                if found is not None:
+                    return found, False
+    except _Exhausted:
+        return None, True
+    return None, False
+
+
 def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
     """The first run the timers allow; else (None, timing of the first impossible one, exhausted)."""
     first_bad = None
@@ -407,9 +456,12 @@ def _invariant(ex, ev, prop, base) -> Verdict:
     if first_bad is not None:
         notes.append("states that break it exist, but the timers make every shortest run to "
                      "them impossible: " + "; ".join(first_bad[1].conflict or []))
-        # a longer run to a bad state might still be possible: search every path
-        run2, timing2, _fb, exhausted2 = _first_feasible(
-            ex, _paths_to(ex, lambda s: not pred(s)))
+        # a longer run to a bad state might still be possible: search the timed runs
+        states = ex.states
+        run2, exhausted2 = _timed_search(ex, _adjacency(ex), None,
+                                         lambda sid, m: not pred(states[sid]),
+                                         len(first_bad[0]) - 1)
+        timing2 = _timed(ex, run2) if run2 is not None else None
         if run2 is not None:
             return Verdict(verdict="violated", message="a reachable state breaks it",
                            run=run2, times=timing2.times_ms, **base)
@@ -418,22 +470,6 @@ def _invariant(ex, ev, prop, base) -> Verdict:
                            notes=notes, **base)
     return Verdict(verdict="holds", message=f"all {ex.n_states:,} reachable states satisfy it",
                    notes=notes, **base)
-
-
-def _paths_to(ex, bad):
-    """Every path from an initial state to a state where `bad` holds (depth-first)."""
-    adj = _adjacency(ex)
-    stack = [[(-1, sid)] for sid in reversed(ex.initial)]
-    while stack:
-        path = stack.pop()
-        sid = path[-1][1]
-        if bad(ex.states[sid]):
-            yield path
-            continue
-        seen = {s for _, s in path}
-        for v, dst in reversed(adj[sid]):
-            if dst not in seen:
-                stack.append(path + [(v, dst)])
 
 
 def _run_property(ex, ev, prop, base) -> Verdict:
@@ -445,7 +481,12 @@ def _run_property(ex, ev, prop, base) -> Verdict:
     # it, it is the answer. If not, search the runs themselves, shortest first.
     run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want), budget=1)
     if run is None and first_bad is not None:
-        run, timing, _fb, exhausted = _first_feasible(ex, search.all_paths(want, MAX_RUNS_CHECKED))
+        states = ex.states
+
+        def is_target(sid, m):
+            return not adj[sid] and sid < ex.expanded and mon.top(m, states[sid]) == want
+        run, exhausted = _timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1)
+        timing = _timed(ex, run) if run is not None else None
     if run is not None:
         if want:
             return Verdict(verdict="holds", message=f"witness: a run of {len(run) - 1} steps",

@@ -35,6 +35,8 @@ class _SearchGen(_Gen):
         for i, s in enumerate(ts.slots):
             if s.kind in ("param", "global", "channel"):
                 slot_of[(s.kind, s.name)] = i
+            elif s.kind == "counter":
+                slot_of[("counter", s.name.rsplit(".", 1)[0])] = i
             elif s.kind == "var":
                 inst, name = s.name.split(".", 1)
                 slot_of[("var", inst, name)] = i
@@ -266,12 +268,11 @@ class _SearchGen(_Gen):
     def loss_parts(self, ch):
         vid = self.next_vid
         self.next_vid += 1
-        off = self.layout.slots[ch.slot].offset
         saved, self.lines = self.lines, []
-        self.emit(0, f"t = s + (((v{ch.slot} >> {self.seg_width}) - v{ch.slot}) << {off})")
+        self.emit(0, f"t = {self.loss_delta(ch)}")
         self.successor(0, str(vid))
         body, self.lines = self.lines, saved
-        return [f"v{ch.slot}"], [f"# network: the head segment of {ch.name} is lost"] + body
+        return self.loss_guard(ch), [f"# network: the head segment of {ch.name} is lost"] + body
 
     def successor(self, d: int, vid: str) -> None:
         e = self.emit

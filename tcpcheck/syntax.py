@@ -324,6 +324,9 @@ class ChannelDecl:
     lossy: bool
     span: Span
     delay: tuple[Duration, Duration] | None = None  # the network's delay range
+    loss_max: Expr | None = None        # at most this many segments lost on this channel
+    loss_when: Expr | None = None       # losses only when this (over parameters) holds
+    loss_of: tuple[Flags, ...] | None = None  # only segments with these flags are lost
 
 
 Decl = (ModelDecl | ParamDecl | ConstDecl | EnumDecl | SegmentDecl | VarDecl

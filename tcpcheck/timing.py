@@ -76,32 +76,36 @@ class _Builder:
         running: dict[tuple[str, str], tuple[int, z3.ArithRef]] = {}  # timer -> (step armed, duration)
         in_flight: dict[str, list[int]] = {ch.name: [] for ch in self.ts.channels}  # send steps
         for i, v in enumerate(variants, start=1):
-            self.add(t[i] >= t[i - 1], f"step {i} happens after step {i - 1}")
-            self.network(v, i, t, in_flight)
-            fired = (v.instance, v.fired) if v.fired else None
-            for key, (armed, dur) in running.items():
-                if key == fired:
-                    continue
-                ref = self.timers[key]
-                if ref.hi_ms is None and key not in self.symbolic:
-                    continue
-                self.add(t[i] <= t[armed] + dur,
-                         f"{ref.label} ({ref.range_text()}), armed at step {armed}, has not "
-                         f"fired yet when step {i} ({v.label}) happens")
-            if fired is not None:
-                armed, dur = running.pop(fired)
-                ref = self.timers[fired]
-                self.add(t[i] == t[armed] + dur,
-                         f"step {i} ({v.label}) is {ref.label} running out, {ref.range_text()} "
-                         f"after step {armed} armed it")
-            for op, name in v.timer_ops:
-                key = (v.instance, name)
-                if op == "cancel":
-                    running.pop(key, None)
-                    continue
-                dur = self.duration(key, i)
-                running[key] = (i, dur)
+            self.step(v, i, t, running, in_flight)
         return t
+
+    def step(self, v: Variant, i: int, t, running, in_flight) -> None:
+        """The constraints step i (variant v) adds; `running` and `in_flight` are updated."""
+        self.add(t[i] >= t[i - 1], f"step {i} happens after step {i - 1}")
+        self.network(v, i, t, in_flight)
+        fired = (v.instance, v.fired) if v.fired else None
+        for key, (armed, dur) in running.items():
+            if key == fired:
+                continue
+            ref = self.timers[key]
+            if ref.hi_ms is None and key not in self.symbolic:
+                continue
+            self.add(t[i] <= t[armed] + dur,
+                     f"{ref.label} ({ref.range_text()}), armed at step {armed}, has not "
+                     f"fired yet when step {i} ({v.label}) happens")
+        if fired is not None:
+            armed, dur = running.pop(fired)
+            ref = self.timers[fired]
+            self.add(t[i] == t[armed] + dur,
+                     f"step {i} ({v.label}) is {ref.label} running out, {ref.range_text()} "
+                     f"after step {armed} armed it")
+        for op, name in v.timer_ops:
+            key = (v.instance, name)
+            if op == "cancel":
+                running.pop(key, None)
+                continue
+            dur = self.duration(key, i)
+            running[key] = (i, dur)
 
     def network(self, v: Variant, i: int, t, in_flight) -> None:
         """A segment arrives within its channel's delay range after it was sent (FIFO)."""
@@ -134,6 +138,38 @@ class _Builder:
         if ref.hi_ms is not None:
             self.add(d <= ref.hi_ms, f"{ref.label} lasts at most {ref.hi_ms:g} ms")
         return d
+
+
+class IncrementalRun:
+    """A run built one step at a time with z3's incremental solver, so that a search can drop
+    a prefix the timers already rule out (every extension of it is ruled out too)."""
+
+    def __init__(self, ts: TransitionSystem):
+        self.b = _Builder(ts, None)
+        self.solver = z3.Solver()
+        self.t = [z3.Real("t0")]
+        self.solver.add(self.t[0] == 0)
+        self.running: dict = {}
+        self.in_flight: dict[str, list[int]] = {ch.name: [] for ch in ts.channels}
+        self.saved: list = []
+        self.checks = 0
+
+    def push(self, v: Variant) -> bool:
+        """Add one step; whether the run so far is still possible in time."""
+        self.saved.append((dict(self.running), {k: list(q) for k, q in self.in_flight.items()}))
+        self.solver.push()
+        i = len(self.t)
+        self.t.append(z3.Real(f"t{i}"))
+        self.b.facts = []
+        self.b.step(v, i, self.t, self.running, self.in_flight)
+        self.solver.add(*[c for c, _ in self.b.facts])
+        self.checks += 1
+        return self.solver.check() == z3.sat
+
+    def pop(self) -> None:
+        self.solver.pop()
+        self.t.pop()
+        self.running, self.in_flight = self.saved.pop()
 
 
 def check_run(ts: TransitionSystem, variants: list[Variant]) -> RunTiming:

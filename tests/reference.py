@@ -131,7 +131,9 @@ class Reference:
         out = []
         for env in self.param_combinations():
             st = {"params": dict(env), "globals": {}, "vars": {}, "timers": {},
-                  "channels": {ch.name: [] for ch in self.model.channels}}
+                  "channels": {ch.name: [] for ch in self.model.channels},
+                  "losses": {ch.name: 0 for ch in self.model.channels
+                             if ch.lossy and ch.loss_max is not None}}
             for g in self.model.globals:
                 st["globals"][g.name] = self.const(g.init, env)
             for inst in self.model.instances:
@@ -158,10 +160,21 @@ class Reference:
                 if got is not None:
                     out.append(got)
         for ch in self.model.channels:
-            if ch.lossy and st["channels"][ch.name]:
-                nxt = copy.deepcopy(st)
-                nxt["channels"][ch.name].pop(0)
-                out.append((Step(None, -1, (), (), (), ("segment_lost",)), nxt))
+            queue = st["channels"][ch.name]
+            if not (ch.lossy and queue):
+                continue
+            # `lossy max K when C of FLAGS`: at most K losses, only while C, only those flags
+            if ch.loss_of is not None and queue[0]["flags"] not in ch.loss_of:
+                continue
+            if ch.loss_max is not None and st["losses"][ch.name] >= self.const(ch.loss_max, st["params"]):
+                continue
+            if ch.loss_when is not None and not self.const(ch.loss_when, st["params"]):
+                continue
+            nxt = copy.deepcopy(st)
+            nxt["channels"][ch.name].pop(0)
+            if ch.loss_max is not None:
+                nxt["losses"][ch.name] += 1
+            out.append((Step(None, -1, (), (), (), ("segment_lost",)), nxt))
         return out
 
     def take(self, st: dict, inst: str, ep: c.CEndpoint, tr: c.CTransition):
@@ -275,6 +288,8 @@ class Reference:
                 out[f"{inst.name}.timer.{t.name}"] = "running" if st["timers"][inst.name][t.name] else "off"
         for ch in self.model.channels:
             out[ch.name] = [self.segment_text(s) for s in st["channels"][ch.name]]
+        for name, n in st["losses"].items():
+            out[f"{name}.losses"] = n
         return out
 
 
