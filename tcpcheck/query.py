@@ -360,38 +360,83 @@ class _Exhausted(Exception):
 def _timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
                   extra: int = 12, budget: int = MAX_TIMING_CHECKS):
     """The shortest run the timers allow that ends in a target (iterative deepening, edges in
-    order), pruning every prefix z3 already rules out: its extensions are ruled out too.
+    order), pruning every prefix z3 already rules out (its extensions are ruled out too) and
+    every step after which no target is reachable within the length left (untimed).
 
     `is_target(state id, monitor value)` says where a run may end. Returns (run, exhausted)."""
     states = ex.states
     variants = ex.system.variants
+    # the product of the state graph with the monitor, and each node's distance to a target
+    index: dict[tuple, int] = {}
+    nodes: list[tuple[int, object]] = []
+    succ: list[list[tuple[int, int]]] = []
+    for sid in ex.initial:
+        m = monitor.initial(states[sid]) if monitor else None
+        if (sid, m) not in index:
+            index[(sid, m)] = len(nodes)
+            nodes.append((sid, m))
+    head = 0
+    while head < len(nodes):
+        sid, m = nodes[head]
+        out = []
+        for v, dst in adj[sid]:
+            m2 = monitor.step(m, sid, dst, v, states[dst]) if monitor else None
+            key = (dst, m2)
+            if key not in index:
+                index[key] = len(nodes)
+                nodes.append(key)
+            out.append((v, index[key]))
+        succ.append(out)
+        head += 1
+    far = len(nodes) + 1
+    dist = [far] * len(nodes)
+    preds: list[list[int]] = [[] for _ in nodes]
+    for k, out in enumerate(succ):
+        for _v, j in out:
+            preds[j].append(k)
+    todo = deque()
+    for k, (sid, m) in enumerate(nodes):
+        if is_target(sid, m):
+            dist[k] = 0
+            todo.append(k)
+    while todo:
+        k = todo.popleft()
+        for p in preds[k]:
+            if dist[p] == far:
+                dist[p] = dist[k] + 1
+                todo.append(p)
+
     inc = IncrementalRun(ex.system)
     path: list[tuple[int, int]] = []
 
-    def dfs(sid, m, left):
-        if is_target(sid, m):
+    def dfs(k, left):
+        if dist[k] == 0:
             return list(path)
-        if left == 0:
-            return None
-        for v, dst in adj[sid]:
+        for v, j in succ[k]:
+            if dist[j] > left - 1:
+                continue  # no target within reach on this branch, whatever the timing
             if inc.checks >= budget:
                 raise _Exhausted
             if inc.push(variants[v]):
-                path.append((v, dst))
-                m2 = monitor.step(m, sid, dst, v, states[dst]) if monitor else None
-                found = dfs(dst, m2, left - 1)
+                path.append((v, nodes[j][0]))
+                found = dfs(j, left - 1)
                 if found is not None:
                     return found
                 path.pop()
             inc.pop()
         return None
 
+    starts = [index[(sid, monitor.initial(states[sid]) if monitor else None)] for sid in ex.initial]
+    best = min((dist[k] for k in starts), default=far)
+    if best == far:
+        return None, False
     try:
-        for limit in range(max(0, min_len), max(ex.max_depth, min_len) + extra + 1):
-            for sid in ex.initial:
-                path[:] = [(-1, sid)]
-                m = monitor.initial(states[sid]) if monitor else None
-                found = dfs(sid, m, limit)
+        for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
+            for k in starts:
+                if dist[k] > limit:
+                    continue
+                path[:] = [(-1, nodes[k][0])]
+                found = dfs(k, limit)
                 if found is not None:
                     return found, False
     except _Exhausted:
