@@ -301,7 +301,16 @@ def models(draw) -> str:
         lines.append(f"instance {inst} = {ep}({', '.join(given)})")
     for src, dst in (("client", "server"), ("server", "client")):
         cap = draw(st.sampled_from(["1", "2"] + [f"{p} + 1" for p in int_params]))
-        lossy = " lossy" if draw(st.integers(0, 2)) == 0 else ""
+        lossy = ""
+        if draw(st.integers(0, 2)) == 0:
+            # bounded, conditional and filtered losses as well as plain ones
+            lossy = " lossy"
+            if draw(st.booleans()):
+                lossy += f" max {draw(st.sampled_from(['1', '2'] + [str(p) for p in int_params]))}"
+            if draw(st.booleans()):
+                lossy += f" when {draw(st.sampled_from(['true', 'false', '1 < 2']))}"
+            if draw(st.booleans()):
+                lossy += f" of {draw(st.sampled_from(['FIN', 'ACK | FIN+ACK', 'DATA | RST | FIN']))}"
         delay = draw(st.sampled_from(["", "", " delay 0ms..5ms"]))  # timing only: same states
         lines.append(f"channel {src} -> {dst} capacity {cap}{lossy}{delay}")
     return "\n".join(lines) + "\n"
