@@ -525,7 +525,9 @@ class _Gen:
 
     # -------------------------------------------------------- transitions
 
-    def transition(self, inst: c.CInstance, ep: c.CEndpoint, tr: c.CTransition) -> None:
+    def transition_slots(self, inst: c.CInstance, tr: c.CTransition):
+        """What a transition touches: (settings, slots it may write, incoming channel, the
+        slot of the timer whose expiry is its event or None). Shared with tcpcheck.searchgen."""
         settings = dict(inst.bindings)
         written = self.written_slots(tr.body, inst.name)
         incoming = self.in_channel(inst.name)
@@ -535,6 +537,10 @@ class _Gen:
         if tr.after is not None:
             timer_slot = self.slot_of[("timer", inst.name, tr.after)]
             written.add(timer_slot)
+        return settings, written, incoming, timer_slot
+
+    def transition(self, inst: c.CInstance, ep: c.CEndpoint, tr: c.CTransition) -> None:
+        settings, written, incoming, timer_slot = self.transition_slots(inst, tr)
         ctx_pre = (inst.name, settings, set())
         ctx = (inst.name, settings, written)
         base = len(self.variants)

@@ -161,16 +161,8 @@ class _SearchGen(_Gen):
     def transition_parts(self, inst: c.CInstance, ep: c.CEndpoint, tr: c.CTransition):
         """(conjuncts, body lines) of one transition; the body ends with the successor."""
         self._inst = inst.name
-        settings = dict(inst.bindings)
-        written = self.written_slots(tr.body, inst.name)
-        incoming = self.in_channel(inst.name)
+        settings, written, incoming, timer_slot = self.transition_slots(inst, tr)
         self.in_slot = incoming.slot
-        if tr.event.kind == "recv":
-            written.add(incoming.slot)
-        timer_slot = None
-        if tr.after is not None:
-            timer_slot = self.slot_of[("timer", inst.name, tr.after)]
-            written.add(timer_slot)
         ctx_pre = (inst.name, settings, set())
         ctx = (inst.name, settings, written)
         base = self.next_vid
