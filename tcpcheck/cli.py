@@ -660,5 +660,10 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
     sys.exit(EXIT_OK)
 
 
+# replay and conform live in their own module (the kernel side of tcpcheck)
+from .cli_conform import register  # noqa: E402
+
+register(main)
+
 if __name__ == "__main__":
     main()

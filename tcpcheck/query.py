@@ -260,7 +260,7 @@ class _Monitor:
 # ---------------------------------------------------------------- searches
 
 
-def _adjacency(ex: Exploration) -> list[list[tuple[int, int]]]:
+def adjacency(ex: Exploration) -> list[list[tuple[int, int]]]:
     adj: list[list[tuple[int, int]]] = [[] for _ in range(ex.n_states)]
     for k in range(ex.n_edges):
         adj[ex.edge_src[k]].append((ex.edge_variant[k], ex.edge_dst[k]))
@@ -357,13 +357,14 @@ class _Exhausted(Exception):
     pass
 
 
-def _timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
-                  extra: int = 12, budget: int = MAX_TIMING_CHECKS):
+def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
+                  extra: int = 12, budget: int = MAX_TIMING_CHECKS, fixed: dict | None = None):
     """The shortest run the timers allow that ends in a target (iterative deepening, edges in
     order), pruning every prefix z3 already rules out (its extensions are ruled out too) and
     every step after which no target is reachable within the length left (untimed).
 
-    `is_target(state id, monitor value)` says where a run may end. Returns (run, exhausted)."""
+    `is_target(state id, monitor value)` says where a run may end; `fixed` pins timers to one
+    duration each (see timing.IncrementalRun). Returns (run, exhausted)."""
     states = ex.states
     variants = ex.system.variants
     # the product of the state graph with the monitor, and each node's distance to a target
@@ -406,7 +407,7 @@ def _timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, m
                 dist[p] = dist[k] + 1
                 todo.append(p)
 
-    inc = IncrementalRun(ex.system)
+    inc = IncrementalRun(ex.system, fixed)
     path: list[tuple[int, int]] = []
 
     def dfs(k, left):
@@ -503,7 +504,7 @@ def _invariant(ex, ev, prop, base) -> Verdict:
                      "them impossible: " + "; ".join(first_bad[1].conflict or []))
         # a longer run to a bad state might still be possible: search the timed runs
         states = ex.states
-        run2, exhausted2 = _timed_search(ex, _adjacency(ex), None,
+        run2, exhausted2 = timed_search(ex, adjacency(ex), None,
                                          lambda sid, m: not pred(states[sid]),
                                          len(first_bad[0]) - 1)
         timing2 = _timed(ex, run2) if run2 is not None else None
@@ -519,7 +520,7 @@ def _invariant(ex, ev, prop, base) -> Verdict:
 
 def _run_property(ex, ev, prop, base) -> Verdict:
     mon = _Monitor(ev, prop.formula)
-    adj = _adjacency(ex)
+    adj = adjacency(ex)
     search = _RunSearch(ex, mon, adj)
     want = prop.kind == "reachable"
     # fast path: the first run the product BFS finds is a shortest run; if the timers allow
@@ -530,7 +531,7 @@ def _run_property(ex, ev, prop, base) -> Verdict:
 
         def is_target(sid, m):
             return not adj[sid] and sid < ex.expanded and mon.top(m, states[sid]) == want
-        run, exhausted = _timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1)
+        run, exhausted = timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1)
         timing = _timed(ex, run) if run is not None else None
     if run is not None:
         if want:
@@ -672,7 +673,7 @@ def _timing(ex, ev, prop, base) -> Verdict:
         if ref.hi_ms is not None:
             ranges.append(var <= ref.hi_ms)
     mon = _Monitor(ev, prop.formula)
-    search = _RunSearch(ex, mon, _adjacency(ex))
+    search = _RunSearch(ex, mon, adjacency(ex))
     conds: dict[str, z3.BoolRef] = {}
     runs = 0
     example = None

@@ -144,8 +144,10 @@ class IncrementalRun:
     """A run built one step at a time with z3's incremental solver, so that a search can drop
     a prefix the timers already rule out (every extension of it is ruled out too)."""
 
-    def __init__(self, ts: TransitionSystem):
-        self.b = _Builder(ts, None)
+    def __init__(self, ts: TransitionSystem, fixed: dict[tuple[str, str], float] | None = None):
+        # `fixed` pins timers to one duration each ((instance, timer) -> ms), for example the
+        # think time a conformance scenario really waited
+        self.b = _Builder(ts, {k: z3.RealVal(ms) for k, ms in (fixed or {}).items()})
         self.solver = z3.Solver()
         self.t = [z3.Real("t0")]
         self.solver.add(self.t[0] == 0)

@@ -1,0 +1,648 @@
+"""Packet captures as the model's segments: pcap, pcapng (tcpdump, tshark) or a JSON trace.
+
+`read_capture(path, conn=None)` returns a `Capture`: one TCP connection's teardown as the list
+of segments each side sent, in capture order (on loopback that is send order), translated
+into the model's vocabulary:
+
+- flags: RST -> `RST`; a FIN -> `FIN+ACK` when it acknowledges the peer's FIN (the
+  three-way close's FIN+ACK), else `FIN`; payload -> `DATA` (one unit per segment, whatever
+  its length); a bare ACK that acknowledges something new -> `ACK`. A FIN carrying data is
+  split into DATA then FIN (the model sends them separately);
+- `ack`: how many of the peer's *units* (data segments and its FIN) the segment acknowledges,
+  counted from relative sequence numbers (RFC 9293 3.4: a FIN takes one sequence number).
+
+What does not matter to teardown is set aside and reported in `Capture.ignored`: the
+handshake (SYN, SYN+ACK and the ACK that completes it), duplicate ACKs, window updates,
+keep-alives, retransmissions; PSH, URG, ECE/CWR and TCP options are noted once.
+
+The pcap and pcapng containers are read here (both are small block formats), so that a
+corrupt or truncated file gives a precise message; dpkt decodes the link, IP and TCP headers.
+Every bad input raises TcpcheckError with a stable code (TCP6xx), never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, TcpcheckError
+
+# Stable codes of this stage (the 6xx range belongs to captures and replay).
+CODES: dict[str, str] = {
+    "TCP600": "cannot read capture file",
+    "TCP601": "corrupt or truncated capture file",
+    "TCP602": "no TCP connection in the capture",
+    "TCP603": "bad --conn",
+    "TCP604": "bad JSON trace",
+}
+
+# TCP header flag bits (RFC 9293 3.1)
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+_MOD = 1 << 32
+
+
+def _bad(code: str, message: str, *notes: str) -> TcpcheckError:
+    return TcpcheckError([Diagnostic(code, message, None, tuple(notes))])
+
+
+# ------------------------------------------------------------------ data
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One TCP segment as it appears in the file (absolute numbers)."""
+    frame: int                   # 1-based position in the file (or step in a JSON trace)
+    time: float                  # seconds
+    src: tuple[str, int]
+    dst: tuple[str, int]
+    seq: int
+    ack: int
+    flags: int
+    length: int                  # payload bytes
+    window: int
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedSegment:
+    """One segment of the connection in the model's words."""
+    number: int                  # 1-based among the kept segments
+    frame: int                   # where it is in the file
+    side: str                    # "client" (sent the SYN) or "server"
+    flags: str                   # model flags: FIN, FIN+ACK, ACK, DATA, RST
+    ack: int | None              # the peer's units acknowledged (None: RST, ack not counted)
+    tcp: str                     # the real segment, tcpdump style: "F. seq 1 ack 1 len 0"
+    time_ms: float | None = None  # since the first kept segment
+
+    @property
+    def short(self) -> str:
+        """Compact form for tables: side letter and real TCP flags, e.g. `C:FA`, `S:DA`."""
+        return f"{self.side[0].upper()}:{_letters(self.tcp)}"
+
+    def as_model(self) -> dict:
+        return {"flags": self.flags} if self.ack is None else {"flags": self.flags, "ack": self.ack}
+
+    def text(self) -> str:
+        body = self.flags if self.ack is None else f"{self.flags}(ack={self.ack})"
+        where = f"frame {self.frame}" if self.frame else "segment"
+        return f"#{self.number} {self.side} sends {body}  [{where}: {self.tcp}]"
+
+    def as_json(self) -> dict:
+        return {"number": self.number, "frame": self.frame, "side": self.side,
+                "flags": self.flags, "ack": self.ack, "tcp": self.tcp, "short": self.short,
+                "time_ms": self.time_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    frame: int
+    side: str
+    what: str                    # "handshake", "duplicate ACK", "window update", ...
+    tcp: str
+
+    def as_json(self) -> dict:
+        return {"frame": self.frame, "side": self.side, "what": self.what, "tcp": self.tcp}
+
+
+@dataclass
+class Capture:
+    source: str
+    format: str                  # "pcap", "pcapng" or "json"
+    connection: str              # "client 127.0.0.1:34518 <-> server 127.0.0.1:40123"
+    segments: list[CapturedSegment]
+    ignored: list[Ignored] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    connections: list[str] = field(default_factory=list)  # every connection in the file
+
+    @property
+    def compact(self) -> str:
+        return " ".join(s.short for s in self.segments)
+
+    def ignored_summary(self) -> list[str]:
+        """'what: n' per kind of ignored segment, in first-seen order."""
+        counts: dict[str, int] = {}
+        for i in self.ignored:
+            counts[i.what] = counts.get(i.what, 0) + 1
+        return [f"{what} x{n}" if n > 1 else what for what, n in counts.items()]
+
+    def as_json(self) -> dict:
+        return {"source": self.source, "format": self.format, "connection": self.connection,
+                "compact": self.compact, "segments": [s.as_json() for s in self.segments],
+                "ignored": [i.as_json() for i in self.ignored], "notes": list(self.notes),
+                "connections": list(self.connections)}
+
+
+def _letters(tcp: str) -> str:
+    head = tcp.split(" ", 1)[0]
+    out = ""
+    if "D" in head:
+        out += "D"
+    for ch, letter in (("F", "F"), ("R", "R"), (".", "A")):
+        if ch in head:
+            out += letter
+    return out
+
+
+# ------------------------------------------------------------------ entry point
+
+def read_capture(path: str | Path, conn: str | None = None) -> Capture:
+    """Read a capture file (pcap, pcapng or JSON trace) and pick one TCP connection.
+
+    `conn` chooses among several connections: a 1-based number, a port, or
+    `ADDR:PORT-ADDR:PORT`. Without it the first connection that carries a FIN or an RST is
+    taken (the others are listed in `Capture.connections`). Raises TcpcheckError (TCP6xx)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise _bad("TCP600", f"{path} is a directory, not a capture file") from None
+    except OSError as err:
+        raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) >= 4 and data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
+                                        b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
+        packets = _tcp_packets(_read_pcap(data, path), path)
+        return _connection(packets, str(path), "pcap", conn)
+    if len(data) >= 4 and data[:4] == b"\x0a\x0d\x0d\x0a":
+        packets = _tcp_packets(_read_pcapng(data, path), path)
+        return _connection(packets, str(path), "pcapng", conn)
+    stripped = data.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        return _read_json(data, path)
+    if not data:
+        raise _bad("TCP601", f"{path} is empty: not a pcap, pcapng or JSON trace")
+    raise _bad("TCP601", f"{path} is not a pcap, pcapng or JSON trace (it starts with bytes "
+               f"{data[:4].hex(' ')})", "write captures with tcpdump -w FILE, or give a JSON "
+               "trace as `tcpcheck trace --json` prints it")
+
+
+# ------------------------------------------------------------------ containers
+
+def _read_pcap(data: bytes, path: Path) -> list[tuple[int, float, int, bytes]]:
+    """(frame, time, linktype, bytes) per record of a classic pcap file."""
+    if len(data) < 24:
+        raise _bad("TCP601", f"{path}: truncated pcap file: the 24-byte file header is cut "
+                   f"off after {len(data)} bytes")
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    _maj, _min, _tz, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", data[4:24])
+    linktype &= 0x0FFFFFFF
+    out = []
+    off, frame = 24, 0
+    while off < len(data):
+        frame += 1
+        if off + 16 > len(data):
+            raise _bad("TCP601", f"{path}: truncated pcap file: record {frame} is cut off in "
+                       f"its header ({len(data) - off} of 16 bytes)",
+                       f"{frame - 1} complete records precede it")
+        sec, frac, incl, _orig = struct.unpack(endian + "IIII", data[off:off + 16])
+        if incl > 0x4000000:
+            raise _bad("TCP601", f"{path}: corrupt pcap file: record {frame} claims "
+                       f"{incl} bytes")
+        if off + 16 + incl > len(data):
+            raise _bad("TCP601", f"{path}: truncated pcap file: record {frame} is cut off "
+                       f"({len(data) - off - 16} of {incl} bytes)",
+                       f"{frame - 1} complete records precede it")
+        t = sec + frac / (1e9 if nano else 1e6)
+        out.append((frame, t, linktype, data[off + 16:off + 16 + incl]))
+        off += 16 + incl
+    return out
+
+
+def _read_pcapng(data: bytes, path: Path) -> list[tuple[int, float, int, bytes]]:
+    """(frame, time, linktype, bytes) per packet block of a pcapng file."""
+    out = []
+    endian = "<"
+    interfaces: list[tuple[int, float]] = []   # (linktype, seconds per tick)
+    off, frame, block = 0, 0, 0
+    while off < len(data):
+        block += 1
+        if off + 12 > len(data):
+            raise _bad("TCP601", f"{path}: truncated pcapng file: block {block} is cut off in "
+                       f"its header")
+        btype = struct.unpack(endian + "I", data[off:off + 4])[0]
+        if btype == 0x0A0D0D0A:
+            bom = data[off + 8:off + 12]
+            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">" if bom == b"\x1a\x2b\x3c\x4d" else ""
+            if not endian:
+                raise _bad("TCP601", f"{path}: corrupt pcapng file: bad byte-order mark in "
+                           f"section header (block {block})")
+            interfaces = []
+        blen = struct.unpack(endian + "I", data[off + 4:off + 8])[0]
+        if blen < 12 or blen % 4:
+            raise _bad("TCP601", f"{path}: corrupt pcapng file: block {block} has length {blen}")
+        if off + blen > len(data):
+            raise _bad("TCP601", f"{path}: truncated pcapng file: block {block} is cut off "
+                       f"({len(data) - off} of {blen} bytes)")
+        body = data[off + 8:off + blen - 4]
+        if struct.unpack(endian + "I", data[off + blen - 4:off + blen])[0] != blen:
+            raise _bad("TCP601", f"{path}: corrupt pcapng file: block {block}'s trailing "
+                       "length does not match its header")
+        if btype == 1:  # interface description
+            if len(body) < 8:
+                raise _bad("TCP601", f"{path}: corrupt pcapng file: short interface block")
+            linktype = struct.unpack(endian + "H", body[:2])[0]
+            interfaces.append((linktype, _tsresol(body[8:], endian)))
+        elif btype in (6, 3):  # enhanced / simple packet
+            frame += 1
+            if btype == 6:
+                if len(body) < 20:
+                    raise _bad("TCP601", f"{path}: corrupt pcapng file: short packet block "
+                               f"{block}")
+                iface, hi, lo, caplen, _orig = struct.unpack(endian + "IIIII", body[:20])
+                pkt = body[20:20 + caplen]
+                if len(pkt) < caplen:
+                    raise _bad("TCP601", f"{path}: corrupt pcapng file: packet {frame} is "
+                               "longer than its block")
+            else:
+                iface, hi, lo = 0, 0, 0
+                pkt = body[4:]
+            if iface >= len(interfaces):
+                raise _bad("TCP601", f"{path}: corrupt pcapng file: packet {frame} names "
+                           f"interface {iface}, which is not described")
+            linktype, unit = interfaces[iface]
+            out.append((frame, ((hi << 32) | lo) * unit, linktype, pkt))
+        off += blen
+    return out
+
+
+def _tsresol(options: bytes, endian: str) -> float:
+    off = 0
+    while off + 4 <= len(options):
+        code, length = struct.unpack(endian + "HH", options[off:off + 4])
+        if code == 0:
+            break
+        if code == 9 and length >= 1:
+            v = options[off + 4]
+            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+        off += 4 + ((length + 3) & ~3)
+    return 1e-6
+
+
+def _tcp_packets(records, path: Path) -> list[Packet]:
+    """Decode link, IP and TCP headers; everything that is not TCP is skipped."""
+    import dpkt
+
+    out = []
+    for frame, t, linktype, raw in records:
+        try:
+            ip = _ip_layer(dpkt, linktype, raw)
+        except (dpkt.UnpackError, struct.error, ValueError, IndexError):
+            continue
+        if ip is None:
+            continue
+        tcp = ip.data
+        if not isinstance(tcp, dpkt.tcp.TCP):
+            continue
+        try:
+            addr = _addr(ip)
+            options = tuple(sorted({_OPTION_NAMES.get(o, f"option {o}")
+                                    for o, _v in dpkt.tcp.parse_opts(tcp.opts)}))
+        except (ValueError, struct.error, IndexError):
+            options = ("malformed options",)
+        out.append(Packet(frame, t, (addr[0], tcp.sport), (addr[1], tcp.dport), tcp.seq,
+                          tcp.ack, tcp.flags, len(tcp.data), tcp.win, options))
+    return out
+
+
+_OPTION_NAMES = {2: "MSS", 3: "window scale", 4: "SACK permitted", 5: "SACK", 8: "timestamps",
+                 1: "NOP", 0: "end", 30: "MPTCP", 34: "TCP fast open"}
+
+
+def _ip_layer(dpkt, linktype: int, raw: bytes):
+    if linktype == 1:          # Ethernet (tcpdump -i lo writes this)
+        eth = dpkt.ethernet.Ethernet(raw)
+        ip = eth.data
+    elif linktype == 113:      # Linux cooked (tcpdump -i any)
+        ip = dpkt.sll.SLL(raw).data
+    elif linktype == 276:      # Linux cooked v2
+        ip = dpkt.sll2.SLL2(raw).data
+    elif linktype in (0, 108):  # BSD loopback
+        ip = dpkt.loopback.Loopback(raw).data
+    elif linktype in (101, 12, 14):  # raw IP
+        ip = dpkt.ip.IP(raw) if raw[:1] and raw[0] >> 4 == 4 else dpkt.ip6.IP6(raw)
+    elif linktype == 228:
+        ip = dpkt.ip.IP(raw)
+    elif linktype == 229:
+        ip = dpkt.ip6.IP6(raw)
+    else:
+        return None
+    if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
+        return ip
+    return None
+
+
+def _addr(ip) -> tuple[str, str]:
+    import socket
+
+    fam = socket.AF_INET if len(ip.src) == 4 else socket.AF_INET6
+    return socket.inet_ntop(fam, ip.src), socket.inet_ntop(fam, ip.dst)
+
+
+# ------------------------------------------------------------------ connection
+
+def _ep(a: tuple[str, int]) -> str:
+    return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"
+
+
+def _split_connections(packets: list[Packet]) -> list[list[Packet]]:
+    """Packets per connection: same 4-tuple, and a new SYN after a FIN or RST starts anew."""
+    conns: list[list[Packet]] = []
+    current: dict[frozenset, int] = {}
+    ended: dict[int, bool] = {}
+    for p in packets:
+        key = frozenset((p.src, p.dst))
+        k = current.get(key)
+        fresh_syn = p.flags & SYN and not p.flags & ACK
+        if k is None or (fresh_syn and ended.get(k)):
+            current[key] = k = len(conns)
+            conns.append([])
+        conns[k].append(p)
+        if p.flags & (FIN | RST):
+            ended[k] = True
+    return conns
+
+
+def _describe(conn: list[Packet]) -> tuple[tuple[str, int], tuple[str, int], bool]:
+    """(client, server, saw the handshake): the client sent the SYN, else the first packet."""
+    for p in conn:
+        if p.flags & SYN and not p.flags & ACK:
+            return p.src, p.dst, True
+    for p in conn:
+        if p.flags & SYN and p.flags & ACK:
+            return p.dst, p.src, True
+    return conn[0].src, conn[0].dst, False
+
+
+def _choose(conns: list[list[Packet]], conn: str | None, source: str) -> int:
+    if conn is None:
+        for k, c in enumerate(conns):
+            if any(p.flags & (FIN | RST) for p in c):
+                return k
+        return 0
+    text = conn.strip()
+    if text.isdigit():
+        n = int(text)
+        if 1 <= n <= len(conns) and (n < 1024 or not any(
+                n in (p.src[1], p.dst[1]) for c in conns for p in c)):
+            return n - 1
+        hits = [k for k, c in enumerate(conns) if n in (c[0].src[1], c[0].dst[1])]
+        if hits:
+            return hits[0]
+    else:
+        for k, c in enumerate(conns):
+            cl, sv, _ = _describe(c)
+            if text in (f"{_ep(cl)}-{_ep(sv)}", f"{_ep(sv)}-{_ep(cl)}"):
+                return k
+    listing = [f"{k + 1}: {_conn_text(c)}" for k, c in enumerate(conns)]
+    raise _bad("TCP603", f"--conn {conn}: no such connection in {source}",
+               "give a number, a port, or ADDR:PORT-ADDR:PORT; the capture has:", *listing)
+
+
+def _conn_text(c: list[Packet]) -> str:
+    cl, sv, _ = _describe(c)
+    return f"client {_ep(cl)} <-> server {_ep(sv)} ({len(c)} packets)"
+
+
+def _connection(packets: list[Packet], source: str, fmt: str, conn: str | None) -> Capture:
+    if not packets:
+        raise _bad("TCP602", f"{source}: the capture holds no TCP segment",
+                   "capture with a filter such as: tcpdump -i lo -w FILE 'tcp port PORT'")
+    conns = _split_connections(packets)
+    k = _choose(conns, conn, source)
+    chosen = conns[k]
+    client, server, handshake = _describe(chosen)
+    cap = segments_from_packets(chosen, client, server, handshake)
+    cap.source, cap.format = source, fmt
+    cap.connections = [_conn_text(c) for c in conns]
+    if len(conns) > 1:
+        cap.notes.append(f"the capture has {len(conns)} TCP connections; replaying number "
+                         f"{k + 1} (choose with --conn)")
+    return cap
+
+
+class _Side:
+    """What one side has sent, in relative sequence numbers (ISN + 1 = 1... the first byte)."""
+
+    def __init__(self):
+        self.isn: int | None = None
+        self.units: list[int] = []     # relative end sequence number of each unit sent
+        self.high = 1                  # next relative sequence number (the SYN took 0)
+        self.fin_end: int | None = None
+        self.last_ack_units = 0
+        self.last_window: int | None = None
+        self.acked_peer = False        # sent an ACK at all (after the handshake)
+
+    def rel(self, seq: int) -> int:
+        return (seq - self.isn) % _MOD
+
+
+def segments_from_packets(packets: list[Packet], client: tuple[str, int],
+                          server: tuple[str, int], handshake: bool = True) -> Capture:
+    """Translate one connection's packets into model segments (see the module docstring)."""
+    sides = {"client": _Side(), "server": _Side()}
+    name_of = {client: "client", server: "server"}
+    segments: list[CapturedSegment] = []
+    ignored: list[Ignored] = []
+    notes: list[str] = []
+    seen_opts: set[str] = set()
+    seen_flags: set[str] = set()
+    t0: float | None = None
+    if not handshake:
+        notes.append("the capture does not show the handshake: sequence numbers are counted "
+                     "from each side's first segment")
+    established = {"client": False, "server": False}
+
+    for p in packets:
+        who = name_of.get(p.src)
+        if who is None:
+            continue
+        me, peer = sides[who], sides["server" if who == "client" else "client"]
+        tcp = _tcp_text(p, me, peer)
+        if p.flags & SYN:
+            if me.isn is None:
+                me.isn = p.seq
+            ignored.append(Ignored(p.frame, who, "handshake", _tcp_text(p, me, peer)))
+            continue
+        if me.isn is None:
+            me.isn = (p.seq - 1) % _MOD
+        if peer.isn is None and p.flags & ACK:
+            peer.isn = (p.ack - 1) % _MOD
+        tcp = _tcp_text(p, me, peer)
+        for o in p.options:
+            if o not in ("NOP", "end"):
+                seen_opts.add(o)
+        for bit, name in ((PSH, "PSH"), (URG, "URG"), (ECE, "ECE"), (CWR, "CWR")):
+            if p.flags & bit:
+                seen_flags.add(name)
+        start = me.rel(p.seq)
+        end = start + p.length + (1 if p.flags & FIN else 0)
+        ack_units = _units_acked(peer, p) if p.flags & ACK else None
+
+        def keep(flags: str, ack):
+            nonlocal t0
+            if t0 is None:
+                t0 = p.time
+            segments.append(CapturedSegment(len(segments) + 1, p.frame, who, flags, ack, tcp,
+                                            round((p.time - t0) * 1000, 3)))
+
+        if p.flags & RST:
+            keep("RST", None)
+            continue
+        # the ACK that completes the handshake
+        if (not established[who] and handshake and p.length == 0 and not p.flags & FIN
+                and who == "client" and start == 1 and ack_units == 0 and not segments
+                and not me.acked_peer):
+            established[who] = True
+            me.acked_peer = True
+            me.last_window = p.window
+            ignored.append(Ignored(p.frame, who, "handshake", tcp))
+            continue
+        established[who] = True
+        if not p.flags & FIN and p.length <= 1 and start == (me.high - 1) % _MOD:
+            ignored.append(Ignored(p.frame, who, "keep-alive", tcp))
+            continue
+        if (p.length or p.flags & FIN) and end <= me.high:
+            ignored.append(Ignored(p.frame, who, "retransmission", tcp))
+            continue
+        if p.length:
+            me.units.append(start + p.length)
+            me.high = max(me.high, start + p.length)
+            keep("DATA", ack_units)
+            me.last_ack_units = ack_units or me.last_ack_units
+            if p.flags & FIN:
+                notes.append(f"frame {p.frame}: a FIN carrying data is read as DATA, then FIN")
+        if p.flags & FIN:
+            me.units.append(end)
+            me.fin_end = end
+            me.high = max(me.high, end)
+            # FIN+ACK in the model: this FIN is also the first acknowledgement of the
+            # peer's FIN (the three-way close); after a bare ACK of it, a FIN is plain
+            acks_fin = (ack_units is not None and peer.fin_end is not None
+                        and p.flags & ACK and peer.rel(p.ack) >= peer.fin_end
+                        and ack_units > me.last_ack_units)
+            keep("FIN+ACK" if acks_fin else "FIN", ack_units)
+            if ack_units is not None:
+                me.last_ack_units = ack_units
+            me.last_window = p.window
+            continue
+        if p.length:
+            me.last_window = p.window
+            continue
+        # a bare ACK: it counts only if it acknowledges something new
+        if ack_units is not None and ack_units > me.last_ack_units:
+            keep("ACK", ack_units)
+            me.last_ack_units = ack_units
+        elif me.last_window is not None and p.window != me.last_window:
+            ignored.append(Ignored(p.frame, who, "window update", tcp))
+        else:
+            ignored.append(Ignored(p.frame, who, "duplicate ACK", tcp))
+        me.last_window = p.window
+    if seen_opts:
+        notes.append("TCP options ignored: " + ", ".join(sorted(seen_opts)))
+    if seen_flags:
+        notes.append("flags ignored: " + ", ".join(sorted(seen_flags)))
+    conn = f"client {_ep(client)} <-> server {_ep(server)}"
+    return Capture("", "", conn, segments, ignored, notes)
+
+
+def _units_acked(peer: _Side, p: Packet) -> int:
+    """How many of the peer's units (data segments, FIN) the ack number covers."""
+    if peer.isn is None:
+        return 0
+    rel = peer.rel(p.ack)
+    return sum(1 for end in peer.units if end <= rel)
+
+
+def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
+    letters = "".join(ch for bit, ch in ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"))
+                      if p.flags & bit)
+    if p.flags & ACK:
+        letters += "."
+    if p.length:
+        letters = "D" + letters   # only for the compact form; tcpdump shows length instead
+    seq = me.rel(p.seq) if me.isn is not None else p.seq
+    parts = [letters or "none", f"seq {seq}"]
+    if p.flags & ACK:
+        parts.append(f"ack {peer.rel(p.ack) if peer.isn is not None else p.ack}")
+    parts.append(f"win {p.window}")
+    parts.append(f"len {p.length}")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------ JSON traces
+
+def _read_json(data: bytes, path: Path) -> Capture:
+    """A JSON trace: the step list of `tcpcheck trace --json` (or a document holding it under
+    "trace"), or a hand-written {"segments": [{"side": "client", "flags": "FIN", "ack": 0}]}."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
+        raise _bad("TCP604", f"{path}: not valid JSON{where}: "
+                   f"{getattr(err, 'msg', None) or err}") from None
+    segs: list[CapturedSegment] = []
+    if isinstance(doc, dict) and "segments" in doc:
+        items = doc["segments"]
+        if not isinstance(items, list):
+            raise _bad("TCP604", f"{path}: \"segments\" must be a list")
+        for k, item in enumerate(items, start=1):
+            segs.append(_json_segment(item, k, k, path))
+    else:
+        steps = doc.get("trace") if isinstance(doc, dict) else doc
+        if not isinstance(steps, list):
+            raise _bad("TCP604", f"{path}: a JSON trace is a list of steps (as `tcpcheck trace "
+                       "--json` prints under \"trace\") or {\"segments\": [...]}")
+        for step in steps:
+            if not isinstance(step, dict):
+                raise _bad("TCP604", f"{path}: every step must be an object")
+            for seg in step.get("sent") or []:
+                item = {**seg, "side": step.get("endpoint")} if isinstance(seg, dict) else seg
+                segs.append(_json_segment(item, len(segs) + 1, step.get("step", 0), path))
+    return Capture(str(path), "json", "client <-> server (JSON trace)", segs)
+
+
+def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
+    where = f"{path}: segment {number}"
+    if not isinstance(item, dict):
+        raise _bad("TCP604", f"{where}: must be an object with side, flags and ack")
+    side = item.get("side", item.get("from"))
+    if side not in ("client", "server"):
+        raise _bad("TCP604", f"{where}: side must be \"client\" or \"server\", not {side!r}")
+    flags = item.get("flags")
+    allowed = ("FIN", "FIN+ACK", "ACK", "DATA", "RST")
+    if flags not in allowed:
+        raise _bad("TCP604", f"{where}: flags must be one of {', '.join(allowed)}, not {flags!r}")
+    ack = item.get("ack")
+    if flags == "RST":
+        ack = None
+    elif not isinstance(ack, int) or isinstance(ack, bool) or ack < 0:
+        raise _bad("TCP604", f"{where}: ack must be a count of the peer's units (0, 1, ...), "
+                   f"not {ack!r}")
+    real = {"FIN": "F.", "FIN+ACK": "F.", "ACK": ".", "DATA": "D.",
+            "RST": "R."}[flags]
+    return CapturedSegment(number, frame if isinstance(frame, int) else 0, side, flags, ack,
+                           f"{real} (model segment)", None)
+
+
+def capture_kind(cap: Capture) -> str | None:
+    """The kind of close a capture shows, read from the segments alone (as tcpcheck map
+    names them): rst, simultaneous (the second FIN does not acknowledge the first),
+    three-way (the passive side's first answer to the FIN is its own FIN), four-way."""
+    segs = cap.segments
+    if any(s.flags == "RST" for s in segs):
+        return "rst"
+    fins = [s for s in segs if s.flags in ("FIN", "FIN+ACK")]
+    if not fins:
+        return None
+    first = fins[0]
+    later = [s for s in fins if s.side != first.side]
+    # the first FIN is the closer's data segments before it, plus one unit
+    first_fin_units = 1 + sum(1 for s in segs[:segs.index(first)]
+                              if s.side == first.side and s.flags == "DATA")
+    if later and later[0].ack is not None and later[0].ack < first_fin_units:
+        return "simultaneous"
+    answer = next((s for s in segs[segs.index(first) + 1:] if s.side != first.side), None)
+    if answer is None:
+        return None
+    return "three-way" if answer.flags == "FIN+ACK" else "four-way"

@@ -1,0 +1,672 @@
+"""The live conformance suite: DOMAIN.md's teardown scenarios on real sockets, checked by the model.
+
+Each scenario is a client and a server, each in its own process (forked from here), talking
+over loopback while tcpdump captures on `lo` with a filter on the scenario's port. The
+capture is then replayed (tcpcheck.replay) against the model with the scenario's parameters
+fixed, and the kind of close seen is compared with the kinds the model predicts for the
+scenario: the kinds of the model's complete runs, with those parameters, in which the
+scenario's active side sends the first FIN or RST (and, unless the scenario is the
+simultaneous close, the passive side closes only after reading EOF), and, where the scenario
+fixes the passive application's think time, only runs whose timing z3 accepts with it.
+
+The system calls' results (ECONNRESET, EPIPE, EOF) the scenarios record are shown beside the
+segments. Capturing needs root (or CAP_NET_RAW) and tcpdump: `capture_problem()` says what
+is missing.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+SETTLE = 0.12        # seconds to wait after both processes are done (last ACKs, delayed ACKs)
+CHILD_TIMEOUT = 8.0  # a scenario process that takes longer is killed
+
+
+class CaptureUnavailable(Exception):
+    """tcpdump could not be started or did not start capturing."""
+
+
+def capture_problem() -> str | None:
+    """Why packets cannot be captured here, in words; None when they can."""
+    if shutil.which("tcpdump") is None:
+        return ("tcpdump is not installed (Debian: apt-get install -y tcpdump)")
+    if os.geteuid() != 0:
+        try:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            s.close()
+        except (PermissionError, OSError, AttributeError):
+            return ("capturing on lo needs root or CAP_NET_RAW (run as root, or "
+                    "setcap cap_net_raw,cap_net_admin=eip $(which tcpdump))")
+    return None
+
+
+# ------------------------------------------------------------------ scenario plumbing
+
+class Control:
+    """A line between the client and server processes to order their steps."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def signal(self, what: str = "go") -> None:
+        self.sock.sendall(what.encode()[:1] or b"g")
+
+    def wait(self) -> None:
+        self.sock.settimeout(CHILD_TIMEOUT)
+        self.sock.recv(1)
+
+
+def _call(out: list, name: str, fn) -> bytes | int | None:
+    """Run one socket call and record its outcome: 'read=0', 'read=5', 'write=ECONNRESET'."""
+    try:
+        r = fn()
+    except OSError as err:
+        out.append(f"{name}={errno.errorcode.get(err.errno, err.errno)}")
+        return None
+    if isinstance(r, bytes):
+        out.append(f"{name}={len(r)}")
+    else:
+        out.append(f"{name}=ok")
+    return r
+
+
+def _read_to_eof(c: socket.socket, out: list) -> None:
+    c.settimeout(CHILD_TIMEOUT)
+    while True:
+        r = _call(out, "read", lambda: c.recv(65536))
+        if not r:
+            return
+
+
+# client(c, ctl, calls) and server(s, ctl, calls); `calls` collects the calls' outcomes
+
+def _c_close(c, ctl, calls):
+    time.sleep(0.02)
+    c.close()
+
+
+def _s_read_eof_close(s, ctl, calls):
+    _read_to_eof(s, calls)
+    s.close()
+
+
+def _s_quickack_close(s, ctl, calls):
+    _read_to_eof(s, calls)
+    # TCP_QUICKACK leaves delayed-ACK (pingpong) mode and sends the ACK held back
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    time.sleep(0.02)
+    s.close()
+
+
+def _s_wait_past_delack(s, ctl, calls):
+    _read_to_eof(s, calls)
+    time.sleep(0.5)     # longer than any delayed-ACK timeout (200 ms at most on Linux)
+    s.close()
+
+
+def _c_shut_wr_read_close(c, ctl, calls):
+    time.sleep(0.02)
+    c.shutdown(socket.SHUT_WR)
+    _read_to_eof(c, calls)
+    c.close()
+
+
+def _s_reply_close(s, ctl, calls):
+    _read_to_eof(s, calls)
+    _call(calls, "write", lambda: s.send(b"reply"))
+    s.close()
+
+
+def _s_late_reply_close(s, ctl, calls):
+    _read_to_eof(s, calls)
+    time.sleep(0.3)
+    _call(calls, "write", lambda: s.send(b"late reply"))
+    s.close()
+
+
+def _c_write_then_read_reset(c, ctl, calls):
+    _call(calls, "write", lambda: c.send(b"request"))
+    ctl.signal()
+    time.sleep(0.15)
+    _call(calls, "read", lambda: c.recv(100))
+    _call(calls, "read", lambda: c.recv(100))
+    c.close()
+
+
+def _s_close_unread(s, ctl, calls):
+    ctl.wait()
+    time.sleep(0.05)    # the request is in the receive buffer, unread
+    s.close()
+
+
+def _c_linger_zero(c, ctl, calls):
+    time.sleep(0.02)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+
+
+def _s_write_after_reset(s, ctl, calls):
+    time.sleep(0.15)    # the RST has arrived (ESTABLISHED)
+    _call(calls, "write", lambda: s.send(b"x"))
+    _call(calls, "write", lambda: s.send(b"x"))
+    _call(calls, "read", lambda: s.recv(100))
+    s.close()
+
+
+def _s_eof_write_twice(s, ctl, calls):
+    _read_to_eof(s, calls)
+    _call(calls, "write", lambda: s.send(b"late"))   # meets a closed socket: RST
+    time.sleep(0.15)
+    _call(calls, "write", lambda: s.send(b"again"))
+    _call(calls, "read", lambda: s.recv(100))
+    s.close()
+
+
+def _c_shut_rd_close(c, ctl, calls):
+    time.sleep(0.02)
+    c.shutdown(socket.SHUT_RD)
+    time.sleep(0.05)
+    c.close()
+
+
+def _c_shut_rdwr(c, ctl, calls):
+    time.sleep(0.02)
+    c.shutdown(socket.SHUT_RDWR)
+    time.sleep(0.3)
+    c.close()
+
+
+def _c_fork_close(c, ctl, calls):
+    time.sleep(0.02)
+    pid = os.fork()
+    if pid == 0:
+        c.close()           # one of two references: nothing is sent
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(0.05)
+    c.close()
+
+
+def _c_fork_shutdown(c, ctl, calls):
+    time.sleep(0.02)
+    pid = os.fork()
+    if pid == 0:
+        c.shutdown(socket.SHUT_WR)   # FIN although the parent still holds the socket
+        os._exit(0)
+    os.waitpid(pid, 0)
+    _read_to_eof(c, calls)
+    c.close()
+
+
+def _c_killed(c, ctl, calls):
+    time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _simultaneous(c, ctl, calls):
+    # both processes spin to the same instant, then close
+    ctl.signal()
+    ctl.wait()
+    deadline = time.time() + 0.03
+    deadline = round(deadline, 2)
+    while time.time() < deadline:
+        pass
+    c.close()
+
+
+def _simultaneous_server(s, ctl, calls):
+    ctl.wait()
+    ctl.signal()
+    deadline = round(time.time() + 0.03, 2)
+    while time.time() < deadline:
+        pass
+    s.close()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    params: tuple[str, ...]          # --param values for the model
+    active: str | None               # the side whose FIN or RST comes first (None: either)
+    expect: str                      # the kind of close DOMAIN.md describes
+    client: Callable
+    server: Callable
+    think_ms: float | None = None    # the passive application's time from EOF to close
+    simultaneous: bool = False
+
+    @property
+    def passive(self) -> str | None:
+        return {"client": "server", "server": "client"}.get(self.active or "")
+
+
+_BASIC = ("delayed_ack=true", "passive_has_data=false")
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("passive_closes_at_once", "client close(); server reads EOF and closes at once",
+             _BASIC, "client", "three-way", _c_close, _s_read_eof_close, think_ms=0),
+    Scenario("passive_quickack", "as above, the server sets TCP_QUICKACK after EOF",
+             ("delayed_ack=true", "passive_has_data=false", "server_quickack=true"),
+             "client", "four-way", _c_close, _s_quickack_close, think_ms=0),
+    Scenario("passive_sends_data_then_closes",
+             "client shutdown(SHUT_WR) and reads; server replies after EOF, then closes",
+             ("delayed_ack=true", "passive_has_data=true"), "client", "four-way",
+             _c_shut_wr_read_close, _s_reply_close, think_ms=0),
+    Scenario("passive_waits_past_delack", "client close(); server closes 500 ms after EOF",
+             _BASIC, "client", "four-way", _c_close, _s_wait_past_delack, think_ms=500),
+    Scenario("close_with_unread_data", "server close()s with the client's request unread; "
+             "the client then reads twice",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true",
+              "more_calls=true"), "server", "rst", _c_write_then_read_reset, _s_close_unread),
+    Scenario("so_linger_zero", "client close() with SO_LINGER 0; the server then writes "
+             "twice and reads", ("delayed_ack=true", "passive_has_data=false",
+                                 "linger_zero=true", "more_calls=true"),
+             "client", "rst", _c_linger_zero, _s_write_after_reset),
+    Scenario("write_after_rst", "client close(); server reads EOF, writes (RST), writes again",
+             ("delayed_ack=true", "passive_has_data=true", "more_calls=true"), "client", "rst",
+             _c_close, _s_eof_write_twice, think_ms=0),
+    Scenario("shutdown_wr_late_data", "client shutdown(SHUT_WR) and reads; server replies "
+             "300 ms after EOF (past the delayed ACK), then closes",
+             ("delayed_ack=true", "passive_has_data=true"), "client", "four-way",
+             _c_shut_wr_read_close, _s_late_reply_close, think_ms=300),
+    Scenario("shutdown_rd", "client shutdown(SHUT_RD) (nothing sent), later close()",
+             ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
+             "three-way", _c_shut_rd_close, _s_read_eof_close, think_ms=0),
+    Scenario("shut_rdwr_late_data", "client shutdown(SHUT_RDWR); the server's reply after "
+             "EOF meets an RST", ("delayed_ack=true", "passive_has_data=true",
+                                  "more_calls=true"), "client", "rst",
+             _c_shut_rdwr, _s_reply_close, think_ms=0),
+    Scenario("fork_shared_socket", "client forks; the child's close() sends nothing, the "
+             "parent's close() sends FIN", ("delayed_ack=true", "passive_has_data=false",
+                                            "shared_socket=true"), "client", "three-way",
+             _c_fork_close, _s_read_eof_close, think_ms=0),
+    Scenario("shutdown_shared_socket", "client forks; the child's shutdown(SHUT_WR) sends FIN "
+             "while the parent holds the socket", ("delayed_ack=true", "passive_has_data=false",
+                                                   "shared_socket=true"), "client",
+             "three-way", _c_fork_shutdown, _s_read_eof_close, think_ms=0),
+    Scenario("process_killed", "the client process is killed (SIGKILL): the kernel closes",
+             ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
+             "three-way", _c_killed, _s_read_eof_close, think_ms=0),
+    Scenario("simultaneous_close", "both processes close() at the same instant",
+             _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,
+             simultaneous=True),
+)
+
+
+# ------------------------------------------------------------------ running one scenario
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    run: int
+    capture_path: Path | None
+    compact: str = ""
+    verdict: str = "error"           # accepted / rejected / error
+    kind: str | None = None          # observed kind of close (from the matching run)
+    predicted: list[str] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)   # kinds whose timing z3 did not settle
+    calls: dict = field(default_factory=dict)   # side -> ["read=ECONNRESET", ...]
+    detail: list[str] = field(default_factory=list)  # replay's explanation when rejected
+    error: str | None = None
+
+    @property
+    def kind_ok(self) -> bool:
+        return self.kind is not None and self.kind in self.predicted
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "accepted" and self.kind_ok
+
+
+class _Tcpdump:
+    def __init__(self, port: int, path: Path):
+        self.path = path
+        self.proc = subprocess.Popen(
+            ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", "-w", str(path),
+             f"tcp port {port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # tcpdump says "listening on lo" once the capture is active
+        start = time.monotonic()
+        line = b""
+        while time.monotonic() - start < 5:
+            line = self.proc.stderr.readline()
+            if b"listening on" in line or not line:
+                break
+        if b"listening on" not in line:
+            err = (line + self.proc.stderr.read()).decode(errors="replace").strip() \
+                if self.proc.poll() is not None else "it did not start capturing within 5 s"
+            self.stop()
+            raise CaptureUnavailable(f"tcpdump failed: {err}")
+
+    def drain(self, quiet: float = 0.1, limit: float = 2.0) -> None:
+        """Wait until the capture file has not grown for `quiet` seconds: tcpdump stopped by
+        SIGINT drops what it has not written yet (seen on a loaded machine: a last ACK
+        missing)."""
+        start = last_change = time.monotonic()
+        size = -1
+        while time.monotonic() - start < limit:
+            now = self.path.stat().st_size if self.path.exists() else 0
+            if now != size:
+                size, last_change = now, time.monotonic()
+            elif time.monotonic() - last_change >= quiet:
+                return
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def _child(role: str, fn, listener: socket.socket, port: int, ctl: socket.socket,
+           result_w: int) -> None:
+    """Body of a forked scenario process; never returns."""
+    code = 0
+    calls: list = []
+    try:
+        signal.alarm(int(CHILD_TIMEOUT))
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        if role == "client":
+            listener.close()
+            c = socket.create_connection(("127.0.0.1", port), timeout=CHILD_TIMEOUT)
+        else:
+            c, _ = listener.accept()
+            listener.close()
+        c.settimeout(CHILD_TIMEOUT)
+        fn(c, Control(ctl), calls)
+    except BaseException as err:  # report, never raise out of a forked child
+        calls.append(f"error: {type(err).__name__}: {err}")
+        code = 1
+    try:
+        os.write(result_w, json.dumps(calls).encode() + b"\n")
+    finally:
+        os._exit(code)
+
+
+def run_scenario(sc: Scenario, workdir: Path, run: int = 1) -> tuple[Path, dict]:
+    """Run one scenario under tcpdump; the capture's path and each side's call results."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    path = workdir / f"{sc.name}-{run}.pcap"
+    dump = _Tcpdump(port, path)
+    calls: dict = {}
+    try:
+        a, b = socket.socketpair()
+        pipes = {}
+        pids = {}
+        for role, fn, ctl in (("server", sc.server, b), ("client", sc.client, a)):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                _child(role, fn, listener, port, ctl, w)
+            os.close(w)
+            pipes[role], pids[role] = r, pid
+        listener.close()
+        a.close()
+        b.close()
+        deadline = time.monotonic() + CHILD_TIMEOUT + 2
+        for role, pid in pids.items():
+            while True:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    calls.setdefault(role, []).append("error: timed out")
+                    break
+                time.sleep(0.005)
+        for role, r in pipes.items():
+            with os.fdopen(r, "rb") as f:
+                text = f.read().decode(errors="replace").strip()
+            if text:
+                try:
+                    calls[role] = calls.get(role, []) + json.loads(text)
+                except json.JSONDecodeError:
+                    calls[role] = [f"error: {text[:80]}"]
+            elif role not in calls:
+                calls[role] = ["(killed)"]
+        time.sleep(SETTLE)
+        dump.drain()
+    finally:
+        dump.stop()
+        listener.close()
+    return path, calls
+
+
+# ------------------------------------------------------------------ the model's prediction
+
+class _KindMonitor:
+    """What behaviour.classify needs to know about a run, kept step by step, so that the kinds
+    of close are found on the product of the state graph with this small record rather than
+    by listing every run (which explodes once early data and more calls are open).
+
+    The record: (rst sent, side of the first FIN or RST, per side: whether its FIN went out
+    before it received one (1) or it received one first (2), per side: the flags of its first
+    segment sent on or after receiving the peer's FIN)."""
+
+    def __init__(self, ex):
+        from .check import FLAG_BITS
+        from .compile import FLAG_WIDTH
+
+        self.ex = ex
+        self.ts = ex.system
+        self.names = [inst.name for inst in self.ts.model.instances]
+        self.fin, self.rst = FLAG_BITS["FIN"], FLAG_BITS["RST"]
+        self.flag_mask = (1 << FLAG_WIDTH) - 1
+        self.inbound = {c.dst: c.slot for c in self.ts.channels}
+
+    def initial(self, _state: int) -> tuple:
+        n = len(self.names)
+        return (False, None, (0,) * n, (None,) * n)
+
+    def step(self, m: tuple, src: int, _dst: int, vid: int, _dst_state: int) -> tuple:
+        v = self.ts.variants[vid]
+        if v.instance is None:          # a loss: nobody acts
+            return m
+        rst, first, order, after = m
+        me = self.names.index(v.instance)
+        order, after = list(order), list(after)
+        if v.event.kind == "recv":
+            got = self.ts.slot_value(self.ex.states[src], self.inbound[v.instance]) & self.flag_mask
+            if got & self.fin and order[me] == 0:
+                order[me] = 2
+        for _channel, flags in v.sends:
+            if flags & self.rst:
+                rst = True
+            if first is None and flags & (self.fin | self.rst):
+                first = v.instance
+            if flags & self.fin and order[me] == 0:
+                order[me] = 1
+            if order[me] == 2 and after[me] is None:
+                after[me] = flags
+        return (rst, first, tuple(order), tuple(after))
+
+    def kind(self, m: tuple, complete: bool) -> str:
+        """The same answer as behaviour.classify gives for the run."""
+        rst, _first, order, after = m
+        if rst:
+            return "rst"
+        if not complete:
+            return "incomplete"
+        active = [k for k in range(len(self.names)) if order[k] == 1]
+        if len(active) == 2:
+            return "simultaneous"
+        passive = next((k for k in range(len(self.names)) if k not in active), None)
+        if passive is not None and after[passive] is not None:
+            return "three-way" if after[passive] & self.fin else "four-way"
+        return "four-way"
+
+
+def predicted_kinds(ts, sc: Scenario, budget: int = 20_000) -> tuple[list[str], list[str]]:
+    """The kinds of close the model allows for the scenario (see the module docstring), and
+    the kinds whose timing z3 could not settle within `budget` checks."""
+    from .behaviour import KINDS
+    from .explore import explore
+    from .query import adjacency, end_predicate, timed_search
+    from .timing import timers_of
+
+    ex = explore(ts)
+    end = end_predicate(ts)
+    adj = adjacency(ex)
+    monitor = _KindMonitor(ex)
+    fixed = {}
+    if sc.think_ms is not None and sc.passive is not None \
+            and (sc.passive, "think") in timers_of(ts):
+        fixed[(sc.passive, "think")] = float(sc.think_ms)
+
+    def kind_at(sid: int, m: tuple) -> str | None:
+        if adj[sid] or sid >= ex.expanded:
+            return None                       # not the end of a complete run
+        if sc.active is not None and m[1] != sc.active:
+            return None
+        k = monitor.kind(m, end(ex.states[sid]))
+        return None if (k == "simultaneous" and not sc.simultaneous) else k
+
+    kinds, unsettled = [], []
+    for kind in KINDS:
+        run, exhausted = timed_search(ex, adj, monitor, lambda s, m: kind_at(s, m) == kind, 0,
+                                      budget=budget, fixed=fixed)
+        if run is not None:
+            kinds.append(kind)
+        elif exhausted:
+            unsettled.append(kind)
+    return kinds, unsettled
+
+
+# ------------------------------------------------------------------ the suite
+
+@dataclass
+class Report:
+    outcomes: list[Outcome]
+    repeat: int
+
+    @property
+    def ok(self) -> bool:
+        # the simultaneous close cannot be forced: only its capture has to be accepted
+        return all(o.verdict == "accepted" and (o.kind_ok or o.scenario.simultaneous)
+                   for o in self.outcomes)
+
+    def by_scenario(self) -> dict[str, list[Outcome]]:
+        out: dict[str, list[Outcome]] = {}
+        for o in self.outcomes:
+            out.setdefault(o.scenario.name, []).append(o)
+        return out
+
+    def lines(self) -> list[str]:
+        rows = [("scenario", "segments seen", "verdict", "close seen", "model predicts",
+                 "calls")]
+        for name, outs in self.by_scenario().items():
+            sc = outs[0].scenario
+            patterns: dict[str, list[Outcome]] = {}
+            for o in outs:
+                patterns.setdefault(o.compact + "|" + o.verdict + "|" + str(o.kind), []).append(o)
+            for k, (_key, group) in enumerate(patterns.items()):
+                o = group[0]
+                count = f" ({len(group)}/{len(outs)})" if len(outs) > 1 else ""
+                verdict = o.verdict if o.error is None else f"error: {o.error}"
+                mark = "" if o.kind_ok else ("  (not forced)" if sc.simultaneous else "  MISMATCH")
+                calls = "; ".join(f"{side[0].upper()}: " + " ".join(c)
+                                  for side, c in sorted(o.calls.items()) if c)
+                rows.append((name if k == 0 else "", (o.compact or "-") + count, verdict,
+                             (o.kind or "-") + mark, " or ".join(o.predicted) or "-", calls))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out = ["  ".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in rows]
+        bad = [o for o in self.outcomes if o.verdict != "accepted"]
+        for o in bad:
+            out.append("")
+            out.append(f"{o.scenario.name} run {o.run}: {o.verdict}"
+                       + (f" ({o.capture_path})" if o.capture_path else ""))
+            out.extend("  " + d for d in o.detail)
+        n_ok = sum(1 for o in self.outcomes if o.ok)
+        out.append("")
+        out.append(f"{n_ok} of {len(self.outcomes)} runs conform (capture accepted, kind of "
+                   f"close as predicted); {len(self.by_scenario())} scenarios x {self.repeat}")
+        sim = self.by_scenario().get("simultaneous_close")
+        if sim:
+            got = sum(1 for o in sim if o.kind == "simultaneous")
+            out.append(f"simultaneous close provoked in {got} of {len(sim)} runs")
+        return out
+
+    def as_json(self) -> dict:
+        return {"ok": self.ok, "repeat": self.repeat,
+                "runs": [{"scenario": o.scenario.name, "run": o.run, "segments": o.compact,
+                          "verdict": o.verdict, "kind": o.kind, "predicted": o.predicted,
+                          "unsettled": o.unsettled,
+                          "kind_ok": o.kind_ok, "calls": o.calls, "error": o.error,
+                          "detail": o.detail,
+                          "capture": str(o.capture_path) if o.capture_path else None}
+                         for o in self.outcomes]}
+
+
+def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
+              keep: Path | None = None, progress: Callable[[str], None] | None = None) -> Report:
+    """Run the scenarios (all, or those named), `repeat` times each; replay every capture."""
+    from . import load
+    from .capture import capture_kind, read_capture
+    from .cli_conform import replay_lines
+    from .diagnostics import TcpcheckError
+    from .replay import replay
+
+    scenarios = [s for s in SCENARIOS if only is None or s.name in only]
+    systems = {}
+    predictions = {}
+    outcomes: list[Outcome] = []
+    tmp = None
+    if keep is None:
+        tmp = tempfile.TemporaryDirectory(prefix="tcpcheck-conform-")
+        workdir = Path(tmp.name)
+    else:
+        workdir = Path(keep)
+        workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        for sc in scenarios:
+            if sc.params not in systems:
+                systems[sc.params] = load(model_path, list(sc.params))
+            ts = systems[sc.params]
+            if sc.name not in predictions:
+                predictions[sc.name] = predicted_kinds(ts, sc)
+            for k in range(1, repeat + 1):
+                if progress:
+                    progress(f"conform: {sc.name} run {k}")
+                path, calls = run_scenario(sc, workdir, k)
+                o = Outcome(sc, k, path if keep is not None else None, calls=calls,
+                            predicted=predictions[sc.name][0],
+                            unsettled=predictions[sc.name][1])
+                try:
+                    cap = read_capture(path)
+                except TcpcheckError as err:
+                    o.error = "; ".join(d.message for d in err.diagnostics)
+                    outcomes.append(o)
+                    continue
+                o.compact = cap.compact
+                r = replay(ts, cap)
+                o.verdict = r.verdict
+                o.kind = r.kind if r.accepted else capture_kind(cap)
+                if not r.accepted:
+                    o.detail = replay_lines(r, show_run=False)[len(cap.segments) + 1:]
+                outcomes.append(o)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return Report(outcomes, repeat)

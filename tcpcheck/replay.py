@@ -1,0 +1,377 @@
+"""Is a capture a run of the model? A search over the model's state graph guided by the capture.
+
+The question: is there a run of the model, in some parameter combination, whose segments,
+in the order they were sent, are exactly the captured ones? Everything else a run does is
+hidden from a capture (receives, application calls, timer expiries) and is inferred.
+
+The search is breadth-first over pairs (model state, number of captured segments matched),
+from the initial state of every parameter combination. A step that sends nothing keeps the
+count; a step that sends must send the next captured segment(s), from the same side, with
+the same flags and `ack` (an RST's ack is not compared). The model's state graph is walked
+on demand through the compiled successor function, so only the states the capture leads to
+are visited. A capture is accepted when, after its last segment, the model can finish
+quietly (reach a state with no successor without sending anything): a capture that stops
+while the model still owes a segment (a FIN answered by nothing) is rejected at its end,
+unless `prefix=True`.
+
+Accepted: the shortest matching run (in the parameter combination closest to the defaults),
+every combination that allows one, and the timing check of that run (z3). Rejected: the
+first captured segment no run can send, the states the model could have been in just before
+it, what they could have sent instead, and the nearest run (the matched prefix plus one of
+those alternatives).
+"""
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+
+from .capture import Capture, CapturedSegment
+from .compile import TransitionSystem
+from .explore import Exploration
+
+MAX_NODES = 2_000_000
+MAX_TIMING_TRIES = 64   # runs tried with z3 before giving up on a timing-feasible one
+_EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}   # a guard: a capture never needs this many (state, position) pairs
+
+
+@dataclass
+class Replay:
+    capture: Capture
+    system: TransitionSystem
+    accepted: bool
+    matched: int                              # captured segments a run can produce, in order
+    view: Exploration | None = None           # the run's states, for trace.run_steps / ladders
+    run: list[tuple[int, int]] | None = None  # matching (accepted) or nearest (rejected) run
+    combos: list[dict] = field(default_factory=list)      # parameter combinations allowing it
+    required: dict = field(default_factory=dict)          # values every such combination has
+    timing: object | None = None              # timing.RunTiming of the run, when accepted
+    failed_at: CapturedSegment | None = None  # the first segment no run can send
+    ended_early: bool = False                 # rejected because the model still must send
+    could_be_in: list[dict] = field(default_factory=list)  # states just before the failure
+    instead: list[dict] = field(default_factory=list)      # what those states could send
+    kind: str | None = None                   # kind of close of the matching run
+    explored: int = 0                         # (state, position) pairs visited
+
+    @property
+    def verdict(self) -> str:
+        return "accepted" if self.accepted else "rejected"
+
+
+def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:
+    if model_seg["flags"] != captured.flags:
+        return False
+    if captured.flags == "RST" or captured.ack is None:
+        return True
+    return model_seg.get("ack") == captured.ack
+
+
+def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict) -> list[dict]:
+    """The segments variant v put on the wire, read from the channel's tail in the new state."""
+    if not v.sends:
+        return []
+    segs: list[dict] = []
+    by_channel: dict[str, int] = {}
+    for name, _flags in v.sends:
+        by_channel[name] = by_channel.get(name, 0) + 1
+    for name, n in by_channel.items():
+        segs.extend(ts.channel_segments(new_state, out_of[name])[-n:])
+    return segs
+
+
+def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
+           check_timing: bool = True) -> Replay:
+    """Decide whether `capture` is a run of the model `ts` (see the module docstring)."""
+    segs = capture.segments
+    n = len(segs)
+    names = [inst.name for inst in ts.model.instances]
+    side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
+    channels = {ch.name: ch for ch in ts.channels}
+    region_of_state: dict[int, int] = {}
+    for r, s in enumerate(ts.initial):
+        region_of_state.setdefault(s, r)
+
+    # BFS over (state, matched). parent[node] = (previous node, variant)
+    parent: dict[tuple[int, int], tuple[tuple[int, int] | None, int]] = {}
+    region: dict[tuple[int, int], int] = {}
+    queue: deque[tuple[int, int]] = deque()
+    for r, s in enumerate(ts.initial):
+        node = (s, 0)
+        if node not in parent:
+            parent[node] = (None, -1)
+            region[node] = r
+            queue.append(node)
+    succ_cache: dict[int, list] = {}
+    children: dict[tuple[int, int], list] = {}
+
+    def successors(state: int):
+        out = succ_cache.get(state)
+        if out is None:
+            out = []
+            for vid, nxt in ts.successors(state):
+                v = ts.variants[vid]
+                out.append((vid, nxt, v, _sent(ts, v, nxt, channels)))
+            # arrivals first and timer expiries last: the first run found is then usually
+            # one the timers allow (a segment arrives in ms, TIME_WAIT lasts a minute)
+            out.sort(key=lambda e: _EVENT_ORDER.get(e[2].event.kind, 2))
+            succ_cache[state] = out
+        return out
+
+    best = 0
+    frontier_nodes: dict[int, list[tuple[int, int]]] = {0: []}
+    ends: list[tuple[int, int]] = []
+    while queue:
+        node = queue.popleft()
+        state, k = node
+        if k > best:
+            best = k
+        frontier_nodes.setdefault(k, []).append(node)
+        succ = successors(state)
+        if k == n and not succ:
+            ends.append(node)
+        for vid, nxt, v, sent in succ:
+            if sent:
+                if k + len(sent) > n:
+                    continue
+                if side_to_instance[segs[k].side] != v.instance:
+                    continue
+                if not all(_segment_matches(sent[j], segs[k + j]) for j in range(len(sent))):
+                    continue
+                if any(side_to_instance[segs[k + j].side] != v.instance for j in range(len(sent))):
+                    continue
+                child = (nxt, k + len(sent))
+            else:
+                child = (nxt, k)
+            children.setdefault(node, []).append((vid, child))
+            if child not in parent:
+                parent[child] = (node, vid)
+                region[child] = region[node]
+                queue.append(child)
+                if len(parent) > MAX_NODES:
+                    raise RuntimeError("replay: too many (state, position) pairs")
+
+    result = Replay(capture, ts, False, best, explored=len(parent))
+    if ends or (prefix and best == n and frontier_nodes.get(n)):
+        result.accepted = True
+        finals = ends if ends else frontier_nodes[n]
+        combos = sorted({region[f] for f in finals})
+        result.combos = [dict(ts.initial_params[r]) for r in combos]
+        result.required = _required(ts, combos)
+        chosen = _prefer(ts, finals, region)
+        run_nodes = _path(parent, chosen)
+        _finish_accepted(result, ts, run_nodes, region[chosen], check_timing)
+        if check_timing and not result.timing.feasible:
+            _find_timed_run(result, ts, children, finals, region, chosen, check_timing)
+        return result
+
+    # rejected: at segment `best` (or at the end, when every segment matched)
+    at = frontier_nodes.get(best, [])
+    result.ended_early = best == n
+    result.failed_at = segs[best] if best < n else None
+    result.could_be_in = _states_summary(ts, at, region)
+    alternatives: dict[tuple, tuple[tuple[int, int], int, list]] = {}
+    for node in at:
+        for vid, nxt, v, sent in successors(node[0]):
+            if not sent:
+                continue
+            key = (v.instance, tuple(tuple(sorted(s.items())) for s in sent))
+            alternatives.setdefault(key, (node, vid, sent))
+    result.instead = [{"side": inst, "segments": [dict(s) for s in sent],
+                       "after": _tcp_states(ts, node[0])}
+                      for (inst, _), (node, _vid, sent) in sorted(alternatives.items(),
+                                                                   key=lambda kv: str(kv[0]))]
+    if at:
+        # the nearest run: the matched prefix, then (preferably) what the same side could send
+        want = side_to_instance[segs[best].side] if best < n else None
+        pick = None
+        for (inst, _), (node, vid, sent) in sorted(alternatives.items(), key=lambda kv: str(kv[0])):
+            if pick is None or (inst == want and pick[2] != want):
+                pick = (node, vid, inst)
+        node = pick[0] if pick else _prefer(ts, at, region)
+        run_nodes = _path(parent, node)
+        extra = None
+        if pick is not None:
+            extra = (pick[1], next(nx for vid, nx, _v, _s in successors(node[0]) if vid == pick[1]))
+        result.view, result.run = _view(ts, run_nodes, region[node], extra)
+    return result
+
+
+def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing) -> None:
+    """The shortest run was ruled out by time: try other runs to the accepting nodes (depth
+    first, arrivals before expiries), first in the chosen parameter combination, then in the
+    others, until z3 accepts one or MAX_TIMING_TRIES runs were tried."""
+    finals_set = set(finals)
+    useful: set = set(finals_set)
+    reverse: dict = {}
+    for node, outs in children.items():
+        for _vid, child in outs:
+            reverse.setdefault(child, []).append(node)
+    stack = list(finals_set)
+    while stack:
+        node = stack.pop()
+        for prev in reverse.get(node, []):
+            if prev not in useful:
+                useful.add(prev)
+                stack.append(prev)
+    starts = [(s, 0) for r, s in enumerate(ts.initial) if (s, 0) in useful]
+    starts.sort(key=lambda node: (region[node] != region[chosen], region[node]))
+    tries = 0
+    first = (result.view, result.run, result.kind, result.timing)
+    for start in starts:
+        path = [(-1, start)]
+        on_path = {start}
+        iters = [iter(children.get(start, []))]
+        while iters:
+            nxt = next(iters[-1], None)
+            if nxt is None:
+                iters.pop()
+                on_path.discard(path.pop()[1])
+                continue
+            vid, child = nxt
+            if child not in useful or child in on_path:
+                continue
+            path.append((vid, child))
+            on_path.add(child)
+            if child in finals_set:
+                tries += 1
+                _finish_accepted(result, ts, list(path), region[start], check_timing)
+                if result.timing.feasible:
+                    return
+                if tries >= MAX_TIMING_TRIES:
+                    break
+            iters.append(iter(children.get(child, [])))
+        if tries >= MAX_TIMING_TRIES:
+            break
+    # none found: keep the shortest run, and its timing says which constraints clash
+    result.view, result.run, result.kind, result.timing = first
+
+
+def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
+    from .behaviour import classify
+
+    result.view, result.run = _view(ts, run_nodes, reg, None)
+    variants = [ts.variants[vid] for vid, _sid in result.run[1:]]
+    steps = []
+    for (vid, sid), (_pv, psid) in zip(result.run[1:], result.run[:-1]):
+        v = ts.variants[vid]
+        got = None
+        if v.event.kind == "recv" and v.instance is not None:
+            ch = next(c for c in ts.channels if c.dst == v.instance)
+            head = ts.channel_segments(result.view.states[psid], ch)
+            got = _flag_bits(head[0]["flags"]) if head else None
+        steps.append((v, got))
+    last = result.view.states[result.run[-1][1]]
+    result.kind = classify(ts, steps, not ts.successors(last))
+    if check_timing:
+        from .timing import check_run
+        result.timing = check_run(ts, variants)
+
+
+def _flag_bits(flags: str) -> int:
+    from .check import FLAG_BITS
+
+    out = 0
+    for f in flags.split("+"):
+        out |= FLAG_BITS[f]
+    return out
+
+
+def _path(parent, node) -> list[tuple[int, tuple[int, int]]]:
+    """[(variant, node)] from an initial node to `node`."""
+    out = []
+    while node is not None:
+        prev, vid = parent[node]
+        out.append((vid, node))
+        node = prev
+    out.reverse()
+    return out
+
+
+def _view(ts: TransitionSystem, run_nodes, reg: int, extra) -> tuple[Exploration, list]:
+    """A small Exploration holding only the run's states, so that trace.run_steps and the
+    ladder renderers can show it; and the run in its numbering."""
+    states: list[int] = []
+    run: list[tuple[int, int]] = []
+    pairs = [(vid, node[0]) for vid, node in run_nodes]
+    if extra is not None:
+        pairs.append(extra)
+    for vid, s in pairs:
+        run.append((vid, len(states)))
+        states.append(s)
+    parent = array("i", [-1] + list(range(len(states) - 1)))
+    pvar = array("i", [vid for vid, _ in run])
+    initial = [-1] * len(ts.initial)
+    initial[reg] = 0
+    ex = Exploration(ts, states, parent, pvar, array("i"), array("i"), array("i"), initial,
+                     len(states), 0.0, True)
+    return ex, run
+
+
+def _required(ts: TransitionSystem, regions: list[int]) -> dict:
+    """Parameter values shared by every allowing combination (those the capture pins down)."""
+    if not regions:
+        return {}
+    out = {}
+    varying = set(ts.varying_params())
+    for p in ts.model.params:
+        values = {ts.initial_params[r][p.name] for r in regions}
+        if len(values) == 1 and p.name in varying:
+            out[p.name] = ts.param_value(p.name, values.pop())
+    return out
+
+
+def _prefer(ts: TransitionSystem, nodes, region) -> tuple[int, int]:
+    """The node whose parameter combination is closest to the defaults (then found first)."""
+    def distance(node):
+        env = ts.initial_params[region[node]]
+        return len([p for p in ts.notable_params(env)
+                    if next(q for q in ts.model.params if q.name == p).default is not None])
+    best = None
+    for node in nodes:
+        d = distance(node)
+        if best is None or d < best[0]:
+            best = (d, node)
+    return best[1]
+
+
+def _tcp_states(ts: TransitionSystem, state: int) -> dict:
+    names = ts.model.enum_values("tcp_state")
+    out = {}
+    for inst in ts.model.instances:
+        slot = ts.tcp_state_slot(inst.name)
+        if slot is not None:
+            out[inst.name] = names[ts.slot_value(state, slot)]
+    return out
+
+
+def _states_summary(ts: TransitionSystem, nodes, region) -> list[dict]:
+    """The distinct TCP state pairs among `nodes`, with how many parameter combinations."""
+    seen: dict[tuple, set[int]] = {}
+    for node in nodes:
+        key = tuple(sorted(_tcp_states(ts, node[0]).items()))
+        seen.setdefault(key, set()).add(region[node])
+    return [{"tcp_states": dict(k), "combinations": len(v)} for k, v in sorted(seen.items())]
+
+
+def params_text(ts: TransitionSystem, values: dict) -> str:
+    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                     for k, v in values.items())
+
+
+def open_params(model_path, fixed: list[str]) -> list[str]:
+    """--param arguments that open every parameter declared with a default (NAME=*), except
+    those fixed by the user: replay tries every combination."""
+    from .check import check
+    from .parse import parse_file
+
+    model = check(parse_file(model_path))
+    given = {p.split("=", 1)[0].strip() for p in fixed}
+    return list(fixed) + [f"{p.name}=*" for p in model.params
+                          if p.default is not None and p.name not in given]
+
+
+def load_open(model_path, fixed: list[str] | None = None) -> TransitionSystem:
+    """The model compiled with every parameter open, save those in `fixed`."""
+    from . import load
+
+    return load(model_path, open_params(model_path, list(fixed or [])))
