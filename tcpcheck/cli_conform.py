@@ -100,8 +100,9 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
                        f"{_seg_text(r.failed_at.as_model())} after the "
                        f"{r.matched} segment{'s' if r.matched != 1 else ''} before it")
         else:
+            sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
             out.append(f"verdict: rejected at the end of the capture: every run of model "
-                       f"{ts.model.name} that sends these {r.matched} segments must send more")
+                       f"{ts.model.name} that sends {sent} must send more")
         if r.could_be_in:
             out.append("the model could have been in:")
             for c in r.could_be_in:

@@ -37,7 +37,7 @@ SIMULTANEOUS = [("client", "close()"), ("server", "close()"),
 # the passive side answers with data before its FIN: sequence numbers move on
 WITH_DATA = [("client", "shutdown(SHUT_WR)"), ("server", "recv FIN"), ("server", "write()"),
              ("client", "recv DATA"), ("server", "close()"), ("client", "recv FIN | FIN+ACK"),
-             ("server", "recv ACK")]
+             ("server", "recv ACK"), ("server", "recv ACK")]
 
 _explored: dict[tuple[str, ...], object] = {}
 
@@ -175,8 +175,8 @@ def test_four_way_close(four_way, golden):
     flags = [lab.split()[0] for lab in labels(dot, "label")]
     assert flags == ["FIN", "ACK", "FIN", "ACK"]
     assert len(segment_edges(dot)) == 4
-    assert labels(dot, "label")[1] == "ACK seq=0 ack=1 len=0  t=42 ms"   # the delayed ACK
-    assert "delack expires  t=42 ms" in dot
+    assert labels(dot, "label")[1] == "ACK seq=0 ack=1 len=0  t=3 ms"   # the delayed ACK
+    assert "delack expires  t=3 ms" in dot
     assert "three_way_close" not in dot
     assert "FIN_WAIT_2" in labels(dot, "state")
     golden("ladder/four_way_close.dot", dot)
@@ -201,6 +201,7 @@ def test_sequence_numbers_count_data_and_fin():
     assert [s.label(with_time=False) for s in segs] == [
         "FIN seq=0 ack=0 len=0",          # client shutdown(SHUT_WR)
         "DATA seq=0 ack=1 len=1",         # server's reply, carrying the ACK of the FIN
+        "ACK seq=1 ack=1 len=0",          # client: acknowledges the reply at once
         "FIN seq=1 ack=1 len=0",          # the data took one unit
         "ACK seq=1 ack=2 len=0"]          # client: its FIN took one; it has data and FIN
     assert all(s.end_row is not None and not s.lost for s in segs)
