@@ -13,7 +13,10 @@ Semantics it spells out (the contract the compiler must meet):
 - Taking it: the head segment is removed (recv), timer T stops (after/expire), then the body
   runs statement by statement, each seeing the effects of the ones before. `if` takes the
   first branch whose condition holds. `send` appends to the outgoing channel; a send to a
-  full channel means the step cannot happen (the endpoint waits). A field value out of its
+  full channel means the step cannot happen (the endpoint waits). When every path through
+  the body sends the same number of segments, that is known before anything is evaluated: a
+  step without room for all of them is not enabled, so neither its guard nor its body can
+  fail. A field value out of its
   range is an error at the send; a variable out of its range is an error at the end of the
   step. `and`/`or` short-circuit. Division and remainder floor, like Python.
 - Steps are listed per instance (declaration order), per transition (declaration order), then
@@ -188,6 +191,11 @@ class Reference:
                 return None
         if tr.after is not None and not st["timers"][inst][tr.after]:
             return None
+        k = uniform_sends(tr.body)
+        if k:
+            ch = self.out_channel(inst)
+            if len(st["channels"][ch.name]) + k > self.const(ch.capacity, st["params"]):
+                return None
         try:
             if tr.guard is not None and not self.eval(tr.guard, st, inst, seg):
                 return None
@@ -291,6 +299,22 @@ class Reference:
         for name, n in st["losses"].items():
             out[f"{name}.losses"] = n
         return out
+
+
+def uniform_sends(stmts) -> int | None:
+    """How many segments every path through the statements sends; None if paths differ."""
+    total = 0
+    for s in stmts:
+        if isinstance(s, c.SSend):
+            total += 1
+        elif isinstance(s, c.SIf):
+            counts = {uniform_sends(body) for _, body in s.branches}
+            if s.branches[-1][0] is not None:   # no else: the path that takes no branch
+                counts.add(0)
+            if len(counts) != 1 or None in counts:
+                return None
+            total += counts.pop()
+    return total
 
 
 def key(decoded: dict) -> tuple:

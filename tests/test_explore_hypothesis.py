@@ -399,6 +399,34 @@ def test_min_and_max_of_one_argument():
     assert_same_exploration(ts, ex, ref)
 
 
+BAD_FIELD_THEN_FULL = """
+model blocked
+segment { f0: 0..0 }
+endpoint tcp() {
+    on call close when true {
+        send FIN(f0 = 1)
+        send FIN
+    }
+}
+instance client = tcp()
+instance server = tcp()
+channel client -> server capacity 1
+channel server -> client capacity 1
+"""
+
+
+def test_a_step_a_full_channel_blocks_does_not_fail_on_a_bad_field():
+    # two sends into a channel of one: the step never happens, so its out-of-range field
+    # is no error (the reference once failed here; found by the comparison above)
+    ts, ex, ref = explore_both(BAD_FIELD_THEN_FULL)
+    assert ex.complete and ex.n_states == 1 and ex.n_edges == 0 and ref.error is None
+    assert_same_exploration(ts, ex, ref)
+    # with room for both, the same step happens and fails at the field
+    ts, ex, ref = explore_both(BAD_FIELD_THEN_FULL.replace("capacity 1", "capacity 2"))
+    assert ex.stop_reason == "model-error" and ex.error.code == "TCP500"
+    assert_same_exploration(ts, ex, ref)
+
+
 @pytest.mark.parametrize("path", ["models/teardown.tcpm", "tests/fixtures/models/pipeline.tcpm",
                                   "tests/fixtures/models/lossy.tcpm",
                                   "tests/fixtures/models/quickack.tcpm",
