@@ -21,10 +21,14 @@ apt_install() {
 if ! command -v dot >/dev/null 2>&1; then
   apt_install graphviz || echo "setup: continuing without Graphviz: diagrams are written as .dot only" >&2
 fi
+# tcpdump captures the packets of `tcpcheck conform` (which also needs root or CAP_NET_RAW)
+if ! command -v tcpdump >/dev/null 2>&1; then
+  apt_install tcpdump || echo "setup: continuing without tcpdump: tcpcheck conform cannot capture" >&2
+fi
 
 if [ ! -x .venv/bin/python ]; then
   # Debian's python3 needs the python3-venv package to create virtual environments.
   python3 -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv && python3 -m venv .venv; }
 fi
 .venv/bin/python -m pip install -q -e ".${extras}"
-echo "setup: tcpcheck $(.venv/bin/tcpcheck --version | awk '{print $NF}') in .venv; dot: $(command -v dot || echo missing)"
+echo "setup: tcpcheck $(.venv/bin/tcpcheck --version | awk '{print $NF}') in .venv; dot: $(command -v dot || echo missing); tcpdump: $(command -v tcpdump || echo missing)"

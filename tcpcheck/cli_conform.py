@@ -124,9 +124,22 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
     return out
 
 
+def capture_steps(cap) -> list[dict]:
+    """A capture as ladder steps: each segment sent, then received at once (on loopback the
+    capture's order is the order sent, and arrival follows within microseconds)."""
+    steps: list[dict] = []
+    for seg in cap.segments:
+        peer = "server" if seg.side == "client" else "client"
+        steps.append({"step": f"#{seg.number}", "endpoint": seg.side, "kind": "send",
+                      "sent": [seg.as_model()], "time_ms": seg.time_ms})
+        steps.append({"step": "", "endpoint": peer, "kind": "recv",
+                      "received": seg.as_model(), "time_ms": seg.time_ms})
+    return steps
+
+
 def _draw(r, output: Path) -> str | None:
     from .cli import _write
-    from .ladder import ladder_dot
+    from .ladder import ladder_dot, ladder_pair_dot
     from .trace import run_steps
 
     if r.run is None:
@@ -134,13 +147,20 @@ def _draw(r, output: Path) -> str | None:
     if r.accepted:
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
-        steps = run_steps(r.view, r.run, times)
+        source = ladder_dot(run_steps(r.view, r.run, times), title)
     else:
         at = f"#{r.failed_at.number} {r.failed_at.side} {_seg_text(r.failed_at.as_model())}" \
             if r.failed_at else "the end of the capture"
-        title = f"{Path(r.capture.source).name}: rejected at {at}; nearest run of the model"
-        steps = run_steps(r.view, r.run)
-    written = _write(ladder_dot(steps, title), output)
+        title = f"{Path(r.capture.source).name}: rejected at {at}"
+        model = run_steps(r.view, r.run)
+        # where they part: the capture's first bad segment, the model's alternative to it
+        n_model = sum(len(step.get("sent") or []) for step in model)
+        n_alt = len(model[-1].get("sent") or []) if len(model) > r.matched else 0
+        marks = ({r.failed_at.number - 1} if r.failed_at else set(),
+                 set(range(n_model - n_alt, n_model)))
+        source = ladder_pair_dot(capture_steps(r.capture), model, title,
+                                 ("the capture", "the nearest run of the model"), marks)
+    written = _write(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     return str(written.image_path or written.dot_path)

@@ -248,18 +248,66 @@ def ladder_dot(steps: list[dict], title: str,
 
     Positions are fixed and the graph says `layout=neato`, so both `dot -Tsvg` and
     `neato -n -Tsvg` draw it as laid out here, and so does `render.write_drawing`."""
+    params = steps[0].get("params") if steps else None
+    label = _q(title)
+    if params:
+        label += "\\n" + _q(", ".join(f"{k}={_show(v)}" for k, v in params.items()))
+    g = _new_graph(label)
+    _draw_ladder(g, steps, instances)
+    return g.source
+
+
+def ladder_pair_dot(left: list[dict], right: list[dict], title: str,
+                    captions: tuple[str, str], marks: tuple[set[int], set[int]],
+                    instances: tuple[str, str] = ("client", "server")) -> str:
+    """Two ladders side by side in one drawing (a capture and the model's nearest run), each
+    under its caption; the segments numbered in `marks` (in the order sent) drawn in red,
+    where the two part."""
+    g = _new_graph(_q(title))
+    top = max(len(left), len(right))
+    _lo, hi = _draw_ladder(g, left, instances, prefix="a_", caption=captions[0],
+                           marked=marks[0], top_rows=top)
+    # measure the right-hand ladder where it would stand, then move it clear of the left
+    lo2, _hi2 = _draw_ladder(_new_graph(""), right, instances, prefix="b_", top_rows=top)
+    _draw_ladder(g, right, instances, prefix="b_", dx=hi - lo2 + 60, caption=captions[1],
+                 marked=marks[1], top_rows=top)
+    return g.source
+
+
+def _new_graph(label: str) -> graphviz.Digraph:
+    return graphviz.Digraph("ladder", graph_attr={
+        "layout": "neato", "inputscale": "72", "splines": "line", "outputorder": "edgesfirst",
+        "label": label + "\\n ", "labelloc": "t", "fontname": _FONT, "fontsize": "15",
+        "bgcolor": "white", "pad": "0.3"},
+        node_attr={"fontname": _FONT, "fontsize": "10", "fontcolor": _INK, "color": _INK},
+        edge_attr={"fontname": _FONT, "fontsize": "10", "arrowsize": "0.7"})
+
+
+_MARK = "#d01c1c"   # segments where a capture and the model part
+
+
+def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, str],
+                 prefix: str = "", dx: float = 0.0, caption: str | None = None,
+                 marked: set[int] | None = None, top_rows: int | None = None
+                 ) -> tuple[float, float]:
+    """Add one run's ladder to `g`, node names prefixed and moved `dx` points right; returns
+    the drawing's left and right edges (points). Ladders drawn side by side pass the same
+    `top_rows` (the longer run's length) so that their first rows line up."""
     rows, segments = analyse_run(steps, instances)
     left, right = instances
     n = len(rows)
     timed = any(row.step.get("time_ms") is not None for row in rows)
-    x = {left: 0.0, right: _GAP}
+    x = {left: dx, right: dx + _GAP}
     outward = {left: -1.0, right: 1.0}
     in_flight = [s for s in segments if s.end_row is None]
+    P = prefix
+    marked = marked or set()
+    top = n if top_rows is None else top_rows
 
     # y grows upwards in Graphviz: row 0 at the top, the lifelines end half a row (a row when
     # segments are still on the wire) below the last step
     def y(r: float) -> float:
-        return (n + 1 - r) * _ROW
+        return (top + 1 - r) * _ROW
     bottom = y(n - 1 + (1.0 if in_flight else 0.5))
 
     # columns beside each lifeline, going outwards: state boxes, calls and timers, notes;
@@ -276,68 +324,61 @@ def ladder_dot(steps: list[dict], title: str,
                 + notes_w[name] / 2 for name in instances}
     far_left = x[left] - note_off[left] - notes_w[left] / 2
 
-    params = steps[0].get("params") if steps else None
-    label = _q(title)
-    if params:
-        label += "\\n" + _q(", ".join(f"{k}={_show(v)}" for k, v in params.items()))
-    g = graphviz.Digraph("ladder", graph_attr={
-        "layout": "neato", "inputscale": "72", "splines": "line", "outputorder": "edgesfirst",
-        "label": label + "\\n ", "labelloc": "t", "fontname": _FONT, "fontsize": "15",
-        "bgcolor": "white", "pad": "0.3"},
-        node_attr={"fontname": _FONT, "fontsize": "10", "fontcolor": _INK, "color": _INK},
-        edge_attr={"fontname": _FONT, "fontsize": "10", "arrowsize": "0.7"})
-
     # header boxes and lifelines
     head_y = y(0) + _ROW * 0.8
     for k, name in enumerate(instances):
-        head = f"head{k}"
+        head = f"{P}head{k}"
         g.node(head, _q(name), shape="box", style="filled,bold", fillcolor="#dde6f3",
                fontsize="13", width=f"{(state_w + 14) / 72:.3f}",
                height=f"{_HEAD_H / 72:.3f}", fixedsize="true", pos=_pos(x[name], head_y))
-        g.node(f"foot{k}", "", shape="point", width="0.01", style="invis",
+        g.node(f"{P}foot{k}", "", shape="point", width="0.01", style="invis",
                pos=_pos(x[name], bottom))
-        g.edge(head, f"foot{k}", dir="none", penwidth="1.6", color="#555555",
-               id=f"lifeline{k}")
+        g.edge(head, f"{P}foot{k}", dir="none", penwidth="1.6", color="#555555",
+               id=f"{P}lifeline{k}")
+
+    if caption:
+        g.node(f"{P}caption", _q(caption), shape="plaintext", fontsize="12",
+               fontname=_FONT + "-Bold", pos=_pos((x[left] + x[right]) / 2, head_y + _ROW * 0.6))
 
     # step numbers and times down the left edge
     time_x = far_left - 20 - _GUTTER_W / 2
     step_x = time_x - _GUTTER_W if timed else far_left - 30
-    g.node("gutter_step", "step", shape="plaintext", fontcolor=_DIM, fontsize="9",
+    g.node(f"{P}gutter_step", "step", shape="plaintext", fontcolor=_DIM, fontsize="9",
            pos=_pos(step_x, head_y))
     if timed:
-        g.node("gutter_time", "time\\r", shape="plaintext", fontcolor=_DIM, fontsize="9",
+        g.node(f"{P}gutter_time", "time\\r", shape="plaintext", fontcolor=_DIM, fontsize="9",
                width=f"{_GUTTER_W / 72:.3f}", height="0.2", fixedsize="true",
                pos=_pos(time_x, head_y))
     for r, row in enumerate(rows):
-        g.node(f"step{r}", _q(str(row.step.get("step", r))), shape="plaintext",
+        g.node(f"{P}step{r}", _q(str(row.step.get("step", r))), shape="plaintext",
                fontcolor=_DIM, fontsize="9", pos=_pos(step_x, y(r)))
         if row.step.get("time_ms") is not None:
-            g.node(f"time{r}", _ms(row.step["time_ms"]) + " ms\\r", shape="plaintext",
+            g.node(f"{P}time{r}", _ms(row.step["time_ms"]) + " ms\\r", shape="plaintext",
                    fontcolor=_DIM, fontsize="9", width=f"{_GUTTER_W / 72:.3f}", height="0.2",
                    fixedsize="true", pos=_pos(time_x, y(r)))
 
     # one invisible point per row and lifeline: the ends of the arrows
     for k, name in enumerate(instances):
         for r in range(n):
-            g.node(f"p{k}_{r}", "", shape="point", width="0.01", style="invis",
+            g.node(f"{P}p{k}_{r}", "", shape="point", width="0.01", style="invis",
                    pos=_pos(x[name], y(r)))
 
     # beside each lifeline: states, calls and timers, observations
     for r, row in enumerate(rows):
         for k, name in enumerate(instances):
             if name in row.states:
-                g.node(f"state{k}_{r}", _q(row.states[name]), shape="box",
+                g.node(f"{P}state{k}_{r}", _q(row.states[name]), shape="box",
                        style="rounded,filled", fillcolor="#f4f4f4", fontsize="9",
                        width=f"{state_w / 72:.3f}", height=f"{_STATE_H / 72:.3f}",
                        fixedsize="true", pos=_pos(x[name] + outward[name] * state_off, y(r)))
             if name in row.events:
                 just = "\\r" if outward[name] < 0 else "\\l"
-                g.node(f"event{k}_{r}", _q(_event_label(row, name)) + just, shape="plaintext",
+                g.node(f"{P}event{k}_{r}", _q(_event_label(row, name)) + just, shape="plaintext",
                        fontname=_FONT + "-Oblique", width=f"{event_w[name] / 72:.3f}",
                        height="0.25", fixedsize="true",
                        pos=_pos(x[name] + outward[name] * event_off[name], y(r)))
             if name in row.notes:
-                g.node(f"note{k}_{r}", _q(", ".join(row.notes[name])), shape="note",
+                g.node(f"{P}note{k}_{r}", _q(", ".join(row.notes[name])), shape="note",
                        style="filled", fillcolor="#fff6c8", color="#b8a040", fontsize="9",
                        height="0.25", pos=_pos(x[name] + outward[name] * note_off[name], y(r)))
 
@@ -349,35 +390,38 @@ def ladder_dot(steps: list[dict], title: str,
         k = instances.index(s.src)
         x0, y0 = x[s.src], y(s.sent_row)
         text = s.label()
-        attrs = {"color": _COLORS[k], "penwidth": "1.3", "id": f"seg{j}"}
+        attrs = {"color": _COLORS[k], "penwidth": "1.3", "id": f"{P}seg{j}"}
+        if j in marked:
+            attrs.update(color=_MARK, penwidth="2.6")
         if s.end_row is None:                 # still on the wire when the run ends
             x1, y1 = x[s.src] + (x[s.dst] - x[s.src]) * 0.7, bottom
-            end = f"end{j}"
+            end = f"{P}end{j}"
             g.node(end, "", shape="point", width="0.01", style="invis", pos=_pos(x1, y1))
-            g.edge(f"p{k}_{s.sent_row}", end, style="dashed", **attrs)
+            g.edge(f"{P}p{k}_{s.sent_row}", end, style="dashed", **attrs)
             text += "  (in flight)"
         elif s.lost:
             x1, y1 = (x[left] + x[right]) / 2, y(s.end_row)
-            end = f"lost{j}"
+            end = f"{P}lost{j}"
             g.node(end, "\u00d7", shape="plaintext", fontcolor="#c62828", fontsize="24",
                    margin="0", width="0.1", height="0.1", pos=_pos(x1, y1))
             why = ", ".join(rows[s.end_row].network) or "lost"
-            g.node(f"lostnote{j}", _q(why), shape="plaintext", fontcolor="#c62828",
+            g.node(f"{P}lostnote{j}", _q(why), shape="plaintext", fontcolor="#c62828",
                    fontsize="9", pos=_pos(x1, y1 - 17))
-            g.edge(f"p{k}_{s.sent_row}", end, arrowhead="none", **attrs)
+            g.edge(f"{P}p{k}_{s.sent_row}", end, arrowhead="none", **attrs)
             blocked.append((x1 - 30, y1 - 24, x1 + 30, y1 + 11))
         else:
             x1, y1 = x[s.dst], y(s.end_row)
-            g.edge(f"p{k}_{s.sent_row}", f"p{1 - k}_{s.end_row}", **attrs)
+            g.edge(f"{P}p{k}_{s.sent_row}", f"{P}p{1 - k}_{s.end_row}", **attrs)
         arrows.append((x0, y0, x1, y1))
         texts.append(text)
     where = _place_labels(arrows, [_text_width(t, 10) + 8 for t in texts],
                           x[left] + 6, x[right] - 6, blocked)
     for j, (s, text, (cx, cy)) in enumerate(zip(segments, texts, where)):
-        g.node(f"label{j}", _q(text), shape="plaintext", fontcolor=_COLORS[instances.index(s.src)],
+        ink = _MARK if j in marked else _COLORS[instances.index(s.src)]
+        g.node(f"{P}label{j}", _q(text), shape="plaintext", fontcolor=ink,
                style="filled", fillcolor="white", height="0.18", margin="0.02,0.01",
                pos=_pos(cx, cy))
-    return g.source
+    return step_x - _GUTTER_W / 2, x[right] + note_off[right] + notes_w[right] / 2
 
 
 _LABEL_H = 15.0

@@ -1,0 +1,74 @@
+"""The live conformance suite: its prediction machinery always; real sockets under tcpdump only
+where this machine can capture (root and tcpdump), skipped with the reason elsewhere."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import DEFAULT_MODEL, run_tcpcheck
+
+from tcpcheck import load
+from tcpcheck.behaviour import _received, classify
+from tcpcheck.conform import SCENARIOS, _KindMonitor, capture_problem
+from tcpcheck.explore import explore
+from tcpcheck.query import adjacency, end_predicate
+
+CANNOT_CAPTURE = capture_problem()
+
+
+@pytest.mark.parametrize("params", [
+    ["delayed_ack=*", "passive_has_data=*"],
+    ["delayed_ack=*", "passive_has_data=*", "shared_socket=true", "server_quickack=*"],
+])
+def test_kind_monitor_agrees_with_classify_on_every_complete_run(params):
+    ex = explore(load(DEFAULT_MODEL, params))
+    ts, adj, end = ex.system, adjacency(ex), end_predicate(ex.system)
+    mon = _KindMonitor(ex)
+    seen: dict[str, int] = {}
+    stack = [(s, (), mon.initial(ex.states[s])) for s in ex.initial]
+    runs = 0
+    while stack and runs < 5_000:
+        sid, path, m = stack.pop()
+        if not adj[sid]:
+            runs += 1
+            steps = [(ts.variants[v], _received(ex, src, ts.variants[v])) for v, src in path]
+            want = classify(ts, steps, end(ex.states[sid]))
+            assert mon.kind(m, end(ex.states[sid])) == want
+            seen[want] = seen.get(want, 0) + 1
+            continue
+        for v, dst in adj[sid]:
+            stack.append((dst, path + ((v, sid),), mon.step(m, sid, dst, v, ex.states[dst])))
+    assert len(seen) >= 3, seen     # several kinds were compared, not one
+
+
+def test_conform_lists_the_scenarios():
+    r = run_tcpcheck("conform", "--list")
+    assert r.returncode == 0
+    names = [ln.split()[0] for ln in r.stdout.splitlines()]
+    assert names == [s.name for s in SCENARIOS]
+    assert {"passive_closes_at_once", "passive_quickack", "so_linger_zero", "fork_shared_socket",
+            "process_killed", "simultaneous_close", "write_after_rst"} <= set(names)
+
+
+def test_conform_rejects_an_unknown_scenario():
+    r = run_tcpcheck("conform", "--scenario", "nope")
+    assert r.returncode == 2 and "no scenario 'nope'" in r.stderr
+
+
+def test_conform_without_tcpdump_says_so_and_exits_3(tmp_path):
+    # an empty PATH: no tcpdump to be found (the test runs python by its full path)
+    r = run_tcpcheck("conform", env={"PATH": str(tmp_path)})
+    assert r.returncode == 3, r.stderr
+    assert "cannot capture packets here" in r.stderr and "tcpdump" in r.stderr
+
+
+@pytest.mark.skipif(CANNOT_CAPTURE is not None, reason=f"cannot capture: {CANNOT_CAPTURE}")
+def test_live_quickack_scenario_conforms():
+    # TCP_QUICKACK on the passive side: its ACK goes out at once, four segments every time
+    r = run_tcpcheck("conform", "--scenario", "passive_quickack", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    (run,) = doc["runs"]
+    assert run["verdict"] == "accepted" and run["kind"] == "four-way"
+    assert run["segments"] == "C:FA S:A S:FA C:A"
+    assert run["predicted"] == ["four-way"]

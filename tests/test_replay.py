@@ -1,0 +1,211 @@
+"""Replaying captures against the model: real ones from Linux must be runs of it, hand-made
+impossible ones must be rejected at the right segment, bad files must be bad input (exit 2)."""
+from __future__ import annotations
+
+import json
+import tomllib
+
+import dpkt
+import pytest
+from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tcpcheck import load
+from tcpcheck.capture import capture_kind, read_capture
+from tcpcheck.conform import SCENARIOS, predicted_kinds
+from tcpcheck.diagnostics import TcpcheckError
+from tcpcheck.replay import load_open, replay
+from tcpcheck.trace import run_steps
+
+CAPTURES = ROOT / "tests" / "captures"
+EXPECTED = tomllib.loads((CAPTURES / "expected.toml").read_text(encoding="utf-8"))
+REAL = sorted(k for k, v in EXPECTED.items() if v["verdict"] == "accepted")
+INVALID = sorted(k for k, v in EXPECTED.items() if v["verdict"] == "rejected")
+SCENARIO = {s.name: s for s in SCENARIOS}
+
+_systems: dict = {}
+
+
+def system_for(params: tuple[str, ...]):
+    if params not in _systems:
+        _systems[params] = load(DEFAULT_MODEL, list(params))
+    return _systems[params]
+
+
+def test_every_capture_in_the_directory_has_an_expected_verdict():
+    on_disk = {str(p.relative_to(CAPTURES)) for p in CAPTURES.rglob("*.pcap")}
+    assert on_disk == set(EXPECTED)
+
+
+def open_system():
+    if "open" not in _systems:
+        _systems["open"] = load_open(DEFAULT_MODEL, ["lossy_network=false"])
+    return _systems["open"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_capture_is_a_run_of_the_model(name):
+    want = EXPECTED[name]
+    sc = SCENARIO[want["scenario"]]
+    cap = read_capture(CAPTURES / name)
+    assert cap.compact == want["segments"]
+    r = replay(system_for(sc.params), cap)
+    assert r.accepted, name
+    assert r.kind == want["kind"]
+    assert r.timing is not None and r.timing.feasible      # z3 found times for the run
+    # the run the replay found sends exactly the captured segments, in order, side by side
+    sent = [(step["endpoint"], seg["flags"], seg.get("ack"))
+            for step in run_steps(r.view, r.run) for seg in step.get("sent") or []]
+    assert [(side, flags) for side, flags, _ in sent] == [(s.side, s.flags) for s in cap.segments]
+    assert all(ack == s.ack for (_, _, ack), s in zip(sent, cap.segments) if s.ack is not None)
+    assert capture_kind(cap) == want["kind"]               # read from the segments alone too
+
+
+@pytest.mark.parametrize("scenario", sorted({EXPECTED[n]["scenario"] for n in REAL}))
+def test_kind_seen_on_linux_is_one_the_model_predicts(scenario):
+    sc = SCENARIO[scenario]
+    kinds, unsettled = predicted_kinds(system_for(sc.params), sc)
+    assert not unsettled
+    seen = {EXPECTED[n]["kind"] for n in REAL if EXPECTED[n]["scenario"] == scenario}
+    if not sc.simultaneous:
+        assert seen <= set(kinds), (seen, kinds)
+    assert "incomplete" not in kinds
+
+
+def test_waiting_past_the_delayed_ack_rules_out_the_three_way_close():
+    # the server closes 500 ms after EOF; the delayed-ACK timer runs out by 200 ms
+    sc = SCENARIO["passive_waits_past_delack"]
+    kinds, _ = predicted_kinds(system_for(sc.params), sc)
+    assert kinds == ["four-way"]
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_impossible_capture_is_rejected_at_the_right_segment(name):
+    want = EXPECTED[name]
+    cap = read_capture(CAPTURES / name)
+    assert cap.compact == want["segments"]
+    r = replay(open_system(), cap)       # every parameter combination but a lossy network
+    assert not r.accepted
+    if "failed_at" in want:
+        assert r.failed_at is not None and r.failed_at.number == want["failed_at"]
+        assert r.matched == want["failed_at"] - 1
+        assert r.could_be_in and r.instead    # where the model was, what it could send
+    else:
+        assert r.ended_early and r.failed_at is None and r.matched == len(cap.segments)
+
+
+def test_open_parameters_are_inferred_from_a_three_way_capture():
+    ts = open_system()
+    r = replay(ts, read_capture(CAPTURES / "passive_closes_at_once.pcap"))
+    assert r.accepted and r.kind == "three-way"
+    # a three-way close needs delayed ACK and nothing left to send (DOMAIN.md)
+    assert r.required["delayed_ack"] is True and r.required["passive_has_data"] is False
+    assert 0 < len(r.combos) < len(ts.initial)
+
+
+def test_same_capture_as_pcapng_reads_the_same(tmp_path):
+    src = CAPTURES / "shutdown_wr_late_data.pcap"
+    out = tmp_path / "x.pcapng"
+    with src.open("rb") as f, out.open("wb") as g:
+        w = dpkt.pcapng.Writer(g, linktype=dpkt.pcap.DLT_EN10MB)
+        for ts, buf in dpkt.pcap.Reader(f):
+            w.writepkt(buf, ts=ts)
+    a, b = read_capture(src), read_capture(out)
+    assert b.format == "pcapng" and a.compact == b.compact
+    assert [s.as_model() for s in a.segments] == [s.as_model() for s in b.segments]
+
+
+def test_what_does_not_matter_to_teardown_is_set_aside_and_said():
+    cap = read_capture(CAPTURES / "shutdown_wr_late_data.pcap")
+    assert [i.what for i in cap.ignored] == ["handshake"] * 3
+    assert "TCP options ignored: timestamps" in cap.notes
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_replay_command_accepts_a_real_capture_as_json():
+    r = run_tcpcheck("replay", "--param", "lossy_network=false", "--json",
+                     str(CAPTURES / "passive_closes_at_once.pcap"))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "accepted" and doc["kind"] == "three-way"
+    assert doc["required_params"]["delayed_ack"] is True
+    flags = [seg["flags"] for step in doc["run"] for seg in step.get("sent") or []]
+    assert flags == ["FIN", "FIN+ACK", "ACK"]
+
+
+def test_replay_command_names_the_first_bad_segment(tmp_path):
+    out = tmp_path / "nearest.dot"
+    r = run_tcpcheck("replay", "--param", "lossy_network=false", "-o", str(out),
+                     str(CAPTURES / "invalid" / "data_after_fin.pcap"))
+    assert r.returncode == 1, r.stderr
+    assert "verdict: rejected at segment #3: no run of model teardown sends server DATA(ack=1)" \
+        in r.stdout
+    assert "the model could have been in:" in r.stdout and "could have sent instead:" in r.stdout
+    dot = out.read_text(encoding="utf-8")
+    # the two ladders side by side, the capture's third segment marked where they part
+    assert "the capture" in dot and "the nearest run of the model" in dot
+    assert 'a_p1_4 -> a_p0_5 [color="#d01c1c" id=a_seg2' in dot
+
+
+def test_replay_of_a_directory_prints_a_row_per_capture_and_the_coverage(tmp_path):
+    for name in ("passive_closes_at_once.pcap", "so_linger_zero.pcap"):
+        (tmp_path / name).write_bytes((CAPTURES / name).read_bytes())
+    r = run_tcpcheck("replay", "--param", "lossy_network=false", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["capture", "segments", "verdict", "kind"]
+    assert lines[1].startswith("passive_closes_at_once.pcap") and "three-way" in lines[1]
+    assert lines[2].startswith("so_linger_zero.pcap") and "rst" in lines[2]
+    assert any(ln.startswith("transitions exercised by the accepted captures:") for ln in lines)
+    assert "never exercised:" in r.stdout
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "is empty"),
+    (b"GIF89a this is a picture", "is not a pcap, pcapng or JSON trace"),
+    (None, "truncated"),                       # a real capture cut in the middle of a packet
+    (b'{"segments": [{"side": "client", "flags": "FIN"', "not valid JSON"),
+])
+def test_bad_capture_files_are_bad_input(tmp_path, content, words):
+    bad = tmp_path / "bad.pcap"
+    if content is None:
+        content = (CAPTURES / "passive_quickack.pcap").read_bytes()[:-20]
+    bad.write_bytes(content)
+    r = run_tcpcheck("replay", str(bad))
+    assert r.returncode == 2
+    assert words in r.stderr and str(bad) in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_capture_is_bad_input(tmp_path):
+    r = run_tcpcheck("replay", str(tmp_path / "nope.pcap"))
+    assert r.returncode == 2 and "nope.pcap" in r.stderr and "Traceback" not in r.stderr
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=2000), flip=st.integers(min_value=0, max_value=255))
+def test_damaged_captures_read_or_fail_cleanly(tmp_path, cut, flip):
+    data = bytearray((CAPTURES / "shutdown_wr_late_data.pcap").read_bytes())
+    if data:
+        data[cut % len(data)] ^= flip
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(bytes(data[: max(0, len(data) - cut // 3)]))
+    try:
+        cap = read_capture(path)
+    except TcpcheckError as err:
+        assert err.diagnostics and all(d.code.startswith("TCP6") for d in err.diagnostics)
+    else:
+        assert isinstance(cap.compact, str)
+
+
+def test_json_trace_of_a_witness_replays(tmp_path):
+    r = run_tcpcheck("trace", "-p", "three_way_close_is_possible", "--json")
+    assert r.returncode == 0, r.stderr
+    trace = tmp_path / "witness.json"
+    trace.write_text(r.stdout, encoding="utf-8")
+    r = run_tcpcheck("replay", "--param", "lossy_network=false", str(trace))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "accepted" in r.stdout and "three-way" in r.stdout
