@@ -145,12 +145,14 @@ def _letters(tcp: str) -> str:
 
 # ------------------------------------------------------------------ entry point
 
-def read_capture(path: str | Path, conn: str | None = None) -> Capture:
+def read_capture(path: str | Path, conn: str | None = None, from_close: bool = False) -> Capture:
     """Read a capture file (pcap, pcapng or JSON trace) and pick one TCP connection.
 
     `conn` chooses among several connections: a 1-based number, a port, or
     `ADDR:PORT-ADDR:PORT`. Without it the first connection that carries a FIN or an RST is
-    taken (the others are listed in `Capture.connections`). Raises TcpcheckError (TCP6xx)."""
+    taken (the others are listed in `Capture.connections`). With `from_close` the segments
+    before the connection's first FIN or RST are set aside (a request and its response, say)
+    and sequence numbers count from there. Raises TcpcheckError (TCP6xx)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -161,10 +163,10 @@ def read_capture(path: str | Path, conn: str | None = None) -> Capture:
     if len(data) >= 4 and data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
                                         b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
         packets = _tcp_packets(_read_pcap(data, path), path)
-        return _connection(packets, str(path), "pcap", conn)
+        return _connection(packets, str(path), "pcap", conn, from_close)
     if len(data) >= 4 and data[:4] == b"\x0a\x0d\x0d\x0a":
         packets = _tcp_packets(_read_pcapng(data, path), path)
-        return _connection(packets, str(path), "pcapng", conn)
+        return _connection(packets, str(path), "pcapng", conn, from_close)
     stripped = data.lstrip()
     if stripped[:1] in (b"{", b"["):
         return _read_json(data, path)
@@ -404,7 +406,8 @@ def _conn_text(c: list[Packet]) -> str:
     return f"client {_ep(cl)} <-> server {_ep(sv)} ({len(c)} packets)"
 
 
-def _connection(packets: list[Packet], source: str, fmt: str, conn: str | None) -> Capture:
+def _connection(packets: list[Packet], source: str, fmt: str, conn: str | None,
+                from_close: bool = False) -> Capture:
     if not packets:
         raise _bad("TCP602", f"{source}: the capture holds no TCP segment",
                    "capture with a filter such as: tcpdump -i lo -w FILE 'tcp port PORT'")
@@ -412,7 +415,7 @@ def _connection(packets: list[Packet], source: str, fmt: str, conn: str | None) 
     k = _choose(conns, conn, source)
     chosen = conns[k]
     client, server, handshake = _describe(chosen)
-    cap = segments_from_packets(chosen, client, server, handshake)
+    cap = segments_from_packets(chosen, client, server, handshake, from_close)
     cap.source, cap.format = source, fmt
     cap.connections = [_conn_text(c) for c in conns]
     if len(conns) > 1:
@@ -438,7 +441,8 @@ class _Side:
 
 
 def segments_from_packets(packets: list[Packet], client: tuple[str, int],
-                          server: tuple[str, int], handshake: bool = True) -> Capture:
+                          server: tuple[str, int], handshake: bool = True,
+                          from_close: bool = False) -> Capture:
     """Translate one connection's packets into model segments (see the module docstring)."""
     sides = {"client": _Side(), "server": _Side()}
     name_of = {client: "client", server: "server"}
@@ -452,13 +456,41 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         notes.append("the capture does not show the handshake: sequence numbers are counted "
                      "from each side's first segment")
     established = {"client": False, "server": False}
+    # with from_close: where the close starts (the first FIN or RST), and how much went before
+    fold = next((k for k, p in enumerate(packets)
+                 if p.flags & (FIN | RST) and not p.flags & SYN), None) if from_close else None
+    before_close = 0
 
-    for p in packets:
+    for k, p in enumerate(packets):
         who = name_of.get(p.src)
         if who is None:
             continue
         me, peer = sides[who], sides["server" if who == "client" else "client"]
+        if k == fold and before_close:
+            # count each side's sequence numbers from what it had sent before the close
+            for side in sides.values():
+                if side.isn is not None:
+                    side.isn = (side.isn + side.high - 1) % _MOD
+                side.units, side.high, side.last_ack_units = [], 1, 0
+            notes.append(f"{before_close} segments before the first FIN or RST set aside "
+                         "(--from-close); sequence numbers count from there")
         tcp = _tcp_text(p, me, peer)
+        if fold is not None and k < fold and not p.flags & SYN:
+            if me.isn is None:
+                me.isn = (p.seq - 1) % _MOD
+            if peer.isn is None and p.flags & ACK:
+                peer.isn = (p.ack - 1) % _MOD
+            if p.length:
+                me.high = max(me.high, (me.rel(p.seq) + p.length) % _MOD)
+            if handshake and who == "client" and not p.length and not me.acked_peer:
+                what = "handshake"           # the ACK that completes it
+            else:
+                what = "before the close"
+                before_close += 1
+            ignored.append(Ignored(p.frame, who, what, _tcp_text(p, me, peer)))
+            established[who] = True
+            me.acked_peer = True
+            continue
         if p.flags & SYN:
             if me.isn is None:
                 me.isn = p.seq

@@ -99,6 +99,10 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
                        f"{ts.model.name} sends {r.failed_at.side} "
                        f"{_seg_text(r.failed_at.as_model())} after the "
                        f"{r.matched} segment{'s' if r.matched != 1 else ''} before it")
+            closing = [g.number for g in r.capture.segments if g.flags in ("FIN", "FIN+ACK", "RST")]
+            if r.failed_at.flags == "DATA" and (not closing or r.failed_at.number < closing[0]):
+                out.append("hint: this is data before the close, and the model writes little "
+                           "before it; --from-close replays only the teardown")
         else:
             sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
             out.append(f"verdict: rejected at the end of the capture: every run of model "
@@ -199,12 +203,15 @@ def register(main: click.Group) -> None:
                    "closes).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Fix a parameter (repeatable); every other one is tried with every value.")
+@click.option("--from-close", is_flag=True,
+              help="Replay only the teardown: set aside the segments before the first FIN or "
+                   "RST (a request and its response) and count sequence numbers from there.")
 @click.option("--prefix", is_flag=True,
               help="Accept a capture that stops before the close is over (a prefix of a run).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, prefix, output, as_json):
+def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -224,6 +231,7 @@ def replay_cmd(args, conn, params, prefix, output, as_json):
       tcpcheck replay tests/captures/three_way.pcap
       tcpcheck replay models/teardown.tcpm close.pcapng -o out/close.svg
       tcpcheck replay tests/captures/ --json
+      tcpcheck replay --from-close http.pcap     # only the close of a longer exchange
 
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture).
     """
@@ -245,9 +253,9 @@ def replay_cmd(args, conn, params, prefix, output, as_json):
             if not files:
                 raise TcpcheckError([_diag("TCP600", f"{target} holds no capture "
                                            f"({', '.join(CAPTURE_SUFFIXES)})")])
-            captures = [read_capture(p, conn) for p in files]
+            captures = [read_capture(p, conn, from_close) for p in files]
         else:
-            captures = [read_capture(target, conn)]
+            captures = [read_capture(target, conn, from_close)]
     except TcpcheckError as err:
         _fail_input(err, as_json)
     results = [replay(ts, cap, prefix=prefix) for cap in captures]

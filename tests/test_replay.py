@@ -95,6 +95,24 @@ def test_impossible_capture_is_rejected_at_the_right_segment(name):
         assert r.ended_early and r.failed_at is None and r.matched == len(cap.segments)
 
 
+def test_a_users_http_exchange_is_replayed_from_its_close():
+    want = EXPECTED["user/http_get.pcap"]
+    cap = read_capture(CAPTURES / "user" / "http_get.pcap", from_close=True)
+    assert cap.compact == want["from_close_segments"]
+    assert [i.what for i in cap.ignored].count("before the close") == 6
+    assert any("set aside (--from-close)" in n for n in cap.notes)
+    r = replay(open_system(), cap)
+    assert r.accepted and r.kind == want["from_close_kind"]
+
+
+def test_data_before_the_close_gets_a_hint():
+    r = run_tcpcheck("replay", "--param", "lossy_network=false",
+                     str(CAPTURES / "user" / "http_get.pcap"))
+    assert r.returncode == 1
+    assert "rejected at segment #5" in r.stdout and "--from-close replays only the teardown" \
+        in r.stdout
+
+
 def test_open_parameters_are_inferred_from_a_three_way_capture():
     ts = open_system()
     r = replay(ts, read_capture(CAPTURES / "passive_closes_at_once.pcap"))
