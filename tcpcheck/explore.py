@@ -38,6 +38,7 @@ class Exploration:
     edge_count: int = 0               # edges seen, recorded or not
     _index: dict | None = field(default=None, repr=False)
     _depth: array | None = field(default=None, repr=False)
+    _adjacency: list | None = field(default=None, repr=False)
 
     @property
     def index(self) -> dict[int, int]:
@@ -45,6 +46,17 @@ class Exploration:
         if self._index is None:
             self._index = {s: i for i, s in enumerate(self.states)}
         return self._index
+
+    @property
+    def adjacency(self) -> list[list[tuple[int, int]]]:
+        """id -> [(variant, successor id)] in edge order (built once, on first use; every
+        property of a spec file walks the same lists)."""
+        if self._adjacency is None:
+            adj: list[list[tuple[int, int]]] = [[] for _ in range(self.n_states)]
+            for src, dst, v in zip(self.edge_src, self.edge_dst, self.edge_variant):
+                adj[src].append((v, dst))
+            self._adjacency = adj
+        return self._adjacency
 
     @property
     def depth(self) -> array:

@@ -261,10 +261,7 @@ class _Monitor:
 
 
 def adjacency(ex: Exploration) -> list[list[tuple[int, int]]]:
-    adj: list[list[tuple[int, int]]] = [[] for _ in range(ex.n_states)]
-    for k in range(ex.n_edges):
-        adj[ex.edge_src[k]].append((ex.edge_variant[k], ex.edge_dst[k]))
-    return adj
+    return ex.adjacency
 
 
 def _timed(ex: Exploration, run):
