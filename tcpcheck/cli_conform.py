@@ -340,7 +340,8 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     replays the capture against the default model with the scenario's parameters fixed. The
     table shows the segments seen (`C:FA S:A S:FA C:A`: side, then F FIN, R RST, A ACK, D data),
     the model's verdict, the kind of close observed and the kinds the model predicts, and the
-    system calls' results (EPIPE, ECONNRESET) against the model's.
+    system calls' results: where one failed after the RST (ECONNRESET, EPIPE), the model must
+    have a run with the same segments whose calls return the same ("model agrees").
 
     Needs root (or CAP_NET_RAW) and tcpdump; without them it says so and exits 3.
 

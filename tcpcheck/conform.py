@@ -319,6 +319,9 @@ class Outcome:
     calls: dict = field(default_factory=dict)   # side -> ["read=ECONNRESET", ...]
     detail: list[str] = field(default_factory=list)  # replay's explanation when rejected
     error: str | None = None
+    # after an RST: does a run of the model that sends these segments also give the results
+    # the kernel's calls gave? (None: no call failed, nothing to compare)
+    calls_ok: bool | None = None
 
     @property
     def kind_ok(self) -> bool:
@@ -326,7 +329,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.verdict == "accepted" and self.kind_ok
+        return self.verdict == "accepted" and self.kind_ok and self.calls_ok is not False
 
 
 class _Tcpdump:
@@ -565,7 +568,7 @@ class Report:
     def ok(self) -> bool:
         # the simultaneous close cannot be forced: only its capture has to be accepted
         return all(o.verdict == "accepted" and (o.kind_ok or o.scenario.simultaneous)
-                   for o in self.outcomes)
+                   and o.calls_ok is not False for o in self.outcomes)
 
     def by_scenario(self) -> dict[str, list[Outcome]]:
         out: dict[str, list[Outcome]] = {}
@@ -580,7 +583,8 @@ class Report:
             sc = outs[0].scenario
             patterns: dict[str, list[Outcome]] = {}
             for o in outs:
-                patterns.setdefault(o.compact + "|" + o.verdict + "|" + str(o.kind), []).append(o)
+                patterns.setdefault(f"{o.compact}|{o.verdict}|{o.kind}|{o.calls_ok}|{o.calls}",
+                                    []).append(o)
             for k, (_key, group) in enumerate(patterns.items()):
                 o = group[0]
                 count = f" ({len(group)}/{len(outs)})" if len(outs) > 1 else ""
@@ -588,11 +592,13 @@ class Report:
                 mark = "" if o.kind_ok else ("  (not forced)" if sc.simultaneous else "  MISMATCH")
                 calls = "; ".join(f"{side[0].upper()}: " + " ".join(c)
                                   for side, c in sorted(o.calls.items()) if c)
+                if o.calls_ok is not None:
+                    calls += "  (model agrees)" if o.calls_ok else "  MODEL DIFFERS"
                 rows.append((name if k == 0 else "", (o.compact or "-") + count, verdict,
                              (o.kind or "-") + mark, " or ".join(o.predicted) or "-", calls))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out = ["  ".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in rows]
-        bad = [o for o in self.outcomes if o.verdict != "accepted"]
+        bad = [o for o in self.outcomes if o.verdict != "accepted" or o.calls_ok is False]
         for o in bad:
             out.append("")
             out.append(f"{o.scenario.name} run {o.run}: {o.verdict}"
@@ -601,7 +607,8 @@ class Report:
         n_ok = sum(1 for o in self.outcomes if o.ok)
         out.append("")
         out.append(f"{n_ok} of {len(self.outcomes)} runs conform (capture accepted, kind of "
-                   f"close as predicted); {len(self.by_scenario())} scenarios x {self.repeat}")
+                   f"close as predicted, calls after an RST as the model gives them); "
+                   f"{len(self.by_scenario())} scenarios x {self.repeat}")
         sim = self.by_scenario().get("simultaneous_close")
         if sim:
             got = sum(1 for o in sim if o.kind == "simultaneous")
@@ -613,10 +620,27 @@ class Report:
                 "runs": [{"scenario": o.scenario.name, "run": o.run, "segments": o.compact,
                           "verdict": o.verdict, "kind": o.kind, "predicted": o.predicted,
                           "unsettled": o.unsettled,
-                          "kind_ok": o.kind_ok, "calls": o.calls, "error": o.error,
+                          "kind_ok": o.kind_ok, "calls": o.calls, "calls_ok": o.calls_ok, "error": o.error,
                           "detail": o.detail,
                           "capture": str(o.capture_path) if o.capture_path else None}
                          for o in self.outcomes]}
+
+
+def _compare_calls(o: Outcome, ts, cap) -> None:
+    """Ask the model for a run with the capture's segments whose calls after the RST return
+    what the kernel's returned (ECONNRESET, EPIPE, 0), side by side."""
+    from .replay import calls_after_error, replay
+
+    want = {side: got for side, rec in o.calls.items()
+            if (got := calls_after_error(rec)) is not None}
+    if not want:
+        return
+    r = replay(ts, cap, calls=want, check_timing=False)
+    o.calls_ok = r.accepted
+    if not r.accepted:
+        o.detail = [f"no run of the model that sends these segments gives the calls' results "
+                    f"the kernel gave: " + "; ".join(f"{side}: {', '.join(obs)}"
+                                                     for side, obs in sorted(want.items()))]
 
 
 def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
@@ -665,6 +689,8 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                 o.kind = r.kind if r.accepted else capture_kind(cap)
                 if not r.accepted:
                     o.detail = replay_lines(r, show_run=False)[len(cap.segments) + 1:]
+                else:
+                    _compare_calls(o, ts, cap)
                 outcomes.append(o)
     finally:
         if tmp is not None:

@@ -51,6 +51,7 @@ class Replay:
     could_be_in: list[dict] = field(default_factory=list)  # states just before the failure
     instead: list[dict] = field(default_factory=list)      # what those states could send
     kind: str | None = None                   # kind of close of the matching run
+    calls_checked: bool = False               # the run had to give the kernel's call results
     explored: int = 0                         # (state, position) pairs visited
 
     @property
@@ -79,10 +80,52 @@ def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict) -> list[dict]:
     return segs
 
 
+# Observations that stand for what a system call returned after an RST: what a live run
+# recorded ("read=ECONNRESET") can be asked of the model's run too (see `calls` below).
+CALL_RESULTS = {"read=ECONNRESET": "read_fails_econnreset",
+                "write=ECONNRESET": "write_fails_econnreset",
+                "write=EPIPE": "write_fails_epipe",
+                "read=0": "read_returns_eof"}
+
+
+def calls_after_error(recorded: list[str]) -> tuple[str, ...] | None:
+    """A side's recorded call results ("write=ok", "write=EPIPE", "read=0", ...) from its first
+    failing call on, as the model's observations; None when no call failed or one of them has
+    no observation in the model."""
+    first = next((k for k, c in enumerate(recorded)
+                  if c.endswith(("=ECONNRESET", "=EPIPE"))), None)
+    if first is None:
+        return None
+    out = [CALL_RESULTS.get(c) for c in recorded[first:]]
+    return None if None in out else tuple(out)
+
+
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
-           check_timing: bool = True) -> Replay:
-    """Decide whether `capture` is a run of the model `ts` (see the module docstring)."""
+           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None) -> Replay:
+    """Decide whether `capture` is a run of the model `ts` (see the module docstring).
+
+    `calls` (instance -> observations, in order) asks more of the run: on each side, the
+    observations of CALL_RESULTS it records are exactly these (what the kernel's calls
+    returned after the RST)."""
     segs = capture.segments
+    watched = set(CALL_RESULTS.values())
+    want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
+    inst_index = {inst.name: i for i, inst in enumerate(ts.model.instances)}
+
+    def calls_step(done: tuple, v) -> tuple | None:
+        """The calls matched after step v, or None when v's results differ from the kernel's."""
+        if calls is None or v.instance is None:
+            return done
+        seen = [o for o in v.observations if o in watched]
+        if not seen:
+            return done
+        i = inst_index[v.instance]
+        k = done[i]
+        if tuple(seen) != want_calls[i][k:k + len(seen)]:
+            return None
+        return done[:i] + (k + len(seen),) + done[i + 1:]
+
+    all_calls = tuple(len(w) for w in want_calls) if calls is not None else ()
     n = len(segs)
     names = [inst.name for inst in ts.model.instances]
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
@@ -95,8 +138,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     parent: dict[tuple[int, int], tuple[tuple[int, int] | None, int]] = {}
     region: dict[tuple[int, int], int] = {}
     queue: deque[tuple[int, int]] = deque()
+    no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
     for r, s in enumerate(ts.initial):
-        node = (s, 0)
+        node = (s, 0, no_calls)
         if node not in parent:
             parent[node] = (None, -1)
             region[node] = r
@@ -122,14 +166,17 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     ends: list[tuple[int, int]] = []
     while queue:
         node = queue.popleft()
-        state, k = node
+        state, k, done = node
         if k > best:
             best = k
         frontier_nodes.setdefault(k, []).append(node)
         succ = successors(state)
-        if k == n and not succ:
+        if k == n and not succ and done == all_calls:
             ends.append(node)
         for vid, nxt, v, sent in succ:
+            done2 = calls_step(done, v)
+            if done2 is None:
+                continue
             if sent:
                 if k + len(sent) > n:
                     continue
@@ -139,9 +186,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                     continue
                 if any(side_to_instance[segs[k + j].side] != v.instance for j in range(len(sent))):
                     continue
-                child = (nxt, k + len(sent))
+                child = (nxt, k + len(sent), done2)
             else:
-                child = (nxt, k)
+                child = (nxt, k, done2)
             children.setdefault(node, []).append((vid, child))
             if child not in parent:
                 parent[child] = (node, vid)
@@ -151,6 +198,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                     raise RuntimeError("replay: too many (state, position) pairs")
 
     result = Replay(capture, ts, False, best, explored=len(parent))
+    result.calls_checked = calls is not None
     if ends or (prefix and best == n and frontier_nodes.get(n)):
         result.accepted = True
         finals = ends if ends else frontier_nodes[n]
@@ -213,7 +261,12 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
             if prev not in useful:
                 useful.add(prev)
                 stack.append(prev)
-    starts = [(s, 0) for r, s in enumerate(ts.initial) if (s, 0) in useful]
+    zeros = tuple(0 for _ in chosen[2])
+    starts = []
+    for init in ts.initial:        # the initial nodes an accepting node is reached from
+        node = (init, 0, zeros)
+        if node in useful and node not in starts:
+            starts.append(node)
     starts.sort(key=lambda node: (region[node] != region[chosen], region[node]))
     tries = 0
     first = (result.view, result.run, result.kind, result.timing)

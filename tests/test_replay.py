@@ -15,7 +15,7 @@ from tcpcheck import load
 from tcpcheck.capture import capture_kind, read_capture
 from tcpcheck.conform import SCENARIOS, predicted_kinds
 from tcpcheck.diagnostics import TcpcheckError
-from tcpcheck.replay import load_open, replay
+from tcpcheck.replay import calls_after_error, load_open, replay
 from tcpcheck.trace import run_steps
 
 CAPTURES = ROOT / "tests" / "captures"
@@ -60,6 +60,49 @@ def test_real_capture_is_a_run_of_the_model(name):
     assert [(side, flags) for side, flags, _ in sent] == [(s.side, s.flags) for s in cap.segments]
     assert all(ack == s.ack for (_, _, ack), s in zip(sent, cap.segments) if s.ack is not None)
     assert capture_kind(cap) == want["kind"]               # read from the segments alone too
+
+
+WITH_CALLS = sorted(n for n in REAL if "calls" in EXPECTED[n])
+
+
+@pytest.mark.parametrize("name", WITH_CALLS)
+def test_calls_after_an_rst_return_what_the_model_says(name):
+    # the kernel's results (ECONNRESET first, then EOF and EPIPE) must be a run's observations
+    want = EXPECTED[name]
+    calls = {side: calls_after_error(rec) for side, rec in want["calls"].items()}
+    assert all(calls.values())
+    ts = system_for(SCENARIO[want["scenario"]].params)
+    cap = read_capture(CAPTURES / name)
+    assert replay(ts, cap, calls=calls, check_timing=False).accepted
+
+
+OTHER_RESULT = {"write_fails_econnreset": "write_fails_epipe",
+                "write_fails_epipe": "write_fails_econnreset",
+                "read_fails_econnreset": "read_returns_eof",
+                "read_returns_eof": "read_fails_econnreset"}
+
+
+@pytest.mark.parametrize("name", WITH_CALLS)
+def test_the_other_error_on_the_first_call_after_the_rst_is_rejected(name):
+    # which error the first call sees depends on the state the RST arrived in: ECONNRESET in
+    # ESTABLISHED (or with data unread), EPIPE / EOF at once in CLOSE_WAIT; swap it, no run fits
+    want = EXPECTED[name]
+    calls = {}
+    for side, rec in want["calls"].items():
+        obs = calls_after_error(rec)
+        calls[side] = (OTHER_RESULT[obs[0]],) + obs[1:]
+    ts = system_for(SCENARIO[want["scenario"]].params)
+    r = replay(ts, read_capture(CAPTURES / name), calls=calls, check_timing=False)
+    assert not r.accepted and r.calls_checked
+
+
+def test_call_results_from_the_first_failure_on():
+    assert calls_after_error(["read=0", "write=ok", "write=EPIPE", "read=0"]) == (
+        "write_fails_epipe", "read_returns_eof")
+    assert calls_after_error(["write=ECONNRESET", "read=0"]) == (
+        "write_fails_econnreset", "read_returns_eof")
+    assert calls_after_error(["read=0", "write=ok"]) is None        # nothing failed
+    assert calls_after_error(["write=EPIPE", "(killed)"]) is None   # not in the model's words
 
 
 @pytest.mark.parametrize("scenario", sorted({EXPECTED[n]["scenario"] for n in REAL}))
