@@ -78,15 +78,26 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
         out.append("note: " + n)
     if r.accepted:
         kind = f" ({r.kind} close)" if r.kind else ""
-        out.append(f"verdict: accepted: a run of model {ts.model.name}{kind}")
+        if r.untimely:
+            out.append(f"verdict: {r.verdict}: these segments are a run of model "
+                       f"{ts.model.name}{kind}, but "
+                       + ("no run tried fits the times they were captured at"
+                          if r.timing_limit else "not at the times they were captured at"))
+        else:
+            out.append(f"verdict: accepted: a run of model {ts.model.name}{kind}")
         req = ", ".join(f"{k}={_bool(v)}" for k, v in r.required.items())
         out.append(f"allowed in {len(r.combos)} of {len(ts.initial)} parameter combinations"
                    + (f"; every one has {req}" if req else ""))
         if r.timing is not None:
             if r.timing.feasible:
-                out.append("timing: the timers' ranges allow this run")
+                out.append("timing: the run fits the capture's own times within the model's "
+                           "timer ranges" if r.timed_by_capture else
+                           "timing: the timers' ranges allow this run")
             else:
-                out.append("timing: no run tried fits the timers' ranges: "
+                tried = "no run tried fits" if r.timing_limit else "no run fits"
+                out.append((f"timing: {tried} the capture's own times within the model's timer "
+                            "ranges: " if r.timed_by_capture else
+                            f"timing: {tried} the timers' ranges: ")
                            + "; ".join(r.timing.conflict or []))
         if show_run:
             times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
@@ -233,7 +244,12 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
       tcpcheck replay tests/captures/ --json
       tcpcheck replay --from-close http.pcap     # only the close of a longer exchange
 
-    Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture).
+    The run must also fit the capture's own timestamps within the model's timer ranges (z3):
+    a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
+    the constraints that clash.
+
+    Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture), 3 the
+    segments fit but no run tried fits their times (a search limit).
     """
     from .cli import _fail_input
     from .render import FORMATS
@@ -272,7 +288,9 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             click.echo("\n".join(replay_lines(r)))
             if drawn:
                 click.echo(f"drawn: {drawn}")
-    sys.exit(EXIT_OK if all(r.accepted for r in results) else EXIT_VIOLATED)
+    verdicts = {r.verdict for r in results}
+    sys.exit(EXIT_VIOLATED if "rejected" in verdicts else
+             EXIT_INCONCLUSIVE if "inconclusive" in verdicts else EXIT_OK)
 
 
 def _diag(code: str, message: str):
@@ -301,7 +319,7 @@ def _print_directory(results, as_json: bool) -> None:
         return
     rows = [("capture", "segments", "verdict", "kind", "parameters it needs")]
     for r in results:
-        verdict = r.verdict if r.accepted else (
+        verdict = (r.verdict + (" (timing)" if r.untimely else "")) if r.accepted else (
             f"rejected at #{r.failed_at.number}" if r.failed_at else "rejected at end")
         req = ", ".join(f"{k}={_bool(v)}" for k, v in r.required.items()) if r.accepted else ""
         rows.append((Path(r.capture.source).name, r.capture.compact or "-", verdict,

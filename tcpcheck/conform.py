@@ -687,7 +687,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                 r = replay(ts, cap)
                 o.verdict = r.verdict
                 o.kind = r.kind if r.accepted else capture_kind(cap)
-                if not r.accepted:
+                if r.verdict != "accepted":
                     o.detail = replay_lines(r, show_run=False)[len(cap.segments) + 1:]
                 else:
                     _compare_calls(o, ts, cap)

@@ -31,7 +31,7 @@ from .compile import TransitionSystem
 from .explore import Exploration
 
 MAX_NODES = 2_000_000
-MAX_TIMING_TRIES = 64   # runs tried with z3 before giving up on a timing-feasible one
+MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
 _EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}   # a guard: a capture never needs this many (state, position) pairs
 
 
@@ -52,11 +52,24 @@ class Replay:
     instead: list[dict] = field(default_factory=list)      # what those states could send
     kind: str | None = None                   # kind of close of the matching run
     calls_checked: bool = False               # the run had to give the kernel's call results
+    timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
     explored: int = 0                         # (state, position) pairs visited
+
+    timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
+
+    @property
+    def untimely(self) -> bool:
+        """The segments are a run of the model, but no run tried fits the capture's times."""
+        return (self.accepted and self.timed_by_capture and self.timing is not None
+                and not self.timing.feasible)
 
     @property
     def verdict(self) -> str:
-        return "accepted" if self.accepted else "rejected"
+        if not self.accepted:
+            return "rejected"
+        if self.untimely:
+            return "inconclusive" if self.timing_limit else "rejected"
+        return "accepted"
 
 
 def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:
@@ -245,9 +258,13 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
 
 
 def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing) -> None:
-    """The shortest run was ruled out by time: try other runs to the accepting nodes (depth
-    first, arrivals before expiries), first in the chosen parameter combination, then in the
-    others, until z3 accepts one or MAX_TIMING_TRIES runs were tried."""
+    """The shortest run was ruled out by time: search the other runs to the accepting nodes
+    (depth first, arrivals before expiries; first in the chosen parameter combination, then in
+    the others), growing each with z3's incremental solver so that a prefix the timers (or the
+    capture's timestamps) already rule out is dropped with all its extensions. Stops after
+    MAX_TIMING_CHECKS steps checked (result.timing_limit)."""
+    from .timing import IncrementalRun
+
     finals_set = set(finals)
     useful: set = set(finals_set)
     reverse: dict = {}
@@ -268,32 +285,64 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
         if node in useful and node not in starts:
             starts.append(node)
     starts.sort(key=lambda node: (region[node] != region[chosen], region[node]))
-    tries = 0
+    segs = result.capture.segments
+    timed = result.timed_by_capture
     first = (result.view, result.run, result.kind, result.timing)
+    inc = IncrementalRun(ts)
+    # whether a prefix fits in time depends only on its variants and pinned times, not on the
+    # parameter combination: remember the answers across combinations
+    fits: dict[tuple, bool] = {}
     for start in starts:
         path = [(-1, start)]
-        on_path = {start}
+        keys: list[tuple] = [()]
+        first_send: list[int] = []     # the step that sent the capture's first segment
         iters = [iter(children.get(start, []))]
         while iters:
             nxt = next(iters[-1], None)
             if nxt is None:
                 iters.pop()
-                on_path.discard(path.pop()[1])
+                if len(path) > 1:
+                    inc.pop()
+                    keys.pop()
+                    if first_send and first_send[0] == len(path) - 1:
+                        first_send.clear()
+                path.pop()
                 continue
             vid, child = nxt
-            if child not in useful or child in on_path:
+            if child not in useful:
                 continue
+            v = ts.variants[vid]
+            pin = None
+            if timed and v.sends:
+                k = path[-1][1][1]          # segments matched before this step
+                if not first_send:
+                    first_send.append(len(path))
+                pin = (first_send[0], segs[k].time_ms - segs[0].time_ms)
+            key = keys[-1] + ((vid, pin),)
+            known = fits.get(key)
+            if known is False or (known is None and inc.checks >= MAX_TIMING_CHECKS):
+                if known is None:
+                    result.timing_limit = True
+                if first_send and first_send[0] == len(path):
+                    first_send.clear()
+                if known is None:
+                    break
+                continue
+            ok = inc.push(v, pin, check=known is None)
+            fits[key] = ok
+            if not ok:
+                inc.pop()
+                if first_send and first_send[0] == len(path):
+                    first_send.clear()
+                continue
+            keys.append(key)
             path.append((vid, child))
-            on_path.add(child)
             if child in finals_set:
-                tries += 1
                 _finish_accepted(result, ts, list(path), region[start], check_timing)
                 if result.timing.feasible:
                     return
-                if tries >= MAX_TIMING_TRIES:
-                    break
             iters.append(iter(children.get(child, [])))
-        if tries >= MAX_TIMING_TRIES:
+        if result.timing_limit:
             break
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
@@ -317,7 +366,23 @@ def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool
     result.kind = classify(ts, steps, not ts.successors(last))
     if check_timing:
         from .timing import check_run
-        result.timing = check_run(ts, variants)
+        pinned = _pinned(result.capture, variants)
+        result.timed_by_capture = bool(pinned)
+        result.timing = check_run(ts, variants, pinned)
+
+
+def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
+    """The capture's timestamps as (step, ms after the first segment, which segment): the run
+    must fit the times the kernel really took, not just some times."""
+    segs = capture.segments
+    if not segs or any(g.time_ms is None for g in segs):
+        return None
+    out, k = [], 0
+    for i, v in enumerate(variants, start=1):
+        if v.sends and k < len(segs):
+            out.append((i, segs[k].time_ms - segs[0].time_ms, f"segment #{segs[k].number}"))
+            k += len(v.sends)
+    return out
 
 
 def _flag_bits(flags: str) -> int:

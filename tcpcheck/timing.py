@@ -156,8 +156,10 @@ class IncrementalRun:
         self.saved: list = []
         self.checks = 0
 
-    def push(self, v: Variant) -> bool:
-        """Add one step; whether the run so far is still possible in time."""
+    def push(self, v: Variant, pin: tuple[int, float] | None = None, check: bool = True) -> bool:
+        """Add one step; whether the run so far is still possible in time. `pin` = (step,
+        ms): this step happens `ms` after that earlier step (a captured timestamp). With
+        `check=False` the caller already knows the answer is yes: z3 is not asked."""
         self.saved.append((dict(self.running), {k: list(q) for k, q in self.in_flight.items()}))
         self.solver.push()
         i = len(self.t)
@@ -165,6 +167,10 @@ class IncrementalRun:
         self.b.facts = []
         self.b.step(v, i, self.t, self.running, self.in_flight)
         self.solver.add(*[c for c, _ in self.b.facts])
+        if pin is not None and pin[0] < i:
+            self.solver.add(self.t[i] == self.t[pin[0]] + pin[1])
+        if not check:
+            return True
         self.checks += 1
         return self.solver.check() == z3.sat
 
@@ -174,10 +180,18 @@ class IncrementalRun:
         self.running, self.in_flight = self.saved.pop()
 
 
-def check_run(ts: TransitionSystem, variants: list[Variant]) -> RunTiming:
-    """Decide whether the run is possible in time; give times (ms) or the clashing constraints."""
+def check_run(ts: TransitionSystem, variants: list[Variant],
+              pinned: list[tuple[int, float, str]] | None = None) -> RunTiming:
+    """Decide whether the run is possible in time; give times (ms) or the clashing constraints.
+
+    `pinned` fixes when steps happen relative to each other: (step, ms, what) says step
+    happens `ms` after the first pinned step (a capture's own timestamps, say)."""
     b = _Builder(ts, None)
     t = b.build(variants)
+    if pinned:
+        first = pinned[0][0]
+        for step, ms, what in pinned:
+            b.add(t[step] == t[first] + ms, f"{what} (step {step}) was captured at +{ms:g} ms")
     solver = z3.Solver()
     tracks = {}
     for k, (c, why) in enumerate(b.facts):

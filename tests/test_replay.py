@@ -3,6 +3,7 @@ impossible ones must be rejected at the right segment, bad files must be bad inp
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 
 import dpkt
@@ -51,9 +52,15 @@ def test_real_capture_is_a_run_of_the_model(name):
     cap = read_capture(CAPTURES / name)
     assert cap.compact == want["segments"]
     r = replay(system_for(sc.params), cap)
-    assert r.accepted, name
+    assert r.accepted and r.verdict == "accepted", name
     assert r.kind == want["kind"]
-    assert r.timing is not None and r.timing.feasible      # z3 found times for the run
+    # z3 found times for the run: the very times the segments were captured at
+    assert r.timed_by_capture and r.timing is not None and r.timing.feasible
+    sent_at = [t for step in run_steps(r.view, r.run, r.timing.times_ms)
+               for t in [step.get("time_ms")] * len(step.get("sent") or [])]
+    got = [round(t - sent_at[0], 3) for t in sent_at]
+    assert got == pytest.approx([g.time_ms - cap.segments[0].time_ms for g in cap.segments],
+                                abs=0.002)
     # the run the replay found sends exactly the captured segments, in order, side by side
     sent = [(step["endpoint"], seg["flags"], seg.get("ack"))
             for step in run_steps(r.view, r.run) for seg in step.get("sent") or []]
@@ -129,8 +136,15 @@ def test_impossible_capture_is_rejected_at_the_right_segment(name):
     cap = read_capture(CAPTURES / name)
     assert cap.compact == want["segments"]
     r = replay(open_system(), cap)       # every parameter combination but a lossy network
-    assert not r.accepted
-    if "failed_at" in want:
+    assert r.verdict == "rejected"
+    if want.get("timing"):
+        # the segments are a run, but not at the times they were captured at; z3 says why
+        assert r.accepted and r.untimely and not r.timing_limit
+        # (z3's core may name the FIN+ACK's timestamp or the last ACK's, 1 ms later)
+        assert any(re.search(r"was captured at \+30[01] ms", c) for c in r.timing.conflict), \
+            r.timing.conflict
+        assert any("server.delack" in c for c in r.timing.conflict), r.timing.conflict
+    elif "failed_at" in want:
         assert r.failed_at is not None and r.failed_at.number == want["failed_at"]
         assert r.matched == want["failed_at"] - 1
         assert r.could_be_in and r.instead    # where the model was, what it could send

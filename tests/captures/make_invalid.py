@@ -24,9 +24,10 @@ class Conn:
 
     def __init__(self):
         self.nxt = {"C": ISN["C"], "S": ISN["S"]}
-        self.frames: list[bytes] = []
+        self.frames: list[tuple[float, bytes]] = []
 
-    def send(self, side: str, flags: int, data: bytes = b"", ack_to: int | None = None) -> None:
+    def send(self, side: str, flags: int, data: bytes = b"", ack_to: int | None = None,
+             after_ms: float = 1.0) -> None:
         peer = "S" if side == "C" else "C"
         src, dst = (CLIENT, SERVER) if side == "C" else (SERVER, CLIENT)
         ack = self.nxt[peer] if ack_to is None else ack_to
@@ -38,7 +39,8 @@ class Conn:
         ip.len = len(ip)
         eth = dpkt.ethernet.Ethernet(src=b"\0" * 6, dst=b"\0" * 6,
                                      type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
-        self.frames.append(bytes(eth))
+        last = self.frames[-1][0] if self.frames else 1_700_000_000.0
+        self.frames.append((last + after_ms / 1000, bytes(eth)))
         self.nxt[side] += len(data) + (1 if flags & (S | F) else 0)
 
     def handshake(self) -> "Conn":
@@ -50,8 +52,8 @@ class Conn:
     def write(self, name: str) -> None:
         with (OUT / name).open("wb") as f:
             w = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
-            for k, frame in enumerate(self.frames):
-                w.writepkt(frame, ts=1_700_000_000 + k / 1000)
+            for ts, frame in self.frames:
+                w.writepkt(frame, ts=round(ts, 6))
 
 
 def main() -> None:
@@ -84,6 +86,14 @@ def main() -> None:
     c.send("S", F | A)
     c.send("S", R | A)
     c.write("rst_from_last_ack.pcap")
+
+    # The right segments at an impossible time: a three-way close whose FIN+ACK comes 300 ms
+    # after the FIN, when the delayed ACK would have gone out on its own within 200 ms.
+    c = Conn().handshake()
+    c.send("C", F | A)
+    c.send("S", F | A, after_ms=300)
+    c.send("C", A)
+    c.write("late_fin_ack.pcap")
 
 
 if __name__ == "__main__":
