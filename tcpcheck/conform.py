@@ -187,24 +187,25 @@ def _c_shut_rdwr(c, ctl, calls):
     c.close()
 
 
-def _c_fork_close(c, ctl, calls):
+def _in_forked_child(c, call) -> None:
+    """Do `call` on the socket in a child process that shares it, and wait for the child."""
     time.sleep(0.02)
     pid = os.fork()
     if pid == 0:
-        c.close()           # one of two references: nothing is sent
+        call(c)
         os._exit(0)
     os.waitpid(pid, 0)
+
+
+def _c_fork_close(c, ctl, calls):
+    _in_forked_child(c, lambda s: s.close())   # one of two references: nothing is sent
     time.sleep(0.05)
     c.close()
 
 
 def _c_fork_shutdown(c, ctl, calls):
-    time.sleep(0.02)
-    pid = os.fork()
-    if pid == 0:
-        c.shutdown(socket.SHUT_WR)   # FIN although the parent still holds the socket
-        os._exit(0)
-    os.waitpid(pid, 0)
+    # FIN although the parent still holds the socket
+    _in_forked_child(c, lambda s: s.shutdown(socket.SHUT_WR))
     _read_to_eof(c, calls)
     c.close()
 

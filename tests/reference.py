@@ -302,7 +302,10 @@ class Reference:
 
 
 def uniform_sends(stmts) -> int | None:
-    """How many segments every path through the statements sends; None if paths differ."""
+    """How many segments every path through the statements sends; None if paths differ.
+
+    The generated explorer has its own (searchgen._uniform_sends); this one is written apart
+    on purpose, like the rest of this interpreter, so that the two can disagree."""
     total = 0
     for s in stmts:
         if isinstance(s, c.SSend):
