@@ -328,7 +328,7 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
             sys.exit(EXIT_BAD_INPUT)
     if as_json:
         docs = [_check_json(r, written, no_timing) for r in results]
-        _emit_json(docs[0] if len(docs) == 1 else {"models": docs})
+        _emit_json(docs[0] if len(docs) == 1 else _combined_json(docs))
     else:
         for r in results:
             _print_check(r, written)
@@ -358,6 +358,19 @@ def _markdown(results, written, base: Path) -> str:
             lines.append(f"| `{v.name}` | {says} | {v.kind} | {v.verdict} | {links} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _combined_json(docs: list[dict]) -> dict:
+    """Several model configurations in one document: the same top-level keys as one (model,
+    states, edges, properties: every property, each saying its model and parameters), and
+    each configuration's own document under "models"."""
+    paths = sorted({d["model"] for d in docs})
+    return {"model": paths[0] if len(paths) == 1 else paths,
+            "states": sum(d["states"] for d in docs), "edges": sum(d["edges"] for d in docs),
+            "complete": all(d["complete"] for d in docs),
+            "properties": [{**p, "model": d["model"], "params": d["params"]}
+                           for d in docs for p in d["properties"]],
+            "models": docs}
 
 
 def _check_json(r, written, no_timing) -> dict:

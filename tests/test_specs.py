@@ -173,6 +173,20 @@ def test_check_json_has_the_documented_shape_and_is_deterministic():
     assert props["every_close_ends_with_both_sides_closed"]["trace"] is None
 
 
+def test_check_json_of_every_spec_keeps_the_same_top_level_shape():
+    # no arguments: 8 spec files, each against its own configuration of the model
+    r = run_tcpcheck("check", "--json", "--no-timing", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert {"model", "states", "edges", "properties", "models"} <= set(doc)
+    assert doc["model"] == "models/teardown.tcpm"
+    assert doc["states"] == sum(m["states"] for m in doc["models"])
+    assert len(doc["properties"]) == sum(len(m["properties"]) for m in doc["models"])
+    assert {p["verdict"] for p in doc["properties"]} == {"holds"}
+    loss = [p for p in doc["properties"] if "lossy_network=true" in p["params"]]
+    assert loss and all(p["model"] == doc["model"] for p in loss)
+
+
 def test_check_exits_1_on_a_violated_property(tmp_path):
     spec = tmp_path / "neg.spec"
     spec.write_text(f'model "{DEFAULT_MODEL}"\nruns no_three_way: never observed three_way_close\n')
