@@ -210,6 +210,12 @@ def _c_fork_shutdown(c, ctl, calls):
     c.close()
 
 
+def _c_exits(c, ctl, calls):
+    # returns without closing: the process exits (os._exit) and the kernel closes the socket
+    time.sleep(0.02)
+    calls.append("exit")
+
+
 def _c_killed(c, ctl, calls):
     time.sleep(0.02)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -299,6 +305,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("process_killed", "the client process is killed (SIGKILL): the kernel closes",
              ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
              "three-way", _c_killed, _s_read_eof_close, think_ms=0),
+    Scenario("process_exits", "the client process exits without closing: the kernel closes",
+             ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
+             "three-way", _c_exits, _s_read_eof_close, think_ms=0),
+    Scenario("server_closes_first", "the server close()s; the client reads EOF and closes",
+             _BASIC, "server", "three-way", _s_read_eof_close, _c_close, think_ms=0),
     Scenario("simultaneous_close", "both processes close() at the same instant",
              _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,
              simultaneous=True),
