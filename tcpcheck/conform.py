@@ -135,6 +135,20 @@ def _s_late_reply_close(s, ctl, calls):
     s.close()
 
 
+def _c_request_read_close(c, ctl, calls):
+    # a request and its response (one segment each way), everything read, then close()
+    _call(calls, "write", lambda: c.send(b"request"))
+    _call(calls, "read", lambda: c.recv(100))
+    c.close()
+
+
+def _s_answer_read_eof_close(s, ctl, calls):
+    _call(calls, "read", lambda: s.recv(100))
+    _call(calls, "write", lambda: s.send(b"response"))
+    _read_to_eof(s, calls)
+    s.close()
+
+
 def _c_write_then_read_reset(c, ctl, calls):
     _call(calls, "write", lambda: c.send(b"request"))
     ctl.signal()
@@ -310,6 +324,16 @@ SCENARIOS: tuple[Scenario, ...] = (
              "three-way", _c_exits, _s_read_eof_close, think_ms=0),
     Scenario("server_closes_first", "the server close()s; the client reads EOF and closes",
              _BASIC, "server", "three-way", _s_read_eof_close, _c_close, think_ms=0),
+    Scenario("server_closes_client_waits", "the server close()s; the client reads EOF and "
+             "closes 500 ms later", _BASIC, "server", "four-way", _s_wait_past_delack, _c_close,
+             think_ms=500),
+    Scenario("server_closes_client_replies", "the server shutdown(SHUT_WR)s and reads; the "
+             "client replies after EOF, then closes", ("delayed_ack=true", "passive_has_data=true"),
+             "server", "four-way", _s_reply_close, _c_shut_wr_read_close, think_ms=0),
+    Scenario("request_response_close", "one request and one response, both read; then the "
+             "client close()s and the server closes after EOF",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "client",
+             "three-way", _c_request_read_close, _s_answer_read_eof_close, think_ms=0),
     Scenario("simultaneous_close", "both processes close() at the same instant",
              _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,
              simultaneous=True),
