@@ -89,6 +89,20 @@ def _read_to_eof(c: socket.socket, out: list) -> None:
             return
 
 
+TCP_CLOSE = 7   # tcpi_state of a connection the kernel has released (include/net/tcp_states.h)
+
+
+def _wait_until_reset(c: socket.socket, limit: float = 2.0) -> None:
+    """Wait until the kernel has taken the peer's RST (the socket's TCP state is CLOSE), so
+    that the calls after it really come after it: a fixed sleep was not always enough on a
+    loaded machine (the RST came after the peer's retransmission)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == TCP_CLOSE:
+            return
+        time.sleep(0.002)
+
+
 # client(c, ctl, calls) and server(s, ctl, calls); `calls` collects the calls' outcomes
 
 def _c_close(c, ctl, calls):
@@ -152,7 +166,7 @@ def _s_answer_read_eof_close(s, ctl, calls):
 def _c_write_then_read_reset(c, ctl, calls):
     _call(calls, "write", lambda: c.send(b"request"))
     ctl.signal()
-    time.sleep(0.15)
+    _wait_until_reset(c)
     _call(calls, "read", lambda: c.recv(100))
     _call(calls, "read", lambda: c.recv(100))
     c.close()
@@ -171,7 +185,7 @@ def _c_linger_zero(c, ctl, calls):
 
 
 def _s_write_after_reset(s, ctl, calls):
-    time.sleep(0.15)    # the RST has arrived (ESTABLISHED)
+    _wait_until_reset(s)    # the RST has arrived (ESTABLISHED)
     _call(calls, "write", lambda: s.send(b"x"))
     _call(calls, "write", lambda: s.send(b"x"))
     _call(calls, "read", lambda: s.recv(100))
@@ -181,7 +195,7 @@ def _s_write_after_reset(s, ctl, calls):
 def _s_eof_write_twice(s, ctl, calls):
     _read_to_eof(s, calls)
     _call(calls, "write", lambda: s.send(b"late"))   # meets a closed socket: RST
-    time.sleep(0.15)
+    _wait_until_reset(s)
     _call(calls, "write", lambda: s.send(b"again"))
     _call(calls, "read", lambda: s.recv(100))
     s.close()
