@@ -611,6 +611,77 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
              EXIT_INCONCLUSIVE if v.verdict == "inconclusive" else EXIT_OK)
 
 
+@main.command()
+@_model_argument
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The walk's seed: the same model, parameters and seed give the same run.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Fix a model parameter (repeatable); the seed draws the others.")
+@click.option("--steps", "max_steps", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Stop the walk after this many steps.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Draw the run as a ladder: .svg, .png, .pdf or .dot.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
+def simulate(model, seed, params, max_steps, output, as_json):
+    """One random run of the model, as a ladder: what can happen, before asking what must.
+
+    From the initial state of one parameter combination (the seed draws it among those
+    --param leaves open) every step is one of the enabled transitions, drawn with the seed
+    and kept only if z3 finds times for the run so far: the walk never shows a run the timers
+    rule out. It ends where the run is complete, after --steps, or where the model fails.
+
+    \b
+    Examples:
+      tcpcheck simulate --seed 7
+      tcpcheck simulate --seed 3 --param delayed_ack=true --param passive_has_data=false
+      tcpcheck simulate models/bench/teardown_n.tcpm --param N=2 --seed 1 -o out/walk.svg
+      tcpcheck simulate --seed 7 --json
+
+    Exit status: 0 a run was shown, 1 the model failed on it (a value left its range),
+    2 bad input.
+    """
+    from . import load
+    from .ladder import ladder_dot, ladder_text
+    from .render import FORMATS
+    from .simulate import simulate as walk
+    from .trace import run_steps
+
+    if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
+        raise click.BadParameter(f"'{output}' must end in one of " +
+                                 ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
+    path = model or default_model()
+    try:
+        ts = load(path, list(params))
+    except TcpcheckError as err:
+        _fail_input(err, as_json)
+    sim = walk(ts, seed, max_steps)
+    times = sim.timing.times_ms if sim.timing.feasible else None
+    steps = run_steps(sim.view, sim.run, times)
+    ending = {"complete": "the run is complete", "max-steps": f"stopped after {max_steps} steps",
+              "timing": "every next step is ruled out by the timers",
+              "model-error": "the model failed at the next step"}[sim.ended]
+    title = f"{ts.model.name}: random run, seed {seed} ({ending})"
+    if output is not None:
+        written = _write(ladder_dot(steps, title), output)
+        if written.message:
+            click.echo(f"tcpcheck: {written.message}", err=True)
+    if as_json:
+        doc = {"model": str(path), "seed": seed, "params": {
+            k: ts.param_value(k, v) for k, v in sim.params.items()}, "ended": sim.ended,
+            "trace": steps}
+        if sim.error is not None:
+            doc["error"] = {"code": sim.error.code, "message": sim.error.message}
+        _emit_json(doc)
+    else:
+        click.echo(title)
+        click.echo(ladder_text(steps))
+        if sim.error is not None:
+            click.echo(f"error[{sim.error.code}]: {sim.error.message}")
+        if output is not None:
+            click.echo(f"wrote {written.image_path or written.dot_path}")
+    sys.exit(EXIT_VIOLATED if sim.error is not None else EXIT_OK)
+
+
 def _only(sf, name):
     """A spec file reduced to one property (the others need not be checked)."""
     from dataclasses import replace

@@ -22,13 +22,13 @@ those alternatives).
 """
 from __future__ import annotations
 
-from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
 from .capture import Capture, CapturedSegment
 from .compile import TransitionSystem
 from .explore import Exploration
+from .trace import path_view
 
 MAX_NODES = 2_000_000
 MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
@@ -406,23 +406,11 @@ def _path(parent, node) -> list[tuple[int, tuple[int, int]]]:
 
 
 def _view(ts: TransitionSystem, run_nodes, reg: int, extra) -> tuple[Exploration, list]:
-    """A small Exploration holding only the run's states, so that trace.run_steps and the
-    ladder renderers can show it; and the run in its numbering."""
-    states: list[int] = []
-    run: list[tuple[int, int]] = []
+    """The run's states as a small Exploration (trace.path_view), `extra` a last step."""
     pairs = [(vid, node[0]) for vid, node in run_nodes]
     if extra is not None:
         pairs.append(extra)
-    for vid, s in pairs:
-        run.append((vid, len(states)))
-        states.append(s)
-    parent = array("i", [-1] + list(range(len(states) - 1)))
-    pvar = array("i", [vid for vid, _ in run])
-    initial = [-1] * len(ts.initial)
-    initial[reg] = 0
-    ex = Exploration(ts, states, parent, pvar, array("i"), array("i"), array("i"), initial,
-                     len(states), 0.0, True)
-    return ex, run
+    return path_view(ts, pairs, reg)
 
 
 def _required(ts: TransitionSystem, regions: list[int]) -> dict:

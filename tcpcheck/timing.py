@@ -109,10 +109,15 @@ class _Builder:
 
     def network(self, v: Variant, i: int, t, in_flight) -> None:
         """A segment arrives within its channel's delay range after it was sent (FIFO)."""
-        if v.instance is None:  # a loss: the head segment is gone, whenever
-            name = next(ch.name for ch in self.ts.channels if ch.name in v.event.name)
-            if in_flight[name]:
-                in_flight[name].pop(0)
+        if v.instance is None:  # a loss: the head segment is gone, in transit
+            ch = next(ch for ch in self.ts.channels if ch.name in v.event.name)
+            if in_flight[ch.name]:
+                sent = in_flight[ch.name].pop(0)
+                hi = ch.delay_ms[1]
+                if hi is not None:
+                    self.add(t[i] <= t[sent] + hi, f"the segment sent at step {sent} is lost "
+                             f"in transit, within {hi:g} ms (step {i})")
+            self._in_transit(i, t, in_flight)
             return
         if v.event.kind == "recv":
             ch = next(c for c in self.ts.channels if c.dst == v.instance)
@@ -125,8 +130,21 @@ class _Builder:
                 if hi is not None:
                     self.add(t[i] <= t[sent] + hi, f"the segment sent at step {sent} reaches "
                              f"{ch.dst} within {hi:g} ms (step {i})")
+        self._in_transit(i, t, in_flight)
         for name, _flags in v.sends:
             in_flight[name].append(i)
+
+    def _in_transit(self, i: int, t, in_flight) -> None:
+        """A segment still on the wire at step i was sent no longer ago than its channel's
+        longest delay (it must arrive, or be lost, by then). Complete runs satisfy this anyway
+        through their arrivals; it lets a search drop a prefix as soon as the time is past."""
+        for ch in self.ts.channels:
+            hi = ch.delay_ms[1]
+            if hi is None:
+                continue
+            for sent in in_flight[ch.name]:
+                self.add(t[i] <= t[sent] + hi, f"the segment sent at step {sent} is still on "
+                         f"its way to {ch.dst} at step {i}, within {hi:g} ms of leaving")
 
     def duration(self, key, step: int):
         ref = self.timers[key]

@@ -13,7 +13,25 @@ Step 0 is the initial state: it has "params" and no event.
 """
 from __future__ import annotations
 
+from array import array
+
 from .explore import Exploration
+
+
+def path_view(ts, pairs: list[tuple[int, int]], region: int) -> tuple[Exploration, list]:
+    """A small Exploration holding only one path's states, so that run_steps and the ladder
+    renderers can show a run that was not found by exploring (a replay, a simulation); and the
+    run in its numbering. `pairs` is [(variant, packed state)], the first variant -1, the
+    first state the initial state of parameter combination `region`."""
+    states = [s for _vid, s in pairs]
+    run = [(vid, k) for k, (vid, _s) in enumerate(pairs)]
+    parent = array("i", [-1] + list(range(len(states) - 1)))
+    pvar = array("i", [vid for vid, _ in run])
+    initial = [-1] * len(ts.initial)
+    initial[region] = 0
+    ex = Exploration(ts, states, parent, pvar, array("i"), array("i"), array("i"), initial,
+                     len(states), 0.0, True)
+    return ex, run
 
 
 def _tcp_states(ts, state: int) -> dict:
