@@ -162,6 +162,9 @@ def main(ctx):
       tcpcheck map                              # which kinds of close, for which timers
       tcpcheck explore --param delayed_ack=false --json
       tcpcheck graph --view endpoint -o out/endpoint.svg
+      tcpcheck simulate --seed 7                # one random run the timers allow
+      tcpcheck replay capture.pcap              # is a tcpdump capture a run of the model?
+      tcpcheck conform                          # the scenarios on this kernel (root, tcpdump)
 
     Exit status: 0 fine, 1 a property is violated (or the model failed while exploring),
     2 bad input, 3 inconclusive (a limit was hit; partial result).
