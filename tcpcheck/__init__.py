@@ -2,8 +2,10 @@
 
 The pipeline, one module per stage:
     parse (tcpcheck.parse) -> check (tcpcheck.check) -> compile (tcpcheck.compile)
-    -> explore (tcpcheck.explore) -> graph views (tcpcheck.graph) -> render (tcpcheck.render)
-and the command line over them (tcpcheck.cli).
+    -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
+    -> graph views (tcpcheck.graph) -> render (tcpcheck.render, tcpcheck.ladder)
+and the command line over them (tcpcheck.cli). Against the real kernel: tcpcheck.capture ->
+tcpcheck.replay, and tcpcheck.conform (live scenarios); tcpcheck.simulate walks random runs.
 """
 from __future__ import annotations
 
