@@ -1,11 +1,16 @@
 import sys
+from importlib.util import find_spec
 
-try:
-    from .cli import main
-except ModuleNotFoundError as err:  # run from a checkout without its dependencies installed
-    sys.stderr.write(f"tcpcheck: the Python package '{err.name}' is missing. Set up with "
+# Run from a checkout without its dependencies installed, the commands would fail deep inside
+# with a traceback; say what is missing and how to set up instead.
+_NEEDED = ("click", "rich", "lark", "networkx", "z3", "graphviz", "dpkt")
+_missing = [name for name in _NEEDED if find_spec(name) is None]
+if _missing:
+    sys.stderr.write(f"tcpcheck: missing Python packages: {', '.join(_missing)}. Set up with "
                      "`bash scripts/setup.sh` and run .venv/bin/tcpcheck, or install tcpcheck "
                      "into this Python with `python3 -m pip install -e .`\n")
     sys.exit(2)
+
+from .cli import main  # noqa: E402
 
 main()
