@@ -11,7 +11,6 @@ so an edge of the state graph only has to remember its variant number.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 from . import check as c

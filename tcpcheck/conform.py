@@ -688,8 +688,8 @@ def _compare_calls(o: Outcome, ts, cap) -> None:
     r = replay(ts, cap, calls=want, check_timing=False)
     o.calls_ok = r.accepted
     if not r.accepted:
-        o.detail = [f"no run of the model that sends these segments gives the calls' results "
-                    f"the kernel gave: " + "; ".join(f"{side}: {', '.join(obs)}"
+        o.detail = ["no run of the model that sends these segments gives the calls' results "
+                    "the kernel gave: " + "; ".join(f"{side}: {', '.join(obs)}"
                                                      for side, obs in sorted(want.items()))]
 
 

@@ -11,7 +11,7 @@ The codes are stable so that tests, scripts and users can refer to them.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
