@@ -80,8 +80,9 @@ def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:
     return model_seg.get("ack") == captured.ack
 
 
-def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict) -> list[dict]:
-    """The segments variant v put on the wire, read from the channel's tail in the new state."""
+def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) -> list[dict]:
+    """The segments variant v put on the wire, read from the channel's tail in the new state.
+    `cache` keeps decoded channel contents: the same few recur across many states."""
     if not v.sends:
         return []
     segs: list[dict] = []
@@ -89,7 +90,12 @@ def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict) -> list[dict]:
     for name, _flags in v.sends:
         by_channel[name] = by_channel.get(name, 0) + 1
     for name, n in by_channel.items():
-        segs.extend(ts.channel_segments(new_state, out_of[name])[-n:])
+        ch = out_of[name]
+        key = (name, ts.slot_value(new_state, ch.slot), n)
+        tail = cache.get(key)
+        if tail is None:
+            tail = cache[key] = ts.channel_segments(new_state, ch)[-n:]
+        segs.extend(tail)
     return segs
 
 
@@ -159,6 +165,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             region[node] = r
             queue.append(node)
     succ_cache: dict[int, list] = {}
+    sent_cache: dict[tuple, list] = {}
     children: dict[tuple[int, int], list] = {}
 
     def successors(state: int):
@@ -167,7 +174,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             out = []
             for vid, nxt in ts.successors(state):
                 v = ts.variants[vid]
-                out.append((vid, nxt, v, _sent(ts, v, nxt, channels)))
+                out.append((vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache)))
             # arrivals first and timer expiries last: the first run found is then usually
             # one the timers allow (a segment arrives in ms, TIME_WAIT lasts a minute)
             out.sort(key=lambda e: _EVENT_ORDER.get(e[2].event.kind, 2))
