@@ -274,7 +274,15 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             captures = [read_capture(target, conn, from_close)]
     except TcpcheckError as err:
         _fail_input(err, as_json)
-    results = [replay(ts, cap, prefix=prefix) for cap in captures]
+    results = []
+    show = len(captures) > 1 and not as_json and sys.stderr.isatty()
+    for k, cap in enumerate(captures, start=1):
+        if show:    # a directory can take a while: say where it is, on one terminal line
+            click.echo(f"\rreplaying {k}/{len(captures)}: {Path(cap.source).name}\x1b[K",
+                       err=True, nl=False)
+        results.append(replay(ts, cap, prefix=prefix))
+    if show:
+        click.echo("\r\x1b[K", err=True, nl=False)
     if target.is_dir():
         _print_directory(results, as_json)
     else:
