@@ -191,6 +191,32 @@ def test_same_capture_as_pcapng_reads_the_same(tmp_path):
     assert [s.as_model() for s in a.segments] == [s.as_model() for s in b.segments]
 
 
+def _merged(tmp_path, *names):
+    """One pcap holding several captures' packets, one connection after the other."""
+    out = tmp_path / "two.pcap"
+    with out.open("wb") as g:
+        w = dpkt.pcap.Writer(g, linktype=dpkt.pcap.DLT_EN10MB)
+        for name in names:
+            with (CAPTURES / name).open("rb") as f:
+                for ts, buf in dpkt.pcap.Reader(f):
+                    w.writepkt(buf, ts=ts)
+    return out
+
+
+def test_a_capture_of_several_connections_names_them_and_conn_chooses(tmp_path):
+    path = _merged(tmp_path, "so_linger_zero.pcap", "passive_quickack.pcap")
+    first = read_capture(path)
+    assert first.compact == "C:RA" and len(first.connections) == 2
+    assert any("2 TCP connections" in n and "--conn" in n for n in first.notes)
+    second = read_capture(path, conn="2")
+    assert second.compact == "C:FA S:A S:FA C:A"
+    port = second.connection.rsplit(":", 1)[1]            # the server's port chooses it too
+    assert read_capture(path, conn=port).compact == second.compact
+    r = run_tcpcheck("replay", str(path), "--conn", "7")
+    assert r.returncode == 2 and "--conn 7: no such connection" in r.stderr
+    assert "1: client" in r.stderr and "2: client" in r.stderr      # the ones there are
+
+
 def test_what_does_not_matter_to_teardown_is_set_aside_and_said():
     cap = read_capture(CAPTURES / "shutdown_wr_late_data.pcap")
     assert [i.what for i in cap.ignored] == ["handshake"] * 3
