@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import z3
 
 from . import spec as S
-from .compile import TransitionSystem
+from .compile import FLAG_WIDTH, TransitionSystem
 from .explore import Exploration
 from .graph import received_flags
 from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
@@ -90,42 +90,66 @@ class _Eval:
         g = self.step_fn(e)
         return lambda a, b, v: int(bool(g(a, b, v)))
 
+    def _variants_where(self, test) -> frozenset[int]:
+        """The variants (step kinds) a test holds for: a step predicate that reads only the
+        variant is then one set lookup a step, however often the search asks."""
+        return frozenset(v.index for v in self.ts.variants if test(v))
+
     def step_fn(self, e):
         """A function (src id, dst id, variant) -> bool."""
         ts, ex = self.ts, self.ex
         if isinstance(e, S.Observed):
             name = e.name
-            return lambda a, b, v: name in ts.variants[v].observations
+            ok = self._variants_where(lambda var: name in var.observations)
+            return lambda a, b, v: v in ok
         if isinstance(e, S.Sends):
             inst, pats = e.instance, e.flags
-
-            def sends(a, b, v):
-                var = ts.variants[v]
-                if inst is not None and var.instance != inst:
-                    return False
-                return any(pats is None or f in pats for _, f in var.sends)
-            return sends
+            ok = self._variants_where(
+                lambda var: (inst is None or var.instance == inst)
+                and any(pats is None or f in pats for _, f in var.sends))
+            return lambda a, b, v: v in ok
         if isinstance(e, S.Receives):
             inst, pats = e.instance, e.flags
+            recv = self._variants_where(
+                lambda var: var.event.kind == "recv" and var.instance is not None
+                and (inst is None or var.instance == inst))
+            if pats is None:
+                return lambda a, b, v: v in recv
+            wanted = {_name(p) for p in pats}
+            heads: dict[tuple[int, int], bool] = {}   # (state, variant) -> the head matches
 
             def receives(a, b, v):
-                var = ts.variants[v]
-                if var.event.kind != "recv" or (inst is not None and var.instance != inst):
+                if v not in recv:
                     return False
-                if pats is None:
-                    return True
-                got = received_flags(ex, a, var)
-                return any(got == _name(p) for p in pats)
+                hit = heads.get((a, v))
+                if hit is None:
+                    hit = heads[(a, v)] = received_flags(ex, a, ts.variants[v]) in wanted
+                return hit
             return receives
+        if isinstance(e, S.Loses):
+            inst, pats = e.instance, e.flags
+            lost_on = {}        # loss variant -> the channel it loses from
+            for var in ts.variants:
+                if var.instance is None:
+                    ch = next(ch for ch in ts.channels if ch.name in var.event.name)
+                    if inst is None or ch.src == inst:
+                        lost_on[var.index] = ch
+            fmask = (1 << FLAG_WIDTH) - 1
+            states = ex.states
+
+            def loses(a, b, v):
+                ch = lost_on.get(v)
+                if ch is None:
+                    return False
+                return pats is None or (ts.slot_value(states[a], ch.slot) & fmask) in pats
+            return loses
         if isinstance(e, S.Calls):
             inst, call, arg = e.instance, e.call, e.arg
-
-            def calls(a, b, v):
-                var = ts.variants[v]
-                return (var.event.kind == "call" and var.event.name == call
-                        and (arg is None or var.event.arg == arg)
-                        and (inst is None or var.instance == inst))
-            return calls
+            ok = self._variants_where(
+                lambda var: var.event.kind == "call" and var.event.name == call
+                and (arg is None or var.event.arg == arg)
+                and (inst is None or var.instance == inst))
+            return lambda a, b, v: v in ok
         if isinstance(e, S.StateAfter):
             g = self.state_fn(e.expr)
             states = ex.states

@@ -12,7 +12,7 @@ A spec file names its model and lists properties:
 Formulas are built in three layers, sorted out here by type:
   * state predicates talk about one joint state (`client.state == TIME_WAIT`, `delayed_ack`);
   * step predicates talk about one step (`observed three_way_close`, `sends(server, FIN+ACK)`,
-    `receives(client, FIN)`, `calls(server, close)`);
+    `receives(client, FIN)`, `loses(server, FIN | FIN+ACK)`, `calls(server, close)`);
   * run formulas talk about a whole complete run: `eventually P`, `always P`, `never P`,
     `initially P`, `finally P`, `A before B`, `count(S) >= k`, combined with and/or/not/implies.
     Inside a run formula a state predicate without a temporal word is read at the start of
@@ -190,6 +190,9 @@ class _ToRaw(Transformer):
     def receives(self, meta, ch):
         return self._node("receives", meta, ch)
 
+    def loses(self, meta, ch):
+        return self._node("loses", meta, ch)
+
     def calls(self, meta, ch):
         who, call = ch[0], str(ch[1])
         arg = ch[2] if len(ch) > 2 else None
@@ -336,6 +339,12 @@ class Sends:
 @dataclass(frozen=True, slots=True)
 class Receives:
     instance: str | None
+    flags: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Loses:
+    instance: str | None  # the endpoint that sent the lost segment; None: either
     flags: tuple[int, ...] | None
 
 
@@ -496,12 +505,13 @@ class _Resolver:
             return ChanLen(ch.slot), STATE, "int"
         if op == "observed":
             return Observed(r.args[0]), STEP, "bool"
-        if op in ("sends", "receives"):
+        if op in ("sends", "receives", "loses"):
             who = self.who(r.args[0])
             flags = self.flag_alts(r.args[1])
             if who is False or flags is False:
                 return None
-            return (Sends if op == "sends" else Receives)(who, flags), STEP, "bool"
+            node = {"sends": Sends, "receives": Receives, "loses": Loses}[op]
+            return node(who, flags), STEP, "bool"
         if op == "calls":
             who = self.who(r.args[0])
             call, arg = r.args[1], r.args[2]

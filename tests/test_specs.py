@@ -186,6 +186,27 @@ def test_check_json_of_every_spec_keeps_the_same_top_level_shape():
     assert loss and all(p["model"] == doc["model"] for p in loss)
 
 
+LOSS_SPEC = """model "MODEL" with lossy_network = true, delayed_ack = true, passive_has_data = false
+reachable a_fin_is_lost: loses(client, FIN)
+reachable an_rst_is_lost: loses(any, RST)
+runs only_fin_or_ack_is_lost: never loses(any, DATA | RST)
+"""
+
+
+def test_loses_speaks_of_the_segment_the_network_drops(tmp_path):
+    spec = tmp_path / "loses.spec"
+    spec.write_text(LOSS_SPEC.replace("MODEL", str(DEFAULT_MODEL)), encoding="utf-8")
+    r = run_tcpcheck("check", str(spec), "--json", "--no-timing", "--no-progress")
+    props = {p["name"]: p for p in json.loads(r.stdout)["properties"]}
+    assert props["a_fin_is_lost"]["verdict"] == "holds"
+    lost = [s for s in props["a_fin_is_lost"]["trace"] if s.get("kind") == "loss"]
+    assert lost and lost[0]["lost"]["flags"] == "FIN" and lost[0]["channel"] == "client->server"
+    # the model's channels lose only FIN, FIN+ACK and ACK
+    assert props["an_rst_is_lost"]["verdict"] == "violated"
+    assert props["only_fin_or_ack_is_lost"]["verdict"] == "holds"
+    assert r.returncode == 1
+
+
 def test_check_exits_1_on_a_violated_property(tmp_path):
     spec = tmp_path / "neg.spec"
     spec.write_text(f'model "{DEFAULT_MODEL}"\nruns no_three_way: never observed three_way_close\n')
