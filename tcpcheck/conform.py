@@ -5,8 +5,8 @@ over loopback while tcpdump captures on `lo` with a filter on the scenario's por
 capture is then replayed (tcpcheck.replay) against the model with the scenario's parameters
 fixed, and the kind of close seen is compared with the kinds the model predicts for the
 scenario: the kinds of the model's complete runs, with those parameters, in which the
-scenario's active side sends the first FIN or RST (and, unless the scenario is the
-simultaneous close, the passive side closes only after reading EOF), and, where the scenario
+scenario's active side sends the first FIN or RST with the scenario's call (close(),
+shutdown(SHUT_WR), exit, ...), and, where the scenario
 fixes the passive application's think time, only runs whose timing z3 accepts with it.
 
 The system calls' results (ECONNRESET, EPIPE, EOF) the scenarios record are shown beside the
@@ -280,6 +280,7 @@ class Scenario:
     server: Callable
     think_ms: float | None = None    # the passive application's time from EOF to close
     simultaneous: bool = False
+    opened_by: str | None = None     # the call whose FIN or RST opens the close: close(), ...
 
     @property
     def passive(self) -> str | None:
@@ -290,67 +291,86 @@ _BASIC = ("delayed_ack=true", "passive_has_data=false")
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("passive_closes_at_once", "client close(); server reads EOF and closes at once",
-             _BASIC, "client", "three-way", _c_close, _s_read_eof_close, think_ms=0),
+             _BASIC, "client", "three-way", _c_close, _s_read_eof_close, think_ms=0,
+             opened_by="close()"),
     Scenario("passive_quickack", "as above, the server sets TCP_QUICKACK after EOF",
              ("delayed_ack=true", "passive_has_data=false", "server_quickack=true"),
-             "client", "four-way", _c_close, _s_quickack_close, think_ms=0),
+             "client", "four-way", _c_close, _s_quickack_close, think_ms=0,
+             opened_by="close()"),
     Scenario("passive_sends_data_then_closes",
              "client shutdown(SHUT_WR) and reads; server replies after EOF, then closes",
              ("delayed_ack=true", "passive_has_data=true"), "client", "four-way",
-             _c_shut_wr_read_close, _s_reply_close, think_ms=0),
+             _c_shut_wr_read_close, _s_reply_close, think_ms=0,
+             opened_by="shutdown(SHUT_WR)"),
     Scenario("passive_waits_past_delack", "client close(); server closes 500 ms after EOF",
-             _BASIC, "client", "four-way", _c_close, _s_wait_past_delack, think_ms=500),
+             _BASIC, "client", "four-way", _c_close, _s_wait_past_delack, think_ms=500,
+             opened_by="close()"),
     Scenario("close_with_unread_data", "server close()s with the client's request unread; "
              "the client then reads twice",
              ("delayed_ack=true", "passive_has_data=false", "early_data=true",
-              "more_calls=true"), "server", "rst", _c_write_then_read_reset, _s_close_unread),
+              "more_calls=true"), "server", "rst", _c_write_then_read_reset, _s_close_unread,
+             opened_by="close()"),
     Scenario("so_linger_zero", "client close() with SO_LINGER 0; the server then writes "
              "twice and reads", ("delayed_ack=true", "passive_has_data=false",
                                  "linger_zero=true", "more_calls=true"),
-             "client", "rst", _c_linger_zero, _s_write_after_reset),
+             "client", "rst", _c_linger_zero, _s_write_after_reset,
+             opened_by="close()"),
     Scenario("write_after_rst", "client close(); server reads EOF, writes (RST), writes again",
              ("delayed_ack=true", "passive_has_data=true", "more_calls=true"), "client", "rst",
-             _c_close, _s_eof_write_twice, think_ms=0),
+             _c_close, _s_eof_write_twice, think_ms=0,
+             opened_by="close()"),
     Scenario("shutdown_wr_late_data", "client shutdown(SHUT_WR) and reads; server replies "
              "300 ms after EOF (past the delayed ACK), then closes",
              ("delayed_ack=true", "passive_has_data=true"), "client", "four-way",
-             _c_shut_wr_read_close, _s_late_reply_close, think_ms=300),
+             _c_shut_wr_read_close, _s_late_reply_close, think_ms=300,
+             opened_by="shutdown(SHUT_WR)"),
     Scenario("shutdown_rd", "client shutdown(SHUT_RD) (nothing sent), later close()",
              ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
-             "three-way", _c_shut_rd_close, _s_read_eof_close, think_ms=0),
+             "three-way", _c_shut_rd_close, _s_read_eof_close, think_ms=0,
+             opened_by="close()"),
     Scenario("shut_rdwr_late_data", "client shutdown(SHUT_RDWR); the server's reply after "
              "EOF meets an RST", ("delayed_ack=true", "passive_has_data=true",
                                   "more_calls=true"), "client", "rst",
-             _c_shut_rdwr, _s_reply_close, think_ms=0),
+             _c_shut_rdwr, _s_reply_close, think_ms=0,
+             opened_by="shutdown(SHUT_RDWR)"),
     Scenario("fork_shared_socket", "client forks; the child's close() sends nothing, the "
              "parent's close() sends FIN", ("delayed_ack=true", "passive_has_data=false",
                                             "shared_socket=true"), "client", "three-way",
-             _c_fork_close, _s_read_eof_close, think_ms=0),
+             _c_fork_close, _s_read_eof_close, think_ms=0,
+             opened_by="close()"),
     Scenario("shutdown_shared_socket", "client forks; the child's shutdown(SHUT_WR) sends FIN "
              "while the parent holds the socket", ("delayed_ack=true", "passive_has_data=false",
                                                    "shared_socket=true"), "client",
-             "three-way", _c_fork_shutdown, _s_read_eof_close, think_ms=0),
+             "three-way", _c_fork_shutdown, _s_read_eof_close, think_ms=0,
+             opened_by="shutdown(SHUT_WR)"),
     Scenario("process_killed", "the client process is killed (SIGKILL): the kernel closes",
              ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
-             "three-way", _c_killed, _s_read_eof_close, think_ms=0),
+             "three-way", _c_killed, _s_read_eof_close, think_ms=0,
+             opened_by="kill()"),
     Scenario("process_exits", "the client process exits without closing: the kernel closes",
              ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
-             "three-way", _c_exits, _s_read_eof_close, think_ms=0),
+             "three-way", _c_exits, _s_read_eof_close, think_ms=0,
+             opened_by="exit()"),
     Scenario("server_closes_first", "the server close()s; the client reads EOF and closes",
-             _BASIC, "server", "three-way", _s_read_eof_close, _c_close, think_ms=0),
+             _BASIC, "server", "three-way", _s_read_eof_close, _c_close, think_ms=0,
+             opened_by="close()"),
     Scenario("server_closes_client_waits", "the server close()s; the client reads EOF and "
              "closes 500 ms later", _BASIC, "server", "four-way", _s_wait_past_delack, _c_close,
-             think_ms=500),
+             think_ms=500,
+             opened_by="close()"),
     Scenario("server_closes_client_replies", "the server shutdown(SHUT_WR)s and reads; the "
              "client replies after EOF, then closes", ("delayed_ack=true", "passive_has_data=true"),
-             "server", "four-way", _s_reply_close, _c_shut_wr_read_close, think_ms=0),
+             "server", "four-way", _s_reply_close, _c_shut_wr_read_close, think_ms=0,
+             opened_by="shutdown(SHUT_WR)"),
     Scenario("request_response_close", "one request and one response, both read; then the "
              "client close()s and the server closes after EOF",
              ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "client",
-             "three-way", _c_request_read_close, _s_answer_read_eof_close, think_ms=0),
+             "three-way", _c_request_read_close, _s_answer_read_eof_close, think_ms=0,
+             opened_by="close()"),
     Scenario("simultaneous_close", "both processes close() at the same instant",
              _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,
-             simultaneous=True),
+             simultaneous=True,
+             opened_by="close()"),
 )
 
 
@@ -514,7 +534,7 @@ class _KindMonitor:
     of close are found on the product of the state graph with this small record rather than
     by listing every run (which explodes once early data and more calls are open).
 
-    The record: (rst sent, side of the first FIN or RST, per side: whether its FIN went out
+    The record: (rst sent, (side, call) of the first FIN or RST, per side: whether its FIN went out
     before it received one (1) or it received one first (2), per side: the flags of its first
     segment sent on or after receiving the peer's FIN)."""
 
@@ -548,7 +568,7 @@ class _KindMonitor:
             if flags & self.rst:
                 rst = True
             if first is None and flags & (self.fin | self.rst):
-                first = v.instance
+                first = (v.instance, v.event.label() if v.event.kind == "call" else None)
             if flags & self.fin and order[me] == 0:
                 order[me] = 1
             if order[me] == 2 and after[me] is None:
@@ -591,7 +611,9 @@ def predicted_kinds(ts, sc: Scenario, budget: int = 20_000) -> tuple[list[str], 
     def kind_at(sid: int, m: tuple) -> str | None:
         if adj[sid] or sid >= ex.expanded:
             return None                       # not the end of a complete run
-        if sc.active is not None and m[1] != sc.active:
+        if m[1] is None or (sc.active is not None and m[1][0] != sc.active):
+            return None
+        if sc.opened_by is not None and m[1][1] != sc.opened_by:
             return None
         k = monitor.kind(m, end(ex.states[sid]))
         return None if (k == "simultaneous" and not sc.simultaneous) else k

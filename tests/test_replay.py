@@ -123,6 +123,15 @@ def test_kind_seen_on_linux_is_one_the_model_predicts(scenario):
     assert "incomplete" not in kinds
 
 
+def test_the_scenarios_call_narrows_the_prediction():
+    # the client close()s, the server writes after EOF: the data meets a closed socket (RST);
+    # a client that had used shutdown(SHUT_WR) would have read it (four-way)
+    sc = SCENARIO["write_after_rst"]
+    assert predicted_kinds(system_for(sc.params), sc)[0] == ["rst"]
+    sc = SCENARIO["passive_sends_data_then_closes"]
+    assert predicted_kinds(system_for(sc.params), sc)[0] == ["four-way"]
+
+
 def test_waiting_past_the_delayed_ack_rules_out_the_three_way_close():
     # the server closes 500 ms after EOF; the delayed-ACK timer runs out by 200 ms
     sc = SCENARIO["passive_waits_past_delack"]
