@@ -26,6 +26,7 @@ from .compile import FLAG_WIDTH, TransitionSystem
 from .explore import Exploration
 from .graph import received_flags
 from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
+from .trace import tcp_states
 
 MAX_RUNS_CHECKED = 20000  # timing checks before a search gives up (inconclusive)
 
@@ -617,14 +618,7 @@ def _waits_for_application(ex: Exploration, sid: int) -> bool:
 
 
 def _tcp_states(ex: Exploration, sid: int) -> dict[str, str]:
-    ts = ex.system
-    names = ts.model.enum_values("tcp_state")
-    out = {}
-    for inst in ts.model.instances:
-        slot = ts.tcp_state_slot(inst.name)
-        if slot is not None:
-            out[inst.name] = names[ts.slot_value(ex.states[sid], slot)]
-    return out
+    return tcp_states(ex.system, ex.states[sid])
 
 
 def _terminates(ex, ev, prop, base) -> Verdict:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from .capture import Capture, CapturedSegment
 from .compile import TransitionSystem
 from .explore import Exploration
-from .trace import path_view
+from .trace import path_view, tcp_states
 
 MAX_NODES = 2_000_000
 MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
@@ -245,7 +245,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             key = (v.instance, tuple(tuple(sorted(s.items())) for s in sent))
             alternatives.setdefault(key, (node, vid, sent))
     result.instead = [{"side": inst, "segments": [dict(s) for s in sent],
-                       "after": _tcp_states(ts, node[0])}
+                       "after": tcp_states(ts, node[0])}
                       for (inst, _), (node, _vid, sent) in sorted(alternatives.items(),
                                                                    key=lambda kv: str(kv[0]))]
     if at:
@@ -447,21 +447,11 @@ def _prefer(ts: TransitionSystem, nodes, region) -> tuple[int, int]:
     return best[1]
 
 
-def _tcp_states(ts: TransitionSystem, state: int) -> dict:
-    names = ts.model.enum_values("tcp_state")
-    out = {}
-    for inst in ts.model.instances:
-        slot = ts.tcp_state_slot(inst.name)
-        if slot is not None:
-            out[inst.name] = names[ts.slot_value(state, slot)]
-    return out
-
-
 def _states_summary(ts: TransitionSystem, nodes, region) -> list[dict]:
     """The distinct TCP state pairs among `nodes`, with how many parameter combinations."""
     seen: dict[tuple, set[int]] = {}
     for node in nodes:
-        key = tuple(sorted(_tcp_states(ts, node[0]).items()))
+        key = tuple(sorted(tcp_states(ts, node[0]).items()))
         seen.setdefault(key, set()).add(region[node])
     return [{"tcp_states": dict(k), "combinations": len(v)} for k, v in sorted(seen.items())]
 

@@ -34,7 +34,8 @@ def path_view(ts, pairs: list[tuple[int, int]], region: int) -> tuple[Exploratio
     return ex, run
 
 
-def _tcp_states(ts, state: int) -> dict:
+def tcp_states(ts, state: int) -> dict[str, str]:
+    """Each endpoint's TCP state in a packed state: {"client": "FIN_WAIT_1", ...}."""
     out = {}
     names = ts.model.enum_values("tcp_state")
     for inst in ts.model.instances:
@@ -86,7 +87,7 @@ def run_steps(ex: Exploration, run: list[tuple[int, int]],
                 step["lost"] = ts.channel_segments(ex.states[prev], ch)[0]
                 step["channel"] = ch.name
         step["time_ms"] = times[i] if times is not None else None
-        step["tcp_states"] = _tcp_states(ts, state)
+        step["tcp_states"] = tcp_states(ts, state)
         steps.append(step)
         prev = sid
     return steps
