@@ -42,6 +42,9 @@ VARIANTS = {
         "leak", "            if orphan {\n                arm fin_wait_2\n            }\n", ""),
     "an_orphan_times_out": (
         "leak", "            if orphan {\n                arm fin_wait_2\n            }\n", ""),
+    "a_fin_is_retransmitted_only_while_unacknowledged": (
+        "retransmission", "                state := FIN_WAIT_2\n                cancel rto\n            }",
+        "                state := FIN_WAIT_2\n            }"),
     "every_close_ends_even_when_a_segment_is_lost": (
         "loss", "    on expire rto when retries < 2 {", "    on expire rto when false {"),
 }
