@@ -6,7 +6,8 @@
 For every N it runs, each as its own process and each timed from start to exit:
   SPIN:     spin -DN=n -a teardown.pml;  gcc -O2 -DSAFETY -o pan pan.c;  ./pan -m10000
             (in a temporary directory, on bench/teardown.pml)
-  tcpcheck: tcpcheck explore models/bench/teardown_n.tcpm --param N=n --json
+  tcpcheck: tcpcheck explore models/bench/teardown_n.tcpm --param N=n --json --no-reduction
+            (the plain search SPIN does: dead variables kept, so the counts are comparable)
 and prints one Markdown table. It installs nothing: without `spin` or `gcc` it says so and
 times tcpcheck alone (`apt-get install -y spin gcc` gives you the peer).
 
@@ -114,7 +115,7 @@ def spin_once(n: int) -> dict:
 
 def tcpcheck_cmd(n: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "tcpcheck", "explore", str(MODEL), "--param", f"N={n}",
-            "--json", "--no-progress", *extra]
+            "--json", "--no-progress", "--no-reduction", *extra]
 
 
 def tcpcheck_once(n: int) -> dict:

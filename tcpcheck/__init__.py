@@ -17,11 +17,16 @@ __version__ = "0.1.0"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "teardown.tcpm"
 
 
-def load(path: str | Path, params: list[str] | None = None):
-    """Parse, check and compile a model file; raises TcpcheckError on bad input."""
+def load(path: str | Path, params: list[str] | None = None, *, reduce: bool = True,
+         keep: frozenset[str] = frozenset()):
+    """Parse, check and compile a model file; raises TcpcheckError on bad input.
+
+    `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
+    variables ("client.rcvd") the reduction must never clear."""
     from .check import check
     from .compile import compile_model, parse_param_overrides
     from .parse import parse_file
 
     model = check(parse_file(path))
-    return compile_model(model, parse_param_overrides(model, params or []))
+    return compile_model(model, parse_param_overrides(model, params or []), keep=keep,
+                         reduce=reduce)

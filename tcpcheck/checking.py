@@ -98,6 +98,13 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
             diags.extend(err.diagnostics)
     if diags:
         raise TcpcheckError(diags)
+    # the properties' variables stay in every state: the dead-variable reduction may only
+    # clear what nothing reads (the layout does not change, so the resolved slots still hold)
+    read = frozenset(ts.slots[i].name for p in props for i in S.slots_read(p.formula)
+                     if ts.slots[i].kind == "var")
+    if ts.reduction and read:
+        ts = load(model_path, params, keep=read)
+        props = [p for _path, sf in specs for p in S.resolve(sf, ts)]
     ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=progress)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
     for prop in props:

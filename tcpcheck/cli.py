@@ -82,14 +82,14 @@ def _model_argument(f):
 
 
 def _explore(model: Path | None, params, max_states, time_limit, no_progress, as_json,
-             record_edges: bool = True):
+             record_edges: bool = True, reduce: bool = True):
     """Load and explore; exits 2 with diagnostics on bad input."""
     from . import load
     from .explore import explore
 
     path = model or default_model()
     try:
-        ts = load(path, list(params))
+        ts = load(path, list(params), reduce=reduce)
     except TcpcheckError as err:
         _fail_input(err, as_json)
     progress, report = _progress_reporter(not no_progress)
@@ -181,7 +181,12 @@ def main(ctx):
               help="With --json: include every state and edge (node-link form).")
 @click.option("--no-timing", is_flag=True,
               help="Report seconds as null, so that the output is byte-identical between runs.")
-def explore(model, params, max_states, time_limit, no_progress, as_json, with_graph, no_timing):
+@click.option("--no-reduction", is_flag=True,
+              help="Keep dead variables in the states: without it a variable no step can read "
+                   "any more (a closed socket's counters) is cleared, which merges states with "
+                   "the same future. With it the counts are those of a plain search (as SPIN's).")
+def explore(model, params, max_states, time_limit, no_progress, as_json, with_graph, no_timing,
+            no_reduction):
     """Explore every reachable joint state of MODEL and print statistics.
 
     Exploration is breadth-first from one initial state per combination of the model's
@@ -197,7 +202,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
     """
     # statistics need no edge list (they are counted): a plain set of states is enough
     path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json,
-                            record_edges=with_graph and as_json)
+                            record_edges=with_graph and as_json, reduce=not no_reduction)
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None

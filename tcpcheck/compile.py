@@ -99,6 +99,11 @@ class TransitionSystem:
     initial_params: tuple[dict, ...]
     source: str
     successors: object = field(repr=False)  # generated: state -> list[(variant, state)]
+    # dead-variable reduction (tcpcheck.liveness): per instance with a tcp_state variable,
+    # (its slot, a table from the slot's raw value to the mask that clears the dead variables)
+    reduction: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    fixed: dict = field(default_factory=dict)       # the parameter values it was compiled with
+    keep: frozenset = frozenset()                   # variables kept live (read by properties)
 
     @property
     def state_bits(self) -> int:
@@ -133,11 +138,29 @@ class TransitionSystem:
             return names[value] if 0 <= value < len(names) else value
         return value
 
+    def dead_slots(self, state: int) -> set[int]:
+        """The variable slots the dead-variable reduction has cleared in this state."""
+        dead = 0
+        for slot, table in self.reduction:
+            dead |= ~table[(state >> self.slots[slot].offset) & self.slots[slot].mask]
+        return {i for i, s in enumerate(self.slots)
+                if s.kind == "var" and s.width and dead >> s.offset & s.mask}
+
+    def canonical(self, state: int) -> int:
+        """The state with its dead variables cleared (what the explorer stores)."""
+        for slot, table in self.reduction:
+            state &= table[(state >> self.slots[slot].offset) & self.slots[slot].mask]
+        return state
+
     def decode(self, state: int) -> dict:
-        """The state as a dict of readable values, keyed by slot name (stable order)."""
+        """The state as a dict of readable values, keyed by slot name (stable order); a
+        variable no transition can read any more (tcpcheck.liveness) is None."""
         out: dict = {}
+        dead = self.dead_slots(state) if self.reduction else ()
         for i, s in enumerate(self.slots):
-            if s.kind == "channel":
+            if i in dead:
+                out[s.name] = None
+            elif s.kind == "channel":
                 ch = next(ch for ch in self.channels if ch.slot == i)
                 out[s.name] = [segment_text(seg) for seg in self.channel_segments(state, ch)]
             elif s.kind == "timer":
@@ -517,6 +540,17 @@ class _Gen:
                 self.emit(depth, "else:")
                 self.emit(depth + 1, f"vid += {offset * stride}")
 
+    reduction: tuple = ()
+
+    def reduce_successor(self, d: int, inst: str, written: set[int]) -> None:
+        """Clear the dead variables of `inst` in the successor `t` (only if the step wrote one
+        of its variables: any other step keeps a reduced state reduced)."""
+        for slot, table in self.reduction:
+            s = self.layout.slots[slot]
+            if s.owner == inst and any(self.layout.slots[i].kind == "var"
+                                       and self.layout.slots[i].owner == inst for i in written):
+                self.emit(d, f"t &= {self.const(table)}[(t >> {s.offset}) & {s.mask}]")
+
     def const(self, value) -> str:
         name = f"K{len(self.consts)}"
         self.consts[name] = value
@@ -583,7 +617,9 @@ class _Gen:
                       f"{msg}.format(value=w{i}, lo={lo}, hi={hi}), {self.const(cvar.span)})")
         delta = " + ".join(f"((w{i} - v{i}) << {self.layout.slots[i].offset})"
                            for i in sorted(written)) or "0"
-        self.emit(d, f"out.append((vid, s + {delta}))")
+        self.emit(d, f"t = s + {delta}")
+        self.reduce_successor(d, inst.name, written)
+        self.emit(d, "out.append((vid, t))")
         for p, effects in enumerate(self.paths(tr.body)):
             sends = tuple((self.out_channel(inst.name).name, e.flags)
                           for e in effects if isinstance(e, c.SSend))
@@ -623,8 +659,12 @@ class _Gen:
                                      (), (), (), None, ("segment_lost",), None))
 
 
-def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None) -> TransitionSystem:
-    """Lay out the state, generate the successor function and list the initial states."""
+def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
+                  keep: frozenset[str] = frozenset(), reduce: bool = True) -> TransitionSystem:
+    """Lay out the state, generate the successor function and list the initial states.
+
+    With `reduce` every state is stored with its dead variables cleared (tcpcheck.liveness)
+    except those named in `keep` ("client.rcvd": a property reads them)."""
     combos = param_combinations(model, fixed or {})
     layout = _Layout()
     slot_of: dict[tuple, int] = {}
@@ -678,7 +718,9 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None) ->
     if cap_diags:
         raise TcpcheckError(cap_diags)
 
+    reduction = _reduction(model, combos, layout, slot_of, keep) if reduce else ()
     gen = _Gen((model, layout, channels, seg_fields, seg_width, slot_of, combos))
+    gen.reduction = reduction
     gen.emit(0, "def successors(s):")
     for i, slot in enumerate(layout.slots):
         if slot.width == 0:
@@ -700,9 +742,38 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None) ->
     exec(compile(source, f"<tcpcheck generated code for {model.path}>", "exec"), namespace)
 
     initial, initial_params = _initial_states(model, combos, layout, slot_of)
-    return TransitionSystem(model, tuple(layout.slots), tuple(channels), tuple(seg_fields),
-                            seg_width, tuple(gen.variants), tuple(initial),
-                            tuple(initial_params), source, namespace["successors"])
+    ts = TransitionSystem(model, tuple(layout.slots), tuple(channels), tuple(seg_fields),
+                          seg_width, tuple(gen.variants), tuple(initial),
+                          tuple(initial_params), source, namespace["successors"],
+                          reduction, dict(fixed or {}), frozenset(keep))
+    ts.initial = tuple(ts.canonical(s) for s in initial)
+    return ts
+
+
+def _reduction(model, combos, layout, slot_of, keep) -> tuple:
+    """Per instance with a tcp_state variable: (its slot, mode value -> AND mask clearing the
+    variables dead in that mode). Instances with nothing ever dead are left out."""
+    from .liveness import endpoint_liveness
+
+    out = []
+    for inst in model.instances:
+        info = endpoint_liveness(model, inst, combos)
+        if info is None:
+            continue
+        mode_slot = slot_of[("var", inst.name, info.mode_var)]
+        ms = layout.slots[mode_slot]
+        table = []
+        for raw in range(1 << ms.width):
+            dead_bits = 0
+            for name in info.dead.get(raw + ms.base, ()):
+                if f"{inst.name}.{name}" in keep:
+                    continue
+                s = layout.slots[slot_of[("var", inst.name, name)]]
+                dead_bits |= s.mask << s.offset
+            table.append(~dead_bits)
+        if any(m != -1 for m in table):
+            out.append((mode_slot, tuple(table)))
+    return tuple(out)
 
 
 def _initial_states(model, combos, layout, slot_of):

@@ -400,6 +400,18 @@ class Property:
 STATE, STEP, RUN = "state", "step", "run"
 
 
+def slots_read(node) -> set[int]:
+    """The state slots a resolved formula reads (a variable it reads must not be cleared by
+    the dead-variable reduction: tcpcheck.checking keeps them)."""
+    if isinstance(node, SlotVal):
+        return {node.slot}
+    if isinstance(node, (tuple, list)):
+        return set().union(*(slots_read(x) for x in node)) if node else set()
+    if hasattr(node, "__dataclass_fields__"):
+        return set().union(*(slots_read(getattr(node, f)) for f in node.__dataclass_fields__))
+    return set()
+
+
 class _Resolver:
     def __init__(self, spec: SpecFile, ts: TransitionSystem):
         self.spec = spec

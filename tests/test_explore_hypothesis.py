@@ -195,8 +195,8 @@ def transition(draw, sc: Scope, spontaneous: bool = False):
     return f"on {event}{after}{guard} {{\n        " + "\n        ".join(body) + "\n    }"
 
 
-def var_type(draw, int_params: list[str]):
-    kind = draw(st.sampled_from(["int", "int", "bool", "color", "tcp_state"]))
+def var_type(draw, int_params: list[str], kind: str | None = None):
+    kind = kind or draw(st.sampled_from(["int", "int", "bool", "color", "tcp_state"]))
     if kind == "bool":
         return "bool", ("bool",), draw(st.sampled_from(["false", "true"]))
     if kind in ENUMS:
@@ -215,7 +215,9 @@ def var_type(draw, int_params: list[str]):
 
 
 @st.composite
-def models(draw) -> str:
+def models(draw, with_tcp_state: bool = False) -> str:
+    """Random model text; `with_tcp_state` gives every endpoint a tcp_state variable first
+    (and another beside it), which the dead-variable reduction keys on."""
     lines = ["model rand", "enum color { RED, GREEN, BLUE }"]
     top = Names()
     int_params: list[str] = []
@@ -285,8 +287,9 @@ def models(draw) -> str:
         for t in timers:
             body.append(f"timer {t} 1ms..{draw(st.sampled_from(['5ms', 'inf']))}")
         names.timers = timers
-        for i in range(draw(st.integers(1, 2))):
-            decl, typ, init = var_type(draw, int_params + (["k"] if "k" in names.ints else []))
+        for i in range(draw(st.integers(2 if with_tcp_state else 1, 3 if with_tcp_state else 2))):
+            decl, typ, init = var_type(draw, int_params + (["k"] if "k" in names.ints else []),
+                                       "tcp_state" if with_tcp_state and i == 0 else None)
             body.append(f"var x{i}: {decl} = {init}")
             ep_targets[f"x{i}"] = typ
             _add(names, f"x{i}", typ)
@@ -341,7 +344,7 @@ def compiled_steps(ts, ex, keys) -> collections.Counter:
 def explore_both(text: str):
     """Explore a model with the compiled explorer and with the reference interpreter."""
     model = check(parse_text(text, "random.tcpm"))
-    ts = compile_model(model)
+    ts = compile_model(model, reduce=False)  # the reference keeps dead variables too
     ex = explore(ts, max_states=MAX_STATES)
     ref = reference.explore(model) if ex.stop_reason != "max-states" else None
     return ts, ex, ref
