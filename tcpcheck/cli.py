@@ -82,10 +82,15 @@ def _model_argument(f):
 
 
 def _explore(model: Path | None, params, max_states, time_limit, no_progress, as_json,
-             record_edges: bool = True, reduce: bool = True):
-    """Load and explore; exits 2 with diagnostics on bad input."""
+             record_edges: bool = True, reduce: bool = True, figures_only: bool = False):
+    """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
+    parameter combination at a time and returns a Summary (tcpcheck.explore.explore_each)."""
     from . import load
-    from .explore import explore
+    from .explore import explore, explore_each
+
+    if figures_only:
+        def explore(ts, record_edges, **kw):  # noqa: F811 - same call, per combination
+            return explore_each(ts, **kw)
 
     path = model or default_model()
     try:
@@ -200,20 +205,25 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
       tcpcheck explore --json --no-timing               # byte-identical between runs
       tcpcheck explore --max-states 100000 --time-limit 60
     """
-    # statistics need no edge list (they are counted): a plain set of states is enough
+    # figures need no edge list (edges are counted) and no state of another parameter
+    # combination: without --with-graph each combination is explored on its own
+    whole = bool(with_graph and as_json)
     path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json,
-                            record_edges=with_graph and as_json, reduce=not no_reduction)
+                            record_edges=whole, reduce=not no_reduction, figures_only=not whole)
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None
-    regions = _regions(ex)
+    regions = _regions(ex) if whole else _summary_regions(ex)
+    # a model error is reported with the run that reaches it, in its own combination
+    ex_error = ex if whole or ex.last is None else ex.last
     doc = {"model": ts.model.name, "file": str(path), **stats,
            "state_bits": ts.state_bits,
+           "dead_variable_reduction": bool(ts.reduction),
            "transitions": sum(len(ts.model.endpoint(i.endpoint).transitions)
                               for i in ts.model.instances),
            "parameter_combinations": regions}
     if ex.stop_reason == "model-error":
-        diag, steps = _model_error(ex)
+        diag, steps = _model_error(ex_error)
         doc["error"] = {**diag.as_json(), "run": steps}
         click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
     if as_json:
@@ -240,6 +250,14 @@ def _regions(ex) -> list[dict]:
     return out
 
 
+def _summary_regions(summary) -> list[dict]:
+    out = []
+    for (states, terminal), params in zip(summary.regions, summary.system.initial_params):
+        shown = {n: summary.system.param_value(n, v) for n, v in params.items()}
+        out.append({"params": shown, "states": states, "terminal_states": terminal})
+    return out
+
+
 def _node_link(ex) -> dict:
     from .graph import joint_graph
 
@@ -263,6 +281,9 @@ def _print_stats(doc: dict, ex) -> None:
     varying = ts.varying_params()
     if ts.fixed_params_text():
         console.print(f"fixed: {ts.fixed_params_text()}", soft_wrap=True)
+    if ts.reduction:
+        console.print("dead variables cleared: a state forgets what its endpoint can no longer "
+                      "read (--no-reduction keeps them)", soft_wrap=True)
     table = Table("parameters", "states", "terminal states", box=None, pad_edge=False)
     for r in doc["parameter_combinations"]:
         shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"

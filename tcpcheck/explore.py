@@ -122,7 +122,8 @@ ProgressFn = Callable[[int, int, int], None]
 
 def explore(ts: TransitionSystem, *, max_states: int | None = None,
             time_limit: float | None = None, record_edges: bool = True,
-            progress: ProgressFn | None = None, progress_every: float = 0.2) -> Exploration:
+            progress: ProgressFn | None = None, progress_every: float = 0.2,
+            initial: tuple[int, ...] | None = None) -> Exploration:
     """Explore breadth-first from every initial state.
 
     Keeps at most `max_states` states (one more would be dropped, with the edges to it) and
@@ -131,7 +132,9 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     A value out of range in some reachable state stops the search with stop_reason
     "model-error" and the failing step recorded. Without `record_edges` the edges are only
     counted (`edge_count`), and the state set is a plain set (less memory per state).
+    `initial` starts from these states instead of the system's (explore_each).
     """
+    initial_states = ts.initial if initial is None else initial
     search = search_function(ts, record_edges)
     states: list[int] = []
     seen: dict[int, int] | set[int] = {} if record_edges else set()
@@ -141,7 +144,7 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     esrc, edst, evar = array("i"), array("i"), array("i" if wide else "h")
     deadlocks: list[int] = []
 
-    for s in ts.initial:
+    for s in initial_states:
         if s not in seen:
             if record_edges:
                 seen[s] = len(states)
@@ -151,7 +154,7 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
             parent.append(-1)
             parent_variant.append(-1)
     first = {s: i for i, s in enumerate(states)}
-    initial = [first[s] for s in ts.initial]
+    initial_ids = [first[s] for s in initial_states]
 
     start = time.perf_counter()
     next_report = start + progress_every
@@ -185,7 +188,7 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     seconds = time.perf_counter() - start
     if progress is not None:
         progress(head, len(states), n_edges)
-    return Exploration(ts, states, parent, parent_variant, esrc, edst, evar, initial, head,
+    return Exploration(ts, states, parent, parent_variant, esrc, edst, evar, initial_ids, head,
                        seconds, stop_reason is None, stop_reason, error, error_state, deadlocks,
                        edge_count=n_edges,
                        _index=seen if record_edges else None)
@@ -206,3 +209,76 @@ def _forget_expansion(head, states, seen, parent, parent_variant, esrc, edst, ev
     while e > 0 and esrc[e - 1] == head:
         e -= 1
     del esrc[e:], edst[e:], evar[e:]
+
+
+@dataclass
+class Summary:
+    """The figures of an exploration done one parameter combination at a time (explore_each):
+    what `tcpcheck explore` prints, without keeping every state of every combination."""
+
+    system: TransitionSystem
+    n_states: int = 0
+    edge_count: int = 0
+    max_depth: int = 0
+    seconds: float = 0.0
+    expanded: int = 0
+    deadlocks: int = 0
+    complete: bool = True
+    stop_reason: str | None = None
+    regions: list[tuple[int, int]] = field(default_factory=list)  # (states, terminal) per combination
+    last: Exploration | None = None    # the combination that stopped the search, if one did
+
+    @property
+    def error(self):
+        return self.last.error if self.last is not None else None
+
+    def stats(self) -> dict:
+        return {
+            "states": self.n_states,
+            "edges": self.edge_count,
+            "depth": self.max_depth,
+            "seconds": round(self.seconds, 3),
+            "initial_states": len(self.system.initial),
+            "terminal_states": self.deadlocks,
+            "complete": self.complete,
+            "stop_reason": self.stop_reason,
+        }
+
+
+def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
+                 time_limit: float | None = None, progress: ProgressFn | None = None) -> Summary:
+    """Explore each parameter combination on its own, keeping only the figures.
+
+    Parameters never change, so the combinations' state spaces are disjoint and the figures
+    add up to those of one search from every initial state (depth: the deepest). One
+    combination's states at a time need far less memory, and a small set stays in the
+    processor's caches: the whole default model with every parameter open runs this way.
+    The limits apply to the total; a combination cut off by one ends the search.
+    """
+    out = Summary(ts)
+    start = time.perf_counter()
+    for s in ts.initial:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - start)
+        if left is not None and left <= 0:
+            out.complete, out.stop_reason = False, "time-limit"
+            break
+        if max_states is not None and out.n_states >= max_states:
+            out.complete, out.stop_reason = False, "max-states"
+            break
+        done_before, found_before, edges_before = out.expanded, out.n_states, out.edge_count
+        report = None if progress is None else (
+            lambda d, f, e: progress(done_before + d, found_before + f, edges_before + e))
+        ex = explore(ts, initial=(s,), record_edges=False, time_limit=left, progress=report,
+                     max_states=None if max_states is None else max_states - out.n_states)
+        out.n_states += ex.n_states
+        out.edge_count += ex.edge_count
+        out.expanded += ex.expanded
+        out.deadlocks += len(ex.deadlocks)
+        out.max_depth = max(out.max_depth, ex.max_depth)
+        out.regions.append((ex.n_states, len(ex.deadlocks)))
+        if not ex.complete:
+            out.complete, out.stop_reason, out.last = False, ex.stop_reason, ex
+            break
+        del ex
+    out.seconds = time.perf_counter() - start
+    return out

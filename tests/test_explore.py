@@ -266,3 +266,45 @@ def test_default_model_starts_established_in_every_combination(teardown):
         d = teardown.decode(ex.states[sid])
         assert (d["client.state"], d["server.state"]) == ("ESTABLISHED", "ESTABLISHED")
         assert d["client->server"] == [] and d["server->client"] == []
+
+
+# ---------------------------------------------------------------- one combination at a time
+
+
+@pytest.mark.parametrize("params", [[], ["early_data=*", "more_calls=*", "lossy_network=*"]],
+                         ids=["default", "three-open"])
+def test_exploring_each_combination_alone_gives_the_same_figures(params):
+    from tcpcheck.explore import explore_each
+
+    ts = tcpcheck.load(DEFAULT_MODEL, params)
+    whole = explore(ts, record_edges=False)
+    each = explore_each(ts)
+    assert each.complete and each.stop_reason is None
+    assert (each.n_states, each.edge_count, each.max_depth, each.deadlocks) == \
+        (whole.n_states, whole.edge_count, whole.max_depth, len(whole.deadlocks))
+    region = whole.region_of()
+    by_combination = [[0, 0] for _ in ts.initial]
+    for r in region:
+        by_combination[r][0] += 1
+    for sid in whole.deadlocks:
+        by_combination[region[sid]][1] += 1
+    assert [list(r) for r in each.regions] == by_combination
+
+
+def test_exploring_each_combination_stops_at_the_limits_on_the_total():
+    from tcpcheck.explore import explore_each
+
+    ts = tcpcheck.load(DEFAULT_MODEL, ["early_data=*"])
+    each = explore_each(ts, max_states=300)
+    assert not each.complete and each.stop_reason == "max-states"
+    assert each.n_states == 300 and each.last is not None
+    assert len(each.regions) < len(ts.initial)  # the later combinations were not started
+
+
+def test_a_model_error_in_one_combination_stops_with_its_run():
+    from tcpcheck.explore import explore_each
+
+    each = explore_each(load("overflow"))
+    assert each.stop_reason == "model-error" and each.error.code == "TCP500"
+    run = each.last.path_to(each.last.error_state)
+    assert [vid for vid, _sid in run] == [-1, 1]
