@@ -73,7 +73,8 @@ def _explore_options(f):
                      help="Stop after this many states (the result is then partial, exit 3).")(f)
     f = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Fix a model parameter instead of trying all its values "
-                          "(repeatable), e.g. --param delayed_ack=true.")(f)
+                          "(repeatable), e.g. --param delayed_ack=true; NAME=* tries every "
+                          "value of one that has a default, and a lone * opens them all.")(f)
     return f
 
 
@@ -204,6 +205,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
       tcpcheck explore models/teardown.tcpm --param delayed_ack=true
       tcpcheck explore --json --no-timing               # byte-identical between runs
       tcpcheck explore --max-states 100000 --time-limit 60
+      tcpcheck explore --param '*'                      # every parameter open: the whole model
     """
     # figures need no edge list (edges are counted) and no state of another parameter
     # combination: without --with-graph each combination is explored on its own

@@ -264,11 +264,15 @@ ALL_VALUES = -(1 << 62)
 
 
 def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, int]:
-    """Turn --param name=value strings into values (ALL_VALUES for `*`); errors are TCP400."""
+    """Turn --param name=value strings into values (ALL_VALUES for `*`); errors are TCP400.
+    A lone `*` opens every parameter not given a value by another pair (the whole model)."""
     diags = []
     out: dict[str, int] = {}
     params = {p.name: p for p in model.params}
+    everything = "*" in (p.strip() for p in pairs)
     for pair in pairs:
+        if pair.strip() == "*":
+            continue
         if "=" not in pair:
             diags.append(Diagnostic("TCP400", f"--param '{pair}' must be name=value"))
             continue
@@ -291,6 +295,8 @@ def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, 
         out[name] = value
     if diags:
         raise TcpcheckError(diags)
+    if everything:
+        out = {**{name: ALL_VALUES for name in params}, **out}
     return out
 
 

@@ -308,3 +308,10 @@ def test_a_model_error_in_one_combination_stops_with_its_run():
     assert each.stop_reason == "model-error" and each.error.code == "TCP500"
     run = each.last.path_to(each.last.error_state)
     assert [vid for vid, _sid in run] == [-1, 1]
+
+
+def test_a_lone_star_opens_every_parameter_and_a_pair_still_fixes_one():
+    assert len(tcpcheck.load(DEFAULT_MODEL, ["*"]).initial) == 1024
+    ts = tcpcheck.load(DEFAULT_MODEL, ["*", "lossy_network=false"])
+    assert len(ts.initial) == 512
+    assert {env["lossy_network"] for env in ts.initial_params} == {0}
