@@ -1,8 +1,8 @@
 """tcpcheck: a model checker for TCP connection teardown.
 
 The pipeline, one module per stage:
-    parse (tcpcheck.parse) -> check (tcpcheck.check) -> compile (tcpcheck.compile)
-    -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
+    parse (tcpcheck.parse) -> check (tcpcheck.check) -> compile (tcpcheck.compile, with
+    tcpcheck.liveness: dead variables) -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
     -> graph views (tcpcheck.graph) -> render (tcpcheck.render, tcpcheck.ladder)
 and the command line over them (tcpcheck.cli). Against the real kernel: tcpcheck.capture ->
 tcpcheck.replay, and tcpcheck.conform (live scenarios); tcpcheck.simulate walks random runs.
