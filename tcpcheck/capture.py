@@ -73,6 +73,8 @@ class CapturedSegment:
     ack: int | None              # the peer's units acknowledged (None: RST, ack not counted)
     tcp: str                     # the real segment, tcpdump style: "F. seq 1 ack 1 len 0"
     time_ms: float | None = None  # since the first kept segment
+    stale: bool = False          # a bare ACK sent after the sender's FIN with the sequence
+                                 # number from before it (the model's `stale` field)
 
     @property
     def short(self) -> str:
@@ -80,7 +82,10 @@ class CapturedSegment:
         return f"{self.side[0].upper()}:{_letters(self.tcp)}"
 
     def as_model(self) -> dict:
-        return {"flags": self.flags} if self.ack is None else {"flags": self.flags, "ack": self.ack}
+        seg = {"flags": self.flags} if self.ack is None else {"flags": self.flags, "ack": self.ack}
+        if self.stale:
+            seg["stale"] = True
+        return seg
 
     def text(self) -> str:
         body = self.flags if self.ack is None else f"{self.flags}(ack={self.ack})"
@@ -435,6 +440,7 @@ class _Side:
         self.last_ack_units = 0
         self.last_window: int | None = None
         self.acked_peer = False        # sent an ACK at all (after the handshake)
+        self.stale_unanswered = False  # sent a stale ACK the peer has not answered yet
 
     def rel(self, seq: int) -> int:
         return (seq - self.isn) % _MOD
@@ -511,12 +517,12 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         end = start + p.length + (1 if p.flags & FIN else 0)
         ack_units = _units_acked(peer, p) if p.flags & ACK else None
 
-        def keep(flags: str, ack):
+        def keep(flags: str, ack, stale: bool = False):
             nonlocal t0
             if t0 is None:
                 t0 = p.time
             segments.append(CapturedSegment(len(segments) + 1, p.frame, who, flags, ack, tcp,
-                                            round((p.time - t0) * 1000, 3)))
+                                            round((p.time - t0) * 1000, 3), stale))
 
         if p.flags & RST:
             keep("RST", None)
@@ -531,6 +537,13 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             ignored.append(Ignored(p.frame, who, "handshake", tcp))
             continue
         established[who] = True
+        # a bare ACK after our FIN with the sequence number of the FIN itself: built before
+        # the FIN went out (the delayed-ACK timer racing close()), not a keep-alive
+        if (me.fin_end is not None and not p.flags & FIN and not p.length and p.flags & ACK
+                and start == me.fin_end - 1):
+            keep("ACK", ack_units, stale=True)
+            me.stale_unanswered = True
+            continue
         if not p.flags & FIN and p.length <= 1 and start == (me.high - 1) % _MOD:
             ignored.append(Ignored(p.frame, who, "keep-alive", tcp))
             continue
@@ -561,10 +574,14 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if p.length:
             me.last_window = p.window
             continue
-        # a bare ACK: it counts only if it acknowledges something new
+        # a bare ACK: it counts only if it acknowledges something new, or if it answers a
+        # stale ACK (an unacceptable segment is answered with an ACK)
         if ack_units is not None and ack_units > me.last_ack_units:
             keep("ACK", ack_units)
             me.last_ack_units = ack_units
+        elif peer.stale_unanswered and ack_units is not None:
+            keep("ACK", ack_units)
+            peer.stale_unanswered = False
         elif me.last_window is not None and p.window != me.last_window:
             ignored.append(Ignored(p.frame, who, "window update", tcp))
         else:

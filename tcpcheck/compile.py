@@ -212,9 +212,19 @@ class TransitionSystem:
 
 
 def segment_text(seg: dict) -> str:
-    fields = ",".join(f"{k}={int(v) if isinstance(v, bool) else v}"
-                      for k, v in seg.items() if k != "flags")
-    return f"{seg['flags']}({fields})" if fields else seg["flags"]
+    """FIN+ACK(ack=1): the flags, then the fields; a bool field shows by its name when true
+    and not at all when false (ACK(ack=1,stale))."""
+    fields = ",".join(field_texts(seg))
+    return f"{seg.get('flags', '?')}({fields})" if fields else str(seg.get("flags", "?"))
+
+
+def field_texts(seg: dict, skip: tuple[str, ...] = ("flags",)) -> list[str]:
+    out = []
+    for k, v in seg.items():
+        if k in skip or v is False:
+            continue
+        out.append(k if v is True else f"{k}={v}")
+    return out
 
 
 # ---------------------------------------------------------------- evaluation of constants

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import graphviz
 
+from .compile import field_texts, segment_text
 from .render import Written, write_drawing
 
 _FONT = "Helvetica"
@@ -75,7 +76,7 @@ class Segment:
         if "ack" in self.seg:
             parts.append(f"ack={_num(self.seg['ack'])}")
         parts.append(f"len={self.length}")
-        parts += [f"{k}={_num(v)}" for k, v in self.seg.items() if k not in ("flags", "ack")]
+        parts += field_texts(self.seg, ("flags", "ack"))
         text = " ".join(parts)
         if with_time and self.time_ms is not None:
             text += f"  t={_ms(self.time_ms)} ms"
@@ -214,8 +215,7 @@ def _take(wire, src: str, dst: str, seg: dict | None, what: str) -> Segment:
 
 
 def _seg_text(seg: dict) -> str:
-    fields = ",".join(f"{k}={_num(v)}" for k, v in seg.items() if k != "flags")
-    return f"{seg.get('flags', '?')}({fields})" if fields else str(seg.get("flags", "?"))
+    return segment_text(seg)
 
 
 # ------------------------------------------------------------------ DOT

@@ -75,6 +75,8 @@ class Replay:
 def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:
     if model_seg["flags"] != captured.flags:
         return False
+    if "stale" in model_seg and bool(model_seg["stale"]) != captured.stale:
+        return False
     if captured.flags == "RST" or captured.ack is None:
         return True
     return model_seg.get("ack") == captured.ack

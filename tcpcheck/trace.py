@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from array import array
 
+from .compile import segment_text
 from .explore import Exploration
 
 
@@ -94,9 +95,7 @@ def run_steps(ex: Exploration, run: list[tuple[int, int]],
 
 
 def _seg(seg: dict) -> str:
-    fields = ",".join(f"{k}={int(v) if isinstance(v, bool) else v}"
-                      for k, v in seg.items() if k != "flags")
-    return f"{seg['flags']}({fields})" if fields else seg["flags"]
+    return segment_text(seg)
 
 
 def step_line(step: dict) -> str:

@@ -277,7 +277,11 @@ class Reference:
         parts = []
         for name, value in seg["fields"].items():
             typ = self.field_types[name]
-            parts.append(f"{name}={value if typ.kind == 'bool' else self.show(value, typ)}")
+            if typ.kind == "bool":
+                if value:  # a true flag by its name, a false one not at all
+                    parts.append(name)
+            else:
+                parts.append(f"{name}={self.show(value, typ)}")
         flags = c.flags_name(seg["flags"])
         return f"{flags}({','.join(parts)})" if parts else flags
 
