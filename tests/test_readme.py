@@ -53,3 +53,19 @@ def test_map_output_shown_in_readme_is_what_tcpcheck_prints():
 def test_diagrams_shown_in_readme_are_committed():
     for name in re.findall(r"\(out/([\w.-]+\.svg)\)", README):
         assert (ROOT / "out" / name).is_file(), f"README shows out/{name}, which is missing"
+
+
+def test_the_error_example_is_what_a_misspelt_default_model_prints(tmp_path):
+    # the README's broken.tcpm: 'state' misspelt in the shutdown(SHUT_WR) transition's guard
+    # and in its assignment; the shown lines and columns must be the model's own
+    lines = (ROOT / "models" / "teardown.tcpm").read_text(encoding="utf-8").split("\n")
+    i = next(k for k, ln in enumerate(lines) if "on call shutdown(SHUT_WR) when state ==" in ln)
+    lines[i] = lines[i].replace("when state ==", "when stat ==")
+    j = next(k for k in range(i + 1, len(lines)) if "state := FIN_WAIT_1" in lines[k])
+    lines[j] = lines[j].replace("state :=", "stat :=")
+    (tmp_path / "broken.tcpm").write_text("\n".join(lines), encoding="utf-8")
+    result = run_tcpcheck("explore", "broken.tcpm", cwd=tmp_path)
+    assert result.returncode == 2
+    shown = README.split("$ tcpcheck explore broken.tcpm", 1)[1].split("\n", 1)[1]
+    shown = shown.split("```", 1)[0]
+    assert result.stderr.strip().splitlines() == shown.strip().splitlines()
