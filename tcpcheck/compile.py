@@ -104,6 +104,7 @@ class TransitionSystem:
     reduction: tuple[tuple[int, tuple[int, ...]], ...] = ()
     fixed: dict = field(default_factory=dict)       # the parameter values it was compiled with
     keep: frozenset = frozenset()                   # variables kept live (read by properties)
+    reduced_steps: dict = field(default_factory=dict)  # instance -> transitions needing no clearing
 
     @property
     def state_bits(self) -> int:
@@ -557,10 +558,14 @@ class _Gen:
                 self.emit(depth + 1, f"vid += {offset * stride}")
 
     reduction: tuple = ()
+    reduced_steps: dict = {}
 
-    def reduce_successor(self, d: int, inst: str, written: set[int]) -> None:
-        """Clear the dead variables of `inst` in the successor `t` (only if the step wrote one
-        of its variables: any other step keeps a reduced state reduced)."""
+    def reduce_successor(self, d: int, inst: str, written: set[int], tr_index: int) -> None:
+        """Clear the dead variables of `inst` in the successor `t`; not after a step that
+        keeps a reduced state reduced (no variable written, or, per the liveness analysis,
+        none that can be dead where the step fires, and the TCP state unchanged)."""
+        if tr_index in self.reduced_steps.get(inst, ()):
+            return
         for slot, table in self.reduction:
             s = self.layout.slots[slot]
             if s.owner == inst and any(self.layout.slots[i].kind == "var"
@@ -634,7 +639,7 @@ class _Gen:
         delta = " + ".join(f"((w{i} - v{i}) << {self.layout.slots[i].offset})"
                            for i in sorted(written)) or "0"
         self.emit(d, f"t = s + {delta}")
-        self.reduce_successor(d, inst.name, written)
+        self.reduce_successor(d, inst.name, written, tr.index)
         self.emit(d, "out.append((vid, t))")
         for p, effects in enumerate(self.paths(tr.body)):
             sends = tuple((self.out_channel(inst.name).name, e.flags)
@@ -734,9 +739,11 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
     if cap_diags:
         raise TcpcheckError(cap_diags)
 
-    reduction = _reduction(model, combos, layout, slot_of, keep) if reduce else ()
+    reduction, reduced_steps = _reduction(model, combos, layout, slot_of, keep) if reduce \
+        else ((), {})
     gen = _Gen((model, layout, channels, seg_fields, seg_width, slot_of, combos))
     gen.reduction = reduction
+    gen.reduced_steps = reduced_steps
     gen.emit(0, "def successors(s):")
     for i, slot in enumerate(layout.slots):
         if slot.width == 0:
@@ -761,7 +768,7 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
     ts = TransitionSystem(model, tuple(layout.slots), tuple(channels), tuple(seg_fields),
                           seg_width, tuple(gen.variants), tuple(initial),
                           tuple(initial_params), source, namespace["successors"],
-                          reduction, dict(fixed or {}), frozenset(keep))
+                          reduction, dict(fixed or {}), frozenset(keep), reduced_steps)
     ts.initial = tuple(ts.canonical(s) for s in initial)
     return ts
 
@@ -772,6 +779,7 @@ def _reduction(model, combos, layout, slot_of, keep) -> tuple:
     from .liveness import endpoint_liveness
 
     out = []
+    skip: dict[str, frozenset[int]] = {}
     for inst in model.instances:
         info = endpoint_liveness(model, inst, combos)
         if info is None:
@@ -789,7 +797,38 @@ def _reduction(model, combos, layout, slot_of, keep) -> tuple:
             table.append(~dead_bits)
         if any(m != -1 for m in table):
             out.append((mode_slot, tuple(table)))
-    return tuple(out)
+            skip[inst.name] = _steps_keeping_reduced(model, inst, info, table, ms, layout,
+                                                     slot_of)
+    return tuple(out), skip
+
+
+def _steps_keeping_reduced(model, inst, info, table, ms, layout, slot_of) -> frozenset[int]:
+    """Transitions after which a reduced state needs no clearing: they never assign the TCP
+    state, and no variable they write is dead in a TCP state they can fire in."""
+    out = set()
+    for tr in model.endpoint(inst.endpoint).transitions:
+        written = _assigned_names(tr.body)
+        if info.mode_var in written:
+            continue
+        dead_bits = 0
+        for m in info.fires_in.get(tr.index, ()):
+            dead_bits |= ~table[m - ms.base]
+        if not any(dead_bits & (layout.slots[slot_of[("var", inst.name, n)]].mask
+                                << layout.slots[slot_of[("var", inst.name, n)]].offset)
+                   for n in written if ("var", inst.name, n) in slot_of):
+            out.add(tr.index)
+    return frozenset(out)
+
+
+def _assigned_names(stmts) -> set[str]:
+    out: set[str] = set()
+    for s in stmts:
+        if isinstance(s, c.SAssign) and isinstance(s.target, c.RLocal):
+            out.add(s.target.name)
+        elif isinstance(s, c.SIf):
+            for _, body in s.branches:
+                out |= _assigned_names(body)
+    return out
 
 
 def _initial_states(model, combos, layout, slot_of):

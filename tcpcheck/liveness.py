@@ -36,6 +36,7 @@ UNKNOWN = None  # three-valued logic: True, False or unknown
 class EndpointLiveness:
     mode_var: str                          # the endpoint's tcp_state variable
     dead: dict[int, frozenset[str]]        # mode value -> variables dead in that mode
+    fires_in: dict[int, frozenset[int]]    # transition index -> modes it may fire in
 
 
 def endpoint_liveness(model: c.CheckedModel, inst: c.CInstance,
@@ -53,10 +54,12 @@ def endpoint_liveness(model: c.CheckedModel, inst: c.CInstance,
     running = analysis.timers(initial)
     reads: dict[int, set[str]] = {m: set() for m in running}
     succ: dict[int, set[int]] = {m: set() for m in running}
+    fires_in: dict[int, set[int]] = {tr.index: set() for tr in ep.transitions}
     for m, run in running.items():
         for tr in ep.transitions:
             if not analysis.may_fire(tr, m, run):
                 continue
+            fires_in[tr.index].add(m)
             reads[m] |= _vars(tr.guard)
             for target, _run, path_reads in analysis.walk(tr, m, run):
                 reads[m] |= path_reads
@@ -72,7 +75,8 @@ def endpoint_liveness(model: c.CheckedModel, inst: c.CInstance,
                     live[m] |= extra
                     changed = True
     names = {v.name for v in ep.vars} - {mode.name}
-    return EndpointLiveness(mode.name, {m: frozenset(names - live[m]) for m in live})
+    return EndpointLiveness(mode.name, {m: frozenset(names - live[m]) for m in live},
+                            {i: frozenset(ms) for i, ms in fires_in.items()})
 
 
 class _Analysis:

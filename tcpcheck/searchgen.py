@@ -48,6 +48,7 @@ class _SearchGen(_Gen):
                           slot_of, [dict(p) for p in ts.initial_params]))
         self.ts = ts
         self.reduction = ts.reduction
+        self.reduced_steps = ts.reduced_steps
         self.record_edges = record_edges
         self.in_slot: int | None = None     # the incoming channel of the transition at hand
         self.send_index = 0                 # sends before this point on every path (static mode)
@@ -249,7 +250,7 @@ class _SearchGen(_Gen):
         delta = " + ".join(f"((w{i} - v{i}) << {self.layout.slots[i].offset})"
                            for i in sorted(written)) or "0"
         self.emit(d, f"t = s + {delta}")
-        self.reduce_successor(d, inst.name, written)
+        self.reduce_successor(d, inst.name, written, tr.index)
         self.successor(d, "vid" if n_paths > 1 else str(base))
         body = self.lines
         self.lines = saved
