@@ -221,6 +221,8 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
     doc = {"model": ts.model.name, "file": str(path), **stats,
            "state_bits": ts.state_bits,
            "dead_variable_reduction": bool(ts.reduction),
+           # combinations whose behaviour equals an earlier one's: figures taken from it
+           "combinations_reused": getattr(ex, "reused", 0),
            "transitions": sum(len(ts.model.endpoint(i.endpoint).transitions)
                               for i in ts.model.instances),
            "parameter_combinations": regions}
@@ -286,6 +288,10 @@ def _print_stats(doc: dict, ex) -> None:
     if ts.reduction:
         console.print("dead variables cleared: a state forgets what its endpoint can no longer "
                       "read (--no-reduction keeps them)", soft_wrap=True)
+    if doc.get("combinations_reused"):
+        console.print(f"{doc['combinations_reused']:,} combinations behave like an earlier one "
+                      "(their parameters change no setting and nothing reads them): explored "
+                      "once, figures shared", soft_wrap=True)
     table = Table("parameters", "states", "terminal states", box=None, pad_edge=False)
     for r in doc["parameter_combinations"]:
         shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"

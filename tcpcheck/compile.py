@@ -139,6 +139,22 @@ class TransitionSystem:
             return names[value] if 0 <= value < len(names) else value
         return value
 
+    def behaviour_key(self, k: int) -> tuple:
+        """What the k-th parameter combination's behaviour depends on: its initial state
+        without the parameters' own bits, the value of every parameter the model's code reads
+        directly, and every instance's settings. Two combinations with the same key explore
+        graphs that differ only in the parameter bits (tcpcheck.explore.explore_each explores
+        such a group once): delayed_ack=false makes client_quickack irrelevant, for one."""
+        env = self.initial_params[k]
+        params = 0
+        for s in self.slots:
+            if s.kind == "param":
+                params |= s.mask << s.offset
+        read = _params_read(self.model)
+        settings = tuple(tuple(eval_const(e, env) for _name, e in inst.bindings)
+                         for inst in self.model.instances)
+        return (self.initial[k] & ~params, tuple(env[n] for n in sorted(read)), settings)
+
     def dead_slots(self, state: int) -> set[int]:
         """The variable slots the dead-variable reduction has cleared in this state."""
         dead = 0
@@ -210,6 +226,25 @@ class TransitionSystem:
             if s.kind == "var" and s.owner == instance and s.type == c.Type("enum", "tcp_state"):
                 return i
         return None
+
+
+def _params_read(model: c.CheckedModel) -> frozenset[str]:
+    """Parameters the model reads outside instance settings and parameter declarations."""
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, c.RParam):
+            found.add(node.name)
+        elif isinstance(node, (tuple, list)):
+            for x in node:
+                walk(x)
+        elif hasattr(node, "__dataclass_fields__") and not isinstance(node, Span):
+            for f in node.__dataclass_fields__:
+                walk(getattr(node, f))
+
+    for part in (model.fields, model.globals, model.endpoints, model.channels):
+        walk(part)
+    return frozenset(found)
 
 
 def segment_text(seg: dict) -> str:

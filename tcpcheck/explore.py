@@ -226,6 +226,7 @@ class Summary:
     complete: bool = True
     stop_reason: str | None = None
     regions: list[tuple[int, int]] = field(default_factory=list)  # (states, terminal) per combination
+    reused: int = 0                    # combinations that took the figures of an equivalent one
     last: Exploration | None = None    # the combination that stopped the search, if one did
 
     @property
@@ -254,10 +255,28 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
     combination's states at a time need far less memory, and a small set stays in the
     processor's caches: the whole default model with every parameter open runs this way.
     The limits apply to the total; a combination cut off by one ends the search.
+
+    Combinations that differ only in parameters the model no longer reads once the others are
+    set (TransitionSystem.behaviour_key: delayed_ack=false makes client_quickack irrelevant)
+    explore graphs that differ only in those parameters' bits: the first one is explored and
+    the others get its figures (`reused` counts them).
     """
     out = Summary(ts)
     start = time.perf_counter()
-    for s in ts.initial:
+    seen_behaviour: dict[tuple, tuple[int, int, int, int, int]] = {}
+    for k, s in enumerate(ts.initial):
+        key = ts.behaviour_key(k)
+        if key in seen_behaviour and (max_states is None
+                                      or out.n_states + seen_behaviour[key][0] <= max_states):
+            n, edges, expanded, deadlocks, depth = seen_behaviour[key]
+            out.n_states += n
+            out.edge_count += edges
+            out.expanded += expanded
+            out.deadlocks += deadlocks
+            out.max_depth = max(out.max_depth, depth)
+            out.regions.append((n, deadlocks))
+            out.reused += 1
+            continue
         left = None if time_limit is None else time_limit - (time.perf_counter() - start)
         if left is not None and left <= 0:
             out.complete, out.stop_reason = False, "time-limit"
@@ -276,6 +295,9 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
         out.deadlocks += len(ex.deadlocks)
         out.max_depth = max(out.max_depth, ex.max_depth)
         out.regions.append((ex.n_states, len(ex.deadlocks)))
+        if ex.complete:
+            seen_behaviour[key] = (ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks),
+                                   ex.max_depth)
         if not ex.complete:
             out.complete, out.stop_reason, out.last = False, ex.stop_reason, ex
             break

@@ -315,3 +315,23 @@ def test_a_lone_star_opens_every_parameter_and_a_pair_still_fixes_one():
     ts = tcpcheck.load(DEFAULT_MODEL, ["*", "lossy_network=false"])
     assert len(ts.initial) == 512
     assert {env["lossy_network"] for env in ts.initial_params} == {0}
+
+
+def test_equivalent_combinations_are_explored_once_with_the_same_figures():
+    # delayed_ack=false leaves the quickack parameters nothing to change, and delayed_ack=true
+    # with both set is the same as delayed_ack=false: for each passive_has_data and
+    # lossy_network, 8 combinations and 4 behaviours (neither side delays, both, one, other)
+    from tcpcheck.explore import explore_each
+
+    ts = tcpcheck.load(DEFAULT_MODEL, ["client_quickack=*", "server_quickack=*",
+                                       "lossy_network=*"])
+    whole = explore(ts, record_edges=False)
+    each = explore_each(ts)
+    assert len(ts.initial) == 32 and each.reused == 32 - 2 * 2 * 4
+    assert (each.n_states, each.edge_count, each.max_depth, each.deadlocks) == \
+        (whole.n_states, whole.edge_count, whole.max_depth, len(whole.deadlocks))
+    region = whole.region_of()
+    counts = [0] * len(ts.initial)
+    for r in region:
+        counts[r] += 1
+    assert [n for n, _ in each.regions] == counts
