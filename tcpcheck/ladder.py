@@ -175,6 +175,8 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "serv
                     # a FIN sent again is a retransmission: it has the first one's seq
                     again = "FIN" in flags and who in fin_seq
                     seq = fin_seq[who] if again else units[who]
+                    if seg.get("stale") and who in fin_seq:
+                        seq = fin_seq[who]  # built before the FIN went out: the FIN's seq
                     s = Segment(who, _other(instances, who), dict(seg), seq, i,
                                 step.get("time_ms"))
                     if "FIN" in flags and not again:

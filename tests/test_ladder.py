@@ -356,3 +356,16 @@ def test_write_ladder_through_render(tmp_path, three_way):
                                                                       "three-way close")
     png = write_ladder(three_way, "three-way close", tmp_path / "ladder.png")
     assert png.rendered and png.image_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_stale_ack_is_drawn_with_the_sequence_number_of_its_senders_fin():
+    from conftest import ROOT, run_tcpcheck
+
+    r = run_tcpcheck("trace", "-p", "a_three_way_close_can_end_in_rst",
+                     str(ROOT / "specs" / "teardown.spec"))
+    assert r.returncode == 0, r.stderr
+    fin_ack = [ln for ln in r.stdout.splitlines() if "FIN+ACK seq=" in ln]
+    stale = [ln for ln in r.stdout.splitlines() if " stale" in ln]
+    assert fin_ack and stale
+    fin_seq = fin_ack[0].split("FIN+ACK seq=")[1].split()[0]
+    assert all(ln.split("ACK seq=")[1].split()[0] == fin_seq for ln in stale)
