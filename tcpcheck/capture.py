@@ -89,13 +89,15 @@ class CapturedSegment:
 
     def text(self) -> str:
         body = self.flags if self.ack is None else f"{self.flags}(ack={self.ack})"
+        if self.stale:
+            body = body[:-1] + ",stale)" if body.endswith(")") else body + "(stale)"
         where = f"frame {self.frame}" if self.frame else "segment"
         return f"#{self.number} {self.side} sends {body}  [{where}: {self.tcp}]"
 
     def as_json(self) -> dict:
         return {"number": self.number, "frame": self.frame, "side": self.side,
                 "flags": self.flags, "ack": self.ack, "tcp": self.tcp, "short": self.short,
-                "time_ms": self.time_ms}
+                "time_ms": self.time_ms, "stale": self.stale}
 
 
 @dataclass(frozen=True, slots=True)
