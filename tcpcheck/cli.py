@@ -89,23 +89,24 @@ def _explore(model: Path | None, params, max_states, time_limit, no_progress, as
     from . import load
     from .explore import explore, explore_each
 
-    if figures_only:
-        def explore(ts, record_edges, **kw):  # noqa: F811 - same call, per combination
-            return explore_each(ts, **kw)
-
     path = model or default_model()
     try:
         ts = load(path, list(params), reduce=reduce)
     except TcpcheckError as err:
         _fail_input(err, as_json)
+
+    def run(report):
+        if figures_only:
+            return explore_each(ts, max_states=max_states, time_limit=time_limit,
+                                progress=report)
+        return explore(ts, max_states=max_states, time_limit=time_limit, progress=report,
+                       record_edges=record_edges)
+
     progress, report = _progress_reporter(not no_progress)
-    if progress is not None:
-        with progress:
-            ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=report,
-                         record_edges=record_edges)
-    else:
-        ex = explore(ts, max_states=max_states, time_limit=time_limit, record_edges=record_edges)
-    return path, ts, ex
+    if progress is None:
+        return path, ts, run(None)
+    with progress:
+        return path, ts, run(report)
 
 
 def _exit_now(code: int, ex) -> None:

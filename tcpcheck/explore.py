@@ -105,16 +105,21 @@ class Exploration:
         return steps
 
     def stats(self) -> dict:
-        return {
-            "states": self.n_states,
-            "edges": self.edge_count,
-            "depth": self.max_depth,
-            "seconds": round(self.seconds, 3),
-            "initial_states": len(self.initial),
-            "terminal_states": len(self.deadlocks),
-            "complete": self.complete,
-            "stop_reason": self.stop_reason,
-        }
+        return _stats(self, len(self.initial), len(self.deadlocks))
+
+
+def _stats(ex, initial_states: int, terminal_states: int) -> dict:
+    """The figures `tcpcheck explore` prints, of an Exploration or a Summary."""
+    return {
+        "states": ex.n_states,
+        "edges": ex.edge_count,
+        "depth": ex.max_depth,
+        "seconds": round(ex.seconds, 3),
+        "initial_states": initial_states,
+        "terminal_states": terminal_states,
+        "complete": ex.complete,
+        "stop_reason": ex.stop_reason,
+    }
 
 
 ProgressFn = Callable[[int, int, int], None]
@@ -234,16 +239,7 @@ class Summary:
         return self.last.error if self.last is not None else None
 
     def stats(self) -> dict:
-        return {
-            "states": self.n_states,
-            "edges": self.edge_count,
-            "depth": self.max_depth,
-            "seconds": round(self.seconds, 3),
-            "initial_states": len(self.system.initial),
-            "terminal_states": self.deadlocks,
-            "complete": self.complete,
-            "stop_reason": self.stop_reason,
-        }
+        return _stats(self, len(self.system.initial), self.deadlocks)
 
 
 def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
