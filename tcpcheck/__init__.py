@@ -1,7 +1,7 @@
 """tcpcheck: a model checker for TCP connection teardown.
 
 The pipeline, one module per stage:
-    parse (tcpcheck.parse) -> check (tcpcheck.check) -> compile (tcpcheck.compile, with
+    parse (tcpcheck.parse) -> typecheck (tcpcheck.typecheck) -> compile (tcpcheck.compile, with
     tcpcheck.liveness: dead variables) -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
     -> graph views (tcpcheck.graph) -> render (tcpcheck.render, tcpcheck.ladder)
 and the command line over them (tcpcheck.cli). Against the real kernel: tcpcheck.capture ->
@@ -23,8 +23,9 @@ def load(path: str | Path, params: list[str] | None = None, *, reduce: bool = Tr
 
     `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
     variables ("client.rcvd") the reduction must never clear."""
-    from .check import check
-    from .compile import compile_model, parse_param_overrides
+    from .typecheck import check
+    from .compile import compile_model
+    from .params import parse_param_overrides
     from .parse import parse_file
 
     model = check(parse_file(path))

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import z3
 
-from .check import FLAG_BITS
-from .compile import FLAG_WIDTH, TransitionSystem
+from .tcp import FLAG_BITS, FLAG_WIDTH
+from .compile import TransitionSystem
 from .explore import Exploration
 from .query import end_predicate
 from .timing import run_condition, show, simplify_under, timers_of

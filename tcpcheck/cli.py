@@ -337,7 +337,7 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
 
     Exit status: 0 every property holds, 1 one is violated, 2 bad input, 3 inconclusive.
     """
-    from .checking import (DEFAULT_SPEC_DIR, check_model, exit_code, group_by_model,
+    from .verify import (DEFAULT_SPEC_DIR, check_model, exit_code, group_by_model,
                            merge_params, spec_files)
 
     try:
@@ -599,7 +599,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
       tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
       tcpcheck trace -p four_way_close_is_possible --json
     """
-    from .checking import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
+    from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
     from .trace import run_steps

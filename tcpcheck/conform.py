@@ -539,8 +539,7 @@ class _KindMonitor:
     segment sent on or after receiving the peer's FIN)."""
 
     def __init__(self, ex):
-        from .check import FLAG_BITS
-        from .compile import FLAG_WIDTH
+        from .tcp import FLAG_BITS, FLAG_WIDTH
 
         self.ex = ex
         self.ts = ex.system

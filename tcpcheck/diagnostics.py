@@ -129,3 +129,13 @@ def render_all(diags: list[Diagnostic], sources: dict[str, str] | None = None) -
     body = "\n".join(render(d, sources) for d in diags)
     n = sum(1 for d in diags if d.severity == "error")
     return body + f"\n{n} error{'s' if n != 1 else ''}" if n else body
+
+
+def unique(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics without repeats, in their first order."""
+    seen, out = set(), []
+    for d in diags:
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out

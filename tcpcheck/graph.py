@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .check import flags_name
-from .compile import FLAG_WIDTH, Variant
+from .tcp import FLAG_WIDTH, flags_name
+from .compile import Variant
 from .explore import Exploration
 
 

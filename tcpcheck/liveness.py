@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import check as c
+from . import model as c
+from .params import eval_const
 
 UNKNOWN = None  # three-valued logic: True, False or unknown
 
@@ -48,7 +49,6 @@ def endpoint_liveness(model: c.CheckedModel, inst: c.CInstance,
         return None
     n_modes = len(model.enum_values("tcp_state"))
     settings = dict(inst.bindings)
-    from .compile import eval_const
     initial = {eval_const(mode.init, env, settings) for env in combos}
     analysis = _Analysis(mode.name, n_modes, ep.transitions)
     running = analysis.timers(initial)

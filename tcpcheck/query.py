@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import z3
 
 from . import spec as S
-from .compile import FLAG_WIDTH, TransitionSystem
+from .compile import TransitionSystem
+from .tcp import FLAG_WIDTH
 from .explore import Exploration
 from .graph import received_flags
 from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
@@ -170,7 +171,7 @@ class _Eval:
 
 
 def _name(bits: int) -> str:
-    from .check import flags_name
+    from .tcp import flags_name
     return flags_name(bits)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import graphviz
 import networkx as nx
 
-from .check import TCP_STATES
+from .tcp import TCP_STATES
 from .explore import Exploration
 from .graph import joint_graph, projection_label, region_of
 

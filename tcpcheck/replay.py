@@ -395,7 +395,7 @@ def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
 
 
 def _flag_bits(flags: str) -> int:
-    from .check import FLAG_BITS
+    from .tcp import FLAG_BITS
 
     out = 0
     for f in flags.split("+"):
@@ -466,7 +466,7 @@ def params_text(ts: TransitionSystem, values: dict) -> str:
 def open_params(model_path, fixed: list[str]) -> list[str]:
     """--param arguments that open every parameter declared with a default (NAME=*), except
     those fixed by the user: replay tries every combination."""
-    from .check import check
+    from .typecheck import check
     from .parse import parse_file
 
     model = check(parse_file(model_path))

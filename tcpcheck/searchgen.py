@@ -23,8 +23,10 @@ from __future__ import annotations
 import re
 import types
 
-from . import check as c
-from .compile import FLAG_WIDTH, ExplorationError, TransitionSystem, _Gen, eval_const
+from . import model as c
+from .compile import ExplorationError, TransitionSystem, _Gen
+from .params import eval_const
+from .tcp import FLAG_WIDTH, flags_name
 
 _VREF = re.compile(r"\bv(\d+)\b")
 
@@ -148,7 +150,7 @@ class _SearchGen(_Gen):
                 lo, hi = self.range_expr(dom, (inst, settings, written))
                 local = f"f{k}"
                 self.emit(depth, f"{local} = {f}")
-                msg = self.const(f"field '{fname}' of a {c.flags_name(s.flags)} segment is "
+                msg = self.const(f"field '{fname}' of a {flags_name(s.flags)} segment is "
                                  "{value}, outside its range {lo}..{hi}")
                 self.emit(depth, f"if not {lo} <= {local} <= {hi}: raise Bad(vid, 'TCP500', "
                           f"{msg}.format(value={local}, lo={lo}, hi={hi}), {self.const(s.span)})")

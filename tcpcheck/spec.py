@@ -28,7 +28,8 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from .check import APP_CALLS, FLAG_BITS, Type, flags_name
+from .model import Type
+from .tcp import APP_CALLS, FLAG_BITS, flags_name
 from .compile import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
 from .parse import read_source

@@ -1,6 +1,6 @@
 """A deliberately simple, slow reference interpreter of a checked model.
 
-It walks the resolved trees of tcpcheck.check (R* expressions, S* statements) directly on
+It walks the resolved trees of tcpcheck.model (R* expressions, S* statements) directly on
 plain dict states: no bit packing, no generated code, no variants. The compiled explorer
 must reach exactly the states this reaches, with the same steps between them.
 
@@ -29,7 +29,8 @@ import copy
 from collections import deque
 from dataclasses import dataclass
 
-from tcpcheck import check as c
+from tcpcheck import model as c
+from tcpcheck.tcp import flags_name
 
 
 class ModelError(Exception):
@@ -282,7 +283,7 @@ class Reference:
                     parts.append(name)
             else:
                 parts.append(f"{name}={self.show(value, typ)}")
-        flags = c.flags_name(seg["flags"])
+        flags = flags_name(seg["flags"])
         return f"{flags}({','.join(parts)})" if parts else flags
 
     def decode(self, st: dict) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcpcheck.check import check
+from tcpcheck.typecheck import check
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.parse import parse_file, parse_text
 

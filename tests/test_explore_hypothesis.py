@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import reference
 from conftest import ROOT
-from tcpcheck.check import check
+from tcpcheck.typecheck import check
 from tcpcheck.compile import compile_model
 from tcpcheck.explore import explore
 from tcpcheck.parse import parse_text

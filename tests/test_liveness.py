@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, note, settings
 
 from conftest import DEFAULT_MODEL
 from test_explore_hypothesis import models
-from tcpcheck.check import check
-from tcpcheck.compile import ExplorationError, compile_model, parse_param_overrides
+from tcpcheck.typecheck import check
+from tcpcheck.compile import ExplorationError, compile_model
+from tcpcheck.params import parse_param_overrides
 from tcpcheck.explore import explore
 from tcpcheck.parse import parse_file, parse_text
 

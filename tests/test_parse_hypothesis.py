@@ -7,7 +7,8 @@ import re
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from tcpcheck.check import TCP_STATES, check
+from tcpcheck.tcp import TCP_STATES
+from tcpcheck.typecheck import check
 from tcpcheck.compile import ExplorationError, compile_model
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.explore import explore

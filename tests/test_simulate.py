@@ -7,7 +7,7 @@ import json
 from conftest import DEFAULT_MODEL, FIXTURES, run_tcpcheck
 
 from tcpcheck import load
-from tcpcheck.check import check
+from tcpcheck.typecheck import check
 from tcpcheck.compile import compile_model
 from tcpcheck.parse import parse_text
 from tcpcheck.simulate import simulate

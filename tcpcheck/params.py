@@ -1,0 +1,149 @@
+"""Parameters: constant expressions over them, `--param` values, and their combinations.
+
+A model's parameters never change while it runs: the explorer starts once from every
+combination. This module reads `--param name=value` (and a spec's `with`, which the spec
+module turns into the same pairs), evaluates constant expressions in one combination, and
+enumerates the combinations in a fixed order.
+"""
+from __future__ import annotations
+
+from . import model as c
+from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, unique
+
+
+# ---------------------------------------------------------------- evaluation of constants
+
+
+def eval_const(r: c.RExpr, env: dict[str, int], settings: dict[str, c.RExpr] | None = None) -> int:
+    """Evaluate a resolved expression that only uses parameters, settings and literals."""
+    if isinstance(r, c.RConst):
+        return r.value
+    if isinstance(r, c.RParam):
+        return env[r.name]
+    if isinstance(r, c.RSetting):
+        assert settings is not None
+        return eval_const(settings[r.name], env)
+    assert isinstance(r, c.ROp), r
+    a = [eval_const(x, env, settings) for x in r.args]
+    return _apply(r.op, a)
+
+
+def _apply(op: str, a: list[int]) -> int:
+    match op:
+        case "not": return int(not a[0])
+        case "neg": return -a[0]
+        case "and": return int(bool(a[0] and a[1]))
+        case "or": return int(bool(a[0] or a[1]))
+        case "==": return int(a[0] == a[1])
+        case "!=": return int(a[0] != a[1])
+        case "<": return int(a[0] < a[1])
+        case "<=": return int(a[0] <= a[1])
+        case ">": return int(a[0] > a[1])
+        case ">=": return int(a[0] >= a[1])
+        case "+": return a[0] + a[1]
+        case "-": return a[0] - a[1]
+        case "*": return a[0] * a[1]
+        case "/": return a[0] // a[1]
+        case "%": return a[0] % a[1]
+        case "min": return min(a)
+        case "max": return max(a)
+    raise AssertionError(op)
+
+
+# ---------------------------------------------------------------- parameter combinations
+
+
+# --param name=* : every value of the parameter, even one declared with a default
+ALL_VALUES = -(1 << 62)
+
+
+def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, int]:
+    """Turn --param name=value strings into values (ALL_VALUES for `*`); errors are TCP400.
+    A lone `*` opens every parameter not given a value by another pair (the whole model)."""
+    diags = []
+    out: dict[str, int] = {}
+    params = {p.name: p for p in model.params}
+    everything = "*" in (p.strip() for p in pairs)
+    for pair in pairs:
+        if pair.strip() == "*":
+            continue
+        if "=" not in pair:
+            diags.append(Diagnostic("TCP400", f"--param '{pair}' must be name=value"))
+            continue
+        name, text = (x.strip() for x in pair.split("=", 1))
+        if name not in params:
+            known = ", ".join(params) or "none"
+            diags.append(Diagnostic("TCP400", f"--param: the model has no parameter '{name}'"
+                                    + did_you_mean(name, params) + f" (parameters: {known})"))
+            continue
+        if name in out:
+            diags.append(Diagnostic("TCP400", f"--param {name} is given twice; give each "
+                                    "parameter once"))
+            continue
+        typ = params[name].domain.type
+        value = ALL_VALUES if text == "*" else _parse_value(text, typ, model)
+        if value is None:
+            diags.append(Diagnostic("TCP400", f"--param {name}: '{text}' is not {_kind(typ, model)}"
+                                    " (or * for every value)"))
+            continue
+        out[name] = value
+    if diags:
+        raise TcpcheckError(diags)
+    if everything:
+        out = {**{name: ALL_VALUES for name in params}, **out}
+    return out
+
+
+def _parse_value(text: str, typ: c.Type, model: c.CheckedModel) -> int | None:
+    if typ.kind == "bool":
+        return {"true": 1, "false": 0, "1": 1, "0": 0}.get(text.lower())
+    if typ.kind == "enum":
+        names = model.enum_values(typ.enum)
+        return names.index(text) if text in names else None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _kind(typ: c.Type, model: c.CheckedModel) -> str:
+    if typ.kind == "bool":
+        return "true or false"
+    if typ.kind == "enum":
+        return "one of " + ", ".join(model.enum_values(typ.enum))
+    return "an integer"
+
+
+def param_combinations(model: c.CheckedModel, fixed: dict[str, int]) -> list[dict[str, int]]:
+    """Every parameter assignment, in declaration order with values ascending.
+
+    A parameter given with --param, or declared with a default, takes that one value; the
+    others range over their whole domain (which may depend on the parameters before them).
+    """
+    combos: list[dict[str, int]] = [{}]
+    diags = []
+    for p in model.params:
+        nxt = []
+        for env in combos:
+            lo = eval_const(p.domain.lo, env)
+            hi = eval_const(p.domain.hi, env)
+            if p.name in fixed and fixed[p.name] != ALL_VALUES:
+                values = [fixed[p.name]]
+            elif p.name in fixed:
+                values = list(range(lo, hi + 1))
+            elif p.default is not None:
+                values = [eval_const(p.default, env)]
+            else:
+                values = list(range(lo, hi + 1))
+            for v in values:
+                if not lo <= v <= hi:
+                    diags.append(Diagnostic(
+                        "TCP400" if p.name in fixed else "TCP303",
+                        f"parameter '{p.name}' = {v} is outside its range {lo}..{hi}",
+                        None if p.name in fixed else p.span))
+                    continue
+                nxt.append({**env, p.name: v})
+        combos = nxt
+    if diags:
+        raise TcpcheckError(unique(diags))
+    return combos
