@@ -403,7 +403,7 @@ STATE, STEP, RUN = "state", "step", "run"
 
 def slots_read(node) -> set[int]:
     """The state slots a resolved formula reads (a variable it reads must not be cleared by
-    the dead-variable reduction: tcpcheck.checking keeps them)."""
+    the dead-variable reduction: tcpcheck.verify keeps them)."""
     if isinstance(node, SlotVal):
         return {node.slot}
     if isinstance(node, (tuple, list)):
