@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import z3
 
 from .tcp import FLAG_BITS, FLAG_WIDTH
-from .compile import TransitionSystem
+from .transitions import TransitionSystem
 from .explore import Exploration
 from .query import end_predicate
 from .timing import run_condition, show, simplify_under, timers_of

@@ -120,12 +120,18 @@ def _exit_now(code: int, ex) -> None:
 
 def _model_error(ex) -> tuple[Diagnostic, list[str]]:
     """The exploration error as a diagnostic plus the run that leads to it."""
+    return model_error_diagnostic(ex.error, ex, ex.path_to(ex.error_state))
+
+
+def model_error_diagnostic(err, view, run) -> tuple[Diagnostic, list[str]]:
+    """A model error (ExplorationError) found at the end of `run` (in `view`): a located
+    diagnostic whose notes are the run, and the run's lines. explore, check, simulate and
+    replay all report a model error with this."""
     from .trace import run_lines
 
-    err = ex.error
-    steps = run_lines(ex, ex.path_to(ex.error_state))
+    steps = run_lines(view, run)
     if err.variant >= 0:
-        steps.append(f"then {ex.system.variants[err.variant].label} fails")
+        steps.append(f"then {view.system.variants[err.variant].label} fails")
     return Diagnostic(err.code, err.message, err.span,
                       ("reached by the run:",) + tuple(steps)), steps
 
@@ -708,13 +714,16 @@ def simulate(model, seed, params, max_steps, output, as_json):
             k: ts.param_value(k, v) for k, v in sim.params.items()}, "ended": sim.ended,
             "trace": steps}
         if sim.error is not None:
-            doc["error"] = {"code": sim.error.code, "message": sim.error.message}
+            diag, lines = model_error_diagnostic(sim.error, sim.view, sim.run)
+            doc["error"] = {**diag.as_json(), "run": lines}
         _emit_json(doc)
     else:
         click.echo(title)
         click.echo(ladder_text(steps))
         if sim.error is not None:
-            click.echo(f"error[{sim.error.code}]: {sim.error.message}")
+            diag, _ = model_error_diagnostic(sim.error, sim.view, sim.run)
+            click.echo(render(Diagnostic(diag.code, diag.message, diag.span),
+                              {ts.model.path: ts.model.text}))
         if output is not None:
             click.echo(f"wrote {written.image_path or written.dot_path}")
     sys.exit(EXIT_VIOLATED if sim.error is not None else EXIT_OK)

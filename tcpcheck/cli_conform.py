@@ -42,7 +42,12 @@ def replay_json(r) -> dict:
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
            "combinations": len(r.combos), "total_combinations": len(ts.initial)}
-    if r.accepted:
+    if r.error is not None:
+        from .cli import model_error_diagnostic
+
+        diag, lines = model_error_diagnostic(r.error, r.view, r.run)
+        doc["error"] = {**diag.as_json(), "run": lines}
+    elif r.accepted:
         doc["timing"] = None if r.timing is None else {
             "feasible": r.timing.feasible, "conflict": r.timing.conflict}
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
@@ -57,7 +62,7 @@ def replay_json(r) -> dict:
 
 
 def _seg_text(seg: dict) -> str:
-    from .compile import segment_text
+    from .transitions import segment_text
 
     return segment_text(seg)
 
@@ -76,6 +81,11 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
         out.append("ignored: " + ", ".join(ignored))
     for n in cap.notes:
         out.append("note: " + n)
+    if r.error is not None:
+        where = f"after segment #{r.matched}" if r.matched else "before the first segment"
+        out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
+                   f"reaches, {where} (error[{r.error.code}])")
+        return out
     if r.accepted:
         kind = f" ({r.kind} close)" if r.kind else ""
         if r.untimely:
@@ -296,8 +306,14 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             click.echo("\n".join(replay_lines(r)))
             if drawn:
                 click.echo(f"drawn: {drawn}")
+        if r.error is not None:
+            from .cli import model_error_diagnostic
+            from .diagnostics import render
+
+            diag, _ = model_error_diagnostic(r.error, r.view, r.run)
+            click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
     verdicts = {r.verdict for r in results}
-    sys.exit(EXIT_VIOLATED if "rejected" in verdicts else
+    sys.exit(EXIT_VIOLATED if verdicts & {"rejected", "model-error"} else
              EXIT_INCONCLUSIVE if "inconclusive" in verdicts else EXIT_OK)
 
 

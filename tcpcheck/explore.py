@@ -14,8 +14,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .compile import ExplorationError, TransitionSystem
-from .searchgen import search_function
+from .transitions import ExplorationError, TransitionSystem
+from .searchloop import search_function
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .tcp import FLAG_WIDTH, flags_name
-from .compile import Variant
+from .transitions import Variant
 from .explore import Exploration
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import graphviz
 
-from .compile import field_texts, segment_text
+from .transitions import field_texts, segment_text
 from .render import Written, write_drawing
 
 _FONT = "Helvetica"

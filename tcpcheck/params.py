@@ -1,14 +1,16 @@
 """Parameters: constant expressions over them, `--param` values, and their combinations.
 
 A model's parameters never change while it runs: the explorer starts once from every
-combination. This module reads `--param name=value` (and a spec's `with`, which the spec
-module turns into the same pairs), evaluates constant expressions in one combination, and
-enumerates the combinations in a fixed order.
+combination. This module reads `--param name=value` and a spec's `with name = value` (each a
+`ParamSetting` that remembers where it was written, so that a message names it), evaluates
+constant expressions in one combination, and enumerates the combinations in a fixed order.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from . import model as c
-from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, unique
+from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean, unique
 
 
 # ---------------------------------------------------------------- evaluation of constants
@@ -57,41 +59,84 @@ def _apply(op: str, a: list[int]) -> int:
 ALL_VALUES = -(1 << 62)
 
 
-def parse_param_overrides(model: c.CheckedModel, pairs: list[str]) -> dict[str, int]:
-    """Turn --param name=value strings into values (ALL_VALUES for `*`); errors are TCP400.
-    A lone `*` opens every parameter not given a value by another pair (the whole model)."""
+@dataclass(frozen=True, slots=True)
+class ParamSetting:
+    """One parameter value chosen from outside the model: `--param name=value` on the command
+    line (no span) or `with name = value` in a spec's model line (its span). `value` is the
+    text as written; `*` means every value. Two settings are equal when they choose the
+    same value, wherever they were written (specs are grouped by what they choose)."""
+
+    name: str
+    value: str
+    span: Span | None = field(default=None, compare=False)
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}={self.value}"
+
+    @property
+    def origin(self) -> str:
+        """How a message names where the value came from."""
+        return "--param" if self.span is None else "with"
+
+
+def parse_param_overrides(model: c.CheckedModel, pairs: list[str | ParamSetting]
+                          ) -> dict[str, int]:
+    """Turn parameter settings into values (ALL_VALUES for `*`): `--param name=value` strings
+    or ParamSettings. Errors are TCP400, named after where the value came from (`--param`,
+    or `with` at the spec's setting). A lone `*` opens every parameter not given a value by
+    another pair (the whole model)."""
     diags = []
     out: dict[str, int] = {}
     params = {p.name: p for p in model.params}
-    everything = "*" in (p.strip() for p in pairs)
+    everything = False
     for pair in pairs:
-        if pair.strip() == "*":
+        if isinstance(pair, str) and pair.strip() == "*":
+            everything = True
             continue
-        if "=" not in pair:
+        if isinstance(pair, str) and "=" not in pair:
             diags.append(Diagnostic("TCP400", f"--param '{pair}' must be name=value"))
             continue
-        name, text = (x.strip() for x in pair.split("=", 1))
-        if name not in params:
+        s = pair if isinstance(pair, ParamSetting) else \
+            ParamSetting(*(x.strip() for x in pair.split("=", 1)))
+        if s.name not in params:
             known = ", ".join(params) or "none"
-            diags.append(Diagnostic("TCP400", f"--param: the model has no parameter '{name}'"
-                                    + did_you_mean(name, params) + f" (parameters: {known})"))
+            diags.append(Diagnostic("TCP400", f"{s.origin}: the model has no parameter "
+                                    f"'{s.name}'" + did_you_mean(s.name, params)
+                                    + f" (parameters: {known})", s.span))
             continue
-        if name in out:
-            diags.append(Diagnostic("TCP400", f"--param {name} is given twice; give each "
-                                    "parameter once"))
+        if s.name in out:
+            diags.append(Diagnostic("TCP400", f"{s.origin} {s.name} is given twice; give each "
+                                    "parameter once", s.span))
             continue
-        typ = params[name].domain.type
-        value = ALL_VALUES if text == "*" else _parse_value(text, typ, model)
+        typ = params[s.name].domain.type
+        value = ALL_VALUES if s.value == "*" else _parse_value(s.value, typ, model)
         if value is None:
-            diags.append(Diagnostic("TCP400", f"--param {name}: '{text}' is not {_kind(typ, model)}"
-                                    " (or * for every value)"))
+            diags.append(Diagnostic("TCP400", f"{s.origin} {s.name}: '{s.value}' is not "
+                                    f"{_kind(typ, model)} (or * for every value)", s.span))
             continue
-        out[name] = value
+        outside = _outside_constant_range(params[s.name], value)
+        if outside:
+            diags.append(Diagnostic("TCP400", f"{s.origin} {s.name}: {outside}", s.span))
+            continue
+        out[s.name] = value
     if diags:
         raise TcpcheckError(diags)
     if everything:
         out = {**{name: ALL_VALUES for name in params}, **out}
     return out
+
+
+def _outside_constant_range(p: c.CParam, value: int) -> str | None:
+    """Why a value is outside a parameter's range, when the range does not depend on other
+    parameters (param_combinations checks the others, combination by combination)."""
+    if value == ALL_VALUES:
+        return None
+    try:
+        lo, hi = eval_const(p.domain.lo, {}), eval_const(p.domain.hi, {})
+    except KeyError:  # the bounds read other parameters
+        return None
+    return None if lo <= value <= hi else f"{value} is outside its range {lo}..{hi}"
 
 
 def _parse_value(text: str, typ: c.Type, model: c.CheckedModel) -> int | None:

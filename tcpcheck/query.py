@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import z3
 
 from . import spec as S
-from .compile import TransitionSystem
+from .transitions import TransitionSystem
 from .tcp import FLAG_WIDTH
 from .explore import Exploration
 from .graph import received_flags

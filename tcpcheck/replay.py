@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .capture import Capture, CapturedSegment
-from .compile import TransitionSystem
+from .transitions import ExplorationError, TransitionSystem
 from .explore import Exploration
 from .trace import path_view, tcp_states
 
@@ -56,6 +56,8 @@ class Replay:
     explored: int = 0                         # (state, position) pairs visited
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
+    error: ExplorationError | None = None     # the model failed in a state the capture reaches
+
 
     @property
     def untimely(self) -> bool:
@@ -65,6 +67,8 @@ class Replay:
 
     @property
     def verdict(self) -> str:
+        if self.error is not None:
+            return "model-error"
         if not self.accepted:
             return "rejected"
         if self.untimely:
@@ -192,7 +196,12 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         if k > best:
             best = k
         frontier_nodes.setdefault(k, []).append(node)
-        succ = successors(state)
+        try:
+            succ = successors(state)
+        except ExplorationError as err:  # the model's own error: shown with the run to it
+            failed = Replay(capture, ts, False, best, explored=len(parent), error=err)
+            failed.view, failed.run = _view(ts, _path(parent, node), region[node], None)
+            return failed
         if k == n and not succ and done == all_calls:
             ends.append(node)
         for vid, nxt, v, sent in succ:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .compile import ExplorationError, TransitionSystem
+from .transitions import ExplorationError, TransitionSystem
 from .explore import Exploration
 from .timing import IncrementalRun, RunTiming, check_run
 from .trace import path_view

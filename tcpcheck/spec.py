@@ -29,8 +29,9 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .model import Type
+from .params import ParamSetting
 from .tcp import APP_CALLS, FLAG_BITS, flags_name
-from .compile import TransitionSystem
+from .transitions import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
 from .parse import read_source
 
@@ -74,7 +75,7 @@ class SpecFile:
     model: str | None
     model_span: Span | None
     properties: tuple[RawProperty, ...]
-    params: tuple[str, ...] = ()  # "name=value" (value "*": every value), from `with`
+    params: tuple[ParamSetting, ...] = ()  # from `with` (value "*": every value)
 
 
 @v_args(meta=True)
@@ -94,7 +95,7 @@ class _ToRaw(Transformer):
         return ("model", ch[0][1:-1], self._span(meta), params)
 
     def param_setting(self, meta, ch):
-        return f"{ch[0]}={ch[1]}"
+        return ParamSetting(str(ch[0]), ch[1], self._span(meta))
 
     def param_value(self, meta, ch):
         return str(ch[0])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import z3
 
-from .compile import TransitionSystem, Variant
+from .transitions import TransitionSystem, Variant
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Exploration, explore
+from .params import ParamSetting
 from .query import Verdict, check_property
 
 DEFAULT_SPEC_DIR = Path("specs")
@@ -59,15 +60,18 @@ def group_by_model(specs: list[Path], override: Path | None, default_model: Path
     return groups
 
 
-def merge_params(spec_params: tuple[str, ...], cli_params: list[str]) -> list[str]:
-    """The spec's `with` settings, overridden by --param on the command line."""
-    merged = {p.split("=", 1)[0].strip(): p for p in spec_params}
+def merge_params(spec_params: tuple[ParamSetting, ...], cli_params: list[str]
+                 ) -> list[ParamSetting | str]:
+    """The spec's `with` settings, overridden by --param on the command line (a --param
+    without `=` or a lone `*` is passed on as written, for parse_param_overrides to judge)."""
+    merged: dict[str, ParamSetting | str] = {p.name: p for p in spec_params}
     for p in cli_params:
         merged[p.split("=", 1)[0].strip()] = p
     return list(merged.values())
 
 
-def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: list[str],
+def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
+                params: list[ParamSetting | str],
                 max_states: int | None, time_limit: float | None, progress=None) -> ModelCheck:
     """Load the model, resolve every property, explore once and check them all."""
     from . import load
@@ -79,16 +83,8 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
             raise TcpcheckError([Diagnostic(
                 "TCP401", f"the model this spec names does not exist: {model_path}",
                 sf.model_span, ("a spec's model path is relative to the spec file",))])
-    try:
-        ts = load(model_path, params)
-    except TcpcheckError as err:
-        # a bad `with` setting is the spec's mistake: point at its model line
-        named = [sf for _path, sf in specs if sf.params and sf.model_span is not None]
-        if named and all(d.code == "TCP400" for d in err.diagnostics):
-            raise TcpcheckError([Diagnostic(d.code, d.message.replace("--param", "with"),
-                                            named[0].model_span) for d in err.diagnostics])
-        raise
-    result_params = params
+    ts = load(model_path, params)
+    result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
     props: list[S.Property] = []
     diags: list[Diagnostic] = []
     for _path, sf in specs:

@@ -14,10 +14,10 @@ Semantics it spells out (the contract the compiler must meet):
   runs statement by statement, each seeing the effects of the ones before. `if` takes the
   first branch whose condition holds. `send` appends to the outgoing channel; a send to a
   full channel means the step cannot happen (the endpoint waits). When every path through
-  the body sends the same number of segments, that is known before anything is evaluated: a
-  step without room for all of them is not enabled, so neither its guard nor its body can
-  fail. A field value out of its
-  range is an error at the send; a variable out of its range is an error at the end of the
+  the body sends the same number of segments, the room for all of them is checked after the
+  guard and before the body: a step without room is not enabled and its body cannot fail,
+  but its guard is evaluated (and can fail) wherever the event is available. A field value
+  out of its range is an error at the send; a variable out of its range is an error at the end of the
   step. `and`/`or` short-circuit. Division and remainder floor, like Python.
 - Steps are listed per instance (declaration order), per transition (declaration order), then
   the loss of each lossy channel's head segment (channel declaration order).
@@ -192,14 +192,16 @@ class Reference:
                 return None
         if tr.after is not None and not st["timers"][inst][tr.after]:
             return None
-        k = uniform_sends(tr.body)
-        if k:
-            ch = self.out_channel(inst)
-            if len(st["channels"][ch.name]) + k > self.const(ch.capacity, st["params"]):
-                return None
         try:
+            # the guard is evaluated wherever the event is available, full channel or not:
+            # a guard that fails is the model's error whatever the channel holds
             if tr.guard is not None and not self.eval(tr.guard, st, inst, seg):
                 return None
+            k = uniform_sends(tr.body)
+            if k:
+                ch = self.out_channel(inst)
+                if len(st["channels"][ch.name]) + k > self.const(ch.capacity, st["params"]):
+                    return None
             nxt = copy.deepcopy(st)
             if seg is not None:
                 nxt["channels"][self.in_channel(inst).name].pop(0)
@@ -309,7 +311,7 @@ class Reference:
 def uniform_sends(stmts) -> int | None:
     """How many segments every path through the statements sends; None if paths differ.
 
-    The generated explorer has its own (searchgen._uniform_sends); this one is written apart
+    The generated explorer has its own (emit._uniform_sends); this one is written apart
     on purpose, like the rest of this interpreter, so that the two can disagree."""
     total = 0
     for s in stmts:

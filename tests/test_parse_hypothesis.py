@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from tcpcheck.tcp import TCP_STATES
 from tcpcheck.typecheck import check
-from tcpcheck.compile import ExplorationError, compile_model
+from tcpcheck.compile import compile_model
+from tcpcheck.transitions import ExplorationError
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.explore import explore
 from tcpcheck.parse import _parser, parse_text

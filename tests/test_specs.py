@@ -238,7 +238,7 @@ def test_termination_tells_an_application_that_never_closes_from_a_tcp_deadlock(
 def _negations(spec_path: Path) -> str:
     """Every shipped property negated into a `runs` property (which must then fail)."""
     sf = parse_spec_file(spec_path)
-    with_ = (" with " + ", ".join(p.replace("=", " = ") for p in sf.params)) if sf.params else ""
+    with_ = (" with " + ", ".join(f"{p.name} = {p.value}" for p in sf.params)) if sf.params else ""
     lines = [f'model "{DEFAULT_MODEL}"{with_}']
     for p in sf.properties:
         if p.kind == "terminates":

@@ -1,0 +1,54 @@
+"""The successor function: the first sink of the emitted steps (tcpcheck.emit).
+
+`successors(state)` lists every (variant, successor) of one state, in step order. It is what
+`simulate`, `replay` and the tests use; the explorer's hot loop is tcpcheck.searchloop, a
+second sink of the same steps, and tests/test_sinks.py checks that the two agree state by
+state. This module adds nothing to the steps: it decodes every slot, tests each step's
+conditions in order and collects the successors.
+"""
+from __future__ import annotations
+
+from .transitions import ExplorationError, TransitionSystem
+
+
+def zero_divisor(variant: int, what: str, span) -> None:
+    """Generated code calls this where a divisor is zero: the model's error, located."""
+    raise ExplorationError(variant, "TCP501", what, span)
+
+
+def namespace(ts: TransitionSystem) -> dict:
+    """What generated code may name besides its own locals."""
+    return {"ONCE": (0,), "Bad": ExplorationError, "Zero": zero_divisor, **ts.consts}
+
+
+def decode_line(ts: TransitionSystem, i: int) -> str:
+    """`v<i> = ...`: slot i's value, decoded from the packed state `s`."""
+    slot = ts.slots[i]
+    if slot.width == 0:
+        return f"v{i} = {slot.base}  # {slot.name}"
+    text = f"(s >> {slot.offset}) & {slot.mask}" if slot.offset else f"s & {slot.mask}"
+    return f"v{i} = {f'({text}) + {slot.base}' if slot.base else text}  # {slot.name}"
+
+
+def head_line(ts: TransitionSystem, i: int) -> str:
+    """`h<i> = ...`: the head segment of the channel in slot i (0 when it is empty)."""
+    return f"h{i} = v{i} & {(1 << ts.seg_width) - 1}"
+
+
+def successor_function(ts: TransitionSystem):
+    """(successors, its source) for this transition system."""
+    lines = ["def successors(s):"]
+    lines += ["    " + decode_line(ts, i) for i in range(len(ts.slots))]
+    lines += ["    " + head_line(ts, ch.slot) for ch in ts.channels]
+    lines.append("    out = []")
+    for step in ts.steps:
+        lines.append("    " + step.comment)
+        cond = " and ".join(f"({c})" for c in step.conditions) or "True"
+        lines.append(f"    if {cond}:")
+        lines += ["        " + ln for ln in step.body]
+        lines.append("        " + "    " * step.record_depth + f"out.append(({step.variant}, t))")
+    lines.append("    return out")
+    source = "\n".join(lines) + "\n"
+    scope = namespace(ts)
+    exec(compile(source, f"<tcpcheck successors for {ts.model.path}>", "exec"), scope)
+    return scope["successors"], source
