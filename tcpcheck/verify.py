@@ -11,7 +11,7 @@ from pathlib import Path
 from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Exploration, explore
-from .query import Verdict, check_property
+from .query import PropertyResult, check_property
 
 DEFAULT_SPEC_DIR = Path("specs")
 
@@ -22,7 +22,7 @@ class ModelCheck:
     spec_paths: list[Path]
     exploration: Exploration
     params: list[str] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)
+    verdicts: list[PropertyResult] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
 
