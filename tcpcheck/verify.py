@@ -25,6 +25,12 @@ class ModelCheck:
     verdicts: list[PropertyResult] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
+    @property
+    def model_error(self) -> bool:
+        """The model failed while exploring: every property is then inconclusive, and the
+        check fails (exit 1) until the model is fixed."""
+        return self.exploration.stop_reason == "model-error"
+
 
 def spec_files(files: list[Path], spec_dir: Path) -> tuple[list[Path], Path | None]:
     """Split command-line files into specs and (at most one) model; default: specs/*.spec."""
@@ -112,12 +118,3 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
         result.verdicts.append(check_property(ex, prop))
         result.seconds.append(time.perf_counter() - start)
     return result
-
-
-def exit_code(results: list[ModelCheck]) -> int:
-    verdicts = [v.verdict for r in results for v in r.verdicts]
-    if any(r.exploration.stop_reason == "model-error" for r in results) or "violated" in verdicts:
-        return 1
-    if "inconclusive" in verdicts:
-        return 3
-    return 0
