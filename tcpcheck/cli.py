@@ -2,7 +2,8 @@
 
 Exit status (other tools rely on it): 0 all good; 1 a property is violated or the model
 failed while exploring; 2 bad input (syntax, type, missing file, bad option); 3 inconclusive
-(a limit stopped the search).
+(a limit stopped the search). tcpcheck.verdicts owns the numbers and decides them: a command
+only says what it came to.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import click
 
 from . import DEFAULT_MODEL, __version__
 from .diagnostics import Diagnostic, TcpcheckError, render, render_all
+from .verdicts import ExitStatus, Verdict, exit_status
 
-EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
 
 
@@ -40,7 +41,7 @@ def _fail_input(err: TcpcheckError, as_json: bool) -> None:
     click.echo(render_all(err.diagnostics, sources), err=True)
     if as_json:
         _emit_json({"error": "bad input", "diagnostics": [d.as_json() for d in err.diagnostics]})
-    sys.exit(EXIT_BAD_INPUT)
+    sys.exit(ExitStatus.BAD_INPUT)
 
 
 def _progress_reporter(enabled: bool):
@@ -109,13 +110,13 @@ def _explore(model: Path | None, params, max_states, time_limit, no_progress, as
         return path, ts, run(report)
 
 
-def _exit_now(code: int, ex) -> None:
+def _exit_now(status: ExitStatus, ex) -> None:
     """Exit; after a big search without freeing millions of objects one by one (seconds)."""
     if ex.n_states < 100_000:
-        sys.exit(code)
+        sys.exit(status)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    os._exit(status)
 
 
 def _model_error(ex) -> tuple[Diagnostic, list[str]]:
@@ -136,10 +137,9 @@ def model_error_diagnostic(err, view, run) -> tuple[Diagnostic, list[str]]:
                       ("reached by the run:",) + tuple(steps)), steps
 
 
-def _exit_for(ex) -> int:
-    if ex.stop_reason == "model-error":
-        return EXIT_VIOLATED
-    return EXIT_OK if ex.complete else EXIT_INCONCLUSIVE
+def _exit_for(ex) -> ExitStatus:
+    """The exit status of a command whose answer is the exploration itself."""
+    return exit_status(model_error=ex.stop_reason == "model-error", partial=not ex.complete)
 
 
 def _write(source: str, path: Path):
@@ -150,7 +150,7 @@ def _write(source: str, path: Path):
         return write_drawing(source, path)
     except OSError as err:
         click.echo(f"tcpcheck: cannot write {path}: {err.strerror or err}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(ExitStatus.BAD_INPUT)
 
 
 # ---------------------------------------------------------------- commands
@@ -179,8 +179,9 @@ def main(ctx):
       tcpcheck replay capture.pcap              # is a tcpdump capture a run of the model?
       tcpcheck conform                          # the scenarios on this kernel (root, tcpdump)
 
-    Exit status: 0 fine, 1 a property is violated (or the model failed while exploring),
-    2 bad input, 3 inconclusive (a limit was hit; partial result).
+    Exit status: 0 fine, 1 a property is violated, a capture is rejected or the model failed
+    while exploring, 2 bad input, 3 inconclusive (a limit was hit: partial result; or conform
+    cannot capture here).
     """
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
@@ -341,10 +342,10 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
       tcpcheck check --param delayed_ack=false        # one parameter fixed
       tcpcheck check --out out/                       # ladder diagrams of every run shown
 
-    Exit status: 0 every property holds, 1 one is violated, 2 bad input, 3 inconclusive.
+    Exit status: 0 every property holds, 1 one is violated (or the model failed while
+    exploring), 2 bad input, 3 inconclusive.
     """
-    from .verify import (DEFAULT_SPEC_DIR, check_model, exit_code, group_by_model,
-                           merge_params, spec_files)
+    from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
 
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
@@ -369,14 +370,15 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
                                    encoding="utf-8")
         except OSError as err:
             click.echo(f"tcpcheck: cannot write {report_path}: {err.strerror or err}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(ExitStatus.BAD_INPUT)
     if as_json:
         docs = [_check_json(r, written, no_timing) for r in results]
         _emit_json(docs[0] if len(docs) == 1 else _combined_json(docs))
     else:
         for r in results:
             _print_check(r, written)
-    sys.exit(exit_code(results))
+    sys.exit(exit_status((v.verdict for r in results for v in r.verdicts),
+                         model_error=any(r.model_error for r in results)))
 
 
 def _markdown(results, written, base: Path) -> str:
@@ -457,16 +459,17 @@ def _print_check(r, written) -> None:
                   f"states, {ex.n_edges:,} edges ({state}), specs: "
                   + ", ".join(map(str, r.spec_paths)), soft_wrap=True)
     table = Table("property", "kind", "verdict", "states", "time", box=None, pad_edge=False)
-    colour = {"holds": "green", "violated": "red", "inconclusive": "yellow"}
+    colour = {Verdict.HOLDS: "green", Verdict.VIOLATED: "red", Verdict.INCONCLUSIVE: "yellow"}
     for v, secs in zip(r.verdicts, r.seconds):
         table.add_row(v.name, v.kind, f"[{colour[v.verdict]}]{v.verdict}[/]", f"{ex.n_states:,}",
                       f"{secs:.3f} s")
     console.print(table)
     for v in r.verdicts:
-        if v.run is None and not v.answer and v.verdict == "holds" and not v.notes:
+        if v.run is None and not v.answer and v.verdict is Verdict.HOLDS and not v.notes:
             continue
-        title = {"violated": "counterexample", "holds": "witness"}.get(v.verdict, v.verdict)
-        if v.kind in ("invariant", "runs", "terminates") and v.verdict == "holds":
+        title = {Verdict.VIOLATED: "counterexample", Verdict.HOLDS: "witness"}.get(v.verdict,
+                                                                                  v.verdict)
+        if v.kind in ("invariant", "runs", "terminates") and v.verdict is Verdict.HOLDS:
             title = "holds"
         console.print(f"\n[bold]{v.name}[/bold]: {v.verdict}: {v.message}", soft_wrap=True)
         if v.doc:
@@ -633,10 +636,10 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
         _fail_input(err, as_json)
     v = result.verdicts[0]
     ex = result.exploration
+    status = exit_status([v.verdict], model_error=result.model_error)
     if v.run is None:
         click.echo(f"{v.name}: {v.verdict}: {v.message}; there is no run to show", err=True)
-        sys.exit(EXIT_VIOLATED if v.verdict == "violated" else
-                 EXIT_INCONCLUSIVE if v.verdict == "inconclusive" else EXIT_OK)
+        sys.exit(status)
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
@@ -651,8 +654,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
         click.echo(ladder_text(steps))
         if output is not None:
             click.echo(f"wrote {written.image_path or written.dot_path}")
-    sys.exit(EXIT_VIOLATED if v.verdict == "violated" else
-             EXIT_INCONCLUSIVE if v.verdict == "inconclusive" else EXIT_OK)
+    sys.exit(status)
 
 
 @main.command()
@@ -726,7 +728,7 @@ def simulate(model, seed, params, max_steps, output, as_json):
                               {ts.model.path: ts.model.text}))
         if output is not None:
             click.echo(f"wrote {written.image_path or written.dot_path}")
-    sys.exit(EXIT_VIOLATED if sim.error is not None else EXIT_OK)
+    sys.exit(exit_status(model_error=sim.error is not None))
 
 
 def _only(sf, name):
@@ -766,7 +768,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
                     "kinds": list(KINDS),
                     "rows": [{"params": {n: ts.param_value(n, v) for n, v in r.params.items()},
                               "kinds": r.kinds, "runs": r.runs} for r in rows]})
-        sys.exit(EXIT_OK)
+        sys.exit(_exit_for(ex))
     from rich.console import Console
     from rich.table import Table
 
@@ -788,7 +790,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
             table.add_row(shown if first else "", kind, r.kinds[kind], str(r.runs.get(kind, 0)))
             first = False
     console.print(table)
-    sys.exit(EXIT_OK)
+    sys.exit(_exit_for(ex))
 
 
 # replay and conform live in their own module (the kernel side of tcpcheck)

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from .diagnostics import TcpcheckError
+from .verdicts import ExitStatus, Verdict, exit_status
 
-EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
 
 
@@ -312,9 +312,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
 
             diag, _ = model_error_diagnostic(r.error, r.view, r.run)
             click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
-    verdicts = {r.verdict for r in results}
-    sys.exit(EXIT_VIOLATED if verdicts & {"rejected", "model-error"} else
-             EXIT_INCONCLUSIVE if "inconclusive" in verdicts else EXIT_OK)
+    sys.exit(exit_status(r.verdict for r in results))
 
 
 def _diag(code: str, message: str):
@@ -388,7 +386,7 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     Needs root (or CAP_NET_RAW) and tcpdump; without them it says so and exits 3.
 
     Exit status: 0 every capture accepted and every kind as predicted, 1 a disagreement,
-    3 capture impossible here.
+    2 bad input (the model), 3 capture impossible here.
     """
     from . import conform
     from .cli import _fail_input, default_model
@@ -396,7 +394,7 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     if list_only:
         for s in conform.SCENARIOS:
             click.echo(f"{s.name:<28} {s.summary}")
-        sys.exit(EXIT_OK)
+        sys.exit(ExitStatus.OK)
     names = {s.name for s in conform.SCENARIOS}
     for n in only:
         if n not in names:
@@ -406,7 +404,7 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
         click.echo(f"tcpcheck conform: cannot capture packets here: {problem}", err=True)
         if as_json:
             _emit({"error": "cannot capture", "reason": problem})
-        sys.exit(EXIT_INCONCLUSIVE)
+        sys.exit(ExitStatus.INCONCLUSIVE)
     try:
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
@@ -415,9 +413,11 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
         _fail_input(err, as_json)
     except conform.CaptureUnavailable as err:
         click.echo(f"tcpcheck conform: cannot capture packets here: {err}", err=True)
-        sys.exit(EXIT_INCONCLUSIVE)
+        sys.exit(ExitStatus.INCONCLUSIVE)
     if as_json:
         _emit(report.as_json())
     else:
         click.echo("\n".join(report.lines()))
-    sys.exit(EXIT_OK if report.ok else EXIT_VIOLATED)
+    # the suite as one verdict: accepted only if every capture is, with the kind of close and
+    # the calls' results the model predicts
+    sys.exit(exit_status([Verdict.ACCEPTED if report.ok else Verdict.REJECTED]))

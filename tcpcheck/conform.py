@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .verdicts import Verdict
+
 SETTLE = 0.12        # seconds to wait after both processes are done (last ACKs, delayed ACKs)
 CHILD_TIMEOUT = 8.0  # a scenario process that takes longer is killed
 
@@ -382,7 +384,7 @@ class Outcome:
     run: int
     capture_path: Path | None
     compact: str = ""
-    verdict: str = "error"           # accepted / rejected / error
+    verdict: Verdict = Verdict.ERROR  # accepted / rejected, or error: the capture was unreadable
     kind: str | None = None          # observed kind of close (from the matching run)
     predicted: list[str] = field(default_factory=list)
     unsettled: list[str] = field(default_factory=list)   # kinds whose timing z3 did not settle
@@ -399,7 +401,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.verdict == "accepted" and self.kind_ok and self.calls_ok is not False
+        return self.verdict is Verdict.ACCEPTED and self.kind_ok and self.calls_ok is not False
 
 
 class _Tcpdump:
@@ -638,7 +640,7 @@ class Report:
     @property
     def ok(self) -> bool:
         # the simultaneous close cannot be forced: only its capture has to be accepted
-        return all(o.verdict == "accepted" and (o.kind_ok or o.scenario.simultaneous)
+        return all(o.verdict is Verdict.ACCEPTED and (o.kind_ok or o.scenario.simultaneous)
                    and o.calls_ok is not False for o in self.outcomes)
 
     def by_scenario(self) -> dict[str, list[Outcome]]:
@@ -669,7 +671,8 @@ class Report:
                              (o.kind or "-") + mark, " or ".join(o.predicted) or "-", calls))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out = ["  ".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in rows]
-        bad = [o for o in self.outcomes if o.verdict != "accepted" or o.calls_ok is False]
+        bad = [o for o in self.outcomes
+               if o.verdict is not Verdict.ACCEPTED or o.calls_ok is False]
         for o in bad:
             out.append("")
             out.append(f"{o.scenario.name} run {o.run}: {o.verdict}"
@@ -758,7 +761,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                 r = replay(ts, cap)
                 o.verdict = r.verdict
                 o.kind = r.kind if r.accepted else capture_kind(cap)
-                if r.verdict != "accepted":
+                if r.verdict is not Verdict.ACCEPTED:
                     o.detail = replay_lines(r, show_run=False)[len(cap.segments) + 1:]
                 else:
                     _compare_calls(o, ts, cap)

@@ -28,15 +28,18 @@ from .explore import Exploration
 from .graph import received_flags
 from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
 from .trace import tcp_states
+from .verdicts import Verdict
 
 MAX_RUNS_CHECKED = 20000  # timing checks before a search gives up (inconclusive)
 
 
-@dataclass
-class Verdict:
+@dataclass(frozen=True)
+class PropertyResult:
+    """One property checked: its verdict, why, and the run that shows it (a witness or a
+    counterexample) with a time for every step."""
     name: str
     kind: str
-    verdict: str                       # holds, violated, inconclusive
+    verdict: Verdict                   # holds, violated or inconclusive
     message: str
     run: list[tuple[int, int]] | None = None   # (variant, state id); the first has variant -1
     times: list[float] | None = None
@@ -47,7 +50,7 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.verdict == "violated"
+        return self.verdict is Verdict.VIOLATED
 
 
 # ---------------------------------------------------------------- evaluation
@@ -487,12 +490,13 @@ def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
 # ---------------------------------------------------------------- the checks
 
 
-def check_property(ex: Exploration, prop: S.Property) -> Verdict:
+def check_property(ex: Exploration, prop: S.Property) -> PropertyResult:
     """Check one resolved property against an exploration."""
     base = dict(name=prop.name, kind=prop.kind, doc=prop.doc, source=prop.source)
     if ex.stop_reason == "model-error":
-        return Verdict(verdict="inconclusive", message="the model failed while exploring "
-                       f"({ex.error.message}); fix the model first", **base)
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                              message=f"the model failed while exploring ({ex.error.message}); "
+                              "fix the model first", **base)
     ev = _Eval(ex)
     if prop.kind == "invariant":
         return _invariant(ex, ev, prop, base)
@@ -508,7 +512,7 @@ def _partial_note(ex: Exploration) -> str:
             "raise the limit for a verdict")
 
 
-def _invariant(ex, ev, prop, base) -> Verdict:
+def _invariant(ex, ev, prop, base) -> PropertyResult:
     pred = ev.state_fn(prop.formula)
 
     def bad_runs():
@@ -517,10 +521,11 @@ def _invariant(ex, ev, prop, base) -> Verdict:
                 yield ex.path_to(sid)
     run, timing, first_bad, exhausted = _first_feasible(ex, bad_runs())
     if run is not None:
-        return Verdict(verdict="violated", message=f"a reachable state breaks it (state "
-                       f"#{run[-1][1]})", run=run, times=timing.times_ms, **base)
+        return PropertyResult(verdict=Verdict.VIOLATED,
+                              message=f"a reachable state breaks it (state #{run[-1][1]})",
+                              run=run, times=timing.times_ms, **base)
     if not ex.complete or exhausted:
-        return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     notes = []
     if first_bad is not None:
         notes.append("states that break it exist, but the timers make every shortest run to "
@@ -532,16 +537,19 @@ def _invariant(ex, ev, prop, base) -> Verdict:
                                          len(first_bad[0]) - 1)
         timing2 = _timed(ex, run2) if run2 is not None else None
         if run2 is not None:
-            return Verdict(verdict="violated", message="a reachable state breaks it",
-                           run=run2, times=timing2.times_ms, **base)
+            return PropertyResult(verdict=Verdict.VIOLATED,
+                                  message="a reachable state breaks it",
+                                  run=run2, times=timing2.times_ms, **base)
         if exhausted2:
-            return Verdict(verdict="inconclusive", message="too many runs to check their timing",
-                           notes=notes, **base)
-    return Verdict(verdict="holds", message=f"all {ex.n_states:,} reachable states satisfy it",
-                   notes=notes, **base)
+            return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                                  message="too many runs to check their timing",
+                                  notes=notes, **base)
+    return PropertyResult(verdict=Verdict.HOLDS,
+                          message=f"all {ex.n_states:,} reachable states satisfy it",
+                          notes=notes, **base)
 
 
-def _run_property(ex, ev, prop, base) -> Verdict:
+def _run_property(ex, ev, prop, base) -> PropertyResult:
     mon = _Monitor(ev, prop.formula)
     adj = adjacency(ex)
     search = _RunSearch(ex, mon, adj)
@@ -558,22 +566,27 @@ def _run_property(ex, ev, prop, base) -> Verdict:
         timing = _timed(ex, run) if run is not None else None
     if run is not None:
         if want:
-            return Verdict(verdict="holds", message=f"witness: a run of {len(run) - 1} steps",
-                           run=run, times=timing.times_ms, **base)
-        return Verdict(verdict="violated", message=f"a complete run of {len(run) - 1} steps "
-                       "breaks it", run=run, times=timing.times_ms, **base)
+            return PropertyResult(verdict=Verdict.HOLDS,
+                                  message=f"witness: a run of {len(run) - 1} steps",
+                                  run=run, times=timing.times_ms, **base)
+        return PropertyResult(verdict=Verdict.VIOLATED,
+                              message=f"a complete run of {len(run) - 1} steps breaks it",
+                              run=run, times=timing.times_ms, **base)
     if not ex.complete or exhausted:
-        return Verdict(verdict="inconclusive", message=_partial_note(ex) if not ex.complete
-                       else "too many runs to check their timing", **base)
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                              message=_partial_note(ex) if not ex.complete
+                              else "too many runs to check their timing", **base)
     notes = []
     if first_bad is not None:
         notes.append("untimed, such a run exists, but the timer ranges rule it out: "
                      + "; ".join(first_bad[1].conflict or []))
     if want:
-        return Verdict(verdict="violated", message="no complete run satisfies it"
-                       + (" (only because of timing)" if first_bad else ""),
-                       run=first_bad[0] if first_bad else None, notes=notes, **base)
-    return Verdict(verdict="holds", message="every complete run satisfies it", notes=notes, **base)
+        return PropertyResult(verdict=Verdict.VIOLATED,
+                              message="no complete run satisfies it"
+                              + (" (only because of timing)" if first_bad else ""),
+                              run=first_bad[0] if first_bad else None, notes=notes, **base)
+    return PropertyResult(verdict=Verdict.HOLDS, message="every complete run satisfies it",
+                          notes=notes, **base)
 
 
 def end_predicate(ts: TransitionSystem):
@@ -622,10 +635,10 @@ def _tcp_states(ex: Exploration, sid: int) -> dict[str, str]:
     return tcp_states(ex.system, ex.states[sid])
 
 
-def _terminates(ex, ev, prop, base) -> Verdict:
+def _terminates(ex, ev, prop, base) -> PropertyResult:
     end = ev.state_fn(prop.formula) if prop.formula is not None else end_predicate(ex.system)
     if not ex.complete:
-        return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     notes = ["assumes fairness: every running timer eventually fires and every application "
              "eventually makes its next call"]
     # (a) a terminal state that is not an end state: nothing can move, but the close is not
@@ -649,8 +662,9 @@ def _terminates(ex, ev, prop, base) -> Verdict:
             why = (f"timer {', '.join(timers)} runs but no transition fires it" if timers
                    else "segments are in flight that no transition accepts")
             message = f"TCP deadlock: in state #{sid} ({where}) nothing can move: {why}"
-        return Verdict(verdict="violated", message=message, run=run,
-                       times=timing.times_ms if timing.feasible else None, notes=notes, **base)
+        return PropertyResult(verdict=Verdict.VIOLATED, message=message, run=run,
+                              times=timing.times_ms if timing.feasible else None, notes=notes,
+                              **base)
     # (b) a state from which no end state can be reached (a cycle that never closes)
     can_end = [False] * ex.n_states
     rev: list[list[int]] = [[] for _ in range(ex.n_states)]
@@ -668,16 +682,18 @@ def _terminates(ex, ev, prop, base) -> Verdict:
     for sid in range(ex.n_states):
         if not can_end[sid]:
             run = ex.path_to(sid)
-            return Verdict(verdict="violated", message=f"from state #{sid} the connection can "
-                           "never close (every way on loops back)", run=run, notes=notes, **base)
+            return PropertyResult(verdict=Verdict.VIOLATED,
+                                  message=f"from state #{sid} the connection can never close "
+                                  "(every way on loops back)", run=run, notes=notes, **base)
     ends = sum(1 for sid in ex.deadlocks if end(ex.states[sid]))
-    return Verdict(verdict="holds", message=f"every run can end and every one that stops ends "
-                   f"closed ({ends} end states)", notes=notes, **base)
+    return PropertyResult(verdict=Verdict.HOLDS,
+                          message=f"every run can end and every one that stops ends closed "
+                          f"({ends} end states)", notes=notes, **base)
 
 
-def _timing(ex, ev, prop, base) -> Verdict:
+def _timing(ex, ev, prop, base) -> PropertyResult:
     if not ex.complete:
-        return Verdict(verdict="inconclusive", message=_partial_note(ex), **base)
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     ts = ex.system
     refs = timers_of(ts)
     symbolic = {key: z3.Real(f"{key[0]}.{key[1]}") for key in prop.timers}
@@ -696,7 +712,8 @@ def _timing(ex, ev, prop, base) -> Verdict:
     for run in search.all_paths(True, MAX_RUNS_CHECKED + 1):
         runs += 1
         if runs > MAX_RUNS_CHECKED:
-            return Verdict(verdict="inconclusive", message="too many runs to solve", **base)
+            return PropertyResult(verdict=Verdict.INCONCLUSIVE, message="too many runs to solve",
+                                  **base)
         variants = [ts.variants[v] for v, _ in run[1:]]
         cond = run_condition(ts, variants, symbolic)
         key = cond.sexpr()
@@ -705,15 +722,20 @@ def _timing(ex, ev, prop, base) -> Verdict:
             if example is None and not z3.is_false(cond):
                 example = run
     if not conds:
-        return Verdict(verdict="violated", message="no run satisfies the formula at all, "
-                       "whatever the timers", **base)
+        return PropertyResult(verdict=Verdict.VIOLATED,
+                              message="no run satisfies the formula at all, whatever the timers",
+                              **base)
     answer = simplify_under(z3.Or(*conds.values()), ranges)
     text = show(answer, names)
     possible = not z3.is_false(answer)
     timing = _timed(ex, example) if example else None
-    return Verdict(verdict="holds" if possible else "violated",
-                   message=("possible for every duration in the declared ranges" if text == "always"
-                            else f"possible when {text}") if possible
-                   else "impossible for every duration",
-                   answer=text, run=example, times=timing.times_ms if timing else None,
-                   notes=[f"{runs} runs satisfy the formula untimed"], **base)
+    if not possible:
+        message = "impossible for every duration"
+    elif text == "always":
+        message = "possible for every duration in the declared ranges"
+    else:
+        message = f"possible when {text}"
+    return PropertyResult(verdict=Verdict.HOLDS if possible else Verdict.VIOLATED,
+                          message=message, answer=text, run=example,
+                          times=timing.times_ms if timing else None,
+                          notes=[f"{runs} runs satisfy the formula untimed"], **base)

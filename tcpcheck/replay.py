@@ -29,6 +29,7 @@ from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
 from .explore import Exploration
 from .trace import path_view, tcp_states
+from .verdicts import Verdict
 
 MAX_NODES = 2_000_000
 MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
@@ -66,14 +67,14 @@ class Replay:
                 and not self.timing.feasible)
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         if self.error is not None:
-            return "model-error"
+            return Verdict.MODEL_ERROR
         if not self.accepted:
-            return "rejected"
+            return Verdict.REJECTED
         if self.untimely:
-            return "inconclusive" if self.timing_limit else "rejected"
-        return "accepted"
+            return Verdict.INCONCLUSIVE if self.timing_limit else Verdict.REJECTED
+        return Verdict.ACCEPTED
 
 
 def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:

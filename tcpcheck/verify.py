@@ -12,7 +12,7 @@ from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Exploration, explore
 from .params import ParamSetting
-from .query import Verdict, check_property
+from .query import PropertyResult, check_property
 
 DEFAULT_SPEC_DIR = Path("specs")
 
@@ -23,8 +23,14 @@ class ModelCheck:
     spec_paths: list[Path]
     exploration: Exploration
     params: list[str] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)
+    verdicts: list[PropertyResult] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+
+    @property
+    def model_error(self) -> bool:
+        """The model failed while exploring: every property is then inconclusive, and the
+        check fails (exit 1) until the model is fixed."""
+        return self.exploration.stop_reason == "model-error"
 
 
 def spec_files(files: list[Path], spec_dir: Path) -> tuple[list[Path], Path | None]:
@@ -108,12 +114,3 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
         result.verdicts.append(check_property(ex, prop))
         result.seconds.append(time.perf_counter() - start)
     return result
-
-
-def exit_code(results: list[ModelCheck]) -> int:
-    verdicts = [v.verdict for r in results for v in r.verdicts]
-    if any(r.exploration.stop_reason == "model-error" for r in results) or "violated" in verdicts:
-        return 1
-    if "inconclusive" in verdicts:
-        return 3
-    return 0

@@ -144,6 +144,21 @@ def test_model_error_exits_1_and_shows_the_run():
     assert any("jump" in line for line in doc["error"]["run"])
 
 
+@pytest.mark.parametrize("command", ["check", "trace"])
+def test_a_model_error_fails_check_and_trace_too(tmp_path, command):
+    # every property is inconclusive when the model fails, but the run is a failure (exit 1),
+    # not a limit that was hit (exit 3)
+    shutil.copy(FIXTURES / "models" / "overflow.tcpm", tmp_path / "overflow.tcpm")
+    spec = tmp_path / "overflow.spec"
+    spec.write_text('model "overflow.tcpm"\n\ninvariant small "n stays small": client.n <= 2\n',
+                    encoding="utf-8")
+    r = run_tcpcheck(command, str(spec), *(["-p", "small"] if command == "trace" else []),
+                     "--no-progress")
+    assert r.returncode == EXIT_VIOLATED, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "the model failed while exploring" in r.stdout + r.stderr
+
+
 # ---------------------------------------------------------------- graph
 
 

@@ -18,6 +18,7 @@ from tcpcheck.conform import SCENARIOS, predicted_kinds
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.replay import calls_after_error, load_open, replay
 from tcpcheck.trace import run_steps
+from tcpcheck.verdicts import Verdict
 
 CAPTURES = ROOT / "tests" / "captures"
 EXPECTED = tomllib.loads((CAPTURES / "expected.toml").read_text(encoding="utf-8"))
@@ -52,7 +53,7 @@ def test_real_capture_is_a_run_of_the_model(name):
     cap = read_capture(CAPTURES / name)
     assert cap.compact == want["segments"]
     r = replay(system_for(sc.params), cap)
-    assert r.accepted and r.verdict == "accepted", name
+    assert r.accepted and r.verdict is Verdict.ACCEPTED, name
     assert r.kind == want["kind"]
     # z3 found times for the run: the very times the segments were captured at
     assert r.timed_by_capture and r.timing is not None and r.timing.feasible
@@ -145,7 +146,7 @@ def test_impossible_capture_is_rejected_at_the_right_segment(name):
     cap = read_capture(CAPTURES / name)
     assert cap.compact == want["segments"]
     r = replay(open_system(), cap)       # every parameter combination but a lossy network
-    assert r.verdict == "rejected"
+    assert r.verdict is Verdict.REJECTED
     if want.get("timing"):
         # the segments are a run, but not at the times they were captured at; z3 says why
         assert r.accepted and r.untimely and not r.timing_limit

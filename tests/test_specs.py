@@ -16,6 +16,7 @@ from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
 from tcpcheck.explore import explore
 from tcpcheck.query import check_property
 from tcpcheck.spec import parse_spec_file, parse_spec_text, resolve
+from tcpcheck.verdicts import Verdict
 
 SPEC = ROOT / "specs" / "teardown.spec"
 MODEL_TEXT = DEFAULT_MODEL.read_text(encoding="utf-8")
@@ -43,7 +44,8 @@ def default_verdicts():
 
 def test_every_shipped_property_holds_on_the_default_model(default_verdicts):
     assert default_verdicts, "the shipped spec has no properties"
-    wrong = {n: (v.verdict, v.message) for n, v in default_verdicts.items() if v.verdict != "holds"}
+    wrong = {n: (v.verdict, v.message) for n, v in default_verdicts.items()
+             if v.verdict is not Verdict.HOLDS}
     assert not wrong
 
 
@@ -62,7 +64,7 @@ def test_three_way_close_witness_is_fin_finack_ack_within_the_timer_ranges(defau
 
 def test_think_time_query_answers_think_below_delayed_ack(default_verdicts):
     v = default_verdicts["three_way_close_needs_a_prompt_close"]
-    assert v.verdict == "holds"
+    assert v.verdict is Verdict.HOLDS
     assert v.answer == "server.think <= server.delack"
 
 
@@ -70,7 +72,7 @@ def test_three_way_close_requires_delayed_ack_fails_when_the_ack_is_always_delay
     model = variant(tmp_path, "        if delayed_ack {\n            arm delack",
                     "        if true {\n            arm delack")
     v = verdicts(model)["three_way_close_needs_delayed_ack_and_no_data"]
-    assert v.verdict == "violated"
+    assert v.verdict is Verdict.VIOLATED
     assert v.run is not None
 
 
@@ -78,13 +80,13 @@ def test_three_way_close_requires_no_data_fails_when_data_does_not_carry_the_ack
     model = variant(tmp_path, "        replied := true\n        cancel delack\n",
                     "        replied := true\n")
     v = verdicts(model)["three_way_close_needs_delayed_ack_and_no_data"]
-    assert v.verdict == "violated"
+    assert v.verdict is Verdict.VIOLATED
 
 
 def test_three_segments_fails_when_the_three_way_close_sends_an_extra_ack(tmp_path):
     model = variant(tmp_path, "            send FIN+ACK(ack = rcvd)\n",
                     "            send ACK(ack = rcvd)\n            send FIN+ACK(ack = rcvd)\n")
-    assert verdicts(model)["three_way_close_takes_three_segments"].verdict == "violated"
+    assert verdicts(model)["three_way_close_takes_three_segments"].verdict is Verdict.VIOLATED
 
 
 def test_time_wait_property_fails_when_the_passive_side_waits_too(tmp_path):
@@ -93,8 +95,8 @@ def test_time_wait_property_fails_when_the_passive_side_waits_too(tmp_path):
                     "        } elif state == LAST_ACK and seg.ack == sent + 1 {\n"
                     "            state := TIME_WAIT\n            arm time_wait\n")
     vs = verdicts(model)
-    assert vs["time_wait_only_on_the_side_that_sent_fin_first"].verdict == "violated"
-    assert vs["time_wait_only_after_the_peer_closed"].verdict == "holds"  # a different rule
+    assert vs["time_wait_only_on_the_side_that_sent_fin_first"].verdict is Verdict.VIOLATED
+    assert vs["time_wait_only_after_the_peer_closed"].verdict is Verdict.HOLDS  # a different rule
 
 
 def test_time_wait_invariant_fails_when_the_ack_of_fin_leads_to_time_wait(tmp_path):
@@ -103,14 +105,14 @@ def test_time_wait_invariant_fails_when_the_ack_of_fin_leads_to_time_wait(tmp_pa
                     "        if state == FIN_WAIT_1 and seg.ack == sent + 1 {\n"
                     "            state := TIME_WAIT\n            arm time_wait\n")
     v = verdicts(model)["time_wait_only_after_the_peer_closed"]
-    assert v.verdict == "violated"
+    assert v.verdict is Verdict.VIOLATED
     assert v.run is not None and len(v.run) >= 3
 
 
 def test_termination_fails_when_time_wait_never_expires(tmp_path):
     model = variant(tmp_path, "    on expire time_wait {\n        state := CLOSED\n    }\n", "")
     v = verdicts(model)["every_close_ends_with_both_sides_closed"]
-    assert v.verdict == "violated"
+    assert v.verdict is Verdict.VIOLATED
     assert "deadlock" in v.message
 
 
@@ -125,16 +127,16 @@ def test_negated_witness_specs_produce_counterexamples():
     )
     vs = verdicts(DEFAULT_MODEL, spec)
     for name in ("no_three_way", "no_four_way", "no_simultaneous"):
-        assert vs[name].verdict == "violated", name
+        assert vs[name].verdict is Verdict.VIOLATED, name
         assert vs[name].run is not None
 
 
 def test_timing_query_is_never_when_the_application_always_thinks_longer(tmp_path):
     model = variant(tmp_path, "timer think 0ms..inf", "timer think 500ms..inf")
     vs = verdicts(model)
-    assert vs["three_way_close_needs_a_prompt_close"].verdict == "violated"
+    assert vs["three_way_close_needs_a_prompt_close"].verdict is Verdict.VIOLATED
     reach = vs["three_way_close_is_possible"]
-    assert reach.verdict == "violated"
+    assert reach.verdict is Verdict.VIOLATED
     # the explanation names the model's own timers
     assert any("server.delack" in n and "500" in n for n in reach.notes)
 
@@ -144,7 +146,7 @@ def test_timing_query_with_a_known_answer_by_hand(tmp_path):
     # which within those ranges is possible, and the answer names exactly that
     model = variant(tmp_path, "timer think 0ms..inf", "timer think 100ms..300ms")
     v = verdicts(model)["three_way_close_needs_a_prompt_close"]
-    assert v.verdict == "holds"
+    assert v.verdict is Verdict.HOLDS
     assert v.answer == "server.think <= server.delack"
 
 
@@ -230,7 +232,7 @@ def test_spec_errors_name_file_line_column_and_exit_2(tmp_path):
 def test_termination_tells_an_application_that_never_closes_from_a_tcp_deadlock():
     v = verdicts(DEFAULT_MODEL, params=["passive_never_closes=true"])[
         "every_close_ends_with_both_sides_closed"]
-    assert v.verdict == "violated"
+    assert v.verdict is Verdict.VIOLATED
     assert "wait for their applications" in v.message and "CLOSE_WAIT" in v.message
     assert "deadlock" not in v.message
 

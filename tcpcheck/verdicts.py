@@ -1,0 +1,72 @@
+"""Verdicts and the process exit status: the one place that decides how tcpcheck exits.
+
+A verdict is what a question to the model came to: a property holds or is violated, a capture
+is accepted or rejected, or there is no answer yet. The exit status is the contract other
+tools (CI jobs, scripts) rely on, and `exit_status` is the only function that turns verdicts
+into it; the command-line modules only say which outcome they reached.
+
+This module imports nothing from the package, so every other module may import it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum, StrEnum
+
+
+class Verdict(StrEnum):
+    """What one question came to. The values are the words printed in text and JSON output
+    (a StrEnum formats as its value, so output is the same as when these were plain strings)."""
+
+    # a property of the model (tcpcheck check, tcpcheck trace)
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    # a capture replayed against the model (tcpcheck replay, tcpcheck conform)
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    # either kind of question: a limit stopped the search before it could answer
+    INCONCLUSIVE = "inconclusive"
+    # a conform scenario that broke before its capture could be replayed (no answer at all)
+    ERROR = "error"
+    # the model itself failed (a located model error, TCP5xx) where the question led it
+    MODEL_ERROR = "model-error"
+
+
+class ExitStatus(IntEnum):
+    """The process exit status of every tcpcheck command (the contract; never renumber):
+
+    0  OK            the command did its job and every property holds / capture is accepted
+    1  VIOLATED      a property is violated, a capture or conform scenario is rejected, or the
+                     model failed while exploring (a model error: the run that leads there is
+                     printed)
+    2  BAD_INPUT     the user's input is wrong: a parse or check error, a missing or unreadable
+                     file, a bad option; reported as a located diagnostic, never a traceback
+    3  INCONCLUSIVE  no answer: a limit stopped the search (partial result), or the run cannot
+                     be done here (conform without root or tcpdump)
+    """
+
+    OK = 0
+    VIOLATED = 1
+    BAD_INPUT = 2
+    INCONCLUSIVE = 3
+
+
+# Verdicts that make a run fail. A conform scenario that broke (ERROR) counts against
+# conformance: something went wrong that a user must look at.
+FAILING = frozenset({Verdict.VIOLATED, Verdict.REJECTED, Verdict.ERROR, Verdict.MODEL_ERROR})
+
+
+def exit_status(verdicts: Iterable[Verdict] = (), *, model_error: bool = False,
+                partial: bool = False) -> ExitStatus:
+    """The exit status for a run that reached these verdicts.
+
+    `model_error`: the model failed while exploring (a variable left its range); `partial`:
+    the search stopped at a limit before it covered every state. A failure outweighs missing
+    answers: a violated property is reported as violated even when another is inconclusive,
+    because one counterexample is already a definite answer.
+    """
+    seen = set(verdicts)
+    if model_error or seen & FAILING:
+        return ExitStatus.VIOLATED
+    if partial or Verdict.INCONCLUSIVE in seen:
+        return ExitStatus.INCONCLUSIVE
+    return ExitStatus.OK
