@@ -124,6 +124,13 @@ def _model_error(ex) -> tuple[Diagnostic, list[str]]:
     return model_error_diagnostic(ex.error, ex, ex.path_to(ex.error_state))
 
 
+def _report_model_error(ex) -> None:
+    """If the search stopped on a model error: the located error and its run, on stderr."""
+    if ex.stop_reason == "model-error":
+        diag, _ = _model_error(ex)
+        click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
+
+
 def model_error_diagnostic(err, view, run) -> tuple[Diagnostic, list[str]]:
     """A model error (ExplorationError) found at the end of `run` (in `view`): a located
     diagnostic whose notes are the run, and the run's lines. explore, check, simulate and
@@ -558,9 +565,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
     path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
-    if ex.stop_reason == "model-error":
-        diag, _ = _model_error(ex)
-        click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
+    _report_model_error(ex)
     if view == "endpoint":
         names = [i.name for i in ts.model.instances]
         for e in endpoints:
@@ -637,6 +642,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     v = result.verdicts[0]
     ex = result.exploration
     status = exit_status([v.verdict], model_error=result.model_error)
+    _report_model_error(ex)
     if v.run is None:
         click.echo(f"{v.name}: {v.verdict}: {v.message}; there is no run to show", err=True)
         sys.exit(status)
@@ -758,6 +764,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
     from .behaviour import KINDS, behaviour_map
 
     path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
+    _report_model_error(ex)
     if not ex.complete:
         click.echo(f"tcpcheck: the search stopped early ({ex.stop_reason}); a behaviour map "
                    "needs every run", err=True)

@@ -104,9 +104,12 @@ LOCATED = "full_channel.tcpm:14:5: error[TCP501]: division by zero in the guard 
     ["check", "full_channel.spec"],
     ["simulate", "full_channel.tcpm", "--seed", "1"],
     ["replay", "full_channel.tcpm", "one_write.json"],
+    ["trace", "full_channel.spec", "-p", "at_most_one_write"],
+    ["map", "full_channel.tcpm"],
+    ["graph", "full_channel.tcpm", "-o", "{tmp}/graph.dot"],
 ], ids=lambda c: c[0])
-def test_every_command_reports_the_same_located_model_error(command):
-    r = run_tcpcheck(*command, cwd=GUARD)
+def test_every_command_reports_the_same_located_model_error(command, tmp_path):
+    r = run_tcpcheck(*(arg.format(tmp=tmp_path) for arg in command), cwd=GUARD)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     assert LOCATED in r.stdout + r.stderr
