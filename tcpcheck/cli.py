@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from . import DEFAULT_MODEL, __version__
+from .explore import StopReason
 from .diagnostics import Diagnostic, TcpcheckError, render, render_all
 from .verdicts import ExitStatus, Verdict, exit_status
 
@@ -126,7 +127,7 @@ def _model_error(ex) -> tuple[Diagnostic, list[str]]:
 
 def _report_model_error(ex) -> None:
     """If the search stopped on a model error: the located error and its run, on stderr."""
-    if ex.stop_reason == "model-error":
+    if ex.stop_reason is StopReason.MODEL_ERROR:
         diag, _ = _model_error(ex)
         click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
 
@@ -146,7 +147,8 @@ def model_error_diagnostic(err, view, run) -> tuple[Diagnostic, list[str]]:
 
 def _exit_for(ex) -> ExitStatus:
     """The exit status of a command whose answer is the exploration itself."""
-    return exit_status(model_error=ex.stop_reason == "model-error", partial=not ex.complete)
+    return exit_status(model_error=ex.stop_reason is StopReason.MODEL_ERROR,
+                       partial=not ex.complete)
 
 
 def _write(source: str, path: Path):
@@ -241,7 +243,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
            "transitions": sum(len(ts.model.endpoint(i.endpoint).transitions)
                               for i in ts.model.instances),
            "parameter_combinations": regions}
-    if ex.stop_reason == "model-error":
+    if ex.stop_reason is StopReason.MODEL_ERROR:
         diag, steps = _model_error(ex_error)
         doc["error"] = {**diag.as_json(), "run": steps}
         click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
@@ -313,7 +315,7 @@ def _print_stats(doc: dict, ex) -> None:
                           for k, v in r["params"].items() if k in varying) or "(all fixed)"
         table.add_row(shown, f"{r['states']:,}", f"{r['terminal_states']:,}")
     console.print(table)
-    if not doc["complete"] and doc["stop_reason"] != "model-error":
+    if not doc["complete"] and doc["stop_reason"] is not StopReason.MODEL_ERROR:
         console.print(f"[yellow]stopped early ({doc['stop_reason']}): the figures cover "
                       f"{ex.expanded:,} expanded states; raise the limit to see all.[/yellow]")
 
@@ -443,7 +445,7 @@ def _check_json(r, written, no_timing) -> dict:
            "states": ex.n_states, "edges": ex.n_edges, "complete": ex.complete,
            "stop_reason": ex.stop_reason,
            "explore_seconds": None if no_timing else round(ex.seconds, 3), "properties": props}
-    if ex.stop_reason == "model-error":
+    if ex.stop_reason is StopReason.MODEL_ERROR:
         diag, steps = _model_error(ex)
         doc["error"] = {**diag.as_json(), "run": steps}
     return doc
@@ -457,7 +459,7 @@ def _print_check(r, written) -> None:
 
     ex = r.exploration
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    if ex.stop_reason == "model-error":
+    if ex.stop_reason is StopReason.MODEL_ERROR:
         diag, _ = _model_error(ex)
         click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
     state = "complete" if ex.complete else f"partial: {ex.stop_reason}"
@@ -709,9 +711,7 @@ def simulate(model, seed, params, max_steps, output, as_json):
     sim = walk(ts, seed, max_steps)
     times = sim.timing.times_ms if sim.timing.feasible else None
     steps = run_steps(sim.view, sim.run, times)
-    ending = {"complete": "the run is complete", "max-steps": f"stopped after {max_steps} steps",
-              "timing": "every next step is ruled out by the timers",
-              "model-error": "the model failed at the next step"}[sim.ended]
+    ending = sim.ended.words or f"stopped after {max_steps} steps"
     title = f"{ts.model.name}: random run, seed {seed} ({ending})"
     if output is not None:
         written = _write(ladder_dot(steps, title), output)

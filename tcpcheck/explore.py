@@ -12,10 +12,19 @@ import gc
 import time
 from array import array
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Callable
 
-from .transitions import ExplorationError, TransitionSystem
 from .searchloop import search_function
+from .transitions import ExplorationError, TransitionSystem
+
+
+class StopReason(StrEnum):
+    """Why a search ended before it covered every reachable state (JSON shows the value)."""
+
+    MAX_STATES = "max-states"     # --max-states: one more state would have been kept
+    TIME_LIMIT = "time-limit"     # --time-limit
+    MODEL_ERROR = "model-error"   # a step failed (TCP5xx): the model must be fixed first
 
 
 @dataclass
@@ -31,7 +40,7 @@ class Exploration:
     expanded: int                     # how many states had their successors computed
     seconds: float
     complete: bool
-    stop_reason: str | None = None    # "max-states", "time-limit" or "model-error"
+    stop_reason: StopReason | None = None
     error: ExplorationError | None = None
     error_state: int | None = None    # id of the state whose step failed
     deadlocks: list[int] = field(default_factory=list)  # expanded states with no successor
@@ -182,7 +191,8 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
             states, seen, parent, parent_variant, esrc, edst, evar, deadlocks, 0,
             max_states if max_states is not None else 1 << 62, tick)
         error_state = None
-        if stop_reason == "model-error":
+        stop_reason = None if stop_reason is None else StopReason(stop_reason)
+        if stop_reason is StopReason.MODEL_ERROR:
             error_state = head
             _forget_expansion(head, states, seen, parent, parent_variant, esrc, edst, evar)
             if record_edges:
@@ -275,10 +285,10 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
             continue
         left = None if time_limit is None else time_limit - (time.perf_counter() - start)
         if left is not None and left <= 0:
-            out.complete, out.stop_reason = False, "time-limit"
+            out.complete, out.stop_reason = False, StopReason.TIME_LIMIT
             break
         if max_states is not None and out.n_states >= max_states:
-            out.complete, out.stop_reason = False, "max-states"
+            out.complete, out.stop_reason = False, StopReason.MAX_STATES
             break
         done_before, found_before, edges_before = out.expanded, out.n_states, out.edge_count
         report = None if progress is None else (

@@ -24,7 +24,7 @@ import z3
 from . import spec as S
 from .transitions import TransitionSystem
 from .tcp import FLAG_WIDTH
-from .explore import Exploration
+from .explore import Exploration, StopReason
 from .graph import received_flags
 from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
 from .trace import tcp_states
@@ -493,7 +493,7 @@ def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
 def check_property(ex: Exploration, prop: S.Property) -> PropertyResult:
     """Check one resolved property against an exploration."""
     base = dict(name=prop.name, kind=prop.kind, doc=prop.doc, source=prop.source)
-    if ex.stop_reason == "model-error":
+    if ex.stop_reason is StopReason.MODEL_ERROR:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
                               message=f"the model failed while exploring ({ex.error.message}); "
                               "fix the model first", **base)

@@ -13,11 +13,27 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .transitions import ExplorationError, TransitionSystem
 from .explore import Exploration
 from .timing import IncrementalRun, RunTiming, check_run
 from .trace import path_view
+
+
+class WalkEnd(StrEnum):
+    """Why a random walk ended (JSON shows the value)."""
+
+    COMPLETE = "complete"         # no step is possible: the end of a complete run
+    MAX_STEPS = "max-steps"       # the walk took as many steps as it was allowed
+    TIMING = "timing"             # every possible step is ruled out by the timers
+    MODEL_ERROR = "model-error"   # the next step fails (TCP5xx)
+
+    @property
+    def words(self) -> str:
+        return {WalkEnd.COMPLETE: "the run is complete",
+                WalkEnd.TIMING: "every next step is ruled out by the timers",
+                WalkEnd.MODEL_ERROR: "the model failed at the next step"}.get(self, "")
 
 
 @dataclass
@@ -27,7 +43,7 @@ class Simulation:
     view: Exploration                  # the run's states (trace.run_steps reads it)
     run: list[tuple[int, int]]
     timing: RunTiming                  # z3's times for every step
-    ended: str                         # "complete", "max-steps", "timing" or "model-error"
+    ended: WalkEnd
     error: ExplorationError | None = None   # the step that left a variable's range
 
     @property
@@ -42,15 +58,15 @@ def simulate(ts: TransitionSystem, seed: int, max_steps: int = 200) -> Simulatio
     state = ts.initial[region]
     pairs: list[tuple[int, int]] = [(-1, state)]
     inc = IncrementalRun(ts)
-    ended, error = "max-steps", None
+    ended, error = WalkEnd.MAX_STEPS, None
     for _ in range(max_steps + 1):
         try:
             options = list(ts.successors(state))
         except ExplorationError as err:     # the model's own mistake, shown with its run
-            ended, error = "model-error", err
+            ended, error = WalkEnd.MODEL_ERROR, err
             break
         if not options:
-            ended = "complete"
+            ended = WalkEnd.COMPLETE
             break
         if len(pairs) > max_steps:
             break
@@ -62,7 +78,7 @@ def simulate(ts: TransitionSystem, seed: int, max_steps: int = 200) -> Simulatio
                 break
             inc.pop()
         else:
-            ended = "timing"
+            ended = WalkEnd.TIMING
             break
     variants = [ts.variants[vid] for vid, _ in pairs[1:]]
     view, run = path_view(ts, pairs, region)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
-from .explore import Exploration, explore
+from .explore import Exploration, StopReason, explore
 from .params import ParamSetting
 from .query import PropertyResult, check_property
 
@@ -30,7 +30,7 @@ class ModelCheck:
     def model_error(self) -> bool:
         """The model failed while exploring: every property is then inconclusive, and the
         check fails (exit 1) until the model is fixed."""
-        return self.exploration.stop_reason == "model-error"
+        return self.exploration.stop_reason is StopReason.MODEL_ERROR
 
 
 def spec_files(files: list[Path], spec_dir: Path) -> tuple[list[Path], Path | None]:
