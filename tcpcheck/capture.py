@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, TcpcheckError
+from .kinds import CloseKind, CloseRecord
+from .tcp import Flags
 
 # Stable codes of this stage (the 6xx range belongs to captures and replay).
 CODES: dict[str, str] = {
@@ -676,24 +678,29 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
                            f"{real} (model segment)", None)
 
 
-def capture_kind(cap: Capture) -> str | None:
-    """The kind of close a capture shows, read from the segments alone (as tcpcheck map
-    names them): rst, simultaneous (the second FIN does not acknowledge the first),
-    three-way (the passive side's first answer to the FIN is its own FIN), four-way."""
+def capture_kind(cap: Capture) -> CloseKind | None:
+    """The kind of close a capture shows, read from its segments alone (tcpcheck.kinds); None
+    when they stop before it shows. On loopback a segment arrives as soon as it is sent, so
+    each side receives a segment right after the capture shows it: except when the FINs
+    crossed, which a side's first FIN shows by not acknowledging the peer's first FIN."""
     segs = cap.segments
-    if any(s.flags == "RST" for s in segs):
-        return "rst"
-    fins = [s for s in segs if s.flags in ("FIN", "FIN+ACK")]
-    if not fins:
-        return None
-    first = fins[0]
-    later = [s for s in fins if s.side != first.side]
-    # the first FIN is the closer's data segments before it, plus one unit
-    first_fin_units = 1 + sum(1 for s in segs[:segs.index(first)]
-                              if s.side == first.side and s.flags == "DATA")
-    if later and later[0].ack is not None and later[0].ack < first_fin_units:
-        return "simultaneous"
-    answer = next((s for s in segs[segs.index(first) + 1:] if s.side != first.side), None)
-    if answer is None:
-        return None
-    return "three-way" if answer.flags == "FIN+ACK" else "four-way"
+    flags = [Flags.parse(s.flags) for s in segs]
+    fins = [k for k, f in enumerate(flags) if f & Flags.FIN]
+    crossed: tuple[int, int] | None = None     # (first FIN, the peer's FIN sent before it arrived)
+    if fins:
+        first = fins[0]
+        # the first FIN is its sender's data segments before it, plus one unit
+        units = 1 + sum(1 for k in range(first)
+                        if segs[k].side == segs[first].side and flags[k] & Flags.DATA)
+        reply = next((k for k in fins if segs[k].side != segs[first].side), None)
+        if reply is not None and segs[reply].ack is not None and segs[reply].ack < units:
+            crossed = (first, reply)
+    record = CloseRecord.start(("client", "server"))
+    for k, seg in enumerate(segs):
+        peer = "server" if seg.side == "client" else "client"
+        record = record.after(seg.side, None, (flags[k],))
+        if crossed is None or k != crossed[0]:
+            record = record.after(peer, flags[k])
+        if crossed is not None and k == crossed[1]:
+            record = record.after(seg.side, flags[crossed[0]])
+    return record.settled()

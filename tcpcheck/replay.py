@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from .capture import Capture, CapturedSegment
 from .compile import TransitionSystem
 from .explore import Exploration
+from .kinds import CloseKind, classify
+from .run import received_flags
 from .trace import path_view, tcp_states
 
 MAX_NODES = 2_000_000
@@ -50,7 +52,7 @@ class Replay:
     ended_early: bool = False                 # rejected because the model still must send
     could_be_in: list[dict] = field(default_factory=list)  # states just before the failure
     instead: list[dict] = field(default_factory=list)      # what those states could send
-    kind: str | None = None                   # kind of close of the matching run
+    kind: CloseKind | None = None             # kind of close of the matching run
     calls_checked: bool = False               # the run had to give the kernel's call results
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
     explored: int = 0                         # (state, position) pairs visited
@@ -358,21 +360,14 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
 
 
 def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
-    from .behaviour import classify
-
     result.view, result.run = _view(ts, run_nodes, reg, None)
     variants = [ts.variants[vid] for vid, _sid in result.run[1:]]
-    steps = []
-    for (vid, sid), (_pv, psid) in zip(result.run[1:], result.run[:-1]):
-        v = ts.variants[vid]
-        got = None
-        if v.event.kind == "recv" and v.instance is not None:
-            ch = next(c for c in ts.channels if c.dst == v.instance)
-            head = ts.channel_segments(result.view.states[psid], ch)
-            got = _flag_bits(head[0]["flags"]) if head else None
-        steps.append((v, got))
-    last = result.view.states[result.run[-1][1]]
-    result.kind = classify(ts, steps, not ts.successors(last))
+    states = result.view.states
+    steps = [(v.instance, received_flags(ts, states[psid], v), [f for _, f in v.sends])
+             for v, (_pv, psid) in zip(variants, result.run[:-1])]
+    last = states[result.run[-1][1]]
+    result.kind = classify((inst.name for inst in ts.model.instances), steps,
+                           not ts.successors(last))
     if check_timing:
         from .timing import check_run
         pinned = _pinned(result.capture, variants)
@@ -391,15 +386,6 @@ def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
         if v.sends and k < len(segs):
             out.append((i, segs[k].time_ms - segs[0].time_ms, f"segment #{segs[k].number}"))
             k += len(v.sends)
-    return out
-
-
-def _flag_bits(flags: str) -> int:
-    from .tcp import FLAG_BITS
-
-    out = 0
-    for f in flags.split("+"):
-        out |= FLAG_BITS[f]
     return out
 
 
