@@ -684,7 +684,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
     """Run the scenarios (all, or those named), `repeat` times each; replay every capture."""
     from . import load
     from .capture import capture_kind, read_capture
-    from .cli_conform import replay_lines
+    from .replay_report import replay_lines
     from .diagnostics import TcpcheckError
     from .replay import replay
 
