@@ -17,6 +17,7 @@ from . import model as c
 from .diagnostics import Diagnostic, Span, TcpcheckError, unique
 from .liveness import endpoint_liveness
 from .params import eval_const, param_combinations
+from .segment import field_texts, segment_text  # noqa: F401  (moved to tcpcheck.segment)
 from .tcp import FLAG_WIDTH, flags_name
 
 
@@ -246,23 +247,6 @@ def _params_read(model: c.CheckedModel) -> frozenset[str]:
     for part in (model.fields, model.globals, model.endpoints, model.channels):
         walk(part)
     return frozenset(found)
-
-
-def segment_text(seg: dict) -> str:
-    """FIN+ACK(ack=1): the flags, then the fields; a bool field shows by its name when true
-    and not at all when false (ACK(ack=1,stale))."""
-    fields = ",".join(field_texts(seg))
-    return f"{seg.get('flags', '?')}({fields})" if fields else str(seg.get("flags", "?"))
-
-
-def field_texts(seg: dict, skip: tuple[str, ...] = ("flags",)) -> list[str]:
-    out = []
-    for k, v in seg.items():
-        if k in skip or v is False:
-            continue
-        out.append(k if v is True else f"{k}={v}")
-    return out
-
 
 
 # ---------------------------------------------------------------- layout

@@ -30,6 +30,8 @@ from .compile import TransitionSystem
 from .explore import Exploration
 from .kinds import CloseKind, classify
 from .run import received_flags
+from .segment import Segment, decode_channel
+from .tcp import Flags
 from .trace import path_view, tcp_states
 
 MAX_NODES = 2_000_000
@@ -74,22 +76,22 @@ class Replay:
         return "accepted"
 
 
-def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:
-    if model_seg["flags"] != captured.flags:
+def _segment_matches(sent: Segment, captured: CapturedSegment) -> bool:
+    if sent.flags != captured.flags:
         return False
-    if "stale" in model_seg and bool(model_seg["stale"]) != captured.stale:
+    if sent.has("stale") and bool(sent.get("stale")) != captured.stale:
         return False
-    if captured.flags == "RST" or captured.ack is None:
+    if captured.flags == Flags.RST or captured.ack is None:
         return True
-    return model_seg.get("ack") == captured.ack
+    return sent.get("ack") == captured.ack
 
 
-def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) -> list[dict]:
+def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) -> list[Segment]:
     """The segments variant v put on the wire, read from the channel's tail in the new state.
     `cache` keeps decoded channel contents: the same few recur across many states."""
     if not v.sends:
         return []
-    segs: list[dict] = []
+    segs: list[Segment] = []
     by_channel: dict[str, int] = {}
     for name, _flags in v.sends:
         by_channel[name] = by_channel.get(name, 0) + 1
@@ -98,7 +100,7 @@ def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) ->
         key = (name, ts.slot_value(new_state, ch.slot), n)
         tail = cache.get(key)
         if tail is None:
-            tail = cache[key] = ts.channel_segments(new_state, ch)[-n:]
+            tail = cache[key] = decode_channel(ts, new_state, ch.slot)[-n:]
         segs.extend(tail)
     return segs
 
@@ -246,9 +248,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         for vid, nxt, v, sent in successors(node[0]):
             if not sent:
                 continue
-            key = (v.instance, tuple(tuple(sorted(s.items())) for s in sent))
+            key = (v.instance, tuple(tuple(sorted(s.as_dict().items())) for s in sent))
             alternatives.setdefault(key, (node, vid, sent))
-    result.instead = [{"side": inst, "segments": [dict(s) for s in sent],
+    result.instead = [{"side": inst, "segments": [s.as_dict() for s in sent],
                        "after": tcp_states(ts, node[0])}
                       for (inst, _), (node, _vid, sent) in sorted(alternatives.items(),
                                                                    key=lambda kv: str(kv[0]))]

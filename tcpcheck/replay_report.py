@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .compile import segment_text
+from .segment import segment_text
+from .tcp import Flags
 from .capture import Capture
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
 from .replay import Replay
@@ -86,8 +87,9 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                        f"{ts.model.name} sends {r.failed_at.side} "
                        f"{segment_text(r.failed_at.as_model())} after the "
                        f"{r.matched} segment{'s' if r.matched != 1 else ''} before it")
-            closing = [g.number for g in r.capture.segments if g.flags in ("FIN", "FIN+ACK", "RST")]
-            if r.failed_at.flags == "DATA" and (not closing or r.failed_at.number < closing[0]):
+            closing = [g.number for g in r.capture.segments
+                       if g.flags & (Flags.FIN | Flags.RST)]
+            if r.failed_at.flags == Flags.DATA and (not closing or r.failed_at.number < closing[0]):
                 out.append("hint: this is data before the close, and the model writes little "
                            "before it; --from-close replays only the teardown")
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 
-from .compile import segment_text
+from .segment import segment_text
 from .explore import Exploration
 
 

@@ -63,7 +63,7 @@ def test_settled_waits_for_the_answer():
 
 def _capture(*segs: tuple[str, str, int | None]) -> Capture:
     return Capture("test", "json", "client <-> server", [
-        CapturedSegment(k, k, side, flags, ack, "")
+        CapturedSegment.of(k, k, side, Flags.parse(flags), ack, "")
         for k, (side, flags, ack) in enumerate(segs, start=1)])
 
 
