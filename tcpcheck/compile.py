@@ -79,6 +79,7 @@ class Variant:
     observations: tuple[str, ...]
     span: Span | None
     timer_ops: tuple[tuple[str, str], ...] = ()  # ("arm" | "cancel", timer) in program order
+    lost_from: str | None = None   # a network loss: the channel whose head segment it loses
 
     @property
     def label(self) -> str:
@@ -551,7 +552,7 @@ class _Gen:
         self.emit(1, f"if {' and '.join(self.loss_guard(ch))}:")
         self.emit(2, f"out.append(({vid}, {self.loss_delta(ch)}))")
         self.variants.append(Variant(vid, None, c.CEvent("internal", f"loss on {ch.name}"), -1, 0,
-                                     (), (), (), None, ("segment_lost",), None))
+                                     (), (), (), None, ("segment_lost",), None, lost_from=ch.name))
 
 
 def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,

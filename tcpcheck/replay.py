@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from .capture import Capture, CapturedSegment
 from .compile import TransitionSystem
 from .explore import Exploration
-from .kinds import CloseKind, classify
-from .run import received_flags
+from .kinds import CloseKind
+from .run import Run
 from .segment import Segment, decode_channel
 from .tcp import Flags
 from .trace import path_view, tcp_states
@@ -363,13 +363,9 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
 
 def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
     result.view, result.run = _view(ts, run_nodes, reg, None)
-    variants = [ts.variants[vid] for vid, _sid in result.run[1:]]
-    states = result.view.states
-    steps = [(v.instance, received_flags(ts, states[psid], v), [f for _, f in v.sends])
-             for v, (_pv, psid) in zip(variants, result.run[:-1])]
-    last = states[result.run[-1][1]]
-    result.kind = classify((inst.name for inst in ts.model.instances), steps,
-                           not ts.successors(last))
+    run = Run.of(result.view, result.run)
+    variants = run.variants
+    result.kind = run.kind(complete=not ts.successors(run.steps[-1].state))
     if check_timing:
         from .timing import check_run
         pinned = _pinned(result.capture, variants)
