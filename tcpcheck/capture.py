@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, TcpcheckError
+from .kinds import CloseKind, CloseRecord
+from .segment import Segment
+from .tcp import Flags
 
 # Stable codes of this stage (the 6xx range belongs to captures and replay).
 CODES: dict[str, str] = {
@@ -65,16 +68,36 @@ class Packet:
 
 @dataclass(frozen=True, slots=True)
 class CapturedSegment:
-    """One segment of the connection in the model's words."""
+    """One segment of the connection in the model's words, and where the capture shows it."""
     number: int                  # 1-based among the kept segments
     frame: int                   # where it is in the file
     side: str                    # "client" (sent the SYN) or "server"
-    flags: str                   # model flags: FIN, FIN+ACK, ACK, DATA, RST
-    ack: int | None              # the peer's units acknowledged (None: RST, ack not counted)
+    segment: Segment             # flags FIN, FIN+ACK, ACK, DATA or RST; the fields `ack` (the
+                                 # peer's units acknowledged; none on an RST) and `stale` (a
+                                 # bare ACK sent after the sender's FIN with the sequence
+                                 # number from before it), present only when true
     tcp: str                     # the real segment, tcpdump style: "F. seq 1 ack 1 len 0"
     time_ms: float | None = None  # since the first kept segment
-    stale: bool = False          # a bare ACK sent after the sender's FIN with the sequence
-                                 # number from before it (the model's `stale` field)
+
+    @classmethod
+    def of(cls, number: int, frame: int, side: str, flags: Flags, ack: int | None, tcp: str,
+           time_ms: float | None = None, stale: bool = False) -> CapturedSegment:
+        fields: tuple = () if ack is None else (("ack", ack),)
+        if stale:
+            fields += (("stale", True),)
+        return cls(number, frame, side, Segment(flags, fields), tcp, time_ms)
+
+    @property
+    def flags(self) -> Flags:
+        return self.segment.flags
+
+    @property
+    def ack(self) -> int | None:
+        return self.segment.get("ack")
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.segment.get("stale", False))
 
     @property
     def short(self) -> str:
@@ -82,13 +105,10 @@ class CapturedSegment:
         return f"{self.side[0].upper()}:{_letters(self.tcp)}"
 
     def as_model(self) -> dict:
-        seg = {"flags": self.flags} if self.ack is None else {"flags": self.flags, "ack": self.ack}
-        if self.stale:
-            seg["stale"] = True
-        return seg
+        return self.segment.as_dict()
 
     def text(self) -> str:
-        body = self.flags if self.ack is None else f"{self.flags}(ack={self.ack})"
+        body = str(self.flags) if self.ack is None else f"{self.flags}(ack={self.ack})"
         if self.stale:
             body = body[:-1] + ",stale)" if body.endswith(")") else body + "(stale)"
         where = f"frame {self.frame}" if self.frame else "segment"
@@ -96,7 +116,7 @@ class CapturedSegment:
 
     def as_json(self) -> dict:
         return {"number": self.number, "frame": self.frame, "side": self.side,
-                "flags": self.flags, "ack": self.ack, "tcp": self.tcp, "short": self.short,
+                "flags": str(self.flags), "ack": self.ack, "tcp": self.tcp, "short": self.short,
                 "time_ms": self.time_ms, "stale": self.stale}
 
 
@@ -519,15 +539,15 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         end = start + p.length + (1 if p.flags & FIN else 0)
         ack_units = _units_acked(peer, p) if p.flags & ACK else None
 
-        def keep(flags: str, ack, stale: bool = False):
+        def keep(flags: Flags, ack, stale: bool = False):
             nonlocal t0
             if t0 is None:
                 t0 = p.time
-            segments.append(CapturedSegment(len(segments) + 1, p.frame, who, flags, ack, tcp,
-                                            round((p.time - t0) * 1000, 3), stale))
+            segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, ack, tcp,
+                                               round((p.time - t0) * 1000, 3), stale))
 
         if p.flags & RST:
-            keep("RST", None)
+            keep(Flags.RST, None)
             continue
         # the ACK that completes the handshake
         if (not established[who] and handshake and p.length == 0 and not p.flags & FIN
@@ -543,7 +563,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         # the FIN went out (the delayed-ACK timer racing close()), not a keep-alive
         if (me.fin_end is not None and not p.flags & FIN and not p.length and p.flags & ACK
                 and start == me.fin_end - 1):
-            keep("ACK", ack_units, stale=True)
+            keep(Flags.ACK, ack_units, stale=True)
             me.stale_unanswered = True
             continue
         if not p.flags & FIN and p.length <= 1 and start == (me.high - 1) % _MOD:
@@ -555,7 +575,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if p.length:
             me.units.append(start + p.length)
             me.high = max(me.high, start + p.length)
-            keep("DATA", ack_units)
+            keep(Flags.DATA, ack_units)
             me.last_ack_units = ack_units or me.last_ack_units
             if p.flags & FIN:
                 notes.append(f"frame {p.frame}: a FIN carrying data is read as DATA, then FIN")
@@ -568,7 +588,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             acks_fin = (ack_units is not None and peer.fin_end is not None
                         and p.flags & ACK and peer.rel(p.ack) >= peer.fin_end
                         and ack_units > me.last_ack_units)
-            keep("FIN+ACK" if acks_fin else "FIN", ack_units)
+            keep(Flags.FIN | Flags.ACK if acks_fin else Flags.FIN, ack_units)
             if ack_units is not None:
                 me.last_ack_units = ack_units
             me.last_window = p.window
@@ -579,10 +599,10 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         # a bare ACK: it counts only if it acknowledges something new, or if it answers a
         # stale ACK (an unacceptable segment is answered with an ACK)
         if ack_units is not None and ack_units > me.last_ack_units:
-            keep("ACK", ack_units)
+            keep(Flags.ACK, ack_units)
             me.last_ack_units = ack_units
         elif peer.stale_unanswered and ack_units is not None:
-            keep("ACK", ack_units)
+            keep(Flags.ACK, ack_units)
             peer.stale_unanswered = False
         elif me.last_window is not None and p.window != me.last_window:
             ignored.append(Ignored(p.frame, who, "window update", tcp))
@@ -672,28 +692,33 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
                    f"not {ack!r}")
     real = {"FIN": "F.", "FIN+ACK": "F.", "ACK": ".", "DATA": "D.",
             "RST": "R."}[flags]
-    return CapturedSegment(number, frame if isinstance(frame, int) else 0, side, flags, ack,
-                           f"{real} (model segment)", None)
+    return CapturedSegment.of(number, frame if isinstance(frame, int) else 0, side,
+                              Flags.parse(flags), ack, f"{real} (model segment)", None)
 
 
-def capture_kind(cap: Capture) -> str | None:
-    """The kind of close a capture shows, read from the segments alone (as tcpcheck map
-    names them): rst, simultaneous (the second FIN does not acknowledge the first),
-    three-way (the passive side's first answer to the FIN is its own FIN), four-way."""
+def capture_kind(cap: Capture) -> CloseKind | None:
+    """The kind of close a capture shows, read from its segments alone (tcpcheck.kinds); None
+    when they stop before it shows. On loopback a segment arrives as soon as it is sent, so
+    each side receives a segment right after the capture shows it: except when the FINs
+    crossed, which a side's first FIN shows by not acknowledging the peer's first FIN."""
     segs = cap.segments
-    if any(s.flags == "RST" for s in segs):
-        return "rst"
-    fins = [s for s in segs if s.flags in ("FIN", "FIN+ACK")]
-    if not fins:
-        return None
-    first = fins[0]
-    later = [s for s in fins if s.side != first.side]
-    # the first FIN is the closer's data segments before it, plus one unit
-    first_fin_units = 1 + sum(1 for s in segs[:segs.index(first)]
-                              if s.side == first.side and s.flags == "DATA")
-    if later and later[0].ack is not None and later[0].ack < first_fin_units:
-        return "simultaneous"
-    answer = next((s for s in segs[segs.index(first) + 1:] if s.side != first.side), None)
-    if answer is None:
-        return None
-    return "three-way" if answer.flags == "FIN+ACK" else "four-way"
+    flags = [s.flags for s in segs]
+    fins = [k for k, f in enumerate(flags) if f & Flags.FIN]
+    crossed: tuple[int, int] | None = None     # (first FIN, the peer's FIN sent before it arrived)
+    if fins:
+        first = fins[0]
+        # the first FIN is its sender's data segments before it, plus one unit
+        units = 1 + sum(1 for k in range(first)
+                        if segs[k].side == segs[first].side and flags[k] & Flags.DATA)
+        reply = next((k for k in fins if segs[k].side != segs[first].side), None)
+        if reply is not None and segs[reply].ack is not None and segs[reply].ack < units:
+            crossed = (first, reply)
+    record = CloseRecord.start(("client", "server"))
+    for k, seg in enumerate(segs):
+        peer = "server" if seg.side == "client" else "client"
+        record = record.after(seg.side, None, (flags[k],))
+        if crossed is None or k != crossed[0]:
+            record = record.after(peer, flags[k])
+        if crossed is not None and k == crossed[1]:
+            record = record.after(seg.side, flags[crossed[0]])
+    return record.settled()

@@ -17,6 +17,7 @@ import click
 from . import DEFAULT_MODEL, __version__
 from .explore import StopReason
 from .diagnostics import Diagnostic, TcpcheckError, render, render_all
+from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
@@ -130,19 +131,6 @@ def _report_model_error(ex) -> None:
     if ex.stop_reason is StopReason.MODEL_ERROR:
         diag, _ = _model_error(ex)
         click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
-
-
-def model_error_diagnostic(err, view, run) -> tuple[Diagnostic, list[str]]:
-    """A model error (ExplorationError) found at the end of `run` (in `view`): a located
-    diagnostic whose notes are the run, and the run's lines. explore, check, simulate and
-    replay all report a model error with this."""
-    from .trace import run_lines
-
-    steps = run_lines(view, run)
-    if err.variant >= 0:
-        steps.append(f"then {view.system.variants[err.variant].label} fails")
-    return Diagnostic(err.code, err.message, err.span,
-                      ("reached by the run:",) + tuple(steps)), steps
 
 
 def _exit_for(ex) -> ExitStatus:

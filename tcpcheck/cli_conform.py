@@ -17,10 +17,6 @@ from .verdicts import ExitStatus, Verdict, exit_status
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
 
 
-def _bool(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
-
 def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
     from .cli import default_model
 
@@ -33,182 +29,17 @@ def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
 
 # ------------------------------------------------------------------ replay
 
-def replay_json(r) -> dict:
-    """One replay as a JSON document (stable keys)."""
-    from .trace import run_steps
-
-    ts = r.system
-    doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
-           "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
-           "required_params": {k: v for k, v in r.required.items()},
-           "combinations": len(r.combos), "total_combinations": len(ts.initial)}
-    if r.error is not None:
-        from .cli import model_error_diagnostic
-
-        diag, lines = model_error_diagnostic(r.error, r.view, r.run)
-        doc["error"] = {**diag.as_json(), "run": lines}
-    elif r.accepted:
-        doc["timing"] = None if r.timing is None else {
-            "feasible": r.timing.feasible, "conflict": r.timing.conflict}
-        times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
-        doc["run"] = run_steps(r.view, r.run, times)
-    else:
-        doc["failed_at"] = r.failed_at.as_json() if r.failed_at else None
-        doc["ended_early"] = r.ended_early
-        doc["could_be_in"] = r.could_be_in
-        doc["instead"] = r.instead
-        doc["nearest_run"] = run_steps(r.view, r.run) if r.run else None
-    return doc
-
-
-def _seg_text(seg: dict) -> str:
-    from .transitions import segment_text
-
-    return segment_text(seg)
-
-
-def replay_lines(r, show_run: bool = True) -> list[str]:
-    """The replay as text: the capture in the model's words, the verdict and why."""
-    from .ladder import ladder_text
-    from .trace import run_steps
-
-    cap, ts = r.capture, r.system
-    out = [f"{cap.source}: {cap.connection}, {len(cap.segments)} segments: {cap.compact or '-'}"]
-    for s in cap.segments:
-        out.append("  " + s.text())
-    ignored = cap.ignored_summary()
-    if ignored:
-        out.append("ignored: " + ", ".join(ignored))
-    for n in cap.notes:
-        out.append("note: " + n)
-    if r.error is not None:
-        where = f"after segment #{r.matched}" if r.matched else "before the first segment"
-        out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
-                   f"reaches, {where} (error[{r.error.code}])")
-        return out
-    if r.accepted:
-        kind = f" ({r.kind} close)" if r.kind else ""
-        if r.untimely:
-            out.append(f"verdict: {r.verdict}: these segments are a run of model "
-                       f"{ts.model.name}{kind}, but "
-                       + ("no run tried fits the times they were captured at"
-                          if r.timing_limit else "not at the times they were captured at"))
-        else:
-            out.append(f"verdict: accepted: a run of model {ts.model.name}{kind}")
-        req = ", ".join(f"{k}={_bool(v)}" for k, v in r.required.items())
-        out.append(f"allowed in {len(r.combos)} of {len(ts.initial)} parameter combinations"
-                   + (f"; every one has {req}" if req else ""))
-        if r.timing is not None:
-            if r.timing.feasible:
-                out.append("timing: the run fits the capture's own times within the model's "
-                           "timer ranges" if r.timed_by_capture else
-                           "timing: the timers' ranges allow this run")
-            else:
-                tried = "no run tried fits" if r.timing_limit else "no run fits"
-                out.append((f"timing: {tried} the capture's own times within the model's timer "
-                            "ranges: " if r.timed_by_capture else
-                            f"timing: {tried} the timers' ranges: ")
-                           + "; ".join(r.timing.conflict or []))
-        if show_run:
-            times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
-            out.append("the matching run (hidden steps inferred):")
-            out.extend("  " + line for line in
-                       ladder_text(run_steps(r.view, r.run, times)).rstrip("\n").split("\n"))
-    else:
-        if r.failed_at is not None:
-            out.append(f"verdict: rejected at segment #{r.failed_at.number}: no run of model "
-                       f"{ts.model.name} sends {r.failed_at.side} "
-                       f"{_seg_text(r.failed_at.as_model())} after the "
-                       f"{r.matched} segment{'s' if r.matched != 1 else ''} before it")
-            closing = [g.number for g in r.capture.segments if g.flags in ("FIN", "FIN+ACK", "RST")]
-            if r.failed_at.flags == "DATA" and (not closing or r.failed_at.number < closing[0]):
-                out.append("hint: this is data before the close, and the model writes little "
-                           "before it; --from-close replays only the teardown")
-        else:
-            sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
-            out.append(f"verdict: rejected at the end of the capture: every run of model "
-                       f"{ts.model.name} that sends {sent} must send more")
-        if r.could_be_in:
-            out.append("the model could have been in:")
-            for c in r.could_be_in:
-                st = ", ".join(f"{k} {v}" for k, v in c["tcp_states"].items())
-                out.append(f"  {st}  ({c['combinations']} parameter combination"
-                           f"{'s' if c['combinations'] != 1 else ''})")
-        if r.instead:
-            out.append("and could have sent instead:")
-            for alt in r.instead:
-                segs = ", ".join(_seg_text(s) for s in alt["segments"])
-                out.append(f"  {alt['side']} {segs}")
-        elif r.could_be_in:
-            out.append("and could send nothing at all from there")
-        if show_run and r.run:
-            out.append("the nearest run of the model (the matched part, then what it could "
-                       "send instead):")
-            out.extend("  " + line for line in
-                       ladder_text(run_steps(r.view, r.run)).rstrip("\n").split("\n"))
-    return out
-
-
-def capture_steps(cap) -> list[dict]:
-    """A capture as ladder steps: each segment sent, then received at once (on loopback the
-    capture's order is the order sent, and arrival follows within microseconds)."""
-    steps: list[dict] = []
-    for seg in cap.segments:
-        peer = "server" if seg.side == "client" else "client"
-        steps.append({"step": f"#{seg.number}", "endpoint": seg.side, "kind": "send",
-                      "sent": [seg.as_model()], "time_ms": seg.time_ms})
-        steps.append({"step": "", "endpoint": peer, "kind": "recv",
-                      "received": seg.as_model(), "time_ms": seg.time_ms})
-    return steps
-
-
 def _draw(r, output: Path) -> str | None:
     from .cli import _write
-    from .ladder import ladder_dot, ladder_pair_dot
-    from .trace import run_steps
+    from .replay_report import replay_dot   # deferred: ladders pull in graphviz and networkx
 
-    if r.run is None:
+    source = replay_dot(r)
+    if source is None:
         return None
-    if r.accepted:
-        times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
-        title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
-        source = ladder_dot(run_steps(r.view, r.run, times), title)
-    else:
-        at = f"#{r.failed_at.number} {r.failed_at.side} {_seg_text(r.failed_at.as_model())}" \
-            if r.failed_at else "the end of the capture"
-        title = f"{Path(r.capture.source).name}: rejected at {at}"
-        model = run_steps(r.view, r.run)
-        # where they part: the capture's first bad segment, the model's alternative to it
-        n_model = sum(len(step.get("sent") or []) for step in model)
-        n_alt = len(model[-1].get("sent") or []) if len(model) > r.matched else 0
-        marks = ({r.failed_at.number - 1} if r.failed_at else set(),
-                 set(range(n_model - n_alt, n_model)))
-        source = ladder_pair_dot(capture_steps(r.capture), model, title,
-                                 ("the capture", "the nearest run of the model"), marks)
     written = _write(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     return str(written.image_path or written.dot_path)
-
-
-def _coverage(results) -> tuple[list[str], list[str]]:
-    """Transitions (instance: event at line) the accepted runs used, and those none did."""
-    used: set[tuple[str, int]] = set()
-    ts = results[0].system
-    for r in results:
-        if r.accepted and r.run:
-            for vid, _sid in r.run[1:]:
-                v = ts.variants[vid]
-                if v.instance is not None:
-                    used.add((v.instance, v.transition))
-    hit, missed = [], []
-    for inst in ts.model.instances:
-        ep = ts.model.endpoint(inst.endpoint)
-        for k, tr in enumerate(ep.transitions):
-            line = tr.span.line if getattr(tr, "span", None) else "?"
-            label = f"{inst.name}: {tr.event.label()} (line {line})"
-            (hit if (inst.name, k) in used else missed).append(label)
-    return hit, missed
 
 
 def register(main: click.Group) -> None:
@@ -270,6 +101,8 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
     from .capture import read_capture
     from .replay import load_open, replay
+    # deferred: ladders pull in graphviz and networkx, which `tcpcheck --help` need not load
+    from .replay_report import directory_json, directory_lines, replay_json, replay_lines
 
     try:
         ts = load_open(model, list(params))
@@ -294,7 +127,10 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     if show:
         click.echo("\r\x1b[K", err=True, nl=False)
     if target.is_dir():
-        _print_directory(results, as_json)
+        if as_json:
+            _emit(directory_json(results))
+        else:
+            click.echo("\n".join(directory_lines(results)))
     else:
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
@@ -307,7 +143,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             if drawn:
                 click.echo(f"drawn: {drawn}")
         if r.error is not None:
-            from .cli import model_error_diagnostic
+            from .trace import model_error_diagnostic
             from .diagnostics import render
 
             diag, _ = model_error_diagnostic(r.error, r.view, r.run)
@@ -325,38 +161,6 @@ def _emit(doc: dict) -> None:
     import json
 
     click.echo(json.dumps(doc, indent=2))
-
-
-def _print_directory(results, as_json: bool) -> None:
-    hit, missed = _coverage(results)
-    ts = results[0].system
-    if as_json:
-        _emit({"model": ts.model.name,
-               "captures": [{"file": r.capture.source, "verdict": r.verdict, "kind": r.kind,
-                             "segments": r.capture.compact, "matched": r.matched,
-                             "required_params": r.required, "combinations": len(r.combos),
-                             "failed_at": r.failed_at.as_json() if r.failed_at else None}
-                            for r in results],
-               "transitions_exercised": hit, "transitions_not_exercised": missed})
-        return
-    rows = [("capture", "segments", "verdict", "kind", "parameters it needs")]
-    for r in results:
-        verdict = (r.verdict + (" (timing)" if r.untimely else "")) if r.accepted else (
-            f"rejected at #{r.failed_at.number}" if r.failed_at else "rejected at end")
-        req = ", ".join(f"{k}={_bool(v)}" for k, v in r.required.items()) if r.accepted else ""
-        rows.append((Path(r.capture.source).name, r.capture.compact or "-", verdict,
-                     r.kind or "-", req))
-    click.echo("\n".join(_table(rows)))
-    click.echo(f"\ntransitions exercised by the accepted captures: {len(hit)} of "
-               f"{len(hit) + len(missed)}")
-    click.echo("never exercised:")
-    for m in missed:
-        click.echo("  " + m)
-
-
-def _table(rows) -> list[str]:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(f"{str(c):<{w}}" for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
 # ------------------------------------------------------------------ conform

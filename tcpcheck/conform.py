@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .kinds import CloseKind, CloseRecord
+from .run import received_flags
 from .verdicts import Verdict
 
 SETTLE = 0.12        # seconds to wait after both processes are done (last ACKs, delayed ACKs)
@@ -385,9 +387,9 @@ class Outcome:
     capture_path: Path | None
     compact: str = ""
     verdict: Verdict = Verdict.ERROR  # accepted / rejected, or error: the capture was unreadable
-    kind: str | None = None          # observed kind of close (from the matching run)
-    predicted: list[str] = field(default_factory=list)
-    unsettled: list[str] = field(default_factory=list)   # kinds whose timing z3 did not settle
+    kind: CloseKind | None = None    # observed kind of close (from the matching run)
+    predicted: list[CloseKind] = field(default_factory=list)
+    unsettled: list[CloseKind] = field(default_factory=list)  # kinds z3's timing did not settle
     calls: dict = field(default_factory=dict)   # side -> ["read=ECONNRESET", ...]
     detail: list[str] = field(default_factory=list)  # replay's explanation when rejected
     error: str | None = None
@@ -532,70 +534,32 @@ def run_scenario(sc: Scenario, workdir: Path, run: int = 1) -> tuple[Path, dict]
 # ------------------------------------------------------------------ the model's prediction
 
 class _KindMonitor:
-    """What behaviour.classify needs to know about a run, kept step by step, so that the kinds
-    of close are found on the product of the state graph with this small record rather than
-    by listing every run (which explodes once early data and more calls are open).
-
-    The record: (rst sent, (side, call) of the first FIN or RST, per side: whether its FIN went out
-    before it received one (1) or it received one first (2), per side: the flags of its first
-    segment sent on or after receiving the peer's FIN)."""
+    """The close record (tcpcheck.kinds) as a search monitor, so that the kinds of close are
+    found on the product of the state graph with the record rather than by listing every run
+    (which explodes once early data and more calls are open)."""
 
     def __init__(self, ex):
-        from .tcp import FLAG_BITS, FLAG_WIDTH
-
         self.ex = ex
         self.ts = ex.system
-        self.names = [inst.name for inst in self.ts.model.instances]
-        self.fin, self.rst = FLAG_BITS["FIN"], FLAG_BITS["RST"]
-        self.flag_mask = (1 << FLAG_WIDTH) - 1
-        self.inbound = {c.dst: c.slot for c in self.ts.channels}
+        self.sides = tuple(inst.name for inst in self.ts.model.instances)
 
-    def initial(self, _state: int) -> tuple:
-        n = len(self.names)
-        return (False, None, (0,) * n, (None,) * n)
+    def initial(self, _state: int) -> CloseRecord:
+        return CloseRecord.start(self.sides)
 
-    def step(self, m: tuple, src: int, _dst: int, vid: int, _dst_state: int) -> tuple:
+    def step(self, m: CloseRecord, src: int, _dst: int, vid: int, _dst_state: int) -> CloseRecord:
         v = self.ts.variants[vid]
-        if v.instance is None:          # a loss: nobody acts
-            return m
-        rst, first, order, after = m
-        me = self.names.index(v.instance)
-        order, after = list(order), list(after)
-        if v.event.kind == "recv":
-            got = self.ts.slot_value(self.ex.states[src], self.inbound[v.instance]) & self.flag_mask
-            if got & self.fin and order[me] == 0:
-                order[me] = 2
-        for _channel, flags in v.sends:
-            if flags & self.rst:
-                rst = True
-            if first is None and flags & (self.fin | self.rst):
-                first = (v.instance, v.event.label() if v.event.kind == "call" else None)
-            if flags & self.fin and order[me] == 0:
-                order[me] = 1
-            if order[me] == 2 and after[me] is None:
-                after[me] = flags
-        return (rst, first, tuple(order), tuple(after))
+        return m.after(v.instance, received_flags(self.ts, self.ex.states[src], v),
+                       [flags for _channel, flags in v.sends],
+                       v.event.label() if v.event.kind == "call" else None)
 
-    def kind(self, m: tuple, complete: bool) -> str:
-        """The same answer as behaviour.classify gives for the run."""
-        rst, _first, order, after = m
-        if rst:
-            return "rst"
-        if not complete:
-            return "incomplete"
-        active = [k for k in range(len(self.names)) if order[k] == 1]
-        if len(active) == 2:
-            return "simultaneous"
-        passive = next((k for k in range(len(self.names)) if k not in active), None)
-        if passive is not None and after[passive] is not None:
-            return "three-way" if after[passive] & self.fin else "four-way"
-        return "four-way"
+    def kind(self, m: CloseRecord, complete: bool) -> CloseKind:
+        return m.kind(complete)
 
 
-def predicted_kinds(ts, sc: Scenario, budget: int = 20_000) -> tuple[list[str], list[str]]:
+def predicted_kinds(ts, sc: Scenario, budget: int = 20_000
+                    ) -> tuple[list[CloseKind], list[CloseKind]]:
     """The kinds of close the model allows for the scenario (see the module docstring), and
     the kinds whose timing z3 could not settle within `budget` checks."""
-    from .behaviour import KINDS
     from .explore import explore
     from .query import adjacency, end_predicate, timed_search
     from .timing import timers_of
@@ -609,18 +573,18 @@ def predicted_kinds(ts, sc: Scenario, budget: int = 20_000) -> tuple[list[str], 
             and (sc.passive, "think") in timers_of(ts):
         fixed[(sc.passive, "think")] = float(sc.think_ms)
 
-    def kind_at(sid: int, m: tuple) -> str | None:
+    def kind_at(sid: int, m: CloseRecord) -> CloseKind | None:
         if adj[sid] or sid >= ex.expanded:
             return None                       # not the end of a complete run
-        if m[1] is None or (sc.active is not None and m[1][0] != sc.active):
+        if m.opener is None or (sc.active is not None and m.opener[0] != sc.active):
             return None
-        if sc.opened_by is not None and m[1][1] != sc.opened_by:
+        if sc.opened_by is not None and m.opener[1] != sc.opened_by:
             return None
-        k = monitor.kind(m, end(ex.states[sid]))
-        return None if (k == "simultaneous" and not sc.simultaneous) else k
+        k = m.kind(end(ex.states[sid]))
+        return None if (k == CloseKind.SIMULTANEOUS and not sc.simultaneous) else k
 
     kinds, unsettled = [], []
-    for kind in KINDS:
+    for kind in CloseKind:
         run, exhausted = timed_search(ex, adj, monitor, lambda s, m: kind_at(s, m) == kind, 0,
                                       budget=budget, fixed=fixed)
         if run is not None:
@@ -722,7 +686,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
     """Run the scenarios (all, or those named), `repeat` times each; replay every capture."""
     from . import load
     from .capture import capture_kind, read_capture
-    from .cli_conform import replay_lines
+    from .replay_report import replay_lines
     from .diagnostics import TcpcheckError
     from .replay import replay
 

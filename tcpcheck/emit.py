@@ -510,7 +510,8 @@ class _Emitter:
         if ch.loss_counter is not None:
             delta += f" + (1 << {self.slots[ch.loss_counter].offset})"
         self.variants.append(Variant(vid, None, c.CEvent("internal", f"loss on {ch.name}"), -1,
-                                     0, (), (), (), None, ("segment_lost",), None))
+                                     0, (), (), (), None, ("segment_lost",), None,
+                                     lost_from=ch.name))
         return StepCode(f"# network: the head segment of {ch.name} is lost", tuple(conds),
                         (f"t = {delta}",), 0, str(vid))
 

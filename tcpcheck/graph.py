@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .tcp import FLAG_WIDTH, flags_name
 from .transitions import Variant
 from .explore import Exploration
+from .run import received_flags as _received
 
 
 def region_of(ex: Exploration) -> list[int]:
@@ -27,12 +27,8 @@ def region_of(ex: Exploration) -> list[int]:
 
 def received_flags(ex: Exploration, sid: int, v: Variant) -> str | None:
     """The flags of the segment a recv step took, read from the head of its channel."""
-    if v.event.kind != "recv" or v.instance is None:
-        return None
-    ts = ex.system
-    ch = next(ch for ch in ts.channels if ch.dst == v.instance)
-    head = ts.slot_value(ex.states[sid], ch.slot) & ((1 << ts.seg_width) - 1)
-    return flags_name(head & ((1 << FLAG_WIDTH) - 1))
+    flags = _received(ex.system, ex.states[sid], v)
+    return None if flags is None else str(flags)
 
 
 def edge_attributes(ex: Exploration, src: int, v: Variant) -> dict:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import graphviz
 
-from .transitions import field_texts, segment_text
+from .segment import Segment, field_texts, segment_text
+from .tcp import Flags
 from .render import Written, write_drawing
 
 _FONT = "Helvetica"
@@ -45,18 +46,19 @@ _INK = "#222222"
 _DIM = "#777777"
 _COLORS = ("#1f5fa8", "#b2531b")   # arrows sent by the left / right endpoint
 
-# units of sequence space a segment uses (RFC 9293 3.4): SYN and FIN one each, data its length
-_UNITS = {"SYN": 1, "FIN": 1, "DATA": 1}
+# sequence space a segment uses (RFC 9293 3.4): SYN and FIN one unit each, data (one unit of
+# payload in the model) one
+_UNITS = Flags.SYN | Flags.FIN | Flags.DATA
 
 
 # ------------------------------------------------------------------ the run, as rows and arrows
 
 @dataclass
-class Segment:
-    """One segment of the run: who sent it, when, what it carried, and how it ended."""
+class Arrow:
+    """One segment of the run on the drawing: who sent it, when, and how it ended."""
     src: str
     dst: str
-    seg: dict
+    segment: Segment
     seq: int
     sent_row: int
     time_ms: float | None
@@ -64,19 +66,16 @@ class Segment:
     lost: bool = False
 
     @property
-    def flags(self) -> str:
-        return self.seg.get("flags", "?")
-
-    @property
     def length(self) -> int:
-        return 1 if "DATA" in self.flags.split("+") else 0
+        return 1 if self.segment.flags & Flags.DATA else 0
 
     def label(self, with_time: bool = True) -> str:
-        parts = [self.flags, f"seq={self.seq}"]
-        if "ack" in self.seg:
-            parts.append(f"ack={_num(self.seg['ack'])}")
+        seg = self.segment.as_dict()
+        parts = [seg["flags"], f"seq={self.seq}"]
+        if "ack" in seg:
+            parts.append(f"ack={_num(seg['ack'])}")
         parts.append(f"len={self.length}")
-        parts += field_texts(self.seg, ("flags", "ack"))
+        parts += field_texts(seg, ("flags", "ack"))
         text = " ".join(parts)
         if with_time and self.time_ms is not None:
             text += f"  t={_ms(self.time_ms)} ms"
@@ -104,8 +103,8 @@ def _ms(t: float) -> str:
     return f"{t:.3f}".rstrip("0").rstrip(".")
 
 
-def _units(seg: dict) -> int:
-    return sum(_UNITS.get(f, 0) for f in seg.get("flags", "").split("+"))
+def _units(seg: Segment) -> int:
+    return bin(seg.flags & _UNITS).count("1")
 
 
 def _other(instances: tuple[str, str], name: str) -> str:
@@ -130,8 +129,9 @@ def _event_text(step: dict) -> str | None:
 
 
 def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "server")
-                ) -> tuple[list[Row], list[Segment]]:
-    """Rows (one per step) and segments (in the order sent), sends matched to receives.
+                ) -> tuple[list[Row], list[Arrow]]:
+    """Rows (one per step) and arrows (one per segment, in the order sent), sends matched to
+    receives.
 
     Raises ValueError when the steps do not fit together: a step by an endpoint that is not
     one of `instances`, or a receive or loss with nothing on the wire, or a different segment
@@ -139,8 +139,8 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "serv
     if len(instances) != 2 or instances[0] == instances[1]:
         raise ValueError(f"a ladder has two different endpoints, not {instances!r}")
     rows: list[Row] = []
-    segments: list[Segment] = []
-    wire: dict[tuple[str, str], list[Segment]] = {}
+    segments: list[Arrow] = []
+    wire: dict[tuple[str, str], list[Arrow]] = {}
     units = {name: 0 for name in instances}
     fin_seq: dict[str, int] = {}  # the seq of each side's first FIN
     prev_states: dict[str, str] = {}
@@ -170,16 +170,16 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "serv
                 text = _event_text(step)
                 if text:
                     row.events[who] = text
-                for seg in step.get("sent") or []:
-                    flags = seg.get("flags", "").split("+")
+                for sent in step.get("sent") or []:
+                    seg = Segment.from_dict(sent)
+                    fin = bool(seg.flags & Flags.FIN)
                     # a FIN sent again is a retransmission: it has the first one's seq
-                    again = "FIN" in flags and who in fin_seq
+                    again = fin and who in fin_seq
                     seq = fin_seq[who] if again else units[who]
                     if seg.get("stale") and who in fin_seq:
                         seq = fin_seq[who]  # built before the FIN went out: the FIN's seq
-                    s = Segment(who, _other(instances, who), dict(seg), seq, i,
-                                step.get("time_ms"))
-                    if "FIN" in flags and not again:
+                    s = Arrow(who, _other(instances, who), seg, seq, i, step.get("time_ms"))
+                    if fin and not again:
                         fin_seq[who] = units[who]
                     if not again:
                         units[who] += _units(seg)
@@ -204,20 +204,17 @@ def _channel_ends(step: dict, instances: tuple[str, str]) -> tuple[str, str]:
     return src, dst
 
 
-def _take(wire, src: str, dst: str, seg: dict | None, what: str) -> Segment:
+def _take(wire, src: str, dst: str, seg: dict | None, what: str) -> Arrow:
     """The oldest segment on the wire from src to dst, which `what` (receives or loses)."""
     queue = wire.get((src, dst)) or []
     if not queue:
         raise ValueError(f"{what} a segment from {src} to {dst}, but none is on the wire")
     head = queue.pop(0)
-    if seg is not None and dict(seg) != head.seg:
-        raise ValueError(f"{what} {_seg_text(seg)}, but the oldest segment from {src} to "
-                         f"{dst} on the wire is {_seg_text(head.seg)}")
+    # the same flags and fields, in whatever order the step lists the fields
+    if seg is not None and dict(seg) != head.segment.as_dict():
+        raise ValueError(f"{what} {segment_text(seg)}, but the oldest segment from {src} to "
+                         f"{dst} on the wire is {head.segment.text()}")
     return head
-
-
-def _seg_text(seg: dict) -> str:
-    return segment_text(seg)
 
 
 # ------------------------------------------------------------------ DOT

@@ -136,7 +136,7 @@ class _Eval:
             lost_on = {}        # loss variant -> the channel it loses from
             for var in ts.variants:
                 if var.instance is None:
-                    ch = next(ch for ch in ts.channels if ch.name in var.event.name)
+                    ch = next(ch for ch in ts.channels if ch.name == var.lost_from)
                     if inst is None or ch.src == inst:
                         lost_on[var.index] = ch
             fmask = (1 << FLAG_WIDTH) - 1

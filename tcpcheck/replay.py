@@ -28,6 +28,10 @@ from dataclasses import dataclass, field
 from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
 from .explore import Exploration
+from .kinds import CloseKind
+from .run import Run
+from .segment import Segment, decode_channel
+from .tcp import Flags
 from .trace import path_view, tcp_states
 from .verdicts import Verdict
 
@@ -51,7 +55,7 @@ class Replay:
     ended_early: bool = False                 # rejected because the model still must send
     could_be_in: list[dict] = field(default_factory=list)  # states just before the failure
     instead: list[dict] = field(default_factory=list)      # what those states could send
-    kind: str | None = None                   # kind of close of the matching run
+    kind: CloseKind | None = None             # kind of close of the matching run
     calls_checked: bool = False               # the run had to give the kernel's call results
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
     explored: int = 0                         # (state, position) pairs visited
@@ -77,22 +81,22 @@ class Replay:
         return Verdict.ACCEPTED
 
 
-def _segment_matches(model_seg: dict, captured: CapturedSegment) -> bool:
-    if model_seg["flags"] != captured.flags:
+def _segment_matches(sent: Segment, captured: CapturedSegment) -> bool:
+    if sent.flags != captured.flags:
         return False
-    if "stale" in model_seg and bool(model_seg["stale"]) != captured.stale:
+    if sent.has("stale") and bool(sent.get("stale")) != captured.stale:
         return False
-    if captured.flags == "RST" or captured.ack is None:
+    if captured.flags == Flags.RST or captured.ack is None:
         return True
-    return model_seg.get("ack") == captured.ack
+    return sent.get("ack") == captured.ack
 
 
-def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) -> list[dict]:
+def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) -> list[Segment]:
     """The segments variant v put on the wire, read from the channel's tail in the new state.
     `cache` keeps decoded channel contents: the same few recur across many states."""
     if not v.sends:
         return []
-    segs: list[dict] = []
+    segs: list[Segment] = []
     by_channel: dict[str, int] = {}
     for name, _flags in v.sends:
         by_channel[name] = by_channel.get(name, 0) + 1
@@ -101,7 +105,7 @@ def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) ->
         key = (name, ts.slot_value(new_state, ch.slot), n)
         tail = cache.get(key)
         if tail is None:
-            tail = cache[key] = ts.channel_segments(new_state, ch)[-n:]
+            tail = cache[key] = decode_channel(ts, new_state, ch.slot)[-n:]
         segs.extend(tail)
     return segs
 
@@ -254,9 +258,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         for vid, nxt, v, sent in successors(node[0]):
             if not sent:
                 continue
-            key = (v.instance, tuple(tuple(sorted(s.items())) for s in sent))
+            key = (v.instance, tuple(tuple(sorted(s.as_dict().items())) for s in sent))
             alternatives.setdefault(key, (node, vid, sent))
-    result.instead = [{"side": inst, "segments": [dict(s) for s in sent],
+    result.instead = [{"side": inst, "segments": [s.as_dict() for s in sent],
                        "after": tcp_states(ts, node[0])}
                       for (inst, _), (node, _vid, sent) in sorted(alternatives.items(),
                                                                    key=lambda kv: str(kv[0]))]
@@ -368,21 +372,10 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
 
 
 def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
-    from .behaviour import classify
-
     result.view, result.run = _view(ts, run_nodes, reg, None)
-    variants = [ts.variants[vid] for vid, _sid in result.run[1:]]
-    steps = []
-    for (vid, sid), (_pv, psid) in zip(result.run[1:], result.run[:-1]):
-        v = ts.variants[vid]
-        got = None
-        if v.event.kind == "recv" and v.instance is not None:
-            ch = next(c for c in ts.channels if c.dst == v.instance)
-            head = ts.channel_segments(result.view.states[psid], ch)
-            got = _flag_bits(head[0]["flags"]) if head else None
-        steps.append((v, got))
-    last = result.view.states[result.run[-1][1]]
-    result.kind = classify(ts, steps, not ts.successors(last))
+    run = Run.of(result.view, result.run)
+    variants = run.variants
+    result.kind = run.kind(complete=not ts.successors(run.steps[-1].state))
     if check_timing:
         from .timing import check_run
         pinned = _pinned(result.capture, variants)
@@ -401,15 +394,6 @@ def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
         if v.sends and k < len(segs):
             out.append((i, segs[k].time_ms - segs[0].time_ms, f"segment #{segs[k].number}"))
             k += len(v.sends)
-    return out
-
-
-def _flag_bits(flags: str) -> int:
-    from .tcp import FLAG_BITS
-
-    out = 0
-    for f in flags.split("+"):
-        out |= FLAG_BITS[f]
     return out
 
 

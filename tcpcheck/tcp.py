@@ -5,6 +5,8 @@ segment codes, captures, ladders) takes its words from here.
 """
 from __future__ import annotations
 
+from enum import IntFlag
+
 # Segment flags and their bits. DATA is not a TCP header flag: it marks a segment that carries
 # one unit of payload.
 FLAG_BITS = {"FIN": 1, "SYN": 2, "RST": 4, "ACK": 8, "DATA": 16}
@@ -20,6 +22,28 @@ APP_CALLS: dict[str, tuple[str, ...]] = {
     "close": (), "shutdown": ("SHUT_RD", "SHUT_WR", "SHUT_RDWR"), "write": (), "read": (),
     "exit": (), "kill": (), "fork": (), "listen": (), "connect": (), "accept": (),
 }
+
+class Flags(IntFlag):
+    """A segment's flags as a typed value: `Flags.FIN | Flags.ACK` prints as FIN+ACK."""
+    FIN = FLAG_BITS["FIN"]
+    SYN = FLAG_BITS["SYN"]
+    RST = FLAG_BITS["RST"]
+    ACK = FLAG_BITS["ACK"]
+    DATA = FLAG_BITS["DATA"]
+
+    def __str__(self) -> str:
+        return flags_name(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Flags:
+        """The flags written FIN+ACK style (as flags_name writes them); KeyError on a name
+        that is not a flag."""
+        out = cls(0)
+        for name in text.split("+"):
+            if name != "none":
+                out |= cls[name]
+        return out
+
 
 def flags_name(bits: int) -> str:
     """FIN+ACK style name of a flag bit set."""

@@ -1,22 +1,24 @@
-"""Runs (paths through the state graph) as data and as text.
+"""A run (tcpcheck.run) as the JSON trace format and as lines of text.
 
-A run is a list of (variant, state id) pairs starting at an initial state (variant -1).
-`run_steps` turns it into plain dicts (the JSON trace format, also what the ladder diagram
-draws):
+`run_steps` turns a run into plain dicts (the JSON trace format, also what the ladder
+diagram draws):
 
     {"step": 1, "state": 7, "endpoint": "client", "kind": "call", "event": "close()",
      "received": null, "sent": [{"flags": "FIN", "ack": 0}], "segment": "FIN",
      "timers": {"fired": null, "armed": [], "cancelled": []}, "observations": [],
      "time_ms": 1.0, "tcp_states": {"client": "FIN_WAIT_1", "server": "ESTABLISHED"}}
 
-Step 0 is the initial state: it has "params" and no event.
+Step 0 is the initial state: it has "params" and no event. A path through an exploration
+travels as [(variant, state id)], the first variant -1 (the initial state).
 """
 from __future__ import annotations
 
 from array import array
 
-from .transitions import segment_text
+from .diagnostics import Diagnostic
 from .explore import Exploration
+from .run import Run, Step
+from .segment import segment_text
 
 
 def path_view(ts, pairs: list[tuple[int, int]], region: int) -> tuple[Exploration, list]:
@@ -49,49 +51,42 @@ def tcp_states(ts, state: int) -> dict[str, str]:
 def run_steps(ex: Exploration, run: list[tuple[int, int]],
               times: list[float] | None = None) -> list[dict]:
     """One dict per step of the run (see the module docstring)."""
-    ts = ex.system
-    steps = []
-    prev = None
-    for i, (vid, sid) in enumerate(run):
-        state = ex.states[sid]
-        step: dict = {"step": i, "state": sid}
-        if vid < 0 or prev is None:
-            region = ex.initial.index(sid) if sid in ex.initial else None
-            params = ts.initial_params[region] if region is not None else {}
-            # the parameters worth showing (no default, or not at it); every one in "all_params"
-            notable = ts.notable_params(params) if params else []
-            step["params"] = {n: ts.param_value(n, v) for n, v in params.items() if n in notable}
-            step["all_params"] = {n: ts.param_value(n, v) for n, v in params.items()}
-        else:
-            v = ts.variants[vid]
-            kind = "loss" if v.instance is None else v.event.kind
-            received = None
-            if kind == "recv":
-                ch = next(c for c in ts.channels if c.dst == v.instance)
-                received = ts.channel_segments(ex.states[prev], ch)[0]
-            sent = []
-            if v.sends:
-                ch = next(c for c in ts.channels if c.src == v.instance)
-                sent = ts.channel_segments(state, ch)[-len(v.sends):]
-            step.update({
-                "endpoint": v.instance or "network",
-                "kind": kind,
-                "event": v.event.label(),
-                "received": received,
-                "sent": sent,
-                "segment": sent[0]["flags"] if sent else None,
-                "timers": {"fired": v.fired, "armed": list(v.arms), "cancelled": list(v.cancels)},
-                "observations": list(v.observations),
-            })
-            if kind == "loss":
-                ch = next(c for c in ts.channels if c.name in v.event.name)
-                step["lost"] = ts.channel_segments(ex.states[prev], ch)[0]
-                step["channel"] = ch.name
-        step["time_ms"] = times[i] if times is not None else None
-        step["tcp_states"] = tcp_states(ts, state)
-        steps.append(step)
-        prev = sid
-    return steps
+    return trace_json(Run.of(ex, run, times))
+
+
+def trace_json(run: Run) -> list[dict]:
+    """The run in the JSON trace format (see the module docstring)."""
+    return [_step_json(run, i, step) for i, step in enumerate(run.steps)]
+
+
+def _step_json(run: Run, i: int, step: Step) -> dict:
+    ts = run.system
+    out: dict = {"step": i, "state": step.state_id}
+    v = step.variant
+    if v is None:
+        params = run.params if i == 0 else {}
+        # the parameters worth showing (no default, or not at it); every one in "all_params"
+        notable = ts.notable_params(params) if params else []
+        out["params"] = {n: ts.param_value(n, x) for n, x in params.items() if n in notable}
+        out["all_params"] = {n: ts.param_value(n, x) for n, x in params.items()}
+    else:
+        sent = [seg.as_dict() for seg in step.sent]
+        out.update({
+            "endpoint": v.instance or "network",
+            "kind": step.kind,
+            "event": v.event.label(),
+            "received": step.received.as_dict() if step.received is not None else None,
+            "sent": sent,
+            "segment": sent[0]["flags"] if sent else None,
+            "timers": {"fired": v.fired, "armed": list(v.arms), "cancelled": list(v.cancels)},
+            "observations": list(v.observations),
+        })
+        if step.lost is not None:
+            out["lost"] = step.lost.as_dict()
+            out["channel"] = v.lost_from
+    out["time_ms"] = step.time_ms
+    out["tcp_states"] = tcp_states(ts, step.state)
+    return out
 
 
 def _seg(seg: dict) -> str:
@@ -124,3 +119,14 @@ def run_lines(ex: Exploration, run: list[tuple[int, int]],
         when = f"{t:>9.3f} ms  " if t is not None else ""
         lines.append(f"{step['step']:>3}  {when}{step_line(step)}")
     return lines
+
+
+def model_error_diagnostic(err, view, run) -> tuple[Diagnostic, list[str]]:
+    """A model error (ExplorationError) found at the end of `run` (in `view`): a located
+    diagnostic whose notes are the run, and the run's lines. explore, check, simulate and
+    replay all report a model error with this."""
+    steps = run_lines(view, run)
+    if err.variant >= 0:
+        steps.append(f"then {view.system.variants[err.variant].label} fails")
+    return Diagnostic(err.code, err.message, err.span,
+                      ("reached by the run:",) + tuple(steps)), steps

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from . import model as c
 from .diagnostics import Span
 from .params import eval_const
+from .segment import segment_text
 from .tcp import FLAG_WIDTH, flags_name
 
 
@@ -76,6 +77,7 @@ class Variant:
     observations: tuple[str, ...]
     span: Span | None
     timer_ops: tuple[tuple[str, str], ...] = ()  # ("arm" | "cancel", timer) in program order
+    lost_from: str | None = None   # a network loss: the channel whose head segment it loses
 
     @property
     def label(self) -> str:
@@ -250,19 +252,3 @@ def _params_read(model: c.CheckedModel) -> frozenset[str]:
     for part in (model.fields, model.globals, model.endpoints, model.channels):
         walk(part)
     return frozenset(found)
-
-
-def segment_text(seg: dict) -> str:
-    """FIN+ACK(ack=1): the flags, then the fields; a bool field shows by its name when true
-    and not at all when false (ACK(ack=1,stale))."""
-    fields = ",".join(field_texts(seg))
-    return f"{seg.get('flags', '?')}({fields})" if fields else str(seg.get("flags", "?"))
-
-
-def field_texts(seg: dict, skip: tuple[str, ...] = ("flags",)) -> list[str]:
-    out = []
-    for k, v in seg.items():
-        if k in skip or v is False:
-            continue
-        out.append(k if v is True else f"{k}={v}")
-    return out

@@ -8,10 +8,11 @@ import pytest
 from conftest import DEFAULT_MODEL, run_tcpcheck
 
 from tcpcheck import load
-from tcpcheck.behaviour import _received, classify
 from tcpcheck.conform import SCENARIOS, _KindMonitor, capture_problem
 from tcpcheck.explore import explore
+from tcpcheck.kinds import classify
 from tcpcheck.query import adjacency, end_predicate
+from tcpcheck.run import received_flags
 
 CANNOT_CAPTURE = capture_problem()
 
@@ -20,7 +21,7 @@ CANNOT_CAPTURE = capture_problem()
     ["delayed_ack=*", "passive_has_data=*"],
     ["delayed_ack=*", "passive_has_data=*", "shared_socket=true", "server_quickack=*"],
 ])
-def test_kind_monitor_agrees_with_classify_on_every_complete_run(params):
+def test_kind_monitor_on_the_product_agrees_with_classify_on_every_complete_run(params):
     ex = explore(load(DEFAULT_MODEL, params))
     ts, adj, end = ex.system, adjacency(ex), end_predicate(ex.system)
     mon = _KindMonitor(ex)
@@ -31,8 +32,11 @@ def test_kind_monitor_agrees_with_classify_on_every_complete_run(params):
         sid, path, m = stack.pop()
         if not adj[sid]:
             runs += 1
-            steps = [(ts.variants[v], _received(ex, src, ts.variants[v])) for v, src in path]
-            want = classify(ts, steps, end(ex.states[sid]))
+            steps = [(var.instance, received_flags(ts, ex.states[src], var),
+                      [f for _, f in var.sends])
+                     for v, src in path for var in [ts.variants[v]]]
+            want = classify([inst.name for inst in ts.model.instances], steps,
+                            end(ex.states[sid]))
             assert mon.kind(m, end(ex.states[sid])) == want
             seen[want] = seen.get(want, 0) + 1
             continue

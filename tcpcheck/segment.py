@@ -1,0 +1,76 @@
+"""A segment in the model's words: its flags and the fields the model declares for segments.
+
+One type for a segment wherever it appears: on a channel of a packed state, sent or received
+by a step of a run, read from a capture, drawn on a ladder. The JSON trace format and the
+ladder's input write it as a dict ({"flags": "FIN+ACK", "ack": 1, "stale": false}); `as_dict`
+and `from_dict` go between the two, and `segment_text` writes it the way every report does:
+FIN+ACK(ack=1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+from .tcp import FLAG_WIDTH, Flags
+
+if TYPE_CHECKING:       # only for the annotation: compile imports this module
+    from .transitions import TransitionSystem
+
+FieldValue = Union[int, bool, str]     # an int, a bool, or the name of an enum value
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    flags: Flags
+    fields: tuple[tuple[str, FieldValue], ...] = ()   # (name, value) in declaration order
+
+    def get(self, name: str, default=None):
+        """The value of field `name`, `default` when the segment has no such field."""
+        return next((v for n, v in self.fields if n == name), default)
+
+    def has(self, name: str) -> bool:
+        return any(n == name for n, _v in self.fields)
+
+    def as_dict(self) -> dict:
+        """The JSON trace's form: flags first, then the fields in their order."""
+        return {"flags": str(self.flags), **dict(self.fields)}
+
+    @classmethod
+    def from_dict(cls, seg: dict) -> Segment:
+        """A segment from its JSON trace form; KeyError when a flag is not one of TCP's."""
+        return cls(Flags.parse(seg["flags"]),
+                   tuple((k, v) for k, v in seg.items() if k != "flags"))
+
+    def text(self) -> str:
+        return segment_text(self.as_dict())
+
+
+def decode_channel(ts: TransitionSystem, state: int, slot: int) -> tuple[Segment, ...]:
+    """The segments on the channel held in `slot` of packed `state`, head first (see
+    tcpcheck.compile: consecutive non-zero codes of ts.seg_width bits)."""
+    raw = ts.slot_value(state, slot)
+    mask = (1 << ts.seg_width) - 1
+    out = []
+    while raw:
+        code = raw & mask
+        fields = ts.decode_segment(code)        # the fields as users write them
+        del fields["flags"]
+        out.append(Segment(Flags(code & ((1 << FLAG_WIDTH) - 1)), tuple(fields.items())))
+        raw >>= ts.seg_width
+    return tuple(out)
+
+
+def segment_text(seg: dict) -> str:
+    """FIN+ACK(ack=1): the flags, then the fields; a bool field shows by its name when true
+    and not at all when false (ACK(ack=1,stale))."""
+    fields = ",".join(field_texts(seg))
+    return f"{seg.get('flags', '?')}({fields})" if fields else str(seg.get("flags", "?"))
+
+
+def field_texts(seg: dict, skip: tuple[str, ...] = ("flags",)) -> list[str]:
+    out = []
+    for k, v in seg.items():
+        if k in skip or v is False:
+            continue
+        out.append(k if v is True else f"{k}={v}")
+    return out
