@@ -28,15 +28,6 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, TcpcheckError
 
-# Stable codes of this stage (the 6xx range belongs to captures and replay).
-CODES: dict[str, str] = {
-    "TCP600": "cannot read capture file",
-    "TCP601": "corrupt or truncated capture file",
-    "TCP602": "no TCP connection in the capture",
-    "TCP603": "bad --conn",
-    "TCP604": "bad JSON trace",
-}
-
 # TCP header flag bits (RFC 9293 3.1)
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 _MOD = 1 << 32
