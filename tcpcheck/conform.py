@@ -595,12 +595,12 @@ def predicted_kinds(ts, sc: Scenario, budget: int = 20_000) -> tuple[list[str], 
     the kinds whose timing z3 could not settle within `budget` checks."""
     from .behaviour import KINDS
     from .explore import explore
-    from .query import adjacency, end_predicate, timed_search
+    from .query import end_predicate, timed_search
     from .timing import timers_of
 
     ex = explore(ts)
     end = end_predicate(ts)
-    adj = adjacency(ex)
+    adj = ex.adjacency
     monitor = _KindMonitor(ex)
     fixed = {}
     if sc.think_ms is not None and sc.passive is not None \

@@ -45,10 +45,6 @@ class Verdict:
     doc: str | None = None
     source: str = ""
 
-    @property
-    def failed(self) -> bool:
-        return self.verdict == "violated"
-
 
 # ---------------------------------------------------------------- evaluation
 
@@ -204,7 +200,6 @@ class _Monitor:
 
     def __init__(self, ev: _Eval, formula):
         self.ev = ev
-        self.atoms: list = []
         self.init_fns: list = []   # state -> initial monitor value
         self.step_fns: list = []   # (value, src, dst, variant, dst_state) -> value
         self.final_fns: list = []  # (value, final state) -> bool
@@ -284,10 +279,6 @@ class _Monitor:
 
 
 # ---------------------------------------------------------------- searches
-
-
-def adjacency(ex: Exploration) -> list[list[tuple[int, int]]]:
-    return ex.adjacency
 
 
 def _timed(ex: Exploration, run):
@@ -527,7 +518,7 @@ def _invariant(ex, ev, prop, base) -> Verdict:
                      "them impossible: " + "; ".join(first_bad[1].conflict or []))
         # a longer run to a bad state might still be possible: search the timed runs
         states = ex.states
-        run2, exhausted2 = timed_search(ex, adjacency(ex), None,
+        run2, exhausted2 = timed_search(ex, ex.adjacency, None,
                                          lambda sid, m: not pred(states[sid]),
                                          len(first_bad[0]) - 1)
         timing2 = _timed(ex, run2) if run2 is not None else None
@@ -543,7 +534,7 @@ def _invariant(ex, ev, prop, base) -> Verdict:
 
 def _run_property(ex, ev, prop, base) -> Verdict:
     mon = _Monitor(ev, prop.formula)
-    adj = adjacency(ex)
+    adj = ex.adjacency
     search = _RunSearch(ex, mon, adj)
     want = prop.kind == "reachable"
     # fast path: the first run the product BFS finds is a shortest run; if the timers allow
@@ -689,7 +680,7 @@ def _timing(ex, ev, prop, base) -> Verdict:
         if ref.hi_ms is not None:
             ranges.append(var <= ref.hi_ms)
     mon = _Monitor(ev, prop.formula)
-    search = _RunSearch(ex, mon, adjacency(ex))
+    search = _RunSearch(ex, mon, ex.adjacency)
     conds: dict[str, z3.BoolRef] = {}
     runs = 0
     example = None

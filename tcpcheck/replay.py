@@ -458,11 +458,6 @@ def _states_summary(ts: TransitionSystem, nodes, region) -> list[dict]:
     return [{"tcp_states": dict(k), "combinations": len(v)} for k, v in sorted(seen.items())]
 
 
-def params_text(ts: TransitionSystem, values: dict) -> str:
-    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                     for k, v in values.items())
-
-
 def open_params(model_path, fixed: list[str]) -> list[str]:
     """--param arguments that open every parameter declared with a default (NAME=*), except
     those fixed by the user: replay tries every combination."""

@@ -29,7 +29,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .model import Type
-from .tcp import APP_CALLS, FLAG_BITS, flags_name
+from .tcp import APP_CALLS, FLAG_BITS
 from .compile import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
 from .parse import read_source
@@ -643,7 +643,7 @@ class _Resolver:
             bound = self.formula(r.args[1])
             if bound is None:
                 return None
-            b, blayer, btype = bound
+            b, _layer, btype = bound
             if not isinstance(b, Const) or btype != "int" or op not in ("==", "!=", "<", "<=", ">", ">="):
                 self.error("TCP202", "compare count(...) with a number, e.g. count(sends(any, "
                            "FIN)) == 2", r.span)
@@ -772,7 +772,3 @@ def _source_of(text: str, span: Span) -> str:
 def resolve(spec: SpecFile, ts: TransitionSystem) -> list[Property]:
     """Resolve every property of a spec against a compiled model; all errors at once."""
     return _Resolver(spec, ts).run()
-
-
-def describe_flags(flags: tuple[int, ...] | None) -> str:
-    return "any" if flags is None else " | ".join(flags_name(f) for f in flags)

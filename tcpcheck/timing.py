@@ -45,11 +45,6 @@ def timers_of(ts: TransitionSystem) -> dict[tuple[str, str], TimerRef]:
     return out
 
 
-def timer_ops(v: Variant) -> list[tuple[str, str]]:
-    """The variant's timer operations in the order they happen."""
-    return list(v.timer_ops)
-
-
 @dataclass
 class RunTiming:
     feasible: bool
