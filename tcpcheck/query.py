@@ -26,7 +26,7 @@ from .compile import TransitionSystem
 from .tcp import FLAG_WIDTH
 from .explore import Exploration
 from .graph import received_flags
-from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
+from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
 from .trace import tcp_states
 
 MAX_RUNS_CHECKED = 20000  # timing checks before a search gives up (inconclusive)
@@ -367,20 +367,16 @@ class _RunSearch:
 MAX_TIMING_CHECKS = 200_000  # incremental z3 checks a timed search may make before giving up
 
 
-class _Exhausted(Exception):
-    pass
-
-
 def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
                   extra: int = 12, budget: int = MAX_TIMING_CHECKS, fixed: dict | None = None):
-    """The shortest run the timers allow that ends in a target (iterative deepening, edges in
-    order), pruning every prefix z3 already rules out (its extensions are ruled out too) and
-    every step after which no target is reachable within the length left (untimed).
+    """The shortest run the timers allow that ends in a target: timing.TimedSearch over the
+    product of the state graph with the monitor, deepened one step at a time (edges in
+    order), pruning every step after which no target is reachable within the length left
+    (untimed).
 
     `is_target(state id, monitor value)` says where a run may end; `fixed` pins timers to one
     duration each (see timing.IncrementalRun). Returns (run, exhausted)."""
     states = ex.states
-    variants = ex.system.variants
     # the product of the state graph with the monitor, and each node's distance to a target
     index: dict[tuple, int] = {}
     nodes: list[tuple[int, object]] = []
@@ -421,41 +417,25 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
                 dist[p] = dist[k] + 1
                 todo.append(p)
 
-    inc = IncrementalRun(ex.system, fixed)
-    path: list[tuple[int, int]] = []
-
-    def dfs(k, left):
-        if dist[k] == 0:
-            return list(path)
-        for v, j in succ[k]:
-            if dist[j] > left - 1:
-                continue  # no target within reach on this branch, whatever the timing
-            if inc.checks >= budget:
-                raise _Exhausted
-            if inc.push(variants[v]):
-                path.append((v, nodes[j][0]))
-                found = dfs(j, left - 1)
-                if found is not None:
-                    return found
-                path.pop()
-            inc.pop()
-        return None
-
     starts = [index[(sid, monitor.initial(states[sid]) if monitor else None)] for sid in ex.initial]
     best = min((dist[k] for k in starts), default=far)
     if best == far:
         return None, False
-    try:
-        for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
-            for k in starts:
-                if dist[k] > limit:
-                    continue
-                path[:] = [(-1, nodes[k][0])]
-                found = dfs(k, limit)
-                if found is not None:
-                    return found, False
-    except _Exhausted:
-        return None, True
+    search = TimedSearch(ex.system, budget, fixed)
+    for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
+
+        def out_of_reach(j, steps, limit=limit):
+            return dist[j] > limit - steps  # no target within the length left, whatever the timing
+
+        for k in starts:
+            if dist[k] > limit:
+                continue
+            path = next(search.paths(k, succ.__getitem__, lambda j: dist[j] == 0,
+                                     skip=out_of_reach), None)
+            if path is not None:
+                return [(v, nodes[j][0]) for v, j in path], False
+            if search.exhausted:
+                return None, True
     return None, False
 
 

@@ -272,7 +272,7 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     the others), growing each with z3's incremental solver so that a prefix the timers (or the
     capture's timestamps) already rule out is dropped with all its extensions. Stops after
     MAX_TIMING_CHECKS steps checked (result.timing_limit)."""
-    from .timing import IncrementalRun
+    from .timing import TimedSearch
 
     finals_set = set(finals)
     useful: set = set(finals_set)
@@ -297,61 +297,27 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     segs = result.capture.segments
     timed = result.timed_by_capture
     first = (result.view, result.run, result.kind, result.timing)
-    inc = IncrementalRun(ts)
-    # whether a prefix fits in time depends only on its variants and pinned times, not on the
-    # parameter combination: remember the answers across combinations
-    fits: dict[tuple, bool] = {}
+
+    def pin(path, vid):
+        """A sending step happens when its segment was captured, after the run's first send."""
+        if not (timed and ts.variants[vid].sends):
+            return None
+        k = path[-1][1][1]          # segments matched before this step
+        first_send = next((i for i, (v, _node) in enumerate(path) if i and ts.variants[v].sends),
+                          len(path))
+        return (first_send, segs[k].time_ms - segs[0].time_ms)
+
+    # one search for every start: whether a prefix fits in time depends only on its variants
+    # and pinned times, not on the parameter combination, and TimedSearch remembers it
+    search = TimedSearch(ts, MAX_TIMING_CHECKS)
     for start in starts:
-        path = [(-1, start)]
-        keys: list[tuple] = [()]
-        first_send: list[int] = []     # the step that sent the capture's first segment
-        iters = [iter(children.get(start, []))]
-        while iters:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                iters.pop()
-                if len(path) > 1:
-                    inc.pop()
-                    keys.pop()
-                    if first_send and first_send[0] == len(path) - 1:
-                        first_send.clear()
-                path.pop()
-                continue
-            vid, child = nxt
-            if child not in useful:
-                continue
-            v = ts.variants[vid]
-            pin = None
-            if timed and v.sends:
-                k = path[-1][1][1]          # segments matched before this step
-                if not first_send:
-                    first_send.append(len(path))
-                pin = (first_send[0], segs[k].time_ms - segs[0].time_ms)
-            key = keys[-1] + ((vid, pin),)
-            known = fits.get(key)
-            if known is False or (known is None and inc.checks >= MAX_TIMING_CHECKS):
-                if known is None:
-                    result.timing_limit = True
-                if first_send and first_send[0] == len(path):
-                    first_send.clear()
-                if known is None:
-                    break
-                continue
-            ok = inc.push(v, pin, check=known is None)
-            fits[key] = ok
-            if not ok:
-                inc.pop()
-                if first_send and first_send[0] == len(path):
-                    first_send.clear()
-                continue
-            keys.append(key)
-            path.append((vid, child))
-            if child in finals_set:
-                _finish_accepted(result, ts, list(path), region[start], check_timing)
-                if result.timing.feasible:
-                    return
-            iters.append(iter(children.get(child, [])))
-        if result.timing_limit:
+        for path in search.paths(start, lambda node: children.get(node, []), finals_set.__contains__,
+                                 skip=lambda node, _steps: node not in useful, pin=pin):
+            _finish_accepted(result, ts, path, region[start], check_timing)
+            if result.timing.feasible:
+                return
+        if search.exhausted:
+            result.timing_limit = True
             break
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
