@@ -241,7 +241,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
 
 
 def _regions(ex) -> list[dict]:
-    region = ex.region_of()  # not graph.region_of: importing networkx costs 80 ms a start
+    region = ex.region_of()
     counts = [0] * len(ex.initial)
     terminal = [0] * len(ex.initial)
     for r in region:
@@ -477,7 +477,6 @@ def _print_check(r, written) -> None:
 
 def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
     """A ladder diagram and a highlighted state graph for every run a verdict shows."""
-    from .graph import region_of
     from .render import joint_dot
     from .trace import run_steps
 
@@ -501,7 +500,7 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
                 if w.message:
                     messages.add(w.message)
             edges = {(v.run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(v.run) if i}
-            regions = region_of(ex)
+            regions = ex.region_of()
             region = regions[v.run[0][1]]  # the run's parameter combination only
             keep = None
             if regions.count(region) > MAX_DRAWN_STATES:

@@ -151,9 +151,6 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     names = [inst.name for inst in ts.model.instances]
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
     channels = {ch.name: ch for ch in ts.channels}
-    region_of_state: dict[int, int] = {}
-    for r, s in enumerate(ts.initial):
-        region_of_state.setdefault(s, r)
 
     # BFS over (state, matched). parent[node] = (previous node, variant)
     parent: dict[tuple[int, int], tuple[tuple[int, int] | None, int]] = {}
