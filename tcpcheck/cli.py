@@ -15,6 +15,7 @@ import click
 
 from . import DEFAULT_MODEL, __version__
 from .diagnostics import Diagnostic, TcpcheckError, render, render_all
+from .params import assignments_text
 
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
@@ -295,8 +296,8 @@ def _print_stats(doc: dict, ex) -> None:
                       "once, figures shared", soft_wrap=True)
     table = Table("parameters", "states", "terminal states", box=None, pad_edge=False)
     for r in doc["parameter_combinations"]:
-        shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                          for k, v in r["params"].items() if k in varying) or "(all fixed)"
+        shown = assignments_text({k: v for k, v in r["params"].items() if k in varying}) \
+            or "(all fixed)"
         table.add_row(shown, f"{r['states']:,}", f"{r['terminal_states']:,}")
     console.print(table)
     if not doc["complete"] and doc["stop_reason"] != "model-error":

@@ -12,13 +12,10 @@ from pathlib import Path
 import click
 
 from .diagnostics import TcpcheckError
+from .params import assignments_text
 
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
-
-
-def _bool(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
@@ -85,7 +82,7 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
                           if r.timing_limit else "not at the times they were captured at"))
         else:
             out.append(f"verdict: accepted: a run of model {ts.model.name}{kind}")
-        req = ", ".join(f"{k}={_bool(v)}" for k, v in r.required.items())
+        req = assignments_text(r.required)
         out.append(f"allowed in {len(r.combos)} of {len(ts.initial)} parameter combinations"
                    + (f"; every one has {req}" if req else ""))
         if r.timing is not None:
@@ -329,7 +326,7 @@ def _print_directory(results, as_json: bool) -> None:
     for r in results:
         verdict = (r.verdict + (" (timing)" if r.untimely else "")) if r.accepted else (
             f"rejected at #{r.failed_at.number}" if r.failed_at else "rejected at end")
-        req = ", ".join(f"{k}={_bool(v)}" for k, v in r.required.items()) if r.accepted else ""
+        req = assignments_text(r.required) if r.accepted else ""
         rows.append((Path(r.capture.source).name, r.capture.compact or "-", verdict,
                      r.kind or "-", req))
     click.echo("\n".join(_table(rows)))
