@@ -401,16 +401,25 @@ class Property:
 STATE, STEP, RUN = "state", "step", "run"
 
 
-def slots_read(node) -> set[int]:
-    """The state slots a resolved formula reads (a variable it reads must not be cleared by
-    the dead-variable reduction: tcpcheck.verify keeps them)."""
-    if isinstance(node, SlotVal):
-        return {node.slot}
-    if isinstance(node, (tuple, list)):
-        return set().union(*(slots_read(x) for x in node)) if node else set()
-    if hasattr(node, "__dataclass_fields__"):
-        return set().union(*(slots_read(getattr(node, f)) for f in node.__dataclass_fields__))
-    return set()
+def variables_read(spec: SpecFile) -> frozenset[str]:
+    """The endpoint variables ("client.rcvd") the spec's properties read, from the syntax: they
+    are known before the model is compiled, so that it is compiled once with the
+    dead-variable reduction told to keep them (tcpcheck.verify). Resolving the properties
+    reports the names that are not variables."""
+    read: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, Raw):
+            if node.op == "qualified":
+                read.add("{}.{}".format(*node.args))
+            node = node.args
+        if isinstance(node, tuple):
+            for part in node:
+                walk(part)
+
+    for p in spec.properties:
+        walk(p.formula)
+    return frozenset(read)
 
 
 class _Resolver:

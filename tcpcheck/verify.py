@@ -79,8 +79,11 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
             raise TcpcheckError([Diagnostic(
                 "TCP401", f"the model this spec names does not exist: {model_path}",
                 sf.model_span, ("a spec's model path is relative to the spec file",))])
+    # the properties' variables stay in every state: the dead-variable reduction may only
+    # clear what nothing reads
+    read = frozenset().union(*(S.variables_read(sf) for _path, sf in specs))
     try:
-        ts = load(model_path, params)
+        ts = load(model_path, params, keep=read)
     except TcpcheckError as err:
         # a bad `with` setting is the spec's mistake: point at its model line
         named = [sf for _path, sf in specs if sf.params and sf.model_span is not None]
@@ -98,13 +101,6 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: 
             diags.extend(err.diagnostics)
     if diags:
         raise TcpcheckError(diags)
-    # the properties' variables stay in every state: the dead-variable reduction may only
-    # clear what nothing reads (the layout does not change, so the resolved slots still hold)
-    read = frozenset(ts.slots[i].name for p in props for i in S.slots_read(p.formula)
-                     if ts.slots[i].kind == "var")
-    if ts.reduction and read:
-        ts = load(model_path, params, keep=read)
-        props = [p for _path, sf in specs for p in S.resolve(sf, ts)]
     ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=progress)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
     for prop in props:
