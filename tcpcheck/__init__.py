@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .compile import compile_model
+from .params import parse_param_overrides
+from .parse import parse_file
+from .typecheck import check
+
 __version__ = "0.1.0"
 
 # The default model: models/teardown.tcpm beside the package (a source checkout).
@@ -23,11 +28,6 @@ def load(path: str | Path, params: list[str] | None = None, *, reduce: bool = Tr
 
     `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
     variables ("client.rcvd") the reduction must never clear."""
-    from .typecheck import check
-    from .compile import compile_model
-    from .params import parse_param_overrides
-    from .parse import parse_file
-
     model = check(parse_file(path))
     return compile_model(model, parse_param_overrides(model, params or []), keep=keep,
                          reduce=reduce)

@@ -22,6 +22,7 @@ Every bad input raises TcpcheckError with a stable code (TCP6xx), never a traceb
 from __future__ import annotations
 
 import json
+import socket
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,7 +282,7 @@ def _tsresol(options: bytes, endian: str) -> float:
 
 def _tcp_packets(records, path: Path) -> list[Packet]:
     """Decode link, IP and TCP headers; everything that is not TCP is skipped."""
-    import dpkt
+    import dpkt  # deferred: dpkt costs 0.1 s, and only binary captures need it
 
     out = []
     for frame, t, linktype, raw in records:
@@ -333,8 +334,6 @@ def _ip_layer(dpkt, linktype: int, raw: bytes):
 
 
 def _addr(ip) -> tuple[str, str]:
-    import socket
-
     fam = socket.AF_INET if len(ip.src) == 4 else socket.AF_INET6
     return socket.inet_ntop(fam, ip.src), socket.inet_ntop(fam, ip.dst)
 

@@ -11,16 +11,20 @@ from pathlib import Path
 
 import click
 
-from .diagnostics import TcpcheckError
+from . import conform
+from .capture import read_capture
+from .cli_io import (EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATED, default_model, emit_json,
+                     fail_input, save_drawing)
+from .compile import segment_text
+from .diagnostics import Diagnostic, TcpcheckError
 from .params import assignments_text
+from .replay import load_open, replay
+from .trace import run_steps
 
-EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
 
 
 def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
-    from .cli import default_model
-
     if len(args) == 1:
         return default_model(), Path(args[0])
     if len(args) == 2:
@@ -32,8 +36,6 @@ def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
 
 def replay_json(r) -> dict:
     """One replay as a JSON document (stable keys)."""
-    from .trace import run_steps
-
     ts = r.system
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
@@ -53,16 +55,9 @@ def replay_json(r) -> dict:
     return doc
 
 
-def _seg_text(seg: dict) -> str:
-    from .compile import segment_text
-
-    return segment_text(seg)
-
-
 def replay_lines(r, show_run: bool = True) -> list[str]:
     """The replay as text: the capture in the model's words, the verdict and why."""
-    from .ladder import ladder_text
-    from .trace import run_steps
+    from .ladder import ladder_text  # deferred: ladder loads graphviz
 
     cap, ts = r.capture, r.system
     out = [f"{cap.source}: {cap.connection}, {len(cap.segments)} segments: {cap.compact or '-'}"]
@@ -105,7 +100,7 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
         if r.failed_at is not None:
             out.append(f"verdict: rejected at segment #{r.failed_at.number}: no run of model "
                        f"{ts.model.name} sends {r.failed_at.side} "
-                       f"{_seg_text(r.failed_at.as_model())} after the "
+                       f"{segment_text(r.failed_at.as_model())} after the "
                        f"{r.matched} segment{'s' if r.matched != 1 else ''} before it")
             closing = [g.number for g in r.capture.segments if g.flags in ("FIN", "FIN+ACK", "RST")]
             if r.failed_at.flags == "DATA" and (not closing or r.failed_at.number < closing[0]):
@@ -124,7 +119,7 @@ def replay_lines(r, show_run: bool = True) -> list[str]:
         if r.instead:
             out.append("and could have sent instead:")
             for alt in r.instead:
-                segs = ", ".join(_seg_text(s) for s in alt["segments"])
+                segs = ", ".join(segment_text(s) for s in alt["segments"])
                 out.append(f"  {alt['side']} {segs}")
         elif r.could_be_in:
             out.append("and could send nothing at all from there")
@@ -150,9 +145,7 @@ def capture_steps(cap) -> list[dict]:
 
 
 def _draw(r, output: Path) -> str | None:
-    from .cli import _write
-    from .ladder import ladder_dot, ladder_pair_dot
-    from .trace import run_steps
+    from .ladder import ladder_dot, ladder_pair_dot  # deferred: ladder loads graphviz
 
     if r.run is None:
         return None
@@ -161,7 +154,7 @@ def _draw(r, output: Path) -> str | None:
         title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
         source = ladder_dot(run_steps(r.view, r.run, times), title)
     else:
-        at = f"#{r.failed_at.number} {r.failed_at.side} {_seg_text(r.failed_at.as_model())}" \
+        at = f"#{r.failed_at.number} {r.failed_at.side} {segment_text(r.failed_at.as_model())}" \
             if r.failed_at else "the end of the capture"
         title = f"{Path(r.capture.source).name}: rejected at {at}"
         model = run_steps(r.view, r.run)
@@ -172,7 +165,7 @@ def _draw(r, output: Path) -> str | None:
                  set(range(n_model - n_alt, n_model)))
         source = ladder_pair_dot(capture_steps(r.capture), model, title,
                                  ("the capture", "the nearest run of the model"), marks)
-    written = _write(source, output)
+    written = save_drawing(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     return str(written.image_path or written.dot_path)
@@ -248,29 +241,25 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture), 3 the
     segments fit but no run tried fits their times (a search limit).
     """
-    from .cli import _fail_input
-    from .render import FORMATS
+    from .render import FORMATS  # deferred: render loads graphviz and networkx
 
     model, target = _split_args(args)
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
-    from .capture import read_capture
-    from .replay import load_open, replay
-
     try:
         ts = load_open(model, list(params))
         if target.is_dir():
             files = sorted(p for p in target.iterdir()
                            if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES)
             if not files:
-                raise TcpcheckError([_diag("TCP600", f"{target} holds no capture "
-                                           f"({', '.join(CAPTURE_SUFFIXES)})")])
+                raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
+                                                f"({', '.join(CAPTURE_SUFFIXES)})")])
             captures = [read_capture(p, conn, from_close) for p in files]
         else:
             captures = [read_capture(target, conn, from_close)]
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     results = []
     show = len(captures) > 1 and not as_json and sys.stderr.isatty()
     for k, cap in enumerate(captures, start=1):
@@ -288,7 +277,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
         if as_json:
             doc = replay_json(r)
             doc["drawn"] = drawn
-            _emit(doc)
+            emit_json(doc)
         else:
             click.echo("\n".join(replay_lines(r)))
             if drawn:
@@ -298,23 +287,11 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
              EXIT_INCONCLUSIVE if "inconclusive" in verdicts else EXIT_OK)
 
 
-def _diag(code: str, message: str):
-    from .diagnostics import Diagnostic
-
-    return Diagnostic(code, message)
-
-
-def _emit(doc: dict) -> None:
-    import json
-
-    click.echo(json.dumps(doc, indent=2))
-
-
 def _print_directory(results, as_json: bool) -> None:
     hit, missed = _coverage(results)
     ts = results[0].system
     if as_json:
-        _emit({"model": ts.model.name,
+        emit_json({"model": ts.model.name,
                "captures": [{"file": r.capture.source, "verdict": r.verdict, "kind": r.kind,
                              "segments": r.capture.compact, "matched": r.matched,
                              "required_params": r.required, "combinations": len(r.combos),
@@ -371,9 +348,6 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     Exit status: 0 every capture accepted and every kind as predicted, 1 a disagreement,
     3 capture impossible here.
     """
-    from . import conform
-    from .cli import _fail_input, default_model
-
     if list_only:
         for s in conform.SCENARIOS:
             click.echo(f"{s.name:<28} {s.summary}")
@@ -386,19 +360,19 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     if problem:
         click.echo(f"tcpcheck conform: cannot capture packets here: {problem}", err=True)
         if as_json:
-            _emit({"error": "cannot capture", "reason": problem})
+            emit_json({"error": "cannot capture", "reason": problem})
         sys.exit(EXIT_INCONCLUSIVE)
     try:
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
                                    (lambda text: click.echo(text, err=True)))
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     except conform.CaptureUnavailable as err:
         click.echo(f"tcpcheck conform: cannot capture packets here: {err}", err=True)
         sys.exit(EXIT_INCONCLUSIVE)
     if as_json:
-        _emit(report.as_json())
+        emit_json(report.as_json())
     else:
         click.echo("\n".join(report.lines()))
     sys.exit(EXIT_OK if report.ok else EXIT_VIOLATED)

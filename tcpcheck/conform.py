@@ -29,6 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import load
+from .capture import capture_kind, read_capture
+from .diagnostics import TcpcheckError
+from .explore import explore
+from .replay import calls_after_error, replay
+from .tcp import FLAG_BITS, FLAG_WIDTH
+
 SETTLE = 0.12        # seconds to wait after both processes are done (last ACKs, delayed ACKs)
 CHILD_TIMEOUT = 8.0  # a scenario process that takes longer is killed
 
@@ -539,8 +546,6 @@ class _KindMonitor:
     segment sent on or after receiving the peer's FIN)."""
 
     def __init__(self, ex):
-        from .tcp import FLAG_BITS, FLAG_WIDTH
-
         self.ex = ex
         self.ts = ex.system
         self.names = [inst.name for inst in self.ts.model.instances]
@@ -593,8 +598,8 @@ class _KindMonitor:
 def predicted_kinds(ts, sc: Scenario, budget: int = 20_000) -> tuple[list[str], list[str]]:
     """The kinds of close the model allows for the scenario (see the module docstring), and
     the kinds whose timing z3 could not settle within `budget` checks."""
+    # deferred: behaviour, query and timing load z3 (and networkx); conform runs without them
     from .behaviour import KINDS
-    from .explore import explore
     from .query import end_predicate, timed_search
     from .timing import timers_of
 
@@ -700,8 +705,6 @@ class Report:
 def _compare_calls(o: Outcome, ts, cap) -> None:
     """Ask the model for a run with the capture's segments whose calls after the RST return
     what the kernel's returned (ECONNRESET, EPIPE, 0), side by side."""
-    from .replay import calls_after_error, replay
-
     want = {side: got for side, rec in o.calls.items()
             if (got := calls_after_error(rec)) is not None}
     if not want:
@@ -717,11 +720,9 @@ def _compare_calls(o: Outcome, ts, cap) -> None:
 def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
               keep: Path | None = None, progress: Callable[[str], None] | None = None) -> Report:
     """Run the scenarios (all, or those named), `repeat` times each; replay every capture."""
-    from . import load
-    from .capture import capture_kind, read_capture
+    # not at the top: cli_conform imports this module (a cycle until the replay report
+    # leaves the command-line module)
     from .cli_conform import replay_lines
-    from .diagnostics import TcpcheckError
-    from .replay import replay
 
     scenarios = [s for s in SCENARIOS if only is None or s.name in only]
     systems = {}

@@ -23,7 +23,7 @@ import z3
 
 from . import spec as S
 from .compile import TransitionSystem
-from .tcp import FLAG_WIDTH
+from .tcp import FLAG_WIDTH, flags_name
 from .explore import Exploration
 from .graph import received_flags
 from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
@@ -113,7 +113,7 @@ class _Eval:
                 and (inst is None or var.instance == inst))
             if pats is None:
                 return lambda a, b, v: v in recv
-            wanted = {_name(p) for p in pats}
+            wanted = {flags_name(p) for p in pats}
             heads: dict[tuple[int, int], bool] = {}   # (state, variant) -> the head matches
 
             def receives(a, b, v):
@@ -164,11 +164,6 @@ class _Eval:
             if e.op == "implies":
                 return lambda a, b, v: (not fs[0](a, b, v)) or fs[1](a, b, v)
         raise AssertionError(e)
-
-
-def _name(bits: int) -> str:
-    from .tcp import flags_name
-    return flags_name(bits)
 
 
 def _combine(op, fs):

@@ -25,10 +25,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from . import load
 from .capture import Capture, CapturedSegment
 from .compile import TransitionSystem
 from .explore import Exploration
+from .parse import parse_file
+from .tcp import FLAG_BITS
 from .trace import path_view, tcp_states
+from .typecheck import check
 
 MAX_NODES = 2_000_000
 MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
@@ -269,7 +273,7 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     the others), growing each with z3's incremental solver so that a prefix the timers (or the
     capture's timestamps) already rule out is dropped with all its extensions. Stops after
     MAX_TIMING_CHECKS steps checked (result.timing_limit)."""
-    from .timing import TimedSearch
+    from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
     useful: set = set(finals_set)
@@ -321,7 +325,7 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
 
 
 def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
-    from .behaviour import classify
+    from .behaviour import classify  # deferred: behaviour loads z3 and networkx
 
     result.view, result.run = _view(ts, run_nodes, reg, None)
     variants = [ts.variants[vid] for vid, _sid in result.run[1:]]
@@ -337,7 +341,7 @@ def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool
     last = result.view.states[result.run[-1][1]]
     result.kind = classify(ts, steps, not ts.successors(last))
     if check_timing:
-        from .timing import check_run
+        from .timing import check_run  # deferred: timing loads z3
         pinned = _pinned(result.capture, variants)
         result.timed_by_capture = bool(pinned)
         result.timing = check_run(ts, variants, pinned)
@@ -358,8 +362,6 @@ def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
 
 
 def _flag_bits(flags: str) -> int:
-    from .tcp import FLAG_BITS
-
     out = 0
     for f in flags.split("+"):
         out |= FLAG_BITS[f]
@@ -424,9 +426,6 @@ def _states_summary(ts: TransitionSystem, nodes, region) -> list[dict]:
 def open_params(model_path, fixed: list[str]) -> list[str]:
     """--param arguments that open every parameter declared with a default (NAME=*), except
     those fixed by the user: replay tries every combination."""
-    from .typecheck import check
-    from .parse import parse_file
-
     model = check(parse_file(model_path))
     given = {p.split("=", 1)[0].strip() for p in fixed}
     return list(fixed) + [f"{p.name}=*" for p in model.params
@@ -435,6 +434,4 @@ def open_params(model_path, fixed: list[str]) -> list[str]:
 
 def load_open(model_path, fixed: list[str] | None = None) -> TransitionSystem:
     """The model compiled with every parameter open, save those in `fixed`."""
-    from . import load
-
     return load(model_path, open_params(model_path, list(fixed or [])))

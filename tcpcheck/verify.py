@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import load
 from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Exploration, explore
@@ -70,8 +71,6 @@ def merge_params(spec_params: tuple[str, ...], cli_params: list[str]) -> list[st
 def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]], params: list[str],
                 max_states: int | None, time_limit: float | None, progress=None) -> ModelCheck:
     """Load the model, resolve every property, explore once and check them all."""
-    from . import load
-
     if not Path(model_path).exists():
         named = [(path, sf) for path, sf in specs if sf.model_span is not None]
         if named:
