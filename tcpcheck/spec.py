@@ -25,14 +25,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .model import Type
 from .tcp import APP_CALLS, FLAG_BITS
 from .compile import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
-from .parse import read_source
+from .parse import SpanTransformer, read_source
 
 GRAMMAR = Path(__file__).with_name("spec.lark")
 
@@ -78,17 +78,7 @@ class SpecFile:
 
 
 @v_args(meta=True)
-class _ToRaw(Transformer):
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
-
-    def _span(self, meta) -> Span:
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
-
-    def _tok(self, t: Token) -> Span:
-        return Span(self.path, t.line, t.column, t.end_line, t.end_column)
-
+class _ToRaw(SpanTransformer):
     def model_ref(self, meta, ch):
         params = tuple(x for x in ch[1:] if x is not None)
         return ("model", ch[0][1:-1], self._span(meta), params)
