@@ -4,7 +4,8 @@ The pipeline, one module per stage:
     parse (tcpcheck.parse) -> typecheck (tcpcheck.typecheck) -> compile (tcpcheck.compile, with
     tcpcheck.liveness: dead variables) -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
     -> graph views (tcpcheck.graph) -> render (tcpcheck.render, tcpcheck.ladder)
-and the command line over them (tcpcheck.cli). Against the real kernel: tcpcheck.capture ->
+and the command line over them (tcpcheck.cli, tcpcheck.cli_conform; what both share is in
+tcpcheck.cli_io). Against the real kernel: tcpcheck.capture ->
 tcpcheck.replay, and tcpcheck.conform (live scenarios); tcpcheck.simulate walks random runs.
 """
 from __future__ import annotations
