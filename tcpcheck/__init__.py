@@ -4,12 +4,18 @@ The pipeline, one module per stage:
     parse (tcpcheck.parse) -> typecheck (tcpcheck.typecheck) -> compile (tcpcheck.compile, with
     tcpcheck.liveness: dead variables) -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
     -> graph views (tcpcheck.graph) -> render (tcpcheck.render, tcpcheck.ladder)
-and the command line over them (tcpcheck.cli). Against the real kernel: tcpcheck.capture ->
+and the command line over them (tcpcheck.cli, tcpcheck.cli_conform; what both share is in
+tcpcheck.cli_io). Against the real kernel: tcpcheck.capture ->
 tcpcheck.replay, and tcpcheck.conform (live scenarios); tcpcheck.simulate walks random runs.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+from .compile import compile_model
+from .params import parse_param_overrides
+from .parse import parse_file
+from .typecheck import check
 
 __version__ = "0.1.0"
 
@@ -23,11 +29,6 @@ def load(path: str | Path, params: list[str] | None = None, *, reduce: bool = Tr
 
     `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
     variables ("client.rcvd") the reduction must never clear."""
-    from .typecheck import check
-    from .compile import compile_model
-    from .params import parse_param_overrides
-    from .parse import parse_file
-
     model = check(parse_file(path))
     return compile_model(model, parse_param_overrides(model, params or []), keep=keep,
                          reduce=reduce)

@@ -22,6 +22,7 @@ Every bad input raises TcpcheckError with a stable code (TCP6xx), never a traceb
 from __future__ import annotations
 
 import json
+import socket
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +31,6 @@ from .diagnostics import Diagnostic, TcpcheckError
 from .kinds import CloseKind, CloseRecord
 from .segment import Segment
 from .tcp import Flags
-
-# Stable codes of this stage (the 6xx range belongs to captures and replay).
-CODES: dict[str, str] = {
-    "TCP600": "cannot read capture file",
-    "TCP601": "corrupt or truncated capture file",
-    "TCP602": "no TCP connection in the capture",
-    "TCP603": "bad --conn",
-    "TCP604": "bad JSON trace",
-}
 
 # TCP header flag bits (RFC 9293 3.1)
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -310,7 +302,7 @@ def _tsresol(options: bytes, endian: str) -> float:
 
 def _tcp_packets(records, path: Path) -> list[Packet]:
     """Decode link, IP and TCP headers; everything that is not TCP is skipped."""
-    import dpkt
+    import dpkt  # deferred: dpkt costs 0.1 s, and only binary captures need it
 
     out = []
     for frame, t, linktype, raw in records:
@@ -362,8 +354,6 @@ def _ip_layer(dpkt, linktype: int, raw: bytes):
 
 
 def _addr(ip) -> tuple[str, str]:
-    import socket
-
     fam = socket.AF_INET if len(ip.src) == 4 else socket.AF_INET6
     return socket.inet_ntop(fam, ip.src), socket.inet_ntop(fam, ip.dst)
 

@@ -7,50 +7,30 @@ only says what it came to.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from . import DEFAULT_MODEL, __version__
-from .explore import StopReason
-from .diagnostics import Diagnostic, TcpcheckError, render, render_all
-from .trace import model_error_diagnostic
+from . import __version__, load
+from .cli_conform import register
+from .cli_io import default_model, emit_json, fail_input, save_drawing
+from .diagnostics import Diagnostic, TcpcheckError, render
+from .explore import StopReason, explore as explore_states, explore_each  # `explore` is the command
+from .params import assignments_text
+from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
 
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
-
-
-def default_model() -> Path:
-    local = Path("models/teardown.tcpm")
-    return local if local.exists() else DEFAULT_MODEL
-
-
-def _emit_json(doc: dict) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=False))
-
-
-def _fail_input(err: TcpcheckError, as_json: bool) -> None:
-    sources = {}
-    for d in err.diagnostics:
-        if d.span is not None and d.span.file not in sources:
-            try:
-                sources[d.span.file] = Path(d.span.file).read_text(encoding="utf-8")
-            except OSError:
-                pass
-    click.echo(render_all(err.diagnostics, sources), err=True)
-    if as_json:
-        _emit_json({"error": "bad input", "diagnostics": [d.as_json() for d in err.diagnostics]})
-    sys.exit(ExitStatus.BAD_INPUT)
 
 
 def _progress_reporter(enabled: bool):
     """A rich progress display on a terminal; None when output is not a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None, None
-    from rich.console import Console
+    from rich.console import Console  # deferred: rich costs 0.1 s a start
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(SpinnerColumn(), TextColumn("exploring: {task.fields[found]:,} states, "
@@ -89,21 +69,18 @@ def _explore(model: Path | None, params, max_states, time_limit, no_progress, as
              record_edges: bool = True, reduce: bool = True, figures_only: bool = False):
     """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
     parameter combination at a time and returns a Summary (tcpcheck.explore.explore_each)."""
-    from . import load
-    from .explore import explore, explore_each
-
     path = model or default_model()
     try:
         ts = load(path, list(params), reduce=reduce)
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
 
     def run(report):
         if figures_only:
             return explore_each(ts, max_states=max_states, time_limit=time_limit,
                                 progress=report)
-        return explore(ts, max_states=max_states, time_limit=time_limit, progress=report,
-                       record_edges=record_edges)
+        return explore_states(ts, max_states=max_states, time_limit=time_limit, progress=report,
+                              record_edges=record_edges)
 
     progress, report = _progress_reporter(not no_progress)
     if progress is None:
@@ -137,17 +114,6 @@ def _exit_for(ex) -> ExitStatus:
     """The exit status of a command whose answer is the exploration itself."""
     return exit_status(model_error=ex.stop_reason is StopReason.MODEL_ERROR,
                        partial=not ex.complete)
-
-
-def _write(source: str, path: Path):
-    """Write a drawing; a path that cannot be written is bad input (exit 2), not a crash."""
-    from .render import write_drawing
-
-    try:
-        return write_drawing(source, path)
-    except OSError as err:
-        click.echo(f"tcpcheck: cannot write {path}: {err.strerror or err}", err=True)
-        sys.exit(ExitStatus.BAD_INPUT)
 
 
 # ---------------------------------------------------------------- commands
@@ -238,14 +204,14 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
     if as_json:
         if with_graph:
             doc["graph"] = _node_link(ex)
-        _emit_json(doc)
+        emit_json(doc)
     else:
         _print_stats(doc, ex)
     _exit_now(_exit_for(ex), ex)
 
 
 def _regions(ex) -> list[dict]:
-    region = ex.region_of()  # not graph.region_of: importing networkx costs 80 ms a start
+    region = ex.region_of()
     counts = [0] * len(ex.initial)
     terminal = [0] * len(ex.initial)
     for r in region:
@@ -268,7 +234,7 @@ def _summary_regions(summary) -> list[dict]:
 
 
 def _node_link(ex) -> dict:
-    from .graph import joint_graph
+    from .graph import joint_graph  # deferred: graph loads networkx
 
     G = joint_graph(ex)
     nodes = [{"id": n, **{k: d[k] for k in ("initial", "terminal", "depth", "state")}}
@@ -278,7 +244,7 @@ def _node_link(ex) -> dict:
 
 
 def _print_stats(doc: dict, ex) -> None:
-    from rich.console import Console
+    from rich.console import Console  # deferred: rich costs 0.1 s a start
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -299,8 +265,8 @@ def _print_stats(doc: dict, ex) -> None:
                       "once, figures shared", soft_wrap=True)
     table = Table("parameters", "states", "terminal states", box=None, pad_edge=False)
     for r in doc["parameter_combinations"]:
-        shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                          for k, v in r["params"].items() if k in varying) or "(all fixed)"
+        shown = assignments_text({k: v for k, v in r["params"].items() if k in varying}) \
+            or "(all fixed)"
         table.add_row(shown, f"{r['states']:,}", f"{r['terminal_states']:,}")
     console.print(table)
     if not doc["complete"] and doc["stop_reason"] is not StopReason.MODEL_ERROR:
@@ -342,7 +308,8 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
     Exit status: 0 every property holds, 1 one is violated (or the model failed while
     exploring), 2 bad input, 3 inconclusive.
     """
-    from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
+    from .verify import (DEFAULT_SPEC_DIR, check_model,  # deferred: z3, networkx
+                         group_by_model, merge_params, spec_files)
 
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
@@ -358,7 +325,7 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
             else:
                 results.append(check_model(model_path, group, chosen, max_states, time_limit))
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     written = _write_runs(results, out_dir) if out_dir is not None else {}
     if report_path is not None:
         try:
@@ -370,7 +337,7 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
             sys.exit(ExitStatus.BAD_INPUT)
     if as_json:
         docs = [_check_json(r, written, no_timing) for r in results]
-        _emit_json(docs[0] if len(docs) == 1 else _combined_json(docs))
+        emit_json(docs[0] if len(docs) == 1 else _combined_json(docs))
     else:
         for r in results:
             _print_check(r, written)
@@ -381,8 +348,6 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
 def _markdown(results, written, base: Path) -> str:
     """The verdicts as a Markdown page: one section per (model, parameters), one row per
     property, in plain words, with links to the drawings. Deterministic: no timings."""
-    import os
-
     lines = ["# Shipped properties", "",
              "Written by `tcpcheck check --report`; every verdict comes from exploring the model.",
              ""]
@@ -417,8 +382,6 @@ def _combined_json(docs: list[dict]) -> dict:
 
 
 def _check_json(r, written, no_timing) -> dict:
-    from .trace import run_steps
-
     ex = r.exploration
     props = []
     for v, secs in zip(r.verdicts, r.seconds):
@@ -440,10 +403,8 @@ def _check_json(r, written, no_timing) -> dict:
 
 
 def _print_check(r, written) -> None:
-    from rich.console import Console
+    from rich.console import Console  # deferred: rich costs 0.1 s a start
     from rich.table import Table
-
-    from .trace import run_lines
 
     ex = r.exploration
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -483,14 +444,8 @@ def _print_check(r, written) -> None:
 
 def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
     """A ladder diagram and a highlighted state graph for every run a verdict shows."""
-    from .graph import region_of
+    from .ladder import ladder_dot  # deferred: ladder and render load graphviz and networkx
     from .render import joint_dot
-    from .trace import run_steps
-
-    try:
-        from .ladder import ladder_dot
-    except ImportError:  # pragma: no cover - the ladder module is part of the package
-        ladder_dot = None
     written: dict[str, list[str]] = {}
     messages = set()
     for r in results:
@@ -502,12 +457,12 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
             steps = run_steps(ex, v.run, v.times)
             if ladder_dot is not None:
                 title = f"{v.name}: {v.verdict}"
-                w = _write(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg")
+                w = save_drawing(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg")
                 files.append(str(w.image_path or w.dot_path))
                 if w.message:
                     messages.add(w.message)
             edges = {(v.run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(v.run) if i}
-            regions = region_of(ex)
+            regions = ex.region_of()
             region = regions[v.run[0][1]]  # the run's parameter combination only
             keep = None
             if regions.count(region) > MAX_DRAWN_STATES:
@@ -517,7 +472,7 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
                 for k in range(ex.n_edges):
                     if ex.edge_src[k] in on_run:
                         keep.add(ex.edge_dst[k])
-            w = _write(joint_dot(ex, highlight=edges, regions={region}, keep=keep),
+            w = save_drawing(joint_dot(ex, highlight=edges, regions={region}, keep=keep),
                        out_dir / f"{v.name}.graph.svg")
             files.append(str(w.image_path or w.dot_path))
             if w.message:
@@ -548,7 +503,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
     tcpcheck graph --view endpoint -o out/endpoint.svg   # RFC-style diagram
     tcpcheck graph -o out/joint.svg                      # every joint state
     """
-    from .graph import endpoint_view
+    from .graph import endpoint_view  # deferred: graph and render load networkx and graphviz
     from .render import FORMATS, endpoint_dot, joint_dot
 
     if output.suffix.lstrip(".").lower() not in FORMATS:
@@ -567,11 +522,11 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
         source = endpoint_dot(v, title)
     else:
         source = joint_dot(ex)
-    written = _write(source, output)
+    written = save_drawing(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
-        _emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
+        emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
                     "edges": ex.n_edges, "complete": ex.complete, **written.as_json()})
     else:
         shown = written.image_path or written.dot_path
@@ -603,10 +558,10 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
       tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
       tcpcheck trace -p four_way_close_is_possible --json
     """
-    from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
+    # deferred: verify loads z3 and networkx, ladder and render graphviz
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
-    from .trace import run_steps
+    from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
 
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
@@ -628,7 +583,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
                                             + ", ".join(map(str, specs)) + "; properties: "
                                             + ", ".join(known))])
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     v = result.verdicts[0]
     ex = result.exploration
     status = exit_status([v.verdict], model_error=result.model_error)
@@ -639,11 +594,11 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
-        written = _write(ladder_dot(steps, title), output)
+        written = save_drawing(ladder_dot(steps, title), output)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
-        _emit_json({"property": v.name, "kind": v.kind, "verdict": v.verdict,
+        emit_json({"property": v.name, "kind": v.kind, "verdict": v.verdict,
                     "message": v.message, "trace": steps})
     else:
         click.echo(f"{v.name}: {v.verdict}: {v.message}")
@@ -682,11 +637,10 @@ def simulate(model, seed, params, max_steps, output, as_json):
     Exit status: 0 a run was shown, 1 the model failed on it (a value left its range),
     2 bad input.
     """
-    from . import load
+    # deferred: ladder and render load graphviz, simulate z3
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
     from .simulate import simulate as walk
-    from .trace import run_steps
 
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
@@ -695,14 +649,14 @@ def simulate(model, seed, params, max_steps, output, as_json):
     try:
         ts = load(path, list(params))
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     sim = walk(ts, seed, max_steps)
     times = sim.timing.times_ms if sim.timing.feasible else None
     steps = run_steps(sim.view, sim.run, times)
     ending = sim.ended.words or f"stopped after {max_steps} steps"
     title = f"{ts.model.name}: random run, seed {seed} ({ending})"
     if output is not None:
-        written = _write(ladder_dot(steps, title), output)
+        written = save_drawing(ladder_dot(steps, title), output)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -712,7 +666,7 @@ def simulate(model, seed, params, max_steps, output, as_json):
         if sim.error is not None:
             diag, lines = model_error_diagnostic(sim.error, sim.view, sim.run)
             doc["error"] = {**diag.as_json(), "run": lines}
-        _emit_json(doc)
+        emit_json(doc)
     else:
         click.echo(title)
         click.echo(ladder_text(steps))
@@ -727,8 +681,6 @@ def simulate(model, seed, params, max_steps, output, as_json):
 
 def _only(sf, name):
     """A spec file reduced to one property (the others need not be checked)."""
-    from dataclasses import replace
-
     return replace(sf, properties=tuple(p for p in sf.properties if p.name == name))
 
 
@@ -749,7 +701,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
       tcpcheck map                     # the default model
       tcpcheck map --json
     """
-    from .behaviour import KINDS, behaviour_map
+    from .behaviour import KINDS, behaviour_map  # deferred: behaviour loads z3 and networkx
 
     path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
     _report_model_error(ex)
@@ -759,12 +711,12 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
         sys.exit(_exit_for(ex))
     rows = behaviour_map(ex)
     if as_json:
-        _emit_json({"model": ts.model.name, "file": str(path), "states": ex.n_states,
+        emit_json({"model": ts.model.name, "file": str(path), "states": ex.n_states,
                     "kinds": list(KINDS),
                     "rows": [{"params": {n: ts.param_value(n, v) for n, v in r.params.items()},
                               "kinds": r.kinds, "runs": r.runs} for r in rows]})
         sys.exit(_exit_for(ex))
-    from rich.console import Console
+    from rich.console import Console  # deferred: rich costs 0.1 s a start
     from rich.table import Table
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -789,8 +741,6 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
 
 
 # replay and conform live in their own module (the kernel side of tcpcheck)
-from .cli_conform import register  # noqa: E402
-
 register(main)
 
 if __name__ == "__main__":

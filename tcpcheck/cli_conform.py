@@ -11,15 +11,18 @@ from pathlib import Path
 
 import click
 
-from .diagnostics import TcpcheckError
+from . import conform
+from .capture import read_capture
+from .cli_io import default_model, emit_json, fail_input, save_drawing
+from .diagnostics import Diagnostic, TcpcheckError, render
+from .replay import load_open, replay
+from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
 
 
 def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
-    from .cli import default_model
-
     if len(args) == 1:
         return default_model(), Path(args[0])
     if len(args) == 2:
@@ -30,13 +33,12 @@ def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
 # ------------------------------------------------------------------ replay
 
 def _draw(r, output: Path) -> str | None:
-    from .cli import _write
     from .replay_report import replay_dot   # deferred: ladders pull in graphviz and networkx
 
     source = replay_dot(r)
     if source is None:
         return None
-    written = _write(source, output)
+    written = save_drawing(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     return str(written.image_path or written.dot_path)
@@ -92,15 +94,12 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture), 3 the
     segments fit but no run tried fits their times (a search limit).
     """
-    from .cli import _fail_input
-    from .render import FORMATS
+    from .render import FORMATS  # deferred: render loads graphviz and networkx
 
     model, target = _split_args(args)
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
-    from .capture import read_capture
-    from .replay import load_open, replay
     # deferred: ladders pull in graphviz and networkx, which `tcpcheck --help` need not load
     from .replay_report import directory_json, directory_lines, replay_json, replay_lines
 
@@ -110,13 +109,13 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             files = sorted(p for p in target.iterdir()
                            if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES)
             if not files:
-                raise TcpcheckError([_diag("TCP600", f"{target} holds no capture "
-                                           f"({', '.join(CAPTURE_SUFFIXES)})")])
+                raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
+                                                f"({', '.join(CAPTURE_SUFFIXES)})")])
             captures = [read_capture(p, conn, from_close) for p in files]
         else:
             captures = [read_capture(target, conn, from_close)]
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     results = []
     show = len(captures) > 1 and not as_json and sys.stderr.isatty()
     for k, cap in enumerate(captures, start=1):
@@ -128,7 +127,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
         click.echo("\r\x1b[K", err=True, nl=False)
     if target.is_dir():
         if as_json:
-            _emit(directory_json(results))
+            emit_json(directory_json(results))
         else:
             click.echo("\n".join(directory_lines(results)))
     else:
@@ -137,30 +136,16 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
         if as_json:
             doc = replay_json(r)
             doc["drawn"] = drawn
-            _emit(doc)
+            emit_json(doc)
         else:
             click.echo("\n".join(replay_lines(r)))
             if drawn:
                 click.echo(f"drawn: {drawn}")
         if r.error is not None:
-            from .trace import model_error_diagnostic
-            from .diagnostics import render
 
             diag, _ = model_error_diagnostic(r.error, r.view, r.run)
             click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
     sys.exit(exit_status(r.verdict for r in results))
-
-
-def _diag(code: str, message: str):
-    from .diagnostics import Diagnostic
-
-    return Diagnostic(code, message)
-
-
-def _emit(doc: dict) -> None:
-    import json
-
-    click.echo(json.dumps(doc, indent=2))
 
 
 # ------------------------------------------------------------------ conform
@@ -192,9 +177,6 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     Exit status: 0 every capture accepted and every kind as predicted, 1 a disagreement,
     2 bad input (the model), 3 capture impossible here.
     """
-    from . import conform
-    from .cli import _fail_input, default_model
-
     if list_only:
         for s in conform.SCENARIOS:
             click.echo(f"{s.name:<28} {s.summary}")
@@ -207,19 +189,19 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     if problem:
         click.echo(f"tcpcheck conform: cannot capture packets here: {problem}", err=True)
         if as_json:
-            _emit({"error": "cannot capture", "reason": problem})
+            emit_json({"error": "cannot capture", "reason": problem})
         sys.exit(ExitStatus.INCONCLUSIVE)
     try:
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
                                    (lambda text: click.echo(text, err=True)))
     except TcpcheckError as err:
-        _fail_input(err, as_json)
+        fail_input(err, as_json)
     except conform.CaptureUnavailable as err:
         click.echo(f"tcpcheck conform: cannot capture packets here: {err}", err=True)
         sys.exit(ExitStatus.INCONCLUSIVE)
     if as_json:
-        _emit(report.as_json())
+        emit_json(report.as_json())
     else:
         click.echo("\n".join(report.lines()))
     # the suite as one verdict: accepted only if every capture is, with the kind of close and

@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import load
+from .capture import capture_kind, read_capture
+from .diagnostics import TcpcheckError
+from .explore import explore
 from .kinds import CloseKind, CloseRecord
+from .replay import calls_after_error, replay
 from .run import received_flags
 from .verdicts import Verdict
 
@@ -560,13 +565,13 @@ def predicted_kinds(ts, sc: Scenario, budget: int = 20_000
                     ) -> tuple[list[CloseKind], list[CloseKind]]:
     """The kinds of close the model allows for the scenario (see the module docstring), and
     the kinds whose timing z3 could not settle within `budget` checks."""
-    from .explore import explore
-    from .query import adjacency, end_predicate, timed_search
+    # deferred: query and timing load z3 (and networkx); conform runs without them
+    from .query import end_predicate, timed_search
     from .timing import timers_of
 
     ex = explore(ts)
     end = end_predicate(ts)
-    adj = adjacency(ex)
+    adj = ex.adjacency
     monitor = _KindMonitor(ex)
     fixed = {}
     if sc.think_ms is not None and sc.passive is not None \
@@ -667,8 +672,6 @@ class Report:
 def _compare_calls(o: Outcome, ts, cap) -> None:
     """Ask the model for a run with the capture's segments whose calls after the RST return
     what the kernel's returned (ECONNRESET, EPIPE, 0), side by side."""
-    from .replay import calls_after_error, replay
-
     want = {side: got for side, rec in o.calls.items()
             if (got := calls_after_error(rec)) is not None}
     if not want:
@@ -684,11 +687,7 @@ def _compare_calls(o: Outcome, ts, cap) -> None:
 def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
               keep: Path | None = None, progress: Callable[[str], None] | None = None) -> Report:
     """Run the scenarios (all, or those named), `repeat` times each; replay every capture."""
-    from . import load
-    from .capture import capture_kind, read_capture
-    from .replay_report import replay_lines
-    from .diagnostics import TcpcheckError
-    from .replay import replay
+    from .replay_report import replay_lines  # deferred: the report's ladders load graphviz
 
     scenarios = [s for s in SCENARIOS if only is None or s.name in only]
     systems = {}

@@ -28,16 +28,18 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-# Stable codes. Syntax: 1xx, names and types: 2xx, model structure: 3xx,
-# command-line input: 4xx, errors found while exploring: 5xx.
+# The one registry of stable codes: every code any stage raises is declared here with its
+# meaning, and docs/language.md lists them all (tests/test_diagnostic_codes.py checks both).
+# Syntax: 1xx, names and types: 2xx, model structure: 3xx, command-line input: 4xx,
+# errors found while exploring: 5xx, captures and replay: 6xx.
 CODES: dict[str, str] = {
     "TCP100": "syntax error",
     "TCP101": "unexpected character",
     "TCP102": "unexpected end of file",
     "TCP103": "unclosed block",
-    "TCP104": "'=' used where ':=' assigns",
+    "TCP104": "wrong assignment sign: ':=' assigns a variable, '=' declares",
     "TCP105": "bad duration",
-    "TCP106": "'=' used where '==' compares",
+    "TCP106": "'=' or ':=' used where '==' compares",
     "TCP200": "duplicate declaration",
     "TCP201": "unknown name",
     "TCP202": "type mismatch",
@@ -48,7 +50,7 @@ CODES: dict[str, str] = {
     "TCP207": "assignment to a read-only name",
     "TCP208": "'seg' outside a recv transition",
     "TCP209": "bad range",
-    "TCP210": "not a constant",
+    "TCP210": "not a constant where one is needed",
     "TCP211": "unknown endpoint setting",
     "TCP212": "missing endpoint setting",
     "TCP213": "bad call argument",
@@ -57,11 +59,15 @@ CODES: dict[str, str] = {
     "TCP301": "missing channel",
     "TCP302": "bad channel",
     "TCP303": "value out of range",
-    "TCP304": "no model declaration",
-    "TCP400": "bad --param",
-    "TCP401": "cannot read file",
+    "TCP400": "bad command-line argument (--param, --property, models given)",
+    "TCP401": "cannot read a file, or no file to read",
     "TCP500": "value out of range during exploration",
-    "TCP501": "arithmetic error during exploration",
+    "TCP501": "division by zero during exploration",
+    "TCP600": "cannot read a capture file, or a directory holds none",
+    "TCP601": "corrupt or truncated capture file",
+    "TCP602": "no TCP connection in the capture",
+    "TCP603": "bad --conn",
+    "TCP604": "bad JSON trace",
 }
 
 

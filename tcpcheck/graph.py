@@ -11,20 +11,6 @@ from .explore import Exploration
 from .run import received_flags as _received
 
 
-def region_of(ex: Exploration) -> list[int]:
-    """For every state, the index of the initial state (parameter combination) it came from.
-
-    Parameters never change, so every state belongs to exactly one combination; parents have
-    smaller ids than their children, so one pass in id order suffices.
-    """
-    by_initial = {sid: k for k, sid in enumerate(ex.initial)}
-    region = [0] * ex.n_states
-    for sid in range(ex.n_states):
-        p = ex.parent[sid]
-        region[sid] = by_initial[sid] if p == -1 else region[p]
-    return region
-
-
 def received_flags(ex: Exploration, sid: int, v: Variant) -> str | None:
     """The flags of the segment a recv step took, read from the head of its channel."""
     flags = _received(ex.system, ex.states[sid], v)
@@ -55,7 +41,7 @@ def joint_graph(ex: Exploration, nodes: set[int] | None = None) -> nx.MultiDiGra
     `nodes` builds only the subgraph on those states (cheaper than building all)."""
     ts = ex.system
     G = nx.MultiDiGraph(model=ts.model.name, complete=ex.complete)
-    region = region_of(ex)
+    region = ex.region_of()
     initial = set(ex.initial)
     terminal = set(ex.deadlocks)
     for sid, s in enumerate(ex.states):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import graphviz
 
+from .params import assignments_text
 from .segment import Segment, field_texts, segment_text
 from .tcp import Flags
 from .render import Written, write_drawing
@@ -250,7 +251,7 @@ def ladder_dot(steps: list[dict], title: str,
     params = steps[0].get("params") if steps else None
     label = _q(title)
     if params:
-        label += "\\n" + _q(", ".join(f"{k}={_show(v)}" for k, v in params.items()))
+        label += "\\n" + _q(assignments_text(params))
     g = _new_graph(label)
     _draw_ladder(g, steps, instances)
     return g.source
@@ -485,10 +486,6 @@ def _event_label(row: Row, name: str) -> str:
     return text
 
 
-def _show(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
-
 def write_ladder(steps: list[dict], title: str, out: Path,
                  instances: tuple[str, str] = ("client", "server")) -> Written:
     """Draw the ladder to `out` (.dot, .svg, .png or .pdf) with `render.write_drawing`."""
@@ -545,7 +542,7 @@ def ladder_text(steps: list[dict], instances: tuple[str, str] = ("client", "serv
         rside = "  ".join(p for p in (row.states.get(right), row.events.get(right)) if p)
         notes = [n for name in instances for n in row.notes.get(name, [])] + row.network
         if step.get("params"):
-            notes.insert(0, ", ".join(f"{k}={_show(v)}" for k, v in step["params"].items()))
+            notes.insert(0, assignments_text(step["params"]))
         wires = [w for _, w in sorted(by_row.get(r, []), key=lambda e: e[0])] or [""]
         for m, w in enumerate(wires):
             if m == 0:

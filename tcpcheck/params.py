@@ -13,6 +13,12 @@ from . import model as c
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean, unique
 
 
+def assignments_text(values: dict) -> str:
+    """Parameter values as the model language writes them: `delayed_ack=true, mss=2`."""
+    return ", ".join(f"{name}={str(v).lower() if isinstance(v, bool) else v}"
+                     for name, v in values.items())
+
+
 # ---------------------------------------------------------------- evaluation of constants
 
 

@@ -402,19 +402,24 @@ class _DurationError(Exception):
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60000.0}
 
 
-@v_args(meta=True)
-class _ToAst(Transformer):
+class SpanTransformer(Transformer):
+    """A lark transformer over one file that locates what it builds, for diagnostics: the
+    span of a rule (`_span`) or of a token (`_tok`). Models are read with it here, specs in
+    tcpcheck.spec."""
+
     def __init__(self, path: str):
         super().__init__()
         self.path = path
 
-    # spans
     def _span(self, meta) -> Span:
         return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tok(self, tok: Token) -> Span:
         return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
 
+
+@v_args(meta=True)
+class _ToAst(SpanTransformer):
     # declarations
     def model_decl(self, meta, ch):
         doc = re.sub(r"\\(.)", r"\1", ch[1][1:-1]) if ch[1] is not None else None

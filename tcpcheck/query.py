@@ -23,10 +23,10 @@ import z3
 
 from . import spec as S
 from .transitions import TransitionSystem
-from .tcp import FLAG_WIDTH
+from .tcp import FLAG_WIDTH, flags_name
 from .explore import Exploration, StopReason
 from .graph import received_flags
-from .timing import IncrementalRun, check_run, run_condition, show, simplify_under, timers_of
+from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
 from .trace import tcp_states
 from .verdicts import Verdict
 
@@ -47,10 +47,6 @@ class PropertyResult:
     notes: list[str] = field(default_factory=list)
     doc: str | None = None
     source: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict is Verdict.VIOLATED
 
 
 # ---------------------------------------------------------------- evaluation
@@ -120,7 +116,7 @@ class _Eval:
                 and (inst is None or var.instance == inst))
             if pats is None:
                 return lambda a, b, v: v in recv
-            wanted = {_name(p) for p in pats}
+            wanted = {flags_name(p) for p in pats}
             heads: dict[tuple[int, int], bool] = {}   # (state, variant) -> the head matches
 
             def receives(a, b, v):
@@ -173,11 +169,6 @@ class _Eval:
         raise AssertionError(e)
 
 
-def _name(bits: int) -> str:
-    from .tcp import flags_name
-    return flags_name(bits)
-
-
 def _combine(op, fs):
     match op:
         case "not": return lambda s: int(not fs[0](s))
@@ -207,7 +198,6 @@ class _Monitor:
 
     def __init__(self, ev: _Eval, formula):
         self.ev = ev
-        self.atoms: list = []
         self.init_fns: list = []   # state -> initial monitor value
         self.step_fns: list = []   # (value, src, dst, variant, dst_state) -> value
         self.final_fns: list = []  # (value, final state) -> bool
@@ -287,10 +277,6 @@ class _Monitor:
 
 
 # ---------------------------------------------------------------- searches
-
-
-def adjacency(ex: Exploration) -> list[list[tuple[int, int]]]:
-    return ex.adjacency
 
 
 def _timed(ex: Exploration, run):
@@ -379,20 +365,16 @@ class _RunSearch:
 MAX_TIMING_CHECKS = 200_000  # incremental z3 checks a timed search may make before giving up
 
 
-class _Exhausted(Exception):
-    pass
-
-
 def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
                   extra: int = 12, budget: int = MAX_TIMING_CHECKS, fixed: dict | None = None):
-    """The shortest run the timers allow that ends in a target (iterative deepening, edges in
-    order), pruning every prefix z3 already rules out (its extensions are ruled out too) and
-    every step after which no target is reachable within the length left (untimed).
+    """The shortest run the timers allow that ends in a target: timing.TimedSearch over the
+    product of the state graph with the monitor, deepened one step at a time (edges in
+    order), pruning every step after which no target is reachable within the length left
+    (untimed).
 
     `is_target(state id, monitor value)` says where a run may end; `fixed` pins timers to one
     duration each (see timing.IncrementalRun). Returns (run, exhausted)."""
     states = ex.states
-    variants = ex.system.variants
     # the product of the state graph with the monitor, and each node's distance to a target
     index: dict[tuple, int] = {}
     nodes: list[tuple[int, object]] = []
@@ -433,41 +415,25 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
                 dist[p] = dist[k] + 1
                 todo.append(p)
 
-    inc = IncrementalRun(ex.system, fixed)
-    path: list[tuple[int, int]] = []
-
-    def dfs(k, left):
-        if dist[k] == 0:
-            return list(path)
-        for v, j in succ[k]:
-            if dist[j] > left - 1:
-                continue  # no target within reach on this branch, whatever the timing
-            if inc.checks >= budget:
-                raise _Exhausted
-            if inc.push(variants[v]):
-                path.append((v, nodes[j][0]))
-                found = dfs(j, left - 1)
-                if found is not None:
-                    return found
-                path.pop()
-            inc.pop()
-        return None
-
     starts = [index[(sid, monitor.initial(states[sid]) if monitor else None)] for sid in ex.initial]
     best = min((dist[k] for k in starts), default=far)
     if best == far:
         return None, False
-    try:
-        for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
-            for k in starts:
-                if dist[k] > limit:
-                    continue
-                path[:] = [(-1, nodes[k][0])]
-                found = dfs(k, limit)
-                if found is not None:
-                    return found, False
-    except _Exhausted:
-        return None, True
+    search = TimedSearch(ex.system, budget, fixed)
+    for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
+
+        def out_of_reach(j, steps, limit=limit):
+            return dist[j] > limit - steps  # no target within the length left, whatever the timing
+
+        for k in starts:
+            if dist[k] > limit:
+                continue
+            path = next(search.paths(k, succ.__getitem__, lambda j: dist[j] == 0,
+                                     skip=out_of_reach), None)
+            if path is not None:
+                return [(v, nodes[j][0]) for v, j in path], False
+            if search.exhausted:
+                return None, True
     return None, False
 
 
@@ -532,7 +498,7 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
                      "them impossible: " + "; ".join(first_bad[1].conflict or []))
         # a longer run to a bad state might still be possible: search the timed runs
         states = ex.states
-        run2, exhausted2 = timed_search(ex, adjacency(ex), None,
+        run2, exhausted2 = timed_search(ex, ex.adjacency, None,
                                          lambda sid, m: not pred(states[sid]),
                                          len(first_bad[0]) - 1)
         timing2 = _timed(ex, run2) if run2 is not None else None
@@ -551,7 +517,7 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
 
 def _run_property(ex, ev, prop, base) -> PropertyResult:
     mon = _Monitor(ev, prop.formula)
-    adj = adjacency(ex)
+    adj = ex.adjacency
     search = _RunSearch(ex, mon, adj)
     want = prop.kind == "reachable"
     # fast path: the first run the product BFS finds is a shortest run; if the timers allow
@@ -705,7 +671,7 @@ def _timing(ex, ev, prop, base) -> PropertyResult:
         if ref.hi_ms is not None:
             ranges.append(var <= ref.hi_ms)
     mon = _Monitor(ev, prop.formula)
-    search = _RunSearch(ex, mon, adjacency(ex))
+    search = _RunSearch(ex, mon, ex.adjacency)
     conds: dict[str, z3.BoolRef] = {}
     runs = 0
     example = None

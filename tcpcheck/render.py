@@ -14,7 +14,7 @@ import networkx as nx
 
 from .tcp import TCP_STATES
 from .explore import Exploration
-from .graph import joint_graph, projection_label, region_of
+from .graph import joint_graph, projection_label
 
 FORMATS = ("dot", "svg", "png", "pdf")
 
@@ -89,7 +89,7 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
     those states."""
     chosen = None
     if regions is not None or keep is not None:
-        region = region_of(ex)
+        region = ex.region_of()
         chosen = {sid for sid in range(ex.n_states)
                   if (regions is None or region[sid] in regions) and (keep is None or sid in keep)}
     G = joint_graph(ex, chosen)

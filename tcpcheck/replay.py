@@ -25,14 +25,17 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from . import load
 from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
 from .explore import Exploration
 from .kinds import CloseKind
+from .parse import parse_file
 from .run import Run
-from .segment import Segment, decode_channel
+from .segment import Segment
 from .tcp import Flags
 from .trace import path_view, tcp_states
+from .typecheck import check
 from .verdicts import Verdict
 
 MAX_NODES = 2_000_000
@@ -105,7 +108,7 @@ def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) ->
         key = (name, ts.slot_value(new_state, ch.slot), n)
         tail = cache.get(key)
         if tail is None:
-            tail = cache[key] = decode_channel(ts, new_state, ch.slot)[-n:]
+            tail = cache[key] = ts.segments_on(new_state, ch.slot)[-n:]
         segs.extend(tail)
     return segs
 
@@ -160,9 +163,6 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     names = [inst.name for inst in ts.model.instances]
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
     channels = {ch.name: ch for ch in ts.channels}
-    region_of_state: dict[int, int] = {}
-    for r, s in enumerate(ts.initial):
-        region_of_state.setdefault(s, r)
 
     # BFS over (state, matched). parent[node] = (previous node, variant)
     parent: dict[tuple[int, int], tuple[tuple[int, int] | None, int]] = {}
@@ -286,7 +286,7 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     the others), growing each with z3's incremental solver so that a prefix the timers (or the
     capture's timestamps) already rule out is dropped with all its extensions. Stops after
     MAX_TIMING_CHECKS steps checked (result.timing_limit)."""
-    from .timing import IncrementalRun
+    from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
     useful: set = set(finals_set)
@@ -311,61 +311,27 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     segs = result.capture.segments
     timed = result.timed_by_capture
     first = (result.view, result.run, result.kind, result.timing)
-    inc = IncrementalRun(ts)
-    # whether a prefix fits in time depends only on its variants and pinned times, not on the
-    # parameter combination: remember the answers across combinations
-    fits: dict[tuple, bool] = {}
+
+    def pin(path, vid):
+        """A sending step happens when its segment was captured, after the run's first send."""
+        if not (timed and ts.variants[vid].sends):
+            return None
+        k = path[-1][1][1]          # segments matched before this step
+        first_send = next((i for i, (v, _node) in enumerate(path) if i and ts.variants[v].sends),
+                          len(path))
+        return (first_send, segs[k].time_ms - segs[0].time_ms)
+
+    # one search for every start: whether a prefix fits in time depends only on its variants
+    # and pinned times, not on the parameter combination, and TimedSearch remembers it
+    search = TimedSearch(ts, MAX_TIMING_CHECKS)
     for start in starts:
-        path = [(-1, start)]
-        keys: list[tuple] = [()]
-        first_send: list[int] = []     # the step that sent the capture's first segment
-        iters = [iter(children.get(start, []))]
-        while iters:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                iters.pop()
-                if len(path) > 1:
-                    inc.pop()
-                    keys.pop()
-                    if first_send and first_send[0] == len(path) - 1:
-                        first_send.clear()
-                path.pop()
-                continue
-            vid, child = nxt
-            if child not in useful:
-                continue
-            v = ts.variants[vid]
-            pin = None
-            if timed and v.sends:
-                k = path[-1][1][1]          # segments matched before this step
-                if not first_send:
-                    first_send.append(len(path))
-                pin = (first_send[0], segs[k].time_ms - segs[0].time_ms)
-            key = keys[-1] + ((vid, pin),)
-            known = fits.get(key)
-            if known is False or (known is None and inc.checks >= MAX_TIMING_CHECKS):
-                if known is None:
-                    result.timing_limit = True
-                if first_send and first_send[0] == len(path):
-                    first_send.clear()
-                if known is None:
-                    break
-                continue
-            ok = inc.push(v, pin, check=known is None)
-            fits[key] = ok
-            if not ok:
-                inc.pop()
-                if first_send and first_send[0] == len(path):
-                    first_send.clear()
-                continue
-            keys.append(key)
-            path.append((vid, child))
-            if child in finals_set:
-                _finish_accepted(result, ts, list(path), region[start], check_timing)
-                if result.timing.feasible:
-                    return
-            iters.append(iter(children.get(child, [])))
-        if result.timing_limit:
+        for path in search.paths(start, lambda node: children.get(node, []), finals_set.__contains__,
+                                 skip=lambda node, _steps: node not in useful, pin=pin):
+            _finish_accepted(result, ts, path, region[start], check_timing)
+            if result.timing.feasible:
+                return
+        if search.exhausted:
+            result.timing_limit = True
             break
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
@@ -377,7 +343,7 @@ def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool
     variants = run.variants
     result.kind = run.kind(complete=not ts.successors(run.steps[-1].state))
     if check_timing:
-        from .timing import check_run
+        from .timing import check_run  # deferred: timing loads z3
         pinned = _pinned(result.capture, variants)
         result.timed_by_capture = bool(pinned)
         result.timing = check_run(ts, variants, pinned)
@@ -452,17 +418,9 @@ def _states_summary(ts: TransitionSystem, nodes, region) -> list[dict]:
     return [{"tcp_states": dict(k), "combinations": len(v)} for k, v in sorted(seen.items())]
 
 
-def params_text(ts: TransitionSystem, values: dict) -> str:
-    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                     for k, v in values.items())
-
-
 def open_params(model_path, fixed: list[str]) -> list[str]:
     """--param arguments that open every parameter declared with a default (NAME=*), except
     those fixed by the user: replay tries every combination."""
-    from .typecheck import check
-    from .parse import parse_file
-
     model = check(parse_file(model_path))
     given = {p.split("=", 1)[0].strip() for p in fixed}
     return list(fixed) + [f"{p.name}=*" for p in model.params
@@ -471,6 +429,4 @@ def open_params(model_path, fixed: list[str]) -> list[str]:
 
 def load_open(model_path, fixed: list[str] | None = None) -> TransitionSystem:
     """The model compiled with every parameter open, save those in `fixed`."""
-    from . import load
-
     return load(model_path, open_params(model_path, list(fixed or [])))

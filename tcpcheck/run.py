@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .transitions import TransitionSystem, Variant
 from .explore import Exploration
 from .kinds import CloseKind, CloseRecord
-from .segment import Segment, decode_channel
+from .segment import Segment
 from .tcp import FLAG_WIDTH, Flags
 
 _FLAG_MASK = (1 << FLAG_WIDTH) - 1
@@ -114,11 +114,11 @@ def _step(ts: TransitionSystem, before: int, v: Variant, sid: int, state: int,
     sent: tuple[Segment, ...] = ()
     if v.instance is None:
         ch = next(c for c in ts.channels if c.name == v.lost_from)
-        lost = decode_channel(ts, before, ch.slot)[0]
+        lost = ts.segments_on(before, ch.slot)[0]
     elif v.event.kind == "recv":
         ch = next(c for c in ts.channels if c.dst == v.instance)
-        received = decode_channel(ts, before, ch.slot)[0]
+        received = ts.segments_on(before, ch.slot)[0]
     if v.sends:
         ch = next(c for c in ts.channels if c.src == v.instance)
-        sent = decode_channel(ts, state, ch.slot)[-len(v.sends):]
+        sent = ts.segments_on(state, ch.slot)[-len(v.sends):]
     return Step(sid, state, v, received, sent, lost, time_ms)

@@ -9,12 +9,9 @@ FIN+ACK(ack=1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
-from .tcp import FLAG_WIDTH, Flags
-
-if TYPE_CHECKING:       # only for the annotation: compile imports this module
-    from .transitions import TransitionSystem
+from .tcp import Flags
 
 FieldValue = Union[int, bool, str]     # an int, a bool, or the name of an enum value
 
@@ -43,21 +40,6 @@ class Segment:
 
     def text(self) -> str:
         return segment_text(self.as_dict())
-
-
-def decode_channel(ts: TransitionSystem, state: int, slot: int) -> tuple[Segment, ...]:
-    """The segments on the channel held in `slot` of packed `state`, head first (see
-    tcpcheck.compile: consecutive non-zero codes of ts.seg_width bits)."""
-    raw = ts.slot_value(state, slot)
-    mask = (1 << ts.seg_width) - 1
-    out = []
-    while raw:
-        code = raw & mask
-        fields = ts.decode_segment(code)        # the fields as users write them
-        del fields["flags"]
-        out.append(Segment(Flags(code & ((1 << FLAG_WIDTH) - 1)), tuple(fields.items())))
-        raw >>= ts.seg_width
-    return tuple(out)
 
 
 def segment_text(seg: dict) -> str:

@@ -25,15 +25,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .model import Type
 from .params import ParamSetting
-from .tcp import APP_CALLS, FLAG_BITS, flags_name
+from .tcp import APP_CALLS, FLAG_BITS
 from .transitions import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
-from .parse import read_source
+from .parse import SpanTransformer, read_source
 
 GRAMMAR = Path(__file__).with_name("spec.lark")
 
@@ -79,17 +79,7 @@ class SpecFile:
 
 
 @v_args(meta=True)
-class _ToRaw(Transformer):
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
-
-    def _span(self, meta) -> Span:
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
-
-    def _tok(self, t: Token) -> Span:
-        return Span(self.path, t.line, t.column, t.end_line, t.end_column)
-
+class _ToRaw(SpanTransformer):
     def model_ref(self, meta, ch):
         params = tuple(x for x in ch[1:] if x is not None)
         return ("model", ch[0][1:-1], self._span(meta), params)
@@ -402,16 +392,25 @@ class Property:
 STATE, STEP, RUN = "state", "step", "run"
 
 
-def slots_read(node) -> set[int]:
-    """The state slots a resolved formula reads (a variable it reads must not be cleared by
-    the dead-variable reduction: tcpcheck.verify keeps them)."""
-    if isinstance(node, SlotVal):
-        return {node.slot}
-    if isinstance(node, (tuple, list)):
-        return set().union(*(slots_read(x) for x in node)) if node else set()
-    if hasattr(node, "__dataclass_fields__"):
-        return set().union(*(slots_read(getattr(node, f)) for f in node.__dataclass_fields__))
-    return set()
+def variables_read(spec: SpecFile) -> frozenset[str]:
+    """The endpoint variables ("client.rcvd") the spec's properties read, from the syntax: they
+    are known before the model is compiled, so that it is compiled once with the
+    dead-variable reduction told to keep them (tcpcheck.verify). Resolving the properties
+    reports the names that are not variables."""
+    read: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, Raw):
+            if node.op == "qualified":
+                read.add("{}.{}".format(*node.args))
+            node = node.args
+        if isinstance(node, tuple):
+            for part in node:
+                walk(part)
+
+    for p in spec.properties:
+        walk(p.formula)
+    return frozenset(read)
 
 
 class _Resolver:
@@ -644,7 +643,7 @@ class _Resolver:
             bound = self.formula(r.args[1])
             if bound is None:
                 return None
-            b, blayer, btype = bound
+            b, _layer, btype = bound
             if not isinstance(b, Const) or btype != "int" or op not in ("==", "!=", "<", "<=", ">", ">="):
                 self.error("TCP202", "compare count(...) with a number, e.g. count(sends(any, "
                            "FIN)) == 2", r.span)
@@ -773,7 +772,3 @@ def _source_of(text: str, span: Span) -> str:
 def resolve(spec: SpecFile, ts: TransitionSystem) -> list[Property]:
     """Resolve every property of a spec against a compiled model; all errors at once."""
     return _Resolver(spec, ts).run()
-
-
-def describe_flags(flags: tuple[int, ...] | None) -> str:
-    return "any" if flags is None else " | ".join(flags_name(f) for f in flags)

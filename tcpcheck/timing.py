@@ -45,11 +45,6 @@ def timers_of(ts: TransitionSystem) -> dict[tuple[str, str], TimerRef]:
     return out
 
 
-def timer_ops(v: Variant) -> list[tuple[str, str]]:
-    """The variant's timer operations in the order they happen."""
-    return list(v.timer_ops)
-
-
 @dataclass
 class RunTiming:
     feasible: bool
@@ -196,6 +191,77 @@ class IncrementalRun:
         self.solver.pop()
         self.t.pop()
         self.running, self.in_flight = self.saved.pop()
+
+
+class TimedSearch:
+    """Depth-first search for runs the timers allow, over any graph whose edges are variants.
+
+    Each path is grown one step at a time in an IncrementalRun, so a prefix the timers rule
+    out is dropped with all its extensions. Whether a prefix fits depends only on its variants
+    and pinned times, so the answers are kept by prefix: searching again (from another start,
+    or deeper) asks z3 only about prefixes it has not seen. After `budget` z3 checks the
+    search stops and `exhausted` is set. `check` uses it through query.timed_search, `replay`
+    to find a capture's run that fits in time."""
+
+    def __init__(self, ts: TransitionSystem, budget: int,
+                 fixed: dict[tuple[str, str], float] | None = None):
+        self.variants = ts.variants
+        self.inc = IncrementalRun(ts, fixed)
+        self.budget = budget
+        self.exhausted = False
+        # the prefixes asked about, as a tree: (parent prefix, variant, pin) -> prefix id,
+        # and whether each fits in time; prefix 0 is the empty run
+        self._prefix: dict[tuple[int, int, object], int] = {}
+        self._fits: list[bool] = [True]
+
+    def paths(self, start, children, is_target, *, skip=None, pin=None):
+        """Yield, depth first with `children(node)` -> [(variant id, node)] in order, every
+        path [(-1, start), (variant id, node), ...] that fits in time and ends in a node where
+        `is_target(node)`; the search goes on past a target when asked for the next one.
+        `skip(node, steps)` prunes the branch to `node` taken after `steps` - 1 steps;
+        `pin(path, variant id)` gives the step's pin (see IncrementalRun.push) or None."""
+        path = [(-1, start)]
+        prefix = [0]
+        try:
+            if is_target(start):
+                yield list(path)
+            todo = [iter(children(start))]
+            while todo:
+                step = next(todo[-1], None)
+                if step is None:
+                    todo.pop()
+                    if len(path) > 1:
+                        self.inc.pop()
+                        prefix.pop()
+                    path.pop()
+                    continue
+                vid, node = step
+                if skip is not None and skip(node, len(path)):
+                    continue
+                p = pin(path, vid) if pin is not None else None
+                key = (prefix[-1], vid, p)
+                known = self._prefix.get(key)
+                if known is not None and not self._fits[known]:
+                    continue
+                if known is None and self.inc.checks >= self.budget:
+                    self.exhausted = True
+                    return
+                fits = self.inc.push(self.variants[vid], p, check=known is None)
+                if known is None:
+                    known = self._prefix[key] = len(self._fits)
+                    self._fits.append(fits)
+                if not fits:
+                    self.inc.pop()
+                    continue
+                prefix.append(known)
+                path.append((vid, node))
+                if is_target(node):
+                    yield list(path)
+                todo.append(iter(children(node)))
+        finally:
+            # leave the solver as it was, however the caller stopped
+            for _ in range(len(path) - 1):
+                self.inc.pop()
 
 
 def check_run(ts: TransitionSystem, variants: list[Variant],

@@ -17,6 +17,7 @@ from array import array
 
 from .diagnostics import Diagnostic
 from .explore import Exploration
+from .params import assignments_text
 from .run import Run, Step
 from .segment import segment_text
 
@@ -97,8 +98,7 @@ def step_line(step: dict) -> str:
     """One step as a line of text: who did what, what went on the wire, the states after."""
     states = ", ".join(f"{k} {v}" for k, v in step["tcp_states"].items())
     if "params" in step:
-        params = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                           for k, v in step["params"].items())
+        params = assignments_text(step["params"])
         return f"start ({params}): {states}" if params else f"start: {states}"
     what = step["event"]
     if step["kind"] == "recv":

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from . import model as c
 from .diagnostics import Span
 from .params import eval_const
-from .segment import segment_text
-from .tcp import FLAG_WIDTH, flags_name
+from .segment import Segment, segment_text
+from .tcp import FLAG_WIDTH, Flags, flags_name
 
 
 class ExplorationError(Exception):
@@ -129,6 +129,19 @@ class TransitionSystem:
             out.append(self.decode_segment(raw & mask))
             raw >>= self.seg_width
         return out
+
+    def segments_on(self, state: int, slot: int) -> tuple[Segment, ...]:
+        """The segments on the channel held in `slot` of packed `state`, head first."""
+        raw = self.slot_value(state, slot)
+        mask = (1 << self.seg_width) - 1
+        out = []
+        while raw:
+            code = raw & mask
+            fields = self.decode_segment(code)        # the fields as users write them
+            del fields["flags"]
+            out.append(Segment(Flags(code & ((1 << FLAG_WIDTH) - 1)), tuple(fields.items())))
+            raw >>= self.seg_width
+        return tuple(out)
 
     def decode_segment(self, code: int) -> dict:
         seg = {"flags": flags_name(code & ((1 << FLAG_WIDTH) - 1))}

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import load
 from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Exploration, StopReason, explore
@@ -80,8 +81,6 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
                 params: list[ParamSetting | str],
                 max_states: int | None, time_limit: float | None, progress=None) -> ModelCheck:
     """Load the model, resolve every property, explore once and check them all."""
-    from . import load
-
     if not Path(model_path).exists():
         named = [(path, sf) for path, sf in specs if sf.model_span is not None]
         if named:
@@ -89,7 +88,10 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
             raise TcpcheckError([Diagnostic(
                 "TCP401", f"the model this spec names does not exist: {model_path}",
                 sf.model_span, ("a spec's model path is relative to the spec file",))])
-    ts = load(model_path, params)
+    # the properties' variables stay in every state: the dead-variable reduction may only
+    # clear what nothing reads
+    read = frozenset().union(*(S.variables_read(sf) for _path, sf in specs))
+    ts = load(model_path, params, keep=read)
     result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
     props: list[S.Property] = []
     diags: list[Diagnostic] = []
@@ -100,13 +102,6 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
             diags.extend(err.diagnostics)
     if diags:
         raise TcpcheckError(diags)
-    # the properties' variables stay in every state: the dead-variable reduction may only
-    # clear what nothing reads (the layout does not change, so the resolved slots still hold)
-    read = frozenset(ts.slots[i].name for p in props for i in S.slots_read(p.formula)
-                     if ts.slots[i].kind == "var")
-    if ts.reduction and read:
-        ts = load(model_path, params, keep=read)
-        props = [p for _path, sf in specs for p in S.resolve(sf, ts)]
     ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=progress)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
     for prop in props:

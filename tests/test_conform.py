@@ -11,7 +11,7 @@ from tcpcheck import load
 from tcpcheck.conform import SCENARIOS, _KindMonitor, capture_problem
 from tcpcheck.explore import explore
 from tcpcheck.kinds import classify
-from tcpcheck.query import adjacency, end_predicate
+from tcpcheck.query import end_predicate
 from tcpcheck.run import received_flags
 
 CANNOT_CAPTURE = capture_problem()
@@ -23,7 +23,7 @@ CANNOT_CAPTURE = capture_problem()
 ])
 def test_kind_monitor_on_the_product_agrees_with_classify_on_every_complete_run(params):
     ex = explore(load(DEFAULT_MODEL, params))
-    ts, adj, end = ex.system, adjacency(ex), end_predicate(ex.system)
+    ts, adj, end = ex.system, ex.adjacency, end_predicate(ex.system)
     mon = _KindMonitor(ex)
     seen: dict[str, int] = {}
     stack = [(s, (), mon.initial(ex.states[s])) for s in ex.initial]

@@ -12,7 +12,7 @@ import pytest
 
 import tcpcheck
 from tcpcheck.explore import explore
-from tcpcheck.graph import endpoint_view, joint_graph, region_of
+from tcpcheck.graph import endpoint_view, joint_graph
 from tcpcheck.render import endpoint_dot, joint_dot
 
 from conftest import DEFAULT_MODEL, FIXTURES
@@ -108,7 +108,7 @@ def test_joint_graph_is_a_directed_graph_of_decoded_states(ex, G):
 
 
 def test_regions_follow_the_parameters(ex, G):
-    assert region_of(ex) == [G.nodes[n]["region"] for n in range(ex.n_states)]
+    assert ex.region_of() == [G.nodes[n]["region"] for n in range(ex.n_states)]
     for n, d in G.nodes(data=True):
         params = region_params(ex, d["region"])
         assert d["state"]["delayed_ack"] == bool(params["delayed_ack"])

@@ -16,6 +16,8 @@ from tcpcheck.transitions import ExplorationError
 from tcpcheck.params import parse_param_overrides
 from tcpcheck.explore import explore
 from tcpcheck.parse import parse_file, parse_text
+from tcpcheck.spec import parse_spec_text, variables_read
+from tcpcheck.verify import check_model
 
 
 def _steps(ts, state):
@@ -78,6 +80,27 @@ def test_a_kept_variable_is_never_cleared():
     ex = explore(reduced)
     assert all(reduced.decode(s)["client.rcvd"] is not None for s in ex.states)
     assert any(reduced.decode(s)["server.rcvd"] is None for s in ex.states)
+
+
+COUNTING_SPEC = """\
+runs every_byte_before_fin_is_delivered:
+    never sends(any, RST) implies finally (client.rcvd == server.sent + 1)
+"""
+
+
+def test_the_variables_a_spec_reads_are_known_before_compiling():
+    spec = parse_spec_text(COUNTING_SPEC)
+    assert variables_read(spec) == {"client.rcvd", "server.sent"}
+
+
+def test_check_keeps_what_its_properties_read_in_its_one_compile():
+    spec = parse_spec_text(COUNTING_SPEC)
+    result = check_model(DEFAULT_MODEL, [("counting.spec", spec)], ["early_data=true"], None, None)
+    ts, ex = result.exploration.system, result.exploration
+    assert ts.keep == {"client.rcvd", "server.sent"}
+    assert all(ts.decode(s)["client.rcvd"] is not None for s in ex.states)
+    assert any(ts.decode(s)["server.rcvd"] is None for s in ex.states)  # the others still go
+    assert [v.name for v in result.verdicts] == ["every_byte_before_fin_is_delivered"]
 
 
 @settings(max_examples=60, deadline=None,

@@ -13,7 +13,7 @@ from tcpcheck.explore import explore
 from tcpcheck.kinds import CloseKind, classify
 from tcpcheck.query import end_predicate
 from tcpcheck.run import Run, received_flags
-from tcpcheck.segment import Segment, decode_channel, segment_text
+from tcpcheck.segment import Segment, segment_text
 from tcpcheck.tcp import Flags, flags_name
 from tcpcheck.trace import run_steps
 
@@ -57,7 +57,7 @@ def test_channels_decode_as_the_compiled_model_decodes_them(lossy):
     ts = lossy.system
     for state in lossy.states[:2000]:
         for ch in ts.channels:
-            assert [s.as_dict() for s in decode_channel(ts, state, ch.slot)] == \
+            assert [s.as_dict() for s in ts.segments_on(state, ch.slot)] == \
                 ts.channel_segments(state, ch)
 
 
@@ -73,7 +73,7 @@ def test_a_run_knows_what_each_step_received_sent_and_lost(lossy):
     assert last.kind == "loss" and last.actor is None and last.lost is not None
     # the channel of the loss is data: the segment lost is the head of that channel
     ch = next(c for c in ts.channels if c.name == last.variant.lost_from)
-    assert last.lost == decode_channel(ts, run.steps[-2].state, ch.slot)[0]
+    assert last.lost == ts.segments_on(run.steps[-2].state, ch.slot)[0]
     for before, step in zip(run.steps, run.steps[1:]):
         got = received_flags(ts, before.state, step.variant)
         assert (got is None) == (step.received is None)
