@@ -181,10 +181,10 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
         raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
     if len(data) >= 4 and data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
                                         b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
-        packets = _tcp_packets(_read_pcap(data, path), path)
+        packets = _tcp_packets(_read_pcap(data, path))
         return _connection(packets, str(path), "pcap", conn, from_close)
     if len(data) >= 4 and data[:4] == b"\x0a\x0d\x0d\x0a":
-        packets = _tcp_packets(_read_pcapng(data, path), path)
+        packets = _tcp_packets(_read_pcapng(data, path))
         return _connection(packets, str(path), "pcapng", conn, from_close)
     stripped = data.lstrip()
     if stripped[:1] in (b"{", b"["):
@@ -300,7 +300,7 @@ def _tsresol(options: bytes, endian: str) -> float:
     return 1e-6
 
 
-def _tcp_packets(records, path: Path) -> list[Packet]:
+def _tcp_packets(records) -> list[Packet]:
     """Decode link, IP and TCP headers; everything that is not TCP is skipped."""
     import dpkt  # deferred: dpkt costs 0.1 s, and only binary captures need it
 

@@ -728,8 +728,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
                   pad_edge=False)
     varying = ts.varying_params()
     for r in rows:
-        shown = ", ".join(f"{k}={ts.param_text(k, v)}" for k, v in r.params.items()
-                          if k in varying) or "(all fixed)"
+        shown = ts.params_text(r.params, [k for k in r.params if k in varying]) or "(all fixed)"
         first = True
         for kind in KINDS:
             if kind not in r.kinds:

@@ -108,8 +108,7 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
             continue
         params = ex.system.initial_params[k]
         notable = ts.notable_params(params)
-        label = ", ".join(f"{n}={ts.param_text(n, v)}" for n, v in params.items()
-                          if n in notable) or "model"
+        label = ts.params_text(params, [n for n in params if n in notable]) or "model"
         with g.subgraph(name=f"cluster_{k}") as sub:
             sub.attr(label=label, style="rounded", color="#999999", fontname=_FONT)
             for sid in sorted(n for n, d in G.nodes(data=True) if d["region"] == k):

@@ -61,7 +61,6 @@ class Replay:
     kind: CloseKind | None = None             # kind of close of the matching run
     calls_checked: bool = False               # the run had to give the kernel's call results
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
-    explored: int = 0                         # (state, position) pairs visited
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
@@ -204,7 +203,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         try:
             succ = successors(state)
         except ExplorationError as err:  # the model's own error: shown with the run to it
-            failed = Replay(capture, ts, False, best, explored=len(parent), error=err)
+            failed = Replay(capture, ts, False, best, error=err)
             failed.view, failed.run = _view(ts, _path(parent, node), region[node], None)
             return failed
         if k == n and not succ and done == all_calls:
@@ -233,7 +232,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 if len(parent) > MAX_NODES:
                     raise RuntimeError("replay: too many (state, position) pairs")
 
-    result = Replay(capture, ts, False, best, explored=len(parent))
+    result = Replay(capture, ts, False, best)
     result.calls_checked = calls is not None
     if ends or (prefix and best == n and frontier_nodes.get(n)):
         result.accepted = True

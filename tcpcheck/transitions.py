@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import model as c
 from .diagnostics import Span
-from .params import eval_const
+from .params import assignments_text, eval_const
 from .segment import Segment, segment_text
 from .tcp import FLAG_WIDTH, Flags, flags_name
 
@@ -226,16 +226,16 @@ class TransitionSystem:
         return out
 
     def fixed_params_text(self) -> str:
+        """`delayed_ack=true, ...`: the parameters every initial state gives the same value."""
         varying = set(self.varying_params())
         if not self.initial_params:
             return ""
-        env = self.initial_params[0]
-        return ", ".join(f"{p.name}={self.param_text(p.name, env[p.name])}"
-                         for p in self.model.params if p.name not in varying)
+        return self.params_text(self.initial_params[0],
+                                [p.name for p in self.model.params if p.name not in varying])
 
-    def param_text(self, name: str, value: int) -> str:
-        v = self.param_value(name, value)
-        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+    def params_text(self, env: dict[str, int], names) -> str:
+        """`delayed_ack=true, N=2`: these parameters' values in `env`, as users write them."""
+        return assignments_text({n: self.param_value(n, env[n]) for n in names})
 
     def slot_index(self, name: str) -> int:
         return next(i for i, s in enumerate(self.slots) if s.name == name)
