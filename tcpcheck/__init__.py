@@ -1,12 +1,12 @@
 """tcpcheck: a model checker for TCP connection teardown.
 
-The pipeline, one module per stage:
-    parse (tcpcheck.parse) -> typecheck (tcpcheck.typecheck) -> compile (tcpcheck.compile, with
-    tcpcheck.liveness: dead variables) -> explore (tcpcheck.explore) -> query (tcpcheck.query, with tcpcheck.timing: z3)
-    -> graph views (tcpcheck.graph) -> render (tcpcheck.render, tcpcheck.ladder)
-and the command line over them (tcpcheck.cli, tcpcheck.cli_conform; what both share is in
-tcpcheck.cli_io). Against the real kernel: tcpcheck.capture ->
-tcpcheck.replay, and tcpcheck.conform (live scenarios); tcpcheck.simulate walks random runs.
+The pipeline, one module per concept (docs/architecture.md has them all, by stage):
+    parse -> typecheck -> compile (with liveness: dead variables; emit: every step stated
+    once; successors and searchloop: the engines built from those steps) -> explore ->
+    query (with timing: z3) -> run, trace, graph -> ladder, render
+and the command line over them (cli, cli_conform; what both share is in cli_io). Against the
+real kernel: capture -> replay, and conform (live scenarios); simulate walks random runs.
+`load` below runs the pipeline up to a transition system in one call.
 """
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ __version__ = "0.1.0"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "teardown.tcpm"
 
 
-def load(path: str | Path, params: list[str] | None = None, *, reduce: bool = True,
+def load(path: str | Path, params: list | None = None, *, reduce: bool = True,
          keep: frozenset[str] = frozenset()):
     """Parse, check and compile a model file; raises TcpcheckError on bad input.
+
+    `params` are `--param name=value` strings or params.ParamSetting values.
 
     `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
     variables ("client.rcvd") the reduction must never clear."""
