@@ -11,11 +11,8 @@ from pathlib import Path
 
 import click
 
-from . import conform
-from .capture import read_capture
 from .cli_io import default_model, emit_json, fail_input, save_drawing
 from .diagnostics import Diagnostic, TcpcheckError, render
-from .replay import load_open, replay
 from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
@@ -102,6 +99,9 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
     # deferred: ladders pull in graphviz and networkx, which `tcpcheck --help` need not load
     from .replay_report import directory_json, directory_lines, replay_json, replay_lines
+    # deferred: only replay and conform read captures; the model commands start without them
+    from .capture import read_capture
+    from .replay import load_open, replay
 
     try:
         ts = load_open(model, list(params))
@@ -177,6 +177,8 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     Exit status: 0 every capture accepted and every kind as predicted, 1 a disagreement,
     2 bad input (the model), 3 capture impossible here.
     """
+    from . import conform  # deferred: only replay and conform read captures (see replay_cmd)
+
     if list_only:
         for s in conform.SCENARIOS:
             click.echo(f"{s.name:<28} {s.summary}")

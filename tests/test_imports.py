@@ -32,6 +32,14 @@ DEFERRED = {
     ("conform", "timing"): "z3",
     ("replay", "timing"): "z3",
 }
+# Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
+# model commands' start-up: (importer, imported) -> why. The test checks that `import
+# tcpcheck.cli` really leaves them unloaded.
+STARTUP = {
+    ("cli_conform", "capture"): "only replay and conform read captures",
+    ("cli_conform", "replay"): "only replay and conform replay captures",
+    ("cli_conform", "conform"): "only conform runs the live scenarios",
+}
 # Edges that close a cycle, kept (inside a function) until the code they wait for lands; each
 # must still be a cycle, so an entry is deleted once its cycle is gone.
 PENDING_CYCLES: dict[tuple[str, str], str] = {}
@@ -160,7 +168,7 @@ def test_every_pending_cycle_is_still_one():
 
 
 def test_own_modules_are_imported_at_the_top_unless_deferred_on_purpose():
-    allowed = set(DEFERRED) | set(PENDING_CYCLES)
+    allowed = set(DEFERRED) | set(PENDING_CYCLES) | set(STARTUP)
     local = sorted((m, name, line) for m in MODULES for name, line, inside in _imports(m)
                    if inside and name in MODULES and (m, name) not in allowed)
     assert not local, ("imports of the package's modules inside functions (move them to the "
@@ -189,3 +197,18 @@ def test_every_deferred_import_defers_the_library_it_names():
                                            f"at the top of {importer}"
         still = [line for name, line, inside in _imports(importer) if inside and name == imported]
         assert still, f"{importer} no longer imports {imported} in a function: drop the entry"
+
+
+def test_the_model_commands_start_without_the_kernel_side():
+    import subprocess
+    import sys
+
+    code = ("import sys, tcpcheck.cli; "
+            "print(' '.join(m for m in sys.modules if m.startswith('tcpcheck.')))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True, cwd=PACKAGE.parent).stdout.split())
+    assert "tcpcheck.cli" in loaded and "tcpcheck.compile" in loaded
+    for _importer, imported in STARTUP:
+        assert f"tcpcheck.{imported}" not in loaded, (
+            f"tcpcheck.{imported} is loaded at start-up after all: drop it from STARTUP and "
+            "import it at the top")
