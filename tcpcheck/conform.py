@@ -217,6 +217,14 @@ def _c_shut_rd_close(c, ctl, calls):
     c.close()
 
 
+def _c_shut_wr_close(c, ctl, calls):
+    # the graceful pattern cut short: shutdown(SHUT_WR), then close() before the reply
+    time.sleep(0.02)
+    c.shutdown(socket.SHUT_WR)
+    time.sleep(0.1)
+    c.close()
+
+
 def _c_shut_rdwr(c, ctl, calls):
     time.sleep(0.02)
     c.shutdown(socket.SHUT_RDWR)
@@ -337,6 +345,11 @@ SCENARIOS: tuple[Scenario, ...] = (
              ("delayed_ack=true", "passive_has_data=false", "more_calls=true"), "client",
              "three-way", _c_shut_rd_close, _s_read_eof_close, think_ms=0,
              opened_by="close()"),
+    Scenario("shutdown_wr_then_close", "client shutdown(SHUT_WR), then close() before the "
+             "server's reply; the reply 300 ms after EOF meets an RST",
+             ("delayed_ack=true", "passive_has_data=true", "more_calls=true"), "client", "rst",
+             _c_shut_wr_close, _s_late_reply_close, think_ms=300,
+             opened_by="shutdown(SHUT_WR)"),
     Scenario("shut_rdwr_late_data", "client shutdown(SHUT_RDWR); the server's reply after "
              "EOF meets an RST", ("delayed_ack=true", "passive_has_data=true",
                                   "more_calls=true"), "client", "rst",

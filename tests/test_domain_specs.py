@@ -21,6 +21,9 @@ VARIANTS = {
         "late_data", "        if rd_shut {\n            send RST", "        if false {\n            send RST"),
     "late_data_after_shutdown_is_delivered": (
         "late_data", "        if rd_shut {\n            send RST", "        if true {\n            send RST"),
+    "late_data_after_shutdown_then_close_is_reset": (
+        "late_data", "        } else {\n            rd_shut := true\n            orphan := true\n            if state == FIN_WAIT_2 {",
+        "        } else {\n            orphan := true\n            if state == FIN_WAIT_2 {"),
     "the_sender_of_late_data_never_sees_econnreset": (
         "late_data", "        if not orphan and state != CLOSE_WAIT {", "        if not orphan {"),
     "close_with_unread_data_never_sends_fin": (
