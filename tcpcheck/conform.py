@@ -193,6 +193,31 @@ def _c_linger_zero(c, ctl, calls):
     c.close()
 
 
+def _c_shut_wr_read_late(c, ctl, calls):
+    # shutdown(SHUT_WR), then read only after the peer's abort: the reply is queued by then
+    time.sleep(0.02)
+    c.shutdown(socket.SHUT_WR)
+    time.sleep(0.3)
+    _read_to_error_then_eof(c, calls)
+    c.close()
+
+
+def _s_reply_then_abort(s, ctl, calls):
+    _read_to_eof(s, calls)
+    _call(calls, "write", lambda: s.send(b"hello"))
+    time.sleep(0.05)    # the reply is out (and acknowledged) before the abort
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def _read_to_error_then_eof(c: socket.socket, out: list) -> None:
+    """Read until a call fails, then once more (a reset socket: ECONNRESET, then 0)."""
+    c.settimeout(CHILD_TIMEOUT)
+    while _call(out, "read", lambda: c.recv(65536)):
+        pass
+    _call(out, "read", lambda: c.recv(65536))
+
+
 def _s_write_after_reset(s, ctl, calls):
     _wait_until_reset(s)    # the RST has arrived (ESTABLISHED)
     _call(calls, "write", lambda: s.send(b"x"))
@@ -332,6 +357,11 @@ SCENARIOS: tuple[Scenario, ...] = (
                                  "linger_zero=true", "more_calls=true"),
              "client", "rst", _c_linger_zero, _s_write_after_reset,
              opened_by="close()"),
+    Scenario("read_after_rst_with_queued_data", "client shutdown(SHUT_WR); the server replies, "
+             "then aborts (SO_LINGER 0); the client reads the reply, ECONNRESET, then EOF",
+             ("delayed_ack=true", "passive_has_data=true", "linger_zero=true",
+              "more_calls=true"), "client", "rst", _c_shut_wr_read_late, _s_reply_then_abort,
+             think_ms=0, opened_by="shutdown(SHUT_WR)"),
     Scenario("write_after_rst", "client close(); server reads EOF, writes (RST), writes again",
              ("delayed_ack=true", "passive_has_data=true", "more_calls=true"), "client", "rst",
              _c_close, _s_eof_write_twice, think_ms=0,
