@@ -245,7 +245,8 @@ def _read_pcap(data: bytes, path: Path) -> Iterator[Record]:
             raise _bad("TCP601", f"{path}: truncated pcap file: {where} is cut off "
                        f"({len(data) - off - 16} of {incl} bytes)",
                        f"{frame - 1} complete records precede it")
-        yield frame, sec + frac / (1e9 if nano else 1e6), linktype, data[off + 16:off + 16 + incl]
+        time_s = sec + frac / (1e9 if nano else 1e6)
+        yield frame, time_s, linktype, data[off + 16:off + 16 + incl]
         off += 16 + incl
 
 
@@ -512,7 +513,6 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
                 side.units, side.high, side.last_ack_units = [], 1, 0
             notes.append(f"{before_close} segments before the first FIN or RST set aside "
                          "(--from-close); sequence numbers count from there")
-        tcp = _tcp_text(p, me, peer)
         if fold is not None and k < fold and not p.flags & SYN:
             if me.isn is None:
                 me.isn = (p.seq - 1) % _MOD
