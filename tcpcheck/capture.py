@@ -16,18 +16,23 @@ handshake (SYN, SYN+ACK and the ACK that completes it), duplicate ACKs, window u
 keep-alives, retransmissions; PSH, URG, ECE/CWR and TCP options are noted once.
 
 The pcap and pcapng containers are read here (both are small block formats), so that a
-corrupt or truncated file gives a precise message; dpkt decodes the link, IP and TCP headers.
-Every bad input raises TcpcheckError with a stable code (TCP6xx), never a traceback.
+corrupt or truncated file gives a precise message, located by record and byte offset;
+tcpcheck.frames decodes each frame's link, IP and TCP headers. A frame that is not a TCP
+segment tcpcheck can read (another protocol, an unknown link type, a malformed header) is
+listed in `Capture.ignored` with the reason. Every bad file raises TcpcheckError with a stable
+code (TCP6xx), never a traceback. Reading is linear in the number of packets.
 """
 from __future__ import annotations
 
+import bisect
 import json
-import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, TcpcheckError
+from .frames import MALFORMED_OPTIONS, NotTcp, TcpFrame, decode
 from .kinds import CloseKind, CloseRecord
 from .segment import Segment
 from .tcp import Flags
@@ -115,9 +120,10 @@ class CapturedSegment:
 @dataclass(frozen=True, slots=True)
 class Ignored:
     frame: int
-    side: str
-    what: str                    # "handshake", "duplicate ACK", "window update", ...
-    tcp: str
+    side: str | None             # None: a frame of no TCP connection (not TCP, unreadable)
+    what: str                    # "handshake", "duplicate ACK", "window update", "not TCP", ...
+    tcp: str                     # the segment, tcpdump style; for a frame that is not a
+                                 # readable TCP segment, why ("IPv4 protocol 17 (UDP)")
 
     def as_json(self) -> dict:
         return {"frame": self.frame, "side": self.side, "what": self.what, "tcp": self.tcp}
@@ -164,6 +170,11 @@ def _letters(tcp: str) -> str:
 
 # ------------------------------------------------------------------ entry point
 
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",      # microseconds, either byte order
+               b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")      # nanoseconds
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+
 def read_capture(path: str | Path, conn: str | None = None, from_close: bool = False) -> Capture:
     """Read a capture file (pcap, pcapng or JSON trace) and pick one TCP connection.
 
@@ -179,13 +190,12 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
         raise _bad("TCP600", f"{path} is a directory, not a capture file") from None
     except OSError as err:
         raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
-    if len(data) >= 4 and data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
-                                        b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
-        packets = _tcp_packets(_read_pcap(data, path))
-        return _connection(packets, str(path), "pcap", conn, from_close)
-    if len(data) >= 4 and data[:4] == b"\x0a\x0d\x0d\x0a":
-        packets = _tcp_packets(_read_pcapng(data, path))
-        return _connection(packets, str(path), "pcapng", conn, from_close)
+    if data[:4] in PCAP_MAGICS:
+        packets, skipped = _decode_frames(_read_pcap(data, path))
+        return _connection(packets, skipped, str(path), "pcap", conn, from_close)
+    if data[:4] == PCAPNG_MAGIC:
+        packets, skipped = _decode_frames(_read_pcapng(data, path))
+        return _connection(packets, skipped, str(path), "pcapng", conn, from_close)
     stripped = data.lstrip()
     if stripped[:1] in (b"{", b"["):
         return _read_json(data, path)
@@ -198,165 +208,148 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
 
 # ------------------------------------------------------------------ containers
 
-def _read_pcap(data: bytes, path: Path) -> list[tuple[int, float, int, bytes]]:
-    """(frame, time, linktype, bytes) per record of a classic pcap file."""
+# (frame number, time in seconds, link type, the frame's bytes) per packet of the file
+Record = tuple[int, float, int, bytes]
+
+# the largest record a reader accepts: libpcap's own limit for any link type (256 KiB) is
+# far below it; a larger one is a corrupt length, not a frame
+MAX_RECORD = 0x4000000
+
+
+def _read_pcap(data: bytes, path: Path) -> Iterator[Record]:
+    """Each record of a classic pcap file, in order (one pass: a generator)."""
     if len(data) < 24:
         raise _bad("TCP601", f"{path}: truncated pcap file: the 24-byte file header is cut "
                    f"off after {len(data)} bytes")
     magic = data[:4]
     endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    _maj, _min, _tz, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", data[4:24])
-    linktype &= 0x0FFFFFFF
-    out = []
+    major, _min, _tz, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", data[4:24])
+    if major != 2:
+        raise _bad("TCP605", f"{path}: pcap version {major}.{_min}: tcpcheck reads version 2.4 "
+                   "(what tcpdump and tshark write)")
+    linktype &= 0x0FFFFFFF     # the top bits say whether frames carry an FCS, not the type
+    header = struct.Struct(endian + "IIII")
     off, frame = 24, 0
     while off < len(data):
         frame += 1
+        where = f"record {frame} (byte {off})"
         if off + 16 > len(data):
-            raise _bad("TCP601", f"{path}: truncated pcap file: record {frame} is cut off in "
-                       f"its header ({len(data) - off} of 16 bytes)",
+            raise _bad("TCP601", f"{path}: truncated pcap file: {where} is cut off in its "
+                       f"header ({len(data) - off} of 16 bytes)",
                        f"{frame - 1} complete records precede it")
-        sec, frac, incl, _orig = struct.unpack(endian + "IIII", data[off:off + 16])
-        if incl > 0x4000000:
-            raise _bad("TCP601", f"{path}: corrupt pcap file: record {frame} claims "
-                       f"{incl} bytes")
+        sec, frac, incl, _orig = header.unpack_from(data, off)
+        if incl > MAX_RECORD:
+            raise _bad("TCP601", f"{path}: corrupt pcap file: {where} claims {incl} bytes")
         if off + 16 + incl > len(data):
-            raise _bad("TCP601", f"{path}: truncated pcap file: record {frame} is cut off "
+            raise _bad("TCP601", f"{path}: truncated pcap file: {where} is cut off "
                        f"({len(data) - off - 16} of {incl} bytes)",
                        f"{frame - 1} complete records precede it")
-        t = sec + frac / (1e9 if nano else 1e6)
-        out.append((frame, t, linktype, data[off + 16:off + 16 + incl]))
+        time_s = sec + frac / (1e9 if nano else 1e6)
+        yield frame, time_s, linktype, data[off + 16:off + 16 + incl]
         off += 16 + incl
-    return out
 
 
-def _read_pcapng(data: bytes, path: Path) -> list[tuple[int, float, int, bytes]]:
-    """(frame, time, linktype, bytes) per packet block of a pcapng file."""
-    out = []
+def _read_pcapng(data: bytes, path: Path) -> Iterator[Record]:
+    """Each packet of a pcapng file, in order (one pass: a generator)."""
     endian = "<"
     interfaces: list[tuple[int, float]] = []   # (linktype, seconds per tick)
     off, frame, block = 0, 0, 0
     while off < len(data):
         block += 1
+        where = f"block {block} (byte {off})"
         if off + 12 > len(data):
-            raise _bad("TCP601", f"{path}: truncated pcapng file: block {block} is cut off in "
-                       f"its header")
-        btype = struct.unpack(endian + "I", data[off:off + 4])[0]
-        if btype == 0x0A0D0D0A:
+            raise _bad("TCP601", f"{path}: truncated pcapng file: {where} is cut off in its "
+                       "header")
+        btype = struct.unpack_from(endian + "I", data, off)[0]
+        if btype == 0x0A0D0D0A:       # a section header: it sets the byte order from here
             bom = data[off + 8:off + 12]
             endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">" if bom == b"\x1a\x2b\x3c\x4d" else ""
             if not endian:
                 raise _bad("TCP601", f"{path}: corrupt pcapng file: bad byte-order mark in "
-                           f"section header (block {block})")
+                           f"the section header, {where}")
             interfaces = []
-        blen = struct.unpack(endian + "I", data[off + 4:off + 8])[0]
+        blen = struct.unpack_from(endian + "I", data, off + 4)[0]
         if blen < 12 or blen % 4:
-            raise _bad("TCP601", f"{path}: corrupt pcapng file: block {block} has length {blen}")
+            raise _bad("TCP601", f"{path}: corrupt pcapng file: {where} has length {blen}")
         if off + blen > len(data):
-            raise _bad("TCP601", f"{path}: truncated pcapng file: block {block} is cut off "
+            raise _bad("TCP601", f"{path}: truncated pcapng file: {where} is cut off "
                        f"({len(data) - off} of {blen} bytes)")
         body = data[off + 8:off + blen - 4]
-        if struct.unpack(endian + "I", data[off + blen - 4:off + blen])[0] != blen:
-            raise _bad("TCP601", f"{path}: corrupt pcapng file: block {block}'s trailing "
-                       "length does not match its header")
-        if btype == 1:  # interface description
+        if struct.unpack_from(endian + "I", data, off + blen - 4)[0] != blen:
+            raise _bad("TCP601", f"{path}: corrupt pcapng file: {where}'s trailing length "
+                       "does not match its header")
+        if btype == 0x0A0D0D0A and len(body) >= 6:
+            major = struct.unpack_from(endian + "H", body, 4)[0]
+            if major != 1:
+                raise _bad("TCP605", f"{path}: pcapng version {major} in {where}: tcpcheck "
+                           "reads version 1 (what tcpdump and tshark write)")
+        elif btype == 1:  # interface description
             if len(body) < 8:
-                raise _bad("TCP601", f"{path}: corrupt pcapng file: short interface block")
-            linktype = struct.unpack(endian + "H", body[:2])[0]
+                raise _bad("TCP601", f"{path}: corrupt pcapng file: short interface "
+                           f"description, {where}")
+            linktype = struct.unpack_from(endian + "H", body, 0)[0]
             interfaces.append((linktype, _tsresol(body[8:], endian)))
         elif btype in (6, 3):  # enhanced / simple packet
             frame += 1
             if btype == 6:
                 if len(body) < 20:
-                    raise _bad("TCP601", f"{path}: corrupt pcapng file: short packet block "
-                               f"{block}")
-                iface, hi, lo, caplen, _orig = struct.unpack(endian + "IIIII", body[:20])
+                    raise _bad("TCP601", f"{path}: corrupt pcapng file: short packet block, "
+                               f"{where}")
+                iface, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
                 pkt = body[20:20 + caplen]
                 if len(pkt) < caplen:
                     raise _bad("TCP601", f"{path}: corrupt pcapng file: packet {frame} is "
-                               "longer than its block")
+                               f"longer than its block, {where}")
             else:
+                if len(body) < 4:
+                    raise _bad("TCP601", f"{path}: corrupt pcapng file: short simple packet "
+                               f"block, {where}")
                 iface, hi, lo = 0, 0, 0
-                pkt = body[4:]
+                orig = struct.unpack_from(endian + "I", body, 0)[0]
+                pkt = body[4:4 + orig]      # the rest is padding to 32 bits
             if iface >= len(interfaces):
                 raise _bad("TCP601", f"{path}: corrupt pcapng file: packet {frame} names "
-                           f"interface {iface}, which is not described")
+                           f"interface {iface}, which is not described, {where}")
             linktype, unit = interfaces[iface]
-            out.append((frame, ((hi << 32) | lo) * unit, linktype, pkt))
+            yield frame, ((hi << 32) | lo) * unit, linktype, pkt
         off += blen
-    return out
 
 
 def _tsresol(options: bytes, endian: str) -> float:
+    """Seconds per timestamp tick: the interface's if_tsresol option, microseconds without."""
     off = 0
     while off + 4 <= len(options):
-        code, length = struct.unpack(endian + "HH", options[off:off + 4])
+        code, length = struct.unpack_from(endian + "HH", options, off)
         if code == 0:
             break
-        if code == 9 and length >= 1:
+        if code == 9 and length >= 1 and off + 4 < len(options):
             v = options[off + 4]
-            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+            # a power of two or of ten; beyond 2**-127 or 10**-127 it is corrupt: microseconds
+            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -min(v, 127)
         off += 4 + ((length + 3) & ~3)
     return 1e-6
 
 
-def _tcp_packets(records) -> list[Packet]:
-    """Decode link, IP and TCP headers; everything that is not TCP is skipped."""
-    import dpkt  # deferred: dpkt costs 0.1 s, and only binary captures need it
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A frame that is not a TCP segment tcpcheck can read, where the file has it."""
+    frame: int
+    why: NotTcp
 
-    out = []
+
+def _decode_frames(records: Iterator[Record]) -> tuple[list[Packet], list[Skipped]]:
+    """Every frame decoded (tcpcheck.frames): the TCP segments, and the frames set aside."""
+    packets: list[Packet] = []
+    skipped: list[Skipped] = []
     for frame, t, linktype, raw in records:
-        try:
-            ip = _ip_layer(dpkt, linktype, raw)
-        except (dpkt.UnpackError, struct.error, ValueError, IndexError):
-            continue
-        if ip is None:
-            continue
-        tcp = ip.data
-        if not isinstance(tcp, dpkt.tcp.TCP):
-            continue
-        try:
-            addr = _addr(ip)
-            options = tuple(sorted({_OPTION_NAMES.get(o, f"option {o}")
-                                    for o, _v in dpkt.tcp.parse_opts(tcp.opts)}))
-        except (ValueError, struct.error, IndexError):
-            options = ("malformed options",)
-        out.append(Packet(frame, t, (addr[0], tcp.sport), (addr[1], tcp.dport), tcp.seq,
-                          tcp.ack, tcp.flags, len(tcp.data), tcp.win, options))
-    return out
-
-
-_OPTION_NAMES = {2: "MSS", 3: "window scale", 4: "SACK permitted", 5: "SACK", 8: "timestamps",
-                 1: "NOP", 0: "end", 30: "MPTCP", 34: "TCP fast open"}
-
-
-def _ip_layer(dpkt, linktype: int, raw: bytes):
-    if linktype == 1:          # Ethernet (tcpdump -i lo writes this)
-        eth = dpkt.ethernet.Ethernet(raw)
-        ip = eth.data
-    elif linktype == 113:      # Linux cooked (tcpdump -i any)
-        ip = dpkt.sll.SLL(raw).data
-    elif linktype == 276:      # Linux cooked v2
-        ip = dpkt.sll2.SLL2(raw).data
-    elif linktype in (0, 108):  # BSD loopback
-        ip = dpkt.loopback.Loopback(raw).data
-    elif linktype in (101, 12, 14):  # raw IP
-        ip = dpkt.ip.IP(raw) if raw[:1] and raw[0] >> 4 == 4 else dpkt.ip6.IP6(raw)
-    elif linktype == 228:
-        ip = dpkt.ip.IP(raw)
-    elif linktype == 229:
-        ip = dpkt.ip6.IP6(raw)
-    else:
-        return None
-    if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
-        return ip
-    return None
-
-
-def _addr(ip) -> tuple[str, str]:
-    fam = socket.AF_INET if len(ip.src) == 4 else socket.AF_INET6
-    return socket.inet_ntop(fam, ip.src), socket.inet_ntop(fam, ip.dst)
-
+        seg = decode(linktype, raw)
+        if isinstance(seg, TcpFrame):
+            packets.append(Packet(frame, t, seg.src, seg.dst, seg.seq, seg.ack, seg.flags,
+                                  seg.length, seg.window, seg.options))
+        else:
+            skipped.append(Skipped(frame, seg))
+    return packets, skipped
 
 # ------------------------------------------------------------------ connection
 
@@ -418,15 +411,42 @@ def _choose(conns: list[list[Packet]], conn: str | None, source: str) -> int:
                "give a number, a port, or ADDR:PORT-ADDR:PORT; the capture has:", *listing)
 
 
+def _skipped_summary(skipped: list[Skipped]) -> list[str]:
+    """What the frames that are not TCP were, for a capture that holds no TCP at all."""
+    if not skipped:
+        return ["the file holds no packet"]
+    counts: dict[str, int] = {}
+    for s in skipped:
+        counts[s.why.what] = counts.get(s.why.what, 0) + 1
+    first = skipped[0]
+    return [f"its {len(skipped)} frame{'s' if len(skipped) != 1 else ''}: " + ", ".join(
+        f"{what} x{n}" if n > 1 else what for what, n in counts.items()),
+        f"frame {first.frame}: {first.why.what}: {first.why.detail}"]
+
+
+def _with_skipped(ignored: list[Ignored], skipped: list[Skipped], client: tuple[str, int],
+                  server: tuple[str, int]) -> list[Ignored]:
+    """The connection's ignored segments and, in frame order, the frames that are no TCP
+    connection's (or this one's, unreadable): another connection's frames are its own."""
+    if not skipped:
+        return ignored
+    side_of = {(client, server): "client", (server, client): "server"}
+    extra = [Ignored(s.frame, side_of.get(s.why.ends) if s.why.ends else None, s.why.what,
+                     s.why.detail)
+             for s in skipped if s.why.ends is None or s.why.ends in side_of]
+    return sorted(ignored + extra, key=lambda i: i.frame)
+
+
 def _conn_text(c: list[Packet]) -> str:
     cl, sv, _ = _describe(c)
     return f"client {_ep(cl)} <-> server {_ep(sv)} ({len(c)} packets)"
 
 
-def _connection(packets: list[Packet], source: str, fmt: str, conn: str | None,
-                from_close: bool = False) -> Capture:
+def _connection(packets: list[Packet], skipped: list[Skipped], source: str, fmt: str,
+                conn: str | None, from_close: bool = False) -> Capture:
     if not packets:
         raise _bad("TCP602", f"{source}: the capture holds no TCP segment",
+                   *_skipped_summary(skipped),
                    "capture with a filter such as: tcpdump -i lo -w FILE 'tcp port PORT'")
     conns = _split_connections(packets)
     k = _choose(conns, conn, source)
@@ -434,6 +454,7 @@ def _connection(packets: list[Packet], source: str, fmt: str, conn: str | None,
     client, server, handshake = _describe(chosen)
     cap = segments_from_packets(chosen, client, server, handshake, from_close)
     cap.source, cap.format = source, fmt
+    cap.ignored = _with_skipped(cap.ignored, skipped, client, server)
     cap.connections = [_conn_text(c) for c in conns]
     if len(conns) > 1:
         cap.notes.append(f"the capture has {len(conns)} TCP connections; replaying number "
@@ -492,7 +513,6 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
                 side.units, side.high, side.last_ack_units = [], 1, 0
             notes.append(f"{before_close} segments before the first FIN or RST set aside "
                          "(--from-close); sequence numbers count from there")
-        tcp = _tcp_text(p, me, peer)
         if fold is not None and k < fold and not p.flags & SYN:
             if me.isn is None:
                 me.isn = (p.seq - 1) % _MOD
@@ -522,6 +542,9 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         for o in p.options:
             if o not in ("NOP", "end"):
                 seen_opts.add(o)
+            if o == MALFORMED_OPTIONS:
+                notes.append(f"frame {p.frame}: malformed TCP options, read as a segment "
+                             "without them (as Linux does)")
         for bit, name in ((PSH, "PSH"), (URG, "URG"), (ECE, "ECE"), (CWR, "CWR")):
             if p.flags & bit:
                 seen_flags.add(name)
@@ -608,11 +631,14 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
 
 
 def _units_acked(peer: _Side, p: Packet) -> int:
-    """How many of the peer's units (data segments, FIN) the ack number covers."""
+    """How many of the peer's units (data segments, FIN) the ack number covers.
+
+    A unit is recorded only when it ends past everything its side sent before (a
+    retransmission is set aside), so `units` is sorted and a binary search counts them: a
+    connection is read in linear time, not in time quadratic in its length."""
     if peer.isn is None:
         return 0
-    rel = peer.rel(p.ack)
-    return sum(1 for end in peer.units if end <= rel)
+    return bisect.bisect_right(peer.units, peer.rel(p.ack))
 
 
 def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:

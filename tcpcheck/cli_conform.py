@@ -41,6 +41,29 @@ def _draw(r, output: Path) -> str | None:
     return str(written.image_path or written.dot_path)
 
 
+def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
+                 progress: bool) -> list:
+    """Replay every capture of a directory. One bad capture never aborts the others: it
+    becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
+    from .capture import read_capture       # deferred: see replay_cmd
+    from .replay import replay
+    from .replay_report import Unreadable
+
+    results = []
+    for k, path in enumerate(files, start=1):
+        if progress:    # a directory can take a while: say where it is, on one terminal line
+            click.echo(f"\rreplaying {k}/{len(files)}: {path.name}\x1b[K", err=True, nl=False)
+        try:
+            cap = read_capture(path, conn, from_close)
+        except TcpcheckError as err:
+            results.append(Unreadable(str(path), tuple(err.diagnostics)))
+            continue
+        results.append(replay(ts, cap, prefix=prefix))
+    if progress:
+        click.echo("\r\x1b[K", err=True, nl=False)
+    return results
+
+
 def register(main: click.Group) -> None:
     """Add `replay` and `conform` to the tcpcheck command group."""
     main.add_command(replay_cmd)
@@ -75,7 +98,8 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     order; receives, application calls and timer expiries are inferred.
 
     A directory replays every capture in it: one row each, and which transitions of the model
-    the captures exercised.
+    the captures exercised. A capture that cannot be read gets a row that says why (verdict
+    "unreadable") and the others are replayed all the same.
 
     \b
     Examples:
@@ -88,8 +112,9 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
     the constraints that clash.
 
-    Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture), 3 the
-    segments fit but no run tried fits their times (a search limit).
+    Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture; for a
+    directory: one is unreadable and none is rejected), 3 the segments fit but no run tried
+    fits their times (a search limit).
     """
     from .render import FORMATS  # deferred: render loads graphviz and networkx
 
@@ -111,26 +136,19 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             if not files:
                 raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
                                                 f"({', '.join(CAPTURE_SUFFIXES)})")])
-            captures = [read_capture(p, conn, from_close) for p in files]
         else:
-            captures = [read_capture(target, conn, from_close)]
+            single = read_capture(target, conn, from_close)
     except TcpcheckError as err:
         fail_input(err, as_json)
-    results = []
-    show = len(captures) > 1 and not as_json and sys.stderr.isatty()
-    for k, cap in enumerate(captures, start=1):
-        if show:    # a directory can take a while: say where it is, on one terminal line
-            click.echo(f"\rreplaying {k}/{len(captures)}: {Path(cap.source).name}\x1b[K",
-                       err=True, nl=False)
-        results.append(replay(ts, cap, prefix=prefix))
-    if show:
-        click.echo("\r\x1b[K", err=True, nl=False)
     if target.is_dir():
+        results = _replay_each(ts, files, conn, from_close, prefix,
+                               progress=len(files) > 1 and not as_json and sys.stderr.isatty())
         if as_json:
-            emit_json(directory_json(results))
+            emit_json(directory_json(ts, results))
         else:
-            click.echo("\n".join(directory_lines(results)))
+            click.echo("\n".join(directory_lines(ts, results)))
     else:
+        results = [replay(ts, single, prefix=prefix)]
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:

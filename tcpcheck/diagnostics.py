@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
     "TCP602": "no TCP connection in the capture",
     "TCP603": "bad --conn",
     "TCP604": "bad JSON trace",
+    "TCP605": "unsupported capture file version",
 }
 
 

@@ -7,14 +7,18 @@ and the model's transitions they exercised. The command line only prints these.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .segment import segment_text
 from .tcp import Flags
 from .capture import Capture
+from .diagnostics import Diagnostic
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
 from .replay import Replay
 from .trace import model_error_diagnostic, run_steps
+from .transitions import TransitionSystem
+from .verdicts import Verdict
 
 
 def _show(v) -> str:
@@ -160,12 +164,30 @@ def replay_dot(r: Replay) -> str | None:
                            ("the capture", "the nearest run of the model"), marks)
 
 
-def coverage(results: list[Replay]) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A capture of a directory that could not be read: its row says why, and the others are
+    replayed all the same."""
+    source: str
+    diagnostics: tuple[Diagnostic, ...]
+    verdict: Verdict = Verdict.UNREADABLE
+
+    @property
+    def reason(self) -> str:
+        """The first diagnostic, without the file's name (the row names it)."""
+        d = self.diagnostics[0]
+        message = d.message
+        if message.startswith(self.source):
+            message = message[len(self.source):].lstrip(": ")
+        return f"error[{d.code}]: {message}"
+
+
+def coverage(ts: TransitionSystem, results: list[Replay | Unreadable]
+             ) -> tuple[list[str], list[str]]:
     """Transitions (instance: event at line) the accepted runs used, and those none did."""
     used: set[tuple[str, int]] = set()
-    ts = results[0].system
     for r in results:
-        if r.accepted and r.run:
+        if isinstance(r, Replay) and r.accepted and r.run:
             for vid, _sid in r.run[1:]:
                 v = ts.variants[vid]
                 if v.instance is not None:
@@ -180,24 +202,36 @@ def coverage(results: list[Replay]) -> tuple[list[str], list[str]]:
     return hit, missed
 
 
-def directory_json(results: list[Replay]) -> dict:
-    """Replays of a directory of captures as one JSON document."""
-    hit, missed = coverage(results)
-    return {"model": results[0].system.model.name,
-            "captures": [{"file": r.capture.source, "verdict": r.verdict, "kind": r.kind,
-                          "segments": r.capture.compact, "matched": r.matched,
-                          "required_params": r.required, "combinations": len(r.combos),
-                          "failed_at": r.failed_at.as_json() if r.failed_at else None}
-                         for r in results],
+def _directory_row_json(r: Replay | Unreadable) -> dict:
+    if isinstance(r, Unreadable):
+        return {"file": r.source, "verdict": r.verdict, "kind": None, "segments": None,
+                "matched": 0, "required_params": {}, "combinations": 0, "failed_at": None,
+                "errors": [d.as_json() for d in r.diagnostics]}
+    return {"file": r.capture.source, "verdict": r.verdict, "kind": r.kind,
+            "segments": r.capture.compact, "matched": r.matched,
+            "required_params": r.required, "combinations": len(r.combos),
+            "failed_at": r.failed_at.as_json() if r.failed_at else None}
+
+
+def directory_json(ts: TransitionSystem, results: list[Replay | Unreadable]) -> dict:
+    """Replays of a directory of captures as one JSON document; an unreadable capture's row
+    has the verdict "unreadable" and its diagnostics under "errors"."""
+    hit, missed = coverage(ts, results)
+    return {"model": ts.model.name,
+            "captures": [_directory_row_json(r) for r in results],
             "transitions_exercised": hit, "transitions_not_exercised": missed}
 
 
-def directory_lines(results: list[Replay]) -> list[str]:
-    """Replays of a directory of captures as text: one row each, then the model's transitions
-    the accepted captures exercised and those they never did."""
-    hit, missed = coverage(results)
+def directory_lines(ts: TransitionSystem, results: list[Replay | Unreadable]) -> list[str]:
+    """Replays of a directory of captures as text: one row each (an unreadable capture's
+    says why), then the model's transitions the accepted captures exercised and those they
+    never did."""
+    hit, missed = coverage(ts, results)
     rows = [("capture", "segments", "verdict", "kind", "parameters it needs")]
     for r in results:
+        if isinstance(r, Unreadable):
+            rows.append((Path(r.source).name, "-", str(r.verdict), "-", r.reason))
+            continue
         verdict = (r.verdict + (" (timing)" if r.untimely else "")) if r.accepted else (
             f"rejected at #{r.failed_at.number}" if r.failed_at else "rejected at end")
         req = ", ".join(f"{k}={_show(v)}" for k, v in r.required.items()) if r.accepted else ""

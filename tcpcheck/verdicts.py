@@ -29,6 +29,9 @@ class Verdict(StrEnum):
     ERROR = "error"
     # the model itself failed (a located model error, TCP5xx) where the question led it
     MODEL_ERROR = "model-error"
+    # a capture of a directory that could not be read (its TCP6xx diagnostic says why): bad
+    # input, reported in its row while the others are replayed
+    UNREADABLE = "unreadable"
 
 
 class ExitStatus(IntEnum):
@@ -39,7 +42,8 @@ class ExitStatus(IntEnum):
                      model failed while exploring (a model error: the run that leads there is
                      printed)
     2  BAD_INPUT     the user's input is wrong: a parse or check error, a missing or unreadable
-                     file, a bad option; reported as a located diagnostic, never a traceback
+                     file, a bad option; reported as a located diagnostic, never a traceback;
+                     also a directory replay where a capture is unreadable and none is rejected
     3  INCONCLUSIVE  no answer: a limit stopped the search (partial result), or the run cannot
                      be done here (conform without root or tcpdump)
     """
@@ -62,11 +66,14 @@ def exit_status(verdicts: Iterable[Verdict] = (), *, model_error: bool = False,
     `model_error`: the model failed while exploring (a variable left its range); `partial`:
     the search stopped at a limit before it covered every state. A failure outweighs missing
     answers: a violated property is reported as violated even when another is inconclusive,
-    because one counterexample is already a definite answer.
+    because one counterexample is already a definite answer. Bad input (an unreadable
+    capture of a directory) comes next: the user must fix it, whatever else was unanswered.
     """
     seen = set(verdicts)
     if model_error or seen & FAILING:
         return ExitStatus.VIOLATED
+    if Verdict.UNREADABLE in seen:
+        return ExitStatus.BAD_INPUT
     if partial or Verdict.INCONCLUSIVE in seen:
         return ExitStatus.INCONCLUSIVE
     return ExitStatus.OK

@@ -22,7 +22,7 @@ def test_the_statuses_are_the_documented_numbers():
 def test_verdicts_print_as_the_words_of_the_output():
     # text and JSON output show these words; the enum must not change them
     assert [str(v) for v in Verdict] == ["holds", "violated", "accepted", "rejected",
-                                         "inconclusive", "error", "model-error"]
+                                         "inconclusive", "error", "model-error", "unreadable"]
     assert f"{Verdict.HOLDS}: ok" == "holds: ok"
 
 
@@ -41,6 +41,10 @@ def test_verdicts_print_as_the_words_of_the_output():
     ((Verdict.ACCEPTED, Verdict.INCONCLUSIVE), False, False, ExitStatus.INCONCLUSIVE),
     ((Verdict.ERROR,), False, False, ExitStatus.VIOLATED),   # a conform scenario broke
     ((Verdict.MODEL_ERROR,), False, False, ExitStatus.VIOLATED),   # replay: the model failed
+    # replay of a directory with a capture that cannot be read
+    ((Verdict.ACCEPTED, Verdict.UNREADABLE), False, False, ExitStatus.BAD_INPUT),
+    ((Verdict.UNREADABLE, Verdict.REJECTED), False, False, ExitStatus.VIOLATED),
+    ((Verdict.UNREADABLE, Verdict.INCONCLUSIVE), False, False, ExitStatus.BAD_INPUT),
 ])
 def test_exit_status_of_each_command_outcome(verdicts, model_error, partial, expected):
     assert exit_status(verdicts, model_error=model_error, partial=partial) is expected
@@ -49,7 +53,8 @@ def test_exit_status_of_each_command_outcome(verdicts, model_error, partial, exp
 @pytest.mark.parametrize("n", [0, 1, 2, 3])
 def test_exit_status_of_every_combination(n):
     """Every multiset of n verdicts, with and without a model error and a limit: a failure
-    outweighs no answer, which outweighs success; the order of the verdicts does not matter."""
+    outweighs bad input, which outweighs no answer, which outweighs success; the order of the
+    verdicts does not matter."""
     failing = {Verdict.VIOLATED, Verdict.REJECTED, Verdict.ERROR, Verdict.MODEL_ERROR}
     for verdicts in itertools.combinations_with_replacement(list(Verdict), n):
         for model_error, partial in itertools.product((False, True), repeat=2):
@@ -58,6 +63,8 @@ def test_exit_status_of_every_combination(n):
                                       partial=partial)
             if model_error or failing & set(verdicts):
                 assert got is ExitStatus.VIOLATED, (verdicts, model_error, partial)
+            elif Verdict.UNREADABLE in verdicts:
+                assert got is ExitStatus.BAD_INPUT, (verdicts, model_error, partial)
             elif partial or Verdict.INCONCLUSIVE in verdicts:
                 assert got is ExitStatus.INCONCLUSIVE, (verdicts, model_error, partial)
             else:

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""How long reading (and replaying) one long TCP connection takes, by its number of packets.
+
+    python bench/captures.py [--packets 10000 --packets 80000 ...] [--replay]
+
+For each size it writes a pcap of one loopback connection (handshake, then one-byte writes
+each acknowledged, then a four-way close; Ethernet link type, as tcpdump -i lo writes) into a
+temporary directory, and times `tcpcheck.capture.read_capture` on it in this process (the
+best of three). With --replay it also times `tcpcheck.replay.replay` of the capture with
+--from-close against the default model (the close is what is replayed; the data before it is
+read and set aside). Prints a Markdown table; bench/RESULTS.md keeps the figures.
+
+Reading must be linear in the packets: the time per packet (last column) stays flat.
+"""
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CLIENT, SERVER = (b"\x7f\0\0\1", 40001), (b"\x7f\0\0\1", 5000)
+FIN, SYN, PSH, ACK = 0x01, 0x02, 0x08, 0x10
+
+
+def frame(src, dst, seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
+    """An Ethernet frame with an IPv4 header and a 20-byte TCP header (checksums left 0: the
+    reader does not check them)."""
+    tcp = struct.pack(">HHIIBBHHH", src[1], dst[1], seq, ack, 5 << 4, flags, 65535, 0, 0)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40 + len(data), 0, 0x4000, 64, 6, 0,
+                     src[0], dst[0])
+    return bytes(12) + b"\x08\x00" + ip + tcp + data
+
+
+def write_connection(path: Path, packets: int) -> None:
+    nxt = {CLIENT: 1000, SERVER: 9000}
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
+    t = [0]
+
+    def send(src, flags, data=b""):
+        dst = SERVER if src == CLIENT else CLIENT
+        buf = frame(src, dst, nxt[src], nxt[dst] if flags & ACK else 0, flags, data)
+        t[0] += 50
+        out.append(struct.pack("<IIII", 1_700_000_000 + t[0] // 1_000_000, t[0] % 1_000_000,
+                               len(buf), len(buf)) + buf)
+        nxt[src] = (nxt[src] + len(data) + (1 if flags & (SYN | FIN) else 0)) % (1 << 32)
+
+    send(CLIENT, SYN)
+    send(SERVER, SYN | ACK)
+    send(CLIENT, ACK)
+    for _ in range((packets - 7) // 2):
+        send(CLIENT, PSH | ACK, b"x")
+        send(SERVER, ACK)
+    send(CLIENT, FIN | ACK)
+    send(SERVER, ACK)
+    send(SERVER, FIN | ACK)
+    send(CLIENT, ACK)
+    path.write_bytes(b"".join(out))
+
+
+def best_of(n: int, fn) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(n):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--packets", type=int, action="append",
+                    help="connection sizes (default 10k, 20k, 40k, 80k, 1M)")
+    ap.add_argument("--replay", action="store_true", help="also time the replay")
+    args = ap.parse_args()
+    sizes = args.packets or [10_000, 20_000, 40_000, 80_000, 1_000_000]
+    from tcpcheck.capture import read_capture
+
+    ts = None
+    if args.replay:
+        from tcpcheck.replay import load_open, replay
+        ts = load_open(ROOT / "models" / "teardown.tcpm", ["lossy_network=false"])
+    print("| packets | read s | µs per packet | replay --from-close s | verdict |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"conn{n}.pcap"
+            write_connection(path, n)
+            read_s, cap = best_of(1 if n >= 500_000 else 3, lambda: read_capture(path))
+            replay_s, verdict = "-", "-"
+            if ts is not None:
+                closing = read_capture(path, from_close=True)
+                replay_s, r = best_of(1, lambda: replay(ts, closing))
+                replay_s, verdict = f"{replay_s:.2f}", r.verdict
+            print(f"| {n:,} | {read_s:.2f} | {read_s / n * 1e6:.1f} | {replay_s} | {verdict} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
