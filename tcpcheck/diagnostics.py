@@ -40,6 +40,8 @@ CODES: dict[str, str] = {
     "TCP104": "wrong assignment sign: ':=' assigns a variable, '=' declares",
     "TCP105": "bad duration",
     "TCP106": "'=' or ':=' used where '==' compares",
+    "TCP107": "number too large",
+    "TCP108": "nested too deeply",
     "TCP200": "duplicate declaration",
     "TCP201": "unknown name",
     "TCP202": "type mismatch",
@@ -59,6 +61,9 @@ CODES: dict[str, str] = {
     "TCP301": "missing channel",
     "TCP302": "bad channel",
     "TCP303": "value out of range",
+    "TCP304": "division by zero in a constant",
+    "TCP305": "constant too large",
+    "TCP306": "model beyond tcpcheck's size limits",
     "TCP400": "bad command-line argument (--param, --property, models given)",
     "TCP401": "cannot read a file, or no file to read",
     "TCP500": "value out of range during exploration",
@@ -69,6 +74,17 @@ CODES: dict[str, str] = {
     "TCP603": "bad --conn",
     "TCP604": "bad JSON trace",
 }
+
+
+# ---------------------------------------------------------------- limits on input
+
+# What makes input too big to read, stated once for every stage that checks it. Each is far
+# beyond any real model, spec or trace, and below where Python itself would fail (its
+# recursion and nesting limits, its int-to-text conversion limit, memory).
+MAX_CONSTANT = 10**18        # a literal, and each step of working out a constant (TCP107, TCP305)
+MAX_NESTING = 150            # expressions and formulas nested deeper are refused (TCP108)
+MAX_SOURCE_BYTES = 4 << 20   # a model or spec file (TCP401)
+MAX_SHOWN = 50               # diagnostics printed before "... and N more"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from .params import ParamSetting
 from .tcp import APP_CALLS, FLAG_BITS
 from .transitions import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
-from .parse import SpanTransformer, read_source
+from .parse import SpanTransformer, check_nesting, literal_int, read_source, transform
 
 GRAMMAR = Path(__file__).with_name("spec.lark")
 
@@ -165,7 +165,7 @@ class _ToRaw(SpanTransformer):
         return self._node("neg", meta, ch[1:])
 
     def int_lit(self, meta, ch):
-        return self._node("int", meta, (int(ch[0]),))
+        return self._node("int", meta, (literal_int(ch[0], self._tok(ch[0])),))
 
     def true_lit(self, meta, ch):
         return self._node("bool", meta, (True,))
@@ -223,7 +223,9 @@ def parse_spec_text(text: str, path: str = "<spec>") -> SpecFile:
         tree = _parser().parse(text)
     except UnexpectedInput as err:
         raise TcpcheckError([_syntax_diagnostic(err, text, path)]) from None
-    items = _ToRaw(path).transform(tree).children
+    check_nesting(tree, path, _CHAINS, "split the property in two, or drop redundant "
+                  "parentheses")
+    items = transform(_ToRaw(path), tree).children
     model, model_span, params = None, None, ()
     props = []
     for it in items:
@@ -232,6 +234,10 @@ def parse_spec_text(text: str, path: str = "<spec>") -> SpecFile:
         else:
             props.append(it)
     return SpecFile(path, text, model, model_span, tuple(props), params)
+
+
+# rules listing a chain of operands (see parse.check_nesting)
+_CHAINS = frozenset({"or_", "and_", "compare", "arith"})
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
