@@ -133,6 +133,10 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+# a source line longer than this is shown as a window around the span
+_EXCERPT_WIDTH = 160
+
+
 def _excerpt(text: str, span: Span) -> list[str]:
     src_lines = text.splitlines()
     if not 1 <= span.line <= len(src_lines):
@@ -143,12 +147,23 @@ def _excerpt(text: str, span: Span) -> list[str]:
         width = span.end_column - span.column
     else:
         width = max(1, len(src.rstrip()) - span.column + 1) if span.end_line > span.line else 1
-    caret = " " * (span.column - 1) + "^" * max(1, width)
+    start = span.column - 1
+    if len(src) > _EXCERPT_WIDTH:  # a window with the span's start a quarter of the way in
+        first = max(0, start - _EXCERPT_WIDTH // 4)
+        cut = src[first:first + _EXCERPT_WIDTH]
+        src = ("..." if first else "") + cut + ("..." if first + len(cut) < len(src) else "")
+        start = start - first + (3 if first else 0)
+        width = min(width, _EXCERPT_WIDTH - (start - 3 if first else start))
+    caret = " " * start + "^" * max(1, width)
     return [gutter + src, " " * (len(gutter) - 2) + "| " + caret]
 
 
 def render_all(diags: list[Diagnostic], sources: dict[str, str] | None = None) -> str:
-    body = "\n".join(render(d, sources) for d in diags)
+    """Every diagnostic up to MAX_SHOWN, then how many more, then the count of errors."""
+    shown = diags[:MAX_SHOWN]
+    body = "\n".join(render(d, sources) for d in shown)
+    if len(diags) > len(shown):
+        body += f"\n... and {len(diags) - len(shown)} more (the first {MAX_SHOWN} are shown)"
     n = sum(1 for d in diags if d.severity == "error")
     return body + f"\n{n} error{'s' if n != 1 else ''}" if n else body
 

@@ -425,6 +425,7 @@ class _Resolver:
         self.ts = ts
         self.model = ts.model
         self.diags: list[Diagnostic] = []
+        self.lines = spec.text.splitlines()  # once: a spec may hold thousands of properties
         self.instances = [i.name for i in self.model.instances]
         self.enum_value = {v: (name, i) for name, values in self.model.enums
                            for i, v in enumerate(values)}
@@ -453,7 +454,7 @@ class _Resolver:
         return out
 
     def property(self, p: RawProperty) -> Property | None:
-        src = _source_of(self.spec.text, p.span)
+        src = _source_of(self.lines, p.span)
         if p.kind == "terminates" and p.formula is None:
             return Property(p.kind, p.name, p.doc, None, (), p.span, src)
         got = self.formula(p.formula)
@@ -764,8 +765,8 @@ def _a(t: str) -> str:
     return ("an " if t[0] in "aeiou" else "a ") + t
 
 
-def _source_of(text: str, span: Span) -> str:
-    lines = text.splitlines()[span.line - 1: span.end_line]
+def _source_of(text_lines: list[str], span: Span) -> str:
+    lines = text_lines[span.line - 1: span.end_line]
     if not lines:
         return ""
     if len(lines) == 1:

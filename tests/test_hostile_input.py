@@ -120,3 +120,17 @@ def test_a_file_too_large_is_not_read(tmp_path):
     result = run_tcpcheck("explore", str(big))
     assert result.returncode == 2
     assert "error[TCP401]: too large" in result.stderr
+
+
+def test_thousands_of_diagnostics_are_capped():
+    text = "x" * 5000 + "\n"
+    diags = [Diagnostic("TCP201", f"unknown name 'n{i}'", Span("f", 1, 10 * i + 1, 1, 10 * i + 4))
+             for i in range(2000)]
+    out = render_all(diags, {"f": text})
+    assert out.count("error[TCP201]") == MAX_SHOWN
+    assert f"... and {2000 - MAX_SHOWN} more" in out
+    assert out.endswith("2000 errors")
+    # a long source line is shown as a window around the caret
+    assert max(len(line) for line in out.splitlines()) < 200
+    window, caret = out.splitlines()[-4:-2]
+    assert caret.index("^") < len(window) and window[caret.index("^")] == "x"
