@@ -172,10 +172,11 @@ def _parse_value(text: str, typ: c.Type, model: c.CheckedModel) -> int | None:
     if typ.kind == "enum":
         names = model.enum_values(typ.enum)
         return names.index(text) if text in names else None
-    try:
-        return int(text)
-    except ValueError:
+    # ASCII digits only: int() would also read '٣' (an Arabic-Indic three) as 3
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > len(str(MAX_CONSTANT)):
         return None
+    return int(text)
 
 
 def _kind(typ: c.Type, model: c.CheckedModel) -> str:

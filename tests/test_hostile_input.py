@@ -134,3 +134,17 @@ def test_thousands_of_diagnostics_are_capped():
     assert max(len(line) for line in out.splitlines()) < 200
     window, caret = out.splitlines()[-4:-2]
     assert caret.index("^") < len(window) and window[caret.index("^")] == "x"
+
+
+@pytest.mark.parametrize("value", ["٣", "３", "3.0", "0x3", "9" * 5000])
+def test_a_param_value_is_ascii_digits(value):
+    result = run_tcpcheck("explore", "models/bench/teardown_n.tcpm", "--param", f"N={value}")
+    assert result.returncode == 2
+    assert "error[TCP400]: --param N:" in result.stderr and "is not an integer" in result.stderr
+
+
+def test_trace_of_a_misspelt_property_suggests_the_name():
+    result = run_tcpcheck("trace", "tests/fixtures/bad_specs/../../../specs/teardown.spec",
+                          "-p", "three_way_close_is_posible")
+    assert result.returncode == 2
+    assert "did you mean 'three_way_close_is_possible'?" in result.stderr
