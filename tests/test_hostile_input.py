@@ -12,6 +12,7 @@ import os
 import pytest
 
 from tcpcheck import load
+from tcpcheck.capture import read_capture
 from tcpcheck.diagnostics import MAX_SHOWN, Diagnostic, Span, TcpcheckError, render_all
 from tcpcheck.parse import parse_text
 from tcpcheck.spec import parse_spec_text
@@ -148,3 +149,25 @@ def test_trace_of_a_misspelt_property_suggests_the_name():
                           "-p", "three_way_close_is_posible")
     assert result.returncode == 2
     assert "did you mean 'three_way_close_is_possible'?" in result.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"trace": [{"step": 0}, {"step": 1, "endpoint": "client", "sent": 5}]}',
+     'step 1: "sent" must be a list of segments, not a number'),
+    ('[{"step": 0}, 7]', "step 1: every step must be an object, not a number"),
+    ('{"segments": [{"side": "client", "flags": "FIN", "ack": ' + "9" * 5000 + "}]}",
+     "a number in it is too large"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"segments": [{"side": "client", "flags": "FIN", "ack": 100000000000000000000}]}',
+     "segment 1: ack must be a count"),
+    ('{"segments": [{"side": ["client"], "flags": "FIN", "ack": 1}]}',
+     'side must be "client" or "server", not a list'),
+])
+def test_a_bad_json_trace_is_a_located_error(tmp_path, text, message):
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    with pytest.raises(TcpcheckError) as err:
+        read_capture(path)
+    assert _codes(err) == ["TCP604"]
+    assert str(path) in err.value.diagnostics[0].message
+    assert message in err.value.diagnostics[0].message
