@@ -662,12 +662,7 @@ def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
 def _read_json(data: bytes, path: Path) -> Capture:
     """A JSON trace: the step list of `tcpcheck trace --json` (or a document holding it under
     "trace"), or a hand-written {"segments": [{"side": "client", "flags": "FIN", "ack": 0}]}."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
-        raise _bad("TCP604", f"{path}: not valid JSON{where}: "
-                   f"{getattr(err, 'msg', None) or err}") from None
+    doc = _json_document(data, path)
     segs: list[CapturedSegment] = []
     if isinstance(doc, dict) and "segments" in doc:
         items = doc["segments"]
@@ -680,13 +675,53 @@ def _read_json(data: bytes, path: Path) -> Capture:
         if not isinstance(steps, list):
             raise _bad("TCP604", f"{path}: a JSON trace is a list of steps (as `tcpcheck trace "
                        "--json` prints under \"trace\") or {\"segments\": [...]}")
-        for step in steps:
+        for k, step in enumerate(steps):
             if not isinstance(step, dict):
-                raise _bad("TCP604", f"{path}: every step must be an object")
-            for seg in step.get("sent") or []:
+                raise _bad("TCP604", f"{path}: step {k}: every step must be an object, "
+                           f"not {_json_kind(step)}")
+            sent = step.get("sent") or []
+            if not isinstance(sent, list):
+                raise _bad("TCP604", f"{path}: step {k}: \"sent\" must be a list of "
+                           f"segments, not {_json_kind(sent)}")
+            for seg in sent:
                 item = {**seg, "side": step.get("endpoint")} if isinstance(seg, dict) else seg
                 segs.append(_json_segment(item, len(segs) + 1, step.get("step", 0), path))
     return Capture(str(path), "json", "client <-> server (JSON trace)", segs)
+
+
+def _json_document(data: bytes, path: Path):
+    """The parsed JSON, or TCP604 saying where it is not JSON, or why it cannot be read:
+    a number of thousands of digits (Python refuses to convert it), nesting deeper than
+    Python's recursion allows."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
+        raise _bad("TCP604", f"{path}: not valid JSON{where}: "
+                   f"{getattr(err, 'msg', None) or err}") from None
+    except ValueError:  # the int conversion limit
+        raise _bad("TCP604", f"{path}: a number in it is too large (thousands of digits)") \
+            from None
+    except RecursionError:
+        raise _bad("TCP604", f"{path}: nested too deeply to be a trace") from None
+
+
+def _json_kind(value) -> str:
+    """How a message names a JSON value of the wrong kind."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return {int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}[type(value)]
+
+
+def _json_shown(value) -> str:
+    """A wrong value as a message shows it: as written when short, else by its kind."""
+    text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else ""
+    return text if text and len(text) <= 40 else _json_kind(value)
+
+
+# an ack counts the peer's units (segments of data and a FIN); a run is never this long
+_MAX_ACK = 1 << 32
 
 
 def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
@@ -695,17 +730,19 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
         raise _bad("TCP604", f"{where}: must be an object with side, flags and ack")
     side = item.get("side", item.get("from"))
     if side not in ("client", "server"):
-        raise _bad("TCP604", f"{where}: side must be \"client\" or \"server\", not {side!r}")
+        raise _bad("TCP604", f"{where}: side must be \"client\" or \"server\", not "
+                   f"{_json_shown(side)}")
     flags = item.get("flags")
     allowed = ("FIN", "FIN+ACK", "ACK", "DATA", "RST")
     if flags not in allowed:
-        raise _bad("TCP604", f"{where}: flags must be one of {', '.join(allowed)}, not {flags!r}")
+        raise _bad("TCP604", f"{where}: flags must be one of {', '.join(allowed)}, not "
+                   f"{_json_shown(flags)}")
     ack = item.get("ack")
     if flags == "RST":
         ack = None
-    elif not isinstance(ack, int) or isinstance(ack, bool) or ack < 0:
+    elif not isinstance(ack, int) or isinstance(ack, bool) or not 0 <= ack < _MAX_ACK:
         raise _bad("TCP604", f"{where}: ack must be a count of the peer's units (0, 1, ...), "
-                   f"not {ack!r}")
+                   f"not {_json_shown(ack)}")
     real = {"FIN": "F.", "FIN+ACK": "F.", "ACK": ".", "DATA": "D.",
             "RST": "R."}[flags]
     return CapturedSegment.of(number, frame if isinstance(frame, int) else 0, side,

@@ -17,7 +17,7 @@ import click
 from . import __version__, load
 from .cli_conform import register
 from .cli_io import default_model, emit_json, fail_input, save_drawing
-from .diagnostics import Diagnostic, TcpcheckError, render
+from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
 from .explore import StopReason, explore as explore_states, explore_each  # `explore` is the command
 from .params import assignments_text
 from .trace import model_error_diagnostic, run_lines, run_steps
@@ -580,8 +580,9 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
         else:
             known = sorted(p.name for g in groups.values() for _path, sf in g for p in sf.properties)
             raise TcpcheckError([Diagnostic("TCP400", f"no property '{prop_name}' in "
-                                            + ", ".join(map(str, specs)) + "; properties: "
-                                            + ", ".join(known))])
+                                            + ", ".join(map(str, specs))
+                                            + did_you_mean(prop_name, known),
+                                            None, ("properties: " + ", ".join(known),))])
     except TcpcheckError as err:
         fail_input(err, as_json)
     v = result.verdicts[0]

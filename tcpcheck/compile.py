@@ -11,13 +11,19 @@ from . import model as c
 from .diagnostics import Diagnostic, TcpcheckError, unique
 from .emit import StateLayout, emit_steps
 from .liveness import endpoint_liveness
-from .params import eval_const, param_combinations
+from .params import check_constants, eval_const, param_combinations
 from .successors import successor_function
 from .tcp import FLAG_WIDTH
 from .transitions import ChannelInfo, Slot, TransitionSystem
 
 
 # ---------------------------------------------------------------- layout
+
+# Limits on the size of a model, far above any teardown model and below where the generated
+# code or the packed state would strain Python: a channel holds at most MAX_CAPACITY
+# segments, and a whole state packs into at most MAX_STATE_BITS bits.
+MAX_CAPACITY = 256
+MAX_STATE_BITS = 8192
 
 
 def _width(n_values: int) -> int:
@@ -52,6 +58,7 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
     With `reduce` every state is stored with its dead variables cleared (tcpcheck.liveness)
     except those named in `keep` ("client.rcvd": a property reads them)."""
     combos = param_combinations(model, fixed or {})
+    check_constants(model, combos)
     layout = _Layout()
     slot_of: dict[tuple, int] = {}
     for p in model.params:
@@ -88,6 +95,10 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
             cap_diags.append(Diagnostic("TCP302", f"channel {ch.name} has capacity {min(caps)}; "
                                         "it must be at least 1", ch.span))
             continue
+        if max(caps) > MAX_CAPACITY:
+            cap_diags.append(Diagnostic("TCP306", f"channel {ch.name} has capacity {max(caps)}; "
+                                        f"tcpcheck's limit is {MAX_CAPACITY} segments", ch.span))
+            continue
         i = len(layout.slots)
         layout.slots.append(Slot(ch.name, "channel", ch.src, layout.offset, seg_width * max(caps),
                                  0, None, ch.span))
@@ -103,6 +114,7 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
         slot_of[("channel", ch.name)] = i
     if cap_diags:
         raise TcpcheckError(cap_diags)
+    _check_state_size(layout)
 
     reduction, reduced_steps = _reduction(model, combos, layout, slot_of, keep) if reduce \
         else ((), {})
@@ -118,6 +130,18 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
     ts.initial = tuple(ts.canonical(s) for s in initial)
     ts.successors, ts.successor_source = successor_function(ts)
     return ts
+
+
+def _check_state_size(layout: _Layout) -> None:
+    """TCP306 when a state would need more than MAX_STATE_BITS bits, naming the widest slot."""
+    if layout.offset <= MAX_STATE_BITS:
+        return
+    widest = max(layout.slots, key=lambda s: s.width)
+    raise TcpcheckError([Diagnostic(
+        "TCP306", f"a state of this model needs {layout.offset} bits; tcpcheck's limit is "
+        f"{MAX_STATE_BITS}", widest.span,
+        (f"the widest part is {widest.name}: {widest.width} bits; narrow ranges or lower "
+         "capacities",))])
 
 
 def _reduction(model, combos, layout, slot_of, keep) -> tuple:

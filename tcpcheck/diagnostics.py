@@ -40,6 +40,8 @@ CODES: dict[str, str] = {
     "TCP104": "wrong assignment sign: ':=' assigns a variable, '=' declares",
     "TCP105": "bad duration",
     "TCP106": "'=' or ':=' used where '==' compares",
+    "TCP107": "number too large",
+    "TCP108": "nested too deeply",
     "TCP200": "duplicate declaration",
     "TCP201": "unknown name",
     "TCP202": "type mismatch",
@@ -59,6 +61,9 @@ CODES: dict[str, str] = {
     "TCP301": "missing channel",
     "TCP302": "bad channel",
     "TCP303": "value out of range",
+    "TCP304": "division by zero in a constant",
+    "TCP305": "constant too large",
+    "TCP306": "model beyond tcpcheck's size limits",
     "TCP400": "bad command-line argument (--param, --property, models given)",
     "TCP401": "cannot read a file, or no file to read",
     "TCP500": "value out of range during exploration",
@@ -70,6 +75,17 @@ CODES: dict[str, str] = {
     "TCP604": "bad JSON trace",
     "TCP605": "unsupported capture file version",
 }
+
+
+# ---------------------------------------------------------------- limits on input
+
+# What makes input too big to read, stated once for every stage that checks it. Each is far
+# beyond any real model, spec or trace, and below where Python itself would fail (its
+# recursion and nesting limits, its int-to-text conversion limit, memory).
+MAX_CONSTANT = 10**18        # a literal, and each step of working out a constant (TCP107, TCP305)
+MAX_NESTING = 150            # expressions and formulas nested deeper are refused (TCP108)
+MAX_SOURCE_BYTES = 4 << 20   # a model or spec file (TCP401)
+MAX_SHOWN = 50               # diagnostics printed before "... and N more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +134,10 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+# a source line longer than this is shown as a window around the span
+_EXCERPT_WIDTH = 160
+
+
 def _excerpt(text: str, span: Span) -> list[str]:
     src_lines = text.splitlines()
     if not 1 <= span.line <= len(src_lines):
@@ -128,12 +148,23 @@ def _excerpt(text: str, span: Span) -> list[str]:
         width = span.end_column - span.column
     else:
         width = max(1, len(src.rstrip()) - span.column + 1) if span.end_line > span.line else 1
-    caret = " " * (span.column - 1) + "^" * max(1, width)
+    start = span.column - 1
+    if len(src) > _EXCERPT_WIDTH:  # a window with the span's start a quarter of the way in
+        first = max(0, start - _EXCERPT_WIDTH // 4)
+        cut = src[first:first + _EXCERPT_WIDTH]
+        src = ("..." if first else "") + cut + ("..." if first + len(cut) < len(src) else "")
+        start = start - first + (3 if first else 0)
+        width = min(width, _EXCERPT_WIDTH - (start - 3 if first else start))
+    caret = " " * start + "^" * max(1, width)
     return [gutter + src, " " * (len(gutter) - 2) + "| " + caret]
 
 
 def render_all(diags: list[Diagnostic], sources: dict[str, str] | None = None) -> str:
-    body = "\n".join(render(d, sources) for d in diags)
+    """Every diagnostic up to MAX_SHOWN, then how many more, then the count of errors."""
+    shown = diags[:MAX_SHOWN]
+    body = "\n".join(render(d, sources) for d in shown)
+    if len(diags) > len(shown):
+        body += f"\n... and {len(diags) - len(shown)} more (the first {MAX_SHOWN} are shown)"
     n = sum(1 for d in diags if d.severity == "error")
     return body + f"\n{n} error{'s' if n != 1 else ''}" if n else body
 

@@ -122,6 +122,12 @@ class _Scope:
     where: str
 
 
+# free_position tests the slots of a channel one by one up to this many (fast for the small
+# channels of real models); beyond, it counts the value's bits (a conditional per slot would
+# nest past Python's limit of 200 parentheses)
+_MAX_CHAINED_SLOTS = 8
+
+
 class _Emitter:
     def __init__(self, layout: StateLayout, reduction: tuple, reduced_steps: dict):
         self.layout = layout
@@ -442,8 +448,12 @@ class _Emitter:
         """The bit position after the last segment in the channel (there is room for k)."""
         w = self.seg_width
         v = f"v{out.slot}"
-        sh = str(w * max(0, out.capacity - k_sends))
-        for length in range(out.capacity - k_sends - 1, -1, -1):
+        most = max(0, out.capacity - k_sends)  # segments the channel may already hold
+        if most > _MAX_CHAINED_SLOTS:
+            # no segment code is zero, so the last one ends where the value's bits end
+            return f"(({v}).bit_length() + {w - 1}) // {w} * {w}"
+        sh = str(w * most)
+        for length in range(most - 1, -1, -1):
             sh = f"{w * length} if {v} < {1 << (w * length)} else ({sh})"
         return sh
 

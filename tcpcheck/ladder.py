@@ -129,7 +129,34 @@ def _event_text(step: dict) -> str | None:
     return text
 
 
-def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "server")
+# the instance names of the shipped models; their ladders keep this order
+_CLASSIC = ("client", "server")
+
+
+def instances_of(steps: list[dict]) -> tuple[str, str]:
+    """The two endpoints a run's ladder draws, left then right.
+
+    A run of a model whose instances are `client` and `server` keeps that order whichever
+    acts first; other names are taken in the model's order (the keys of `tcp_states`), then
+    in the order they act (models without `tcp_state`). An endpoint that never shows up is
+    drawn as an idle `peer` lifeline, so that a ladder always has two sides."""
+    found: list[str] = []
+    for step in steps:
+        names = list(step.get("tcp_states") or {})
+        who = step.get("endpoint")
+        if who is not None and who != "network":
+            names.append(who)
+        src, sep, dst = (step.get("channel") or "").partition("->")
+        if sep:
+            names += [src.strip(), dst.strip()]
+        found.extend(n for n in names if isinstance(n, str) and n not in found)
+    if set(found) <= set(_CLASSIC):
+        return _CLASSIC
+    found += [n for n in ("peer", "other peer") if n not in found]
+    return found[0], found[1]
+
+
+def analyse_run(steps: list[dict], instances: tuple[str, str] | None = None
                 ) -> tuple[list[Row], list[Arrow]]:
     """Rows (one per step) and arrows (one per segment, in the order sent), sends matched to
     receives.
@@ -137,6 +164,7 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] = ("client", "serv
     Raises ValueError when the steps do not fit together: a step by an endpoint that is not
     one of `instances`, or a receive or loss with nothing on the wire, or a different segment
     at the head of the channel than the one received."""
+    instances = instances or instances_of(steps)
     if len(instances) != 2 or instances[0] == instances[1]:
         raise ValueError(f"a ladder has two different endpoints, not {instances!r}")
     rows: list[Row] = []
@@ -243,7 +271,7 @@ def _text_width(text: str, size: float) -> float:
 
 
 def ladder_dot(steps: list[dict], title: str,
-               instances: tuple[str, str] = ("client", "server")) -> str:
+               instances: tuple[str, str] | None = None) -> str:
     """Graphviz DOT for the ladder diagram of one run (see the module docstring).
 
     Positions are fixed and the graph says `layout=neato`, so both `dot -Tsvg` and
@@ -259,11 +287,12 @@ def ladder_dot(steps: list[dict], title: str,
 
 def ladder_pair_dot(left: list[dict], right: list[dict], title: str,
                     captions: tuple[str, str], marks: tuple[set[int], set[int]],
-                    instances: tuple[str, str] = ("client", "server")) -> str:
+                    instances: tuple[str, str] | None = None) -> str:
     """Two ladders side by side in one drawing (a capture and the model's nearest run), each
     under its caption; the segments numbered in `marks` (in the order sent) drawn in red,
     where the two part."""
     g = _new_graph(_q(title))
+    instances = instances or instances_of(left + right)
     top = max(len(left), len(right))
     _lo, hi = _draw_ladder(g, left, instances, prefix="a_", caption=captions[0],
                            marked=marks[0], top_rows=top)
@@ -286,13 +315,14 @@ def _new_graph(label: str) -> graphviz.Digraph:
 _MARK = "#d01c1c"   # segments where a capture and the model part
 
 
-def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, str],
+def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, str] | None,
                  prefix: str = "", dx: float = 0.0, caption: str | None = None,
                  marked: set[int] | None = None, top_rows: int | None = None
                  ) -> tuple[float, float]:
     """Add one run's ladder to `g`, node names prefixed and moved `dx` points right; returns
     the drawing's left and right edges (points). Ladders drawn side by side pass the same
     `top_rows` (the longer run's length) so that their first rows line up."""
+    instances = instances or instances_of(steps)
     rows, segments = analyse_run(steps, instances)
     left, right = instances
     n = len(rows)
@@ -487,14 +517,14 @@ def _event_label(row: Row, name: str) -> str:
 
 
 def write_ladder(steps: list[dict], title: str, out: Path,
-                 instances: tuple[str, str] = ("client", "server")) -> Written:
+                 instances: tuple[str, str] | None = None) -> Written:
     """Draw the ladder to `out` (.dot, .svg, .png or .pdf) with `render.write_drawing`."""
     return write_drawing(ladder_dot(steps, title, instances), Path(out))
 
 
 # ------------------------------------------------------------------ text
 
-def ladder_text(steps: list[dict], instances: tuple[str, str] = ("client", "server")) -> str:
+def ladder_text(steps: list[dict], instances: tuple[str, str] | None = None) -> str:
     """The run as a fixed-width table in the style of RFC 9293's figures 12 and 13.
 
     Columns: step, time (when known), the left endpoint's call or timer and new state, the
@@ -503,6 +533,7 @@ def ladder_text(steps: list[dict], instances: tuple[str, str] = ("client", "serv
     sender's row with `-->` (or `<--`) at the sender's end and `...` at the other (it is on
     the wire), and on the receiver's row the other way round. A lost segment ends in `X`; a
     segment still on the wire when the run ends is listed last, on a line marked `end`."""
+    instances = instances or instances_of(steps)
     rows, segments = analyse_run(steps, instances)
     left, right = instances
     timed = any(row.step.get("time_ms") is not None for row in rows)

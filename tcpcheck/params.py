@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import model as c
-from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean, unique
+from .diagnostics import MAX_CONSTANT, Diagnostic, Span, TcpcheckError, did_you_mean, unique
 
 
 def assignments_text(values: dict) -> str:
@@ -21,9 +21,24 @@ def assignments_text(values: dict) -> str:
 
 # ---------------------------------------------------------------- evaluation of constants
 
+# Every constant (a literal, a bound, a capacity, an initial value, and each step of working
+# one out) lies within -MAX_CONSTANT..MAX_CONSTANT (diagnostics.py): far beyond any TCP
+# model, yet small enough that a value always fits the packed state and prints in a few digits.
+
+
+class ConstantError(Exception):
+    """A constant expression without a value: a division by zero (TCP304) or a value beyond
+    MAX_CONSTANT (TCP305). The caller knows the declaration, so it makes the diagnostic."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
 
 def eval_const(r: c.RExpr, env: dict[str, int], settings: dict[str, c.RExpr] | None = None) -> int:
-    """Evaluate a resolved expression that only uses parameters, settings and literals."""
+    """Evaluate a resolved expression that only uses parameters, settings and literals;
+    ConstantError when it divides by zero or leaves -MAX_CONSTANT..MAX_CONSTANT."""
     if isinstance(r, c.RConst):
         return r.value
     if isinstance(r, c.RParam):
@@ -33,7 +48,13 @@ def eval_const(r: c.RExpr, env: dict[str, int], settings: dict[str, c.RExpr] | N
         return eval_const(settings[r.name], env)
     assert isinstance(r, c.ROp), r
     a = [eval_const(x, env, settings) for x in r.args]
-    return _apply(r.op, a)
+    if r.op in ("/", "%") and a[1] == 0:
+        raise ConstantError("TCP304", f"division by zero ('{r.op}' by 0) in a constant")
+    value = _apply(r.op, a)
+    if abs(value) > MAX_CONSTANT:
+        raise ConstantError("TCP305", f"a constant leaves the range of values tcpcheck "
+                            f"computes with ('{r.op}' gives more than 10^18 in magnitude)")
+    return value
 
 
 def _apply(op: str, a: list[int]) -> int:
@@ -140,8 +161,8 @@ def _outside_constant_range(p: c.CParam, value: int) -> str | None:
         return None
     try:
         lo, hi = eval_const(p.domain.lo, {}), eval_const(p.domain.hi, {})
-    except KeyError:  # the bounds read other parameters
-        return None
+    except (KeyError, ConstantError):  # the bounds read other parameters, or have no value
+        return None  # (param_combinations reports the latter where it is declared)
     return None if lo <= value <= hi else f"{value} is outside its range {lo}..{hi}"
 
 
@@ -151,10 +172,11 @@ def _parse_value(text: str, typ: c.Type, model: c.CheckedModel) -> int | None:
     if typ.kind == "enum":
         names = model.enum_values(typ.enum)
         return names.index(text) if text in names else None
-    try:
-        return int(text)
-    except ValueError:
+    # ASCII digits only: int() would also read '٣' (an Arabic-Indic three) as 3
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > len(str(MAX_CONSTANT)):
         return None
+    return int(text)
 
 
 def _kind(typ: c.Type, model: c.CheckedModel) -> str:
@@ -176,14 +198,25 @@ def param_combinations(model: c.CheckedModel, fixed: dict[str, int]) -> list[dic
     for p in model.params:
         nxt = []
         for env in combos:
-            lo = eval_const(p.domain.lo, env)
-            hi = eval_const(p.domain.hi, env)
+            try:
+                lo = eval_const(p.domain.lo, env)
+                hi = eval_const(p.domain.hi, env)
+                default = None if p.default is None else eval_const(p.default, env)
+            except ConstantError as err:
+                raise TcpcheckError([_constant_diagnostic(err, f"parameter '{p.name}'", p.span,
+                                                          env)]) from None
+            every = fixed.get(p.name) == ALL_VALUES or (p.name not in fixed and default is None)
+            if every and hi - lo >= MAX_PARAM_VALUES:
+                raise TcpcheckError([Diagnostic(
+                    "TCP306", f"parameter '{p.name}' has {hi - lo + 1} values ({lo}..{hi}); "
+                    f"tcpcheck explores at most {MAX_PARAM_VALUES} values of a parameter: "
+                    "narrow its range or fix it with --param", p.span)])
             if p.name in fixed and fixed[p.name] != ALL_VALUES:
                 values = [fixed[p.name]]
             elif p.name in fixed:
                 values = list(range(lo, hi + 1))
-            elif p.default is not None:
-                values = [eval_const(p.default, env)]
+            elif default is not None:
+                values = [default]
             else:
                 values = list(range(lo, hi + 1))
             for v in values:
@@ -198,3 +231,50 @@ def param_combinations(model: c.CheckedModel, fixed: dict[str, int]) -> list[dic
     if diags:
         raise TcpcheckError(unique(diags))
     return combos
+
+
+# the values of one parameter explored one by one (each is a separate initial state)
+MAX_PARAM_VALUES = 100_000
+
+
+def _constant_diagnostic(err: ConstantError, what: str, span: Span | None,
+                         env: dict[str, int]) -> Diagnostic:
+    notes = (f"with {assignments_text(env)}",) if env else ()
+    return Diagnostic(err.code, f"{what}: {err.message}", span, notes)
+
+
+def check_constants(model: c.CheckedModel, combos: list[dict[str, int]]) -> None:
+    """Work out every constant of the model (bounds, initial values, settings, capacities,
+    losses) in every parameter combination, so that no later stage meets one without a
+    value. TcpcheckError names the first combination in which each declaration fails."""
+    diags: list[Diagnostic] = []
+    failed: set[int] = set()  # declarations already reported (by id of their span)
+
+    def value(r: c.RExpr | None, what: str, span: Span, env, settings=None) -> None:
+        if r is None or id(span) in failed:
+            return
+        try:
+            eval_const(r, env, settings)
+        except ConstantError as err:
+            failed.add(id(span))
+            diags.append(_constant_diagnostic(err, what, span, env))
+
+    for env in combos:
+        for name, dom in model.fields:
+            value(dom.lo, f"segment field '{name}'", dom.span, env)
+            value(dom.hi, f"segment field '{name}'", dom.span, env)
+        for g in model.globals:
+            for r in (g.domain.lo, g.domain.hi, g.init):
+                value(r, f"variable '{g.name}'", g.span, env)
+        for inst in model.instances:
+            settings = dict(inst.bindings)
+            for _name, r in inst.bindings:
+                value(r, f"instance '{inst.name}'", inst.span, env)
+            for v in model.endpoint(inst.endpoint).vars:
+                for r in (v.domain.lo, v.domain.hi, v.init):
+                    value(r, f"variable '{v.name}'", v.span, env, settings)
+        for ch in model.channels:
+            for r in (ch.capacity, ch.loss_max, ch.loss_when):
+                value(r, f"channel {ch.name}", ch.span, env)
+    if diags:
+        raise TcpcheckError(diags)

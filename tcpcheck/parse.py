@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import functools
 import re
+import stat
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as ast
-from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
+from .diagnostics import (MAX_CONSTANT, MAX_NESTING, MAX_SOURCE_BYTES, Diagnostic, Span,
+                          TcpcheckError, did_you_mean)
 
 GRAMMAR = Path(__file__).with_name("model.lark")
 
@@ -32,10 +34,9 @@ def parse_text(text: str, path: str = "<model>") -> ast.ModelFile:
         tree = _parser().parse(text)
     except UnexpectedInput as err:
         raise TcpcheckError([syntax_diagnostic(err, text, path)]) from None
-    try:
-        decls = _ToAst(path).transform(tree).children
-    except _DurationError as err:
-        raise TcpcheckError([err.diag]) from None
+    check_nesting(tree, path, _CHAINS, "split it, e.g. with a const, a variable or a "
+                  "second transition")
+    decls = transform(_ToAst(path), tree).children
     return ast.ModelFile(path=path, text=text, decls=tuple(decls))
 
 
@@ -44,18 +45,98 @@ def parse_file(path: str | Path) -> ast.ModelFile:
 
 
 def read_source(path: str | Path) -> str:
-    """Read a source file, turning OS errors into a diagnostic (TCP401)."""
+    """Read a model or spec file, turning OS errors into a diagnostic (TCP401). Only a
+    regular file is read (a device such as /dev/zero never ends), and only up to
+    MAX_SOURCE_BYTES."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        info = Path(path).stat()
+        if stat.S_ISDIR(info.st_mode):
+            msg = f"is a directory, not a model or spec file: {path}"
+        elif not stat.S_ISREG(info.st_mode):
+            msg = f"not a regular file (a device, pipe or socket): {path}"
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_SOURCE_BYTES + 1)  # the file may have grown since stat
+            if len(data) > MAX_SOURCE_BYTES:
+                msg = (f"too large to be a model or spec: {path} holds more than "
+                       f"{MAX_SOURCE_BYTES >> 20} MB")
+            else:
+                return data.decode("utf-8")
     except FileNotFoundError:
         msg = f"no such file: {path}"
-    except IsADirectoryError:
-        msg = f"is a directory, not a model file: {path}"
     except UnicodeDecodeError:
         msg = f"not a UTF-8 text file: {path}"
     except OSError as err:
         msg = f"cannot read {path}: {err.strerror}"
     raise TcpcheckError([Diagnostic("TCP401", msg)])
+
+
+# ---------------------------------------------------------------- input limits
+
+# Rules that list a left-associative chain (`a + b + c`): the syntax tree nests one level
+# per operator, so each operand counts as a level.
+_CHAINS = frozenset({"or_expr", "and_expr", "comparison", "sum", "product"})
+
+
+def check_nesting(tree: Tree, path: str, chains: frozenset[str], advice: str) -> None:
+    """TCP108 where the tree nests deeper than MAX_NESTING, before any recursive stage sees
+    it (the transformers, the checker, the compiler and the generated code all recurse).
+    Walked with an explicit stack; a chain of n operands counts as the n - 1 levels of
+    operators it becomes."""
+    too_deep: set[tuple[int, int]] = set()  # where each too deep part crosses the limit
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            too_deep.add(_position(node))
+            continue
+        subtrees = [ch for ch in node.children if isinstance(ch, Tree)]
+        if node.data not in chains:
+            stack.extend((ch, depth + 1) for ch in subtrees)
+        elif len(subtrees) == 1:  # a chain of one operand is that operand: no level
+            stack.append((subtrees[0], depth))
+        else:  # ((c0 op c1) op c2): c0 and c1 lie n - 1 levels down, c2 one level
+            n = len(subtrees)
+            stack.extend((ch, depth + n - max(k, 1)) for k, ch in enumerate(subtrees))
+    lines = {line: col for line, col in sorted(too_deep, reverse=True)}  # one per line
+    if lines:
+        raise TcpcheckError([Diagnostic(
+            "TCP108", f"nested too deeply: more than {MAX_NESTING} levels of expressions, "
+            "operators or blocks", _point_span(path, line, col), (advice,))
+            for line, col in sorted(lines.items())])
+
+
+def _position(node: Tree) -> tuple[int, int]:
+    meta = node.meta
+    if not meta.empty:
+        return meta.line, meta.column
+    for ch in node.children:  # a rule without a position of its own: its first token's
+        if isinstance(ch, Token):
+            return ch.line, ch.column
+    return 1, 1
+
+
+def transform(transformer: Transformer_NonRecursive, tree: Tree) -> Tree:
+    """Run a SpanTransformer; a TcpcheckError raised by one of its rules comes out as is
+    (lark wraps it in a VisitError)."""
+    try:
+        return transformer.transform(tree)
+    except VisitError as err:
+        if isinstance(err.orig_exc, TcpcheckError):
+            raise err.orig_exc from None
+        raise
+
+
+def literal_int(tok: Token, span: Span) -> int:
+    """The value of a number as written; TCP107 beyond MAX_CONSTANT, before converting a
+    thousand digits (Python refuses to convert over 4300)."""
+    digits = str(tok).lstrip("0")
+    if len(digits) <= len(str(MAX_CONSTANT)) and int(digits or "0") <= MAX_CONSTANT:
+        return int(digits or "0")
+    shown = digits if len(digits) <= 24 else f"{digits[:12]}...{digits[-6:]}"
+    raise TcpcheckError([Diagnostic(
+        "TCP107", f"number too large: {shown} ({len(digits)} digits); numbers go up to "
+        "10^18", span)])
 
 
 # ---------------------------------------------------------------- syntax errors
@@ -394,18 +475,14 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
 # ---------------------------------------------------------------- tree -> syntax tree
 
 
-class _DurationError(Exception):
-    def __init__(self, diag: Diagnostic):
-        self.diag = diag
-
-
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60000.0}
 
 
-class SpanTransformer(Transformer):
+class SpanTransformer(Transformer_NonRecursive):
     """A lark transformer over one file that locates what it builds, for diagnostics: the
     span of a rule (`_span`) or of a token (`_tok`). Models are read with it here, specs in
-    tcpcheck.spec."""
+    tcpcheck.spec. It walks the tree without recursion, so that only check_nesting's limit
+    bounds how deep a tree may be."""
 
     def __init__(self, path: str):
         super().__init__()
@@ -454,7 +531,7 @@ class _ToAst(SpanTransformer):
             return ast.Duration(None, span)
         m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|min)", str(tok))
         if not m:  # the terminal's regex makes this unreachable; kept as a guard
-            raise _DurationError(Diagnostic("TCP105", f"bad duration '{tok}'", span))
+            raise TcpcheckError([Diagnostic("TCP105", f"bad duration '{tok}'", span)])
         return ast.Duration(float(m.group(1)) * _UNIT_MS[m.group(2)], span)
 
     def endpoint_decl(self, meta, ch):
@@ -626,7 +703,7 @@ class _ToAst(SpanTransformer):
         return ast.Unary("-", ch[0], self._span(meta))
 
     def int_lit(self, meta, ch):
-        return ast.IntLit(int(ch[0]), self._span(meta))
+        return ast.IntLit(literal_int(ch[0], self._tok(ch[0])), self._span(meta))
 
     def true_lit(self, meta, ch):
         return ast.BoolLit(True, self._span(meta))

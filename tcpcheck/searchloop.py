@@ -20,6 +20,11 @@ from .successors import decode_line, head_line, namespace
 from .transitions import TransitionSystem
 
 
+# Python refuses more than 100 levels of indentation; the shipped models share at most 9
+# conditions, and a step's body adds its own `if`s
+_MAX_SHARED = 24
+
+
 class _SearchLoop:
     def __init__(self, ts: TransitionSystem, record_edges: bool):
         self.ts = ts
@@ -113,18 +118,25 @@ class _SearchLoop:
             e(3, decode_line(self.ts, i))
         for i in sorted(heads):
             e(3, head_line(self.ts, i))
-        # the prefix tree of conjuncts over consecutive transitions
+        # the prefix tree of conjuncts over consecutive transitions, _MAX_SHARED deep; a
+        # step's conditions beyond that are one `if` of their conjunction (`and` evaluates
+        # them in the same order, and stops at the same one)
         open_: list[str] = []
         for conj, body in body_lines:
+            shared, rest = conj[:_MAX_SHARED], conj[_MAX_SHARED:]
             common = 0
-            while common < len(open_) and common < len(conj) and open_[common] == conj[common]:
+            while common < len(open_) and common < len(shared) and open_[common] == shared[common]:
                 common += 1
             del open_[common:]
-            for text in conj[common:]:
+            for text in shared[common:]:
                 e(3 + len(open_), f"if {text}:")
                 open_.append(text)
+            depth = 3 + len(open_)
+            if rest:
+                e(depth, "if " + " and ".join(f"({text})" for text in rest) + ":")
+                depth += 1
             for ln in body:
-                L.append("    " * (3 + len(open_)) + ln)
+                L.append("    " * depth + ln)
         e(3, "if not k:")
         e(4, "deadlocks.append(head)")
         e(3, "nedges += k")

@@ -33,7 +33,7 @@ from .params import ParamSetting
 from .tcp import APP_CALLS, FLAG_BITS
 from .transitions import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
-from .parse import SpanTransformer, read_source
+from .parse import SpanTransformer, check_nesting, literal_int, read_source, transform
 
 GRAMMAR = Path(__file__).with_name("spec.lark")
 
@@ -165,7 +165,7 @@ class _ToRaw(SpanTransformer):
         return self._node("neg", meta, ch[1:])
 
     def int_lit(self, meta, ch):
-        return self._node("int", meta, (int(ch[0]),))
+        return self._node("int", meta, (literal_int(ch[0], self._tok(ch[0])),))
 
     def true_lit(self, meta, ch):
         return self._node("bool", meta, (True,))
@@ -223,7 +223,9 @@ def parse_spec_text(text: str, path: str = "<spec>") -> SpecFile:
         tree = _parser().parse(text)
     except UnexpectedInput as err:
         raise TcpcheckError([_syntax_diagnostic(err, text, path)]) from None
-    items = _ToRaw(path).transform(tree).children
+    check_nesting(tree, path, _CHAINS, "split the property in two, or drop redundant "
+                  "parentheses")
+    items = transform(_ToRaw(path), tree).children
     model, model_span, params = None, None, ()
     props = []
     for it in items:
@@ -232,6 +234,10 @@ def parse_spec_text(text: str, path: str = "<spec>") -> SpecFile:
         else:
             props.append(it)
     return SpecFile(path, text, model, model_span, tuple(props), params)
+
+
+# rules listing a chain of operands (see parse.check_nesting)
+_CHAINS = frozenset({"or_", "and_", "compare", "arith"})
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
@@ -419,7 +425,9 @@ class _Resolver:
         self.ts = ts
         self.model = ts.model
         self.diags: list[Diagnostic] = []
+        self.lines = spec.text.splitlines()  # once: a spec may hold thousands of properties
         self.instances = [i.name for i in self.model.instances]
+        self.observations = {o for v in ts.variants for o in v.observations}
         self.enum_value = {v: (name, i) for name, values in self.model.enums
                            for i, v in enumerate(values)}
         # > 0 while resolving the operand of a temporal word: there step predicates combine
@@ -447,7 +455,7 @@ class _Resolver:
         return out
 
     def property(self, p: RawProperty) -> Property | None:
-        src = _source_of(self.spec.text, p.span)
+        src = _source_of(self.lines, p.span)
         if p.kind == "terminates" and p.formula is None:
             return Property(p.kind, p.name, p.doc, None, (), p.span, src)
         got = self.formula(p.formula)
@@ -507,17 +515,24 @@ class _Resolver:
         if op == "qualified":
             return self.qualified(r)
         if op == "running":
-            inst, timer = r.args
-            return self.slot(f"{inst}.timer.{timer}", r, f"timer '{inst}.{timer}'"), STATE, "bool"
+            got = self.timer((*r.args, r.span))
+            if got is None:
+                return None
+            return self.slot("{}.timer.{}".format(*got), r, f"timer '{got[0]}.{got[1]}'"), \
+                STATE, "bool"
         if op == "len":
             name = f"{r.args[0]}->{r.args[1]}"
             ch = next((c for c in self.ts.channels if c.name == name), None)
             if ch is None:
-                self.error("TCP201", f"no channel {r.args[0]} -> {r.args[1]}", r.span)
+                channels = [c.name for c in self.ts.channels]
+                hint = did_you_mean(name, channels)
+                self.error("TCP201", f"no channel {r.args[0]} -> {r.args[1]}"
+                           + (hint.replace("->", " -> ") if hint else
+                              " (channels: " + ", ".join(channels) + ")"), r.span)
                 return None
             return ChanLen(ch.slot), STATE, "int"
         if op == "observed":
-            return Observed(r.args[0]), STEP, "bool"
+            return self.observed(r)
         if op in ("sends", "receives", "loses"):
             who = self.who(r.args[0])
             flags = self.flag_alts(r.args[1])
@@ -531,6 +546,11 @@ class _Resolver:
             if call not in APP_CALLS:
                 self.error("TCP204", f"unknown application call '{call}'"
                            + did_you_mean(call, APP_CALLS), r.span)
+                return None
+            if arg is not None and arg not in APP_CALLS[call]:
+                takes = ", ".join(APP_CALLS[call]) or "no argument"
+                self.error("TCP213", f"{call}() does not take '{arg}' (it takes {takes})"
+                           + did_you_mean(arg, APP_CALLS[call]), r.span)
                 return None
             if who is False:
                 return None
@@ -588,6 +608,19 @@ class _Resolver:
                 return None
             return Op("neg", (f,)), STATE, "int"
         return self.binary(r)
+
+    def observed(self, r: Raw):
+        """`observed NAME`: NAME must be something the model records with `observe`; a
+        misspelt name would otherwise never be observed, and `never observed ...` hold."""
+        name = r.args[0]
+        if name not in self.observations:
+            known = sorted(self.observations)
+            hint = did_you_mean(name, known)
+            listed = ("the model records: " + ", ".join(known)) if known else \
+                "the model records no observations"
+            self.error("TCP201", f"unknown observation '{name}'{hint}", r.span, listed)
+            return None
+        return Observed(name), STEP, "bool"
 
     def inner(self, r: Raw):
         """Resolve the operand of a temporal word."""
@@ -663,6 +696,9 @@ class _Resolver:
             return Op(op, (lf, rf)), STATE, "bool"
         if lt != "int" or rt != "int":
             self.error("TCP202", f"'{op}' needs integers", r.span)
+            return None
+        if op in ("/", "%") and rf == Const(0):  # as in a model's constants
+            self.error("TCP304", f"division by zero ('{op}' by 0)", r.span)
             return None
         typ = "bool" if op in ("<", "<=", ">", ">=") else "int"
         return Op(op, (lf, rf)), STATE, typ
@@ -758,8 +794,8 @@ def _a(t: str) -> str:
     return ("an " if t[0] in "aeiou" else "a ") + t
 
 
-def _source_of(text: str, span: Span) -> str:
-    lines = text.splitlines()[span.line - 1: span.end_line]
+def _source_of(text_lines: list[str], span: Span) -> str:
+    lines = text_lines[span.line - 1: span.end_line]
     if not lines:
         return ""
     if len(lines) == 1:

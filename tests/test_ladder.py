@@ -16,11 +16,11 @@ import pytest
 
 import tcpcheck
 from tcpcheck.explore import explore
-from tcpcheck.ladder import analyse_run, ladder_dot, ladder_text, write_ladder
+from tcpcheck.ladder import analyse_run, instances_of, ladder_dot, ladder_text, write_ladder
 from tcpcheck.timing import check_run
 from tcpcheck.trace import run_steps
 
-from conftest import DEFAULT_MODEL
+from conftest import DEFAULT_MODEL, run_tcpcheck
 
 PARAMS = ["delayed_ack=true", "passive_has_data=false"]
 
@@ -369,3 +369,49 @@ def test_a_stale_ack_is_drawn_with_the_sequence_number_of_its_senders_fin():
     assert fin_ack and stale
     fin_seq = fin_ack[0].split("FIN+ACK seq=")[1].split()[0]
     assert all(ln.split("ACK seq=")[1].split()[0] == fin_seq for ln in stale)
+
+
+# ------------------------------------------------------------------ any instance names
+
+def _renamed(steps: list[dict], names: dict[str, str]) -> list[dict]:
+    """The steps with the endpoints renamed (channels and tcp_states too)."""
+    out = copy.deepcopy(steps)
+    for step in out:
+        if step.get("endpoint") in names:
+            step["endpoint"] = names[step["endpoint"]]
+        if "tcp_states" in step:
+            step["tcp_states"] = {names.get(k, k): v for k, v in step["tcp_states"].items()}
+        if "channel" in step:
+            src, dst = (x.strip() for x in step["channel"].split("->"))
+            step["channel"] = f"{names[src]} -> {names[dst]}"
+    return out
+
+
+def test_ladder_of_other_instance_names_is_the_same_drawing(three_way):
+    names = {"client": "a", "server": "b"}
+    for steps in (three_way, lost_ack_steps()):
+        renamed, original = ladder_text(_renamed(steps, names)), ladder_text(steps)
+        head = next(i for i, line in enumerate(original.splitlines()) if line.startswith("step"))
+        assert renamed.splitlines()[head].split()[-2:] == ["a", "b"]
+        # the same table, only the heading's names differ
+        assert renamed.splitlines()[head + 1:] == original.splitlines()[head + 1:]
+        assert "head0 [label=a" in ladder_dot(_renamed(steps, names), "t")
+
+
+def test_instances_come_from_the_model_order_then_the_order_they_act(three_way):
+    steps = _renamed(three_way, {"client": "zed", "server": "amy"})
+    assert instances_of(steps) == ("zed", "amy")     # tcp_states lists them in model order
+    for step in steps:
+        step.pop("tcp_states", None)
+    assert instances_of(steps) == ("zed", "amy")     # zed acts first
+    assert instances_of(three_way) == ("client", "server")
+    assert instances_of([]) == ("client", "server")
+    assert instances_of([{"step": 0, "endpoint": "solo"}]) == ("solo", "peer")
+
+
+def test_simulate_the_bench_model_draws_its_ladder():
+    # the example in `simulate --help`: instances a and b
+    result = run_tcpcheck("simulate", "models/bench/teardown_n.tcpm", "--param", "N=2",
+                          "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split()[-2:] == ["a", "b"]

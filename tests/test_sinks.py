@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, note, settings
 
 from conftest import FIXTURES, ROOT, run_tcpcheck
 from test_explore_hypothesis import models
+import tcpcheck.emit as emit_module
+import tcpcheck.searchloop as searchloop_module
 from tcpcheck import load
 from tcpcheck.compile import compile_model
 from tcpcheck.explore import explore
@@ -113,3 +115,40 @@ def test_every_command_reports_the_same_located_model_error(command, tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     assert LOCATED in r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- generated code within Python's limits
+
+
+def _pipeline(writes: int, capacity: int, guard: str = "") -> str:
+    text = (FIXTURES / "models" / "pipeline.tcpm").read_text()
+    text = text.replace("0..2", f"0..{writes}").replace("sent < 2", f"sent < {writes}{guard}")
+    return text.replace("client -> server capacity 2", f"client -> server capacity {capacity}")
+
+
+def _graph(ts):
+    ex = assert_sinks_agree(ts)
+    return list(ex.states), list(zip(ex.edge_src, ex.edge_dst, ex.edge_variant))
+
+
+def test_a_long_channel_finds_its_free_position_by_counting_bits(monkeypatch):
+    text = _pipeline(12, 12)
+    counted = _graph(compile_model(check(parse_text(text))))
+    monkeypatch.setattr(emit_module, "_MAX_CHAINED_SLOTS", 100)  # one conditional per slot
+    chained = _graph(compile_model(check(parse_text(text))))
+    assert counted == chained
+    assert len(counted[0]) == 13 * 14 // 2   # (sent, got) with got <= sent <= 12
+
+
+def test_a_channel_of_the_largest_capacity_and_a_guard_of_many_conjuncts():
+    ts = compile_model(check(parse_text(_pipeline(3, 256, " and sent < 9" * 120))))
+    states, _edges = _graph(ts)
+    assert len(states) == 10
+
+
+def test_conditions_beyond_the_shared_depth_are_one_conjunction(monkeypatch):
+    ts = load(ROOT / "models" / "teardown.tcpm", ["delayed_ack=true"])
+    nested = _graph(ts)
+    monkeypatch.setattr(searchloop_module, "_MAX_SHARED", 1)
+    ts = load(ROOT / "models" / "teardown.tcpm", ["delayed_ack=true"])
+    assert _graph(ts) == nested
