@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import model as c
-from .params import eval_const
+from .params import ConstantError, eval_const
 
 UNKNOWN = None  # three-valued logic: True, False or unknown
 
@@ -50,7 +50,7 @@ def endpoint_liveness(model: c.CheckedModel, inst: c.CInstance,
     n_modes = len(model.enum_values("tcp_state"))
     settings = dict(inst.bindings)
     initial = {eval_const(mode.init, env, settings) for env in combos}
-    analysis = _Analysis(mode.name, n_modes, ep.transitions)
+    analysis = _Analysis(mode.name, n_modes, ep.transitions, combos, settings)
     running = analysis.timers(initial)
     reads: dict[int, set[str]] = {m: set() for m in running}
     succ: dict[int, set[int]] = {m: set() for m in running}
@@ -80,10 +80,12 @@ def endpoint_liveness(model: c.CheckedModel, inst: c.CInstance,
 
 
 class _Analysis:
-    def __init__(self, mode_var: str, n_modes: int, transitions):
+    def __init__(self, mode_var: str, n_modes: int, transitions, combos=(), settings=None):
         self.mode_var = mode_var
         self.n_modes = n_modes
         self.transitions = transitions
+        self.combos = combos          # the parameter combinations the system is compiled for
+        self.settings = settings      # the instance's settings (constant per combination)
 
     # ------------------------------------------------------------ which timers may run
 
@@ -164,6 +166,15 @@ class _Analysis:
             return bool(r.value)
         if isinstance(r, c.RRunning):
             return False if r.timer not in run else UNKNOWN
+        if self.combos and _over_parameters(r):
+            # parameters never change: a condition over them alone that has one value in
+            # every combination is decided (`more_calls` when no combination sets it)
+            try:
+                seen = {bool(eval_const(r, env, self.settings)) for env in self.combos}
+            except (ConstantError, ZeroDivisionError, KeyError):  # the explorer reports it
+                seen = {True, False}
+            if len(seen) == 1:
+                return seen.pop()
         if not isinstance(r, c.ROp):
             return UNKNOWN
         if r.op == "not":
@@ -182,6 +193,13 @@ class _Analysis:
             if isinstance(a, c.RLocal) and a.name == self.mode_var and isinstance(b, c.RConst):
                 return (m == b.value) == (r.op == "==")
         return UNKNOWN
+
+
+def _over_parameters(r: c.RExpr) -> bool:
+    """Whether an expression reads only parameters, settings and constants."""
+    if isinstance(r, (c.RConst, c.RParam, c.RSetting)):
+        return True
+    return isinstance(r, c.ROp) and all(_over_parameters(a) for a in r.args)
 
 
 def _refine(cond: c.RExpr | None, holds: bool, run: frozenset[str]) -> frozenset[str]:

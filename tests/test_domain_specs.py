@@ -25,8 +25,8 @@ VARIANTS = {
         "late_data", "        } else {\n            rd_shut := true\n            orphan := true\n            if state == FIN_WAIT_2 {",
         "        } else {\n            orphan := true\n            if state == FIN_WAIT_2 {"),
     "queued_data_is_read_before_the_error": (
-        "linger", "        if unread {\n            unread := false\n            observe read_returns_queued_data\n        } elif econnreset {",
-        "        if econnreset {"),
+        "linger", "        if unread {\n            unread := false\n            observe read_returns_queued_data",
+        "        if false {\n            unread := false\n            observe read_returns_queued_data"),
     "the_sender_of_late_data_never_sees_econnreset": (
         "late_data", "        if not orphan and state != CLOSE_WAIT {", "        if not orphan {"),
     "close_with_unread_data_never_sends_fin": (
