@@ -87,7 +87,9 @@ def test_a_run_knows_what_each_step_received_sent_and_lost(lossy):
 
 
 def test_the_kind_of_close_of_a_run_is_the_classifier_s():
-    ex = explore(load(DEFAULT_MODEL, ["delayed_ack=true", "passive_has_data=false"]))
+    # without the reduction: terminal states that differ only in dead variables stay apart,
+    # so their shortest runs show several kinds of close
+    ex = explore(load(DEFAULT_MODEL, ["delayed_ack=true", "passive_has_data=false"], reduce=False))
     ts, end = ex.system, end_predicate(ex.system)
     sides = [inst.name for inst in ts.model.instances]
     kinds = set()
