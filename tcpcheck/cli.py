@@ -330,8 +330,10 @@ def _print_stats(doc: dict, ex) -> None:
         table.add_row(shown, f"{r['states']:,}", f"{r['terminal_states']:,}")
     console.print(table)
     if not doc["complete"] and doc["stop_reason"] is not StopReason.MODEL_ERROR:
+        again = ("run it again to see all" if doc["stop_reason"] is StopReason.INTERRUPTED
+                 else "raise the limit to see all")
         console.print(f"[yellow]stopped early ({doc['stop_reason']}): the figures cover "
-                      f"{ex.expanded:,} expanded states; raise the limit to see all.[/yellow]")
+                      f"{ex.expanded:,} expanded states; {again}.[/yellow]")
 
 
 @main.command()

@@ -481,8 +481,11 @@ def check_property(ex: Exploration, prop: S.Property,
                               message=f"the model failed while exploring ({ex.error.message}); "
                               "fix the model first", **base)
     ev = _Eval(ex, deadline)
+    if deadline.expired():
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                              message=_stopped_note(ex, deadline.reason, "before checking"),
+                              **base)
     try:
-        deadline.check()
         if prop.kind == "invariant":
             return _invariant(ex, ev, prop, base)
         if prop.kind == "terminates":
@@ -491,8 +494,8 @@ def check_property(ex: Exploration, prop: S.Property,
             return _timing(ex, ev, prop, base)
         return _run_property(ex, ev, prop, base)
     except LimitReached as stop:
-        return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_stopped_note(ex, stop.reason),
-                              **base)
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                              message=_stopped_note(ex, stop.reason, "while checking"), **base)
 
 
 def _partial_note(ex: Exploration) -> str:
@@ -500,10 +503,13 @@ def _partial_note(ex: Exploration) -> str:
             "raise the limit for a verdict")
 
 
-def _stopped_note(ex: Exploration, reason: StopReason) -> str:
+def _stopped_note(ex: Exploration, reason: StopReason, when: str) -> str:
+    """Why a property has no verdict: the command's deadline passed `when` ("before checking",
+    "while checking") it."""
     what = "interrupted" if reason is StopReason.INTERRUPTED else f"stopped ({reason})"
-    return (f"{what} while checking this property, after exploring {ex.n_states:,} states"
-            + ("" if ex.complete else f" (the search itself stopped early: {ex.stop_reason})"))
+    searched = (f"{ex.n_states:,} states explored" if ex.complete
+                else f"the search stopped early ({ex.stop_reason}) after {ex.n_states:,} states")
+    return f"{what} {when} this property; {searched}"
 
 
 def _invariant(ex, ev, prop, base) -> PropertyResult:
