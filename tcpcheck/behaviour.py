@@ -5,6 +5,10 @@ Every complete run of the explored graph is classified from what it puts on the 
 kinds and their classifier are tcpcheck.kinds), and z3 turns each run's timing constraints
 into a condition on the durations of the timers whose range is not a single value (see
 tcpcheck.timing).
+
+The map is made one parameter combination (row) at a time, polling the command's deadline:
+when it passes, or a combination has more than MAX_RUNS runs, LimitReached says why and the
+rows made so far stand.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 
 import z3
 
-from .explore import Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind, CloseRecord
 from .query import end_predicate
 from .run import received_flags
@@ -38,7 +42,12 @@ def _timing_key(variants) -> tuple:
                  if v.fired or v.timer_ops or v.sends or v.event.kind == "recv" or v.instance is None)
 
 
-def behaviour_map(ex: Exploration) -> list[MapRow]:
+def behaviour_map(ex: Exploration, deadline: Deadline = NO_DEADLINE) -> list[MapRow]:
+    return list(map_rows(ex, deadline))
+
+
+def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
+    """The rows of the map, one per parameter combination, as each is made."""
     ts = ex.system
     refs = timers_of(ts)
     free = {key: z3.Real(f"{key[0]}.{key[1]}") for key, r in refs.items() if r.lo_ms != r.hi_ms}
@@ -53,20 +62,24 @@ def behaviour_map(ex: Exploration) -> list[MapRow]:
     for k in range(ex.n_edges):
         adj[ex.edge_src[k]].append((ex.edge_variant[k], ex.edge_dst[k]))
     cache: dict[tuple, z3.BoolRef] = {}
-    rows = []
+    terminal = ex.terminal
     for region, init in enumerate(ex.initial):
         conds: dict[CloseKind, dict[str, z3.BoolRef]] = {k: {} for k in KINDS}
         counts = {k: 0 for k in KINDS}
         # each path carries its close record (tcpcheck.kinds), folded one step at a time
         start = CloseRecord.start(inst.name for inst in ts.model.instances)
         stack: list[tuple[int, tuple, CloseRecord]] = [(init, (), start)]
-        seen_runs = 0
+        seen_runs = popped = 0
         while stack:
+            popped += 1
+            if not popped & 1023:
+                deadline.check()
             sid, path, record = stack.pop()
-            if not adj[sid]:
+            if sid in terminal:
+                deadline.check()    # a run may cost a call to z3: look at the clock each one
                 seen_runs += 1
                 if seen_runs > MAX_RUNS:
-                    raise RuntimeError("too many runs for a behaviour map")
+                    raise LimitReached(StopReason.MAX_RUNS)
                 variants = [ts.variants[v] for v, _src in path]
                 kind = record.kind(end(ex.states[sid]))
                 counts[kind] += 1
@@ -84,9 +97,9 @@ def behaviour_map(ex: Exploration) -> list[MapRow]:
         for kind in KINDS:
             if not conds[kind]:
                 continue
+            deadline.check()
             answer = simplify_under(z3.Or(*conds[kind].values()), ranges)
             if not z3.is_false(answer):
                 kinds[kind] = show(answer, names)
         params = dict(ts.initial_params[region])
-        rows.append(MapRow(params, kinds, {k: c for k, c in counts.items() if c}))
-    return rows
+        yield MapRow(params, kinds, {k: c for k, c in counts.items() if c})

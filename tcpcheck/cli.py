@@ -7,6 +7,7 @@ only says what it came to.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import replace
@@ -16,14 +17,18 @@ import click
 
 from . import __version__, load
 from .cli_conform import register
-from .cli_io import default_model, emit_json, fail_input, save_drawing
+from .cli_io import (OUTPUT_ERRNOS, Interrupted, cannot_write_output, command_deadline,
+                     default_model, emit_json, fail_input, save_drawing, stop_on_signals)
 from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
-from .explore import StopReason, explore as explore_states, explore_each  # `explore` is the command
+from .explore import (Deadline, LimitReached, StopReason, explore as explore_states,  # `explore`
+                      explore_each)                                                  # is the command
 from .params import assignments_text
 from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
 
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
+MAX_TIME_LIMIT = 10_000_000  # seconds (about 16 weeks): beyond it --time-limit is a typing mistake
+MAX_STATE_LIMIT = 2**31 - 1  # state ids are 32-bit entries of the explorer's arrays
 
 
 def _progress_reporter(enabled: bool):
@@ -46,13 +51,34 @@ def _progress_reporter(enabled: bool):
 
 # ---------------------------------------------------------------- shared options
 
+class _Seconds(click.ParamType):
+    """--time-limit: a finite number of seconds above 0 (click's FloatRange lets nan and inf
+    through, and a limit of nan used to be ignored)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIME_LIMIT):
+            self.fail(f"{value!r} is not a time limit: give seconds above 0 and at most "
+                      f"{MAX_TIME_LIMIT:,}", param, ctx)
+        return seconds
+
+
 def _explore_options(f):
     # applied bottom-up, so --help lists them top-down in this order: param, limits, progress
     f = click.option("--no-progress", is_flag=True,
                      help="Do not show the progress display (it only appears on a terminal).")(f)
-    f = click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-                     metavar="SECONDS", help="Stop after this many seconds (partial result, exit 3).")(f)
-    f = click.option("--max-states", type=click.IntRange(min=1), default=None, metavar="N",
+    f = click.option("--time-limit", type=_Seconds(), default=None, metavar="SECONDS",
+                     help="Stop the whole command after this many seconds (partial result, "
+                          "exit 3).")(f)
+    f = click.option("--max-states", type=click.IntRange(min=1, max=MAX_STATE_LIMIT),
+                     default=None, metavar="N",
                      help="Stop after this many states (the result is then partial, exit 3).")(f)
     f = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Fix a model parameter instead of trying all its values "
@@ -65,7 +91,7 @@ def _model_argument(f):
     return click.argument("model", required=False, type=click.Path(dir_okay=True, path_type=Path))(f)
 
 
-def _explore(model: Path | None, params, max_states, time_limit, no_progress, as_json,
+def _explore(model: Path | None, params, max_states, deadline: Deadline, no_progress, as_json,
              record_edges: bool = True, reduce: bool = True, figures_only: bool = False):
     """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
     parameter combination at a time and returns a Summary (tcpcheck.explore.explore_each)."""
@@ -77,9 +103,8 @@ def _explore(model: Path | None, params, max_states, time_limit, no_progress, as
 
     def run(report):
         if figures_only:
-            return explore_each(ts, max_states=max_states, time_limit=time_limit,
-                                progress=report)
-        return explore_states(ts, max_states=max_states, time_limit=time_limit, progress=report,
+            return explore_each(ts, max_states=max_states, progress=report, deadline=deadline)
+        return explore_states(ts, max_states=max_states, progress=report, deadline=deadline,
                               record_edges=record_edges)
 
     progress, report = _progress_reporter(not no_progress)
@@ -110,15 +135,44 @@ def _report_model_error(ex) -> None:
         click.echo(render(diag, {ex.system.model.path: ex.system.model.text}), err=True)
 
 
-def _exit_for(ex) -> ExitStatus:
-    """The exit status of a command whose answer is the exploration itself."""
+def _exit_for(ex, deadline: Deadline, cut: StopReason | None = None) -> ExitStatus:
+    """The exit status of a command whose answer is the exploration itself; `cut`: why a
+    phase after the search stopped early (None: none did)."""
     return exit_status(model_error=ex.stop_reason is StopReason.MODEL_ERROR,
-                       partial=not ex.complete)
+                       partial=not ex.complete or cut is not None,
+                       interrupted=deadline.signal is not None)
+
+
+def _stopped(what: str, reason: StopReason, done: str) -> None:
+    """One line on stderr: which phase a limit or signal stopped, and what was done by then."""
+    click.echo(f"tcpcheck: {what} stopped ({reason}); {done}", err=True)
 
 
 # ---------------------------------------------------------------- commands
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class _Commands(click.Group):
+    """The command group: every command runs with SIGINT and SIGTERM taken cleanly (see
+    tcpcheck.cli_io.stop_on_signals); one that cannot stop where it is exits 3 here."""
+
+    def invoke(self, ctx):
+        with stop_on_signals():
+            try:
+                try:
+                    return super().invoke(ctx)
+                finally:
+                    sys.stdout.flush()   # a full stdout fails here, not at exit
+            except Interrupted as signal_name:
+                click.echo(f"tcpcheck: interrupted ({signal_name}) before the command could "
+                           "finish: no answer", err=True)
+                sys.exit(ExitStatus.INCONCLUSIVE)
+            except OSError as err:
+                if err.errno not in OUTPUT_ERRNOS:
+                    raise
+                cannot_write_output(err)
+
+
+@click.group(cls=_Commands,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              invoke_without_command=True)
 @click.version_option(__version__, prog_name="tcpcheck")
 @click.pass_context
@@ -181,7 +235,8 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
     # figures need no edge list (edges are counted) and no state of another parameter
     # combination: without --with-graph each combination is explored on its own
     whole = bool(with_graph and as_json)
-    path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json,
+    deadline = command_deadline(time_limit)
+    path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
                             record_edges=whole, reduce=not no_reduction, figures_only=not whole)
     stats = ex.stats()
     if no_timing:
@@ -201,13 +256,18 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
         diag, steps = _model_error(ex_error)
         doc["error"] = {**diag.as_json(), "run": steps}
         click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
+    cut = None
     if as_json:
         if with_graph:
-            doc["graph"] = _node_link(ex)
+            try:
+                doc["graph"] = _node_link(ex, deadline)
+            except LimitReached as stop:
+                doc["graph"], cut = None, stop.reason
+                _stopped("building the graph", stop.reason, "the JSON has no \"graph\"")
         emit_json(doc)
     else:
         _print_stats(doc, ex)
-    _exit_now(_exit_for(ex), ex)
+    _exit_now(_exit_for(ex, deadline, cut), ex)
 
 
 def _regions(ex) -> list[dict]:
@@ -233,10 +293,10 @@ def _summary_regions(summary) -> list[dict]:
     return out
 
 
-def _node_link(ex) -> dict:
+def _node_link(ex, deadline: Deadline) -> dict:
     from .graph import joint_graph  # deferred: graph loads networkx
 
-    G = joint_graph(ex)
+    G = joint_graph(ex, deadline=deadline)
     nodes = [{"id": n, **{k: d[k] for k in ("initial", "terminal", "depth", "state")}}
              for n, d in G.nodes(data=True)]
     edges = [{"source": a, "target": b, **d} for a, b, _k, d in G.edges(keys=True, data=True)]
@@ -270,8 +330,10 @@ def _print_stats(doc: dict, ex) -> None:
         table.add_row(shown, f"{r['states']:,}", f"{r['terminal_states']:,}")
     console.print(table)
     if not doc["complete"] and doc["stop_reason"] is not StopReason.MODEL_ERROR:
+        again = ("run it again to see all" if doc["stop_reason"] is StopReason.INTERRUPTED
+                 else "raise the limit to see all")
         console.print(f"[yellow]stopped early ({doc['stop_reason']}): the figures cover "
-                      f"{ex.expanded:,} expanded states; raise the limit to see all.[/yellow]")
+                      f"{ex.expanded:,} expanded states; {again}.[/yellow]")
 
 
 @main.command()
@@ -311,27 +373,38 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
     from .verify import (DEFAULT_SPEC_DIR, check_model,  # deferred: z3, networkx
                          group_by_model, merge_params, spec_files)
 
+    deadline = command_deadline(time_limit)  # one for every model checked, and the drawings
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
         results = []
-        for (model_path, spec_params), group in groups.items():
+        for n, ((model_path, spec_params), group) in enumerate(groups.items()):
+            if deadline.expired():   # loading the rest would only make more "inconclusive"
+                unchecked = [str(p) for g in list(groups.values())[n:] for p, _sf in g]
+                _stopped("check", deadline.reason, "not checked: " + ", ".join(unchecked))
+                break
             chosen = merge_params(spec_params, list(params))
             progress, report = _progress_reporter(not no_progress)
             if progress is not None:
                 with progress:
-                    results.append(check_model(model_path, group, chosen, max_states,
-                                               time_limit, report))
+                    results.append(check_model(model_path, group, chosen, max_states, None,
+                                               report, deadline=deadline))
             else:
-                results.append(check_model(model_path, group, chosen, max_states, time_limit))
+                results.append(check_model(model_path, group, chosen, max_states, None,
+                                           deadline=deadline))
     except TcpcheckError as err:
         fail_input(err, as_json)
-    written = _write_runs(results, out_dir) if out_dir is not None else {}
+    written, drawing_stop = _write_runs(results, out_dir, deadline) if out_dir is not None \
+        else ({}, None)
+    if drawing_stop is not None:
+        _stopped("drawing the runs", drawing_stop,
+                 f"{sum(map(len, written.values()))} drawings written in {out_dir}")
     if report_path is not None:
+        from .render import write_whole  # deferred: render loads graphviz
         try:
             report_path.parent.mkdir(parents=True, exist_ok=True)
-            report_path.write_text(_markdown(results, written, report_path.parent),
-                                   encoding="utf-8")
+            text = _markdown(results, written, report_path.parent, drawing_stop)
+            write_whole(report_path, text.encode("utf-8"))
         except OSError as err:
             click.echo(f"tcpcheck: cannot write {report_path}: {err.strerror or err}", err=True)
             sys.exit(ExitStatus.BAD_INPUT)
@@ -342,15 +415,21 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
         for r in results:
             _print_check(r, written)
     sys.exit(exit_status((v.verdict for r in results for v in r.verdicts),
-                         model_error=any(r.model_error for r in results)))
+                         model_error=any(r.model_error for r in results),
+                         partial=drawing_stop is not None or len(results) < len(groups),
+                         interrupted=deadline.signal is not None))
 
 
-def _markdown(results, written, base: Path) -> str:
+def _markdown(results, written, base: Path, drawing_stop: StopReason | None = None) -> str:
     """The verdicts as a Markdown page: one section per (model, parameters), one row per
-    property, in plain words, with links to the drawings. Deterministic: no timings."""
+    property, in plain words, with links to the drawings. Deterministic: no timings. A
+    page whose drawings were cut short (a limit, a signal) says so at the top."""
     lines = ["# Shipped properties", "",
              "Written by `tcpcheck check --report`; every verdict comes from exploring the model.",
              ""]
+    if drawing_stop is not None:
+        lines += [f"**Partial** ({drawing_stop}): the drawings stopped early; a property "
+                  "without links has none.", ""]
     for r in results:
         ex = r.exploration
         with_ = f" with {', '.join(r.params)}" if r.params else ""
@@ -442,17 +521,31 @@ def _print_check(r, written) -> None:
             console.print(f"  drawn: {f}")
 
 
-def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
-    """A ladder diagram and a highlighted state graph for every run a verdict shows."""
+def _write_runs(results, out_dir: Path, deadline: Deadline
+                ) -> tuple[dict[str, list[str]], StopReason | None]:
+    """A ladder diagram and a highlighted state graph for every run a verdict shows; stops
+    when the deadline passes: (what was written, why it stopped or None)."""
     from .ladder import ladder_dot  # deferred: ladder and render load graphviz and networkx
     from .render import joint_dot
     written: dict[str, list[str]] = {}
     messages = set()
+    try:
+        _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_dot)
+        stop = None
+    except LimitReached as limit:
+        stop = limit.reason
+    for m in sorted(messages):
+        click.echo(f"tcpcheck: {m}", err=True)
+    return written, stop
+
+
+def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_dot) -> None:
     for r in results:
         ex = r.exploration
         for v in r.verdicts:
             if v.run is None:
                 continue
+            deadline.check()
             files = []
             steps = run_steps(ex, v.run, v.times)
             if ladder_dot is not None:
@@ -472,15 +565,13 @@ def _write_runs(results, out_dir: Path) -> dict[str, list[str]]:
                 for k in range(ex.n_edges):
                     if ex.edge_src[k] in on_run:
                         keep.add(ex.edge_dst[k])
-            w = save_drawing(joint_dot(ex, highlight=edges, regions={region}, keep=keep),
-                       out_dir / f"{v.name}.graph.svg")
+            w = save_drawing(joint_dot(ex, highlight=edges, regions={region}, keep=keep,
+                                       deadline=deadline),
+                             out_dir / f"{v.name}.graph.svg")
             files.append(str(w.image_path or w.dot_path))
             if w.message:
                 messages.add(w.message)
             written[v.name] = files
-    for m in sorted(messages):
-        click.echo(f"tcpcheck: {m}", err=True)
-    return written
 
 
 @main.command()
@@ -509,19 +600,31 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
     if output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
-    path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
+    deadline = command_deadline(time_limit)
+    path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json)
     _report_model_error(ex)
-    if view == "endpoint":
-        names = [i.name for i in ts.model.instances]
-        for e in endpoints:
-            if e not in names:
-                raise click.BadParameter(f"no instance '{e}'; the model has " + ", ".join(names),
-                                         param_hint="--endpoint")
-        v = endpoint_view(ex, list(endpoints) or None)
-        title = f"{ts.model.name}: TCP states of " + " and ".join(v.graph["instances"])
-        source = endpoint_dot(v, title)
-    else:
-        source = joint_dot(ex)
+    try:
+        if view == "endpoint":
+            names = [i.name for i in ts.model.instances]
+            for e in endpoints:
+                if e not in names:
+                    raise click.BadParameter(f"no instance '{e}'; the model has "
+                                             + ", ".join(names), param_hint="--endpoint")
+            v = endpoint_view(ex, list(endpoints) or None, deadline)
+            title = f"{ts.model.name}: TCP states of " + " and ".join(v.graph["instances"])
+            source = endpoint_dot(v, title)
+        else:
+            source = joint_dot(ex, deadline=deadline)
+    except LimitReached as stop:
+        # a drawing of part of the graph, cut wherever the clock struck, would mislead
+        _stopped("drawing", stop.reason, f"explored {ex.n_states:,} states "
+                 f"({'complete' if ex.complete else f'partial: {ex.stop_reason}'}); "
+                 f"nothing written to {output}")
+        if as_json:
+            emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
+                       "edges": ex.n_edges, "complete": False, "stop_reason": stop.reason,
+                       "dot": None, "image": None, "rendered": False, "message": None})
+        sys.exit(_exit_for(ex, deadline, stop.reason))
     written = save_drawing(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
@@ -531,7 +634,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
     else:
         shown = written.image_path or written.dot_path
         click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
-    sys.exit(_exit_for(ex))
+    sys.exit(_exit_for(ex, deadline))
 
 
 @main.command()
@@ -566,6 +669,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
+    deadline = command_deadline(time_limit)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
@@ -575,7 +679,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
                 continue
             only = [(path, _only(sf, prop_name)) for path, sf in group]
             result = check_model(model_path, only, merge_params(spec_params, list(params)),
-                                 max_states, time_limit)
+                                 max_states, None, deadline=deadline)
             break
         else:
             known = sorted(p.name for g in groups.values() for _path, sf in g for p in sf.properties)
@@ -587,7 +691,8 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
         fail_input(err, as_json)
     v = result.verdicts[0]
     ex = result.exploration
-    status = exit_status([v.verdict], model_error=result.model_error)
+    status = exit_status([v.verdict], model_error=result.model_error,
+                         interrupted=deadline.signal is not None)
     _report_model_error(ex)
     if v.run is None:
         click.echo(f"{v.name}: {v.verdict}: {v.message}; there is no run to show", err=True)
@@ -617,10 +722,12 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
               help="Fix a model parameter (repeatable); the seed draws the others.")
 @click.option("--steps", "max_steps", type=click.IntRange(min=1), default=200, show_default=True,
               help="Stop the walk after this many steps.")
+@click.option("--time-limit", type=_Seconds(), default=None, metavar="SECONDS",
+              help="Stop the walk after this many seconds (the run so far is shown, exit 3).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the run as a ladder: .svg, .png, .pdf or .dot.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
-def simulate(model, seed, params, max_steps, output, as_json):
+def simulate(model, seed, params, max_steps, time_limit, output, as_json):
     """One random run of the model, as a ladder: what can happen, before asking what must.
 
     From the initial state of one parameter combination (the seed draws it among those
@@ -636,22 +743,23 @@ def simulate(model, seed, params, max_steps, output, as_json):
       tcpcheck simulate --seed 7 --json
 
     Exit status: 0 a run was shown, 1 the model failed on it (a value left its range),
-    2 bad input.
+    2 bad input, 3 the walk was stopped by --time-limit or a signal (the run so far is shown).
     """
     # deferred: ladder and render load graphviz, simulate z3
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
-    from .simulate import simulate as walk
+    from .simulate import WalkEnd, simulate as walk
 
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
+    deadline = command_deadline(time_limit)
     path = model or default_model()
     try:
         ts = load(path, list(params))
     except TcpcheckError as err:
         fail_input(err, as_json)
-    sim = walk(ts, seed, max_steps)
+    sim = walk(ts, seed, max_steps, deadline)
     times = sim.timing.times_ms if sim.timing.feasible else None
     steps = run_steps(sim.view, sim.run, times)
     ending = sim.ended.words or f"stopped after {max_steps} steps"
@@ -677,7 +785,9 @@ def simulate(model, seed, params, max_steps, output, as_json):
                               {ts.model.path: ts.model.text}))
         if output is not None:
             click.echo(f"wrote {written.image_path or written.dot_path}")
-    sys.exit(exit_status(model_error=sim.error is not None))
+    sys.exit(exit_status(model_error=sim.error is not None,
+                         partial=sim.ended is WalkEnd.STOPPED,
+                         interrupted=deadline.signal is not None))
 
 
 def _only(sf, name):
@@ -702,21 +812,28 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
       tcpcheck map                     # the default model
       tcpcheck map --json
     """
-    from .behaviour import KINDS, behaviour_map  # deferred: behaviour loads z3 and networkx
+    from .behaviour import KINDS, map_rows  # deferred: behaviour loads z3 and networkx
 
-    path, ts, ex = _explore(model, params, max_states, time_limit, no_progress, as_json)
+    deadline = command_deadline(time_limit)
+    path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json)
     _report_model_error(ex)
     if not ex.complete:
         click.echo(f"tcpcheck: the search stopped early ({ex.stop_reason}); a behaviour map "
                    "needs every run", err=True)
-        sys.exit(_exit_for(ex))
-    rows = behaviour_map(ex)
+        sys.exit(_exit_for(ex, deadline))
+    rows, stop = _rows_until_stopped(map_rows(ex, deadline))
+    if stop is not None:
+        _stopped("the behaviour map", stop, f"{len(rows)} of {len(ex.initial)} parameter "
+                 "combinations mapped (shown); the others are unknown")
     if as_json:
-        emit_json({"model": ts.model.name, "file": str(path), "states": ex.n_states,
-                    "kinds": list(KINDS),
-                    "rows": [{"params": {n: ts.param_value(n, v) for n, v in r.params.items()},
-                              "kinds": r.kinds, "runs": r.runs} for r in rows]})
-        sys.exit(_exit_for(ex))
+        doc = {"model": ts.model.name, "file": str(path), "states": ex.n_states,
+               "kinds": list(KINDS),
+               "rows": [{"params": {n: ts.param_value(n, v) for n, v in r.params.items()},
+                         "kinds": r.kinds, "runs": r.runs} for r in rows]}
+        if stop is not None:
+            doc.update(complete=False, stop_reason=stop)
+        emit_json(doc)
+        sys.exit(_exit_for(ex, deadline, stop))
     from rich.console import Console  # deferred: rich costs 0.1 s a start
     from rich.table import Table
 
@@ -737,7 +854,21 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
             table.add_row(shown if first else "", kind, r.kinds[kind], str(r.runs.get(kind, 0)))
             first = False
     console.print(table)
-    sys.exit(_exit_for(ex))
+    if stop is not None:
+        console.print(f"[yellow]partial ({stop}): {len(rows)} of {len(ex.initial)} parameter "
+                      "combinations mapped[/yellow]")
+    sys.exit(_exit_for(ex, deadline, stop))
+
+
+def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
+    """Take rows from a generator until it raises LimitReached: (the rows, why it stopped)."""
+    out = []
+    try:
+        for row in rows:
+            out.append(row)
+    except LimitReached as stop:
+        return out, stop.reason
+    return out, None
 
 
 # replay and conform live in their own module (the kernel side of tcpcheck)

@@ -1,20 +1,29 @@
 """What every command shares about input and output: the model used when none is given, JSON
-on stdout, bad input reported as located diagnostics (exit 2), and drawings written to files.
+on stdout, bad input reported as located diagnostics (exit 2), drawings written to files, and
+the command's deadline, which SIGINT and SIGTERM mark as interrupted.
 
 tcpcheck/cli.py and tcpcheck/cli_conform.py both import it (neither imports the other's
 helpers).
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from . import DEFAULT_MODEL
 from .diagnostics import TcpcheckError, render_all
+from .explore import Deadline
 from .verdicts import ExitStatus
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def default_model() -> Path:
@@ -24,6 +33,22 @@ def default_model() -> Path:
 
 def emit_json(doc: dict) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=False))
+
+
+# errors of a stdout that cannot take more: a full disk, a quota, a closed pipe
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE})
+
+
+def cannot_write_output(err: OSError) -> None:
+    """Stdout failed (`tcpcheck explore --json > /dev/full`): the user's environment, said in
+    one line with exit 2 rather than a traceback."""
+    try:
+        # Python flushes stdout again at exit, which would fail again: point it elsewhere
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (lives until exit)
+    except OSError:
+        pass
+    click.echo(f"tcpcheck: cannot write the output: {err.strerror or err}", err=True)
+    sys.exit(ExitStatus.BAD_INPUT)
 
 
 def fail_input(err: TcpcheckError, as_json: bool) -> None:
@@ -50,3 +75,46 @@ def save_drawing(source: str, path: Path):
     except OSError as err:
         click.echo(f"tcpcheck: cannot write {path}: {err.strerror or err}", err=True)
         sys.exit(ExitStatus.BAD_INPUT)
+
+
+# ---------------------------------------------------------------- deadlines and signals
+
+
+class Interrupted(Exception):
+    """A signal the command cannot take in its stride: it came before the command had a
+    deadline to mark (loading, replay, conform), or it is the second one. The command stops
+    where it is; tcpcheck.cli reports it (exit 3)."""
+
+
+_RUNNING: list[Deadline] = []   # the running command's deadline, once it has made one
+
+
+def command_deadline(time_limit: float | None) -> Deadline:
+    """The deadline of the command now running, from --time-limit: every phase polls it, and
+    the first SIGINT or SIGTERM marks it (the phases then stop with what they have)."""
+    deadline = Deadline(time_limit)
+    _RUNNING[:] = [deadline]
+    return deadline
+
+
+def _on_signal(signum, _frame) -> None:
+    name = signal.Signals(signum).name
+    if not _RUNNING or _RUNNING[0].signal is not None:
+        raise Interrupted(name)
+    _RUNNING[0].interrupt(name)
+
+
+@contextmanager
+def stop_on_signals():
+    """While a command runs: SIGINT and SIGTERM stop it cleanly (see command_deadline and
+    Interrupted) instead of click's "Aborted!" (exit 1) or a silent death (exit 143)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                       # only the main thread may set handlers (tests' runners)
+        return
+    previous = {sig: signal.signal(sig, _on_signal) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _RUNNING.clear()

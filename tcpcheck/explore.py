@@ -20,11 +20,68 @@ from .transitions import ExplorationError, TransitionSystem
 
 
 class StopReason(StrEnum):
-    """Why a search ended before it covered every reachable state (JSON shows the value)."""
+    """Why a search (or a later phase: checking, mapping, drawing) ended before it covered
+    everything (JSON shows the value)."""
 
     MAX_STATES = "max-states"     # --max-states: one more state would have been kept
     TIME_LIMIT = "time-limit"     # --time-limit
+    INTERRUPTED = "interrupted"   # SIGINT (Ctrl-C) or SIGTERM
+    MAX_RUNS = "max-runs"         # a phase that enumerates runs met its budget of runs
     MODEL_ERROR = "model-error"   # a step failed (TCP5xx): the model must be fixed first
+
+
+class LimitReached(Exception):
+    """A phase after the search (checking, mapping, drawing) met the command's deadline: the
+    caller keeps what it has and reports it as inconclusive."""
+
+    def __init__(self, reason: StopReason):
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class Deadline:
+    """The time limit of one whole command, and whether a signal asked it to stop.
+
+    One object is made when a command starts and passed down to every phase (exploring,
+    checking, mapping, drawing), so that `--time-limit 5` bounds the command, not just the
+    search. Each phase polls `expired()` (or `check()`, which raises LimitReached) every so
+    often and stops with what it has. A signal handler (tcpcheck.cli_io) calls `interrupt()`;
+    the object is not frozen for that one reason.
+    """
+
+    def __init__(self, seconds: float | None = None):
+        # read through the module (not a bound function): tests replace `time`
+        self.seconds = seconds
+        self._end = None if seconds is None else time.perf_counter() + seconds
+        self.signal: str | None = None   # the name of the signal that interrupted the command
+
+    def interrupt(self, signal_name: str) -> None:
+        self.signal = signal_name
+
+    @property
+    def reason(self) -> StopReason | None:
+        """Why the command must stop now, or None while it may go on."""
+        if self.signal is not None:
+            return StopReason.INTERRUPTED
+        if self._end is not None and time.perf_counter() >= self._end:
+            return StopReason.TIME_LIMIT
+        return None
+
+    def expired(self) -> bool:
+        return self.reason is not None
+
+    def left(self) -> float | None:
+        """Seconds left (None: no time limit)."""
+        return None if self._end is None else max(0.0, self._end - time.perf_counter())
+
+    def check(self) -> None:
+        """Raise LimitReached when the command must stop."""
+        reason = self.reason
+        if reason is not None:
+            raise LimitReached(reason)
+
+
+NO_DEADLINE = Deadline()  # never expires; never handed to a signal handler
 
 
 @dataclass
@@ -48,6 +105,17 @@ class Exploration:
     _index: dict | None = field(default=None, repr=False)
     _depth: array | None = field(default=None, repr=False)
     _adjacency: list | None = field(default=None, repr=False)
+    _terminal: frozenset | None = field(default=None, repr=False)
+
+    @property
+    def terminal(self) -> frozenset[int]:
+        """Ids of the states with no successor at all: where complete runs end. The search
+        counts a successor before the state limit may drop it, and never counts for a state
+        it did not expand, so a state cut off by a limit is never terminal (an empty
+        adjacency list does not say that much)."""
+        if self._terminal is None:
+            self._terminal = frozenset(self.deadlocks)
+        return self._terminal
 
     @property
     def index(self) -> dict[int, int]:
@@ -137,7 +205,8 @@ ProgressFn = Callable[[int, int, int], None]
 def explore(ts: TransitionSystem, *, max_states: int | None = None,
             time_limit: float | None = None, record_edges: bool = True,
             progress: ProgressFn | None = None, progress_every: float = 0.2,
-            initial: tuple[int, ...] | None = None) -> Exploration:
+            initial: tuple[int, ...] | None = None,
+            deadline: Deadline | None = None) -> Exploration:
     """Explore breadth-first from every initial state.
 
     Keeps at most `max_states` states (one more would be dropped, with the edges to it) and
@@ -146,8 +215,12 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     A value out of range in some reachable state stops the search with stop_reason
     "model-error" and the failing step recorded. Without `record_edges` the edges are only
     counted (`edge_count`), and the state set is a plain set (less memory per state).
-    `initial` starts from these states instead of the system's (explore_each).
+    `initial` starts from these states instead of the system's (explore_each). `deadline`
+    is the command's (then `time_limit` is ignored): a signal stops the search too, with
+    stop_reason "interrupted".
     """
+    if deadline is None:
+        deadline = Deadline(time_limit)
     initial_states = ts.initial if initial is None else initial
     search = search_function(ts, record_edges)
     states: list[int] = []
@@ -174,11 +247,11 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     next_report = start + progress_every
 
     def tick(done: int, found: int, edges: int) -> bool:
-        """Every 1024 expansions: report progress; True stops the search (time limit)."""
+        """Every 1024 expansions: report progress; True stops the search (the deadline)."""
         nonlocal next_report
-        now = time.perf_counter()
-        if time_limit is not None and now - start >= time_limit:
+        if deadline.expired():
             return True
+        now = time.perf_counter()
         if progress is not None and now >= next_report:
             progress(done, found, edges)
             next_report = now + progress_every
@@ -192,6 +265,8 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
             max_states if max_states is not None else 1 << 62, tick)
         error_state = None
         stop_reason = None if stop_reason is None else StopReason(stop_reason)
+        if stop_reason is StopReason.TIME_LIMIT:
+            stop_reason = deadline.reason or stop_reason  # the deadline says which: time or signal
         if stop_reason is StopReason.MODEL_ERROR:
             error_state = head
             _forget_expansion(head, states, seen, parent, parent_variant, esrc, edst, evar)
@@ -253,7 +328,8 @@ class Summary:
 
 
 def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
-                 time_limit: float | None = None, progress: ProgressFn | None = None) -> Summary:
+                 time_limit: float | None = None, progress: ProgressFn | None = None,
+                 deadline: Deadline | None = None) -> Summary:
     """Explore each parameter combination on its own, keeping only the figures.
 
     Parameters never change, so the combinations' state spaces are disjoint and the figures
@@ -267,6 +343,8 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
     explore graphs that differ only in those parameters' bits: the first one is explored and
     the others get its figures (`reused` counts them).
     """
+    if deadline is None:
+        deadline = Deadline(time_limit)
     out = Summary(ts)
     start = time.perf_counter()
     seen_behaviour: dict[tuple, tuple[int, int, int, int, int]] = {}
@@ -283,9 +361,8 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
             out.regions.append((n, deadlocks))
             out.reused += 1
             continue
-        left = None if time_limit is None else time_limit - (time.perf_counter() - start)
-        if left is not None and left <= 0:
-            out.complete, out.stop_reason = False, StopReason.TIME_LIMIT
+        if deadline.expired():
+            out.complete, out.stop_reason = False, deadline.reason
             break
         if max_states is not None and out.n_states >= max_states:
             out.complete, out.stop_reason = False, StopReason.MAX_STATES
@@ -293,7 +370,7 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
         done_before, found_before, edges_before = out.expanded, out.n_states, out.edge_count
         report = None if progress is None else (
             lambda d, f, e: progress(done_before + d, found_before + f, edges_before + e))
-        ex = explore(ts, initial=(s,), record_edges=False, time_limit=left, progress=report,
+        ex = explore(ts, initial=(s,), record_edges=False, deadline=deadline, progress=report,
                      max_states=None if max_states is None else max_states - out.n_states)
         out.n_states += ex.n_states
         out.edge_count += ex.edge_count

@@ -1,13 +1,14 @@
 """Views of an exploration as networkx graphs: the joint state graph and per-endpoint projections.
 
-Both are built on demand from the search core's arrays, never during the search.
+Both are built on demand from the search core's arrays, never during the search. Building
+one polls the command's deadline (a big exploration makes a big graph): LimitReached.
 """
 from __future__ import annotations
 
 import networkx as nx
 
 from .transitions import Variant
-from .explore import Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration
 from .run import received_flags as _received
 
 
@@ -34,7 +35,8 @@ def edge_attributes(ex: Exploration, src: int, v: Variant) -> dict:
     return attrs
 
 
-def joint_graph(ex: Exploration, nodes: set[int] | None = None) -> nx.MultiDiGraph:
+def joint_graph(ex: Exploration, nodes: set[int] | None = None,
+                deadline: Deadline = NO_DEADLINE) -> nx.MultiDiGraph:
     """The explored joint state graph. Nodes are state ids with the decoded state as attributes
     (`state`), edges are keyed by variant and carry the event, segments sent and timer effects.
     (A MultiDiGraph is a networkx DiGraph; parallel edges are distinct transitions.)
@@ -45,10 +47,14 @@ def joint_graph(ex: Exploration, nodes: set[int] | None = None) -> nx.MultiDiGra
     initial = set(ex.initial)
     terminal = set(ex.deadlocks)
     for sid, s in enumerate(ex.states):
+        if not sid & 1023:
+            deadline.check()
         if nodes is None or sid in nodes:
             G.add_node(sid, state=ts.decode(s), region=region[sid], depth=ex.depth[sid],
                        initial=sid in initial, terminal=sid in terminal)
     for k in range(ex.n_edges):
+        if not k & 1023:
+            deadline.check()
         src, dst, vid = ex.edge_src[k], ex.edge_dst[k], ex.edge_variant[k]
         if nodes is None or (src in nodes and dst in nodes):
             G.add_edge(src, dst, key=vid, **edge_attributes(ex, src, ts.variants[vid]))
@@ -65,7 +71,8 @@ def projection_label(attrs: dict) -> str:
     return what + (" / snd " + ", ".join(sends) if sends else "")
 
 
-def endpoint_view(ex: Exploration, instances: list[str] | None = None) -> nx.MultiDiGraph:
+def endpoint_view(ex: Exploration, instances: list[str] | None = None,
+                  deadline: Deadline = NO_DEADLINE) -> nx.MultiDiGraph:
     """Project the joint graph onto endpoints' TCP states.
 
     Nodes are tcp_state names; an edge is one distinct (from, to, label) seen in any joint
@@ -88,6 +95,8 @@ def endpoint_view(ex: Exploration, instances: list[str] | None = None) -> nx.Mul
     names = model.enum_values("tcp_state")
     seen: dict[tuple[str, str, str], dict] = {}
     for k in range(ex.n_edges):
+        if not k & 1023:
+            deadline.check()
         v = ts.variants[ex.edge_variant[k]]
         if v.instance not in slots:
             continue

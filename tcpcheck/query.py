@@ -24,7 +24,7 @@ import z3
 from . import spec as S
 from .transitions import TransitionSystem
 from .tcp import FLAG_WIDTH, flags_name
-from .explore import Exploration, StopReason
+from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .graph import received_flags
 from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
 from .trace import tcp_states
@@ -53,11 +53,13 @@ class PropertyResult:
 
 
 class _Eval:
-    """Turns resolved spec formulas into functions over packed states and steps."""
+    """Turns resolved spec formulas into functions over packed states and steps; carries the
+    command's deadline to the checks."""
 
-    def __init__(self, ex: Exploration):
+    def __init__(self, ex: Exploration, deadline: Deadline = NO_DEADLINE):
         self.ex = ex
         self.ts: TransitionSystem = ex.system
+        self.deadline = deadline
 
     def state_fn(self, e):
         ts = self.ts
@@ -285,14 +287,16 @@ def _timed(ex: Exploration, run):
 
 
 class _RunSearch:
-    """Breadth-first over (state, monitor) pairs; yields complete runs that end in a target."""
+    """Breadth-first over (state, monitor) pairs; yields complete runs that end in a target.
+    A complete run ends in a terminal state (Exploration.terminal): never in one a limit cut
+    off. Both searches poll the deadline (LimitReached)."""
 
-    def __init__(self, ex: Exploration, monitor: _Monitor, adj):
-        self.ex, self.mon, self.adj = ex, monitor, adj
+    def __init__(self, ex: Exploration, monitor: _Monitor, adj, deadline: Deadline = NO_DEADLINE):
+        self.ex, self.mon, self.adj, self.deadline = ex, monitor, adj, deadline
 
     def targets(self, want: bool):
         ex, mon, adj = self.ex, self.mon, self.adj
-        states = ex.states
+        states, terminal, deadline = ex.states, ex.terminal, self.deadline
         index: dict[tuple[int, tuple], int] = {}
         nodes: list[tuple[int, tuple]] = []
         parent: list[tuple[int, int]] = []
@@ -304,9 +308,11 @@ class _RunSearch:
                 parent.append((-1, -1))
         head = 0
         while head < len(nodes):
+            if not head & 1023:
+                deadline.check()
             sid, m = nodes[head]
             succ = adj[sid]
-            if not succ and sid < ex.expanded:
+            if sid in terminal:
                 if mon.top(m, states[sid]) == want:
                     yield self._run(head, nodes, parent)
             for v, dst in succ:
@@ -331,7 +337,7 @@ class _RunSearch:
         """Every complete run ending in a target, as paths (not merged by state), shortest
         first and in edge order; stops after `budget` runs or ten times as many partial paths."""
         ex, mon, adj = self.ex, self.mon, self.adj
-        states = ex.states
+        states, terminal, deadline = ex.states, ex.terminal, self.deadline
         # the tree of paths: entry = (state id, monitor, parent entry, variant)
         tree: list[tuple[int, tuple, int, int]] = [
             (sid, mon.initial(states[sid]), -1, -1) for sid in ex.initial]
@@ -339,10 +345,12 @@ class _RunSearch:
         while head < len(tree):
             if head > 10 * budget:
                 return
+            if not head & 1023:
+                deadline.check()
             sid, m, _p, _v = tree[head]
             succ = adj[sid]
-            if not succ:
-                if sid < ex.expanded and mon.top(m, states[sid]) == want:
+            if sid in terminal:
+                if mon.top(m, states[sid]) == want:
                     yield self._tree_run(tree, head)
                     found += 1
                     if found >= budget:
@@ -366,14 +374,16 @@ MAX_TIMING_CHECKS = 200_000  # incremental z3 checks a timed search may make bef
 
 
 def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, min_len: int,
-                  extra: int = 12, budget: int = MAX_TIMING_CHECKS, fixed: dict | None = None):
+                  extra: int = 12, budget: int = MAX_TIMING_CHECKS, fixed: dict | None = None,
+                  deadline: Deadline = NO_DEADLINE):
     """The shortest run the timers allow that ends in a target: timing.TimedSearch over the
     product of the state graph with the monitor, deepened one step at a time (edges in
     order), pruning every step after which no target is reachable within the length left
     (untimed).
 
     `is_target(state id, monitor value)` says where a run may end; `fixed` pins timers to one
-    duration each (see timing.IncrementalRun). Returns (run, exhausted)."""
+    duration each (see timing.IncrementalRun). Returns (run, exhausted); raises LimitReached
+    when the deadline passes."""
     states = ex.states
     # the product of the state graph with the monitor, and each node's distance to a target
     index: dict[tuple, int] = {}
@@ -386,6 +396,8 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
             nodes.append((sid, m))
     head = 0
     while head < len(nodes):
+        if not head & 1023:
+            deadline.check()
         sid, m = nodes[head]
         out = []
         for v, dst in adj[sid]:
@@ -423,6 +435,7 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
     for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
 
         def out_of_reach(j, steps, limit=limit):
+            deadline.check()  # called for every step tried: the timed search's heartbeat
             return dist[j] > limit - steps  # no target within the length left, whatever the timing
 
         for k in starts:
@@ -437,11 +450,12 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
     return None, False
 
 
-def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
+def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED, deadline: Deadline = NO_DEADLINE):
     """The first run the timers allow; else (None, timing of the first impossible one, exhausted)."""
     first_bad = None
     checked = 0
     for run in runs:
+        deadline.check()
         timing = _timed(ex, run)
         if timing.feasible:
             return run, timing, None, False
@@ -456,21 +470,32 @@ def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED):
 # ---------------------------------------------------------------- the checks
 
 
-def check_property(ex: Exploration, prop: S.Property) -> PropertyResult:
-    """Check one resolved property against an exploration."""
+def check_property(ex: Exploration, prop: S.Property,
+                   deadline: Deadline = NO_DEADLINE) -> PropertyResult:
+    """Check one resolved property against an exploration. When the command's deadline
+    passes (time limit, signal) the property is inconclusive: a check never answers from
+    part of its search."""
     base = dict(name=prop.name, kind=prop.kind, doc=prop.doc, source=prop.source)
     if ex.stop_reason is StopReason.MODEL_ERROR:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
                               message=f"the model failed while exploring ({ex.error.message}); "
                               "fix the model first", **base)
-    ev = _Eval(ex)
-    if prop.kind == "invariant":
-        return _invariant(ex, ev, prop, base)
-    if prop.kind == "terminates":
-        return _terminates(ex, ev, prop, base)
-    if prop.kind == "timing":
-        return _timing(ex, ev, prop, base)
-    return _run_property(ex, ev, prop, base)
+    ev = _Eval(ex, deadline)
+    if deadline.expired():
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                              message=_stopped_note(ex, deadline.reason, "before checking"),
+                              **base)
+    try:
+        if prop.kind == "invariant":
+            return _invariant(ex, ev, prop, base)
+        if prop.kind == "terminates":
+            return _terminates(ex, ev, prop, base)
+        if prop.kind == "timing":
+            return _timing(ex, ev, prop, base)
+        return _run_property(ex, ev, prop, base)
+    except LimitReached as stop:
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE,
+                              message=_stopped_note(ex, stop.reason, "while checking"), **base)
 
 
 def _partial_note(ex: Exploration) -> str:
@@ -478,14 +503,25 @@ def _partial_note(ex: Exploration) -> str:
             "raise the limit for a verdict")
 
 
+def _stopped_note(ex: Exploration, reason: StopReason, when: str) -> str:
+    """Why a property has no verdict: the command's deadline passed `when` ("before checking",
+    "while checking") it."""
+    what = "interrupted" if reason is StopReason.INTERRUPTED else f"stopped ({reason})"
+    searched = (f"{ex.n_states:,} states explored" if ex.complete
+                else f"the search stopped early ({ex.stop_reason}) after {ex.n_states:,} states")
+    return f"{what} {when} this property; {searched}"
+
+
 def _invariant(ex, ev, prop, base) -> PropertyResult:
     pred = ev.state_fn(prop.formula)
 
     def bad_runs():
         for sid, s in enumerate(ex.states):
+            if not sid & 1023:
+                ev.deadline.check()
             if not pred(s):
                 yield ex.path_to(sid)
-    run, timing, first_bad, exhausted = _first_feasible(ex, bad_runs())
+    run, timing, first_bad, exhausted = _first_feasible(ex, bad_runs(), deadline=ev.deadline)
     if run is not None:
         return PropertyResult(verdict=Verdict.VIOLATED,
                               message=f"a reachable state breaks it (state #{run[-1][1]})",
@@ -500,7 +536,7 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
         states = ex.states
         run2, exhausted2 = timed_search(ex, ex.adjacency, None,
                                          lambda sid, m: not pred(states[sid]),
-                                         len(first_bad[0]) - 1)
+                                         len(first_bad[0]) - 1, deadline=ev.deadline)
         timing2 = _timed(ex, run2) if run2 is not None else None
         if run2 is not None:
             return PropertyResult(verdict=Verdict.VIOLATED,
@@ -518,17 +554,19 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
 def _run_property(ex, ev, prop, base) -> PropertyResult:
     mon = _Monitor(ev, prop.formula)
     adj = ex.adjacency
-    search = _RunSearch(ex, mon, adj)
+    search = _RunSearch(ex, mon, adj, ev.deadline)
     want = prop.kind == "reachable"
     # fast path: the first run the product BFS finds is a shortest run; if the timers allow
     # it, it is the answer. If not, search the runs themselves, shortest first.
-    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want), budget=1)
+    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want), budget=1,
+                                                        deadline=ev.deadline)
     if run is None and first_bad is not None:
-        states = ex.states
+        states, terminal = ex.states, ex.terminal
 
         def is_target(sid, m):
-            return not adj[sid] and sid < ex.expanded and mon.top(m, states[sid]) == want
-        run, exhausted = timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1)
+            return sid in terminal and mon.top(m, states[sid]) == want
+        run, exhausted = timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1,
+                                      deadline=ev.deadline)
         timing = _timed(ex, run) if run is not None else None
     if run is not None:
         if want:
@@ -639,6 +677,7 @@ def _terminates(ex, ev, prop, base) -> PropertyResult:
     todo = deque(sid for sid in range(ex.n_states) if end(ex.states[sid]))
     for sid in todo:
         can_end[sid] = True
+    ev.deadline.check()  # the rest is linear in the edges: one look before it is enough
     while todo:
         sid = todo.popleft()
         for p in rev[sid]:
@@ -671,12 +710,13 @@ def _timing(ex, ev, prop, base) -> PropertyResult:
         if ref.hi_ms is not None:
             ranges.append(var <= ref.hi_ms)
     mon = _Monitor(ev, prop.formula)
-    search = _RunSearch(ex, mon, ex.adjacency)
+    search = _RunSearch(ex, mon, ex.adjacency, ev.deadline)
     conds: dict[str, z3.BoolRef] = {}
     runs = 0
     example = None
     for run in search.all_paths(True, MAX_RUNS_CHECKED + 1):
         runs += 1
+        ev.deadline.check()
         if runs > MAX_RUNS_CHECKED:
             return PropertyResult(verdict=Verdict.INCONCLUSIVE, message="too many runs to solve",
                                   **base)

@@ -5,7 +5,9 @@ same exploration gives byte-identical DOT.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import graphviz
 import networkx as nx
 
 from .tcp import TCP_STATES
-from .explore import Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration
 from .graph import joint_graph, projection_label
 
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -81,18 +83,19 @@ def _node_label(ex: Exploration, sid: int, state: dict) -> str:
 
 
 def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = None,
-              regions: set[int] | None = None, keep: set[int] | None = None) -> str:
+              regions: set[int] | None = None, keep: set[int] | None = None,
+              deadline: Deadline = NO_DEADLINE) -> str:
     """The joint state graph, one cluster per parameter combination.
 
     `highlight` is a set of (src, dst, variant) edges drawn bold and red (a trace);
     `regions` keeps only those parameter combinations (indexes of ex.initial); `keep` only
-    those states."""
+    those states. Raises LimitReached when the command's deadline passes."""
     chosen = None
     if regions is not None or keep is not None:
         region = ex.region_of()
         chosen = {sid for sid in range(ex.n_states)
                   if (regions is None or region[sid] in regions) and (keep is None or sid in keep)}
-    G = joint_graph(ex, chosen)
+    G = joint_graph(ex, chosen, deadline)
     ts = ex.system
     shown = "" if keep is None else f"; showing {G.number_of_nodes()} around the run"
     g = graphviz.Digraph("joint", graph_attr={
@@ -112,6 +115,8 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
         with g.subgraph(name=f"cluster_{k}") as sub:
             sub.attr(label=label, style="rounded", color="#999999", fontname=_FONT)
             for sid in sorted(n for n, d in G.nodes(data=True) if d["region"] == k):
+                if not sid & 1023:
+                    deadline.check()
                 d = G.nodes[sid]
                 attrs = {}
                 if d["initial"]:
@@ -121,7 +126,9 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
                 if sid in on_path:
                     attrs.update(color="red", penwidth="2")
                 sub.node(str(sid), label=_node_label(ex, sid, d["state"]), **attrs)
-    for src, dst, vid, d in sorted(G.edges(keys=True, data=True)):
+    for n, (src, dst, vid, d) in enumerate(sorted(G.edges(keys=True, data=True))):
+        if not n & 1023:
+            deadline.check()
         label = f"{d['endpoint']}: {projection_label(d)}"
         attrs = {"color": "red", "penwidth": "2.5"} if (src, dst, vid) in highlight else {}
         g.edge(str(src), str(dst), label=label, **attrs)
@@ -152,7 +159,7 @@ def write_drawing(source: str, out: Path) -> Written:
         raise ValueError(f"cannot write '{out.suffix}': use one of " + ", ".join("." + f for f in FORMATS))
     out.parent.mkdir(parents=True, exist_ok=True)
     dot_path = out if fmt == "dot" else out.with_suffix(".dot")
-    dot_path.write_text(source, encoding="utf-8")
+    write_whole(dot_path, source.encode("utf-8"))
     if fmt == "dot":
         return Written(dot_path, None, False, None)
     if not dot_available():
@@ -164,5 +171,29 @@ def write_drawing(source: str, out: Path) -> Written:
         data = graphviz.Source(source).pipe(format=fmt)
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as err:
         return Written(dot_path, None, False, f"dot failed to draw {out}: {err}")
-    out.write_bytes(data)
+    write_whole(out, data)
     return Written(dot_path, out, True, None)
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write a file so that it is never seen half written: the bytes go to a temporary file in
+    the same directory, which then replaces `path` in one rename. A failure (a full disk, a
+    signal) leaves `path` as it was and no temporary file behind."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)   # no fsync: whole against a crash of tcpcheck, not of the machine
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it 0600; a written file is 0666-umask
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)   # reading the umask sets it: put it straight back
+    os.umask(mask)
+    return mask

@@ -7,7 +7,8 @@ the order `TransitionSystem.successors` lists them shuffled by the seed, and kee
 the run is still possible in time (z3's incremental solver, the same constraints as every
 timed verdict): a walk never shows a run the timers rule out. It stops where the model has no
 successor (the end of a complete run), after `max_steps`, or, rarely, where every successor is
-ruled out by time. The same model, parameters and seed give the same run.
+ruled out by time; or where the command's deadline passes (a time limit, a signal). The same
+model, parameters and seed give the same run.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .transitions import ExplorationError, TransitionSystem
-from .explore import Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration
 from .timing import IncrementalRun, RunTiming, check_run
 from .trace import path_view
 
@@ -28,12 +29,14 @@ class WalkEnd(StrEnum):
     MAX_STEPS = "max-steps"       # the walk took as many steps as it was allowed
     TIMING = "timing"             # every possible step is ruled out by the timers
     MODEL_ERROR = "model-error"   # the next step fails (TCP5xx)
+    STOPPED = "stopped"           # the command's deadline passed (a time limit, a signal)
 
     @property
     def words(self) -> str:
         return {WalkEnd.COMPLETE: "the run is complete",
                 WalkEnd.TIMING: "every next step is ruled out by the timers",
-                WalkEnd.MODEL_ERROR: "the model failed at the next step"}.get(self, "")
+                WalkEnd.MODEL_ERROR: "the model failed at the next step",
+                WalkEnd.STOPPED: "stopped by a time limit or a signal"}.get(self, "")
 
 
 @dataclass
@@ -51,7 +54,8 @@ class Simulation:
         return dict(self.view.system.initial_params[self.region])
 
 
-def simulate(ts: TransitionSystem, seed: int, max_steps: int = 200) -> Simulation:
+def simulate(ts: TransitionSystem, seed: int, max_steps: int = 200,
+             deadline: Deadline = NO_DEADLINE) -> Simulation:
     """One random, timing-feasible run of `ts` (see the module docstring)."""
     rng = random.Random(seed)
     region = rng.randrange(len(ts.initial))
@@ -60,6 +64,9 @@ def simulate(ts: TransitionSystem, seed: int, max_steps: int = 200) -> Simulatio
     inc = IncrementalRun(ts)
     ended, error = WalkEnd.MAX_STEPS, None
     for _ in range(max_steps + 1):
+        if deadline.expired():
+            ended = WalkEnd.STOPPED
+            break
         try:
             options = list(ts.successors(state))
         except ExplorationError as err:     # the model's own mistake, shown with its run

@@ -60,15 +60,19 @@ FAILING = frozenset({Verdict.VIOLATED, Verdict.REJECTED, Verdict.ERROR, Verdict.
 
 
 def exit_status(verdicts: Iterable[Verdict] = (), *, model_error: bool = False,
-                partial: bool = False) -> ExitStatus:
+                partial: bool = False, interrupted: bool = False) -> ExitStatus:
     """The exit status for a run that reached these verdicts.
 
     `model_error`: the model failed while exploring (a variable left its range); `partial`:
-    the search stopped at a limit before it covered every state. A failure outweighs missing
-    answers: a violated property is reported as violated even when another is inconclusive,
-    because one counterexample is already a definite answer. Bad input (an unreadable
-    capture of a directory) comes next: the user must fix it, whatever else was unanswered.
+    the search (or a later phase) stopped at a limit before it covered everything. A failure
+    outweighs missing answers: a violated property is reported as violated even when another
+    is inconclusive, because one counterexample is already a definite answer. Bad input (an
+    unreadable capture of a directory) comes next: the user must fix it, whatever else was
+    unanswered. `interrupted`: a signal (SIGINT, SIGTERM) stopped the command; the user asked
+    it to stop, so whatever it found by then, the command did not finish: inconclusive.
     """
+    if interrupted:
+        return ExitStatus.INCONCLUSIVE
     seen = set(verdicts)
     if model_error or seen & FAILING:
         return ExitStatus.VIOLATED

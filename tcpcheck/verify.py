@@ -11,7 +11,7 @@ from pathlib import Path
 from . import load
 from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
-from .explore import Exploration, StopReason, explore
+from .explore import Deadline, Exploration, StopReason, explore
 from .params import ParamSetting
 from .query import PropertyResult, check_property
 
@@ -79,8 +79,14 @@ def merge_params(spec_params: tuple[ParamSetting, ...], cli_params: list[str]
 
 def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
                 params: list[ParamSetting | str],
-                max_states: int | None, time_limit: float | None, progress=None) -> ModelCheck:
-    """Load the model, resolve every property, explore once and check them all."""
+                max_states: int | None, time_limit: float | None, progress=None,
+                deadline: Deadline | None = None) -> ModelCheck:
+    """Load the model, resolve every property, explore once and check them all.
+
+    `deadline` is the command's (several models share it; then `time_limit` is ignored):
+    once it passes, the properties not yet checked are inconclusive."""
+    if deadline is None:
+        deadline = Deadline(time_limit)
     if not Path(model_path).exists():
         named = [(path, sf) for path, sf in specs if sf.model_span is not None]
         if named:
@@ -102,10 +108,10 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
             diags.extend(err.diagnostics)
     if diags:
         raise TcpcheckError(diags)
-    ex = explore(ts, max_states=max_states, time_limit=time_limit, progress=progress)
+    ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
     for prop in props:
         start = time.perf_counter()
-        result.verdicts.append(check_property(ex, prop))
+        result.verdicts.append(check_property(ex, prop, deadline))
         result.seconds.append(time.perf_counter() - start)
     return result

@@ -1,0 +1,181 @@
+"""Stopping when told: one deadline for every phase of a command, SIGINT and SIGTERM taken
+cleanly (a summary, exit 3, no traceback), files never half written, a full stdout reported
+in one line, and limits that make no sense refused as usage errors."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tcpcheck
+from conftest import DEFAULT_MODEL, ROOT
+from tcpcheck import spec as S
+from tcpcheck.behaviour import behaviour_map
+from tcpcheck.cli import main
+from tcpcheck.cli_io import Interrupted, command_deadline, stop_on_signals
+from tcpcheck.explore import Deadline, LimitReached, StopReason, explore, explore_each
+from tcpcheck.query import check_property
+from tcpcheck.render import joint_dot, write_drawing, write_whole
+from tcpcheck.simulate import WalkEnd, simulate
+from tcpcheck.verdicts import ExitStatus, Verdict
+
+
+def interrupted() -> Deadline:
+    deadline = Deadline()
+    deadline.interrupt("SIGINT")
+    return deadline
+
+
+@pytest.fixture(scope="module")
+def teardown_ex():
+    return explore(tcpcheck.load(DEFAULT_MODEL))
+
+
+# ---------------------------------------------------------------- every phase polls the deadline
+
+
+def test_an_interrupted_search_stops_at_once_and_says_why():
+    ts = tcpcheck.load(DEFAULT_MODEL)
+    ex = explore(ts, deadline=interrupted())
+    assert not ex.complete and ex.stop_reason is StopReason.INTERRUPTED
+    assert ex.expanded == 0 and not ex.terminal   # nothing expanded: nothing is terminal
+    summary = explore_each(ts, deadline=interrupted())
+    assert not summary.complete and summary.stop_reason is StopReason.INTERRUPTED
+
+
+def test_phases_after_the_search_stop_at_the_deadline(teardown_ex):
+    with pytest.raises(LimitReached) as stop:
+        behaviour_map(teardown_ex, interrupted())
+    assert stop.value.reason is StopReason.INTERRUPTED
+    with pytest.raises(LimitReached):
+        joint_dot(teardown_ex, deadline=interrupted())
+    sim = simulate(teardown_ex.system, 7, deadline=interrupted())
+    assert sim.ended is WalkEnd.STOPPED
+
+
+def test_a_property_checked_after_the_deadline_is_inconclusive(teardown_ex):
+    sf = S.parse_spec_file(ROOT / "specs" / "teardown.spec")
+    for prop in S.resolve(sf, teardown_ex.system):
+        result = check_property(teardown_ex, prop, interrupted())
+        assert result.verdict is Verdict.INCONCLUSIVE
+        assert "interrupted before checking" in result.message
+
+
+# ---------------------------------------------------------------- signals
+
+
+def test_a_signal_before_the_command_has_a_deadline_stops_it_at_once():
+    with stop_on_signals(), pytest.raises(Interrupted):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)   # the handler runs here, in the main thread
+
+
+def test_the_first_signal_marks_the_deadline_and_the_second_stops_at_once():
+    with stop_on_signals():
+        deadline = command_deadline(None)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        assert deadline.reason is StopReason.INTERRUPTED and deadline.signal == "SIGINT"
+        with pytest.raises(Interrupted):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # put back
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_long_explore_with_its_summary(signum):
+    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", "explore", "--param", "*",
+                             "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        # started: past imports and loading (about 1 s of CPU), whatever the machine's load
+        until = time.monotonic() + 60
+        while _cpu_seconds(proc.pid) < 2.0 and time.monotonic() < until:
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == ExitStatus.INCONCLUSIVE, err
+    assert "Traceback" not in err
+    assert "stopped early (interrupted): the figures cover" in out
+
+
+# ---------------------------------------------------------------- whole files, full disks
+
+
+def test_a_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "g.dot"
+
+    def fail(*_args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("tcpcheck.render.os.replace", fail)
+    with pytest.raises(OSError):
+        write_whole(target, b"digraph {}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    target = tmp_path / "g.dot"
+    target.write_text("old")
+
+    class Interrupt(BaseException):
+        pass
+
+    def fdopen(fd, mode):   # the write fails half way: a signal, a full disk
+        f = open(fd, mode)  # noqa: SIM115
+        f.write(b"half")
+        raise Interrupt
+    monkeypatch.setattr("tcpcheck.render.os.fdopen", fdopen)
+    with pytest.raises(Interrupt):
+        write_drawing("digraph { a -> b }", target)
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_drawing_is_written_with_the_usual_permissions(tmp_path):
+    written = write_drawing("digraph { a -> b }", tmp_path / "g.dot")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert written.dot_path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_full_stdout_is_one_line_and_exit_2():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "tcpcheck", "explore", "--json",
+                               "--no-progress"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    assert proc.returncode == ExitStatus.BAD_INPUT
+    assert proc.stderr.strip() == "tcpcheck: cannot write the output: No space left on device"
+
+
+# ---------------------------------------------------------------- limits that make no sense
+
+
+@pytest.mark.parametrize("option", [["--time-limit", "nan"], ["--time-limit", "inf"],
+                                    ["--time-limit", "-1"], ["--time-limit", "0"],
+                                    ["--time-limit", "1e12"], ["--max-states", "0"],
+                                    ["--max-states", "-5"], ["--max-states", str(2**31)]])
+@pytest.mark.parametrize("command", ["explore", "check", "map"])
+def test_absurd_limits_are_usage_errors(command, option):
+    result = CliRunner().invoke(main, [command, *option])
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert f"Invalid value for '{option[0]}'" in result.output
+
+
+def test_a_time_limit_bounds_checking_too():
+    result = CliRunner().invoke(main, ["check", "--param", "*", "--time-limit", "1",
+                                       "--no-progress", "--json"])
+    assert result.exit_code == ExitStatus.INCONCLUSIVE
+    assert "not checked:" in result.output   # later spec files are not even loaded
