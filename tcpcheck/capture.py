@@ -585,13 +585,22 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if (p.length or p.flags & FIN) and end <= me.high:
             ignored.append(Ignored(p.frame, who, "retransmission", tcp))
             continue
+        if p.length and p.flags & FIN:
+            # the FIN on the last data segment (`[FP.]`): one segment of the model, DATA+FIN,
+            # two units (the data, then the FIN)
+            me.units += [start + p.length, end]
+            me.fin_end = end
+            me.high = max(me.high, end)
+            keep(Flags.DATA | Flags.FIN, ack_units)
+            if ack_units is not None:
+                me.last_ack_units = ack_units
+            me.last_window = p.window
+            continue
         if p.length:
             me.units.append(start + p.length)
             me.high = max(me.high, start + p.length)
             keep(Flags.DATA, ack_units)
             me.last_ack_units = ack_units or me.last_ack_units
-            if p.flags & FIN:
-                notes.append(f"frame {p.frame}: a FIN carrying data is read as DATA, then FIN")
         if p.flags & FIN:
             me.units.append(end)
             me.fin_end = end
@@ -733,7 +742,7 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
         raise _bad("TCP604", f"{where}: side must be \"client\" or \"server\", not "
                    f"{_json_shown(side)}")
     flags = item.get("flags")
-    allowed = ("FIN", "FIN+ACK", "ACK", "DATA", "RST")
+    allowed = ("FIN", "FIN+ACK", "ACK", "DATA", "DATA+FIN", "RST")
     if flags not in allowed:
         raise _bad("TCP604", f"{where}: flags must be one of {', '.join(allowed)}, not "
                    f"{_json_shown(flags)}")
@@ -743,7 +752,7 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
     elif not isinstance(ack, int) or isinstance(ack, bool) or not 0 <= ack < _MAX_ACK:
         raise _bad("TCP604", f"{where}: ack must be a count of the peer's units (0, 1, ...), "
                    f"not {_json_shown(ack)}")
-    real = {"FIN": "F.", "FIN+ACK": "F.", "ACK": ".", "DATA": "D.",
+    real = {"FIN": "F.", "FIN+ACK": "F.", "ACK": ".", "DATA": "D.", "DATA+FIN": "FD.",
             "RST": "R."}[flags]
     return CapturedSegment.of(number, frame if isinstance(frame, int) else 0, side,
                               Flags.parse(flags), ack, f"{real} (model segment)", None)

@@ -172,6 +172,22 @@ def _s_answer_read_eof_close(s, ctl, calls):
     s.close()
 
 
+def _c_request_read_late_close(c, ctl, calls):
+    # a request, then the response and EOF read 100 ms later (past the delayed ACK), close()
+    _call(calls, "write", lambda: c.send(b"request"))
+    time.sleep(0.1)
+    _read_to_eof(c, calls)
+    c.close()
+
+
+def _s_answer_corked_close(s, ctl, calls):
+    # TCP_CORK holds the response back until close(): the FIN rides on it
+    _call(calls, "read", lambda: s.recv(100))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    _call(calls, "write", lambda: s.send(b"response"))
+    s.close()
+
+
 def _c_write_then_read_reset(c, ctl, calls):
     _call(calls, "write", lambda: c.send(b"request"))
     ctl.signal()
@@ -418,6 +434,11 @@ SCENARIOS: tuple[Scenario, ...] = (
              "client close()s and the server closes after EOF",
              ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "client",
              "three-way", _c_request_read_close, _s_answer_read_eof_close, think_ms=0,
+             opened_by="close()"),
+    Scenario("server_corks_reply_and_closes", "a request; the server corks (TCP_CORK) its "
+             "response and closes: the FIN rides on the data; the client reads, then closes",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "server",
+             "four-way", _c_request_read_late_close, _s_answer_corked_close, think_ms=100,
              opened_by="close()"),
     Scenario("simultaneous_close", "both processes close() at the same instant",
              _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,

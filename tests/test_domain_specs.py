@@ -35,6 +35,9 @@ VARIANTS = {
     "every_byte_before_fin_is_delivered": (
         "unread_data", "    on recv DATA when state == ESTABLISHED {\n        rcvd := rcvd + 1\n",
         "    on recv DATA when state == ESTABLISHED {\n"),
+    "data_on_a_fin_is_queued_for_read": (
+        "unread_data", "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := rcvd + 2\n        unread := true\n",
+        "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := rcvd + 2\n"),
     "linger_zero_close_sends_no_fin": (
         "linger", "        } elif unread or linger_zero {\n            send RST",
         "        } elif unread {\n            send RST"),
