@@ -7,7 +7,6 @@ only says what it came to.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 from dataclasses import replace
@@ -17,8 +16,9 @@ import click
 
 from . import __version__, load
 from .cli_conform import register
-from .cli_io import (OUTPUT_ERRNOS, Interrupted, cannot_write_output, command_deadline,
-                     default_model, emit_json, fail_input, save_drawing, stop_on_signals)
+from .cli_io import (OUTPUT_ERRNOS, Interrupted, Seconds, cannot_write_output,
+                     command_deadline, default_model, emit_json, fail_input, memory_option,
+                     save_drawing, stop_on_signals)
 from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
 from .explore import (Deadline, LimitReached, StopReason, explore as explore_states,  # `explore`
                       explore_each)                                                  # is the command
@@ -27,7 +27,6 @@ from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
 
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
-MAX_TIME_LIMIT = 10_000_000  # seconds (about 16 weeks): beyond it --time-limit is a typing mistake
 MAX_STATE_LIMIT = 2**31 - 1  # state ids are 32-bit entries of the explorer's arrays
 
 
@@ -51,30 +50,12 @@ def _progress_reporter(enabled: bool):
 
 # ---------------------------------------------------------------- shared options
 
-class _Seconds(click.ParamType):
-    """--time-limit: a finite number of seconds above 0 (click's FloatRange lets nan and inf
-    through, and a limit of nan used to be ignored)."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, float):
-            return value
-        try:
-            seconds = float(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIME_LIMIT):
-            self.fail(f"{value!r} is not a time limit: give seconds above 0 and at most "
-                      f"{MAX_TIME_LIMIT:,}", param, ctx)
-        return seconds
-
-
 def _explore_options(f):
     # applied bottom-up, so --help lists them top-down in this order: param, limits, progress
     f = click.option("--no-progress", is_flag=True,
                      help="Do not show the progress display (it only appears on a terminal).")(f)
-    f = click.option("--time-limit", type=_Seconds(), default=None, metavar="SECONDS",
+    f = memory_option(f)
+    f = click.option("--time-limit", type=Seconds(), default=None, metavar="SECONDS",
                      help="Stop the whole command after this many seconds (partial result, "
                           "exit 3).")(f)
     f = click.option("--max-states", type=click.IntRange(min=1, max=MAX_STATE_LIMIT),
@@ -216,7 +197,7 @@ def main(ctx):
               help="Keep dead variables in the states: without it a variable no step can read "
                    "any more (a closed socket's counters) is cleared, which merges states with "
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
-def explore(model, params, max_states, time_limit, no_progress, as_json, with_graph, no_timing,
+def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph, no_timing,
             no_reduction):
     """Explore every reachable joint state of MODEL and print statistics.
 
@@ -235,7 +216,7 @@ def explore(model, params, max_states, time_limit, no_progress, as_json, with_gr
     # figures need no edge list (edges are counted) and no state of another parameter
     # combination: without --with-graph each combination is explored on its own
     whole = bool(with_graph and as_json)
-    deadline = command_deadline(time_limit)
+    deadline = command_deadline(time_limit, max_memory)
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
                             record_edges=whole, reduce=not no_reduction, figures_only=not whole)
     stats = ex.stats()
@@ -350,7 +331,7 @@ def _print_stats(doc: dict, ex) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the verdicts as a Markdown page (for docs), linking the diagrams "
                    "written with --out.")
-def check(files, params, max_states, time_limit, no_progress, model_override, as_json, out_dir,
+def check(files, params, max_states, time_limit, max_memory, no_progress, model_override, as_json, out_dir,
           no_timing, report_path):
     """Check properties: every spec in specs/ against the model it names, or the given ones.
 
@@ -373,7 +354,7 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
     from .verify import (DEFAULT_SPEC_DIR, check_model,  # deferred: z3, networkx
                          group_by_model, merge_params, spec_files)
 
-    deadline = command_deadline(time_limit)  # one for every model checked, and the drawings
+    deadline = command_deadline(time_limit, max_memory)  # one for every model checked, and the drawings
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
@@ -587,7 +568,7 @@ def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_
               help="With --view endpoint: project onto this instance (repeatable). Default: "
                    "every instance of the first instance's behaviour, merged.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def graph(model, params, max_states, time_limit, no_progress, output, view, endpoints, as_json):
+def graph(model, params, max_states, time_limit, max_memory, no_progress, output, view, endpoints, as_json):
     """Draw the state graph of MODEL to a file.
 
     \b
@@ -600,7 +581,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
     if output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
-    deadline = command_deadline(time_limit)
+    deadline = command_deadline(time_limit, max_memory)
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json)
     _report_model_error(ex)
     try:
@@ -647,7 +628,7 @@ def graph(model, params, max_states, time_limit, no_progress, output, view, endp
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the ladder diagram to this file (.svg, .png, .pdf or .dot).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
-def trace(files, prop_name, params, max_states, time_limit, no_progress, model_override, output,
+def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progress, model_override, output,
           as_json):
     """Show the run behind one property's verdict as a TCP ladder diagram.
 
@@ -669,7 +650,7 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
-    deadline = command_deadline(time_limit)
+    deadline = command_deadline(time_limit, max_memory)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
@@ -722,12 +703,13 @@ def trace(files, prop_name, params, max_states, time_limit, no_progress, model_o
               help="Fix a model parameter (repeatable); the seed draws the others.")
 @click.option("--steps", "max_steps", type=click.IntRange(min=1), default=200, show_default=True,
               help="Stop the walk after this many steps.")
-@click.option("--time-limit", type=_Seconds(), default=None, metavar="SECONDS",
+@click.option("--time-limit", type=Seconds(), default=None, metavar="SECONDS",
               help="Stop the walk after this many seconds (the run so far is shown, exit 3).")
+@memory_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the run as a ladder: .svg, .png, .pdf or .dot.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
-def simulate(model, seed, params, max_steps, time_limit, output, as_json):
+def simulate(model, seed, params, max_steps, time_limit, max_memory, output, as_json):
     """One random run of the model, as a ladder: what can happen, before asking what must.
 
     From the initial state of one parameter combination (the seed draws it among those
@@ -753,7 +735,7 @@ def simulate(model, seed, params, max_steps, time_limit, output, as_json):
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
-    deadline = command_deadline(time_limit)
+    deadline = command_deadline(time_limit, max_memory)
     path = model or default_model()
     try:
         ts = load(path, list(params))
@@ -799,7 +781,7 @@ def _only(sf, name):
 @_model_argument
 @_explore_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def map_(model, params, max_states, time_limit, no_progress, as_json):
+def map_(model, params, max_states, time_limit, max_memory, no_progress, as_json):
     """Which kinds of close each parameter combination allows, and for which timer durations.
 
     Every complete run of MODEL is classified by what it puts on the wire (four-way,
@@ -814,7 +796,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
     """
     from .behaviour import KINDS, map_rows  # deferred: behaviour loads z3 and networkx
 
-    deadline = command_deadline(time_limit)
+    deadline = command_deadline(time_limit, max_memory)
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json)
     _report_model_error(ex)
     if not ex.complete:

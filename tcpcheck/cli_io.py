@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import signal
 import sys
@@ -77,7 +78,63 @@ def save_drawing(source: str, path: Path):
         sys.exit(ExitStatus.BAD_INPUT)
 
 
-# ---------------------------------------------------------------- deadlines and signals
+# ---------------------------------------------------------------- limits, deadlines and signals
+
+MAX_TIME_LIMIT = 10_000_000  # seconds (about 16 weeks): beyond it --time-limit is a typing mistake
+# megabytes: below 1 nothing runs at all (Python alone takes 10); above 16 TB, a typing mistake
+MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT = 1, 16_000_000
+
+
+class _Bounded(click.ParamType):
+    """A finite number above 0 and at most `most` (click's FloatRange lets nan and inf
+    through, and a limit of nan used to be ignored)."""
+
+    name = "number"
+    what = "limit"
+    unit = ""
+    least = 0.0
+    most = math.inf
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of {self.unit}", param, ctx)
+        if not (math.isfinite(number) and number > 0 and self.least <= number <= self.most):
+            lowest = "above 0" if not self.least else f"from {self.least:,g}"
+            self.fail(f"{value!r} is not a {self.what}: give {self.unit} {lowest} and at most "
+                      f"{self.most:,}", param, ctx)
+        return number
+
+
+class Seconds(_Bounded):
+    """--time-limit: seconds."""
+
+    name = "seconds"
+    what = "time limit"
+    unit = "seconds"
+    most = MAX_TIME_LIMIT
+
+
+class Megabytes(_Bounded):
+    """--max-memory: decimal megabytes of resident memory."""
+
+    name = "megabytes"
+    what = "memory limit"
+    unit = "megabytes"
+    least = MIN_MEMORY_LIMIT
+    most = MAX_MEMORY_LIMIT
+
+
+def memory_option(f):
+    """--max-memory MB, the same on every command that explores, replays or draws."""
+    return click.option(
+        "--max-memory", type=Megabytes(), default=None, metavar="MB",
+        help="Stop the whole command when its resident memory reaches this many megabytes "
+             "(10^6 bytes; partial result, exit 3).")(f)
+
 
 
 class Interrupted(Exception):
@@ -89,10 +146,11 @@ class Interrupted(Exception):
 _RUNNING: list[Deadline] = []   # the running command's deadline, once it has made one
 
 
-def command_deadline(time_limit: float | None) -> Deadline:
-    """The deadline of the command now running, from --time-limit: every phase polls it, and
-    the first SIGINT or SIGTERM marks it (the phases then stop with what they have)."""
-    deadline = Deadline(time_limit)
+def command_deadline(time_limit: float | None, max_memory: float | None = None) -> Deadline:
+    """The deadline of the command now running, from --time-limit and --max-memory: every
+    phase polls it, and the first SIGINT or SIGTERM marks it (the phases then stop with what
+    they have)."""
+    deadline = Deadline(time_limit, max_memory)
     _RUNNING[:] = [deadline]
     return deadline
 

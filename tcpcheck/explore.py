@@ -9,6 +9,8 @@ this afterwards (tcpcheck.graph).
 from __future__ import annotations
 
 import gc
+import os
+import resource
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ class StopReason(StrEnum):
 
     MAX_STATES = "max-states"     # --max-states: one more state would have been kept
     TIME_LIMIT = "time-limit"     # --time-limit
+    MAX_MEMORY = "max-memory"     # --max-memory: the process's resident memory reached it
     INTERRUPTED = "interrupted"   # SIGINT (Ctrl-C) or SIGTERM
     MAX_RUNS = "max-runs"         # a phase that enumerates runs met its budget of runs
     MODEL_ERROR = "model-error"   # a step failed (TCP5xx): the model must be fixed first
@@ -39,21 +42,48 @@ class LimitReached(Exception):
         self.reason = reason
 
 
+# How often the memory bound looks at the process's resident size: reading /proc/self/statm
+# costs about 10 us, and the search grows by about 45 MB a second (100 bytes a state at
+# 450k states/s), so a look every 10 ms overshoots by half a megabyte at most.
+MEMORY_POLL_SECONDS = 0.01
+MB = 1_000_000   # --max-memory counts decimal megabytes: 2000 stays under 2 GB
+
+
+def resident_bytes() -> int:
+    """The process's resident set size now (Linux: /proc/self/statm); elsewhere its peak so
+    far (getrusage), which is never below the present size, so a bound on it is still kept."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if os.uname().sysname == "Darwin" else peak * 1024  # bytes there, KiB here
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 class Deadline:
-    """The time limit of one whole command, and whether a signal asked it to stop.
+    """The limits of one whole command (time, memory), and whether a signal asked it to stop.
 
     One object is made when a command starts and passed down to every phase (exploring,
     checking, mapping, drawing), so that `--time-limit 5` bounds the command, not just the
-    search. Each phase polls `expired()` (or `check()`, which raises LimitReached) every so
-    often and stops with what it has. A signal handler (tcpcheck.cli_io) calls `interrupt()`;
-    the object is not frozen for that one reason.
+    search, and `--max-memory 2000` its resident memory in every phase. Each phase polls
+    `expired()` (or `check()`, which raises LimitReached) every so often and stops with what
+    it has. A signal handler (tcpcheck.cli_io) calls `interrupt()`; the object is not frozen
+    for that reason, and because the memory bound, once reached, stays reached (the answer
+    must not change between two looks because a phase freed something).
     """
 
-    def __init__(self, seconds: float | None = None):
+    def __init__(self, seconds: float | None = None, max_memory_mb: float | None = None):
         # read through the module (not a bound function): tests replace `time`
         self.seconds = seconds
         self._end = None if seconds is None else time.perf_counter() + seconds
         self.signal: str | None = None   # the name of the signal that interrupted the command
+        self.max_memory_mb = max_memory_mb
+        self._memory_limit = None if max_memory_mb is None else int(max_memory_mb * MB)
+        self._memory_reached = False
+        self._next_memory_look = 0.0
 
     def interrupt(self, signal_name: str) -> None:
         self.signal = signal_name
@@ -65,7 +95,24 @@ class Deadline:
             return StopReason.INTERRUPTED
         if self._end is not None and time.perf_counter() >= self._end:
             return StopReason.TIME_LIMIT
+        if self._memory_limit is not None and self._over_memory():
+            return StopReason.MAX_MEMORY
         return None
+
+    def _over_memory(self) -> bool:
+        if self._memory_reached:
+            return True
+        now = time.perf_counter()
+        if now >= self._next_memory_look:
+            self._next_memory_look = now + MEMORY_POLL_SECONDS
+            self._memory_reached = resident_bytes() >= self._memory_limit
+        return self._memory_reached
+
+    def memory_left(self) -> int | None:
+        """Bytes the command may still take before the memory bound (None: no bound)."""
+        if self._memory_limit is None:
+            return None
+        return max(0, self._memory_limit - resident_bytes())
 
     def expired(self) -> bool:
         return self.reason is not None
