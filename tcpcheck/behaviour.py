@@ -60,6 +60,8 @@ def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
     end = end_predicate(ts)
     adj: list[list[tuple[int, int]]] = [[] for _ in range(ex.n_states)]
     for k in range(ex.n_edges):
+        if not k & 0xFFFF:
+            deadline.check()   # a tuple an edge: --max-memory may stop this too
         adj[ex.edge_src[k]].append((ex.edge_variant[k], ex.edge_dst[k]))
     cache: dict[tuple, z3.BoolRef] = {}
     terminal = ex.terminal

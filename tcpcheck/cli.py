@@ -146,6 +146,11 @@ class _Commands(click.Group):
                 click.echo(f"tcpcheck: interrupted ({signal_name}) before the command could "
                            "finish: no answer", err=True)
                 sys.exit(ExitStatus.INCONCLUSIVE)
+            except LimitReached as stop:
+                # a phase no command catches (drawing a ladder for trace or simulate)
+                click.echo(f"tcpcheck: stopped ({stop.reason}) before the command could "
+                           "finish: no answer", err=True)
+                sys.exit(ExitStatus.INCONCLUSIVE)
             except OSError as err:
                 if err.errno not in OUTPUT_ERRNOS:
                     raise
@@ -531,7 +536,8 @@ def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_
             steps = run_steps(ex, v.run, v.times)
             if ladder_dot is not None:
                 title = f"{v.name}: {v.verdict}"
-                w = save_drawing(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg")
+                w = save_drawing(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg",
+                                 deadline)
                 files.append(str(w.image_path or w.dot_path))
                 if w.message:
                     messages.add(w.message)
@@ -548,7 +554,7 @@ def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_
                         keep.add(ex.edge_dst[k])
             w = save_drawing(joint_dot(ex, highlight=edges, regions={region}, keep=keep,
                                        deadline=deadline),
-                             out_dir / f"{v.name}.graph.svg")
+                             out_dir / f"{v.name}.graph.svg", deadline)
             files.append(str(w.image_path or w.dot_path))
             if w.message:
                 messages.add(w.message)
@@ -567,23 +573,44 @@ def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_
 @click.option("--endpoint", "endpoints", multiple=True, metavar="NAME",
               help="With --view endpoint: project onto this instance (repeatable). Default: "
                    "every instance of the first instance's behaviour, merged.")
+@click.option("--max-nodes", type=click.IntRange(min=1, max=MAX_STATE_LIMIT), default=None,
+              metavar="N",
+              help="Lay out a joint graph of at most N states and 3N edges as an image (default: "
+                   "what dot lays out in seconds); above it nothing is drawn (exit 3). A .dot "
+                   "output is never laid out and has no such bound.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def graph(model, params, max_states, time_limit, max_memory, no_progress, output, view, endpoints, as_json):
+def graph(model, params, max_states, time_limit, max_memory, no_progress, output, view,
+          endpoints, max_nodes, as_json):
     """Draw the state graph of MODEL to a file.
 
     \b
     tcpcheck graph --view endpoint -o out/endpoint.svg   # RFC-style diagram
     tcpcheck graph -o out/joint.svg                      # every joint state
+
+    An image of the joint graph (.svg, .png, .pdf) is refused above 500 states or 1,500
+    edges (--max-nodes changes it): dot would take minutes. Exit status: 0 drawn, 1 the
+    model failed while exploring, 2 bad input, 3 a limit stopped it or the graph is too big
+    to lay out (nothing drawn).
     """
     from .graph import endpoint_view  # deferred: graph and render load networkx and graphviz
-    from .render import FORMATS, endpoint_dot, joint_dot
+    from .render import EDGES_PER_STATE, FORMATS, MAX_LAYOUT_STATES, endpoint_dot, joint_dot
 
-    if output.suffix.lstrip(".").lower() not in FORMATS:
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
     deadline = command_deadline(time_limit, max_memory)
-    path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json)
+    # an image of the joint graph is laid out by dot: the search stops one state past the
+    # bound, since a graph that big is refused whatever its size
+    layout_bound = (max_nodes or MAX_LAYOUT_STATES) if view == "joint" and fmt != "dot" else None
+    search_bound = max_states if layout_bound is None else min(max_states or MAX_STATE_LIMIT,
+                                                                layout_bound + 1)
+    path, ts, ex = _explore(model, params, search_bound, deadline, no_progress, as_json)
     _report_model_error(ex)
+    if layout_bound is not None and (ex.n_states > layout_bound
+                                     or ex.n_edges > EDGES_PER_STATE * layout_bound):
+        _refuse_layout(ts, ex, view, output, layout_bound, EDGES_PER_STATE * layout_bound,
+                       as_json)
     try:
         if view == "endpoint":
             names = [i.name for i in ts.model.instances]
@@ -596,17 +623,19 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
             source = endpoint_dot(v, title)
         else:
             source = joint_dot(ex, deadline=deadline)
+        written = save_drawing(source, output, deadline)
     except LimitReached as stop:
         # a drawing of part of the graph, cut wherever the clock struck, would mislead
+        dot_path = output.with_suffix(".dot")
+        kept = (f"the DOT source is in {dot_path}, no image" if fmt != "dot"
+                and "source" in locals() and dot_path.exists() else f"nothing written to {output}")
         _stopped("drawing", stop.reason, f"explored {ex.n_states:,} states "
-                 f"({'complete' if ex.complete else f'partial: {ex.stop_reason}'}); "
-                 f"nothing written to {output}")
+                 f"({'complete' if ex.complete else f'partial: {ex.stop_reason}'}); {kept}")
         if as_json:
             emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
                        "edges": ex.n_edges, "complete": False, "stop_reason": stop.reason,
                        "dot": None, "image": None, "rendered": False, "message": None})
         sys.exit(_exit_for(ex, deadline, stop.reason))
-    written = save_drawing(source, output)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -616,6 +645,27 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
         shown = written.image_path or written.dot_path
         click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
     sys.exit(_exit_for(ex, deadline))
+
+
+def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: int,
+                   as_json: bool) -> None:
+    """The joint graph is too big for dot to lay out in reasonable time: say how big, the
+    bound, and what to do instead; nothing is written; exit 3 (no drawing: a limit)."""
+    states = (f"more than {max_states:,} states" if ex.stop_reason is StopReason.MAX_STATES
+              and ex.n_states > max_states else f"{ex.n_states:,} states and {ex.n_edges:,} edges")
+    click.echo(f"tcpcheck: the joint graph has {states}: dot cannot lay out more than "
+               f"{max_states:,} states or {max_edges:,} edges in reasonable time, so nothing "
+               f"was written to {output}. Fix parameters with --param NAME=VALUE, draw one "
+               f"endpoint's states with --view endpoint, write the DOT source alone with "
+               f"-o {output.with_suffix('.dot')}, or raise the bound with --max-nodes N.",
+               err=True)
+    if as_json:
+        emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
+                   "edges": ex.n_edges, "complete": False, "stop_reason": "too-big-to-lay-out",
+                   "dot": None, "image": None, "rendered": False,
+                   "message": f"the joint graph has {states}; the bound is {max_states:,} "
+                              f"states and {max_edges:,} edges"})
+    sys.exit(ExitStatus.INCONCLUSIVE)
 
 
 @main.command()
@@ -681,7 +731,7 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
-        written = save_drawing(ladder_dot(steps, title), output)
+        written = save_drawing(ladder_dot(steps, title), output, deadline)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -747,7 +797,7 @@ def simulate(model, seed, params, max_steps, time_limit, max_memory, output, as_
     ending = sim.ended.words or f"stopped after {max_steps} steps"
     title = f"{ts.model.name}: random run, seed {seed} ({ending})"
     if output is not None:
-        written = save_drawing(ladder_dot(steps, title), output)
+        written = save_drawing(ladder_dot(steps, title), output, deadline)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:

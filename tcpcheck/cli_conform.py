@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from .cli_io import default_model, emit_json, fail_input, save_drawing
+from .cli_io import default_model, emit_json, fail_input, memory_option, save_drawing
 from .diagnostics import Diagnostic, TcpcheckError, render
+from .explore import NO_DEADLINE, Deadline, LimitReached
 from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
@@ -41,8 +42,21 @@ def _draw(r, output: Path) -> str | None:
     return str(written.image_path or written.dot_path)
 
 
+def _memory_bound(max_memory: float | None) -> Deadline:
+    """The --max-memory bound of replay and conform. Not the command deadline of the model
+    commands: a signal still stops these two at once (they cannot stop part way)."""
+    return NO_DEADLINE if max_memory is None else Deadline(None, max_memory)
+
+
+def _stopped_at(stop: LimitReached, what: str) -> None:
+    """A replay cut short by --max-memory answers nothing: one line, exit 3."""
+    click.echo(f"tcpcheck: {what} stopped ({stop.reason}) before it could answer: no answer",
+               err=True)
+    sys.exit(ExitStatus.INCONCLUSIVE)
+
+
 def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool) -> list:
+                 progress: bool, deadline: Deadline = NO_DEADLINE) -> list:
     """Replay every capture of a directory. One bad capture never aborts the others: it
     becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
     from .capture import read_capture       # deferred: see replay_cmd
@@ -58,7 +72,7 @@ def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, pref
         except TcpcheckError as err:
             results.append(Unreadable(str(path), tuple(err.diagnostics)))
             continue
-        results.append(replay(ts, cap, prefix=prefix))
+        results.append(replay(ts, cap, prefix=prefix, deadline=deadline))
     if progress:
         click.echo("\r\x1b[K", err=True, nl=False)
     return results
@@ -84,8 +98,9 @@ def register(main: click.Group) -> None:
               help="Accept a capture that stops before the close is over (a prefix of a run).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
+@memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
+def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -114,7 +129,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
 
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture; for a
     directory: one is unreadable and none is rejected), 3 the segments fit but no run tried
-    fits their times (a search limit).
+    fits their times (a search limit), or --max-memory stopped the search.
     """
     from .render import FORMATS  # deferred: render loads graphviz and networkx
 
@@ -140,15 +155,23 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
             single = read_capture(target, conn, from_close)
     except TcpcheckError as err:
         fail_input(err, as_json)
+    deadline = _memory_bound(max_memory)
     if target.is_dir():
-        results = _replay_each(ts, files, conn, from_close, prefix,
-                               progress=len(files) > 1 and not as_json and sys.stderr.isatty())
+        try:
+            results = _replay_each(ts, files, conn, from_close, prefix,
+                                   progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
+                                   deadline=deadline)
+        except LimitReached as stop:
+            _stopped_at(stop, f"replaying {target}")
         if as_json:
             emit_json(directory_json(ts, results))
         else:
             click.echo("\n".join(directory_lines(ts, results)))
     else:
-        results = [replay(ts, single, prefix=prefix)]
+        try:
+            results = [replay(ts, single, prefix=prefix, deadline=deadline)]
+        except LimitReached as stop:
+            _stopped_at(stop, f"replaying {target}")
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:
@@ -178,8 +201,9 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
               help="Keep every capture in this directory (NAME-RUN.pcap).")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
               help="Replay against this model instead of models/teardown.tcpm.")
+@memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def conform_cmd(repeat, only, list_only, keep, model, as_json):
+def conform_cmd(repeat, only, list_only, keep, model, max_memory, as_json):
     """Run DOMAIN.md's teardown scenarios on real sockets and replay each capture.
 
     Every scenario runs a client and a server over loopback (separate processes where it
@@ -214,9 +238,12 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     try:
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
-                                   (lambda text: click.echo(text, err=True)))
+                                   (lambda text: click.echo(text, err=True)),
+                                   deadline=_memory_bound(max_memory))
     except TcpcheckError as err:
         fail_input(err, as_json)
+    except LimitReached as stop:
+        _stopped_at(stop, "conform")
     except conform.CaptureUnavailable as err:
         click.echo(f"tcpcheck conform: cannot capture packets here: {err}", err=True)
         sys.exit(ExitStatus.INCONCLUSIVE)

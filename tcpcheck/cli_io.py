@@ -21,7 +21,7 @@ import click
 
 from . import DEFAULT_MODEL
 from .diagnostics import TcpcheckError, render_all
-from .explore import Deadline
+from .explore import NO_DEADLINE, Deadline
 from .verdicts import ExitStatus
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -67,12 +67,14 @@ def fail_input(err: TcpcheckError, as_json: bool) -> None:
     sys.exit(ExitStatus.BAD_INPUT)
 
 
-def save_drawing(source: str, path: Path):
-    """Write a drawing; a path that cannot be written is bad input (exit 2), not a crash."""
+def save_drawing(source: str, path: Path, deadline: Deadline = NO_DEADLINE):
+    """Write a drawing; a path that cannot be written is bad input (exit 2), not a crash.
+    `dot` runs under the command's deadline (LimitReached when it passes: the caller says
+    what was done; tcpcheck.cli stops a command that does not)."""
     from .render import write_drawing  # deferred: render loads graphviz and networkx
 
     try:
-        return write_drawing(source, path)
+        return write_drawing(source, path, deadline)
     except OSError as err:
         click.echo(f"tcpcheck: cannot write {path}: {err.strerror or err}", err=True)
         sys.exit(ExitStatus.BAD_INPUT)

@@ -32,7 +32,7 @@ from typing import Callable
 from . import load
 from .capture import capture_kind, read_capture
 from .diagnostics import TcpcheckError
-from .explore import explore
+from .explore import NO_DEADLINE, Deadline, explore
 from .kinds import CloseKind, CloseRecord
 from .replay import calls_after_error, replay
 from .run import received_flags
@@ -733,14 +733,14 @@ class Report:
                          for o in self.outcomes]}
 
 
-def _compare_calls(o: Outcome, ts, cap) -> None:
+def _compare_calls(o: Outcome, ts, cap, deadline: Deadline = NO_DEADLINE) -> None:
     """Ask the model for a run with the capture's segments whose calls after the RST return
     what the kernel's returned (ECONNRESET, EPIPE, 0), side by side."""
     want = {side: got for side, rec in o.calls.items()
             if (got := calls_after_error(rec)) is not None}
     if not want:
         return
-    r = replay(ts, cap, calls=want, check_timing=False)
+    r = replay(ts, cap, calls=want, check_timing=False, deadline=deadline)
     o.calls_ok = r.accepted
     if not r.accepted:
         o.detail = ["no run of the model that sends these segments gives the calls' results "
@@ -749,8 +749,10 @@ def _compare_calls(o: Outcome, ts, cap) -> None:
 
 
 def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
-              keep: Path | None = None, progress: Callable[[str], None] | None = None) -> Report:
-    """Run the scenarios (all, or those named), `repeat` times each; replay every capture."""
+              keep: Path | None = None, progress: Callable[[str], None] | None = None,
+              deadline: Deadline = NO_DEADLINE) -> Report:
+    """Run the scenarios (all, or those named), `repeat` times each; replay every capture.
+    The replays poll `deadline` (LimitReached: the command's memory bound)."""
     from .replay_report import replay_lines  # deferred: the report's ladders load graphviz
 
     scenarios = [s for s in SCENARIOS if only is None or s.name in only]
@@ -785,13 +787,13 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                     outcomes.append(o)
                     continue
                 o.compact = cap.compact
-                r = replay(ts, cap)
+                r = replay(ts, cap, deadline=deadline)
                 o.verdict = r.verdict
                 o.kind = r.kind if r.accepted else capture_kind(cap)
                 if r.verdict is not Verdict.ACCEPTED:
                     o.detail = replay_lines(r, show_run=False)[len(cap.segments) + 1:]
                 else:
-                    _compare_calls(o, ts, cap)
+                    _compare_calls(o, ts, cap, deadline)
                 outcomes.append(o)
     finally:
         if tmp is not None:

@@ -534,7 +534,7 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
                      "them impossible: " + "; ".join(first_bad[1].conflict or []))
         # a longer run to a bad state might still be possible: search the timed runs
         states = ex.states
-        run2, exhausted2 = timed_search(ex, ex.adjacency, None,
+        run2, exhausted2 = timed_search(ex, ex.adjacency_until(ev.deadline), None,
                                          lambda sid, m: not pred(states[sid]),
                                          len(first_bad[0]) - 1, deadline=ev.deadline)
         timing2 = _timed(ex, run2) if run2 is not None else None
@@ -553,7 +553,7 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
 
 def _run_property(ex, ev, prop, base) -> PropertyResult:
     mon = _Monitor(ev, prop.formula)
-    adj = ex.adjacency
+    adj = ex.adjacency_until(ev.deadline)
     search = _RunSearch(ex, mon, adj, ev.deadline)
     want = prop.kind == "reachable"
     # fast path: the first run the product BFS finds is a shortest run; if the timers allow
@@ -710,7 +710,7 @@ def _timing(ex, ev, prop, base) -> PropertyResult:
         if ref.hi_ms is not None:
             ranges.append(var <= ref.hi_ms)
     mon = _Monitor(ev, prop.formula)
-    search = _RunSearch(ex, mon, ex.adjacency, ev.deadline)
+    search = _RunSearch(ex, mon, ex.adjacency_until(ev.deadline), ev.deadline)
     conds: dict[str, z3.BoolRef] = {}
     runs = 0
     example = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,24 @@ import graphviz
 import networkx as nx
 
 from .tcp import TCP_STATES
-from .explore import NO_DEADLINE, Deadline, Exploration
+from .explore import MB, NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .graph import joint_graph, projection_label
 
 FORMATS = ("dot", "svg", "png", "pdf")
+
+# How big a joint graph `dot` lays out in reasonable time. Measured with graphviz 2.43 on the
+# 2-core machine (`dot -Tsvg`, other work running): 422 states and 718 edges (the default
+# model) 0.9 s; 400 and 1,250: 0.8 s; 600 and 1,960: 19 s; 800 and 2,433: 7.7 s; 1,200 and
+# 3,336: 31 s; 1,600 and 4,428: 200 s. Time grows with the cube of the size, so past about
+# 500 states (and three edges a state) a drawing takes minutes: `graph` refuses it.
+MAX_LAYOUT_STATES = 500
+EDGES_PER_STATE = 3     # the bound on edges is this many times the bound on states
+
+# dot's own memory, measured the same way: about 15 MB plus 150 bytes for every byte of DOT
+# source (22 MB for the default model's joint graph, 75 MB for 1,600 states); rounded up
+DOT_BASE_BYTES = 20 * MB
+DOT_BYTES_PER_SOURCE_BYTE = 200
+DOT_POLL_SECONDS = 0.1  # how soon a killed deadline or a signal stops a running `dot`
 
 # Rows of RFC 9293's state diagram (figure 5), close half: keeps the drawing recognisable.
 _RFC_ROWS = (("ESTABLISHED",), ("FIN_WAIT_1", "CLOSE_WAIT"), ("FIN_WAIT_2", "CLOSING", "LAST_ACK"),
@@ -151,28 +166,68 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def write_drawing(source: str, out: Path) -> Written:
+def write_drawing(source: str, out: Path, deadline: Deadline = NO_DEADLINE) -> Written:
     """Write `out` (.dot, .svg, .png or .pdf). The .dot source is always written beside it;
-    when Graphviz's `dot` is missing the image is skipped with a message saying so."""
+    when Graphviz's `dot` is missing the image is skipped with a message saying so.
+
+    `dot` runs under the command's deadline: it is killed when the time limit passes or a
+    signal comes, and not started when its estimated memory would pass --max-memory; then
+    LimitReached is raised, the .dot source stands whole and no image is written."""
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValueError(f"cannot write '{out.suffix}': use one of " + ", ".join("." + f for f in FORMATS))
     out.parent.mkdir(parents=True, exist_ok=True)
     dot_path = out if fmt == "dot" else out.with_suffix(".dot")
-    write_whole(dot_path, source.encode("utf-8"))
+    data = source.encode("utf-8")
+    write_whole(dot_path, data)
     if fmt == "dot":
         return Written(dot_path, None, False, None)
-    if not dot_available():
+    dot = shutil.which("dot")
+    if dot is None:
         return Written(dot_path, None, False,
                        f"Graphviz's 'dot' program is not installed, so {out} was not drawn; "
                        f"the DOT source is in {dot_path}. Install it with "
                        "'apt-get install graphviz' (Debian) and run again.")
-    try:
-        data = graphviz.Source(source).pipe(format=fmt)
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as err:
-        return Written(dot_path, None, False, f"dot failed to draw {out}: {err}")
-    write_whole(out, data)
+    left = deadline.memory_left()
+    if left is not None and dot_memory_estimate(data) > left:
+        raise LimitReached(StopReason.MAX_MEMORY)
+    image, failure = _run_dot(dot, fmt, data, deadline)
+    if failure is not None:
+        return Written(dot_path, None, False, f"dot failed to draw {out}: {failure}")
+    write_whole(out, image)
     return Written(dot_path, out, True, None)
+
+
+def dot_memory_estimate(source: bytes) -> int:
+    """Bytes `dot` is expected to take for this source (see DOT_BYTES_PER_SOURCE_BYTE)."""
+    return DOT_BASE_BYTES + DOT_BYTES_PER_SOURCE_BYTE * len(source)
+
+
+def _run_dot(dot: str, fmt: str, data: bytes, deadline: Deadline) -> tuple[bytes, str | None]:
+    """`dot -Kdot -T<fmt>` (the command the graphviz package runs) on `data`: (the image,
+    None) or (b"", why it failed). It runs in its own session, so that Ctrl-C reaches
+    tcpcheck alone and tcpcheck decides: the deadline is looked at every DOT_POLL_SECONDS,
+    and when it has passed `dot` is killed and LimitReached raised."""
+    proc = subprocess.Popen([dot, "-Kdot", f"-T{fmt}"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        pending = data
+        while True:
+            try:
+                image, errors = proc.communicate(pending, timeout=DOT_POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                pending = None   # communicate() goes on writing what it was given
+                deadline.check()
+    finally:
+        if proc.poll() is None:    # stopped by the deadline (or anything else): no orphan
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        said = errors.decode("utf-8", "replace").strip().splitlines()
+        return b"", f"exit status {proc.returncode}" + (f": {said[0]}" if said else "")
+    return image, None
 
 
 def write_whole(path: Path, data: bytes) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from . import load
 from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
-from .explore import Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration
 from .kinds import CloseKind
 from .parse import parse_file
 from .run import Run
@@ -133,12 +133,14 @@ def calls_after_error(recorded: list[str]) -> tuple[str, ...] | None:
 
 
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
-           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None) -> Replay:
+           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
+           deadline: Deadline = NO_DEADLINE) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
-    returned after the RST)."""
+    returned after the RST). The search polls `deadline` (the command's --max-memory):
+    LimitReached when it is reached, since half a search answers nothing."""
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
     want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
@@ -194,7 +196,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     best = 0
     frontier_nodes: dict[int, list[tuple[int, int]]] = {0: []}
     ends: list[tuple[int, int]] = []
+    popped = 0
     while queue:
+        if not popped & 1023:
+            deadline.check()
+        popped += 1
         node = queue.popleft()
         state, k, done = node
         if k > best:
