@@ -74,7 +74,9 @@ def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
         seen_runs = popped = 0
         while stack:
             popped += 1
-            if not popped & 1023:
+            if not popped & 15:
+                # every 16 runs' steps: a step copies its path, and deep runs (more_calls with
+                # early_data) take 100 KB a step, so 1024 steps could pass --max-memory by far
                 deadline.check()
             sid, path, record = stack.pop()
             if sid in terminal:

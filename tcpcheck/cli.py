@@ -202,8 +202,8 @@ def main(ctx):
               help="Keep dead variables in the states: without it a variable no step can read "
                    "any more (a closed socket's counters) is cleared, which merges states with "
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
-def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph, no_timing,
-            no_reduction):
+def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph,
+            no_timing, no_reduction):
     """Explore every reachable joint state of MODEL and print statistics.
 
     Exploration is breadth-first from one initial state per combination of the model's
@@ -336,8 +336,8 @@ def _print_stats(doc: dict, ex) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the verdicts as a Markdown page (for docs), linking the diagrams "
                    "written with --out.")
-def check(files, params, max_states, time_limit, max_memory, no_progress, model_override, as_json, out_dir,
-          no_timing, report_path):
+def check(files, params, max_states, time_limit, max_memory, no_progress, model_override,
+          as_json, out_dir, no_timing, report_path):
     """Check properties: every spec in specs/ against the model it names, or the given ones.
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
@@ -359,11 +359,13 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
     from .verify import (DEFAULT_SPEC_DIR, check_model,  # deferred: z3, networkx
                          group_by_model, merge_params, spec_files)
 
-    deadline = command_deadline(time_limit, max_memory)  # one for every model checked, and the drawings
+    # one for every model checked, and the drawings
+    deadline = command_deadline(time_limit, max_memory)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())
         results = []
+        unchecked: list[str] = []
         for n, ((model_path, spec_params), group) in enumerate(groups.items()):
             if deadline.expired():   # loading the rest would only make more "inconclusive"
                 unchecked = [str(p) for g in list(groups.values())[n:] for p, _sf in g]
@@ -396,7 +398,10 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
             sys.exit(ExitStatus.BAD_INPUT)
     if as_json:
         docs = [_check_json(r, written, no_timing) for r in results]
-        emit_json(docs[0] if len(docs) == 1 else _combined_json(docs))
+        doc = docs[0] if len(docs) == 1 else _combined_json(docs)
+        if unchecked:   # a limit or a signal came before these were loaded
+            doc.update(complete=False, stop_reason=deadline.reason, not_checked=unchecked)
+        emit_json(doc)
     else:
         for r in results:
             _print_check(r, written)
@@ -678,8 +683,8 @@ def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: 
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the ladder diagram to this file (.svg, .png, .pdf or .dot).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
-def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progress, model_override, output,
-          as_json):
+def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progress,
+          model_override, output, as_json):
     """Show the run behind one property's verdict as a TCP ladder diagram.
 
     FILES are spec files (default: specs/*.spec) and optionally a model. The run is the
@@ -792,6 +797,9 @@ def simulate(model, seed, params, max_steps, time_limit, max_memory, output, as_
     except TcpcheckError as err:
         fail_input(err, as_json)
     sim = walk(ts, seed, max_steps, deadline)
+    if sim.ended is WalkEnd.STOPPED:
+        _stopped("the walk", deadline.reason,
+                 f"the run so far ({len(sim.run) - 1} steps) is shown")
     times = sim.timing.times_ms if sim.timing.feasible else None
     steps = run_steps(sim.view, sim.run, times)
     ending = sim.ended.words or f"stopped after {max_steps} steps"

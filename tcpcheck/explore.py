@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import sys
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class Deadline:
                               else int(max_memory_mb * MB * (1 - MEMORY_RESERVE)))
         self._memory_reached = False
         self._next_memory_look = 0.0
+        self._resident = 0
 
     def interrupt(self, signal_name: str) -> None:
         self.signal = signal_name
@@ -98,21 +100,32 @@ class Deadline:
     @property
     def reason(self) -> StopReason | None:
         """Why the command must stop now, or None while it may go on."""
+        return self.reason_after(0)
+
+    def reason_after(self, growth: int) -> StopReason | None:
+        """Why the command must stop, counting `growth` more bytes than it has now: what the
+        phase is about to take at once (a table doubling), which must fit under the bound
+        too, since no look at the memory can come in the middle of one allocation."""
         if self.signal is not None:
             return StopReason.INTERRUPTED
         if self._end is not None and time.perf_counter() >= self._end:
             return StopReason.TIME_LIMIT
-        if self._memory_limit is not None and self._over_memory():
+        if self._memory_limit is not None and self._over_memory(growth):
             return StopReason.MAX_MEMORY
         return None
 
-    def _over_memory(self) -> bool:
+    @property
+    def bounds_memory(self) -> bool:
+        return self._memory_limit is not None
+
+    def _over_memory(self, growth: int = 0) -> bool:
         if self._memory_reached:
             return True
         now = time.perf_counter()
         if now >= self._next_memory_look:
             self._next_memory_look = now + MEMORY_POLL_SECONDS
-            self._memory_reached = resident_bytes() >= self._memory_limit
+            self._resident = resident_bytes()
+        self._memory_reached = self._resident + growth >= self._memory_limit
         return self._memory_reached
 
     def memory_left(self) -> int | None:
@@ -121,8 +134,8 @@ class Deadline:
             return None
         return max(0, self._memory_limit - resident_bytes())
 
-    def expired(self) -> bool:
-        return self.reason is not None
+    def expired(self, growth: int = 0) -> bool:
+        return self.reason_after(growth) is not None
 
     def left(self) -> float | None:
         """Seconds left (None: no time limit)."""
@@ -309,10 +322,12 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     start = time.perf_counter()
     next_report = start + progress_every
 
+    bounded = deadline.bounds_memory
+
     def tick(done: int, found: int, edges: int) -> bool:
         """Every 1024 expansions: report progress; True stops the search (the deadline)."""
         nonlocal next_report
-        if deadline.expired():
+        if deadline.expired(_next_growth(seen, states, parent, esrc) if bounded else 0):
             return True
         now = time.perf_counter()
         if progress is not None and now >= next_report:
@@ -345,6 +360,16 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
                        seconds, stop_reason is None, stop_reason, error, error_state, deadlocks,
                        edge_count=n_edges,
                        _index=seen if record_edges else None)
+
+
+def _next_growth(seen, states, parent, esrc) -> int:
+    """Bytes the search's containers may take at once, in one step between two looks at the
+    memory: the state set (or index) doubles its table when it fills up, keeping the old one
+    until the new one is full, and a list or array grows by an eighth, copied (a search of
+    10M states doubles a 500 MB table in one step, past any bound polled a moment before)."""
+    tables = 2 * sys.getsizeof(seen)
+    rows = sys.getsizeof(states) + 3 * sys.getsizeof(parent) + 4 * sys.getsizeof(esrc)
+    return tables + rows // 4
 
 
 def _forget_expansion(head, states, seen, parent, parent_variant, esrc, edst, evar) -> None:

@@ -29,14 +29,14 @@ class WalkEnd(StrEnum):
     MAX_STEPS = "max-steps"       # the walk took as many steps as it was allowed
     TIMING = "timing"             # every possible step is ruled out by the timers
     MODEL_ERROR = "model-error"   # the next step fails (TCP5xx)
-    STOPPED = "stopped"           # the command's deadline passed (a time limit, a signal)
+    STOPPED = "stopped"           # the command's deadline passed (a time or memory limit, a signal)
 
     @property
     def words(self) -> str:
         return {WalkEnd.COMPLETE: "the run is complete",
                 WalkEnd.TIMING: "every next step is ruled out by the timers",
                 WalkEnd.MODEL_ERROR: "the model failed at the next step",
-                WalkEnd.STOPPED: "stopped by a time limit or a signal"}.get(self, "")
+                WalkEnd.STOPPED: "stopped by a time or memory limit, or a signal"}.get(self, "")
 
 
 @dataclass

@@ -1,0 +1,258 @@
+"""The memory bound and the drawing's bounds: --max-memory stops every phase like a time
+limit (stop reason max-memory, a partial result, exit 3); `graph` refuses a joint graph too
+big for dot to lay out; `dot` itself runs under the command's deadline and is killed when it
+passes, leaving no image half written."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tcpcheck
+from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
+from tcpcheck import spec as S
+from tcpcheck.behaviour import behaviour_map
+from tcpcheck.cli import main
+from tcpcheck.explore import (MB, MEMORY_RESERVE, Deadline, LimitReached, StopReason, explore,
+                              explore_each, resident_bytes)
+from tcpcheck.query import check_property
+from tcpcheck.render import dot_memory_estimate, joint_dot, write_drawing
+from tcpcheck.verdicts import ExitStatus, Verdict
+
+TINY = "1"   # megabytes: below what Python itself takes, so the bound is reached at once
+
+
+def tiny() -> Deadline:
+    return Deadline(None, float(TINY))
+
+
+@pytest.fixture(scope="module")
+def teardown_ex():
+    return explore(tcpcheck.load(DEFAULT_MODEL))
+
+
+# ---------------------------------------------------------------- every phase polls the bound
+
+
+def test_a_memory_bound_reached_stops_the_search_and_says_why():
+    ts = tcpcheck.load(DEFAULT_MODEL)
+    ex = explore(ts, deadline=tiny())
+    assert not ex.complete and ex.stop_reason is StopReason.MAX_MEMORY
+    assert not ex.terminal          # nothing expanded: nothing may end a run
+    summary = explore_each(ts, deadline=tiny())
+    assert not summary.complete and summary.stop_reason is StopReason.MAX_MEMORY
+
+
+def test_a_memory_bound_stops_the_phases_after_the_search(teardown_ex):
+    with pytest.raises(LimitReached) as stop:
+        behaviour_map(teardown_ex, tiny())
+    assert stop.value.reason is StopReason.MAX_MEMORY
+    with pytest.raises(LimitReached):
+        joint_dot(teardown_ex, deadline=tiny())
+    fresh = explore(teardown_ex.system)     # adjacency lists not built yet
+    with pytest.raises(LimitReached):
+        fresh.adjacency_until(tiny())
+    sf = S.parse_spec_file(ROOT / "specs" / "teardown.spec")
+    for prop in S.resolve(sf, teardown_ex.system):
+        result = check_property(teardown_ex, prop, tiny())
+        assert result.verdict is Verdict.INCONCLUSIVE
+        assert "stopped (max-memory) before checking" in result.message
+
+
+def test_a_bound_above_what_the_command_takes_changes_nothing(teardown_ex):
+    roomy = Deadline(None, resident_bytes() / MB * 4 + 500)
+    ex = explore(teardown_ex.system, deadline=roomy)
+    assert ex.complete and (ex.n_states, ex.n_edges) == (teardown_ex.n_states, teardown_ex.n_edges)
+    assert not roomy.expired() and roomy.memory_left() > 0
+
+
+def test_the_bound_once_reached_stays_reached(monkeypatch):
+    deadline = Deadline(None, 100)
+    monkeypatch.setattr("tcpcheck.explore.resident_bytes", lambda: 100 * MB)
+    assert deadline.reason is StopReason.MAX_MEMORY
+    monkeypatch.setattr("tcpcheck.explore.resident_bytes", lambda: 0)   # a phase freed memory
+    assert deadline.reason is StopReason.MAX_MEMORY
+
+
+def test_phases_stop_short_of_the_bound_to_leave_room_for_the_report(monkeypatch):
+    monkeypatch.setattr("tcpcheck.explore.resident_bytes",
+                        lambda: int(1000 * MB * (1 - MEMORY_RESERVE)) - 1)
+    assert Deadline(None, 1000).reason is None
+    monkeypatch.setattr("tcpcheck.explore.resident_bytes",
+                        lambda: int(1000 * MB * (1 - MEMORY_RESERVE)))
+    assert Deadline(None, 1000).reason is StopReason.MAX_MEMORY
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize("args", [["explore"], ["explore", "--json", "--with-graph"],
+                                  ["check", "specs/teardown.spec"], ["map"],
+                                  ["trace", "-p", "three_way_close_is_possible"],
+                                  ["simulate", "--seed", "7"]])
+def test_every_model_command_stops_at_a_tiny_memory_bound(args):
+    r = run_tcpcheck(*args, "--max-memory", TINY, *(["--no-progress"] if args[0] != "simulate"
+                                                      else []))
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "max-memory" in r.stdout + r.stderr
+
+
+def test_check_under_a_tiny_memory_bound_is_inconclusive_in_json():
+    r = run_tcpcheck("check", "specs/teardown.spec", "--max-memory", TINY, "--json",
+                     "--no-progress")
+    assert r.returncode == ExitStatus.INCONCLUSIVE
+    doc = json.loads(r.stdout)
+    # the bound is reached before the first model is even loaded
+    assert not doc["complete"] and doc["stop_reason"] == "max-memory"
+    assert doc["not_checked"] == ["specs/teardown.spec"]
+    assert "check stopped (max-memory); not checked: specs/teardown.spec" in r.stderr
+
+
+def test_graph_under_a_tiny_memory_bound_writes_nothing(tmp_path):
+    r = run_tcpcheck("graph", "-o", str(tmp_path / "g.svg"), "--max-memory", TINY,
+                     "--no-progress")
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    assert "stopped (max-memory)" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_replay_stops_at_a_tiny_memory_bound():
+    for target in ["tests/captures/", "tests/captures/passive_quickack.pcap"]:
+        result = CliRunner().invoke(main, ["replay", str(ROOT / target), "--max-memory", TINY])
+        assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
+        assert "stopped (max-memory) before it could answer" in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "0.5", "1e30", "lots"])
+@pytest.mark.parametrize("command", ["explore", "check", "trace", "map", "graph", "simulate",
+                                     "replay", "conform"])
+def test_absurd_memory_bounds_are_usage_errors(command, value):
+    result = CliRunner().invoke(main, [command, "--max-memory", value])
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "Invalid value for '--max-memory'" in result.output
+
+
+# ---------------------------------------------------------------- graphs too big to lay out
+
+
+def test_a_joint_graph_above_the_layout_bound_is_refused_with_what_to_do(tmp_path):
+    # the default model's joint graph has 422 states and 718 edges
+    out = tmp_path / "joint.svg"
+    r = run_tcpcheck("graph", "-o", str(out), "--max-nodes", "421", "--no-progress")
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "the joint graph has 422 states and 718 edges" in said   # all: one past the bound
+    assert "cannot lay out more than 421 states or 1,263 edges" in said
+    for advice in ("--param", "--view endpoint", f"-o {tmp_path / 'joint.dot'}", "--max-nodes"):
+        assert advice in said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_edges_are_bounded_too(tmp_path, monkeypatch):
+    monkeypatch.setattr("tcpcheck.render.EDGES_PER_STATE", 1)   # 718 edges > 1 x 500
+    result = CliRunner().invoke(main, ["graph", "-o", str(tmp_path / "joint.svg"),
+                                       "--no-progress", "--json"])
+    assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
+    assert "the joint graph has 422 states and 718 edges" in " ".join(result.output.split())
+    assert '"stop_reason": "too-big-to-lay-out"' in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_at_the_bound_is_drawn_and_a_dot_output_has_no_bound(tmp_path):
+    r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.dot"), "--max-nodes", "10",
+                     "--no-progress")
+    assert r.returncode == ExitStatus.OK, r.stderr
+    assert (tmp_path / "joint.dot").read_text(encoding="utf-8").startswith("digraph joint {")
+    r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.svg"), "--max-nodes", "422",
+                     "--no-progress", env={"PATH": _fake_dot(tmp_path, "cat")})
+    assert r.returncode == ExitStatus.OK, r.stderr
+
+
+# ---------------------------------------------------------------- dot under the deadline
+
+
+def _fake_dot(tmp_path: Path, body: str) -> str:
+    """A `dot` on PATH that runs `body` (its pid written to dot.pid), then the real PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "dot"
+    script.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'dot.pid'}\nexec {body}\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def slow_dot(tmp_path, monkeypatch):
+    """A `dot` that never finishes (it sleeps a minute)."""
+    monkeypatch.setenv("PATH", _fake_dot(tmp_path, "sleep 60"))
+    return tmp_path
+
+
+def test_dot_is_killed_when_the_time_limit_passes(slow_dot):
+    out = slow_dot / "drawn" / "g.svg"
+    start = time.monotonic()
+    with pytest.raises(LimitReached) as stop:
+        write_drawing("digraph { a -> b }", out, Deadline(0.5))
+    assert stop.value.reason is StopReason.TIME_LIMIT
+    assert time.monotonic() - start < 10
+    assert _gone(int((slow_dot / "dot.pid").read_text()))
+    # the DOT source is whole; no image, no temporary file
+    assert sorted(p.name for p in out.parent.iterdir()) == ["g.dot"]
+
+
+def test_dot_is_killed_on_a_signal(slow_dot):
+    deadline = Deadline()
+    threading.Timer(0.3, deadline.interrupt, ("SIGINT",)).start()
+    with pytest.raises(LimitReached) as stop:
+        write_drawing("digraph { a -> b }", slow_dot / "g.png", deadline)
+    assert stop.value.reason is StopReason.INTERRUPTED
+    assert _gone(int((slow_dot / "dot.pid").read_text()))
+    assert not (slow_dot / "g.png").exists()
+
+
+def test_dot_is_not_started_when_it_would_pass_the_memory_bound(slow_dot):
+    # room for the command as it is, not for dot's estimated 20 MB and more
+    near = Deadline(None, (resident_bytes() + 2 * MB) / MB / (1 - MEMORY_RESERVE))
+    source = "digraph { a -> b }"
+    assert dot_memory_estimate(source.encode()) > (near.memory_left() or 0)
+    with pytest.raises(LimitReached) as stop:
+        write_drawing(source, slow_dot / "g.svg", near)
+    assert stop.value.reason is StopReason.MAX_MEMORY
+    assert not (slow_dot / "dot.pid").exists()
+    assert not (slow_dot / "g.svg").exists()
+
+
+def test_graph_stops_a_slow_dot_at_the_time_limit(tmp_path):
+    out = tmp_path / "g.svg"
+    start = time.monotonic()
+    r = run_tcpcheck("graph", "-o", str(out), "--time-limit", "4", "--no-progress",
+                     env={"PATH": _fake_dot(tmp_path, "sleep 60")})
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    assert time.monotonic() - start < 30
+    assert "drawing stopped (time-limit)" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+    pid_file = tmp_path / "dot.pid"
+    assert not pid_file.exists() or _gone(int(pid_file.read_text()))
+
+
+def test_the_whole_model_is_refused_at_once_without_exploring_it(tmp_path):
+    # every parameter open: millions of states; the search stops one past the bound
+    r = run_tcpcheck("graph", "--param", "*", "-o", str(tmp_path / "all.svg"), "--no-progress")
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    assert "the joint graph has more than 500 states" in " ".join(r.stderr.split())
+    assert list(tmp_path.iterdir()) == []
