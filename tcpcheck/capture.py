@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -185,6 +186,11 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
     and sequence numbers count from there. Raises TcpcheckError (TCP6xx)."""
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+            # /dev/zero never ends: reading it would take every byte of memory (a pipe, as
+            # from process substitution, is read: it ends with its writer)
+            raise _bad("TCP600", f"{path} is a device or socket, not a capture file")
         data = path.read_bytes()
     except IsADirectoryError:
         raise _bad("TCP600", f"{path} is a directory, not a capture file") from None

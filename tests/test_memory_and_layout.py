@@ -256,3 +256,11 @@ def test_the_whole_model_is_refused_at_once_without_exploring_it(tmp_path):
     assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
     assert "the joint graph has more than 500 states" in " ".join(r.stderr.split())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_device_is_not_read_as_a_capture():
+    # /dev/zero never ends: reading it took every byte of memory before it was refused
+    result = CliRunner().invoke(main, ["replay", "/dev/zero"])
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "error[TCP600]: /dev/zero is a device or socket, not a capture file" in result.output
