@@ -658,12 +658,11 @@ def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: 
     bound, and what to do instead; nothing is written; exit 3 (no drawing: a limit)."""
     states = (f"more than {max_states:,} states" if ex.stop_reason is StopReason.MAX_STATES
               and ex.n_states > max_states else f"{ex.n_states:,} states and {ex.n_edges:,} edges")
-    click.echo(f"tcpcheck: the joint graph has {states}: dot cannot lay out more than "
-               f"{max_states:,} states or {max_edges:,} edges in reasonable time, so nothing "
-               f"was written to {output}. Fix parameters with --param NAME=VALUE, draw one "
-               f"endpoint's states with --view endpoint, write the DOT source alone with "
-               f"-o {output.with_suffix('.dot')}, or raise the bound with --max-nodes N.",
-               err=True)
+    click.echo(f"tcpcheck: the joint graph has {states}; dot lays out at most {max_states:,} "
+               f"states and {max_edges:,} edges in reasonable time: nothing written to {output}\n"
+               f"tcpcheck: fix parameters with --param NAME=VALUE, draw one endpoint with --view "
+               f"endpoint, write the DOT source alone with -o {output.with_suffix('.dot')}, or "
+               f"raise the bound with --max-nodes N", err=True)
     if as_json:
         emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
                    "edges": ex.n_edges, "complete": False, "stop_reason": "too-big-to-lay-out",

@@ -69,3 +69,17 @@ def test_the_error_example_is_what_a_misspelt_default_model_prints(tmp_path):
     shown = README.split("$ tcpcheck explore broken.tcpm", 1)[1].split("\n", 1)[1]
     shown = shown.split("```", 1)[0]
     assert result.stderr.strip().splitlines() == shown.strip().splitlines()
+
+
+def test_the_refused_graph_example_is_what_tcpcheck_prints(tmp_path):
+    # the README's "Limits and failures": the whole model's joint graph is too big to lay out
+    shown = README.split("$ tcpcheck graph --param '*' -o out/all.svg\n", 1)[1]
+    shown = shown.split("```", 1)[0].strip().splitlines()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "teardown.tcpm").write_bytes((ROOT / "models" / "teardown.tcpm")
+                                                        .read_bytes())
+    result = run_tcpcheck("graph", "--param", "*", "-o", "out/all.svg", "--no-progress",
+                          cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})  # this tcpcheck
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == shown
+    assert not (tmp_path / "out").exists()
