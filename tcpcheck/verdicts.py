@@ -44,8 +44,10 @@ class ExitStatus(IntEnum):
     2  BAD_INPUT     the user's input is wrong: a parse or check error, a missing or unreadable
                      file, a bad option; reported as a located diagnostic, never a traceback;
                      also a directory replay where a capture is unreadable and none is rejected
-    3  INCONCLUSIVE  no answer: a limit stopped the search (partial result), or the run cannot
-                     be done here (conform without root or tcpdump)
+    3  INCONCLUSIVE  no answer: a limit stopped the search (partial result: --max-states,
+                     --time-limit, --max-memory, a signal), a joint graph too big for dot
+                     to lay out, or the run cannot be done here (conform without root or
+                     tcpdump)
     """
 
     OK = 0
