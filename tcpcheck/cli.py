@@ -471,6 +471,8 @@ def _check_json(r, written, no_timing) -> dict:
             "trace": run_steps(ex, v.run, v.times) if v.run else None,
             "files": written.get(v.name, []),
         })
+        if v.diagnostics:
+            props[-1]["diagnostics"] = [d.as_json() for d in v.diagnostics]
     doc = {"model": str(r.model_path), "params": r.params, "specs": [str(p) for p in r.spec_paths],
            "states": ex.n_states, "edges": ex.n_edges, "complete": ex.complete,
            "stop_reason": ex.stop_reason,
@@ -496,11 +498,14 @@ def _print_check(r, written) -> None:
                   f"states, {ex.n_edges:,} edges ({state}), specs: "
                   + ", ".join(map(str, r.spec_paths)), soft_wrap=True)
     table = Table("property", "kind", "verdict", "states", "time", box=None, pad_edge=False)
-    colour = {Verdict.HOLDS: "green", Verdict.VIOLATED: "red", Verdict.INCONCLUSIVE: "yellow"}
+    colour = {Verdict.HOLDS: "green", Verdict.VIOLATED: "red", Verdict.INCONCLUSIVE: "yellow",
+              Verdict.VACUOUS: "yellow", Verdict.ERROR: "red"}
     for v, secs in zip(r.verdicts, r.seconds):
-        table.add_row(v.name, v.kind, f"[{colour[v.verdict]}]{v.verdict}[/]", f"{ex.n_states:,}",
+        table.add_row(v.name, v.kind, f"[{colour.get(v.verdict, 'red')}]{v.verdict}[/]",
+                      f"{ex.n_states:,}",
                       f"{secs:.3f} s")
     console.print(table)
+    _print_property_diagnostics(r)
     for v in r.verdicts:
         if v.run is None and not v.answer and v.verdict is Verdict.HOLDS and not v.notes:
             continue
@@ -508,6 +513,8 @@ def _print_check(r, written) -> None:
                                                                                   v.verdict)
         if v.kind in ("invariant", "runs", "terminates") and v.verdict is Verdict.HOLDS:
             title = "holds"
+        if v.verdict is Verdict.ERROR:
+            title = "the run to the state where it fails"
         console.print(f"\n[bold]{v.name}[/bold]: {v.verdict}: {v.message}", soft_wrap=True)
         if v.doc:
             console.print(f"  ({v.doc})", soft_wrap=True)
@@ -519,6 +526,27 @@ def _print_check(r, written) -> None:
                 console.print("  " + line, soft_wrap=True, markup=False)
         for f in written.get(v.name, []):
             console.print(f"  drawn: {f}")
+
+
+def _print_property_diagnostics(r) -> None:
+    """What checking the properties found about the spec itself (a division by zero, with
+    the run to it; a premise no state meets), located in the spec, on stderr."""
+    diags = [d for v in r.verdicts for d in v.diagnostics]
+    if not diags:
+        return
+    sources = {}
+    for d in diags:
+        if d.span is not None and d.span.file not in sources:
+            sources[d.span.file] = _source_text(d.span.file)
+    for d in diags:
+        click.echo(render(d, sources), err=True)
+
+
+def _source_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # the diagnostic is still located, only without its source line
 
 
 def _write_runs(results, out_dir: Path, deadline: Deadline
