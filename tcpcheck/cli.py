@@ -403,7 +403,8 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
         from .render import write_whole  # deferred: render loads graphviz
         try:
             report_path.parent.mkdir(parents=True, exist_ok=True)
-            text = _markdown(results, written, report_path.parent, drawing_stop)
+            text = _markdown(results, written, report_path.parent, drawing_stop,
+                             _check_cut_short(results, groups, deadline))
             write_whole(report_path, text.encode("utf-8"))
         except OSError as err:
             click.echo(f"tcpcheck: cannot write {report_path}: {err.strerror or err}", err=True)
@@ -420,13 +421,28 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
                          interrupted=deadline.signal is not None))
 
 
-def _markdown(results, written, base: Path, drawing_stop: StopReason | None = None) -> str:
+def _check_cut_short(results, groups, deadline: Deadline) -> str | None:
+    """Why a check did not finish, for the top of its report: a signal stopped it, or the
+    time limit came before every spec file was reached (None: it finished, whatever its
+    verdicts; a property a limit left undecided says "inconclusive" in its own row)."""
+    if deadline.signal is None and len(results) == len(groups):
+        return None
+    unchecked = [str(p) for g in list(groups.values())[len(results):] for p, _sf in g]
+    return (f"**Partial** ({deadline.reason}): the check was stopped before it finished; "
+            "a property it had not decided is inconclusive"
+            + ("; not checked: " + ", ".join(unchecked) if unchecked else "") + ".")
+
+
+def _markdown(results, written, base: Path, drawing_stop: StopReason | None = None,
+              cut_short: str | None = None) -> str:
     """The verdicts as a Markdown page: one section per (model, parameters), one row per
     property, in plain words, with links to the drawings. Deterministic: no timings. A
-    page whose drawings were cut short (a limit, a signal) says so at the top."""
+    page whose check or drawings were cut short (a limit, a signal) says so at the top."""
     lines = ["# Shipped properties", "",
              "Written by `tcpcheck check --report`; every verdict comes from exploring the model.",
              ""]
+    if cut_short is not None:
+        lines += [cut_short, ""]
     if drawing_stop is not None:
         lines += [f"**Partial** ({drawing_stop}): the drawings stopped early; a property "
                   "without links has none.", ""]

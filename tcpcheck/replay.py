@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from . import load
 from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
-from .explore import Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration
 from .kinds import CloseKind
 from .parse import parse_file
 from .run import Run
@@ -133,8 +133,12 @@ def calls_after_error(recorded: list[str]) -> tuple[str, ...] | None:
 
 
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
-           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None) -> Replay:
+           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
+           deadline: Deadline = NO_DEADLINE) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
+
+    The search polls `deadline` (a signal, the command's time limit) and raises LimitReached
+    when it passes: a replay cut short has no verdict.
 
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
@@ -194,7 +198,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     best = 0
     frontier_nodes: dict[int, list[tuple[int, int]]] = {0: []}
     ends: list[tuple[int, int]] = []
+    polled = 0
     while queue:
+        polled += 1
+        if not polled & 1023:
+            deadline.check()
         node = queue.popleft()
         state, k, done = node
         if k > best:
