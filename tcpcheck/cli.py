@@ -356,7 +356,9 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
     --model overrides the one the specs name. Each property's verdict comes from exploring
-    the model: holds, violated (with a counterexample run) or inconclusive (a limit was hit).
+    the model: holds, violated (with a counterexample run), inconclusive (a limit was hit),
+    holds vacuously (the premise of its implication never happens: it tested nothing) or
+    error (its arithmetic failed in a reachable state, shown with the run to it).
     Witnesses and counterexamples are shortest runs, and only runs the timer ranges allow
     count (z3 decides), with a time for every step.
 
@@ -367,8 +369,8 @@ def check(files, params, max_states, time_limit, no_progress, model_override, as
       tcpcheck check --param delayed_ack=false        # one parameter fixed
       tcpcheck check --out out/                       # ladder diagrams of every run shown
 
-    Exit status: 0 every property holds, 1 one is violated (or the model failed while
-    exploring), 2 bad input, 3 inconclusive.
+    Exit status: 0 every property holds (vacuously too), 1 one is violated or in error (or
+    the model failed while exploring), 2 bad input, 3 inconclusive.
     """
     from .verify import (DEFAULT_SPEC_DIR, check_model,  # deferred: z3, networkx
                          group_by_model, merge_params, spec_files)

@@ -170,7 +170,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
         except LimitReached as limit:
             click.echo(f"tcpcheck: replay stopped ({limit.reason}) while searching the runs of "
                        f"{target} ({len(single.segments)} segments): no verdict", err=True)
-            sys.exit(exit_status(interrupted=True))
+            sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:

@@ -540,7 +540,9 @@ def _arithmetic_error(ex: Exploration, fault: SpecArithmeticError, base) -> Prop
 def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
              result: PropertyResult) -> PropertyResult:
     """A `runs` property that holds, looked at again: if no complete run (that the timers
-    allow) meets the premise of its implication, it holds only vacuously, and says so. With
+    allow) meets the premise of its implication, it holds only vacuously, and says so (a
+    `reachable A implies B` too: its witness is then a run where A fails, which shows
+    nothing). With
     several implications (a conjunction of them), it is vacuous when none is ever put to the
     test; an untested one among tested ones is a note."""
     if result.verdict is not Verdict.HOLDS or not prop.premises:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from . import load
 from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
-from .explore import NO_DEADLINE, Deadline, Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
 from .parse import parse_file
 from .run import Run
@@ -237,8 +237,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 parent[child] = (node, vid)
                 region[child] = region[node]
                 queue.append(child)
-                if len(parent) > MAX_NODES:
-                    raise RuntimeError("replay: too many (state, position) pairs")
+                if len(parent) > MAX_NODES:   # a bound on memory: no verdict, never a crash
+                    raise LimitReached(StopReason.MAX_STATES)
 
     result = Replay(capture, ts, False, best)
     result.calls_checked = calls is not None

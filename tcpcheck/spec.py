@@ -504,7 +504,7 @@ class _Resolver:
             timers = tuple(self.timer(t) for t in p.timers)
             if any(t is None for t in timers):
                 return None
-        premises = self.premises(p.formula, f) if p.kind == "runs" else ()
+        premises = self.premises(p.formula, f) if p.kind in ("runs", "reachable") else ()
         return Property(p.kind, p.name, p.doc, f, timers, p.span, src, premises)
 
     def premises(self, raw: Raw, f) -> tuple[Premise, ...]:

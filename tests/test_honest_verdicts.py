@@ -1,8 +1,8 @@
 """Honest verdicts in specs: a pass that tested nothing says so, and a spec's arithmetic fails
 as a model's does.
 
-* A `runs` property resting on an implication whose premise no complete run meets holds
-  vacuously: its own verdict word (exit 0), "no run has observed X".
+* A `runs` (or `reachable`) property resting on an implication whose premise no complete run
+  meets holds vacuously: its own verdict word (exit 0), "no run has observed X".
 * An invariant `P implies Q` where no reachable state satisfies P warns at P (TCP503).
 * A division by zero in a reachable state is an error at the division, with the run to that
   state (TCP502, verdict "error", exit 1), never a value made up for it.
@@ -134,3 +134,13 @@ def test_a_constant_division_by_zero_is_refused_before_exploring(tmp_path):
                           "--no-progress")
     assert result.returncode == ExitStatus.BAD_INPUT
     assert "honest.spec:2:14: error[TCP304]: division by zero" in result.stderr
+
+
+def test_a_witness_of_an_implication_whose_premise_never_happens_is_vacuous(tmp_path):
+    status, doc, _ = _check_json(_spec(tmp_path, f"reachable p: {NEVER} implies delayed_ack\n"
+                                                 f"reachable q: {SOMETIMES} implies delayed_ack"))
+    props = _props(doc)
+    assert status == ExitStatus.OK
+    assert (props["p"]["verdict"], props["p"]["message"]) == \
+        ("holds vacuously", "no run has observed rst_for_linger_zero")
+    assert props["q"]["verdict"] == "holds"

@@ -19,7 +19,7 @@ from tcpcheck.conform import SCENARIOS, predicted_kinds
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.replay import calls_after_error, load_open, replay
 from tcpcheck.trace import run_steps
-from tcpcheck.verdicts import Verdict
+from tcpcheck.verdicts import ExitStatus, Verdict
 
 CAPTURES = ROOT / "tests" / "captures"
 EXPECTED = tomllib.loads((CAPTURES / "expected.toml").read_text(encoding="utf-8"))
@@ -399,3 +399,14 @@ def test_a_capture_of_several_connections_with_a_malformed_one_goes_on(tmp_path)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["verdict"] == "accepted"
         assert read_capture(path, conn=conn).compact == compact
+
+
+def test_a_replay_past_its_memory_bound_stops_without_a_verdict(monkeypatch):
+    from click.testing import CliRunner
+
+    from tcpcheck.cli import main
+    monkeypatch.setattr("tcpcheck.replay.MAX_NODES", 5)   # the search keeps more pairs than 5
+    result = CliRunner().invoke(main, ["replay", str(CAPTURES / "passive_closes_at_once.pcap")])
+    assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
+    assert "replay stopped (max-states) while searching the runs of" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
