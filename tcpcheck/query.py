@@ -13,6 +13,11 @@
 
 Runs that the timer ranges make impossible (see tcpcheck.timing) never count: the search goes
 on for a possible one.
+
+A verdict says no more than was tested: a property resting on an implication whose premise no
+run meets holds vacuously (Verdict.VACUOUS), an invariant about states no run reaches is
+warned about (TCP503), and a spec's division by zero in a reachable state is an error located
+in the spec with the run to that state (TCP502), never a value made up for it.
 """
 from __future__ import annotations
 
@@ -542,15 +547,14 @@ def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
     """A `runs` property that holds, looked at again: if no complete run (that the timers
     allow) meets the premise of its implication, it holds only vacuously, and says so (a
     `reachable A implies B` too: its witness is then a run where A fails, which shows
-    nothing). With
-    several implications (a conjunction of them), it is vacuous when none is ever put to the
-    test; an untested one among tested ones is a note."""
+    nothing). With several implications (a conjunction of them), it is vacuous when none is
+    ever put to the test; an untested one among tested ones is a note."""
     if result.verdict is not Verdict.HOLDS or not prop.premises:
         return result
     unmet = [p for p in prop.premises if _premise_met(ex, ev, prop, p) is False]
     if not unmet:
         return result
-    what = "; ".join(_unmet_text(p) for p in unmet)
+    what = "; ".join(dict.fromkeys(_unmet_text(p) for p in unmet))   # each premise once
     if len(unmet) == len(prop.premises):
         return replace(result, verdict=Verdict.VACUOUS, message=f"no run has {what}",
                        notes=result.notes + ["the property holds only because no run meets "
@@ -572,6 +576,7 @@ def _premise_met(ex: Exploration, ev: _Eval, prop: S.Property, p: S.Premise) -> 
 
 
 def _some_state_satisfies(ex: Exploration, ev: _Eval, pred) -> bool:
+    """Whether a reachable state satisfies the state predicate (the deadline polled)."""
     for sid, s in enumerate(ex.states):
         if not sid & 1023:
             ev.deadline.check()

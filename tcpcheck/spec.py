@@ -393,7 +393,7 @@ class Premise:
     property holds only because the implication is never put to the test: a `runs` property
     then holds vacuously, and an invariant about states no run reaches is warned about."""
 
-    formula: object  # runs: a run formula (some complete run satisfies it?); invariant: a state predicate
+    formula: object  # a run formula (runs, reachable) or a state predicate (invariant)
     span: Span
     text: str        # as written, for the message
     observed: str | None = None  # the observation, when the premise is just `observed NAME`

@@ -55,7 +55,7 @@ def _props(doc: dict) -> dict:
      "every complete run satisfies it"),
     # both halves untested: vacuous; `A before B` has no premise (it fails when neither happens)
     (f"({NEVER} implies delayed_ack) and ({NEVER} implies not delayed_ack)", True,
-     "no run has observed rst_for_linger_zero; observed rst_for_linger_zero"),
+     "no run has observed rst_for_linger_zero"),
 ])
 def test_a_runs_property_that_tests_nothing_holds_vacuously(tmp_path, formula, vacuous, message):
     status, doc, _ = _check_json(_spec(tmp_path, f"runs p: {formula}"))
