@@ -342,7 +342,9 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
     --model overrides the one the specs name. Each property's verdict comes from exploring
-    the model: holds, violated (with a counterexample run) or inconclusive (a limit was hit).
+    the model: holds, violated (with a counterexample run), inconclusive (a limit was hit),
+    holds vacuously (the premise of its implication never happens: it tested nothing) or
+    error (its arithmetic failed in a reachable state, shown with the run to it).
     Witnesses and counterexamples are shortest runs, and only runs the timer ranges allow
     count (z3 decides), with a time for every step.
 
@@ -353,8 +355,8 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
       tcpcheck check --param delayed_ack=false        # one parameter fixed
       tcpcheck check --out out/                       # ladder diagrams of every run shown
 
-    Exit status: 0 every property holds, 1 one is violated (or the model failed while
-    exploring), 2 bad input, 3 inconclusive.
+    Exit status: 0 every property holds (vacuously too), 1 one is violated or in error (or
+    the model failed while exploring), 2 bad input, 3 inconclusive.
     """
     from .verify import (DEFAULT_SPEC_DIR, check_model,  # deferred: z3, networkx
                          group_by_model, merge_params, spec_files)
@@ -391,7 +393,8 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
         from .render import write_whole  # deferred: render loads graphviz
         try:
             report_path.parent.mkdir(parents=True, exist_ok=True)
-            text = _markdown(results, written, report_path.parent, drawing_stop)
+            text = _markdown(results, written, report_path.parent, drawing_stop,
+                             _check_cut_short(results, groups, deadline))
             write_whole(report_path, text.encode("utf-8"))
         except OSError as err:
             click.echo(f"tcpcheck: cannot write {report_path}: {err.strerror or err}", err=True)
@@ -411,13 +414,28 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
                          interrupted=deadline.signal is not None))
 
 
-def _markdown(results, written, base: Path, drawing_stop: StopReason | None = None) -> str:
+def _check_cut_short(results, groups, deadline: Deadline) -> str | None:
+    """Why a check did not finish, for the top of its report: a signal stopped it, or the
+    time limit came before every spec file was reached (None: it finished, whatever its
+    verdicts; a property a limit left undecided says "inconclusive" in its own row)."""
+    if deadline.signal is None and len(results) == len(groups):
+        return None
+    unchecked = [str(p) for g in list(groups.values())[len(results):] for p, _sf in g]
+    return (f"**Partial** ({deadline.reason}): the check was stopped before it finished; "
+            "a property it had not decided is inconclusive"
+            + ("; not checked: " + ", ".join(unchecked) if unchecked else "") + ".")
+
+
+def _markdown(results, written, base: Path, drawing_stop: StopReason | None = None,
+              cut_short: str | None = None) -> str:
     """The verdicts as a Markdown page: one section per (model, parameters), one row per
     property, in plain words, with links to the drawings. Deterministic: no timings. A
-    page whose drawings were cut short (a limit, a signal) says so at the top."""
+    page whose check or drawings were cut short (a limit, a signal) says so at the top."""
     lines = ["# Shipped properties", "",
              "Written by `tcpcheck check --report`; every verdict comes from exploring the model.",
              ""]
+    if cut_short is not None:
+        lines += [cut_short, ""]
     if drawing_stop is not None:
         lines += [f"**Partial** ({drawing_stop}): the drawings stopped early; a property "
                   "without links has none.", ""]
@@ -462,6 +480,8 @@ def _check_json(r, written, no_timing) -> dict:
             "trace": run_steps(ex, v.run, v.times) if v.run else None,
             "files": written.get(v.name, []),
         })
+        if v.diagnostics:
+            props[-1]["diagnostics"] = [d.as_json() for d in v.diagnostics]
     doc = {"model": str(r.model_path), "params": r.params, "specs": [str(p) for p in r.spec_paths],
            "states": ex.n_states, "edges": ex.n_edges, "complete": ex.complete,
            "stop_reason": ex.stop_reason,
@@ -487,11 +507,14 @@ def _print_check(r, written) -> None:
                   f"states, {ex.n_edges:,} edges ({state}), specs: "
                   + ", ".join(map(str, r.spec_paths)), soft_wrap=True)
     table = Table("property", "kind", "verdict", "states", "time", box=None, pad_edge=False)
-    colour = {Verdict.HOLDS: "green", Verdict.VIOLATED: "red", Verdict.INCONCLUSIVE: "yellow"}
+    colour = {Verdict.HOLDS: "green", Verdict.VIOLATED: "red", Verdict.INCONCLUSIVE: "yellow",
+              Verdict.VACUOUS: "yellow", Verdict.ERROR: "red"}
     for v, secs in zip(r.verdicts, r.seconds):
-        table.add_row(v.name, v.kind, f"[{colour[v.verdict]}]{v.verdict}[/]", f"{ex.n_states:,}",
+        table.add_row(v.name, v.kind, f"[{colour.get(v.verdict, 'red')}]{v.verdict}[/]",
+                      f"{ex.n_states:,}",
                       f"{secs:.3f} s")
     console.print(table)
+    _print_property_diagnostics(r)
     for v in r.verdicts:
         if v.run is None and not v.answer and v.verdict is Verdict.HOLDS and not v.notes:
             continue
@@ -499,6 +522,8 @@ def _print_check(r, written) -> None:
                                                                                   v.verdict)
         if v.kind in ("invariant", "runs", "terminates") and v.verdict is Verdict.HOLDS:
             title = "holds"
+        if v.verdict is Verdict.ERROR:
+            title = "the run to the state where it fails"
         console.print(f"\n[bold]{v.name}[/bold]: {v.verdict}: {v.message}", soft_wrap=True)
         if v.doc:
             console.print(f"  ({v.doc})", soft_wrap=True)
@@ -510,6 +535,27 @@ def _print_check(r, written) -> None:
                 console.print("  " + line, soft_wrap=True, markup=False)
         for f in written.get(v.name, []):
             console.print(f"  drawn: {f}")
+
+
+def _print_property_diagnostics(r) -> None:
+    """What checking the properties found about the spec itself (a division by zero, with
+    the run to it; a premise no state meets), located in the spec, on stderr."""
+    diags = [d for v in r.verdicts for d in v.diagnostics]
+    if not diags:
+        return
+    sources = {}
+    for d in diags:
+        if d.span is not None and d.span.file not in sources:
+            sources[d.span.file] = _source_text(d.span.file)
+    for d in diags:
+        click.echo(render(d, sources), err=True)
+
+
+def _source_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # the diagnostic is still located, only without its source line
 
 
 def _write_runs(results, out_dir: Path, deadline: Deadline

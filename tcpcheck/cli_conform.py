@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
-from .cli_io import default_model, emit_json, fail_input, memory_option, save_drawing
+from .cli_io import (command_deadline, default_model, emit_json, fail_input, memory_option,
+                     save_drawing)
 from .diagnostics import Diagnostic, TcpcheckError, render
-from .explore import NO_DEADLINE, Deadline, LimitReached
+from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
@@ -56,15 +57,20 @@ def _stopped_at(stop: LimitReached, what: str) -> None:
 
 
 def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool, deadline: Deadline = NO_DEADLINE) -> list:
+                 progress: bool, deadline: Deadline) -> tuple[list, StopReason | None]:
     """Replay every capture of a directory. One bad capture never aborts the others: it
-    becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
+    becomes an `Unreadable` row with its diagnostics (verdict "unreadable"). A signal stops
+    it between captures or inside one: (the rows finished, why it stopped or None)."""
     from .capture import read_capture       # deferred: see replay_cmd
     from .replay import replay
     from .replay_report import Unreadable
 
     results = []
+    stop = None
     for k, path in enumerate(files, start=1):
+        if deadline.expired():
+            stop = deadline.reason
+            break
         if progress:    # a directory can take a while: say where it is, on one terminal line
             click.echo(f"\rreplaying {k}/{len(files)}: {path.name}\x1b[K", err=True, nl=False)
         try:
@@ -72,10 +78,14 @@ def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, pref
         except TcpcheckError as err:
             results.append(Unreadable(str(path), tuple(err.diagnostics)))
             continue
-        results.append(replay(ts, cap, prefix=prefix, deadline=deadline))
+        try:
+            results.append(replay(ts, cap, prefix=prefix, deadline=deadline))
+        except LimitReached as limit:
+            stop = limit.reason
+            break
     if progress:
         click.echo("\r\x1b[K", err=True, nl=False)
-    return results
+    return results, stop
 
 
 def register(main: click.Group) -> None:
@@ -143,6 +153,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
     from .capture import read_capture
     from .replay import load_open, replay
 
+    deadline = command_deadline(None, max_memory)   # SIGINT, SIGTERM, --max-memory: stop with what was replayed
     try:
         ts = load_open(model, list(params))
         if target.is_dir():
@@ -155,23 +166,26 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
             single = read_capture(target, conn, from_close)
     except TcpcheckError as err:
         fail_input(err, as_json)
-    deadline = _memory_bound(max_memory)
+    stop = None
     if target.is_dir():
-        try:
-            results = _replay_each(ts, files, conn, from_close, prefix,
-                                   progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
-                                   deadline=deadline)
-        except LimitReached as stop:
-            _stopped_at(stop, f"replaying {target}")
+        results, stop = _replay_each(ts, files, conn, from_close, prefix,
+                                     progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
+                                     deadline=deadline)
         if as_json:
             emit_json(directory_json(ts, results))
         else:
             click.echo("\n".join(directory_lines(ts, results)))
+        if stop is not None:
+            left = [p.name for p in files[len(results):]]
+            click.echo(f"tcpcheck: replay stopped ({stop}) after {len(results)} of {len(files)} "
+                       "captures; not replayed: " + ", ".join(left), err=True)
     else:
         try:
             results = [replay(ts, single, prefix=prefix, deadline=deadline)]
-        except LimitReached as stop:
-            _stopped_at(stop, f"replaying {target}")
+        except LimitReached as limit:
+            click.echo(f"tcpcheck: replay stopped ({limit.reason}) while searching the runs of "
+                       f"{target} ({len(single.segments)} segments): no verdict", err=True)
+            sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:
@@ -186,7 +200,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
 
             diag, _ = model_error_diagnostic(r.error, r.view, r.run)
             click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
-    sys.exit(exit_status(r.verdict for r in results))
+    sys.exit(exit_status((r.verdict for r in results), interrupted=stop is not None))
 
 
 # ------------------------------------------------------------------ conform

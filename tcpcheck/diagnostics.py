@@ -68,6 +68,8 @@ CODES: dict[str, str] = {
     "TCP401": "cannot read a file, or no file to read",
     "TCP500": "value out of range during exploration",
     "TCP501": "division by zero during exploration",
+    "TCP502": "division by zero in a spec, in a reachable state",
+    "TCP503": "an invariant's premise holds in no reachable state (warning)",
     "TCP600": "cannot read a capture file, or a directory holds none",
     "TCP601": "corrupt or truncated capture file",
     "TCP602": "no TCP connection in the capture",

@@ -13,21 +13,27 @@
 
 Runs that the timer ranges make impossible (see tcpcheck.timing) never count: the search goes
 on for a possible one.
+
+A verdict says no more than was tested: a property resting on an implication whose premise no
+run meets holds vacuously (Verdict.VACUOUS), an invariant about states no run reaches is
+warned about (TCP503), and a spec's division by zero in a reachable state is an error located
+in the spec with the run to that state (TCP502), never a value made up for it.
 """
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import z3
 
 from . import spec as S
-from .transitions import TransitionSystem
+from .diagnostics import Diagnostic, Span
+from .transitions import ExplorationError, TransitionSystem
 from .tcp import FLAG_WIDTH, flags_name
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .graph import received_flags
 from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
-from .trace import tcp_states
+from .trace import model_error_diagnostic, tcp_states
 from .verdicts import Verdict
 
 MAX_RUNS_CHECKED = 20000  # timing checks before a search gives up (inconclusive)
@@ -47,6 +53,19 @@ class PropertyResult:
     notes: list[str] = field(default_factory=list)
     doc: str | None = None
     source: str = ""
+    # located findings of the check itself: the error behind an ERROR verdict (a division by
+    # zero in the spec, with the run that reaches it), warnings (a premise no state meets)
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+class SpecArithmeticError(Exception):
+    """A spec's division or remainder met a divisor of 0 in a reachable state: the property
+    has no value there. Like a model's TCP501, it is reported where it was written, with the
+    run that reaches the state."""
+
+    def __init__(self, op: str, span: Span | None, state: int):
+        super().__init__(f"division by zero ('{op}' by 0)")
+        self.op, self.span, self.state = op, span, state
 
 
 # ---------------------------------------------------------------- evaluation
@@ -76,6 +95,8 @@ class _Eval:
             return lambda s: (((s >> off) & mask).bit_length() + w - 1) // w
         assert isinstance(e, S.Op), e
         fs = [self.state_fn(a) for a in e.args]
+        if e.op in ("/", "%"):
+            return _division(e.op, fs[0], fs[1], e.span)
         return _combine(e.op, fs)
 
     def count_fn(self, e):
@@ -187,9 +208,18 @@ def _combine(op, fs):
         case "+": return lambda s: fs[0](s) + fs[1](s)
         case "-": return lambda s: fs[0](s) - fs[1](s)
         case "*": return lambda s: fs[0](s) * fs[1](s)
-        case "/": return lambda s: fs[0](s) // fs[1](s) if fs[1](s) else 0
-        case "%": return lambda s: fs[0](s) % fs[1](s) if fs[1](s) else 0
     raise AssertionError(op)
+
+
+def _division(op, num, den, span):
+    """`/` rounds down, as in a model; a divisor of 0 is an error in that state, never a
+    value made up for it (`1/0 == 0` must not hold)."""
+    def divide(s):
+        d = den(s)
+        if not d:
+            raise SpecArithmeticError(op, span, s)
+        return num(s) // d if op == "/" else num(s) % d
+    return divide
 
 
 # ---------------------------------------------------------------- monitors for run formulas
@@ -487,15 +517,88 @@ def check_property(ex: Exploration, prop: S.Property,
                               **base)
     try:
         if prop.kind == "invariant":
-            return _invariant(ex, ev, prop, base)
+            return _unmet_premises_warned(ex, ev, prop, _invariant(ex, ev, prop, base))
         if prop.kind == "terminates":
             return _terminates(ex, ev, prop, base)
         if prop.kind == "timing":
             return _timing(ex, ev, prop, base)
-        return _run_property(ex, ev, prop, base)
+        return _vacuity(ex, ev, prop, _run_property(ex, ev, prop, base))
     except LimitReached as stop:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
                               message=_stopped_note(ex, stop.reason, "while checking"), **base)
+    except SpecArithmeticError as fault:
+        return _arithmetic_error(ex, fault, base)
+
+
+def _arithmetic_error(ex: Exploration, fault: SpecArithmeticError, base) -> PropertyResult:
+    """The property's own arithmetic failed: an ERROR verdict whose diagnostic is located in
+    the spec and carries the shortest run to the state where it failed (as a model's TCP501)."""
+    sid = ex.index[fault.state]
+    run = ex.path_to(sid)
+    err = ExplorationError(-1, "TCP502", f"division by zero ('{fault.op}' by 0) in state "
+                           f"#{sid}, while checking property '{base['name']}'", fault.span)
+    diag, _steps = model_error_diagnostic(err, ex, run)
+    return PropertyResult(verdict=Verdict.ERROR, message=err.message, run=run,
+                          diagnostics=(diag,), **base)
+
+
+def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
+             result: PropertyResult) -> PropertyResult:
+    """A `runs` property that holds, looked at again: if no complete run (that the timers
+    allow) meets the premise of its implication, it holds only vacuously, and says so (a
+    `reachable A implies B` too: its witness is then a run where A fails, which shows
+    nothing). With several implications (a conjunction of them), it is vacuous when none is
+    ever put to the test; an untested one among tested ones is a note."""
+    if result.verdict is not Verdict.HOLDS or not prop.premises:
+        return result
+    unmet = [p for p in prop.premises if _premise_met(ex, ev, prop, p) is False]
+    if not unmet:
+        return result
+    what = "; ".join(dict.fromkeys(_unmet_text(p) for p in unmet))   # each premise once
+    if len(unmet) == len(prop.premises):
+        return replace(result, verdict=Verdict.VACUOUS, message=f"no run has {what}",
+                       notes=result.notes + ["the property holds only because no run meets "
+                                             "the premise of its implication: it tests nothing"])
+    return replace(result, notes=result.notes + [f"partly vacuous: no run has {what}"])
+
+
+def _unmet_text(p: S.Premise) -> str:
+    return f"observed {p.observed}" if p.observed else f"met the premise `{p.text}`"
+
+
+def _premise_met(ex: Exploration, ev: _Eval, prop: S.Property, p: S.Premise) -> bool | None:
+    """Whether some complete run the timers allow satisfies the premise (None: unknown)."""
+    question = S.Property("reachable", prop.name, None, p.formula, (), p.span, p.text)
+    got = _run_property(ex, ev, question, dict(name=prop.name, kind="reachable"))
+    if got.verdict is Verdict.INCONCLUSIVE:
+        return None
+    return got.verdict is Verdict.HOLDS
+
+
+def _some_state_satisfies(ex: Exploration, ev: _Eval, pred) -> bool:
+    """Whether a reachable state satisfies the state predicate (the deadline polled)."""
+    for sid, s in enumerate(ex.states):
+        if not sid & 1023:
+            ev.deadline.check()
+        if pred(s):
+            return True
+    return False
+
+
+def _unmet_premises_warned(ex: Exploration, ev: _Eval, prop: S.Property,
+                           result: PropertyResult) -> PropertyResult:
+    """An invariant `P implies Q` that holds, while no reachable state satisfies P, says
+    nothing about any state: a warning at P (TCP503); the verdict stays."""
+    if result.verdict is not Verdict.HOLDS or not prop.premises:
+        return result
+    warnings = []
+    for p in prop.premises:
+        if not _some_state_satisfies(ex, ev, ev.state_fn(p.formula)):
+            warnings.append(Diagnostic(
+                "TCP503", f"no reachable state satisfies `{p.text}`: invariant "
+                f"'{prop.name}' holds without ever being put to the test", p.span,
+                (f"all {ex.n_states:,} reachable states were looked at",), severity="warning"))
+    return replace(result, diagnostics=result.diagnostics + tuple(warnings))
 
 
 def _partial_note(ex: Exploration) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from . import load
 from .capture import Capture, CapturedSegment
 from .transitions import ExplorationError, TransitionSystem
-from .explore import NO_DEADLINE, Deadline, Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
 from .parse import parse_file
 from .run import Run
@@ -137,10 +137,12 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            deadline: Deadline = NO_DEADLINE) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
+    The search polls `deadline` (a signal, the command's --max-memory) and raises LimitReached
+    when it passes: a replay cut short has no verdict.
+
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
-    returned after the RST). The search polls `deadline` (the command's --max-memory):
-    LimitReached when it is reached, since half a search answers nothing."""
+    returned after the RST)."""
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
     want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
@@ -196,11 +198,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     best = 0
     frontier_nodes: dict[int, list[tuple[int, int]]] = {0: []}
     ends: list[tuple[int, int]] = []
-    popped = 0
+    polled = 0
     while queue:
-        if not popped & 1023:
+        polled += 1
+        if not polled & 1023:
             deadline.check()
-        popped += 1
         node = queue.popleft()
         state, k, done = node
         if k > best:
@@ -235,8 +237,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 parent[child] = (node, vid)
                 region[child] = region[node]
                 queue.append(child)
-                if len(parent) > MAX_NODES:
-                    raise RuntimeError("replay: too many (state, position) pairs")
+                if len(parent) > MAX_NODES:   # a bound on memory: no verdict, never a crash
+                    raise LimitReached(StopReason.MAX_STATES)
 
     result = Replay(capture, ts, False, best)
     result.calls_checked = calls is not None

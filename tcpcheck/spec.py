@@ -321,6 +321,9 @@ class ChanLen:
 class Op:
     op: str
     args: tuple
+    # where a division or remainder was written: the checks report a divisor that is 0 in
+    # some reachable state there (every other operator is total and needs no span)
+    span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +388,18 @@ class Count:
 
 
 @dataclass(frozen=True, slots=True)
+class Premise:
+    """The left side of an implication a property rests on. When nothing satisfies it, the
+    property holds only because the implication is never put to the test: a `runs` property
+    then holds vacuously, and an invariant about states no run reaches is warned about."""
+
+    formula: object  # a run formula (runs, reachable) or a state predicate (invariant)
+    span: Span
+    text: str        # as written, for the message
+    observed: str | None = None  # the observation, when the premise is just `observed NAME`
+
+
+@dataclass(frozen=True, slots=True)
 class Property:
     kind: str
     name: str
@@ -393,6 +408,7 @@ class Property:
     timers: tuple[tuple[str, str], ...]
     span: Span
     source: str  # the property as written, for reports
+    premises: tuple[Premise, ...] = ()  # the implications it rests on (see Premise)
 
 
 STATE, STEP, RUN = "state", "step", "run"
@@ -468,7 +484,8 @@ class _Resolver:
                            f"{_describe(layer, typ)}", p.formula.span,
                            "use 'runs' for properties of whole runs")
                 return None
-            return Property(p.kind, p.name, p.doc, f, (), p.span, src)
+            premises = self.premises(p.formula, f) if p.kind == "invariant" else ()
+            return Property(p.kind, p.name, p.doc, f, (), p.span, src, premises)
         if typ != "bool":
             self.error("TCP202", f"a property must be true or false, but this is {_describe(layer, typ)}",
                        p.formula.span)
@@ -487,7 +504,33 @@ class _Resolver:
             timers = tuple(self.timer(t) for t in p.timers)
             if any(t is None for t in timers):
                 return None
-        return Property(p.kind, p.name, p.doc, f, timers, p.span, src)
+        premises = self.premises(p.formula, f) if p.kind in ("runs", "reachable") else ()
+        return Property(p.kind, p.name, p.doc, f, timers, p.span, src, premises)
+
+    def premises(self, raw: Raw, f) -> tuple[Premise, ...]:
+        """The premises of the implications a property's formula is made of: the formula
+        itself (`A implies B`), each of its conjuncts (`(A implies B) and (C implies D)`), and
+        in a run formula an implication under `always` or `finally` (`finally (P implies Q)`
+        rests on some run ending in a P state). `A before B` has none: it fails on a run
+        where neither happens."""
+        if isinstance(f, Op) and f.op == "and" and raw.op == "and":
+            return tuple(p for r, g in zip(raw.args, f.args) for p in self.premises(r, g))
+        if isinstance(f, Op) and f.op == "implies" and raw.op == "implies":
+            return (self.premise(f.args[0], raw.args[0]),)
+        if isinstance(f, Temporal) and f.op in ("always", "finally") and raw.args \
+                and isinstance(f.body, Op) and f.body.op == "implies" \
+                and raw.args[0].op == "implies":
+            word = "eventually" if f.op == "always" else "finally"
+            return (self.premise(Temporal(word, f.body.args[0], f.on_steps), raw.args[0].args[0],
+                                 word),)
+        return ()
+
+    def premise(self, f, raw: Raw, word: str = "") -> Premise:
+        """`word`: the temporal word the premise is read under (`finally (P implies Q)` rests
+        on `finally P`), named in the message."""
+        name = raw.args[0] if raw.op == "observed" and not word else None
+        text = _source_of(self.lines, raw.span)
+        return Premise(f, raw.span, f"{word} {text}" if word else text, name)
 
     def timer(self, t):
         inst, name, span = t
@@ -701,7 +744,7 @@ class _Resolver:
             self.error("TCP304", f"division by zero ('{op}' by 0)", r.span)
             return None
         typ = "bool" if op in ("<", "<=", ">", ">=") else "int"
-        return Op(op, (lf, rf)), STATE, typ
+        return Op(op, (lf, rf), r.span if op in ("/", "%") else None), STATE, typ
 
     def name(self, r: Raw):
         n = r.args[0]

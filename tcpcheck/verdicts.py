@@ -20,12 +20,16 @@ class Verdict(StrEnum):
     # a property of the model (tcpcheck check, tcpcheck trace)
     HOLDS = "holds"
     VIOLATED = "violated"
+    # a property that holds only because the premise of its implication is never met (no
+    # complete run satisfies it): a pass, but one that tested nothing, so it says so
+    VACUOUS = "holds vacuously"
     # a capture replayed against the model (tcpcheck replay, tcpcheck conform)
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     # either kind of question: a limit stopped the search before it could answer
     INCONCLUSIVE = "inconclusive"
-    # a conform scenario that broke before its capture could be replayed (no answer at all)
+    # a conform scenario that broke before its capture could be replayed, or a property whose
+    # own arithmetic failed in a reachable state (a division by zero in a spec): no answer
     ERROR = "error"
     # the model itself failed (a located model error, TCP5xx) where the question led it
     MODEL_ERROR = "model-error"
@@ -37,7 +41,8 @@ class Verdict(StrEnum):
 class ExitStatus(IntEnum):
     """The process exit status of every tcpcheck command (the contract; never renumber):
 
-    0  OK            the command did its job and every property holds / capture is accepted
+    0  OK            the command did its job and every property holds (vacuously too) /
+                     capture is accepted
     1  VIOLATED      a property is violated, a capture or conform scenario is rejected, or the
                      model failed while exploring (a model error: the run that leads there is
                      printed)
@@ -56,8 +61,9 @@ class ExitStatus(IntEnum):
     INCONCLUSIVE = 3
 
 
-# Verdicts that make a run fail. A conform scenario that broke (ERROR) counts against
-# conformance: something went wrong that a user must look at.
+# Verdicts that make a run fail. A conform scenario that broke, or a property whose own
+# arithmetic failed (ERROR), counts against the run: something went wrong that a user must
+# look at. A vacuous pass is a pass: it is reported, not failed.
 FAILING = frozenset({Verdict.VIOLATED, Verdict.REJECTED, Verdict.ERROR, Verdict.MODEL_ERROR})
 
 

@@ -77,6 +77,17 @@ def merge_params(spec_params: tuple[ParamSetting, ...], cli_params: list[str]
     return list(merged.values())
 
 
+def _located_at_the_spec(err: TcpcheckError, named: list[S.SpecFile]) -> TcpcheckError:
+    """A model the spec names that cannot be read at all (a device, a directory, too large):
+    the error has no place in the model, so it is put where the spec names it."""
+    if not named:
+        return err
+    return TcpcheckError([
+        Diagnostic(d.code, d.message, named[0].model_span, d.notes + ("named by this spec",))
+        if d.code == "TCP401" and d.span is None else d
+        for d in err.diagnostics])
+
+
 def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
                 params: list[ParamSetting | str],
                 max_states: int | None, time_limit: float | None, progress=None,
@@ -87,17 +98,19 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
     once it passes, the properties not yet checked are inconclusive."""
     if deadline is None:
         deadline = Deadline(time_limit)
-    if not Path(model_path).exists():
-        named = [(path, sf) for path, sf in specs if sf.model_span is not None]
-        if named:
-            path, sf = named[0]
-            raise TcpcheckError([Diagnostic(
-                "TCP401", f"the model this spec names does not exist: {model_path}",
-                sf.model_span, ("a spec's model path is relative to the spec file",))])
+    named = [sf for _path, sf in specs
+             if sf.model_span is not None and S.model_path_of(sf) == Path(model_path)]
+    if not Path(model_path).exists() and named:
+        raise TcpcheckError([Diagnostic(
+            "TCP401", f"the model this spec names does not exist: {model_path}",
+            named[0].model_span, ("a spec's model path is relative to the spec file",))])
     # the properties' variables stay in every state: the dead-variable reduction may only
     # clear what nothing reads
     read = frozenset().union(*(S.variables_read(sf) for _path, sf in specs))
-    ts = load(model_path, params, keep=read)
+    try:
+        ts = load(model_path, params, keep=read)
+    except TcpcheckError as err:
+        raise _located_at_the_spec(err, named) from None
     result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
     props: list[S.Property] = []
     diags: list[Diagnostic] = []

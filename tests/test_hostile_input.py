@@ -171,3 +171,141 @@ def test_a_bad_json_trace_is_a_located_error(tmp_path, text, message):
     assert _codes(err) == ["TCP604"]
     assert str(path) in err.value.diagnostics[0].message
     assert message in err.value.diagnostics[0].message
+
+
+# ---------------------------------------------------------------- issue 12's reproducers, end to end
+# Every reproducer of issue 12 (its "19 distinct tracebacks" and "silent wrong answers"), run
+# through the command as a user would: each ends with a located error (exit 2) or with the
+# correct result, and never a traceback. The cases above push the same paths at the library
+# level; this table is the issue's list, one row each.
+
+LOCATED = r":\d+:\d+: error\[TCP\d{3}\]"   # file:line:col: error[TCPnnn]
+W = "models/bench/teardown_n.tcpm"         # instances a and b: no client, no server
+
+
+def _pipeline(old: str, new: str):
+    def make(tmp_path):
+        return str(_model(tmp_path, old, new))
+    return make
+
+
+def _spec_file(body: str, model: str = "models/teardown.tcpm", with_: str = ""):
+    def make(tmp_path):
+        path = tmp_path / "s.spec"
+        path.write_text(f'model "{(FIXTURES.parent.parent / model).resolve()}"{with_}\n{body}\n')
+        return str(path)
+    return make
+
+
+def _file(name: str, content: bytes):
+    def make(tmp_path):
+        path = tmp_path / name
+        path.write_bytes(content)
+        return str(path)
+    return make
+
+
+def _options_pcap() -> bytes:
+    """98 bytes: one FIN+ACK whose TCP options are 01 01 01 08 (three NOPs, then a timestamp
+    option cut off before its length byte)."""
+    import struct
+    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 6 << 4, 0x11, 65535, 0, 0) + b"\x01\x01\x01\x08"
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0,
+                     b"\x7f\0\0\x01", b"\x7f\0\0\x01")
+    frame = b"\0" * 12 + b"\x08\x00" + ip + tcp
+    return (struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+            + struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
+
+
+_MANY_UNKNOWN = " ".join(f"invariant p{i}: n{i}" for i in range(10_000))
+
+# (id, argv: strings and makers of files, exit status, a pattern the output must show)
+REPRODUCERS = [
+    ("simulate-help-example", ["simulate", W, "--param", "N=2", "--seed", "1"], 0, r"CLOSED"),
+    ("trace-other-instances", ["trace", _spec_file(
+        "reachable some_close: eventually a.state == CLOSED", W, " with N = 2"),
+        "-p", "some_close"], 0, r"CLOSED"),
+    ("check-out-other-instances", ["check", _spec_file(
+        "reachable some_close: eventually a.state == CLOSED", W, " with N = 2"),
+        "--no-progress", "--out", "{tmp}/out"], 0, r"drawn: .*some_close\.ladder\.svg"),
+    ("replay-other-instances", ["replay", W, "--param", "N=2",
+                                "tests/captures/server_closes_first.pcap"], 1, r"verdict: rejected"),
+    ("guard-of-94-conjuncts", ["explore", _pipeline(
+        "when sent < 2 {", "when sent < 2" + " and sent < 2" * 93 + " {")], 0, r"6 states"),
+    ("capacity-202", ["explore", _pipeline("capacity 2\n", "capacity 202\n")], 0, r"6 states"),
+    ("capacity-1/0", ["explore", _pipeline("capacity 2\n", "capacity 1 / 0\n")], 2,
+     LOCATED.replace(r"\d{3}", "304")),
+    ("init-1%0", ["explore", _pipeline("var sent: 0..2 = 0", "var sent: 0..2 = 1 % 0")], 2,
+     LOCATED.replace(r"\d{3}", "304")),
+    ("capacity-3000", ["explore", _pipeline("capacity 2\n", "capacity 3000\n")], 2,
+     LOCATED.replace(r"\d{3}", "306")),
+    ("capacity-10**20", ["explore", _pipeline("capacity 2\n", f"capacity {10**20}\n")], 2,
+     LOCATED.replace(r"\d{3}", "107")),
+    ("literal-of-5000-digits", ["explore", _pipeline("capacity 2\n", "capacity " + "9" * 5000 + "\n")],
+     2, LOCATED.replace(r"\d{3}", "107")),
+    ("not-x5000-in-a-model", ["explore", _pipeline("when sent < 2 {", "when " + "not " * 5000 + "sent < 2 {")],
+     2, LOCATED.replace(r"\d{3}", "108")),
+    ("600-plus-terms-in-a-model", ["explore", _pipeline("when sent < 2 {", "when sent" + " + 0" * 600 + " < 2 {")],
+     2, LOCATED.replace(r"\d{3}", "108")),
+    ("not-x1000-in-a-spec", ["check", _spec_file("invariant i: " + "not " * 1000 + "true"),
+                             "--no-progress"], 2, LOCATED.replace(r"\d{3}", "108")),
+    ("600-plus-terms-in-a-spec", ["check", _spec_file("invariant i: 1" + " + 1" * 600 + " > 0"),
+                                  "--no-progress"], 2, LOCATED.replace(r"\d{3}", "108")),
+    ("explore-dev-zero", ["explore", "/dev/zero"], 2, r"error\[TCP401\]: not a regular file"),
+    ("spec-naming-dev-zero", ["check", _file("z.spec", b'model "/dev/zero"\ninvariant i: true\n'),
+                              "--no-progress"], 2, LOCATED.replace(r"\d{3}", "401")),
+    ("10000-unknown-names-on-one-line", ["check", _spec_file(_MANY_UNKNOWN), "--no-progress"], 2,
+     r"(?s)error\[TCP201\]: unknown name 'n0'.*\.\.\. and 9950 more"),
+    ("pcap-options-01-01-01-08", ["replay", _file("o.pcap", _options_pcap())], 1,
+     r"(?s)malformed TCP options, read as a segment without them.*verdict: rejected"),
+    ("json-trace-number-for-a-list", ["replay", _file("t.json", b'{"trace": [{"step": 0}, '
+                                      b'{"step": 1, "endpoint": "client", "sent": 5}]}')], 2,
+     r"error\[TCP604\]: .*t\.json: step 1: \"sent\" must be a list"),
+    ("json-trace-5000-digit-ack", ["replay", _file("t.json", b'{"segments": [{"side": "client", '
+                                   b'"flags": "FIN", "ack": ' + b"9" * 5000 + b"}]}")], 2,
+     r"error\[TCP604\]: .*a number in it is too large"),
+    ("json-trace-100000-brackets", ["replay", _file("t.json", b"[" * 100_000 + b"]" * 100_000)], 2,
+     r"error\[TCP604\]: .*nested too deeply"),
+    ("explore-json-to-dev-full", ["explore", "--json", ">/dev/full"], 2,
+     r"tcpcheck: cannot write the output: No space left on device"),
+    # the silent wrong answers
+    ("misspelt-observation-in-runs", ["check", _spec_file("runs never_rst: never observed rst_send"),
+                                      "--no-progress"], 2,
+     LOCATED.replace(r"\d{3}", "201") + r": unknown observation 'rst_send'; did you mean 'rst_sent'\?"),
+    ("misspelt-observation-in-reachable", ["check", _spec_file("reachable three: observed three_way"),
+                                           "--no-progress"], 2,
+     LOCATED.replace(r"\d{3}", "201")
+     + r": unknown observation 'three_way'; did you mean 'three_way_close'\?"),
+    ("spec-1/0-is-not-0", ["check", _spec_file("invariant i: 1/0 == 0"), "--no-progress"], 2,
+     LOCATED.replace(r"\d{3}", "304")),
+    ("arabic-indic-digit", ["explore", W, "--param", "N=٣"], 2,
+     r"error\[TCP400\]: --param N: '٣' is not an integer"),
+    ("a-limit-never-makes-a-violation", ["check", "specs/unread_data.spec", "--max-states", "1000",
+                                         "--no-progress"], 3,
+     r"every_byte_before_fin_is_delivered\s+runs\s+inconclusive"),
+    ("time-limit-nan", ["explore", "--time-limit", "nan"], 2, r"'nan' is not a time limit"),
+]
+
+
+@pytest.mark.parametrize("argv, status, pattern", [r[1:] for r in REPRODUCERS],
+                         ids=[r[0] for r in REPRODUCERS])
+def test_every_reproducer_of_issue_12_ends_cleanly(tmp_path, argv, status, pattern):
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    args = [a(tmp_path) if callable(a) else a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if args[-1] == ">/dev/full":
+        if not os.path.exists("/dev/full"):
+            pytest.skip("no /dev/full here")
+        with open("/dev/full", "w") as full:
+            result = subprocess.run([sys.executable, "-m", "tcpcheck", *args[:-1]], cwd=ROOT,
+                                    stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        out = result.stderr
+    else:
+        result = run_tcpcheck(*args)
+        out = result.stdout + result.stderr
+    assert "Traceback" not in out, out[-2000:]
+    assert result.returncode == status, out[-2000:]
+    assert re.search(pattern, out), out[-2000:]

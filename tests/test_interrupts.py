@@ -113,6 +113,65 @@ def test_a_signal_stops_a_long_explore_with_its_summary(signum):
     assert "stopped early (interrupted): the figures cover" in out
 
 
+# Ctrl-C during each command that works long enough to be interrupted, at a moment it is
+# working (every parameter combination: far beyond what it finishes before the signal):
+# exit 3, a line that says what was done, and in the output directory only whole files
+# (no temporary, every drawing complete, a report marked partial).
+SIGINT_CASES = {
+    "explore": (["explore", "--param", "*", "--no-progress"],
+                r"stopped early \(interrupted\): the figures cover"),
+    "check": (["check", "--param", "*", "--no-progress", "--out", "{out}",
+               "--report", "{out}/report.md"], r"check stopped \(interrupted\); not checked: "),
+    "map": (["map", "--param", "*", "--no-progress"], r"stopped early \(interrupted\)"),
+    # a .dot output: an image of this size would be refused at once (the layout bound)
+    "graph": (["graph", "--param", "*", "--no-progress", "-o", "{out}/g.dot"],
+              r"drawing stopped \(interrupted\); explored [\d,]+ states .*nothing written"),
+    "replay": (["replay", "--param", "*", "tests/captures"],
+               r"replay stopped \(interrupted\) after \d+ of \d+ captures; not replayed: "),
+}
+
+
+def _whole_outputs(out: Path) -> None:
+    """Only complete files: no temporary of write_whole, every drawing closed, a report of an
+    interrupted check marked partial."""
+    for f in (out.iterdir() if out.exists() else ()):
+        assert not f.name.startswith("."), f"a temporary file was left: {f.name}"
+        text = f.read_text(encoding="utf-8")
+        if f.suffix == ".svg":
+            assert text.rstrip().endswith("</svg>"), f
+        if f.suffix == ".dot":
+            assert text.rstrip().endswith("}"), f
+        if f.name == "report.md":
+            assert "**Partial** (interrupted)" in text
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("command", sorted(SIGINT_CASES))
+def test_ctrl_c_during_a_command_exits_3_with_a_summary_and_whole_files(tmp_path, command):
+    import re
+    argv, summary = SIGINT_CASES[command]
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck",
+                             *(a.replace("{out}", str(out)) for a in argv)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        until = time.monotonic() + 60   # past imports and loading, whatever the machine's load
+        while _cpu_seconds(proc.pid) < 2.0 and time.monotonic() < until and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the command finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == ExitStatus.INCONCLUSIVE, stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert re.search(summary, stdout + stderr), (stdout + stderr)[-2000:]
+    _whole_outputs(out)
+    if command == "check":   # the report of what was checked is written, marked partial
+        assert (out / "report.md").exists()
+
+
 # ---------------------------------------------------------------- whole files, full disks
 
 

@@ -19,7 +19,7 @@ from tcpcheck.conform import SCENARIOS, predicted_kinds
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.replay import calls_after_error, load_open, replay
 from tcpcheck.trace import run_steps
-from tcpcheck.verdicts import Verdict
+from tcpcheck.verdicts import ExitStatus, Verdict
 
 CAPTURES = ROOT / "tests" / "captures"
 EXPECTED = tomllib.loads((CAPTURES / "expected.toml").read_text(encoding="utf-8"))
@@ -350,3 +350,63 @@ def test_json_trace_of_a_witness_replays(tmp_path):
     r = run_tcpcheck("replay", "--param", "lossy_network=false", str(trace))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "accepted" in r.stdout and "three-way" in r.stdout
+
+
+def _corrupted(name: str, frame_edits: dict) -> list[tuple[float, bytes]]:
+    """A capture's frames with some of them spoiled: {index: edit(bytearray, tcp offset)}."""
+    out = []
+    with (CAPTURES / name).open("rb") as f:
+        for i, (ts, buf) in enumerate(dpkt.pcap.Reader(f)):
+            buf = bytearray(buf)
+            if i in frame_edits:
+                frame_edits[i](buf, 14 + (buf[14] & 15) * 4)   # Ethernet, then IPv4's header
+            out.append((ts, bytes(buf)))
+    return out
+
+
+def _data_offset_3(buf: bytearray, tcp: int) -> None:
+    buf[tcp + 12] = (3 << 4) | (buf[tcp + 12] & 15)   # a TCP header shorter than 20 bytes
+
+
+def _option_too_long(buf: bytearray, tcp: int) -> None:
+    buf[tcp + 20:tcp + 24] = b"\x01\x01\x08\x40"       # a timestamp option of 64 bytes
+
+
+def test_a_capture_of_several_connections_with_a_malformed_one_goes_on(tmp_path):
+    # connection 1 is a whole close with two spoiled frames (a TCP header of 12 bytes, an
+    # option longer than the header), connections 2 and 3 are whole: without --conn the first
+    # that closes is replayed, its bad frames named, and nothing aborts; --conn reaches the
+    # others as before
+    path = tmp_path / "three.pcap"
+    frames = (_corrupted("passive_quickack.pcap", {3: _option_too_long, 5: _data_offset_3})
+              + _corrupted("so_linger_zero.pcap", {})
+              + _corrupted("passive_closes_at_once.pcap", {}))
+    with path.open("wb") as g:
+        w = dpkt.pcap.Writer(g, linktype=dpkt.pcap.DLT_EN10MB)
+        for ts, buf in frames:
+            w.writepkt(buf, ts=ts)
+    r = run_tcpcheck("replay", "--param", "lossy_network=false", "--json", str(path))
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    assert r.returncode == {"accepted": 0, "rejected": 1}[doc["verdict"]], r.stderr
+    assert len(doc["capture"]["connections"]) == 3
+    text = run_tcpcheck("replay", "--param", "lossy_network=false", str(path)).stdout
+    assert "malformed TCP header" in text                      # the header of 12 bytes
+    assert "malformed TCP options, read as a segment without them" in text
+    for conn, compact in (("2", "C:RA"), ("3", "C:FA S:FA C:A")):
+        r = run_tcpcheck("replay", "--param", "lossy_network=false", "--conn", conn, "--json",
+                         str(path))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["verdict"] == "accepted"
+        assert read_capture(path, conn=conn).compact == compact
+
+
+def test_a_replay_past_its_memory_bound_stops_without_a_verdict(monkeypatch):
+    from click.testing import CliRunner
+
+    from tcpcheck.cli import main
+    monkeypatch.setattr("tcpcheck.replay.MAX_NODES", 5)   # the search keeps more pairs than 5
+    result = CliRunner().invoke(main, ["replay", str(CAPTURES / "passive_closes_at_once.pcap")])
+    assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
+    assert "replay stopped (max-states) while searching the runs of" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -21,7 +21,8 @@ def test_the_statuses_are_the_documented_numbers():
 
 def test_verdicts_print_as_the_words_of_the_output():
     # text and JSON output show these words; the enum must not change them
-    assert [str(v) for v in Verdict] == ["holds", "violated", "accepted", "rejected",
+    assert [str(v) for v in Verdict] == ["holds", "violated", "holds vacuously",
+                                         "accepted", "rejected",
                                          "inconclusive", "error", "model-error", "unreadable"]
     assert f"{Verdict.HOLDS}: ok" == "holds: ok"
 
@@ -32,6 +33,8 @@ def test_verdicts_print_as_the_words_of_the_output():
     ((), True, False, ExitStatus.VIOLATED),                  # simulate: the model failed
     ((), True, True, ExitStatus.VIOLATED),                   # a model error stops the search
     ((Verdict.HOLDS, Verdict.HOLDS), False, False, ExitStatus.OK),
+    ((Verdict.HOLDS, Verdict.VACUOUS), False, False, ExitStatus.OK),   # a pass, reported
+    ((Verdict.VACUOUS, Verdict.ERROR), False, False, ExitStatus.VIOLATED),
     ((Verdict.HOLDS, Verdict.VIOLATED), False, False, ExitStatus.VIOLATED),
     ((Verdict.HOLDS, Verdict.INCONCLUSIVE), False, False, ExitStatus.INCONCLUSIVE),
     ((Verdict.INCONCLUSIVE, Verdict.VIOLATED), False, False, ExitStatus.VIOLATED),
@@ -68,7 +71,7 @@ def test_exit_status_of_every_combination(n):
             elif partial or Verdict.INCONCLUSIVE in verdicts:
                 assert got is ExitStatus.INCONCLUSIVE, (verdicts, model_error, partial)
             else:
-                assert set(verdicts) <= {Verdict.HOLDS, Verdict.ACCEPTED}
+                assert set(verdicts) <= {Verdict.HOLDS, Verdict.VACUOUS, Verdict.ACCEPTED}
                 assert got is ExitStatus.OK, (verdicts, model_error, partial)
 
 
