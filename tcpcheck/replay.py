@@ -22,8 +22,9 @@ those alternatives).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import load
 from .capture import Capture, CapturedSegment
@@ -63,6 +64,8 @@ class Replay:
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
+    channel_delay: tuple[float, float] | None = None  # the channels' delay range (ms) taken
+                                              # from the capture, when wider than the model's
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
 
 
@@ -132,6 +135,40 @@ def calls_after_error(recorded: list[str]) -> tuple[str, ...] | None:
     return None if None in out else tuple(out)
 
 
+# The network's delay is the path's, not the endpoints': a capture made across a WAN must be
+# judged on what the endpoints did, whatever the model's channels assume (a LAN). The
+# capture measures its path: the handshake's round trip (SYN to the ACK completing it) is,
+# from wherever the capture was taken, one crossing of the whole path each way. Replay pins
+# each captured segment to its timestamp as if it were sent then; a segment and the answer
+# it causes are then at most a round trip apart beyond what the endpoint itself took, so a
+# channel delay of 0..RTT in each direction covers a capture taken anywhere on the path. The
+# handshake is one sample of the round trip, and a path's queues vary it: half again covers
+# the jitter of a path without a standing queue. Only ever widens the model's range.
+DELAY_MARGIN = 1.5
+
+
+def channel_delay_for(ts: TransitionSystem, capture: Capture) -> tuple[float, float] | None:
+    """The delay range (ms) the capture's path needs when the model's channels allow less:
+    0 to half again the handshake's round trip, rounded up to a ms; None when the model's
+    ranges already cover it, or the capture shows no handshake."""
+    rtt = capture.round_trip_ms
+    if rtt is None:
+        return None
+    bound = float(math.ceil(rtt * DELAY_MARGIN))
+    if all(ch.delay_ms[1] is None or ch.delay_ms[1] >= bound for ch in ts.channels):
+        return None
+    return (min(ch.delay_ms[0] for ch in ts.channels), bound)
+
+
+def with_channel_delay(ts: TransitionSystem, delay: tuple[float, float]) -> TransitionSystem:
+    """`ts` whose channels take up to delay[1] ms (never less than the model says): only the
+    timing reads the delay, so the compiled steps are shared."""
+    lo, hi = delay
+    return replace(ts, channels=tuple(
+        ch if ch.delay_ms[1] is None or ch.delay_ms[1] >= hi
+        else replace(ch, delay_ms=(min(ch.delay_ms[0], lo), hi)) for ch in ts.channels))
+
+
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
@@ -139,6 +176,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
     returned after the RST)."""
+    delay = channel_delay_for(ts, capture) if check_timing else None
+    if delay is not None:
+        ts = with_channel_delay(ts, delay)
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
     want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
@@ -203,7 +243,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         try:
             succ = successors(state)
         except ExplorationError as err:  # the model's own error: shown with the run to it
-            failed = Replay(capture, ts, False, best, error=err)
+            failed = Replay(capture, ts, False, best, error=err, channel_delay=delay)
             failed.view, failed.run = _view(ts, _path(parent, node), region[node], None)
             return failed
         if k == n and not succ and done == all_calls:
@@ -232,7 +272,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 if len(parent) > MAX_NODES:
                     raise RuntimeError("replay: too many (state, position) pairs")
 
-    result = Replay(capture, ts, False, best)
+    result = Replay(capture, ts, False, best, channel_delay=delay)
     result.calls_checked = calls is not None
     if ends or (prefix and best == n and frontier_nodes.get(n)):
         result.accepted = True

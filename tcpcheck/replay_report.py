@@ -31,7 +31,10 @@ def replay_json(r: Replay) -> dict:
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
-           "combinations": len(r.combos), "total_combinations": len(ts.initial)}
+           "combinations": len(r.combos), "total_combinations": len(ts.initial),
+           "channel_delay": None if r.channel_delay is None else {
+               "lo_ms": r.channel_delay[0], "hi_ms": r.channel_delay[1],
+               "round_trip_ms": r.capture.round_trip_ms}}
     if r.error is not None:
         diag, lines = model_error_diagnostic(r.error, r.view, r.run)
         doc["error"] = {**diag.as_json(), "run": lines}
@@ -60,6 +63,8 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
         out.append("ignored: " + ", ".join(ignored))
     for n in cap.notes:
         out.append("note: " + n)
+    if r.channel_delay is not None:
+        out.append(f"note: {delay_text(r)}")
     if r.error is not None:
         where = f"after segment #{r.matched}" if r.matched else "before the first segment"
         out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
@@ -127,6 +132,16 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
             out.extend("  " + line for line in
                        ladder_text(run_steps(r.view, r.run)).rstrip("\n").split("\n"))
     return out
+
+
+def delay_text(r: Replay) -> str:
+    """What replay took from the capture for the network's delay, and why."""
+    lo, hi = r.channel_delay
+    model = sorted({f"{ch.delay_ms[0]:g}..{ch.delay_ms[1]:g} ms"
+                    for ch in r.system.model.channels if ch.delay_ms[1] is not None})
+    return (f"channel delay taken from the capture: {lo:g}..{hi:g} ms (the handshake's round "
+            f"trip, {r.capture.round_trip_ms:g} ms, and half again; the model's channels say "
+            f"{' and '.join(model)})")
 
 
 def capture_steps(cap: Capture) -> list[dict]:

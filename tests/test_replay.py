@@ -350,3 +350,28 @@ def test_json_trace_of_a_witness_replays(tmp_path):
     r = run_tcpcheck("replay", "--param", "lossy_network=false", str(trace))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "accepted" in r.stdout and "three-way" in r.stdout
+
+
+def test_a_wan_capture_is_judged_with_the_delay_of_its_own_path():
+    # 90 ms round trip: the server's ACK of the request is captured 90 ms after it, which the
+    # model's LAN channels (0..50 ms) cannot give; the handshake's round trip widens them
+    from tcpcheck.replay import channel_delay_for
+
+    cap = read_capture(CAPTURES / "wan_request_response_close.pcap")
+    assert cap.round_trip_ms == pytest.approx(90.6, abs=1.0)
+    ts = system_for(SCENARIO["request_response_close"].params)
+    assert channel_delay_for(ts, cap) == (0.0, 136.0)
+    r = replay(ts, cap)
+    assert r.verdict is Verdict.ACCEPTED and r.channel_delay == (0.0, 136.0)
+    # the same segments without a handshake to measure: judged on the LAN's delay, rejected
+    cap.round_trip_ms = None
+    lan = replay(ts, cap)
+    assert lan.untimely and lan.verdict is Verdict.REJECTED and lan.channel_delay is None
+    assert any("within 50 ms" in c for c in lan.timing.conflict)
+
+
+def test_a_loopback_capture_keeps_the_models_delay():
+    cap = read_capture(CAPTURES / "request_response_close.pcap")
+    assert cap.round_trip_ms is not None and cap.round_trip_ms < 1
+    assert replay(system_for(SCENARIO["request_response_close"].params), cap,
+                  check_timing=False).channel_delay is None
