@@ -44,6 +44,21 @@ MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run t
 _EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}   # a guard: a capture never needs this many (state, position) pairs
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentChoices:
+    """What may have sent one captured segment, over every run of the model that sends the
+    whole capture (every parameter combination; times not compared): the wire shows the
+    segment, not the call behind it, so a close() and a shutdown(SHUT_WR) are one FIN."""
+    number: int                  # the captured segment's number
+    side: str
+    calls: tuple[str, ...]       # the steps that can send it: "close() after think", "exit()"
+    causes: tuple[str, ...]      # observations some of those steps make and others do not
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.calls) > 1 or bool(self.causes)
+
+
 @dataclass
 class Replay:
     capture: Capture
@@ -64,6 +79,7 @@ class Replay:
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
+    choices: list[SegmentChoices] = field(default_factory=list)  # per segment, when accepted
     channel_delay: tuple[float, float] | None = None  # the channels' delay range (ms) taken
                                               # from the capture, when wider than the model's
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
@@ -280,6 +296,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         combos = sorted({region[f] for f in finals})
         result.combos = [dict(ts.initial_params[r]) for r in combos]
         result.required = _required(ts, combos)
+        result.choices = _choices(ts, segs, children, finals)
         chosen = _prefer(ts, finals, region)
         run_nodes = _path(parent, chosen)
         _finish_accepted(result, ts, run_nodes, region[chosen], check_timing)
@@ -319,6 +336,50 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     return result
 
 
+def _useful(children, finals) -> set:
+    """The nodes from which an accepting node can be reached (those on accepting runs)."""
+    useful: set = set(finals)
+    reverse: dict = {}
+    for node, outs in children.items():
+        for _vid, child in outs:
+            reverse.setdefault(child, []).append(node)
+    stack = list(useful)
+    while stack:
+        node = stack.pop()
+        for prev in reverse.get(node, []):
+            if prev not in useful:
+                useful.add(prev)
+                stack.append(prev)
+    return useful
+
+
+def step_label(v) -> str:
+    """A step as the ladder names it beside the lifeline: "close() after think", "exit()"."""
+    label = v.event.label()
+    return f"{label} after {v.fired}" if v.event.kind == "call" and v.fired else label
+
+
+def _choices(ts: TransitionSystem, segs, children, finals) -> list[SegmentChoices]:
+    """For each captured segment, the steps of the accepting runs that send it: one run is
+    shown, but any of these could have been it."""
+    useful = _useful(children, finals)
+    found: dict[int, dict[tuple[str, tuple[str, ...]], None]] = {}
+    for node, outs in children.items():
+        if node not in useful:
+            continue
+        for vid, child in outs:
+            if child[1] != node[1] and child in useful:
+                v = ts.variants[vid]
+                found.setdefault(node[1], {})[(step_label(v), v.observations)] = None
+    out = []
+    for k, alts in sorted(found.items()):
+        calls = tuple(sorted({call for call, _ in alts}))
+        every = set.intersection(*(set(obs) for _, obs in alts))
+        causes = tuple(sorted({o for _, obs in alts for o in obs} - every))
+        out.append(SegmentChoices(segs[k].number, segs[k].side, calls, causes))
+    return out
+
+
 def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing) -> None:
     """The shortest run was ruled out by time: search the other runs to the accepting nodes
     (depth first, arrivals before expiries; first in the chosen parameter combination, then in
@@ -328,18 +389,7 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
-    useful: set = set(finals_set)
-    reverse: dict = {}
-    for node, outs in children.items():
-        for _vid, child in outs:
-            reverse.setdefault(child, []).append(node)
-    stack = list(finals_set)
-    while stack:
-        node = stack.pop()
-        for prev in reverse.get(node, []):
-            if prev not in useful:
-                useful.add(prev)
-                stack.append(prev)
+    useful = _useful(children, finals_set)
     zeros = tuple(0 for _ in chosen[2])
     starts = []
     for init in ts.initial:        # the initial nodes an accepting node is reached from

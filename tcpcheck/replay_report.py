@@ -43,6 +43,8 @@ def replay_json(r: Replay) -> dict:
             "feasible": r.timing.feasible, "conflict": r.timing.conflict}
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         doc["run"] = run_steps(r.view, r.run, times)
+        doc["choices"] = [{"segment": c.number, "side": c.side, "calls": list(c.calls),
+                           "causes": list(c.causes)} for c in r.choices]
     else:
         doc["failed_at"] = r.failed_at.as_json() if r.failed_at else None
         doc["ended_early"] = r.ended_early
@@ -93,11 +95,14 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                             "ranges: " if r.timed_by_capture else
                             f"timing: {tried} the timers' ranges: ")
                            + "; ".join(r.timing.conflict or []))
+        out.extend(choices_lines(r))
         if show_run:
             times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
-            out.append("the matching run (hidden steps inferred):")
-            out.extend("  " + line for line in
-                       ladder_text(run_steps(r.view, r.run, times)).rstrip("\n").split("\n"))
+            out.append("the matching run (hidden steps inferred; a step the wire cannot tell "
+                       "from others shows them all):" if any(c.ambiguous for c in r.choices)
+                       else "the matching run (hidden steps inferred):")
+            steps = with_choices(r, run_steps(r.view, r.run, times))
+            out.extend("  " + line for line in ladder_text(steps).rstrip("\n").split("\n"))
     else:
         if r.failed_at is not None:
             out.append(f"verdict: rejected at segment #{r.failed_at.number}: no run of model "
@@ -134,6 +139,41 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     return out
 
 
+def choices_lines(r: Replay) -> list[str]:
+    """The segments more than one step of the model could have sent, each with all of them."""
+    shown = [c for c in r.choices if c.ambiguous]
+    if not shown:
+        return []
+    flags = {g.number: str(g.flags) for g in r.capture.segments}
+    out = ["the wire cannot tell these apart (every run that sends the capture's segments):"]
+    for c in shown:
+        causes = f"; observed by some: {' or '.join(c.causes)}" if c.causes else ""
+        out.append(f"  #{c.number} {c.side} {flags[c.number]}: {' or '.join(c.calls)}{causes}")
+    return out
+
+
+def with_choices(r: Replay, steps: list[dict]) -> list[dict]:
+    """The run's steps with each ambiguous sending step naming every step that could have
+    sent its segment ("close() | shutdown(SHUT_WR)") and every cause ("a | b"), so that the
+    drawing does not present one arbitrary pick as what happened."""
+    by_segment = {k: c for k, c in enumerate(r.choices) if c.ambiguous}
+    out, k = [], 0
+    for step in steps:
+        sent = step.get("sent") or []
+        c = by_segment.get(k) if sent else None
+        k += len(sent)
+        if c is None:
+            out.append(step)
+            continue
+        step = dict(step)
+        step["event"] = " | ".join(c.calls)
+        step["timers"] = {**step["timers"], "fired": None}
+        kept = [o for o in step.get("observations") or [] if o not in c.causes]
+        step["observations"] = kept + ([" | ".join(c.causes)] if c.causes else [])
+        out.append(step)
+    return out
+
+
 def delay_text(r: Replay) -> str:
     """What replay took from the capture for the network's delay, and why."""
     lo, hi = r.channel_delay
@@ -165,7 +205,7 @@ def replay_dot(r: Replay) -> str | None:
     if r.accepted:
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
-        return ladder_dot(run_steps(r.view, r.run, times), title)
+        return ladder_dot(with_choices(r, run_steps(r.view, r.run, times)), title)
     at = f"#{r.failed_at.number} {r.failed_at.side} {segment_text(r.failed_at.as_model())}" \
         if r.failed_at else "the end of the capture"
     title = f"{Path(r.capture.source).name}: rejected at {at}"
