@@ -52,7 +52,8 @@ class SegmentChoices:
     number: int                  # the captured segment's number
     side: str
     calls: tuple[str, ...]       # the steps that can send it: "close() after think", "exit()"
-    causes: tuple[str, ...]      # observations some of those steps make and others do not
+    causes: tuple[str, ...]      # when those steps observe different things: what each
+                                 # observes beyond what all do ("none": nothing more)
 
     @property
     def ambiguous(self) -> bool:
@@ -375,7 +376,10 @@ def _choices(ts: TransitionSystem, segs, children, finals) -> list[SegmentChoice
     for k, alts in sorted(found.items()):
         calls = tuple(sorted({call for call, _ in alts}))
         every = set.intersection(*(set(obs) for _, obs in alts))
-        causes = tuple(sorted({o for _, obs in alts for o in obs} - every))
+        # what the alternatives observe beyond what all of them do, one entry per alternative
+        # ("none": an alternative that observes nothing more)
+        differ = {", ".join(o for o in obs if o not in every) or "none" for _, obs in alts}
+        causes = tuple(sorted(differ)) if len(differ) > 1 else ()
         out.append(SegmentChoices(segs[k].number, segs[k].side, calls, causes))
     return out
 

@@ -147,7 +147,7 @@ def choices_lines(r: Replay) -> list[str]:
     flags = {g.number: str(g.flags) for g in r.capture.segments}
     out = ["the wire cannot tell these apart (every run that sends the capture's segments):"]
     for c in shown:
-        causes = f"; observed by some: {' or '.join(c.causes)}" if c.causes else ""
+        causes = f"; observing {' or '.join(c.causes)}" if c.causes else ""
         out.append(f"  #{c.number} {c.side} {flags[c.number]}: {' or '.join(c.calls)}{causes}")
     return out
 
@@ -168,8 +168,10 @@ def with_choices(r: Replay, steps: list[dict]) -> list[dict]:
         step = dict(step)
         step["event"] = " | ".join(c.calls)
         step["timers"] = {**step["timers"], "fired": None}
-        kept = [o for o in step.get("observations") or [] if o not in c.causes]
-        step["observations"] = kept + ([" | ".join(c.causes)] if c.causes else [])
+        if c.causes:    # what every alternative observes, then what they differ in
+            named = {o for cause in c.causes for o in cause.split(", ")}
+            kept = [o for o in step.get("observations") or [] if o not in named]
+            step["observations"] = kept + [" | ".join(c.causes)]
         out.append(step)
     return out
 

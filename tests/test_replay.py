@@ -375,3 +375,38 @@ def test_a_loopback_capture_keeps_the_models_delay():
     assert cap.round_trip_ms is not None and cap.round_trip_ms < 1
     assert replay(system_for(SCENARIO["request_response_close"].params), cap,
                   check_timing=False).channel_delay is None
+
+
+def test_an_rst_the_wire_cannot_explain_is_reported_with_every_call_and_cause():
+    # the server's RST after the client's request: a close() or an exit with the request
+    # unread, or with SO_LINGER 0 after reading it; one run is drawn, every one is named
+    from tcpcheck.replay_report import replay_json, replay_lines
+
+    r = replay(open_system(), read_capture(CAPTURES / "close_with_unread_data.pcap"),
+               check_timing=False)
+    assert r.accepted
+    rst = next(c for c in r.choices if c.number == 3)
+    assert rst.side == "server" and {"close()", "exit()"} <= set(rst.calls)
+    assert rst.causes == ("rst_for_linger_zero", "rst_for_unread_data")
+    assert "linger_zero" not in r.required
+    text = "\n".join(replay_lines(r))
+    assert "#3 server RST: close() or exit(); observing rst_for_linger_zero or " \
+           "rst_for_unread_data" in text
+    assert "close() | exit()" in text and "rst_for_linger_zero | rst_for_unread_data" in text
+    doc = replay_json(r)
+    assert {"segment": 3, "side": "server", "calls": list(rst.calls),
+            "causes": list(rst.causes)} in doc["choices"]
+
+
+def test_a_segment_only_one_step_can_send_is_not_a_choice():
+    r = replay(open_system(), read_capture(CAPTURES / "so_linger_zero.pcap"), check_timing=False)
+    assert r.accepted and r.required.get("linger_zero") is True
+    [rst] = r.choices
+    assert rst.calls == ("close()",) and rst.causes == () and not rst.ambiguous
+
+
+def test_a_fin_is_any_call_that_sends_one():
+    r = replay(open_system(), read_capture(CAPTURES / "request_response_close.pcap"),
+               check_timing=False)
+    fin = next(c for c in r.choices if c.number == 5)
+    assert {"close()", "shutdown(SHUT_WR)"} <= set(fin.calls)
