@@ -110,7 +110,10 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
 
     The run must also fit the capture's own timestamps within the model's timer ranges (z3):
     a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
-    the constraints that clash.
+    the constraints that clash. The network's delay is the capture's own: when the handshake's
+    round trip needs more than the model's channels allow, they take up to half again that
+    round trip (said in a note). A segment more than one call or cause could have sent (a FIN
+    from close() or shutdown(SHUT_WR)) is reported with all of them.
 
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture; for a
     directory: one is unreadable and none is rejected), 3 the segments fit but no run tried
