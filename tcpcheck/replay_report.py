@@ -156,7 +156,7 @@ def with_choices(r: Replay, steps: list[dict]) -> list[dict]:
     """The run's steps with each ambiguous sending step naming every step that could have
     sent its segment ("close() | shutdown(SHUT_WR)") and every cause ("a | b"), so that the
     drawing does not present one arbitrary pick as what happened."""
-    by_segment = {k: c for k, c in enumerate(r.choices) if c.ambiguous}
+    by_segment = {c.number - 1: c for c in r.choices if c.ambiguous}   # by position sent
     out, k = [], 0
     for step in steps:
         sent = step.get("sent") or []
