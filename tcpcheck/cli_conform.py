@@ -42,7 +42,7 @@ def _draw(r, output: Path) -> str | None:
 
 
 def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool) -> list:
+                 progress: bool, delay: tuple[float, float] | None = None) -> list:
     """Replay every capture of a directory. One bad capture never aborts the others: it
     becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
     from .capture import read_capture       # deferred: see replay_cmd
@@ -58,7 +58,7 @@ def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, pref
         except TcpcheckError as err:
             results.append(Unreadable(str(path), tuple(err.diagnostics)))
             continue
-        results.append(replay(ts, cap, prefix=prefix))
+        results.append(replay(ts, cap, prefix=prefix, delay=delay))
     if progress:
         click.echo("\r\x1b[K", err=True, nl=False)
     return results
@@ -82,10 +82,13 @@ def register(main: click.Group) -> None:
                    "RST (a request and its response) and count sequence numbers from there.")
 @click.option("--prefix", is_flag=True,
               help="Accept a capture that stops before the close is over (a prefix of a run).")
+@click.option("--delay", "delay_text", default=None, metavar="LO..HI",
+              help="The network's delay each way (e.g. 0ms..200ms) instead of the one the "
+                   "capture's handshake gives (or the model's, without a handshake).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
+def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -129,7 +132,14 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     from .replay_report import directory_json, directory_lines, replay_json, replay_lines
     # deferred: only replay and conform read captures; the model commands start without them
     from .capture import read_capture
-    from .replay import load_open, replay
+    from .replay import load_open, parse_delay, replay
+
+    delay = None
+    if delay_text is not None:
+        try:
+            delay = parse_delay(delay_text)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--delay") from None
 
     try:
         ts = load_open(model, list(params))
@@ -145,13 +155,14 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
         fail_input(err, as_json)
     if target.is_dir():
         results = _replay_each(ts, files, conn, from_close, prefix,
-                               progress=len(files) > 1 and not as_json and sys.stderr.isatty())
+                               progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
+                               delay=delay)
         if as_json:
             emit_json(directory_json(ts, results))
         else:
             click.echo("\n".join(directory_lines(ts, results)))
     else:
-        results = [replay(ts, single, prefix=prefix)]
+        results = [replay(ts, single, prefix=prefix, delay=delay)]
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:

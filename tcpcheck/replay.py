@@ -83,6 +83,7 @@ class Replay:
     choices: list[SegmentChoices] = field(default_factory=list)  # per segment, when accepted
     channel_delay: tuple[float, float] | None = None  # the channels' delay range (ms) taken
                                               # from the capture, when wider than the model's
+    delay_given: bool = False                 # channel_delay came from `delay` (--delay)
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
 
 
@@ -177,25 +178,58 @@ def channel_delay_for(ts: TransitionSystem, capture: Capture) -> tuple[float, fl
     return (min(ch.delay_ms[0] for ch in ts.channels), bound)
 
 
-def with_channel_delay(ts: TransitionSystem, delay: tuple[float, float]) -> TransitionSystem:
-    """`ts` whose channels take up to delay[1] ms (never less than the model says): only the
-    timing reads the delay, so the compiled steps are shared."""
+def with_channel_delay(ts: TransitionSystem, delay: tuple[float, float],
+                       exact: bool = False) -> TransitionSystem:
+    """`ts` whose channels take up to delay[1] ms (never less than the model says, unless
+    `exact`: then exactly `delay`): only the timing reads the delay, so the compiled steps
+    are shared."""
     lo, hi = delay
+    if exact:
+        return replace(ts, channels=tuple(replace(ch, delay_ms=(lo, hi)) for ch in ts.channels))
     return replace(ts, channels=tuple(
         ch if ch.delay_ms[1] is None or ch.delay_ms[1] >= hi
         else replace(ch, delay_ms=(min(ch.delay_ms[0], lo), hi)) for ch in ts.channels))
 
 
+_DELAY_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_delay(text: str) -> tuple[float, float]:
+    """`--delay LO..HI` (each a number with us, ms or s; a bare number is ms) as ms; raises
+    ValueError with the reason."""
+    lo_text, sep, hi_text = text.partition("..")
+    if not sep:
+        raise ValueError("write the range as LO..HI, for example 0ms..200ms")
+    bounds = []
+    for part in (lo_text.strip(), hi_text.strip()):
+        unit = next((u for u in ("us", "ms", "s") if part.endswith(u)), "")
+        number = part[: len(part) - len(unit)] if unit else part
+        try:
+            value = float(number) * _DELAY_UNITS_MS[unit or "ms"]
+        except ValueError:
+            raise ValueError(f"{part!r} is not a duration (a number with us, ms or s)") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{part!r} is not a finite duration of 0 or more")
+        bounds.append(value)
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"the lower bound {lo_text.strip()} is above the upper {hi_text.strip()}")
+    return bounds[0], bounds[1]
+
+
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
-           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None) -> Replay:
+           check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
+           delay: tuple[float, float] | None = None) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
-    returned after the RST)."""
-    delay = channel_delay_for(ts, capture) if check_timing else None
+    returned after the RST). `delay` (ms) sets the channels' delay range (`--delay`) instead
+    of the one the capture's handshake gives."""
+    delay_given = delay is not None
+    if not delay_given:
+        delay = channel_delay_for(ts, capture) if check_timing else None
     if delay is not None:
-        ts = with_channel_delay(ts, delay)
+        ts = with_channel_delay(ts, delay, exact=delay_given)
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
     want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
@@ -260,7 +294,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         try:
             succ = successors(state)
         except ExplorationError as err:  # the model's own error: shown with the run to it
-            failed = Replay(capture, ts, False, best, error=err, channel_delay=delay)
+            failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
+                            delay_given=delay_given)
             failed.view, failed.run = _view(ts, _path(parent, node), region[node], None)
             return failed
         if k == n and not succ and done == all_calls:
@@ -289,7 +324,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 if len(parent) > MAX_NODES:
                     raise RuntimeError("replay: too many (state, position) pairs")
 
-    result = Replay(capture, ts, False, best, channel_delay=delay)
+    result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given)
     result.calls_checked = calls is not None
     if ends or (prefix and best == n and frontier_nodes.get(n)):
         result.accepted = True

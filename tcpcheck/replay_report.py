@@ -34,7 +34,8 @@ def replay_json(r: Replay) -> dict:
            "combinations": len(r.combos), "total_combinations": len(ts.initial),
            "channel_delay": None if r.channel_delay is None else {
                "lo_ms": r.channel_delay[0], "hi_ms": r.channel_delay[1],
-               "round_trip_ms": r.capture.round_trip_ms}}
+               "round_trip_ms": r.capture.round_trip_ms,
+               "from": "--delay" if r.delay_given else "capture"}}
     if r.error is not None:
         diag, lines = model_error_diagnostic(r.error, r.view, r.run)
         doc["error"] = {**diag.as_json(), "run": lines}
@@ -179,8 +180,11 @@ def with_choices(r: Replay, steps: list[dict]) -> list[dict]:
 def delay_text(r: Replay) -> str:
     """What replay took from the capture for the network's delay, and why."""
     lo, hi = r.channel_delay
-    model = sorted({f"{ch.delay_ms[0]:g}..{ch.delay_ms[1]:g} ms"
-                    for ch in r.system.model.channels if ch.delay_ms[1] is not None})
+    model = sorted({f"{ch.delay_ms[0]:g}..{'inf' if ch.delay_ms[1] is None else f'{ch.delay_ms[1]:g}'} ms"
+                    for ch in r.system.model.channels})
+    if r.delay_given:
+        return (f"channel delay set by --delay: {lo:g}..{hi:g} ms (the model's channels say "
+                f"{' and '.join(model)})")
     return (f"channel delay taken from the capture: {lo:g}..{hi:g} ms (the handshake's round "
             f"trip, {r.capture.round_trip_ms:g} ms, and half again; the model's channels say "
             f"{' and '.join(model)})")

@@ -410,3 +410,21 @@ def test_a_fin_is_any_call_that_sends_one():
                check_timing=False)
     fin = next(c for c in r.choices if c.number == 5)
     assert {"close()", "shutdown(SHUT_WR)"} <= set(fin.calls)
+
+
+def test_delay_option_sets_the_networks_delay():
+    from tcpcheck.replay import parse_delay
+
+    assert parse_delay("0ms..200ms") == (0.0, 200.0)
+    assert parse_delay("0..0.5s") == (0.0, 500.0)
+    assert parse_delay("10us..1") == (0.01, 1.0)
+    for bad in ("200ms", "a..b", "5..1", "0..inf", "-1..2"):
+        with pytest.raises(ValueError):
+            parse_delay(bad)
+    wan = CAPTURES / "wan_request_response_close.pcap"
+    lan = run_tcpcheck("replay", "--delay", "0ms..50ms", "--param", "early_data=true",
+                       "--param", "delayed_ack=true", str(wan))
+    assert lan.returncode == 1 and "channel delay set by --delay: 0..50 ms" in lan.stdout
+    assert "within 50 ms" in lan.stdout
+    bad = run_tcpcheck("replay", "--delay", "fast", str(wan))
+    assert bad.returncode == 2 and "--delay" in bad.stderr and "Traceback" not in bad.stderr
