@@ -139,6 +139,9 @@ class Capture:
     ignored: list[Ignored] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     connections: list[str] = field(default_factory=list)  # every connection in the file
+    # the handshake's round trip (SYN to the ACK that completes it), ms; None without one.
+    # Wherever the capture was taken, that span is one crossing of the whole path each way.
+    round_trip_ms: float | None = None
 
     @property
     def compact(self) -> str:
@@ -392,6 +395,21 @@ def _describe(conn: list[Packet]) -> tuple[tuple[str, int], tuple[str, int], boo
     return conn[0].src, conn[0].dst, False
 
 
+def _handshake_round_trip(conn: list[Packet], client: tuple[str, int]) -> float | None:
+    """Milliseconds from the client's SYN to the ACK that completes the handshake; None when
+    the capture lacks either. Seen from any point of the path this is one round trip: the
+    SYN+ACK and that ACK leave their senders at once (the kernel answers, no application)."""
+    syn = next((p for p in conn if p.flags & SYN and not p.flags & ACK and p.src == client),
+               None)
+    synack = next((p for p in conn if p.flags & SYN and p.flags & ACK and p.dst == client),
+                  None)
+    if syn is None or synack is None:
+        return None
+    done = next((p for p in conn if p.src == client and p.flags & ACK and not p.flags & SYN
+                 and p.time >= synack.time), None)
+    return None if done is None else round((done.time - syn.time) * 1000, 3)
+
+
 def _choose(conns: list[list[Packet]], conn: str | None, source: str) -> int:
     if conn is None:
         for k, c in enumerate(conns):
@@ -462,6 +480,7 @@ def _connection(packets: list[Packet], skipped: list[Skipped], source: str, fmt:
     cap.source, cap.format = source, fmt
     cap.ignored = _with_skipped(cap.ignored, skipped, client, server)
     cap.connections = [_conn_text(c) for c in conns]
+    cap.round_trip_ms = _handshake_round_trip(chosen, client) if handshake else None
     if len(conns) > 1:
         cap.notes.append(f"the capture has {len(conns)} TCP connections; replaying number "
                          f"{k + 1} (choose with --conn)")

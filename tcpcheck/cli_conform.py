@@ -57,7 +57,8 @@ def _stopped_at(stop: LimitReached, what: str) -> None:
 
 
 def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool, deadline: Deadline) -> tuple[list, StopReason | None]:
+                 progress: bool, deadline: Deadline,
+                 delay: tuple[float, float] | None = None) -> tuple[list, StopReason | None]:
     """Replay every capture of a directory. One bad capture never aborts the others: it
     becomes an `Unreadable` row with its diagnostics (verdict "unreadable"). A signal stops
     it between captures or inside one: (the rows finished, why it stopped or None)."""
@@ -79,7 +80,7 @@ def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, pref
             results.append(Unreadable(str(path), tuple(err.diagnostics)))
             continue
         try:
-            results.append(replay(ts, cap, prefix=prefix, deadline=deadline))
+            results.append(replay(ts, cap, prefix=prefix, delay=delay, deadline=deadline))
         except LimitReached as limit:
             stop = limit.reason
             break
@@ -106,11 +107,14 @@ def register(main: click.Group) -> None:
                    "RST (a request and its response) and count sequence numbers from there.")
 @click.option("--prefix", is_flag=True,
               help="Accept a capture that stops before the close is over (a prefix of a run).")
+@click.option("--delay", "delay_text", default=None, metavar="LO..HI",
+              help="The network's delay each way (e.g. 0ms..200ms) instead of the one the "
+                   "capture's handshake gives (or the model's, without a handshake).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_json):
+def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_memory, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -135,7 +139,10 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
 
     The run must also fit the capture's own timestamps within the model's timer ranges (z3):
     a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
-    the constraints that clash.
+    the constraints that clash. The network's delay is the capture's own: when the handshake's
+    round trip needs more than the model's channels allow, they take up to half again that
+    round trip (said in a note). A segment more than one call or cause could have sent (a FIN
+    from close() or shutdown(SHUT_WR)) is reported with all of them.
 
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture; for a
     directory: one is unreadable and none is rejected), 3 the segments fit but no run tried
@@ -151,7 +158,14 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
     from .replay_report import directory_json, directory_lines, replay_json, replay_lines
     # deferred: only replay and conform read captures; the model commands start without them
     from .capture import read_capture
-    from .replay import load_open, replay
+    from .replay import load_open, parse_delay, replay
+
+    delay = None
+    if delay_text is not None:
+        try:
+            delay = parse_delay(delay_text)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--delay") from None
 
     deadline = command_deadline(None, max_memory)   # SIGINT, SIGTERM, --max-memory: stop with what was replayed
     try:
@@ -170,7 +184,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
     if target.is_dir():
         results, stop = _replay_each(ts, files, conn, from_close, prefix,
                                      progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
-                                     deadline=deadline)
+                                     deadline=deadline, delay=delay)
         if as_json:
             emit_json(directory_json(ts, results))
         else:
@@ -181,7 +195,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, max_memory, as_js
                        "captures; not replayed: " + ", ".join(left), err=True)
     else:
         try:
-            results = [replay(ts, single, prefix=prefix, deadline=deadline)]
+            results = [replay(ts, single, prefix=prefix, delay=delay, deadline=deadline)]
         except LimitReached as limit:
             click.echo(f"tcpcheck: replay stopped ({limit.reason}) while searching the runs of "
                        f"{target} ({len(single.segments)} segments): no verdict", err=True)

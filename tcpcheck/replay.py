@@ -22,8 +22,9 @@ those alternatives).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import load
 from .capture import Capture, CapturedSegment
@@ -41,6 +42,22 @@ from .verdicts import Verdict
 MAX_NODES = 2_000_000
 MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
 _EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}   # a guard: a capture never needs this many (state, position) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChoices:
+    """What may have sent one captured segment, over every run of the model that sends the
+    whole capture (every parameter combination; times not compared): the wire shows the
+    segment, not the call behind it, so a close() and a shutdown(SHUT_WR) are one FIN."""
+    number: int                  # the captured segment's number
+    side: str
+    calls: tuple[str, ...]       # the steps that can send it: "close() after think", "exit()"
+    causes: tuple[str, ...]      # when those steps observe different things: what each
+                                 # observes beyond what all do ("none": nothing more)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.calls) > 1 or bool(self.causes)
 
 
 @dataclass
@@ -63,6 +80,10 @@ class Replay:
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
+    choices: list[SegmentChoices] = field(default_factory=list)  # per segment, when accepted
+    channel_delay: tuple[float, float] | None = None  # the channels' delay range (ms) taken
+                                              # from the capture, when wider than the model's
+    delay_given: bool = False                 # channel_delay came from `delay` (--delay)
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
 
 
@@ -132,8 +153,72 @@ def calls_after_error(recorded: list[str]) -> tuple[str, ...] | None:
     return None if None in out else tuple(out)
 
 
+# The network's delay is the path's, not the endpoints': a capture made across a WAN must be
+# judged on what the endpoints did, whatever the model's channels assume (a LAN). The
+# capture measures its path: the handshake's round trip (SYN to the ACK completing it) is,
+# from wherever the capture was taken, one crossing of the whole path each way. Replay pins
+# each captured segment to its timestamp as if it were sent then; a segment and the answer
+# it causes are then at most a round trip apart beyond what the endpoint itself took, so a
+# channel delay of 0..RTT in each direction covers a capture taken anywhere on the path. The
+# handshake is one sample of the round trip, and a path's queues vary it: half again covers
+# the jitter of a path without a standing queue. Only ever widens the model's range.
+DELAY_MARGIN = 1.5
+
+
+def channel_delay_for(ts: TransitionSystem, capture: Capture) -> tuple[float, float] | None:
+    """The delay range (ms) the capture's path needs when the model's channels allow less:
+    0 to half again the handshake's round trip, rounded up to a ms; None when the model's
+    ranges already cover it, or the capture shows no handshake."""
+    rtt = capture.round_trip_ms
+    if rtt is None:
+        return None
+    bound = float(math.ceil(rtt * DELAY_MARGIN))
+    if all(ch.delay_ms[1] is None or ch.delay_ms[1] >= bound for ch in ts.channels):
+        return None
+    return (min(ch.delay_ms[0] for ch in ts.channels), bound)
+
+
+def with_channel_delay(ts: TransitionSystem, delay: tuple[float, float],
+                       exact: bool = False) -> TransitionSystem:
+    """`ts` whose channels take up to delay[1] ms (never less than the model says, unless
+    `exact`: then exactly `delay`): only the timing reads the delay, so the compiled steps
+    are shared."""
+    lo, hi = delay
+    if exact:
+        return replace(ts, channels=tuple(replace(ch, delay_ms=(lo, hi)) for ch in ts.channels))
+    return replace(ts, channels=tuple(
+        ch if ch.delay_ms[1] is None or ch.delay_ms[1] >= hi
+        else replace(ch, delay_ms=(min(ch.delay_ms[0], lo), hi)) for ch in ts.channels))
+
+
+_DELAY_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_delay(text: str) -> tuple[float, float]:
+    """`--delay LO..HI` (each a number with us, ms or s; a bare number is ms) as ms; raises
+    ValueError with the reason."""
+    lo_text, sep, hi_text = text.partition("..")
+    if not sep:
+        raise ValueError("write the range as LO..HI, for example 0ms..200ms")
+    bounds = []
+    for part in (lo_text.strip(), hi_text.strip()):
+        unit = next((u for u in ("us", "ms", "s") if part.endswith(u)), "")
+        number = part[: len(part) - len(unit)] if unit else part
+        try:
+            value = float(number) * _DELAY_UNITS_MS[unit or "ms"]
+        except ValueError:
+            raise ValueError(f"{part!r} is not a duration (a number with us, ms or s)") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{part!r} is not a finite duration of 0 or more")
+        bounds.append(value)
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"the lower bound {lo_text.strip()} is above the upper {hi_text.strip()}")
+    return bounds[0], bounds[1]
+
+
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
+           delay: tuple[float, float] | None = None,
            deadline: Deadline = NO_DEADLINE) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
@@ -142,7 +227,13 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
 
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
-    returned after the RST)."""
+    returned after the RST). `delay` (ms) sets the channels' delay range (`--delay`) instead
+    of the one the capture's handshake gives."""
+    delay_given = delay is not None
+    if not delay_given:
+        delay = channel_delay_for(ts, capture) if check_timing else None
+    if delay is not None:
+        ts = with_channel_delay(ts, delay, exact=delay_given)
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
     want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
@@ -211,7 +302,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         try:
             succ = successors(state)
         except ExplorationError as err:  # the model's own error: shown with the run to it
-            failed = Replay(capture, ts, False, best, error=err)
+            failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
+                            delay_given=delay_given)
             failed.view, failed.run = _view(ts, _path(parent, node), region[node], None)
             return failed
         if k == n and not succ and done == all_calls:
@@ -240,7 +332,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 if len(parent) > MAX_NODES:   # a bound on memory: no verdict, never a crash
                     raise LimitReached(StopReason.MAX_STATES)
 
-    result = Replay(capture, ts, False, best)
+    result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given)
     result.calls_checked = calls is not None
     if ends or (prefix and best == n and frontier_nodes.get(n)):
         result.accepted = True
@@ -248,6 +340,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         combos = sorted({region[f] for f in finals})
         result.combos = [dict(ts.initial_params[r]) for r in combos]
         result.required = _required(ts, combos)
+        result.choices = _choices(ts, segs, children, finals)
         chosen = _prefer(ts, finals, region)
         run_nodes = _path(parent, chosen)
         _finish_accepted(result, ts, run_nodes, region[chosen], check_timing)
@@ -287,6 +380,53 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     return result
 
 
+def _useful(children, finals) -> set:
+    """The nodes from which an accepting node can be reached (those on accepting runs)."""
+    useful: set = set(finals)
+    reverse: dict = {}
+    for node, outs in children.items():
+        for _vid, child in outs:
+            reverse.setdefault(child, []).append(node)
+    stack = list(useful)
+    while stack:
+        node = stack.pop()
+        for prev in reverse.get(node, []):
+            if prev not in useful:
+                useful.add(prev)
+                stack.append(prev)
+    return useful
+
+
+def step_label(v) -> str:
+    """A step as the ladder names it beside the lifeline: "close() after think", "exit()"."""
+    label = v.event.label()
+    return f"{label} after {v.fired}" if v.event.kind == "call" and v.fired else label
+
+
+def _choices(ts: TransitionSystem, segs, children, finals) -> list[SegmentChoices]:
+    """For each captured segment, the steps of the accepting runs that send it: one run is
+    shown, but any of these could have been it."""
+    useful = _useful(children, finals)
+    found: dict[int, dict[tuple[str, tuple[str, ...]], None]] = {}
+    for node, outs in children.items():
+        if node not in useful:
+            continue
+        for vid, child in outs:
+            if child[1] != node[1] and child in useful:
+                v = ts.variants[vid]
+                found.setdefault(node[1], {})[(step_label(v), v.observations)] = None
+    out = []
+    for k, alts in sorted(found.items()):
+        calls = tuple(sorted({call for call, _ in alts}))
+        every = set.intersection(*(set(obs) for _, obs in alts))
+        # what the alternatives observe beyond what all of them do, one entry per alternative
+        # ("none": an alternative that observes nothing more)
+        differ = {", ".join(o for o in obs if o not in every) or "none" for _, obs in alts}
+        causes = tuple(sorted(differ)) if len(differ) > 1 else ()
+        out.append(SegmentChoices(segs[k].number, segs[k].side, calls, causes))
+    return out
+
+
 def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing) -> None:
     """The shortest run was ruled out by time: search the other runs to the accepting nodes
     (depth first, arrivals before expiries; first in the chosen parameter combination, then in
@@ -296,18 +436,7 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
     from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
-    useful: set = set(finals_set)
-    reverse: dict = {}
-    for node, outs in children.items():
-        for _vid, child in outs:
-            reverse.setdefault(child, []).append(node)
-    stack = list(finals_set)
-    while stack:
-        node = stack.pop()
-        for prev in reverse.get(node, []):
-            if prev not in useful:
-                useful.add(prev)
-                stack.append(prev)
+    useful = _useful(children, finals_set)
     zeros = tuple(0 for _ in chosen[2])
     starts = []
     for init in ts.initial:        # the initial nodes an accepting node is reached from

@@ -31,7 +31,11 @@ def replay_json(r: Replay) -> dict:
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
-           "combinations": len(r.combos), "total_combinations": len(ts.initial)}
+           "combinations": len(r.combos), "total_combinations": len(ts.initial),
+           "channel_delay": None if r.channel_delay is None else {
+               "lo_ms": r.channel_delay[0], "hi_ms": r.channel_delay[1],
+               "round_trip_ms": r.capture.round_trip_ms,
+               "from": "--delay" if r.delay_given else "capture"}}
     if r.error is not None:
         diag, lines = model_error_diagnostic(r.error, r.view, r.run)
         doc["error"] = {**diag.as_json(), "run": lines}
@@ -40,6 +44,8 @@ def replay_json(r: Replay) -> dict:
             "feasible": r.timing.feasible, "conflict": r.timing.conflict}
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         doc["run"] = run_steps(r.view, r.run, times)
+        doc["choices"] = [{"segment": c.number, "side": c.side, "calls": list(c.calls),
+                           "causes": list(c.causes)} for c in r.choices]
     else:
         doc["failed_at"] = r.failed_at.as_json() if r.failed_at else None
         doc["ended_early"] = r.ended_early
@@ -60,6 +66,8 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
         out.append("ignored: " + ", ".join(ignored))
     for n in cap.notes:
         out.append("note: " + n)
+    if r.channel_delay is not None:
+        out.append(f"note: {delay_text(r)}")
     if r.error is not None:
         where = f"after segment #{r.matched}" if r.matched else "before the first segment"
         out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
@@ -88,11 +96,14 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                             "ranges: " if r.timed_by_capture else
                             f"timing: {tried} the timers' ranges: ")
                            + "; ".join(r.timing.conflict or []))
+        out.extend(choices_lines(r))
         if show_run:
             times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
-            out.append("the matching run (hidden steps inferred):")
-            out.extend("  " + line for line in
-                       ladder_text(run_steps(r.view, r.run, times)).rstrip("\n").split("\n"))
+            out.append("the matching run (hidden steps inferred; a step the wire cannot tell "
+                       "from others shows them all):" if any(c.ambiguous for c in r.choices)
+                       else "the matching run (hidden steps inferred):")
+            steps = with_choices(r, run_steps(r.view, r.run, times))
+            out.extend("  " + line for line in ladder_text(steps).rstrip("\n").split("\n"))
     else:
         if r.failed_at is not None:
             out.append(f"verdict: rejected at segment #{r.failed_at.number}: no run of model "
@@ -129,6 +140,56 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     return out
 
 
+def choices_lines(r: Replay) -> list[str]:
+    """The segments more than one step of the model could have sent, each with all of them."""
+    shown = [c for c in r.choices if c.ambiguous]
+    if not shown:
+        return []
+    flags = {g.number: str(g.flags) for g in r.capture.segments}
+    out = ["the wire cannot tell these apart (every run that sends the capture's segments):"]
+    for c in shown:
+        causes = f"; observing {' or '.join(c.causes)}" if c.causes else ""
+        out.append(f"  #{c.number} {c.side} {flags[c.number]}: {' or '.join(c.calls)}{causes}")
+    return out
+
+
+def with_choices(r: Replay, steps: list[dict]) -> list[dict]:
+    """The run's steps with each ambiguous sending step naming every step that could have
+    sent its segment ("close() | shutdown(SHUT_WR)") and every cause ("a | b"), so that the
+    drawing does not present one arbitrary pick as what happened."""
+    by_segment = {c.number - 1: c for c in r.choices if c.ambiguous}   # by position sent
+    out, k = [], 0
+    for step in steps:
+        sent = step.get("sent") or []
+        c = by_segment.get(k) if sent else None
+        k += len(sent)
+        if c is None:
+            out.append(step)
+            continue
+        step = dict(step)
+        step["event"] = " | ".join(c.calls)
+        step["timers"] = {**step["timers"], "fired": None}
+        if c.causes:    # what every alternative observes, then what they differ in
+            named = {o for cause in c.causes for o in cause.split(", ")}
+            kept = [o for o in step.get("observations") or [] if o not in named]
+            step["observations"] = kept + [" | ".join(c.causes)]
+        out.append(step)
+    return out
+
+
+def delay_text(r: Replay) -> str:
+    """What replay took from the capture for the network's delay, and why."""
+    lo, hi = r.channel_delay
+    model = sorted({f"{ch.delay_ms[0]:g}..{'inf' if ch.delay_ms[1] is None else f'{ch.delay_ms[1]:g}'} ms"
+                    for ch in r.system.model.channels})
+    if r.delay_given:
+        return (f"channel delay set by --delay: {lo:g}..{hi:g} ms (the model's channels say "
+                f"{' and '.join(model)})")
+    return (f"channel delay taken from the capture: {lo:g}..{hi:g} ms (the handshake's round "
+            f"trip, {r.capture.round_trip_ms:g} ms, and half again; the model's channels say "
+            f"{' and '.join(model)})")
+
+
 def capture_steps(cap: Capture) -> list[dict]:
     """A capture as ladder steps: each segment sent, then received at once (on loopback the
     capture's order is the order sent, and arrival follows within microseconds)."""
@@ -150,7 +211,7 @@ def replay_dot(r: Replay) -> str | None:
     if r.accepted:
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
-        return ladder_dot(run_steps(r.view, r.run, times), title)
+        return ladder_dot(with_choices(r, run_steps(r.view, r.run, times)), title)
     at = f"#{r.failed_at.number} {r.failed_at.side} {segment_text(r.failed_at.as_model())}" \
         if r.failed_at else "the end of the capture"
     title = f"{Path(r.capture.source).name}: rejected at {at}"

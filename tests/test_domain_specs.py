@@ -93,3 +93,20 @@ def test_every_domain_universal_property_has_a_failing_variant():
     universal = {p.name for s in SPECS if s.stem != "teardown"
                  for p in parse_spec_file(s).properties if p.kind in ("runs", "invariant", "terminates")}
     assert universal <= set(VARIANTS)
+
+
+def test_the_retransmission_limits_are_named_after_the_sysctls_with_this_machines_values():
+    # the model follows 2 retransmissions as its own bound and never gives up; its comment
+    # names Linux's limits, which must be the ones this machine's kernel has
+    text = MODEL_TEXT
+    assert "gave_up_retransmitting" not in text
+    assert "The model follows at most 2 retransmissions" in text and "retries < 2" in text
+    stated = {"tcp_orphan_retries": "0", "tcp_retries2": "15"}   # Linux's defaults
+    for sysctl, value in stated.items():
+        assert f"{sysctl} = {value}" in text
+    proc = Path("/proc/sys/net/ipv4")
+    if not (proc / "tcp_orphan_retries").exists():
+        pytest.skip("no /proc/sys/net/ipv4 here: the measured values cannot be compared")
+    here = {sysctl: (proc / sysctl).read_text().strip() for sysctl in stated}
+    if here != stated:
+        pytest.skip(f"this kernel is configured otherwise ({here}); the model states the defaults")

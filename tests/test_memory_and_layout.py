@@ -142,25 +142,35 @@ def test_absurd_memory_bounds_are_usage_errors(command, value):
 # ---------------------------------------------------------------- graphs too big to lay out
 
 
+def _default_size() -> tuple[int, int]:
+    """The default model's joint graph: (states, edges), as explore counts them."""
+    whole = json.loads(run_tcpcheck("explore", "--json").stdout)
+    return whole["states"], whole["edges"]
+
+
 def test_a_joint_graph_above_the_layout_bound_is_refused_with_what_to_do(tmp_path):
-    # the default model's joint graph has 422 states and 718 edges
+    # the bound one below the default model's joint graph: the whole graph is one past it
+    states, edges = _default_size()
     out = tmp_path / "joint.svg"
-    r = run_tcpcheck("graph", "-o", str(out), "--max-nodes", "421", "--no-progress")
+    r = run_tcpcheck("graph", "-o", str(out), "--max-nodes", str(states - 1), "--no-progress")
     assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
     said = " ".join(r.stderr.split())
-    assert "the joint graph has 422 states and 718 edges" in said   # all: one past the bound
-    assert "dot lays out at most 421 states and 1,263 edges in reasonable time" in said
+    assert f"the joint graph has {states} states and {edges} edges" in said
+    assert (f"dot lays out at most {states - 1} states and {3 * (states - 1):,} edges in "
+            "reasonable time") in said
     for advice in ("--param", "--view endpoint", f"-o {tmp_path / 'joint.dot'}", "--max-nodes"):
         assert advice in said
     assert list(tmp_path.iterdir()) == []
 
 
 def test_the_edges_are_bounded_too(tmp_path, monkeypatch):
-    monkeypatch.setattr("tcpcheck.render.EDGES_PER_STATE", 1)   # 718 edges > 1 x 500
+    monkeypatch.setattr("tcpcheck.render.EDGES_PER_STATE", 1)   # 700-odd edges > 1 x 500
+    states, edges = _default_size()
     result = CliRunner().invoke(main, ["graph", "-o", str(tmp_path / "joint.svg"),
                                        "--no-progress", "--json"])
     assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
-    assert "the joint graph has 422 states and 718 edges" in " ".join(result.output.split())
+    assert (f"the joint graph has {states} states and {edges} edges"
+            in " ".join(result.output.split()))
     assert '"stop_reason": "too-big-to-lay-out"' in result.output
     assert list(tmp_path.iterdir()) == []
 
@@ -170,7 +180,8 @@ def test_a_graph_at_the_bound_is_drawn_and_a_dot_output_has_no_bound(tmp_path):
                      "--no-progress")
     assert r.returncode == ExitStatus.OK, r.stderr
     assert (tmp_path / "joint.dot").read_text(encoding="utf-8").startswith("digraph joint {")
-    r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.svg"), "--max-nodes", "422",
+    r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.svg"),
+                     "--max-nodes", str(_default_size()[0]),
                      "--no-progress", env={"PATH": _fake_dot(tmp_path, "cat")})
     assert r.returncode == ExitStatus.OK, r.stderr
 

@@ -410,3 +410,81 @@ def test_a_replay_past_its_memory_bound_stops_without_a_verdict(monkeypatch):
     assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
     assert "replay stopped (max-states) while searching the runs of" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_wan_capture_is_judged_with_the_delay_of_its_own_path():
+    # 90 ms round trip: the server's ACK of the request is captured 90 ms after it, which the
+    # model's LAN channels (0..50 ms) cannot give; the handshake's round trip widens them
+    from tcpcheck.replay import channel_delay_for
+
+    cap = read_capture(CAPTURES / "wan_request_response_close.pcap")
+    assert cap.round_trip_ms == pytest.approx(90.6, abs=1.0)
+    ts = system_for(SCENARIO["request_response_close"].params)
+    assert channel_delay_for(ts, cap) == (0.0, 136.0)
+    r = replay(ts, cap)
+    assert r.verdict is Verdict.ACCEPTED and r.channel_delay == (0.0, 136.0)
+    # the same segments without a handshake to measure: judged on the LAN's delay, rejected
+    cap.round_trip_ms = None
+    lan = replay(ts, cap)
+    assert lan.untimely and lan.verdict is Verdict.REJECTED and lan.channel_delay is None
+    assert any("within 50 ms" in c for c in lan.timing.conflict)
+
+
+def test_a_loopback_capture_keeps_the_models_delay():
+    cap = read_capture(CAPTURES / "request_response_close.pcap")
+    assert cap.round_trip_ms is not None and cap.round_trip_ms < 1
+    assert replay(system_for(SCENARIO["request_response_close"].params), cap,
+                  check_timing=False).channel_delay is None
+
+
+def test_an_rst_the_wire_cannot_explain_is_reported_with_every_call_and_cause():
+    # the server's RST after the client's request: a close() or an exit with the request
+    # unread, or with SO_LINGER 0 after reading it; one run is drawn, every one is named
+    from tcpcheck.replay_report import replay_json, replay_lines
+
+    r = replay(open_system(), read_capture(CAPTURES / "close_with_unread_data.pcap"),
+               check_timing=False)
+    assert r.accepted
+    rst = next(c for c in r.choices if c.number == 3)
+    assert rst.side == "server" and {"close()", "exit()"} <= set(rst.calls)
+    assert rst.causes == ("rst_for_linger_zero", "rst_for_unread_data")
+    assert "linger_zero" not in r.required
+    text = "\n".join(replay_lines(r))
+    assert "#3 server RST: close() or exit(); observing rst_for_linger_zero or " \
+           "rst_for_unread_data" in text
+    assert "close() | exit()" in text and "rst_for_linger_zero | rst_for_unread_data" in text
+    doc = replay_json(r)
+    assert {"segment": 3, "side": "server", "calls": list(rst.calls),
+            "causes": list(rst.causes)} in doc["choices"]
+
+
+def test_a_segment_only_one_step_can_send_is_not_a_choice():
+    r = replay(open_system(), read_capture(CAPTURES / "so_linger_zero.pcap"), check_timing=False)
+    assert r.accepted and r.required.get("linger_zero") is True
+    [rst] = r.choices
+    assert rst.calls == ("close()",) and rst.causes == () and not rst.ambiguous
+
+
+def test_a_fin_is_any_call_that_sends_one():
+    r = replay(open_system(), read_capture(CAPTURES / "request_response_close.pcap"),
+               check_timing=False)
+    fin = next(c for c in r.choices if c.number == 5)
+    assert {"close()", "shutdown(SHUT_WR)"} <= set(fin.calls)
+
+
+def test_delay_option_sets_the_networks_delay():
+    from tcpcheck.replay import parse_delay
+
+    assert parse_delay("0ms..200ms") == (0.0, 200.0)
+    assert parse_delay("0..0.5s") == (0.0, 500.0)
+    assert parse_delay("10us..1") == (0.01, 1.0)
+    for bad in ("200ms", "a..b", "5..1", "0..inf", "-1..2"):
+        with pytest.raises(ValueError):
+            parse_delay(bad)
+    wan = CAPTURES / "wan_request_response_close.pcap"
+    lan = run_tcpcheck("replay", "--delay", "0ms..50ms", "--param", "early_data=true",
+                       "--param", "delayed_ack=true", str(wan))
+    assert lan.returncode == 1 and "channel delay set by --delay: 0..50 ms" in lan.stdout
+    assert "within 50 ms" in lan.stdout
+    bad = run_tcpcheck("replay", "--delay", "fast", str(wan))
+    assert bad.returncode == 2 and "--delay" in bad.stderr and "Traceback" not in bad.stderr

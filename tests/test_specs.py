@@ -131,6 +131,25 @@ def test_negated_witness_specs_produce_counterexamples():
         assert vs[name].run is not None
 
 
+def test_the_delayed_ack_races_only_a_close_at_its_expiry(default_verdicts):
+    # the kernel's window (tcp_delack_timer against tcp_send_fin) is microseconds: the stale
+    # ACK needs the delayed-ACK timer to fire within `ack_race` (100 us) of the close
+    v = default_verdicts["the_delayed_ack_races_only_a_close_at_its_expiry"]
+    assert v.verdict is Verdict.HOLDS
+    assert v.answer == "server.delack <= server.think + 0.1 ms and server.think <= server.delack"
+
+
+def test_without_the_race_window_any_close_before_the_timer_races_it(tmp_path):
+    # the rule removed: the held-back ACK may leave any time until the peer's last ACK ends
+    # LAST_ACK (a round trip: 100 ms on the model's network), so the race would follow a close
+    # up to 100 ms before the timer fires (what the model once said)
+    model = variant(tmp_path, "        state := LAST_ACK\n        arm ack_race\n",
+                    "        state := LAST_ACK\n")
+    v = verdicts(model)["the_delayed_ack_races_only_a_close_at_its_expiry"]
+    assert v.verdict is Verdict.HOLDS
+    assert v.answer == "server.delack <= server.think + 100 ms and server.think <= server.delack"
+
+
 def test_timing_query_is_never_when_the_application_always_thinks_longer(tmp_path):
     model = variant(tmp_path, "timer think 0ms..inf", "timer think 500ms..inf")
     vs = verdicts(model)
