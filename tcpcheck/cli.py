@@ -662,6 +662,7 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
                                      or ex.n_edges > EDGES_PER_STATE * layout_bound):
         _refuse_layout(ts, ex, view, output, layout_bound, EDGES_PER_STATE * layout_bound,
                        as_json)
+    source = None
     try:
         if view == "endpoint":
             names = [i.name for i in ts.model.instances]
@@ -678,14 +679,17 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
     except LimitReached as stop:
         # a drawing of part of the graph, cut wherever the clock struck, would mislead
         dot_path = output.with_suffix(".dot")
-        kept = (f"the DOT source is in {dot_path}, no image" if fmt != "dot"
-                and "source" in locals() and dot_path.exists() else f"nothing written to {output}")
+        # dot was stopped: its source was written whole first
+        dot_kept = fmt != "dot" and source is not None and dot_path.exists()
+        kept = (f"the DOT source is in {dot_path}, no image" if dot_kept
+                else f"nothing written to {output}")
         _stopped("drawing", stop.reason, f"explored {ex.n_states:,} states "
                  f"({'complete' if ex.complete else f'partial: {ex.stop_reason}'}); {kept}")
         if as_json:
             emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
                        "edges": ex.n_edges, "complete": False, "stop_reason": stop.reason,
-                       "dot": None, "image": None, "rendered": False, "message": None})
+                       "dot": str(dot_path) if dot_kept else None, "image": None,
+                       "rendered": False, "message": None})
         sys.exit(_exit_for(ex, deadline, stop.reason))
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
