@@ -178,8 +178,11 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
               help="Keep every capture in this directory (NAME-RUN.pcap).")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
               help="Replay against this model instead of models/teardown.tcpm.")
+@click.option("--from-close", is_flag=True,
+              help="Replay each capture from its first FIN or RST on (as replay --from-close): "
+                   "for scenarios whose data phase is longer than the model writes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def conform_cmd(repeat, only, list_only, keep, model, as_json):
+def conform_cmd(repeat, only, list_only, keep, model, from_close, as_json):
     """Run DOMAIN.md's teardown scenarios on real sockets and replay each capture.
 
     Every scenario runs a client and a server over loopback (separate processes where it
@@ -214,7 +217,8 @@ def conform_cmd(repeat, only, list_only, keep, model, as_json):
     try:
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
-                                   (lambda text: click.echo(text, err=True)))
+                                   (lambda text: click.echo(text, err=True)),
+                                   from_close=from_close)
     except TcpcheckError as err:
         fail_input(err, as_json)
     except conform.CaptureUnavailable as err:
