@@ -192,7 +192,8 @@ def _s_answer_corked_close(s, ctl, calls):
 def _s_answer_more_close(s, ctl, calls):
     # no TCP_CORK: MSG_MORE holds this one write back (tcp_push with TCP_NAGLE_CORK) and the
     # close() right behind it puts the FIN on it. A plain write then close() sent the FIN on
-    # its own segment in 10 runs of 10 here: the data leaves inside send().
+    # a segment of its own in 30 runs of 30 here (and http_server_closes does, 20 of 20):
+    # on loopback the data leaves inside send(), before close() is called.
     _call(calls, "read", lambda: s.recv(100))
     _call(calls, "write", lambda: s.send(b"response", socket.MSG_MORE))
     s.close()
@@ -304,8 +305,9 @@ def _c_read_part_close(c, ctl, calls):
         got += len(chunk)
     calls.append(f"read={got}")
     # wait for more of the stream to be queued, so that the close() finds data unread: when
-    # it came right after the read, the queue was empty in 2 runs of 8 (a FIN, then an RST
-    # for the server's next segment, and the server's write saw EPIPE, not ECONNRESET)
+    # it came right after the read, the queue was empty in 6 runs of 20 (a FIN, then an RST
+    # for each of the server's next segments, and its writes saw EPIPE, not ECONNRESET:
+    # tests/captures/client_closes_while_server_sends-queue_empty.pcap)
     select.select([c], [], [], CHILD_TIMEOUT)
     c.close()
 
