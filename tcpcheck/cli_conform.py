@@ -229,9 +229,12 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_m
               help="Keep every capture in this directory (NAME-RUN.pcap).")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
               help="Replay against this model instead of models/teardown.tcpm.")
+@click.option("--from-close", is_flag=True,
+              help="Replay each capture from its first FIN or RST on (as replay --from-close): "
+                   "for scenarios whose data phase is longer than the model writes.")
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def conform_cmd(repeat, only, list_only, keep, model, max_memory, as_json):
+def conform_cmd(repeat, only, list_only, keep, model, from_close, max_memory, as_json):
     """Run DOMAIN.md's teardown scenarios on real sockets and replay each capture.
 
     Every scenario runs a client and a server over loopback (separate processes where it
@@ -267,7 +270,7 @@ def conform_cmd(repeat, only, list_only, keep, model, max_memory, as_json):
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
                                    (lambda text: click.echo(text, err=True)),
-                                   deadline=_memory_bound(max_memory))
+                                   from_close=from_close, deadline=_memory_bound(max_memory))
     except TcpcheckError as err:
         fail_input(err, as_json)
     except LimitReached as stop:

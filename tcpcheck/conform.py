@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -188,6 +189,145 @@ def _s_answer_corked_close(s, ctl, calls):
     s.close()
 
 
+def _s_answer_more_close(s, ctl, calls):
+    # no TCP_CORK: MSG_MORE holds this one write back (tcp_push with TCP_NAGLE_CORK) and the
+    # close() right behind it puts the FIN on it. A plain write then close() sent the FIN on
+    # a segment of its own in 30 runs of 30 here (and http_server_closes does, 20 of 20):
+    # on loopback the data leaves inside send(), before close() is called.
+    _call(calls, "read", lambda: s.recv(100))
+    _call(calls, "write", lambda: s.send(b"response", socket.MSG_MORE))
+    s.close()
+
+
+# ---- what ordinary programs do: HTTP/1.1 exchanges, a bulk transfer, a reader that gives up
+
+HTTP_REQUEST = (b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: tcpcheck\r\n"
+                b"Accept: */*\r\nConnection: %s\r\n\r\n")
+HTTP_BODY = b"<!doctype html><title>tcpcheck</title><p>hello</p>\n"
+HTTP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
+                 b"Connection: %s\r\n\r\n%s")
+BULK_BYTES = 1 << 20       # the bulk transfer: 1 MiB in one write
+BULK_READ = 64 << 10       # what the reader that gives up takes before its close()
+HEADERS_ONLY = 128         # tcpdump snap length where the payload does not matter: headers only
+
+
+def _http_response(connection: bytes) -> bytes:
+    return HTTP_RESPONSE % (len(HTTP_BODY), connection, HTTP_BODY)
+
+
+def _read_http_message(c: socket.socket, out: list, body: bool) -> bytes:
+    """Read one HTTP message (the head, and the body by its Content-Length when `body`) as an
+    HTTP peer does: whole, not to EOF; recorded as one read of its length."""
+    c.settimeout(CHILD_TIMEOUT)
+    data = b""
+    while b"\r\n\r\n" not in data or (body and len(data) < _http_length(data)):
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    out.append(f"read={len(data)}")
+    return data
+
+
+def _http_length(message: bytes) -> int:
+    head, _, _rest = message.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(head) + 4 + int(value)
+    return len(head) + 4
+
+
+def _c_http_get_read_eof_close(c, ctl, calls):
+    # Connection: close: the response ends at the server's FIN; read to EOF, then close()
+    _call(calls, "write", lambda: c.sendall(HTTP_REQUEST % b"close"))
+    _read_all(c, calls)
+    c.close()
+
+
+def _s_http_answer_close(s, ctl, calls):
+    # the server reads the request, writes the response and closes at once (Connection: close)
+    _read_http_message(s, calls, body=False)
+    _call(calls, "write", lambda: s.sendall(_http_response(b"close")))
+    s.close()
+
+
+def _c_http_get_keepalive_close(c, ctl, calls):
+    # keep-alive: the client reads the response by its Content-Length, then is done: close()
+    _call(calls, "write", lambda: c.sendall(HTTP_REQUEST % b"keep-alive"))
+    _read_http_message(c, calls, body=True)
+    c.close()
+
+
+def _s_http_answer_await_next(s, ctl, calls):
+    # keep-alive: after the response the server waits for the next request, reads EOF, closes
+    _read_http_message(s, calls, body=False)
+    _call(calls, "write", lambda: s.sendall(_http_response(b"keep-alive")))
+    _read_to_eof(s, calls)
+    s.close()
+
+
+def _read_all(c: socket.socket, out: list) -> None:
+    """Read to EOF, recorded as one read of the total and the read of 0 (a bulk transfer
+    takes hundreds of reads; their sizes vary from run to run, the total does not)."""
+    c.settimeout(CHILD_TIMEOUT)
+    total = 0
+    while chunk := c.recv(1 << 20):
+        total += len(chunk)
+    out.extend([f"read={total}", "read=0"])
+
+
+def _c_late_read_all_close(c, ctl, calls):
+    # the downloader starts reading 100 ms in (the window fills meanwhile), reads to EOF, and
+    # closes 300 ms after it (past its delayed ACK: four segments every time)
+    time.sleep(0.1)
+    _read_all(c, calls)
+    time.sleep(0.3)
+    c.close()
+
+
+def _s_bulk_write_close(s, ctl, calls):
+    # one write of 1 MiB, more than the peer's window: the send buffer (autotuned to MiBs)
+    # takes it all, send() returns with the tail still queued behind the closed window, and
+    # the close() right behind it puts the FIN on the last segment (tcp_send_fin)
+    _call(calls, "write", lambda: s.sendall(b"x" * BULK_BYTES))
+    s.close()
+
+
+def _c_read_part_close(c, ctl, calls):
+    # the reader gives up after 64 KiB and closes with the rest unread: RST (tcp_close)
+    c.settimeout(CHILD_TIMEOUT)
+    got = 0
+    while got < BULK_READ:
+        chunk = c.recv(BULK_READ - got)
+        if not chunk:
+            break
+        got += len(chunk)
+    calls.append(f"read={got}")
+    # wait for more of the stream to be queued, so that the close() finds data unread: when
+    # it came right after the read, the queue was empty in 6 runs of 20 (a FIN, then an RST
+    # for each of the server's next segments, and its writes saw EPIPE, not ECONNRESET:
+    # tests/captures/client_closes_while_server_sends-queue_empty.pcap)
+    select.select([c], [], [], CHILD_TIMEOUT)
+    c.close()
+
+
+def _s_write_until_reset(s, ctl, calls):
+    # the writer goes on sending until a write fails (the reader's RST), writes once more,
+    # then reads; its successful writes are recorded once ("write=ok")
+    s.settimeout(CHILD_TIMEOUT)
+    chunk = b"x" * (64 << 10)
+    calls.append("write=ok")
+    for _ in range(4096):           # 256 MiB: far more than the reader's buffers hold
+        failed: list = []
+        if _call(failed, "write", lambda: s.send(chunk)) is None:
+            calls.extend(failed)
+            break
+    _call(calls, "write", lambda: s.send(chunk))
+    _call(calls, "read", lambda: s.recv(100))
+    s.close()
+
+
 def _c_write_then_read_reset(c, ctl, calls):
     _call(calls, "write", lambda: c.send(b"request"))
     ctl.signal()
@@ -339,6 +479,7 @@ class Scenario:
     think_ms: float | None = None    # the passive application's time from EOF to close
     simultaneous: bool = False
     opened_by: str | None = None     # the call whose FIN or RST opens the close: close(), ...
+    snaplen: int | None = None       # tcpdump's snap length (headers only for a bulk transfer)
 
     @property
     def passive(self) -> str | None:
@@ -440,6 +581,33 @@ SCENARIOS: tuple[Scenario, ...] = (
              ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "server",
              "four-way", _c_request_read_late_close, _s_answer_corked_close, think_ms=100,
              opened_by="close()"),
+    Scenario("server_more_reply_and_closes", "a request; the server writes its response with "
+             "MSG_MORE (no TCP_CORK) and closes: the FIN rides on the data",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "server",
+             "four-way", _c_request_read_late_close, _s_answer_more_close, think_ms=100,
+             opened_by="close()"),
+    Scenario("http_server_closes", "HTTP/1.1 GET with Connection: close; the server writes "
+             "the response and closes; the client reads to EOF and closes",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "server",
+             "three-way", _c_http_get_read_eof_close, _s_http_answer_close, think_ms=0,
+             opened_by="close()"),
+    Scenario("http_client_closes", "HTTP/1.1 GET with keep-alive; the client reads the "
+             "response (Content-Length) and closes; the server reads EOF and closes",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "client",
+             "three-way", _c_http_get_keepalive_close, _s_http_answer_await_next, think_ms=0,
+             opened_by="close()"),
+    Scenario("bulk_then_close", "the server writes 1 MiB and closes: the FIN rides on the "
+             "last data; the client reads to EOF and closes 300 ms later",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true"),
+             "server", "four-way", _c_late_read_all_close, _s_bulk_write_close,
+             # (no think_ms: with the client's 300 ms pinned, z3 takes half a minute to rule
+             # out the three-way close; the prediction is the wider for it)
+             opened_by="close()", snaplen=HEADERS_ONLY),
+    Scenario("client_closes_while_server_sends", "the server writes until a write fails; the "
+             "client reads 64 KiB and closes with the rest unread (RST)",
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true",
+              "more_calls=true"), "client", "rst", _c_read_part_close, _s_write_until_reset,
+             opened_by="close()", snaplen=HEADERS_ONLY),
     Scenario("simultaneous_close", "both processes close() at the same instant",
              _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,
              simultaneous=True,
@@ -476,10 +644,11 @@ class Outcome:
 
 
 class _Tcpdump:
-    def __init__(self, port: int, path: Path):
+    def __init__(self, port: int, path: Path, snaplen: int | None = None):
         self.path = path
+        snap = ["-s", str(snaplen)] if snaplen else []
         self.proc = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", "-w", str(path),
+            ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", *snap, "-w", str(path),
              f"tcp port {port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # tcpdump says "listening on lo" once the capture is active
         start = time.monotonic()
@@ -553,7 +722,7 @@ def run_scenario(sc: Scenario, workdir: Path, run: int = 1) -> tuple[Path, dict]
     listener.listen(1)
     port = listener.getsockname()[1]
     path = workdir / f"{sc.name}-{run}.pcap"
-    dump = _Tcpdump(port, path)
+    dump = _Tcpdump(port, path, sc.snaplen)
     calls: dict = {}
     try:
         a, b = socket.socketpair()
@@ -669,6 +838,7 @@ def predicted_kinds(ts, sc: Scenario, budget: int = 20_000
 class Report:
     outcomes: list[Outcome]
     repeat: int
+    from_close: bool = False    # each capture replayed from its first FIN or RST on
 
     @property
     def ok(self) -> bool:
@@ -715,7 +885,9 @@ class Report:
         out.append("")
         out.append(f"{n_ok} of {len(self.outcomes)} runs conform (capture accepted, kind of "
                    f"close as predicted, calls after an RST as the model gives them); "
-                   f"{len(self.by_scenario())} scenarios x {self.repeat}")
+                   f"{len(self.by_scenario())} scenarios x {self.repeat}"
+                   + ("; replayed from the first FIN or RST (--from-close)"
+                      if self.from_close else ""))
         sim = self.by_scenario().get("simultaneous_close")
         if sim:
             got = sum(1 for o in sim if o.kind == "simultaneous")
@@ -723,7 +895,7 @@ class Report:
         return out
 
     def as_json(self) -> dict:
-        return {"ok": self.ok, "repeat": self.repeat,
+        return {"ok": self.ok, "repeat": self.repeat, "from_close": self.from_close,
                 "runs": [{"scenario": o.scenario.name, "run": o.run, "segments": o.compact,
                           "verdict": o.verdict, "kind": o.kind, "predicted": o.predicted,
                           "unsettled": o.unsettled,
@@ -750,9 +922,10 @@ def _compare_calls(o: Outcome, ts, cap, deadline: Deadline = NO_DEADLINE) -> Non
 
 def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
               keep: Path | None = None, progress: Callable[[str], None] | None = None,
-              deadline: Deadline = NO_DEADLINE) -> Report:
-    """Run the scenarios (all, or those named), `repeat` times each; replay every capture.
-    The replays poll `deadline` (LimitReached: the command's memory bound)."""
+              from_close: bool = False, deadline: Deadline = NO_DEADLINE) -> Report:
+    """Run the scenarios (all, or those named), `repeat` times each; replay every capture
+    (with `from_close`, only from its first FIN or RST on, as `replay --from-close`). The
+    replays poll `deadline` (LimitReached: the command's memory bound)."""
     from .replay_report import replay_lines  # deferred: the report's ladders load graphviz
 
     scenarios = [s for s in SCENARIOS if only is None or s.name in only]
@@ -781,7 +954,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                             predicted=predictions[sc.name][0],
                             unsettled=predictions[sc.name][1])
                 try:
-                    cap = read_capture(path)
+                    cap = read_capture(path, from_close=from_close)
                 except TcpcheckError as err:
                     o.error = "; ".join(d.message for d in err.diagnostics)
                     outcomes.append(o)
@@ -798,4 +971,4 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return Report(outcomes, repeat)
+    return Report(outcomes, repeat, from_close)

@@ -3,12 +3,22 @@ where this machine can capture (root and tcpdump), skipped with the reason elsew
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from conftest import DEFAULT_MODEL, run_tcpcheck
 
 from tcpcheck import load
-from tcpcheck.conform import SCENARIOS, _KindMonitor, capture_problem
+from tcpcheck.conform import (
+    BULK_BYTES,
+    HTTP_REQUEST,
+    SCENARIOS,
+    _http_length,
+    _http_response,
+    _KindMonitor,
+    _read_http_message,
+    capture_problem,
+)
 from tcpcheck.explore import explore
 from tcpcheck.kinds import classify
 from tcpcheck.query import end_predicate
@@ -76,3 +86,41 @@ def test_live_quickack_scenario_conforms():
     assert run["verdict"] == "accepted" and run["kind"] == "four-way"
     assert run["segments"] == "C:FA S:A S:FA C:A"
     assert run["predicted"] == ["four-way"]
+
+
+def test_an_http_peer_reads_one_message_whole_by_its_content_length():
+    # the keep-alive client stops at the end of the body, not at EOF: the server is still open
+    a, b = socket.socketpair()
+    try:
+        response = _http_response(b"keep-alive")
+        b.sendall(response[:20])
+        b.sendall(response[20:] + HTTP_REQUEST % b"close")     # and the start of the next one
+        calls: list = []
+        got = _read_http_message(a, calls, body=True)
+        assert got.startswith(response) and calls == [f"read={len(got)}"]
+        assert _http_length(got) == len(response)
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.skipif(CANNOT_CAPTURE is not None, reason=f"cannot capture: {CANNOT_CAPTURE}")
+def test_live_fin_rides_on_a_reply_written_with_msg_more():
+    # no TCP_CORK: MSG_MORE holds the one write back and close() puts the FIN on it
+    r = run_tcpcheck("conform", "--scenario", "server_more_reply_and_closes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run,) = json.loads(r.stdout)["runs"]
+    assert run["segments"] == "C:DA S:A S:DFA C:A C:FA S:A"
+    assert run["verdict"] == "accepted" and run["kind"] == "four-way" and run["kind_ok"]
+
+
+@pytest.mark.skipif(CANNOT_CAPTURE is not None, reason=f"cannot capture: {CANNOT_CAPTURE}")
+def test_live_bulk_transfer_conforms_from_its_close():
+    # 1 MiB, captured headers only; --from-close sets the data phase aside
+    r = run_tcpcheck("conform", "--scenario", "bulk_then_close", "--from-close", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    (run,) = doc["runs"]
+    assert doc["from_close"] and run["segments"] == "S:DFA C:A C:FA S:A"
+    assert run["verdict"] == "accepted" and run["kind"] == "four-way"
+    assert run["calls"]["client"] == [f"read={BULK_BYTES}", "read=0"]
