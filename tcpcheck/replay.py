@@ -64,6 +64,10 @@ class Replay:
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
+    # one-sided replay (tcpcheck.oneside): the side judged, the peer taken as given
+    side: str | None = None
+    peer_unfit: bool = False                  # the peer's failing segment is outside the
+                                              # model's field ranges (it counts further)
 
 
     @property
