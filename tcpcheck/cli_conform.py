@@ -16,7 +16,7 @@ from .diagnostics import Diagnostic, TcpcheckError, render
 from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json", ".pkt")
 
 
 def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
@@ -41,12 +41,34 @@ def _draw(r, output: Path) -> str | None:
     return str(written.image_path or written.dot_path)
 
 
+def _replay_one(ts, path: Path, conn: str | None, from_close: bool, prefix: bool,
+                side: str | None):
+    """Read one capture and replay it: two-sided, or one-sided with `side`; a packetdrill
+    script (.pkt) is always one-sided, as the endpoint it describes."""
+    from .capture import read_capture       # deferred: see replay_cmd
+    from .oneside import replay_side, script_params
+    from .packetdrill import read_script
+    from .replay import replay
+
+    if path.suffix.lower() == ".pkt":
+        script = read_script(path)
+        if side is not None and side != script.side:
+            raise TcpcheckError([Diagnostic(
+                "TCP622", f"--side {side}, but {path} describes the {script.side}: a "
+                f"packetdrill script tests its local endpoint", None)])
+        return replay_side(ts, script.capture, script.side, prefix=prefix, calls=script.calls,
+                           app_calls=script.app_calls,
+                           fixed=script_params(ts, script.settings, script.side))
+    cap = read_capture(path, conn, from_close)
+    if side is not None:
+        return replay_side(ts, cap, side, prefix=prefix)
+    return replay(ts, cap, prefix=prefix)
+
+
 def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool) -> list:
+                 progress: bool, side: str | None = None) -> list:
     """Replay every capture of a directory. One bad capture never aborts the others: it
     becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
-    from .capture import read_capture       # deferred: see replay_cmd
-    from .replay import replay
     from .replay_report import Unreadable
 
     results = []
@@ -54,11 +76,9 @@ def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, pref
         if progress:    # a directory can take a while: say where it is, on one terminal line
             click.echo(f"\rreplaying {k}/{len(files)}: {path.name}\x1b[K", err=True, nl=False)
         try:
-            cap = read_capture(path, conn, from_close)
+            results.append(_replay_one(ts, path, conn, from_close, prefix, side))
         except TcpcheckError as err:
             results.append(Unreadable(str(path), tuple(err.diagnostics)))
-            continue
-        results.append(replay(ts, cap, prefix=prefix))
     if progress:
         click.echo("\r\x1b[K", err=True, nl=False)
     return results
@@ -82,10 +102,13 @@ def register(main: click.Group) -> None:
                    "RST (a request and its response) and count sequence numbers from there.")
 @click.option("--prefix", is_flag=True,
               help="Accept a capture that stops before the close is over (a prefix of a run).")
+@click.option("--side", type=click.Choice(["client", "server"]), default=None,
+              help="Judge only this endpoint against the model; the other is taken as given "
+                   "(any stack: its segments arrive as captured).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
+def replay_cmd(args, conn, params, from_close, prefix, side, output, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -97,6 +120,12 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     combination of MODEL is searched for a run that sends exactly these segments in this
     order; receives, application calls and timer expiries are inferred.
 
+    With --side client|server only that endpoint is judged: the peer (Windows, a BSD, a
+    middlebox) is an environment that sends exactly what the capture shows, when it shows it,
+    and the tested endpoint must answer as the model does. A packetdrill script (.pkt: system
+    calls with their results, packets in `<` and out `>`) is replayed that way, as the
+    endpoint it describes: its outbound packets and its calls' results must be the model's.
+
     A directory replays every capture in it: one row each, and which transitions of the model
     the captures exercised. A capture that cannot be read gets a row that says why (verdict
     "unreadable") and the others are replayed all the same.
@@ -107,6 +136,8 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
       tcpcheck replay models/teardown.tcpm close.pcapng -o out/close.svg
       tcpcheck replay tests/captures/ --json
       tcpcheck replay --from-close http.pcap     # only the close of a longer exchange
+      tcpcheck replay --side server linux_vs_bsd.pcap
+      tcpcheck replay tests/pkt/four_way_close.pkt
 
     The run must also fit the capture's own timestamps within the model's timer ranges (z3):
     a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
@@ -125,8 +156,7 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     # deferred: ladders pull in graphviz and networkx, which `tcpcheck --help` need not load
     from .replay_report import directory_json, directory_lines, replay_json, replay_lines
     # deferred: only replay and conform read captures; the model commands start without them
-    from .capture import read_capture
-    from .replay import load_open, replay
+    from .replay import load_open
 
     try:
         ts = load_open(model, list(params))
@@ -137,18 +167,19 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
                 raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
                                                 f"({', '.join(CAPTURE_SUFFIXES)})")])
         else:
-            single = read_capture(target, conn, from_close)
+            single = _replay_one(ts, target, conn, from_close, prefix, side)
     except TcpcheckError as err:
         fail_input(err, as_json)
     if target.is_dir():
         results = _replay_each(ts, files, conn, from_close, prefix,
-                               progress=len(files) > 1 and not as_json and sys.stderr.isatty())
+                               progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
+                               side=side)
         if as_json:
             emit_json(directory_json(ts, results))
         else:
             click.echo("\n".join(directory_lines(ts, results)))
     else:
-        results = [replay(ts, single, prefix=prefix)]
+        results = [single]
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:

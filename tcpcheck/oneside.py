@@ -9,13 +9,18 @@ times. The model's peer instance is replaced, not explored: it never takes a ste
 tested endpoint sends to it is consumed by the environment (its channel is emptied before the
 next step, so the tested endpoint never waits on a peer that is not there).
 
-Where the peer's segments enter: at the capture point, which is taken to be the tested host.
-A capture taken there sees the tested endpoint's segments leave at once and the peer's arrive at
-once, so a peer segment is put on the model's channel into the tested endpoint and received by
-that endpoint's own `recv` transition in the same step (the receive is the model's transition:
-emit.py's step semantics through ts.successors; nothing of TCP is restated here). For the same
-reason timing (z3) pins each step to the capture's time of the first segment it takes or sends
-and gives the channels no delay bound: the path's delay is the peer's business.
+Where the peer's segments enter: through the model's channel into the tested endpoint. The
+environment's step puts the capture's next peer segment on that channel when the capture shows
+it, and the tested endpoint receives it with its own `recv` transition whenever the model lets
+it (emit.py's step semantics through ts.successors; nothing of TCP is restated here). Why not
+"received at the capture point, at once": even a capture taken on the tested host sees a
+segment before the host's TCP has processed it, and in that gap the application may act; a
+simultaneous close captured on loopback shows exactly that (the server's FIN leaves after the
+client's FIN was captured, without acknowledging it). The channel keeps the model's FIFO order
+and capacity for the inbound side. For timing (z3) the environment's step is pinned to when the
+capture saw the segment and each sending step to when its first segment was captured; the
+receive is free between them, and the channels have no delay bound (tested -> peer is the
+peer's business, and the capture point may be anywhere on the path).
 
 Everything else is as in two-sided replay: a tested step that sends must send the capture's
 next segments from the tested side; the capture is accepted when, after its last segment, the
@@ -31,11 +36,11 @@ import math
 from collections import deque
 
 from .capture import Capture, CapturedSegment, capture_kind
-from .replay import (CALL_RESULTS, MAX_NODES, MAX_TIMING_CHECKS, Replay, _prefer, _required,
-                     _segment_matches, _sent, _states_summary)
+from .replay import (_EVENT_ORDER, CALL_RESULTS, MAX_NODES, MAX_TIMING_CHECKS, Replay, _prefer,
+                     _required, _segment_matches, _sent, _states_summary)
 from .trace import path_view, tcp_states
-from .transitions import ExplorationError, TransitionSystem
-from .verdicts import Verdict
+from .model import CEvent
+from .transitions import ExplorationError, TransitionSystem, Variant
 
 SIDES = ("client", "server")
 # the application calls a script pins down; a run may not make others of these kinds
@@ -53,17 +58,24 @@ class _Environment:
         self.outbound = next(ch for ch in ts.channels if ch.src == tested)
         out_slot = ts.slots[self.outbound.slot]
         self.clear_out = ~(out_slot.mask << out_slot.offset)
-        self.in_offset = ts.slots[self.inbound.slot].offset
+        in_slot = ts.slots[self.inbound.slot]
+        self.in_offset, self.in_mask = in_slot.offset, in_slot.mask
+        self.capacity = self.inbound.capacity
         self.channels = {ch.name: ch for ch in ts.channels}
         self.sent_cache: dict = {}
-        self.cache: dict[tuple[int, int], list] = {}
+        self.cache: dict[int, list] = {}
+        # the environment's step, as a variant that only timing sees: the peer's segment shows
+        # on the capture (it sends nothing the model counts, arms no timer)
+        self.given = len(ts.variants)
+        peer = self.outbound.dst
+        self.variant = Variant(self.given, peer, CEvent("internal", "peer sends (taken as given)"),
+                               -1, 0, (), (), (), None, (), None)
 
     def encode(self, seg: CapturedSegment) -> int | None:
         """The peer's segment as a code on the channel (flags, then each declared field); None
-        when a field is outside the model's range (the peer went further than the model
-        counts)."""
+        when a field does not fit the model's segment (the peer counts further than the model)."""
         code = int(seg.flags)
-        for name, off, width, base, typ in self.ts.seg_fields:
+        for name, off, width, base, _typ in self.ts.seg_fields:
             value = seg.segment.get(name)
             if value is None:
                 continue
@@ -73,30 +85,33 @@ class _Environment:
             code |= raw << off
         return code
 
-    def steps(self, state: int, incoming: int | None) -> list[tuple]:
-        """(variant id, next state, variant, segments sent, state shown before the step) for
-        the tested endpoint's own steps from `state`, or, with `incoming` (a peer segment's
-        code), its receipts of that segment."""
-        key = (state, -1 if incoming is None else incoming)
-        out = self.cache.get(key)
-        if out is not None:
-            return out
-        base = state & self.clear_out
-        if incoming is None:
-            start, shown = base, state
-        else:
-            # the channel into the tested endpoint is always empty here: each peer segment is
-            # received in the step that brings it
-            start = base | incoming << self.in_offset
-            shown = state | incoming << self.in_offset
-        out = []
-        for vid, nxt in self.ts.successors(start):
-            v = self.ts.variants[vid]
-            if v.instance != self.tested or (v.event.kind == "recv") != (incoming is not None):
-                continue
-            out.append((vid, nxt, v, _sent(self.ts, v, nxt, self.channels, self.sent_cache),
-                        shown))
-        self.cache[key] = out
+    def inject(self, state: int, code: int) -> int | None:
+        """`state` with the peer's segment at the tail of the inbound channel; None when the
+        channel is full (the tested endpoint must receive first)."""
+        raw = (state >> self.in_offset) & self.in_mask
+        w = self.ts.seg_width
+        n = (raw.bit_length() + w - 1) // w
+        if n >= self.capacity:
+            return None
+        return state | (code << (self.in_offset + w * n))
+
+    def pending(self, state: int) -> bool:
+        return bool((state >> self.in_offset) & self.in_mask)
+
+    def steps(self, state: int) -> list[tuple]:
+        """(variant id, next state, variant, segments sent) for the tested endpoint's steps
+        from `state`; what it sent before has been taken by the environment."""
+        out = self.cache.get(state)
+        if out is None:
+            out = []
+            for vid, nxt in self.ts.successors(state & self.clear_out):
+                v = self.ts.variants[vid]
+                if v.instance == self.tested:
+                    out.append((vid, nxt, v, _sent(self.ts, v, nxt, self.channels,
+                                                   self.sent_cache)))
+            # arrivals first, timer expiries last, as in two-sided replay
+            out.sort(key=lambda e: _EVENT_ORDER.get(e[2].event.kind, 2))
+            self.cache[state] = out
         return out
 
 
@@ -107,7 +122,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
 
     `calls`: the tested side's call results after its first failing call, as observations
     (replay.CALL_RESULTS); `app_calls`: packetdrill.AppCall's the application makes, in order;
-    `fixed`: parameter values the input itself sets (a script's SO_LINGER), raw."""
+    `fixed`: parameter values the input itself settles (a script's socket options), raw."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
     names = [inst.name for inst in ts.model.instances]
@@ -137,7 +152,6 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
 
     # nodes: (state, segments matched, call results matched, app calls matched)
     parent: dict[tuple, tuple] = {}
-    shown_before: dict[tuple, int] = {}
     region: dict[tuple, int] = {}
     queue: deque = deque()
     for r, s in enumerate(ts.initial):
@@ -151,34 +165,37 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     frontier: dict[int, list] = {0: []}
     ends: list[tuple] = []
     best = 0
-    unfit: CapturedSegment | None = None
+    unfit = False
     while queue:
         node = queue.popleft()
         state, k, done, j = node
         best = max(best, k)
         frontier.setdefault(k, []).append(node)
         try:
-            own = env.steps(state, None)
-            takes = []
-            if k < n and segs[k].side != side:
-                if codes[k] is None:
-                    unfit = unfit or segs[k]
-                else:
-                    takes = env.steps(state, codes[k])
+            own = env.steps(state)
         except ExplorationError as err:
             failed = Replay(capture, ts, False, best, error=err, side=side)
-            failed.view, failed.run = _view(ts, parent, shown_before, node, region[node])
+            failed.view, failed.run = _view(ts, env, parent, node, region[node])
             return failed
-        allowed = [(e, call_ok(e[2], k, j)) for e in own]
-        allowed = [(e, j2) for e, j2 in allowed if j2 is not None]
-        if k == n and not allowed and done == len(want) and j == len(app_calls):
-            ends.append(node)
-        moves = [(e, j2, 0) for e, j2 in allowed] + [(e, j, 1) for e in takes]
-        for (vid, nxt, v, sent, shown), j2, took in moves:
-            done2 = result_ok(v, done)
+        moves = []
+        for vid, nxt, v, sent in own:
+            j2 = call_ok(v, k, j)
+            done2 = None if j2 is None else result_ok(v, done)
             if done2 is None:
                 continue
-            k2 = k + took
+            moves.append((vid, nxt, sent, done2, j2))
+        if (k == n and not moves and not env.pending(state) and done == len(want)
+                and j == len(app_calls)):
+            ends.append(node)
+        if k < n and segs[k].side != side:
+            if codes[k] is None:
+                unfit = True
+            else:
+                given = env.inject(state, codes[k])
+                if given is not None:
+                    moves.append((env.given, given, (), done, j))
+        for vid, nxt, sent, done2, j2 in moves:
+            k2 = k + 1 if vid == env.given else k
             if sent:
                 if k2 + len(sent) > n or any(segs[k2 + i].side != side or
                                              not _segment_matches(sent[i], segs[k2 + i])
@@ -189,7 +206,6 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             children.setdefault(node, []).append((vid, child))
             if child not in parent:
                 parent[child], region[child] = (node, vid), region[node]
-                shown_before[child] = shown
                 queue.append(child)
                 if len(parent) > MAX_NODES:
                     raise RuntimeError("one-sided replay: too many (state, position) pairs")
@@ -203,36 +219,36 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         result.combos = [dict(ts.initial_params[r]) for r in combos]
         result.required = _required(ts, combos)
         chosen = _prefer(ts, finals, region)
-        path = _path(parent, chosen)
         result.kind = capture_kind(capture)
-        _time(result, ts, path, shown_before, region[chosen], check_timing)
+        _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing)
         if check_timing and result.timing is not None and not result.timing.feasible:
-            _find_timed_run(result, ts, children, finals, region, shown_before, chosen)
+            _find_timed_run(result, ts, env, children, finals, region, chosen)
         return result
 
     at = frontier.get(best, [])
     result.ended_early = best == n
     result.failed_at = segs[best] if best < n else None
-    result.peer_unfit = unfit is not None and unfit is result.failed_at
-    result.could_be_in = [{"tcp_states": {tested: c["tcp_states"].get(tested, "?")},
-                           "combinations": c["combinations"]}
-                          for c in _states_summary(ts, at, region)]
-    result.could_be_in = _merge(result.could_be_in)
+    result.peer_unfit = unfit and result.failed_at is not None and result.failed_at.side != side
+    result.could_be_in = _merge([{"tcp_states": {tested: c["tcp_states"].get(tested, "?")},
+                                  "combinations": c["combinations"]}
+                                 for c in _states_summary(ts, at, region)])
     alternatives: dict[tuple, tuple] = {}
     for node in at:
-        for e in env.steps(node[0], None):
-            vid, _nxt, v, sent, _shown = e
+        for vid, nxt, v, sent in env.steps(node[0]):
             if sent and call_ok(v, node[1], node[3]) is not None:
                 key = tuple(tuple(sorted(s.as_dict().items())) for s in sent)
-                alternatives.setdefault(key, (node, e))
-    result.instead = [{"side": tested, "segments": [s.as_dict() for s in e[3]],
+                alternatives.setdefault(key, (node, vid, nxt, sent))
+    ordered = sorted(alternatives.items(), key=lambda kv: str(kv[0]))
+    result.instead = [{"side": tested, "segments": [s.as_dict() for s in sent],
                        "after": {tested: tcp_states(ts, nd[0]).get(tested)}}
-                      for _key, (nd, e) in sorted(alternatives.items(), key=lambda kv: str(kv[0]))]
+                      for _key, (nd, _vid, _nxt, sent) in ordered]
     if at:
-        pick = next(iter(sorted(alternatives.items(), key=lambda kv: str(kv[0]))), None)
-        node = pick[1][0] if pick else _prefer(ts, at, region)
-        extra = (pick[1][1][0], pick[1][1][1], pick[1][1][4]) if pick else None
-        result.view, result.run = _view(ts, parent, shown_before, node, region[node], extra)
+        if ordered:
+            node, vid, nxt, _sent_ = ordered[0][1]
+            result.view, result.run = _view(ts, env, parent, node, region[node], (vid, nxt))
+        else:
+            node = _prefer(ts, at, region)
+            result.view, result.run = _view(ts, env, parent, node, region[node])
     return result
 
 
@@ -255,66 +271,81 @@ def _path(parent, node) -> list[tuple[int, tuple]]:
     return out
 
 
-def _pairs(path, shown_before) -> list[tuple[int, int]]:
-    """The run as (variant, packed state) for trace.path_view. A step that receives a peer
-    segment reads it from the state before it (run.Step): that state is shown with the segment
-    on the channel, as the environment put it there."""
-    pairs = [(vid, node[0]) for vid, node in path]
-    for i in range(1, len(path)):
-        pairs[i - 1] = (pairs[i - 1][0], shown_before[path[i][1]])
+def _pairs(env: _Environment, path) -> list[tuple[int, int]]:
+    """The run as (variant, packed state) for trace.path_view, without the environment's steps:
+    the state a peer segment was put on the channel in stands in for the state before it, so
+    that the tested endpoint's receipt reads it there (run.Step)."""
+    pairs: list[tuple[int, int]] = []
+    for vid, node in path:
+        if vid == env.given:
+            pairs[-1] = (pairs[-1][0], node[0])
+        else:
+            pairs.append((vid, node[0]))
     return pairs
 
 
-def _view(ts, parent, shown_before, node, reg, extra=None):
-    path = _path(parent, node)
-    pairs = _pairs(path, shown_before)
+def _view(ts, env, parent, node, reg, extra=None):
+    pairs = _pairs(env, _path(parent, node))
     if extra is not None:
-        vid, nxt, shown = extra
-        pairs[-1] = (pairs[-1][0], shown)
-        pairs.append((vid, nxt))
+        pairs.append(extra)
     return path_view(ts, pairs, reg)
 
 
-def timing_system(ts: TransitionSystem) -> TransitionSystem:
-    """The model for timing a one-sided run: the channels have no delay bound, because the
-    peer's segments are pinned to when the capture saw them arrive and the tested endpoint's
-    segments are the peer's business once they leave."""
-    return dataclasses.replace(ts, channels=tuple(dataclasses.replace(ch, delay_ms=(0.0, None))
-                                                  for ch in ts.channels))
+def timing_system(ts: TransitionSystem, env: _Environment) -> TransitionSystem:
+    """The model for timing a one-sided run: the environment's step is one more variant, and
+    the channels have no delay bound (see the module docstring)."""
+    return dataclasses.replace(ts, variants=ts.variants + (env.variant,),
+                               channels=tuple(dataclasses.replace(ch, delay_ms=(0.0, None))
+                                              for ch in ts.channels))
 
 
-def _pins(capture: Capture, path) -> list[tuple[int, float, str]]:
-    """(step, ms after the first pinned step, which segment) for each step that takes or sends
-    a captured segment with a known time (a script's `*` has none)."""
+def _segment_time(capture: Capture, k: int) -> float | None:
     segs = capture.segments
+    if k >= len(segs):
+        return None
+    t = segs[k].time_ms
+    return None if t is None or math.isnan(t) else t
+
+
+def _pins(capture: Capture, env: _Environment, variants, path) -> list[tuple[int, float, str]]:
+    """(step, ms after the first pinned step, which segment): the environment's steps at the
+    capture's time of their segment, sending steps at the time of their first segment; a
+    script's `*` pins nothing."""
     out = []
     for i in range(1, len(path)):
-        k_before, k_after = path[i - 1][1][1], path[i][1][1]
-        if k_after > k_before:
-            t = segs[k_before].time_ms
-            if t is not None and not math.isnan(t):
-                out.append((i, t, f"segment #{segs[k_before].number}"))
+        vid = path[i][0]
+        if vid == env.given or variants[vid].sends:
+            k = path[i - 1][1][1]
+            t = _segment_time(capture, k)
+            if t is not None:
+                out.append((i, t, f"segment #{capture.segments[k].number}"))
     if not out:
         return []
     first = out[0][1]
     return [(i, t - first, what) for i, t, what in out]
 
 
-def _time(result: Replay, ts, path, shown_before, reg, check_timing: bool) -> None:
-    result.view, result.run = path_view(ts, _pairs(path, shown_before), reg)
+def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
+    result.view, result.run = path_view(ts, _pairs(env, path), reg)
     if not check_timing:
         return
     from .timing import check_run  # deferred: timing loads z3
 
-    pinned = _pins(result.capture, path)
+    timed = timing_system(ts, env)
+    pinned = _pins(result.capture, env, timed.variants, path)
     result.timed_by_capture = bool(pinned)
-    variants = [ts.variants[vid] for vid, _node in path[1:]]
-    result.timing = check_run(timing_system(ts), variants, pinned or None)
+    result.timing = check_run(timed, [timed.variants[vid] for vid, _node in path[1:]],
+                              pinned or None)
+    if result.timing.feasible and result.timing.times_ms is not None:
+        # the times of the steps the view shows (the environment's are folded away)
+        kept = [0] + [i for i in range(1, len(path)) if path[i][0] != env.given]
+        result.timing = dataclasses.replace(result.timing,
+                                            times_ms=[result.timing.times_ms[i] for i in kept])
 
 
-def _find_timed_run(result: Replay, ts, children, finals, region, shown_before, chosen) -> None:
-    """The shortest run does not fit the capture's times: search the others (depth first, with
-    z3's incremental solver; see replay._find_timed_run, whose search this shares)."""
+def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen) -> None:
+    """The shortest run does not fit the capture's times: search the others, depth first with
+    z3's incremental solver (timing.TimedSearch, as two-sided replay does)."""
     from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
@@ -328,35 +359,29 @@ def _find_timed_run(result: Replay, ts, children, finals, region, shown_before, 
             if prev not in useful:
                 useful.add(prev)
                 stack.append(prev)
-    starts = sorted({nd for nd in useful if nd[1:] == (0, 0, 0) and nd[0] in ts.initial
-                     and nd in region},
+    starts = sorted((nd for nd in useful if nd in region and parent_less(nd)),
                     key=lambda nd: (region[nd] != region[chosen], region[nd]))
-    segs = result.capture.segments
+    timed = timing_system(ts, env)
     first = (result.view, result.run, result.timing)
+    t0 = _segment_time(result.capture, 0)
 
     def pin(path, vid):
-        if not result.timed_by_capture:
+        if not result.timed_by_capture or t0 is None:
             return None
-        k = path[-1][1][1]
-        # whether the step takes or sends a segment is known from its variant: a receive in
-        # one-sided replay always takes the peer's next segment
-        v = ts.variants[vid]
-        if not (v.sends or v.event.kind == "recv") or k >= len(segs):
+        if vid != env.given and not timed.variants[vid].sends:
             return None
-        t = segs[k].time_ms
-        if t is None or math.isnan(t):
+        t = _segment_time(result.capture, path[-1][1][1])
+        if t is None:
             return None
-        firsts = [idx for idx in range(1, len(path)) if path[idx][1][1] > path[idx - 1][1][1]]
-        anchor = firsts[0] if firsts else len(path)
-        t0 = next((g.time_ms for g in segs if g.time_ms is not None and not math.isnan(g.time_ms)),
-                  0.0)
+        anchor = next((i for i in range(1, len(path))
+                       if path[i][0] == env.given or timed.variants[path[i][0]].sends), len(path))
         return (anchor, t - t0)
 
-    search = TimedSearch(timing_system(ts), MAX_TIMING_CHECKS)
+    search = TimedSearch(timed, MAX_TIMING_CHECKS)
     for start in starts:
         for path in search.paths(start, lambda nd: children.get(nd, []), finals_set.__contains__,
                                  skip=lambda nd, _steps: nd not in useful, pin=pin):
-            _time(result, ts, path, shown_before, region[start], True)
+            _time(result, ts, env, path, region[start], True)
             if result.timing.feasible:
                 return
         if search.exhausted:
@@ -364,6 +389,10 @@ def _find_timed_run(result: Replay, ts, children, finals, region, shown_before, 
             break
     result.view, result.run, result.timing = first
 
+
+def parent_less(node) -> bool:
+    """An initial node of the search: nothing matched yet."""
+    return node[1:] == (0, 0, 0)
 
 
 def with_peer(steps: list[dict], tested: str, peer: str) -> list[dict]:
@@ -393,3 +422,20 @@ def with_peer(steps: list[dict], tested: str, peer: str) -> list[dict]:
                             "observations": [], "time_ms": step.get("time_ms"),
                             "tcp_states": step.get("tcp_states", {})})
     return out
+
+
+def script_params(ts: TransitionSystem, settings, side: str) -> dict[str, int]:
+    """Parameter values a script's socket options settle, for the models that declare them
+    (raw values, as in ts.initial_params). A script states everything its application does, so
+    what it does not set is off: SO_LINGER with a zero timeout is `linger_zero`, and without
+    it linger_zero=false; TCP_QUICKACK on the tested side is `<side>_quickack`, and without it
+    the tested side delays its ACKs (delayed_ack=true, the Linux default); one process holds
+    the socket (shared_socket=false)."""
+    declared = {p.name for p in ts.model.params}
+    given = dict(settings)
+    wanted = {"linger_zero": int(given.get("SO_LINGER") == "0"),
+              "shared_socket": 0,
+              f"{side}_quickack": int("TCP_QUICKACK" in given)}
+    if "TCP_QUICKACK" not in given:
+        wanted["delayed_ack"] = 1
+    return {name: value for name, value in wanted.items() if name in declared}

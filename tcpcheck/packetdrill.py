@@ -39,7 +39,7 @@ from .diagnostics import Diagnostic, Span, TcpcheckError
 from .replay import calls_after_error
 
 GRAMMAR = r"""
-start: _NL* (line _NL)*
+start: _NL* (line _NL+)*
 line: time (syscall | packet)
 time: PLUS NUMBER   -> relative
     | NUMBER        -> absolute
@@ -170,6 +170,18 @@ def _expected(err: UnexpectedInput) -> str:
         "this reader knows the subset of packetdrill that teardown scripts use"
 
 
+def _words(args: list) -> list[str]:
+    """Every name and number among a call's arguments, in order (inside unions, arrays and
+    structs too)."""
+    out: list[str] = []
+    for a in args:
+        if isinstance(a, Token):
+            out.append(str(a))
+        elif isinstance(a, Tree):
+            out.extend(_words(a.children))
+    return out
+
+
 class _Reader:
     """The parse tree to packets and calls, with the script's clock."""
 
@@ -281,7 +293,7 @@ class _Reader:
         elif call in ("write", "send"):
             self.record("write", result, errno, line)
         elif call == "shutdown":
-            how = [str(a) for a in args if isinstance(a, Token) and str(a).startswith("SHUT_")]
+            how = [w for w in _words(args) if w.startswith("SHUT_")]
             if not how:
                 raise _error("TCP621", "shutdown() needs SHUT_RD, SHUT_WR or SHUT_RDWR",
                              _span(self.source, name))
@@ -304,14 +316,15 @@ class _Reader:
 
     def setsockopt(self, args: list) -> None:
         """Note the options a teardown depends on: SO_LINGER (and its timeout), TCP_QUICKACK."""
-        names = [str(a) for a in args if isinstance(a, Token)]
+        names = _words(args)
         if "SO_LINGER" in names:
-            struct = next((a for a in args if isinstance(a, Tree) and a.data == "struct"), None)
+            struct = next((t for a in args if isinstance(a, Tree)
+                           for t in a.iter_subtrees_topdown() if t.data == "struct"), None)
             fields = {}
             for f in (struct.children if struct is not None else []):
                 if isinstance(f, Tree) and f.data == "field":
                     key, value = f.children
-                    fields[str(key)] = str(value)
+                    fields[str(key)] = " ".join(_words([value]))
             if fields.get("l_onoff", fields.get("onoff")) not in (None, "0"):
                 self.settings.append(("SO_LINGER", fields.get("l_linger",
                                                               fields.get("linger", "?"))))
