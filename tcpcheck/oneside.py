@@ -40,11 +40,13 @@ from .replay import (_EVENT_ORDER, CALL_RESULTS, MAX_NODES, MAX_TIMING_CHECKS, R
                      _required, _segment_matches, _sent, _states_summary)
 from .trace import path_view, tcp_states
 from .model import CEvent
+from .tcp import Flags
 from .transitions import ExplorationError, TransitionSystem, Variant
 
 SIDES = ("client", "server")
-# the application calls a script pins down; a run may not make others of these kinds
-_PINNED_CALLS = ("close", "shutdown", "exit", "kill")
+# the application calls a script pins down (reads are not: a read() that returns EOF or data
+# is no step of the model); a run may not make others of these kinds
+_PINNED_CALLS = ("close", "shutdown", "exit", "kill", "write")
 
 
 class _Environment:
@@ -135,11 +137,17 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     codes = [env.encode(g) if g.side != side else None for g in segs]
 
     def call_ok(v, k: int, j: int) -> int | None:
-        """The app calls matched after step v (None: the script does not make this call)."""
+        """The app calls matched after step v (None: the script does not make this call here).
+        A close() step that sends data is the script's write() and close() in one step (the
+        FIN rides on the last data, which had not left yet)."""
         if v.event.kind != "call" or v.event.name not in _PINNED_CALLS or not app_calls:
             return j
-        if j < len(app_calls) and app_calls[j].label == v.event.label() and app_calls[j].after == k:
-            return j + 1
+        wanted = [v.event.label()]
+        if v.event.name != "write" and any(f & Flags.DATA for _ch, f in v.sends):
+            wanted.insert(0, "write()")
+        got = app_calls[j:j + len(wanted)]
+        if [c.label for c in got] == wanted and all(c.after == k for c in got):
+            return j + len(wanted)
         return None
 
     def result_ok(v, done: int) -> int | None:
@@ -244,7 +252,9 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                       for _key, (nd, _vid, _nxt, sent) in ordered]
     if at:
         if ordered:
-            node, vid, nxt, _sent_ = ordered[0][1]
+            # the nearest run: preferably one in which the peer's segments have all arrived
+            node, vid, nxt, _sent_ = min((alt for _key, alt in ordered),
+                                         key=lambda alt: env.pending(alt[0][0]))
             result.view, result.run = _view(ts, env, parent, node, region[node], (vid, nxt))
         else:
             node = _prefer(ts, at, region)

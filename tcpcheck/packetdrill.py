@@ -22,7 +22,7 @@ never a traceback. The packets become `capture.Packet`s with the script's own se
 numbers (each direction counts from 0, its SYN) and go through the capture reader's one
 translation into the model's segments (`capture.segments_from_packets`), so a script and a
 pcap of the same exchange give the same segments. The calls become what one-sided replay
-checks (tcpcheck.oneside): the close() and shutdown() calls in their place among the
+checks (tcpcheck.oneside): the write(), close() and shutdown() calls in their place among the
 segments, and the results of reads and writes after an error (EOF, ECONNRESET, EPIPE).
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ REMOTE = ("192.0.2.2", 40000)
 
 @dataclass(frozen=True, slots=True)
 class AppCall:
-    """A close() or shutdown() the script makes, where it stands among the segments."""
+    """A write(), close() or shutdown() the script makes, where it stands among the segments."""
     label: str          # as the model's events are labelled: "close()", "shutdown(SHUT_WR)"
     after: int          # how many of the model's segments come before it
     line: int
@@ -100,7 +100,7 @@ class Script:
     capture: Capture                 # the segments, inbound from the peer, outbound from `side`
     side: str                        # "client" or "server": the local endpoint, under test
     calls: tuple[str, ...] | None    # results after the first failing call, as observations
-    app_calls: tuple[AppCall, ...]   # close() and shutdown() in order
+    app_calls: tuple[AppCall, ...]   # write(), close() and shutdown() in order
     settings: tuple[tuple[str, str], ...]   # socket options seen: ("SO_LINGER", "0"), ...
 
 
@@ -292,6 +292,7 @@ class _Reader:
             self.record("read", result, errno, line)
         elif call in ("write", "send"):
             self.record("write", result, errno, line)
+            self.app_calls.append(("write()", line))
         elif call == "shutdown":
             how = [w for w in _words(args) if w.startswith("SHUT_")]
             if not how:
