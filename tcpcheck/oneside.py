@@ -252,9 +252,12 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                       for _key, (nd, _vid, _nxt, sent) in ordered]
     if at:
         if ordered:
-            # the nearest run: preferably one in which the peer's segments have all arrived
-            node, vid, nxt, _sent_ = min((alt for _key, alt in ordered),
-                                         key=lambda alt: env.pending(alt[0][0]))
+            # the nearest run: preferably one in which the peer's segments have all arrived,
+            # and the application makes its next call
+            node, vid, nxt, _sent_ = min(
+                (alt for _key, alt in ordered),
+                key=lambda alt: (env.pending(alt[0][0]),
+                                 call_ok(ts.variants[alt[1]], alt[0][1], alt[0][3]) == alt[0][3]))
             result.view, result.run = _view(ts, env, parent, node, region[node], (vid, nxt))
         else:
             node = _prefer(ts, at, region)
