@@ -17,10 +17,12 @@ it (emit.py's step semantics through ts.successors; nothing of TCP is restated h
 segment before the host's TCP has processed it, and in that gap the application may act; a
 simultaneous close captured on loopback shows exactly that (the server's FIN leaves after the
 client's FIN was captured, without acknowledging it). The channel keeps the model's FIFO order
-and capacity for the inbound side. For timing (z3) the environment's step is pinned to when the
-capture saw the segment and each sending step to when its first segment was captured; the
-receive is free between them, and the channels have no delay bound (tested -> peer is the
-peer's business, and the capture point may be anywhere on the path).
+and capacity for the inbound side, and for timing (z3) its delay range: the environment's step
+is pinned to when the capture saw the segment, each sending step to when its first segment was
+captured, and the receipt comes within the channel's delay after the environment's step (a
+capture on the tested host could bound it tighter; the model's range is what the model says of
+its network). The channel out of the tested endpoint has no delay bound: nothing in the model
+receives from it, what happens to those segments is the peer's business.
 
 Everything else is as in two-sided replay: a tested step that sends must send the capture's
 next segments from the tested side; the capture is accepted when, after its last segment, the
@@ -67,11 +69,12 @@ class _Environment:
         self.sent_cache: dict = {}
         self.cache: dict[int, list] = {}
         # the environment's step, as a variant that only timing sees: the peer's segment shows
-        # on the capture (it sends nothing the model counts, arms no timer)
+        # on the capture and enters the channel into the tested endpoint, whose delay bound
+        # then holds for its receipt (timing.py: a segment arrives within its channel's delay)
         self.given = len(ts.variants)
         peer = self.outbound.dst
         self.variant = Variant(self.given, peer, CEvent("internal", "peer sends (taken as given)"),
-                               -1, 0, (), (), (), None, (), None)
+                               -1, 0, ((self.inbound.name, 0),), (), (), None, (), None)
 
     def encode(self, seg: CapturedSegment) -> int | None:
         """The peer's segment as a code on the channel (flags, then each declared field); None
@@ -306,9 +309,11 @@ def _view(ts, env, parent, node, reg, extra=None):
 
 def timing_system(ts: TransitionSystem, env: _Environment) -> TransitionSystem:
     """The model for timing a one-sided run: the environment's step is one more variant, and
-    the channels have no delay bound (see the module docstring)."""
+    the channel out of the tested endpoint has no delay bound (nobody in the model receives
+    from it); the channel into it keeps the model's (see the module docstring)."""
     return dataclasses.replace(ts, variants=ts.variants + (env.variant,),
-                               channels=tuple(dataclasses.replace(ch, delay_ms=(0.0, None))
+                               channels=tuple(ch if ch.name == env.inbound.name else
+                                              dataclasses.replace(ch, delay_ms=(0.0, None))
                                               for ch in ts.channels))
 
 

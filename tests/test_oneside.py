@@ -185,3 +185,13 @@ def test_a_script_and_a_capture_of_the_same_exchange_read_alike():
     cap = read_capture(CAPTURES / "passive_closes_at_once.pcap")
     assert script.capture.compact == cap.compact == "C:FA S:FA C:A"
     assert [s.segment for s in script.capture.segments] == [s.segment for s in cap.segments]
+
+
+def test_the_tested_side_is_held_to_the_capture_times():
+    # invalid/late_fin_ack.pcap: the server's FIN+ACK 300 ms after the client's FIN, later than
+    # any delayed-ACK timeout. The peer's FIN reaches the server within the model's channel
+    # delay after it was captured, so one-sided replay of the server rejects it on timing too
+    r = replay_side(open_system(), read_capture(CAPTURES / "invalid" / "late_fin_ack.pcap"),
+                    "server")
+    assert r.verdict is Verdict.REJECTED and r.untimely
+    assert any("server.delack" in c for c in r.timing.conflict), r.timing.conflict
