@@ -122,11 +122,12 @@ class _Environment:
 
 def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bool = False,
                 check_timing: bool = True, calls: tuple[str, ...] | None = None,
-                app_calls: tuple = (), fixed: dict[str, int] | None = None) -> Replay:
+                app_calls: tuple | None = None, fixed: dict[str, int] | None = None) -> Replay:
     """Judge `side` of `capture` against the model, the peer taken as given (module docstring).
 
     `calls`: the tested side's call results after its first failing call, as observations
-    (replay.CALL_RESULTS); `app_calls`: packetdrill.AppCall's the application makes, in order;
+    (replay.CALL_RESULTS); `app_calls`: packetdrill.AppCall's the application makes, in order
+    (None: not known, as in a capture; a script that makes no call gives ());
     `fixed`: parameter values the input itself settles (a script's socket options), raw."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
@@ -143,7 +144,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         """The app calls matched after step v (None: the script does not make this call here).
         A close() step that sends data is the script's write() and close() in one step (the
         FIN rides on the last data, which had not left yet)."""
-        if v.event.kind != "call" or v.event.name not in _PINNED_CALLS or not app_calls:
+        if app_calls is None or v.event.kind != "call" or v.event.name not in _PINNED_CALLS:
             return j
         wanted = [v.event.label()]
         if v.event.name != "write" and any(f & Flags.DATA for _ch, f in v.sends):
@@ -196,7 +197,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                 continue
             moves.append((vid, nxt, sent, done2, j2))
         if (k == n and not moves and not env.pending(state) and done == len(want)
-                and j == len(app_calls)):
+                and j == len(app_calls or ())):
             ends.append(node)
         if k < n and segs[k].side != side:
             if codes[k] is None:
@@ -222,7 +223,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                     raise RuntimeError("one-sided replay: too many (state, position) pairs")
 
     result = Replay(capture, ts, False, best, side=side)
-    result.calls_checked = calls is not None or bool(app_calls)
+    result.calls_checked = calls is not None or app_calls is not None
     if ends or (prefix and best == n and frontier.get(n)):
         finals = ends or frontier[n]
         result.accepted = True

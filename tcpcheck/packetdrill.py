@@ -27,6 +27,7 @@ segments, and the results of reads and writes after an error (EOF, ECONNRESET, E
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +132,12 @@ def read_script(path: str | Path) -> Script:
 
 
 def parse_script(text: str, source: str) -> Script:
-    tree = _parse(text, source)
-    return _Reader(source).read(tree)
+    try:
+        tree = _parse(text, source)
+        return _Reader(source).read(tree)
+    except RecursionError:
+        raise _error("TCP620", "the script's arguments are nested too deeply",
+                     Span(source, 1, 1, 1, 2)) from None
 
 
 def _parse(text: str, source: str) -> Tree:
@@ -196,6 +201,7 @@ class _Reader:
         self.syn_from: str | None = None
         self.role: str | None = None            # from connect() / listen() / accept()
         self.next_seq = {"in": 0, "out": 0}
+        self.anytime: set[int] = set()          # lines of packets at `*`
 
     def read(self, tree: Tree) -> Script:
         for line in tree.children:
@@ -205,6 +211,9 @@ class _Reader:
         client, server = (LOCAL, REMOTE) if side == "client" else (REMOTE, LOCAL)
         handshake = self.syn_from is not None
         cap = segments_from_packets(self.packets, client, server, handshake)
+        # a packet at `*` was read at the last known time; it has none of its own
+        cap.segments = [dataclasses.replace(g, time_ms=None) if g.frame in self.anytime else g
+                        for g in cap.segments]
         cap.source, cap.format = self.source, "packetdrill"
         cap.connection = f"{side} (under test) <-> {'server' if side == 'client' else 'client'}"
         app = tuple(AppCall(label, sum(1 for s in cap.segments if s.frame < line), line)
@@ -238,6 +247,9 @@ class _Reader:
         if event.data == "syscall":
             self.syscall(event)
         else:
+            if math.isnan(when):
+                self.anytime.add(node.meta.line)
+                when = self.clock
             self.packet(event, when, node.meta.line)
 
     def time(self, node: Tree) -> float:
@@ -262,7 +274,7 @@ class _Reader:
         except ValueError:
             raise _error("TCP621", f"expected a whole number, not {token}",
                          _span(self.source, token)) from None
-        if kind is int and not 0 <= value < 1 << 32 and not str(token).startswith("-"):
+        if kind is int and not -1 <= value < 1 << 32:
             raise _error("TCP621", f"{token} is outside TCP's 32-bit sequence space",
                          _span(self.source, token))
         return value
@@ -344,6 +356,9 @@ class _Reader:
             self.syn_from = way
         if seq is not None:
             start, end, length = (self.number(t) for t in seq.children)
+            if min(start, end, length) < 0:
+                raise _error("TCP621", "sequence numbers and lengths are not negative",
+                             _span(self.source, seq.meta))
             if end - start != length:
                 raise _error("TCP621", f"{start}:{end}({length}): the length is not "
                              "END - START", _span(self.source, seq.meta))

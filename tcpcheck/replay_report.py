@@ -41,7 +41,8 @@ def replay_json(r: Replay) -> dict:
     """One replay as a JSON document (stable keys)."""
     ts = r.system
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
-           **({"side": r.side, "peer": "taken as given"} if r.side is not None else {}),
+           **({"side": r.side, "peer": "taken as given", "peer_unfit": r.peer_unfit}
+              if r.side is not None else {}),
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
            "combinations": len(r.combos), "total_combinations": len(ts.initial)}
@@ -125,6 +126,9 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
             sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
             out.append(f"verdict: rejected at the end of the capture: every run of model "
                        f"{ts.model.name} that sends {sent} must send more")
+        if r.peer_unfit:
+            out.append("note: the peer's segment counts further than the model's segment fields "
+                       "can say (the model's data bound), so it could not be delivered")
         if r.could_be_in:
             out.append("the model could have been in:")
             for c in r.could_be_in:

@@ -195,3 +195,29 @@ def test_the_tested_side_is_held_to_the_capture_times():
                     "server")
     assert r.verdict is Verdict.REJECTED and r.untimely
     assert any("server.delack" in c for c in r.timing.conflict), r.timing.conflict
+
+
+def test_a_packet_at_any_time_is_not_pinned():
+    # `*`: the peer's ACK may come at any time; the report stays valid JSON (no NaN)
+    from tcpcheck.replay_report import replay_json
+
+    text = ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = 0\n"
+            "+0 > S 0:0(0) <mss 65495>\n+.01 < S. 0:0(0) ack 1 win 65535\n+0 > . 1:1(0) ack 1\n"
+            "+.1 close(3) = 0\n+0 > F. 1:1(0) ack 1\n* < . 1:1(0) ack 2 win 512\n"
+            "+.1 < F. 1:1(0) ack 2 win 512\n+0 > . 2:2(0) ack 2\n")
+    script = parse_script(text, "star.pkt")
+    assert [g.time_ms for g in script.capture.segments] == [0.0, None, 100.0, 100.0]
+    r = replay_side(open_system(), script.capture, script.side, calls=script.calls,
+                    app_calls=script.app_calls)
+    assert r.verdict is Verdict.ACCEPTED and r.kind == "four-way"
+    json.dumps(replay_json(r), allow_nan=False)
+
+
+def test_a_script_that_makes_no_call_lets_the_application_make_none():
+    # no close() in the script: the tested client may not close on its own, it stays
+    # ESTABLISHED and sends nothing, which the model allows
+    script = parse_script("0 connect(3, ..., ...) = 0\n", "idle.pkt")
+    assert script.app_calls == () and script.side == "client"
+    r = replay_side(open_system(), script.capture, script.side, app_calls=script.app_calls,
+                    check_timing=False)
+    assert r.accepted
