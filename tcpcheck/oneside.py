@@ -38,6 +38,7 @@ import math
 from collections import deque
 
 from .capture import Capture, CapturedSegment, capture_kind
+from .kinds import CloseKind
 from .replay import (_EVENT_ORDER, CALL_RESULTS, MAX_NODES, MAX_TIMING_CHECKS, Replay, _prefer,
                      _required, _segment_matches, _sent, _states_summary)
 from .trace import path_view, tcp_states
@@ -231,7 +232,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         result.combos = [dict(ts.initial_params[r]) for r in combos]
         result.required = _required(ts, combos)
         chosen = _prefer(ts, finals, region)
-        result.kind = capture_kind(capture)
+        result.kind = _kind(ts, capture, tested, chosen[0])
         _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing)
         if check_timing and result.timing is not None and not result.timing.feasible:
             _find_timed_run(result, ts, env, children, finals, region, chosen)
@@ -267,6 +268,18 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             node = _prefer(ts, at, region)
             result.view, result.run = _view(ts, env, parent, node, region[node])
     return result
+
+
+def _kind(ts: TransitionSystem, capture: Capture, tested: str, end: int) -> CloseKind | None:
+    """The kind of close, read from the capture's segments (the peer's part of the run is not
+    the model's); incomplete when, without an RST, the tested endpoint does not end CLOSED (a
+    socket left in CLOSE_WAIT, or a script that stops before the close is over)."""
+    kind = capture_kind(capture)
+    if kind == CloseKind.RST:
+        return kind
+    if tcp_states(ts, end).get(tested, "CLOSED") != "CLOSED":
+        return CloseKind.INCOMPLETE
+    return kind
 
 
 def _merge(rows: list[dict]) -> list[dict]:
