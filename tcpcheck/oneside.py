@@ -189,6 +189,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         except ExplorationError as err:
             failed = Replay(capture, ts, False, best, error=err, side=side)
             failed.view, failed.run = _view(ts, env, parent, node, region[node])
+            failed.given = _given(capture, env, _path(parent, node))
             return failed
         moves = []
         for vid, nxt, v, sent in own:
@@ -264,9 +265,11 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                 key=lambda alt: (env.pending(alt[0][0]),
                                  call_ok(ts.variants[alt[1]], alt[0][1], alt[0][3]) == alt[0][3]))
             result.view, result.run = _view(ts, env, parent, node, region[node], (vid, nxt))
+            result.given = _given(capture, env, _path(parent, node))
         else:
             node = _prefer(ts, at, region)
             result.view, result.run = _view(ts, env, parent, node, region[node])
+            result.given = _given(capture, env, _path(parent, node))
     return result
 
 
@@ -315,10 +318,25 @@ def _pairs(env: _Environment, path) -> list[tuple[int, int]]:
 
 
 def _view(ts, env, parent, node, reg, extra=None):
-    pairs = _pairs(env, _path(parent, node))
+    path = _path(parent, node)
+    pairs = _pairs(env, path)
     if extra is not None:
         pairs.append(extra)
     return path_view(ts, pairs, reg)
+
+
+def _given(capture: Capture, env: _Environment, path, times=None) -> tuple:
+    """Where the environment's steps go among the shown steps: (index of the shown step they
+    come before, the peer's segment, its time in the run or None)."""
+    out, shown = [], 1
+    for i in range(1, len(path)):
+        if path[i][0] == env.given:
+            # the segment as the model's channel holds it (every field, as run steps show it)
+            seg = env.ts.decode_segment(env.encode(capture.segments[path[i - 1][1][1]]))
+            out.append((shown, seg, times[i] if times is not None else None))
+        else:
+            shown += 1
+    return tuple(out)
 
 
 def timing_system(ts: TransitionSystem, env: _Environment) -> TransitionSystem:
@@ -359,6 +377,7 @@ def _pins(capture: Capture, env: _Environment, variants, path) -> list[tuple[int
 
 def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
     result.view, result.run = path_view(ts, _pairs(env, path), reg)
+    result.given = _given(result.capture, env, path)
     if not check_timing:
         return
     from .timing import check_run  # deferred: timing loads z3
@@ -369,6 +388,7 @@ def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
     result.timing = check_run(timed, [timed.variants[vid] for vid, _node in path[1:]],
                               pinned or None)
     if result.timing.feasible and result.timing.times_ms is not None:
+        result.given = _given(result.capture, env, path, result.timing.times_ms)
         # the times of the steps the view shows (the environment's are folded away)
         kept = [0] + [i for i in range(1, len(path)) if path[i][0] != env.given]
         result.timing = dataclasses.replace(result.timing,
@@ -427,32 +447,42 @@ def parent_less(node) -> bool:
     return node[1:] == (0, 0, 0)
 
 
-def with_peer(steps: list[dict], tested: str, peer: str) -> list[dict]:
-    """A one-sided run's JSON steps as a ladder draws them: before each receipt of the tested
-    endpoint a step of the peer sending that segment, after each send of the tested endpoint a
-    step of the peer receiving it (kind "given": the environment, not the model), and the
-    peer's TCP state left out everywhere (the model does not know it)."""
-    out = []
-    for step in steps:
+def with_peer(steps: list[dict], tested: str, peer: str, given=()) -> list[dict]:
+    """A one-sided run's JSON steps as a ladder draws them: the peer's segments sent where the
+    environment put them on the wire (`given`: see _given), after each send of the tested
+    endpoint a step of the peer receiving it (both of kind "given": the environment, not the
+    model), and the peer's TCP state left out everywhere (the model does not know it)."""
+    quiet = {"fired": None, "armed": [], "cancelled": []}
+    before: dict[int, list] = {}
+    for at, seg, time_ms in given:
+        before.setdefault(at, []).append((seg, time_ms))
+    out: list[dict] = []
+
+    def states(step):
+        return {k: v for k, v in (step.get("tcp_states") or {}).items() if k != peer}
+
+    def put_given(at: int, near: dict) -> None:
+        for seg, time_ms in before.get(at, []):
+            out.append({"step": "", "endpoint": peer, "kind": "given",
+                        "event": "sends (taken as given)", "received": None, "sent": [seg],
+                        "segment": seg["flags"], "timers": quiet, "observations": [],
+                        "time_ms": time_ms, "tcp_states": states(near)})
+
+    for idx, step in enumerate(steps):
+        # the peer's send changes nothing of the tested endpoint: it keeps the state before
+        put_given(idx, steps[max(idx - 1, 0)])
         step = dict(step)
         if "tcp_states" in step:
-            step["tcp_states"] = {k: v for k, v in step["tcp_states"].items() if k != peer}
-        if step.get("endpoint") == tested and step.get("kind") == "recv" and step.get("received"):
-            out.append({"step": "", "endpoint": peer, "kind": "given",
-                        "event": "sends (taken as given)", "received": None,
-                        "sent": [step["received"]], "segment": step["received"]["flags"],
-                        "timers": {"fired": None, "armed": [], "cancelled": []},
-                        "observations": [], "time_ms": step.get("time_ms"),
-                        "tcp_states": step.get("tcp_states", {})})
+            step["tcp_states"] = states(step)
         out.append(step)
         if step.get("endpoint") == tested and step.get("sent"):
             for seg in step["sent"]:
                 out.append({"step": "", "endpoint": peer, "kind": "recv",
                             "event": "receives (taken as given)", "received": seg, "sent": [],
-                            "segment": None,
-                            "timers": {"fired": None, "armed": [], "cancelled": []},
-                            "observations": [], "time_ms": step.get("time_ms"),
-                            "tcp_states": step.get("tcp_states", {})})
+                            "segment": None, "timers": quiet, "observations": [],
+                            "time_ms": step.get("time_ms"), "tcp_states": step["tcp_states"]})
+    if steps:
+        put_given(len(steps), steps[-1])
     return out
 
 

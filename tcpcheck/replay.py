@@ -68,6 +68,8 @@ class Replay:
     side: str | None = None
     peer_unfit: bool = False                  # the peer's failing segment is outside the
                                               # model's field ranges (it counts further)
+    given: tuple = ()                         # where the peer's segments entered the run
+                                              # (oneside._given), for the report's ladder
 
 
     @property

@@ -30,7 +30,7 @@ def _steps(r: Replay, times=None) -> list[dict]:
     names = [inst.name for inst in r.system.model.instances]
     tested = names[0] if r.side == "client" else names[-1]
     peer = next((nm for nm in names if nm != tested), tested)
-    return with_peer(steps, tested, peer)
+    return with_peer(steps, tested, peer, r.given)
 
 
 def _show(v) -> str:
