@@ -231,7 +231,8 @@ def _directory_row_json(r: Replay | Unreadable) -> dict:
     return {"file": r.capture.source, "verdict": r.verdict, "kind": r.kind,
             "segments": r.capture.compact, "matched": r.matched,
             "required_params": r.required, "combinations": len(r.combos),
-            "failed_at": r.failed_at.as_json() if r.failed_at else None}
+            "failed_at": r.failed_at.as_json() if r.failed_at else None,
+            **({"side": r.side} if r.side is not None else {})}
 
 
 def directory_json(ts: TransitionSystem, results: list[Replay | Unreadable]) -> dict:

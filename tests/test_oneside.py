@@ -221,3 +221,12 @@ def test_a_script_that_makes_no_call_lets_the_application_make_none():
     r = replay_side(open_system(), script.capture, script.side, app_calls=script.app_calls,
                     check_timing=False)
     assert r.accepted
+
+
+def test_a_directory_of_scripts_has_a_row_each_with_its_side():
+    done = run_tcpcheck("replay", "tests/pkt", "--json")
+    assert done.returncode == ExitStatus.VIOLATED      # one script is rejected on purpose
+    rows = {r["file"].rsplit("/", 1)[-1]: r for r in json.loads(done.stdout)["captures"]}
+    assert set(rows) == set(SCRIPTS)
+    for name, want in SCRIPTS.items():
+        assert rows[name]["verdict"] == want["verdict"] and rows[name]["side"] == want["side"]
