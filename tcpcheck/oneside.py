@@ -26,10 +26,10 @@ receives from it, what happens to those segments is the peer's business.
 
 Everything else is as in two-sided replay: a tested step that sends must send the capture's
 next segments from the tested side; the capture is accepted when, after its last segment, the
-tested endpoint can finish quietly (no step left that it could take on its own); the calls'
-results after an error must be the kernel's (`calls`). A packetdrill script adds its close()
-and shutdown() calls (`app_calls`): the tested application makes exactly those, each in its
-place among the segments.
+tested endpoint has received every peer segment and can finish quietly (no step left that it
+could take on its own); the calls' results after an error must be the kernel's (`calls`). A
+packetdrill script adds its write(), close() and shutdown() calls (`app_calls`): the tested
+application makes exactly those, each in its place among the segments.
 """
 from __future__ import annotations
 
@@ -39,11 +39,21 @@ from collections import deque
 
 from .capture import Capture, CapturedSegment, capture_kind
 from .kinds import CloseKind
-from .replay import (_EVENT_ORDER, CALL_RESULTS, MAX_NODES, MAX_TIMING_CHECKS, Replay, _prefer,
-                     _required, _segment_matches, _sent, _states_summary)
-from .trace import path_view, tcp_states
 from .model import CEvent
+from .replay import (
+    _EVENT_ORDER,
+    CALL_RESULTS,
+    MAX_NODES,
+    MAX_TIMING_CHECKS,
+    Replay,
+    _prefer,
+    _required,
+    _segment_matches,
+    _sent,
+    _states_summary,
+)
 from .tcp import Flags
+from .trace import path_view, tcp_states
 from .transitions import ExplorationError, TransitionSystem, Variant
 
 SIDES = ("client", "server")
@@ -260,7 +270,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         if ordered:
             # the nearest run: preferably one in which the peer's segments have all arrived,
             # and the application makes its next call
-            node, vid, nxt, _sent_ = min(
+            node, vid, nxt, _ = min(
                 (alt for _key, alt in ordered),
                 key=lambda alt: (env.pending(alt[0][0]),
                                  call_ok(ts.variants[alt[1]], alt[0][1], alt[0][3]) == alt[0][3]))

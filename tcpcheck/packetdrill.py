@@ -35,7 +35,19 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from .capture import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, Capture, Packet, segments_from_packets
+from .capture import (
+    ACK,
+    CWR,
+    ECE,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    URG,
+    Capture,
+    Packet,
+    segments_from_packets,
+)
 from .diagnostics import Diagnostic, Span, TcpcheckError
 from .replay import calls_after_error
 
@@ -283,7 +295,7 @@ class _Reader:
 
     def syscall(self, node: Tree) -> None:
         name, *rest = node.children
-        errno, note = rest[-2], rest[-1]
+        errno = rest[-2]            # rest[-1], the errno's text in parentheses, is a comment
         result_token = rest[-3]
         args = [a for a in rest[:-3] if a is not None]
         call = str(name)

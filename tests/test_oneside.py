@@ -146,15 +146,16 @@ BAD_SCRIPTS = [
     ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 > Q 0:0(0)\n", "TCP620", "2:6", "Q"),
     ("0 connect(3, ..., ...) = 0\n+0 `tc qdisc add dev lo root netem delay 10ms`\n",
      "TCP620", "2:4", "`"),
-    ("0 connect(3, ..., ...) = 0\n+0 > S 0:0(0)\n0.5 < S. 0:0(0) ack 1 win 10\n"
-     "0.1 > . 1:1(0) ack 1\n", "TCP621", "4:1", "before the previous line"),
+    (("0 connect(3, ..., ...) = 0\n+0 > S 0:0(0)\n0.5 < S. 0:0(0) ack 1 win 10\n"
+      "0.1 > . 1:1(0) ack 1\n"), "TCP621", "4:1", "before the previous line"),
     ("0 connect(3, ..., ...) = 0\n+0 > S 0:0(0)\n+0 < S. 0:0(0) ack 1\n+0 > . 1:1(0)\n",
      "TCP621", "4:6", "needs its `ack N`"),
     ("0 connect(3, ..., ...) = 0\n+0 read(3, ..., 10) = -1\n", "TCP621", "2:23", "errno"),
     ("0 > F. 1:1(0) ack 1\n", "TCP621", "1:1", "cannot tell which endpoint"),
-    ("0 connect(3, ..., ...) = 0\n+0 > S 0:0(0)\n+0 < S. 0:0(0) ack 1 win 10\n+0 > . 1:1(0) ack 1\n"
-     "+0 < R. 1:1(0) ack 1 win 0\n+0 read(3, ..., 10) = -1 ECONNRESET\n"
-     "+0 read(3, ..., 10) = -1 EAGAIN\n", "TCP621", "7:1", "no call result read = EAGAIN"),
+    (("0 connect(3, ..., ...) = 0\n+0 > S 0:0(0)\n+0 < S. 0:0(0) ack 1 win 10\n"
+      "+0 > . 1:1(0) ack 1\n+0 < R. 1:1(0) ack 1 win 0\n"
+      "+0 read(3, ..., 10) = -1 ECONNRESET\n+0 read(3, ..., 10) = -1 EAGAIN\n"),
+     "TCP621", "7:1", "no call result read = EAGAIN"),
 ]
 
 
