@@ -188,7 +188,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     frontier: dict[int, list] = {0: []}
     ends: list[tuple] = []
     best = 0
-    unfit = False
+    unfit = calls_short = False
     while queue:
         node = queue.popleft()
         state, k, done, j = node
@@ -208,9 +208,12 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             if done2 is None:
                 continue
             moves.append((vid, nxt, sent, done2, j2))
-        if (k == n and not moves and not env.pending(state) and done == len(want)
-                and j == len(app_calls or ())):
-            ends.append(node)
+        if k == n and not env.pending(state):
+            if not moves and done == len(want) and j == len(app_calls or ()):
+                ends.append(node)
+            elif not any(sent for _vid, _nxt, sent, _d, _j in moves) and (
+                    done != len(want) or j != len(app_calls or ())):
+                calls_short = True   # every segment matched; the calls are what is missing
         if k < n and segs[k].side != side:
             if codes[k] is None:
                 unfit = True
@@ -253,6 +256,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     result.ended_early = best == n
     result.failed_at = segs[best] if best < n else None
     result.peer_unfit = unfit and result.failed_at is not None and result.failed_at.side != side
+    result.calls_differ = result.ended_early and calls_short
+    result.calls_wanted = want
     result.could_be_in = _merge([{"tcp_states": {tested: c["tcp_states"].get(tested, "?")},
                                   "combinations": c["combinations"]}
                                  for c in _states_summary(ts, at, region)])

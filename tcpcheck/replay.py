@@ -68,6 +68,9 @@ class Replay:
     side: str | None = None
     peer_unfit: bool = False                  # the peer's failing segment is outside the
                                               # model's field ranges (it counts further)
+    calls_differ: bool = False                # every segment matched, but no run makes the
+                                              # input's calls with their results
+    calls_wanted: tuple = ()                  # those results, as the model's observations
     given: tuple = ()                         # where the peer's segments entered the run
                                               # (oneside._given), for the report's ladder
 

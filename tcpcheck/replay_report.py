@@ -41,8 +41,8 @@ def replay_json(r: Replay) -> dict:
     """One replay as a JSON document (stable keys)."""
     ts = r.system
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
-           **({"side": r.side, "peer": "taken as given", "peer_unfit": r.peer_unfit}
-              if r.side is not None else {}),
+           **({"side": r.side, "peer": "taken as given", "peer_unfit": r.peer_unfit,
+               "calls_differ": r.calls_differ} if r.side is not None else {}),
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
            "combinations": len(r.combos), "total_combinations": len(ts.initial)}
@@ -122,6 +122,13 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
             if r.failed_at.flags == Flags.DATA and (not closing or r.failed_at.number < closing[0]):
                 out.append("hint: this is data before the close, and the model writes little "
                            "before it; --from-close replays only the teardown")
+        elif r.calls_differ:
+            out.append(f"verdict: rejected at the end of the capture: runs of model "
+                       f"{ts.model.name} send these segments, but none makes the application's "
+                       "calls in their places with their results")
+            if r.calls_wanted:
+                out.append("the results from the first failing call on: "
+                           + ", ".join(r.calls_wanted))
         else:
             sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
             out.append(f"verdict: rejected at the end of the capture: every run of model "

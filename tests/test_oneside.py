@@ -231,3 +231,20 @@ def test_a_directory_of_scripts_has_a_row_each_with_its_side():
     assert set(rows) == set(SCRIPTS)
     for name, want in SCRIPTS.items():
         assert rows[name]["verdict"] == want["verdict"] and rows[name]["side"] == want["side"]
+
+
+def test_a_script_whose_call_results_differ_says_so(tmp_path):
+    # after an RST in ESTABLISHED the first write() fails with ECONNRESET, not EPIPE
+    path = tmp_path / "epipe_first.pkt"
+    path.write_text("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = 0\n"
+                    "+0 > S 0:0(0) <mss 65495>\n+.01 < S. 0:0(0) ack 1 win 65535\n"
+                    "+0 > . 1:1(0) ack 1\n+.1 < R. 1:1(0) ack 1 win 0\n"
+                    "+.1 write(3, ..., 5) = -1 EPIPE\n+0 write(3, ..., 5) = -1 EPIPE\n"
+                    "+0 close(3) = 0\n", encoding="utf-8")
+    done = run_tcpcheck("replay", str(path))
+    assert done.returncode == ExitStatus.VIOLATED
+    assert "none makes the application's calls in their places with their results" in done.stdout
+    assert "write_fails_epipe, write_fails_epipe" in done.stdout
+    fixed = path.read_text(encoding="utf-8").replace("= -1 EPIPE", "= -1 ECONNRESET", 1)
+    path.write_text(fixed, encoding="utf-8")
+    assert run_tcpcheck("replay", str(path)).returncode == ExitStatus.OK
