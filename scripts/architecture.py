@@ -31,7 +31,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "runs and views": ("run", "trace", "graph", "timing", "simulate"),
     "properties": ("spec", "verify", "query", "behaviour"),
     "drawing": ("ladder", "render"),
-    "the kernel": ("frames", "capture", "replay", "replay_report", "conform"),
+    "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
+                   "conform"),
     "command line": ("__main__", "cli", "cli_conform", "cli_io", "__init__"),
     "vocabulary": ("tcp", "segment", "kinds", "diagnostics", "verdicts"),
 }

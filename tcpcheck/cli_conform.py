@@ -18,7 +18,7 @@ from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json")
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json", ".pkt")
 
 
 def _split_args(args: tuple[str, ...]) -> tuple[Path | None, Path]:
@@ -44,26 +44,49 @@ def _draw(r, output: Path) -> str | None:
 
 
 def _memory_bound(max_memory: float | None) -> Deadline:
-    """The --max-memory bound of replay and conform. Not the command deadline of the model
-    commands: a signal still stops these two at once (they cannot stop part way)."""
+    """The --max-memory bound of conform. Not the command deadline of the model commands: a
+    signal still stops conform at once (it cannot stop part way)."""
     return NO_DEADLINE if max_memory is None else Deadline(None, max_memory)
 
 
 def _stopped_at(stop: LimitReached, what: str) -> None:
-    """A replay cut short by --max-memory answers nothing: one line, exit 3."""
+    """A conform cut short by --max-memory answers nothing: one line, exit 3."""
     click.echo(f"tcpcheck: {what} stopped ({stop.reason}) before it could answer: no answer",
                err=True)
     sys.exit(ExitStatus.INCONCLUSIVE)
 
 
+def _replay_one(ts, path: Path, conn: str | None, from_close: bool, prefix: bool,
+                side: str | None, delay: tuple[float, float] | None, deadline: Deadline):
+    """Read one capture and replay it: two-sided, or one-sided with `side`; a packetdrill
+    script (.pkt) is always one-sided, as the endpoint it describes. LimitReached when the
+    two-sided search passes `deadline` (a signal, --max-memory)."""
+    from .capture import read_capture       # deferred: see replay_cmd
+    from .oneside import replay_side, script_params
+    from .packetdrill import read_script
+    from .replay import replay
+
+    if path.suffix.lower() == ".pkt":
+        script = read_script(path)
+        if side is not None and side != script.side:
+            raise TcpcheckError([Diagnostic(
+                "TCP622", f"--side {side}, but {path} describes the {script.side}: a "
+                f"packetdrill script tests its local endpoint", None)])
+        return replay_side(ts, script.capture, script.side, prefix=prefix, calls=script.calls,
+                           app_calls=script.app_calls,
+                           fixed=script_params(ts, script.settings, script.side))
+    cap = read_capture(path, conn, from_close)
+    if side is not None:
+        return replay_side(ts, cap, side, prefix=prefix)
+    return replay(ts, cap, prefix=prefix, delay=delay, deadline=deadline)
+
+
 def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool, deadline: Deadline,
-                 delay: tuple[float, float] | None = None) -> tuple[list, StopReason | None]:
+                 progress: bool, deadline: Deadline, delay: tuple[float, float] | None = None,
+                 side: str | None = None) -> tuple[list, StopReason | None]:
     """Replay every capture of a directory. One bad capture never aborts the others: it
     becomes an `Unreadable` row with its diagnostics (verdict "unreadable"). A signal stops
     it between captures or inside one: (the rows finished, why it stopped or None)."""
-    from .capture import read_capture       # deferred: see replay_cmd
-    from .replay import replay
     from .replay_report import Unreadable
 
     results = []
@@ -75,12 +98,10 @@ def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, pref
         if progress:    # a directory can take a while: say where it is, on one terminal line
             click.echo(f"\rreplaying {k}/{len(files)}: {path.name}\x1b[K", err=True, nl=False)
         try:
-            cap = read_capture(path, conn, from_close)
+            results.append(_replay_one(ts, path, conn, from_close, prefix, side, delay,
+                                       deadline))
         except TcpcheckError as err:
             results.append(Unreadable(str(path), tuple(err.diagnostics)))
-            continue
-        try:
-            results.append(replay(ts, cap, prefix=prefix, delay=delay, deadline=deadline))
         except LimitReached as limit:
             stop = limit.reason
             break
@@ -110,11 +131,15 @@ def register(main: click.Group) -> None:
 @click.option("--delay", "delay_text", default=None, metavar="LO..HI",
               help="The network's delay each way (e.g. 0ms..200ms) instead of the one the "
                    "capture's handshake gives (or the model's, without a handshake).")
+@click.option("--side", type=click.Choice(["client", "server"]), default=None,
+              help="Judge only this endpoint against the model; the other is taken as given "
+                   "(any stack: its segments arrive as captured).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_memory, as_json):
+def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output, max_memory,
+               as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -126,6 +151,12 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_m
     combination of MODEL is searched for a run that sends exactly these segments in this
     order; receives, application calls and timer expiries are inferred.
 
+    With --side client|server only that endpoint is judged: the peer (Windows, a BSD, a
+    middlebox) is an environment that sends exactly what the capture shows, when it shows it,
+    and the tested endpoint must answer as the model does. A packetdrill script (.pkt: system
+    calls with their results, packets in `<` and out `>`) is replayed that way, as the
+    endpoint it describes: its outbound packets and its calls' results must be the model's.
+
     A directory replays every capture in it: one row each, and which transitions of the model
     the captures exercised. A capture that cannot be read gets a row that says why (verdict
     "unreadable") and the others are replayed all the same.
@@ -136,6 +167,8 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_m
       tcpcheck replay models/teardown.tcpm close.pcapng -o out/close.svg
       tcpcheck replay tests/captures/ --json
       tcpcheck replay --from-close http.pcap     # only the close of a longer exchange
+      tcpcheck replay --side server linux_vs_bsd.pcap
+      tcpcheck replay tests/pkt/four_way_close.pkt
 
     The run must also fit the capture's own timestamps within the model's timer ranges (z3):
     a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
@@ -157,8 +190,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_m
     # deferred: ladders pull in graphviz and networkx, which `tcpcheck --help` need not load
     from .replay_report import directory_json, directory_lines, replay_json, replay_lines
     # deferred: only replay and conform read captures; the model commands start without them
-    from .capture import read_capture
-    from .replay import load_open, parse_delay, replay
+    from .replay import load_open, parse_delay
 
     delay = None
     if delay_text is not None:
@@ -177,14 +209,18 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_m
                 raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
                                                 f"({', '.join(CAPTURE_SUFFIXES)})")])
         else:
-            single = read_capture(target, conn, from_close)
+            single = _replay_one(ts, target, conn, from_close, prefix, side, delay, deadline)
     except TcpcheckError as err:
         fail_input(err, as_json)
+    except LimitReached as limit:
+        click.echo(f"tcpcheck: replay stopped ({limit.reason}) while searching the runs of "
+                   f"{target}: no verdict", err=True)
+        sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
     stop = None
     if target.is_dir():
         results, stop = _replay_each(ts, files, conn, from_close, prefix,
                                      progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
-                                     deadline=deadline, delay=delay)
+                                     deadline=deadline, delay=delay, side=side)
         if as_json:
             emit_json(directory_json(ts, results))
         else:
@@ -194,12 +230,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, output, max_m
             click.echo(f"tcpcheck: replay stopped ({stop}) after {len(results)} of {len(files)} "
                        "captures; not replayed: " + ", ".join(left), err=True)
     else:
-        try:
-            results = [replay(ts, single, prefix=prefix, delay=delay, deadline=deadline)]
-        except LimitReached as limit:
-            click.echo(f"tcpcheck: replay stopped ({limit.reason}) while searching the runs of "
-                       f"{target} ({len(single.segments)} segments): no verdict", err=True)
-            sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
+        results = [single]
         r = results[0]
         drawn = _draw(r, output) if output is not None else None
         if as_json:

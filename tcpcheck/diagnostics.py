@@ -76,6 +76,9 @@ CODES: dict[str, str] = {
     "TCP603": "bad --conn",
     "TCP604": "bad JSON trace",
     "TCP605": "unsupported capture file version",
+    "TCP620": "packetdrill script: syntax error",
+    "TCP621": "packetdrill script: a construct one-sided replay does not support",
+    "TCP622": "bad --side",
 }
 
 

@@ -85,6 +85,15 @@ class Replay:
                                               # from the capture, when wider than the model's
     delay_given: bool = False                 # channel_delay came from `delay` (--delay)
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
+    # one-sided replay (tcpcheck.oneside): the side judged, the peer taken as given
+    side: str | None = None
+    peer_unfit: bool = False                  # the peer's failing segment is outside the
+                                              # model's field ranges (it counts further)
+    calls_differ: bool = False                # every segment matched, but no run makes the
+                                              # input's calls with their results
+    calls_wanted: tuple = ()                  # those results, as the model's observations
+    given: tuple = ()                         # where the peer's segments entered the run
+                                              # (oneside._given), for the report's ladder
 
 
     @property

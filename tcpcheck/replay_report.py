@@ -15,10 +15,22 @@ from .tcp import Flags
 from .capture import Capture
 from .diagnostics import Diagnostic
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
+from .oneside import with_peer
 from .replay import Replay
 from .trace import model_error_diagnostic, run_steps
 from .transitions import TransitionSystem
 from .verdicts import Verdict
+
+
+def _steps(r: Replay, times=None) -> list[dict]:
+    """The run's JSON steps; a one-sided run with the peer's segments as given steps."""
+    steps = run_steps(r.view, r.run, times)
+    if r.side is None:
+        return steps
+    names = [inst.name for inst in r.system.model.instances]
+    tested = names[0] if r.side == "client" else names[-1]
+    peer = next((nm for nm in names if nm != tested), tested)
+    return with_peer(steps, tested, peer, r.given)
 
 
 def _show(v) -> str:
@@ -29,6 +41,8 @@ def replay_json(r: Replay) -> dict:
     """One replay as a JSON document (stable keys)."""
     ts = r.system
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
+           **({"side": r.side, "peer": "taken as given", "peer_unfit": r.peer_unfit,
+               "calls_differ": r.calls_differ} if r.side is not None else {}),
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
            "combinations": len(r.combos), "total_combinations": len(ts.initial),
@@ -43,7 +57,7 @@ def replay_json(r: Replay) -> dict:
         doc["timing"] = None if r.timing is None else {
             "feasible": r.timing.feasible, "conflict": r.timing.conflict}
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
-        doc["run"] = run_steps(r.view, r.run, times)
+        doc["run"] = _steps(r, times)
         doc["choices"] = [{"segment": c.number, "side": c.side, "calls": list(c.calls),
                            "causes": list(c.causes)} for c in r.choices]
     else:
@@ -51,7 +65,7 @@ def replay_json(r: Replay) -> dict:
         doc["ended_early"] = r.ended_early
         doc["could_be_in"] = r.could_be_in
         doc["instead"] = r.instead
-        doc["nearest_run"] = run_steps(r.view, r.run) if r.run else None
+        doc["nearest_run"] = _steps(r) if r.run else None
     return doc
 
 
@@ -68,6 +82,10 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
         out.append("note: " + n)
     if r.channel_delay is not None:
         out.append(f"note: {delay_text(r)}")
+    if r.side is not None:
+        peer = "server" if r.side == "client" else "client"
+        out.append(f"one-sided: the {r.side} is judged against the model; the {peer} is taken "
+                   "as given (any stack: its segments arrive as captured)")
     if r.error is not None:
         where = f"after segment #{r.matched}" if r.matched else "before the first segment"
         out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
@@ -102,7 +120,7 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
             out.append("the matching run (hidden steps inferred; a step the wire cannot tell "
                        "from others shows them all):" if any(c.ambiguous for c in r.choices)
                        else "the matching run (hidden steps inferred):")
-            steps = with_choices(r, run_steps(r.view, r.run, times))
+            steps = with_choices(r, _steps(r, times))
             out.extend("  " + line for line in ladder_text(steps).rstrip("\n").split("\n"))
     else:
         if r.failed_at is not None:
@@ -115,10 +133,20 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
             if r.failed_at.flags == Flags.DATA and (not closing or r.failed_at.number < closing[0]):
                 out.append("hint: this is data before the close, and the model writes little "
                            "before it; --from-close replays only the teardown")
+        elif r.calls_differ:
+            out.append(f"verdict: rejected at the end of the capture: runs of model "
+                       f"{ts.model.name} send these segments, but none makes the application's "
+                       "calls in their places with their results")
+            if r.calls_wanted:
+                out.append("the results from the first failing call on: "
+                           + ", ".join(r.calls_wanted))
         else:
             sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
             out.append(f"verdict: rejected at the end of the capture: every run of model "
                        f"{ts.model.name} that sends {sent} must send more")
+        if r.peer_unfit:
+            out.append("note: the peer's segment counts further than the model's segment fields "
+                       "can say (the model's data bound), so it could not be delivered")
         if r.could_be_in:
             out.append("the model could have been in:")
             for c in r.could_be_in:
@@ -136,7 +164,7 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
             out.append("the nearest run of the model (the matched part, then what it could "
                        "send instead):")
             out.extend("  " + line for line in
-                       ladder_text(run_steps(r.view, r.run)).rstrip("\n").split("\n"))
+                       ladder_text(_steps(r)).rstrip("\n").split("\n"))
     return out
 
 
@@ -211,11 +239,11 @@ def replay_dot(r: Replay) -> str | None:
     if r.accepted:
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
-        return ladder_dot(with_choices(r, run_steps(r.view, r.run, times)), title)
+        return ladder_dot(with_choices(r, _steps(r, times)), title)
     at = f"#{r.failed_at.number} {r.failed_at.side} {segment_text(r.failed_at.as_model())}" \
         if r.failed_at else "the end of the capture"
     title = f"{Path(r.capture.source).name}: rejected at {at}"
-    model = run_steps(r.view, r.run)
+    model = _steps(r)
     # where they part: the capture's first bad segment, the model's alternative to it
     n_model = sum(len(step.get("sent") or []) for step in model)
     n_alt = len(model[-1].get("sent") or []) if len(model) > r.matched else 0
@@ -271,7 +299,8 @@ def _directory_row_json(r: Replay | Unreadable) -> dict:
     return {"file": r.capture.source, "verdict": r.verdict, "kind": r.kind,
             "segments": r.capture.compact, "matched": r.matched,
             "required_params": r.required, "combinations": len(r.combos),
-            "failed_at": r.failed_at.as_json() if r.failed_at else None}
+            "failed_at": r.failed_at.as_json() if r.failed_at else None,
+            **({"side": r.side} if r.side is not None else {})}
 
 
 def directory_json(ts: TransitionSystem, results: list[Replay | Unreadable]) -> dict:

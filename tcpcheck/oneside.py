@@ -1,0 +1,518 @@
+"""One-sided replay: one endpoint judged against the model, the peer taken as given.
+
+Two-sided replay (tcpcheck.replay) asks for a run of the whole model, both endpoints and the
+network, that sends exactly the captured segments. When the peer is not Linux (Windows, a BSD,
+a load balancer) that question is the wrong one: the peer does what its own stack does. Here
+only the tested endpoint (`side`: "client" or "server") is the model's instance; the peer is an
+*environment* that sends exactly the capture's segments from its side, in their order, at their
+times. The model's peer instance is replaced, not explored: it never takes a step, and what the
+tested endpoint sends to it is consumed by the environment (its channel is emptied before the
+next step, so the tested endpoint never waits on a peer that is not there).
+
+Where the peer's segments enter: through the model's channel into the tested endpoint. The
+environment's step puts the capture's next peer segment on that channel when the capture shows
+it, and the tested endpoint receives it with its own `recv` transition whenever the model lets
+it (emit.py's step semantics through ts.successors; nothing of TCP is restated here). Why not
+"received at the capture point, at once": even a capture taken on the tested host sees a
+segment before the host's TCP has processed it, and in that gap the application may act; a
+simultaneous close captured on loopback shows exactly that (the server's FIN leaves after the
+client's FIN was captured, without acknowledging it). The channel keeps the model's FIFO order
+and capacity for the inbound side, and for timing (z3) its delay range: the environment's step
+is pinned to when the capture saw the segment, each sending step to when its first segment was
+captured, and the receipt comes within the channel's delay after the environment's step (a
+capture on the tested host could bound it tighter; the model's range is what the model says of
+its network). The channel out of the tested endpoint has no delay bound: nothing in the model
+receives from it, what happens to those segments is the peer's business.
+
+Everything else is as in two-sided replay: a tested step that sends must send the capture's
+next segments from the tested side; the capture is accepted when, after its last segment, the
+tested endpoint has received every peer segment and can finish quietly (no step left that it
+could take on its own); the calls' results after an error must be the kernel's (`calls`). A
+packetdrill script adds its write(), close() and shutdown() calls (`app_calls`): the tested
+application makes exactly those, each in its place among the segments.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+
+from .capture import Capture, CapturedSegment, capture_kind
+from .kinds import CloseKind
+from .model import CEvent
+from .replay import (
+    _EVENT_ORDER,
+    CALL_RESULTS,
+    MAX_NODES,
+    MAX_TIMING_CHECKS,
+    Replay,
+    _prefer,
+    _required,
+    _segment_matches,
+    _sent,
+    _states_summary,
+)
+from .tcp import Flags
+from .trace import path_view, tcp_states
+from .transitions import ExplorationError, TransitionSystem, Variant
+
+SIDES = ("client", "server")
+# the application calls a script pins down (reads are not: a read() that returns EOF or data
+# is no step of the model); a run may not make others of these kinds
+_PINNED_CALLS = ("close", "shutdown", "exit", "kill", "write")
+
+
+class _Environment:
+    """The tested endpoint's view of the model: its steps, the peer's segments put on its
+    inbound channel, and its outbound channel emptied by the peer that is not explored."""
+
+    def __init__(self, ts: TransitionSystem, tested: str):
+        self.ts = ts
+        self.tested = tested
+        self.inbound = next(ch for ch in ts.channels if ch.dst == tested)
+        self.outbound = next(ch for ch in ts.channels if ch.src == tested)
+        out_slot = ts.slots[self.outbound.slot]
+        self.clear_out = ~(out_slot.mask << out_slot.offset)
+        in_slot = ts.slots[self.inbound.slot]
+        self.in_offset, self.in_mask = in_slot.offset, in_slot.mask
+        self.capacity = self.inbound.capacity
+        self.channels = {ch.name: ch for ch in ts.channels}
+        self.sent_cache: dict = {}
+        self.cache: dict[int, list] = {}
+        # the environment's step, as a variant that only timing sees: the peer's segment shows
+        # on the capture and enters the channel into the tested endpoint, whose delay bound
+        # then holds for its receipt (timing.py: a segment arrives within its channel's delay)
+        self.given = len(ts.variants)
+        peer = self.outbound.dst
+        self.variant = Variant(self.given, peer, CEvent("internal", "peer sends (taken as given)"),
+                               -1, 0, ((self.inbound.name, 0),), (), (), None, (), None)
+
+    def encode(self, seg: CapturedSegment) -> int | None:
+        """The peer's segment as a code on the channel (flags, then each declared field); None
+        when a field does not fit the model's segment (the peer counts further than the model)."""
+        code = int(seg.flags)
+        for name, off, width, base, _typ in self.ts.seg_fields:
+            value = seg.segment.get(name)
+            if value is None:
+                continue
+            raw = int(value) - base
+            if not 0 <= raw < 1 << width:
+                return None
+            code |= raw << off
+        return code
+
+    def inject(self, state: int, code: int) -> int | None:
+        """`state` with the peer's segment at the tail of the inbound channel; None when the
+        channel is full (the tested endpoint must receive first)."""
+        raw = (state >> self.in_offset) & self.in_mask
+        w = self.ts.seg_width
+        n = (raw.bit_length() + w - 1) // w
+        if n >= self.capacity:
+            return None
+        return state | (code << (self.in_offset + w * n))
+
+    def pending(self, state: int) -> bool:
+        return bool((state >> self.in_offset) & self.in_mask)
+
+    def steps(self, state: int) -> list[tuple]:
+        """(variant id, next state, variant, segments sent) for the tested endpoint's steps
+        from `state`; what it sent before has been taken by the environment."""
+        out = self.cache.get(state)
+        if out is None:
+            out = []
+            for vid, nxt in self.ts.successors(state & self.clear_out):
+                v = self.ts.variants[vid]
+                if v.instance == self.tested:
+                    out.append((vid, nxt, v, _sent(self.ts, v, nxt, self.channels,
+                                                   self.sent_cache)))
+            # arrivals first, timer expiries last, as in two-sided replay
+            out.sort(key=lambda e: _EVENT_ORDER.get(e[2].event.kind, 2))
+            self.cache[state] = out
+        return out
+
+
+def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bool = False,
+                check_timing: bool = True, calls: tuple[str, ...] | None = None,
+                app_calls: tuple | None = None, fixed: dict[str, int] | None = None) -> Replay:
+    """Judge `side` of `capture` against the model, the peer taken as given (module docstring).
+
+    `calls`: the tested side's call results after its first failing call, as observations
+    (replay.CALL_RESULTS); `app_calls`: packetdrill.AppCall's the application makes, in order
+    (None: not known, as in a capture; a script that makes no call gives ());
+    `fixed`: parameter values the input itself settles (a script's socket options), raw."""
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, not {side!r}")
+    names = [inst.name for inst in ts.model.instances]
+    tested = names[0] if side == "client" else names[-1]
+    env = _Environment(ts, tested)
+    segs = capture.segments
+    n = len(segs)
+    watched = set(CALL_RESULTS.values())
+    want = tuple(calls or ())
+    codes = [env.encode(g) if g.side != side else None for g in segs]
+
+    def call_ok(v, k: int, j: int) -> int | None:
+        """The app calls matched after step v (None: the script does not make this call here).
+        A close() step that sends data is the script's write() and close() in one step (the
+        FIN rides on the last data, which had not left yet)."""
+        if app_calls is None or v.event.kind != "call" or v.event.name not in _PINNED_CALLS:
+            return j
+        wanted = [v.event.label()]
+        if v.event.name != "write" and any(f & Flags.DATA for _ch, f in v.sends):
+            wanted.insert(0, "write()")
+        got = app_calls[j:j + len(wanted)]
+        if [c.label for c in got] == wanted and all(c.after == k for c in got):
+            return j + len(wanted)
+        return None
+
+    def result_ok(v, done: int) -> int | None:
+        if calls is None:
+            return done
+        seen = tuple(o for o in v.observations if o in watched)
+        if not seen:
+            return done
+        return done + len(seen) if want[done:done + len(seen)] == seen else None
+
+    # nodes: (state, segments matched, call results matched, app calls matched)
+    parent: dict[tuple, tuple] = {}
+    region: dict[tuple, int] = {}
+    queue: deque = deque()
+    for r, s in enumerate(ts.initial):
+        if fixed and any(ts.initial_params[r].get(p) != v for p, v in fixed.items()):
+            continue
+        node = (s, 0, 0, 0)
+        if node not in parent:
+            parent[node], region[node] = (None, -1), r
+            queue.append(node)
+    children: dict[tuple, list] = {}
+    frontier: dict[int, list] = {0: []}
+    ends: list[tuple] = []
+    best = 0
+    unfit = calls_short = False
+    while queue:
+        node = queue.popleft()
+        state, k, done, j = node
+        best = max(best, k)
+        frontier.setdefault(k, []).append(node)
+        try:
+            own = env.steps(state)
+        except ExplorationError as err:
+            failed = Replay(capture, ts, False, best, error=err, side=side)
+            failed.view, failed.run = _view(ts, env, parent, node, region[node])
+            failed.given = _given(capture, env, _path(parent, node))
+            return failed
+        moves = []
+        for vid, nxt, v, sent in own:
+            j2 = call_ok(v, k, j)
+            done2 = None if j2 is None else result_ok(v, done)
+            if done2 is None:
+                continue
+            moves.append((vid, nxt, sent, done2, j2))
+        if k == n and not env.pending(state):
+            if not moves and done == len(want) and j == len(app_calls or ()):
+                ends.append(node)
+            elif not any(sent for _vid, _nxt, sent, _d, _j in moves) and (
+                    done != len(want) or j != len(app_calls or ())):
+                calls_short = True   # every segment matched; the calls are what is missing
+        if k < n and segs[k].side != side:
+            if codes[k] is None:
+                unfit = True
+            else:
+                given = env.inject(state, codes[k])
+                if given is not None:
+                    moves.append((env.given, given, (), done, j))
+        for vid, nxt, sent, done2, j2 in moves:
+            k2 = k + 1 if vid == env.given else k
+            if sent:
+                if k2 + len(sent) > n or any(segs[k2 + i].side != side or
+                                             not _segment_matches(sent[i], segs[k2 + i])
+                                             for i in range(len(sent))):
+                    continue
+                k2 += len(sent)
+            child = (nxt, k2, done2, j2)
+            children.setdefault(node, []).append((vid, child))
+            if child not in parent:
+                parent[child], region[child] = (node, vid), region[node]
+                queue.append(child)
+                if len(parent) > MAX_NODES:
+                    raise RuntimeError("one-sided replay: too many (state, position) pairs")
+
+    result = Replay(capture, ts, False, best, side=side)
+    result.calls_checked = calls is not None or app_calls is not None
+    if ends or (prefix and best == n and frontier.get(n)):
+        finals = ends or frontier[n]
+        result.accepted = True
+        combos = sorted({region[f] for f in finals})
+        result.combos = [dict(ts.initial_params[r]) for r in combos]
+        result.required = _required(ts, combos)
+        chosen = _prefer(ts, finals, region)
+        result.kind = _kind(ts, capture, tested, chosen[0])
+        _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing)
+        if check_timing and result.timing is not None and not result.timing.feasible:
+            _find_timed_run(result, ts, env, children, finals, region, chosen)
+        return result
+
+    at = frontier.get(best, [])
+    result.ended_early = best == n
+    result.failed_at = segs[best] if best < n else None
+    result.peer_unfit = unfit and result.failed_at is not None and result.failed_at.side != side
+    result.calls_differ = result.ended_early and calls_short
+    result.calls_wanted = want
+    result.could_be_in = _merge([{"tcp_states": {tested: c["tcp_states"].get(tested, "?")},
+                                  "combinations": c["combinations"]}
+                                 for c in _states_summary(ts, at, region)])
+    alternatives: dict[tuple, tuple] = {}
+    for node in at:
+        for vid, nxt, v, sent in env.steps(node[0]):
+            if sent and call_ok(v, node[1], node[3]) is not None:
+                key = tuple(tuple(sorted(s.as_dict().items())) for s in sent)
+                alternatives.setdefault(key, (node, vid, nxt, sent))
+    ordered = sorted(alternatives.items(), key=lambda kv: str(kv[0]))
+    result.instead = [{"side": tested, "segments": [s.as_dict() for s in sent],
+                       "after": {tested: tcp_states(ts, nd[0]).get(tested)}}
+                      for _key, (nd, _vid, _nxt, sent) in ordered]
+    if at:
+        if ordered:
+            # the nearest run: preferably one in which the peer's segments have all arrived,
+            # and the application makes its next call
+            node, vid, nxt, _ = min(
+                (alt for _key, alt in ordered),
+                key=lambda alt: (env.pending(alt[0][0]),
+                                 call_ok(ts.variants[alt[1]], alt[0][1], alt[0][3]) == alt[0][3]))
+            result.view, result.run = _view(ts, env, parent, node, region[node], (vid, nxt))
+            result.given = _given(capture, env, _path(parent, node))
+        else:
+            node = _prefer(ts, at, region)
+            result.view, result.run = _view(ts, env, parent, node, region[node])
+            result.given = _given(capture, env, _path(parent, node))
+    return result
+
+
+def _kind(ts: TransitionSystem, capture: Capture, tested: str, end: int) -> CloseKind | None:
+    """The kind of close, read from the capture's segments (the peer's part of the run is not
+    the model's); incomplete when, without an RST, the tested endpoint does not end CLOSED (a
+    socket left in CLOSE_WAIT, or a script that stops before the close is over)."""
+    kind = capture_kind(capture)
+    if kind == CloseKind.RST:
+        return kind
+    if tcp_states(ts, end).get(tested, "CLOSED") != "CLOSED":
+        return CloseKind.INCOMPLETE
+    return kind
+
+
+def _merge(rows: list[dict]) -> list[dict]:
+    """Rows of the tested endpoint's states, those that differed only in the peer's merged."""
+    out: dict[tuple, int] = {}
+    for row in rows:
+        key = tuple(sorted(row["tcp_states"].items()))
+        out[key] = out.get(key, 0) + row["combinations"]
+    return [{"tcp_states": dict(k), "combinations": c} for k, c in sorted(out.items())]
+
+
+def _path(parent, node) -> list[tuple[int, tuple]]:
+    out = []
+    while node is not None:
+        prev, vid = parent[node]
+        out.append((vid, node))
+        node = prev
+    out.reverse()
+    return out
+
+
+def _pairs(env: _Environment, path) -> list[tuple[int, int]]:
+    """The run as (variant, packed state) for trace.path_view, without the environment's steps:
+    the state a peer segment was put on the channel in stands in for the state before it, so
+    that the tested endpoint's receipt reads it there (run.Step)."""
+    pairs: list[tuple[int, int]] = []
+    for vid, node in path:
+        if vid == env.given:
+            pairs[-1] = (pairs[-1][0], node[0])
+        else:
+            pairs.append((vid, node[0]))
+    return pairs
+
+
+def _view(ts, env, parent, node, reg, extra=None):
+    path = _path(parent, node)
+    pairs = _pairs(env, path)
+    if extra is not None:
+        pairs.append(extra)
+    return path_view(ts, pairs, reg)
+
+
+def _given(capture: Capture, env: _Environment, path, times=None) -> tuple:
+    """Where the environment's steps go among the shown steps: (index of the shown step they
+    come before, the peer's segment, its time in the run or None)."""
+    out, shown = [], 1
+    for i in range(1, len(path)):
+        if path[i][0] == env.given:
+            # the segment as the model's channel holds it (every field, as run steps show it)
+            seg = env.ts.decode_segment(env.encode(capture.segments[path[i - 1][1][1]]))
+            out.append((shown, seg, times[i] if times is not None else None))
+        else:
+            shown += 1
+    return tuple(out)
+
+
+def timing_system(ts: TransitionSystem, env: _Environment) -> TransitionSystem:
+    """The model for timing a one-sided run: the environment's step is one more variant, and
+    the channel out of the tested endpoint has no delay bound (nobody in the model receives
+    from it); the channel into it keeps the model's (see the module docstring)."""
+    return dataclasses.replace(ts, variants=ts.variants + (env.variant,),
+                               channels=tuple(ch if ch.name == env.inbound.name else
+                                              dataclasses.replace(ch, delay_ms=(0.0, None))
+                                              for ch in ts.channels))
+
+
+def _segment_time(capture: Capture, k: int) -> float | None:
+    segs = capture.segments
+    if k >= len(segs):
+        return None
+    t = segs[k].time_ms
+    return None if t is None or math.isnan(t) else t
+
+
+def _pins(capture: Capture, env: _Environment, variants, path) -> list[tuple[int, float, str]]:
+    """(step, ms after the first pinned step, which segment): the environment's steps at the
+    capture's time of their segment, sending steps at the time of their first segment; a
+    script's `*` pins nothing."""
+    out = []
+    for i in range(1, len(path)):
+        vid = path[i][0]
+        if vid == env.given or variants[vid].sends:
+            k = path[i - 1][1][1]
+            t = _segment_time(capture, k)
+            if t is not None:
+                out.append((i, t, f"segment #{capture.segments[k].number}"))
+    if not out:
+        return []
+    first = out[0][1]
+    return [(i, t - first, what) for i, t, what in out]
+
+
+def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
+    result.view, result.run = path_view(ts, _pairs(env, path), reg)
+    result.given = _given(result.capture, env, path)
+    if not check_timing:
+        return
+    from .timing import check_run  # deferred: timing loads z3
+
+    timed = timing_system(ts, env)
+    pinned = _pins(result.capture, env, timed.variants, path)
+    result.timed_by_capture = bool(pinned)
+    result.timing = check_run(timed, [timed.variants[vid] for vid, _node in path[1:]],
+                              pinned or None)
+    if result.timing.feasible and result.timing.times_ms is not None:
+        result.given = _given(result.capture, env, path, result.timing.times_ms)
+        # the times of the steps the view shows (the environment's are folded away)
+        kept = [0] + [i for i in range(1, len(path)) if path[i][0] != env.given]
+        result.timing = dataclasses.replace(result.timing,
+                                            times_ms=[result.timing.times_ms[i] for i in kept])
+
+
+def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen) -> None:
+    """The shortest run does not fit the capture's times: search the others, depth first with
+    z3's incremental solver (timing.TimedSearch, as two-sided replay does)."""
+    from .timing import TimedSearch  # deferred: timing loads z3
+
+    finals_set = set(finals)
+    reverse: dict = {}
+    for node, outs in children.items():
+        for _vid, child in outs:
+            reverse.setdefault(child, []).append(node)
+    useful, stack = set(finals_set), list(finals_set)
+    while stack:
+        for prev in reverse.get(stack.pop(), []):
+            if prev not in useful:
+                useful.add(prev)
+                stack.append(prev)
+    starts = sorted((nd for nd in useful if nd in region and parent_less(nd)),
+                    key=lambda nd: (region[nd] != region[chosen], region[nd]))
+    timed = timing_system(ts, env)
+    first = (result.view, result.run, result.timing)
+    t0 = _segment_time(result.capture, 0)
+
+    def pin(path, vid):
+        if not result.timed_by_capture or t0 is None:
+            return None
+        if vid != env.given and not timed.variants[vid].sends:
+            return None
+        t = _segment_time(result.capture, path[-1][1][1])
+        if t is None:
+            return None
+        anchor = next((i for i in range(1, len(path))
+                       if path[i][0] == env.given or timed.variants[path[i][0]].sends), len(path))
+        return (anchor, t - t0)
+
+    search = TimedSearch(timed, MAX_TIMING_CHECKS)
+    for start in starts:
+        for path in search.paths(start, lambda nd: children.get(nd, []), finals_set.__contains__,
+                                 skip=lambda nd, _steps: nd not in useful, pin=pin):
+            _time(result, ts, env, path, region[start], True)
+            if result.timing.feasible:
+                return
+        if search.exhausted:
+            result.timing_limit = True
+            break
+    result.view, result.run, result.timing = first
+
+
+def parent_less(node) -> bool:
+    """An initial node of the search: nothing matched yet."""
+    return node[1:] == (0, 0, 0)
+
+
+def with_peer(steps: list[dict], tested: str, peer: str, given=()) -> list[dict]:
+    """A one-sided run's JSON steps as a ladder draws them: the peer's segments sent where the
+    environment put them on the wire (`given`: see _given), after each send of the tested
+    endpoint a step of the peer receiving it (both of kind "given": the environment, not the
+    model), and the peer's TCP state left out everywhere (the model does not know it)."""
+    quiet = {"fired": None, "armed": [], "cancelled": []}
+    before: dict[int, list] = {}
+    for at, seg, time_ms in given:
+        before.setdefault(at, []).append((seg, time_ms))
+    out: list[dict] = []
+
+    def states(step):
+        return {k: v for k, v in (step.get("tcp_states") or {}).items() if k != peer}
+
+    def put_given(at: int, near: dict) -> None:
+        for seg, time_ms in before.get(at, []):
+            out.append({"step": "", "endpoint": peer, "kind": "given",
+                        "event": "sends (taken as given)", "received": None, "sent": [seg],
+                        "segment": seg["flags"], "timers": quiet, "observations": [],
+                        "time_ms": time_ms, "tcp_states": states(near)})
+
+    for idx, step in enumerate(steps):
+        # the peer's send changes nothing of the tested endpoint: it keeps the state before
+        put_given(idx, steps[max(idx - 1, 0)])
+        step = dict(step)
+        if "tcp_states" in step:
+            step["tcp_states"] = states(step)
+        out.append(step)
+        if step.get("endpoint") == tested and step.get("sent"):
+            for seg in step["sent"]:
+                out.append({"step": "", "endpoint": peer, "kind": "recv",
+                            "event": "receives (taken as given)", "received": seg, "sent": [],
+                            "segment": None, "timers": quiet, "observations": [],
+                            "time_ms": step.get("time_ms"), "tcp_states": step["tcp_states"]})
+    if steps:
+        put_given(len(steps), steps[-1])
+    return out
+
+
+def script_params(ts: TransitionSystem, settings, side: str) -> dict[str, int]:
+    """Parameter values a script's socket options settle, for the models that declare them
+    (raw values, as in ts.initial_params). A script states everything its application does, so
+    what it does not set is off: SO_LINGER with a zero timeout is `linger_zero`, and without
+    it linger_zero=false; TCP_QUICKACK on the tested side is `<side>_quickack`, and without it
+    the tested side delays its ACKs (delayed_ack=true, the Linux default); one process holds
+    the socket (shared_socket=false)."""
+    declared = {p.name for p in ts.model.params}
+    given = dict(settings)
+    wanted = {"linger_zero": int(given.get("SO_LINGER") == "0"),
+              "shared_socket": 0,
+              f"{side}_quickack": int("TCP_QUICKACK" in given)}
+    if "TCP_QUICKACK" not in given:
+        wanted["delayed_ack"] = 1
+    return {name: value for name, value in wanted.items() if name in declared}
