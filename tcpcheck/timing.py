@@ -15,6 +15,7 @@ symbolic, eliminates the timestamps to answer "for which durations is this run p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import z3
 
@@ -334,6 +335,224 @@ def run_condition(ts: TransitionSystem, variants: list[Variant],
     # qe2 (model-based projection) gives the same answers as qe here, about four times faster
     result = z3.Then("qe2", "simplify")(goal)
     return z3.simplify(z3.And(*[z3.And(*g) for g in result]))
+
+
+# ---------------------------------------------------------------- timing zones
+#
+# run_condition eliminates the timestamps of one whole run. A zone does the same for every
+# run at once, a step at a time: it keeps the constraints of a run's prefix projected on what
+# its future can still mention (the current time, when each running timer was armed and for
+# how long, when each segment still on the wire was sent) and on the symbolic durations, so
+# two prefixes with the same zone have the same future conditions, and a product of the
+# state graph with zones (tcpcheck.product) shares them. The steps' constraints are the ones
+# _Builder states for a run; a zone only eliminates the variables nothing can mention any
+# more (Fourier-Motzkin: the constraints are linear, non-strict, over the reals).
+
+# a linear constraint: sum(coefficient * variable) <= bound; the variables sorted by name,
+# the first coefficient +1 or -1 (so that one constraint has one spelling)
+Linear = tuple[tuple[tuple[str, Fraction], ...], Fraction]
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """The timing of a prefix of runs, as far as their futures are concerned. Timestamps
+    still mentioned are t0 .. t{clocks-1} in the order they happened (the last is now);
+    a running timer's duration is d:instance.timer unless it is symbolic."""
+    clocks: int
+    running: tuple[tuple[tuple[str, str], int], ...]  # (timer, timestamp that armed it), sorted
+    in_flight: tuple[tuple[int, ...], ...]   # per channel: timestamps of the sends on the wire
+    constraints: frozenset                   # of Linear
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneStep:
+    """What one variant does to zones of one shape (cached: the same for every zone)."""
+    facts: tuple                   # the step's Linear constraints, before renaming
+    dead: tuple[str, ...]          # variables nothing can mention after the step
+    rename: dict                   # surviving variable -> its name in the next zone
+    clocks: int
+    running: tuple
+    in_flight: tuple
+
+
+class ZoneFolder:
+    """Folds zones along steps; `symbolic` are the durations conditions are stated over."""
+
+    def __init__(self, ts: TransitionSystem, symbolic: dict[tuple[str, str], z3.ArithRef]):
+        self.ts = ts
+        self.symbolic = symbolic
+        self._params = {str(v) for v in symbolic.values()}
+        self._steps: dict[tuple, _ZoneStep] = {}
+
+    def start(self) -> Zone:
+        return Zone(1, (), tuple(() for _ in self.ts.channels), frozenset())
+
+    def after(self, zone: Zone, vid: int) -> Zone | None:
+        """The zone after variant `vid`; None when no timing allows the step."""
+        shape = (vid, zone.clocks, zone.running, zone.in_flight)
+        step = self._steps.get(shape)
+        if step is None:
+            step = self._steps[shape] = self._step(vid, zone)
+        constraints = _tightest(list(zone.constraints) + list(step.facts))
+        if constraints is None:
+            return None
+        for var in step.dead:
+            constraints = _eliminate(constraints, var)
+            if constraints is None:
+                return None
+        renamed = _tightest([_rename(c, step.rename) for c in constraints])
+        if renamed is None:
+            return None
+        return Zone(step.clocks, step.running, step.in_flight, frozenset(renamed))
+
+    def condition(self, zone: Zone) -> z3.BoolRef:
+        """The condition on the symbolic durations under which some timing reaches `zone`."""
+        constraints = list(zone.constraints)
+        for var in sorted({name for vec, _ in constraints for name, _ in vec} - self._params):
+            constraints = _eliminate(constraints, var)
+            if constraints is None:
+                return z3.BoolVal(False)
+        params = {str(v): v for v in self.symbolic.values()}
+        facts = []
+        for vec, bound in sorted(constraints, key=_order):
+            terms = [params[name] if c == 1 else z3.RealVal(c) * params[name] for name, c in vec]
+            # sum <= bound, spelt as run_condition's quantifier elimination spells it (the
+            # left side first: `<=` with a number on the right would turn into `>=`)
+            facts.append(z3.ArithRef.__le__(z3.Sum(terms), z3.RealVal(bound)))
+        return z3.simplify(z3.And(*facts)) if facts else z3.BoolVal(True)
+
+    def _step(self, vid: int, zone: Zone) -> _ZoneStep:
+        v = self.ts.variants[vid]
+        now = zone.clocks
+        t = [z3.Real(f"t{j}") for j in range(now + 1)]
+        running = {key: (armed, self._duration(key)) for key, armed in zone.running}
+        in_flight = {ch.name: list(q) for ch, q in zip(self.ts.channels, zone.in_flight)}
+        b = _Builder(self.ts, self.symbolic)
+        b.step(v, now, t, running, in_flight)
+        facts = [lin for c, _why in b.facts for lin in _linears(c)]
+        # the durations this step armed are named by _Builder after the step; they become
+        # d:instance.timer, and the old duration of a timer armed again is gone
+        rename: dict[str, str] = {}
+        for d in b.durations:
+            key = next(k for k, (armed, dur) in running.items() if dur.eq(d))
+            rename[str(d)] = f"d:{key[0]}.{key[1]}"
+        live = sorted({now} | {armed for armed, _ in running.values()}
+                      | {s for q in in_flight.values() for s in q})
+        rename.update({f"t{j}": f"t{rank}" for rank, j in enumerate(live)})
+        kept_durations = {str(dur) for armed, dur in running.values()
+                          if armed != now and str(dur) not in self._params}
+        mentioned = {name for vec, _ in facts for name, _ in vec} | {
+            name for vec, _ in zone.constraints for name, _ in vec}
+        dead = tuple(sorted(name for name in mentioned
+                            if name not in self._params and name not in kept_durations
+                            and name not in rename))
+        shift = {j: rank for rank, j in enumerate(live)}
+        return _ZoneStep(
+            tuple(facts), dead, rename, len(live),
+            tuple(sorted((key, shift[armed]) for key, (armed, _) in running.items())),
+            tuple(tuple(shift[s] for s in in_flight[ch.name]) for ch in self.ts.channels))
+
+    def _duration(self, key: tuple[str, str]) -> z3.ArithRef:
+        return self.symbolic[key] if key in self.symbolic else z3.Real(f"d:{key[0]}.{key[1]}")
+
+
+def _order(c: Linear):
+    return tuple((name, float(coef)) for name, coef in c[0]), float(c[1])
+
+
+def _terms(e) -> dict[str, Fraction]:
+    """Exact coefficients of a linear z3 term; the constant under ''."""
+    if z3.is_rational_value(e) or z3.is_int_value(e):
+        return {"": Fraction(e.as_fraction())}
+    if z3.is_const(e):
+        return {str(e): Fraction(1)}
+    out: dict[str, Fraction] = {}
+    if z3.is_add(e) or z3.is_sub(e):
+        for k, ch in enumerate(e.children()):
+            sign = -1 if (z3.is_sub(e) and k) else 1
+            for name, c in _terms(ch).items():
+                out[name] = out.get(name, Fraction(0)) + sign * c
+        return out
+    if z3.is_mul(e):
+        scale, rest = Fraction(1), []
+        for ch in e.children():
+            if z3.is_rational_value(ch) or z3.is_int_value(ch):
+                scale *= Fraction(ch.as_fraction())
+            else:
+                rest.append(ch)
+        if len(rest) == 1:
+            return {name: scale * c for name, c in _terms(rest[0]).items()}
+    if e.decl().kind() == z3.Z3_OP_UMINUS:
+        return {name: -c for name, c in _terms(e.children()[0]).items()}
+    raise ValueError(f"not a linear term: {e}")
+
+
+def _linears(fact) -> list[Linear]:
+    """A comparison of _Builder's (<=, >=, ==) as Linear constraints."""
+    kind = fact.decl().kind()
+    a, b = fact.children()
+    diff = _terms(a)
+    for name, c in _terms(b).items():
+        diff[name] = diff.get(name, Fraction(0)) - c
+    const = diff.pop("", Fraction(0))
+    up = _normal(diff, -const)          # a - b <= 0
+    down = _normal({n: -c for n, c in diff.items()}, const)   # b - a <= 0
+    if kind == z3.Z3_OP_LE:
+        return [up]
+    if kind == z3.Z3_OP_GE:
+        return [down]
+    if kind == z3.Z3_OP_EQ:
+        return [up, down]
+    raise ValueError(f"not a constraint of a run: {fact}")
+
+
+def _normal(coefs: dict[str, Fraction], bound: Fraction) -> Linear:
+    items = sorted((n, c) for n, c in coefs.items() if c)
+    if not items:
+        return (), bound
+    scale = abs(items[0][1])
+    return tuple((n, c / scale) for n, c in items), bound / scale
+
+
+def _tightest(constraints) -> list[Linear] | None:
+    """One constraint per left-hand side, the tightest; None when one is false (0 <= -c)."""
+    best: dict[tuple, Fraction] = {}
+    for vec, bound in constraints:
+        if not vec:
+            if bound < 0:
+                return None
+            continue
+        old = best.get(vec)
+        if old is None or bound < old:
+            best[vec] = bound
+    return list(best.items())
+
+
+def _eliminate(constraints: list[Linear], var: str) -> list[Linear] | None:
+    """Fourier-Motzkin: the constraints with `var` projected away (None: unsatisfiable)."""
+    upper, lower, rest = [], [], []
+    for vec, bound in constraints:
+        coef = next((c for n, c in vec if n == var), None)
+        if coef is None:
+            rest.append((vec, bound))
+        elif coef > 0:
+            upper.append((coef, vec, bound))
+        else:
+            lower.append((coef, vec, bound))
+    for a, up, ub in upper:
+        for b, low, lb in lower:
+            coefs: dict[str, Fraction] = {}
+            for n, c in up:
+                coefs[n] = coefs.get(n, Fraction(0)) - b * c
+            for n, c in low:
+                coefs[n] = coefs.get(n, Fraction(0)) + a * c
+            rest.append(_normal(coefs, -b * ub + a * lb))
+    return _tightest(rest)
+
+
+def _rename(c: Linear, names: dict[str, str]) -> Linear:
+    vec, bound = c
+    return _normal({names.get(n, n): k for n, k in vec}, bound)
 
 
 def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
