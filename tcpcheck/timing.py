@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
 
 import z3
 
@@ -348,9 +349,10 @@ def run_condition(ts: TransitionSystem, variants: list[Variant],
 # _Builder states for a run; a zone only eliminates the variables nothing can mention any
 # more (Fourier-Motzkin: the constraints are linear, non-strict, over the reals).
 
-# a linear constraint: sum(coefficient * variable) <= bound; the variables sorted by name,
-# the first coefficient +1 or -1 (so that one constraint has one spelling)
-Linear = tuple[tuple[tuple[str, Fraction], ...], Fraction]
+# a linear constraint: sum(coefficient * variable) <= bound; variables are numbers (the
+# symbolic durations first, then the timestamps in the order they happened), sorted, with
+# integer coefficients without a common divisor (so that one constraint has one spelling)
+Linear = tuple[tuple[tuple[int, int], ...], int | Fraction]
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,20 +370,32 @@ class Zone:
 class _ZoneStep:
     """What one variant does to zones of one shape (cached: the same for every zone)."""
     facts: tuple                   # the step's Linear constraints, before renaming
-    dead: tuple[str, ...]          # variables nothing can mention after the step
-    rename: dict                   # surviving variable -> its name in the next zone
+    dead: tuple[int, ...]          # timestamps nothing can mention after the step
+    rename: dict                   # surviving timestamp -> its number in the next zone
     clocks: int
     running: tuple
     in_flight: tuple
 
 
 class ZoneFolder:
-    """Folds zones along steps; `symbolic` are the durations conditions are stated over."""
+    """Folds zones along steps. `symbolic` are the durations conditions are stated over:
+    every timer whose range is not a single value (the others last exactly that value)."""
 
     def __init__(self, ts: TransitionSystem, symbolic: dict[tuple[str, str], z3.ArithRef]):
         self.ts = ts
         self.symbolic = symbolic
-        self._params = {str(v) for v in symbolic.values()}
+        # variable k < len(self._params) is the symbolic duration self._params[k]; the
+        # timestamps follow, so renumbering them never reorders a constraint's variables
+        self._params = [v for _, v in sorted((str(v), v) for v in symbolic.values())]
+        number = {str(v): k for k, v in enumerate(self._params)}
+        self._durations: dict[tuple[str, str], _Term] = {}
+        for key, ref in timers_of(ts).items():
+            if key in symbolic:
+                self._durations[key] = _Term({number[str(symbolic[key])]: 1})
+            elif ref.hi_ms == ref.lo_ms:
+                self._durations[key] = _Term({}, _exact(ref.lo_ms))
+            else:
+                raise ValueError(f"{ref.label} has a range: a zone needs it symbolic")
         self._steps: dict[tuple, _ZoneStep] = {}
 
     def start(self) -> Zone:
@@ -408,115 +422,119 @@ class ZoneFolder:
     def condition(self, zone: Zone) -> z3.BoolRef:
         """The condition on the symbolic durations under which some timing reaches `zone`."""
         constraints = list(zone.constraints)
-        for var in sorted({name for vec, _ in constraints for name, _ in vec} - self._params):
+        first = len(self._params)
+        for var in sorted({n for vec, _ in constraints for n, _ in vec if n >= first}):
             constraints = _eliminate(constraints, var)
             if constraints is None:
                 return z3.BoolVal(False)
-        params = {str(v): v for v in self.symbolic.values()}
         facts = []
         for vec, bound in sorted(constraints, key=_order):
-            terms = [params[name] if c == 1 else z3.RealVal(c) * params[name] for name, c in vec]
+            terms = [self._params[n] if c == 1 else _real(c) * self._params[n] for n, c in vec]
             # sum <= bound, spelt as run_condition's quantifier elimination spells it (the
             # left side first: `<=` with a number on the right would turn into `>=`)
-            facts.append(z3.ArithRef.__le__(z3.Sum(terms), z3.RealVal(bound)))
+            facts.append(z3.ArithRef.__le__(z3.Sum(terms), _real(bound)))
         return z3.simplify(z3.And(*facts)) if facts else z3.BoolVal(True)
 
     def _step(self, vid: int, zone: Zone) -> _ZoneStep:
-        v = self.ts.variants[vid]
-        now = zone.clocks
-        t = [z3.Real(f"t{j}") for j in range(now + 1)]
-        running = {key: (armed, self._duration(key)) for key, armed in zone.running}
+        # _Builder states the step's constraints (the one statement of the timing rules),
+        # here over _Terms instead of z3 terms: timestamps t0..t{now}, durations as above
+        now, first = zone.clocks, len(self._params)
+        t = [_Term({first + j: 1}) for j in range(now + 1)]
+        running = {key: (armed, self._durations[key]) for key, armed in zone.running}
         in_flight = {ch.name: list(q) for ch, q in zip(self.ts.channels, zone.in_flight)}
-        b = _Builder(self.ts, self.symbolic)
-        b.step(v, now, t, running, in_flight)
-        facts = [lin for c, _why in b.facts for lin in _linears(c)]
-        # the durations this step armed are named by _Builder after the step; they become
-        # d:instance.timer, and the old duration of a timer armed again is gone
-        rename: dict[str, str] = {}
-        for d in b.durations:
-            key = next(k for k, (armed, dur) in running.items() if dur.eq(d))
-            rename[str(d)] = f"d:{key[0]}.{key[1]}"
+        b = _Builder(self.ts, self._durations)
+        b.step(self.ts.variants[vid], now, t, running, in_flight)
+        facts = tuple(lin for c, _why in b.facts for lin in c)
         live = sorted({now} | {armed for armed, _ in running.values()}
                       | {s for q in in_flight.values() for s in q})
-        rename.update({f"t{j}": f"t{rank}" for rank, j in enumerate(live)})
-        kept_durations = {str(dur) for armed, dur in running.values()
-                          if armed != now and str(dur) not in self._params}
-        mentioned = {name for vec, _ in facts for name, _ in vec} | {
-            name for vec, _ in zone.constraints for name, _ in vec}
-        dead = tuple(sorted(name for name in mentioned
-                            if name not in self._params and name not in kept_durations
-                            and name not in rename))
+        rename = {first + j: first + rank for rank, j in enumerate(live)}
+        dead = tuple(first + j for j in range(now + 1) if first + j not in rename)
         shift = {j: rank for rank, j in enumerate(live)}
         return _ZoneStep(
-            tuple(facts), dead, rename, len(live),
+            facts, dead, rename, len(live),
             tuple(sorted((key, shift[armed]) for key, (armed, _) in running.items())),
             tuple(tuple(shift[s] for s in in_flight[ch.name]) for ch in self.ts.channels))
 
-    def _duration(self, key: tuple[str, str]) -> z3.ArithRef:
-        return self.symbolic[key] if key in self.symbolic else z3.Real(f"d:{key[0]}.{key[1]}")
+
+class _Term:
+    """A linear term (variable -> coefficient, plus a constant) whose comparisons give
+    Linear constraints, so that _Builder can state a step's constraints for a zone."""
+    __slots__ = ("coefs", "const")
+    __hash__ = None
+
+    def __init__(self, coefs: dict, const=0):
+        self.coefs = coefs
+        self.const = const
+
+    def __add__(self, other):
+        if not isinstance(other, _Term):
+            return _Term(self.coefs, self.const + _exact(other))
+        coefs = dict(self.coefs)
+        for n, c in other.coefs.items():
+            coefs[n] = coefs.get(n, 0) + c
+        return _Term(coefs, self.const + other.const)
+
+    __radd__ = __add__
+
+    def _minus(self, other) -> Linear:
+        """self - other <= 0."""
+        other = other if isinstance(other, _Term) else _Term({}, _exact(other))
+        coefs = dict(self.coefs)
+        for n, c in other.coefs.items():
+            coefs[n] = coefs.get(n, 0) - c
+        return _normal(coefs, other.const - self.const)
+
+    def __le__(self, other) -> tuple[Linear]:
+        return (self._minus(other),)
+
+    def __ge__(self, other) -> tuple[Linear]:
+        other = other if isinstance(other, _Term) else _Term({}, _exact(other))
+        return (other._minus(self),)
+
+    def __eq__(self, other) -> tuple[Linear, Linear]:
+        return self.__le__(other) + self.__ge__(other)
+
+
+def _exact(x):
+    """A duration in ms as an exact number (an int when it is one)."""
+    f = Fraction(x)
+    return int(f) if f.denominator == 1 else f
+
+
+def _real(x) -> z3.RatNumRef:
+    return z3.RealVal(x) if type(x) is int else z3.Q(x.numerator, x.denominator)
 
 
 def _order(c: Linear):
-    return tuple((name, float(coef)) for name, coef in c[0]), float(c[1])
+    return c[0], float(c[1])
 
 
-def _terms(e) -> dict[str, Fraction]:
-    """Exact coefficients of a linear z3 term; the constant under ''."""
-    if z3.is_rational_value(e) or z3.is_int_value(e):
-        return {"": Fraction(e.as_fraction())}
-    if z3.is_const(e):
-        return {str(e): Fraction(1)}
-    out: dict[str, Fraction] = {}
-    if z3.is_add(e) or z3.is_sub(e):
-        for k, ch in enumerate(e.children()):
-            sign = -1 if (z3.is_sub(e) and k) else 1
-            for name, c in _terms(ch).items():
-                out[name] = out.get(name, Fraction(0)) + sign * c
-        return out
-    if z3.is_mul(e):
-        scale, rest = Fraction(1), []
-        for ch in e.children():
-            if z3.is_rational_value(ch) or z3.is_int_value(ch):
-                scale *= Fraction(ch.as_fraction())
-            else:
-                rest.append(ch)
-        if len(rest) == 1:
-            return {name: scale * c for name, c in _terms(rest[0]).items()}
-    if e.decl().kind() == z3.Z3_OP_UMINUS:
-        return {name: -c for name, c in _terms(e.children()[0]).items()}
-    raise ValueError(f"not a linear term: {e}")
-
-
-def _linears(fact) -> list[Linear]:
-    """A comparison of _Builder's (<=, >=, ==) as Linear constraints."""
-    kind = fact.decl().kind()
-    a, b = fact.children()
-    diff = _terms(a)
-    for name, c in _terms(b).items():
-        diff[name] = diff.get(name, Fraction(0)) - c
-    const = diff.pop("", Fraction(0))
-    up = _normal(diff, -const)          # a - b <= 0
-    down = _normal({n: -c for n, c in diff.items()}, const)   # b - a <= 0
-    if kind == z3.Z3_OP_LE:
-        return [up]
-    if kind == z3.Z3_OP_GE:
-        return [down]
-    if kind == z3.Z3_OP_EQ:
-        return [up, down]
-    raise ValueError(f"not a constraint of a run: {fact}")
-
-
-def _normal(coefs: dict[str, Fraction], bound: Fraction) -> Linear:
+def _normal(coefs: dict, bound) -> Linear:
+    """One spelling per constraint: integer coefficients without a common divisor, the
+    variables sorted (a bound stays an int while it can: Fractions are slow)."""
     items = sorted((n, c) for n, c in coefs.items() if c)
     if not items:
         return (), bound
-    scale = abs(items[0][1])
-    return tuple((n, c / scale) for n, c in items), bound / scale
+    if any(type(c) is not int for _, c in items):
+        den = 1
+        for _, c in items:
+            den = den * c.denominator // gcd(den, c.denominator)
+        items = [(n, int(c * den)) for n, c in items]
+        bound = bound * den
+    g = 0
+    for _, c in items:
+        g = gcd(g, c)
+    if g != 1:
+        items = [(n, c // g) for n, c in items]
+        bound = bound // g if type(bound) is int and not bound % g else Fraction(bound) / g
+    if type(bound) is not int and bound.denominator == 1:
+        bound = int(bound)
+    return tuple(items), bound
 
 
 def _tightest(constraints) -> list[Linear] | None:
     """One constraint per left-hand side, the tightest; None when one is false (0 <= -c)."""
-    best: dict[tuple, Fraction] = {}
+    best: dict[tuple, object] = {}
     for vec, bound in constraints:
         if not vec:
             if bound < 0:
@@ -532,27 +550,31 @@ def _eliminate(constraints: list[Linear], var: str) -> list[Linear] | None:
     """Fourier-Motzkin: the constraints with `var` projected away (None: unsatisfiable)."""
     upper, lower, rest = [], [], []
     for vec, bound in constraints:
-        coef = next((c for n, c in vec if n == var), None)
-        if coef is None:
+        coef = 0
+        for n, c in vec:
+            if n == var:
+                coef = c
+                break
+        if not coef:
             rest.append((vec, bound))
         elif coef > 0:
             upper.append((coef, vec, bound))
         else:
-            lower.append((coef, vec, bound))
+            lower.append((-coef, vec, bound))
     for a, up, ub in upper:
         for b, low, lb in lower:
-            coefs: dict[str, Fraction] = {}
-            for n, c in up:
-                coefs[n] = coefs.get(n, Fraction(0)) - b * c
+            # b * up + a * low: var's coefficients a*b and -b*a cancel
+            coefs = {n: b * c for n, c in up}
             for n, c in low:
-                coefs[n] = coefs.get(n, Fraction(0)) + a * c
-            rest.append(_normal(coefs, -b * ub + a * lb))
+                coefs[n] = coefs.get(n, 0) + a * c
+            rest.append(_normal(coefs, b * ub + a * lb))
     return _tightest(rest)
 
 
 def _rename(c: Linear, names: dict[str, str]) -> Linear:
+    # numbers keep their order: the constraint keeps its spelling
     vec, bound = c
-    return _normal({names.get(n, n): k for n, k in vec}, bound)
+    return tuple((names.get(n, n), k) for n, k in vec), bound
 
 
 def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
