@@ -388,8 +388,14 @@ class ZoneFolder:
         # timestamps follow, so renumbering them never reorders a constraint's variables
         self._params = [v for _, v in sorted((str(v), v) for v in symbolic.values())]
         number = {str(v): k for k, v in enumerate(self._params)}
+        refs = timers_of(ts)
+        by_name = {str(symbolic[key]): refs[key] for key in symbolic}
+        # the declared range of each symbolic duration: conditions are read within it
+        self._box = [(_exact(by_name[str(v)].lo_ms),
+                      None if by_name[str(v)].hi_ms is None else _exact(by_name[str(v)].hi_ms))
+                     for v in self._params]
         self._durations: dict[tuple[str, str], _Term] = {}
-        for key, ref in timers_of(ts).items():
+        for key, ref in refs.items():
             if key in symbolic:
                 self._durations[key] = _Term({number[str(symbolic[key])]: 1})
             elif ref.hi_ms == ref.lo_ms:
@@ -414,7 +420,7 @@ class ZoneFolder:
             constraints = _eliminate(constraints, var)
             if constraints is None:
                 return None
-        renamed = _tightest([_rename(c, step.rename) for c in constraints])
+        renamed = _prune([_rename(c, step.rename) for c in constraints], self._box)
         if renamed is None:
             return None
         return Zone(step.clocks, step.running, step.in_flight, frozenset(renamed))
@@ -427,6 +433,9 @@ class ZoneFolder:
             constraints = _eliminate(constraints, var)
             if constraints is None:
                 return z3.BoolVal(False)
+        constraints = _prune(constraints, self._box)
+        if constraints is None:
+            return z3.BoolVal(False)
         facts = []
         for vec, bound in sorted(constraints, key=_order):
             terms = [self._params[n] if c == 1 else _real(c) * self._params[n] for n, c in vec]
@@ -544,6 +553,57 @@ def _tightest(constraints) -> list[Linear] | None:
         if old is None or bound < old:
             best[vec] = bound
     return list(best.items())
+
+
+def _prune(constraints: list[Linear], box: list) -> list[Linear] | None:
+    """Drop what the declared ranges of the symbolic durations (`box`: variable -> (lo, hi
+    or None)) make redundant: a constraint on durations alone that the ranges imply, and a
+    constraint another one implies within the ranges (the same timestamps with the same
+    coefficients, a bound that differs by durations the ranges keep small enough). Without
+    this, Fourier-Motzkin piles up combinations and equal zones look different. None when
+    the ranges rule a constraint out."""
+    first = len(box)
+    groups: dict[tuple, list] = {}
+    for vec, bound in constraints:
+        k = 0
+        while k < len(vec) and vec[k][0] < first:
+            k += 1
+        durations, clocks = vec[:k], vec[k:]
+        if not clocks:
+            if _box_max(durations, box) <= bound:
+                continue
+            if -_box_max(tuple((n, -c) for n, c in durations), box) > bound:
+                return None
+        groups.setdefault(clocks, []).append((dict(durations), bound, vec))
+    out = []
+    for members in groups.values():
+        for i, (da, ba, va) in enumerate(members):
+            if not any(j != i and _implies(db, bb, da, ba, box)
+                       for j, (db, bb, _) in enumerate(members)):
+                out.append((va, ba))
+    return out
+
+
+def _implies(db: dict, bb, da: dict, ba, box) -> bool:
+    """Within the ranges, does clocks + db <= bb imply clocks + da <= ba (same clocks)?"""
+    diff = dict(da)
+    for n, c in db.items():
+        diff[n] = diff.get(n, 0) - c
+    return (da != db or bb < ba) and _box_max(tuple(diff.items()), box) + bb <= ba
+
+
+def _box_max(vec, box):
+    """The largest value of sum(c * duration) within the ranges (inf when unbounded)."""
+    total = 0
+    for n, c in vec:
+        lo, hi = box[n]
+        if c > 0:
+            if hi is None:
+                return float("inf")
+            total += c * hi
+        elif c < 0:
+            total += c * lo
+    return total
 
 
 def _eliminate(constraints: list[Linear], var: str) -> list[Linear] | None:
