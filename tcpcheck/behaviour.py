@@ -83,24 +83,45 @@ def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
         counts = count_runs(untimed, kind_of, len(KINDS), deadline)
         timed = monitor_product(ex, init, (start, zones.start()), fold_timed,
                                 deadline=deadline, max_nodes=MAX_PRODUCT)
-        conds: dict[CloseKind, dict[str, z3.BoolRef]] = {k: {} for k in KINDS}
-        seen: set = set()
-        for node in timed.terminal:
-            deadline.check()
-            record, zone = timed.monitor[node]
-            kind = record.kind(end(ex.states[timed.state[node]]))
-            if (kind, zone.constraints) in seen:
-                continue
-            seen.add((kind, zone.constraints))
-            cond = zones.condition(zone)
-            conds[kind].setdefault(cond.sexpr(), cond)
         kinds = {}
-        for kind in KINDS:
-            if not conds[kind]:
-                continue
+        for kind, conds in _conditions(timed, end, ex, zones, deadline).items():
             deadline.check()
-            answer = simplify_under(z3.Or(*conds[kind].values()), ranges)
+            answer = simplify_under(z3.Or(*conds), ranges)
             if not z3.is_false(answer):
                 kinds[kind] = show(answer, names)
         params = dict(ts.initial_params[region])
         yield MapRow(params, kinds, {k: c for k, c in zip(KINDS, counts) if c != 0})
+
+
+def _conditions(timed, end, ex, zones: ZoneFolder, deadline: Deadline
+                ) -> dict[CloseKind, list[z3.BoolRef]]:
+    """Per kind (in the map's order), the distinct conditions of the zones its complete runs
+    end in, in the order the product found them; a condition that another one's constraints
+    already include is left out (it says no more in a disjunction), and a kind that some
+    zone allows for every duration has the one condition true."""
+    found: dict[CloseKind, list[frozenset]] = {}
+    seen: set = set()
+    for node in timed.terminal:
+        deadline.check()
+        record, zone = timed.monitor[node]
+        kind = record.kind(end(ex.states[timed.state[node]]))
+        if (kind, zone.constraints) in seen:
+            continue
+        seen.add((kind, zone.constraints))
+        if found.get(kind) == [frozenset()]:
+            continue    # possible for every duration already: "always"
+        projection = zones.projection(zone)
+        if projection is None:
+            continue
+        if not projection:
+            found[kind] = [projection]
+        else:
+            found.setdefault(kind, []).append(projection)
+    out = {}
+    for kind in KINDS:
+        if kind not in found:
+            continue
+        distinct = list(dict.fromkeys(found[kind]))
+        weakest = [c for c in distinct if not any(o < c for o in distinct)]
+        out[kind] = [zones.formula(c) for c in weakest]
+    return out

@@ -425,15 +425,21 @@ class ZoneFolder:
             return None
         return Zone(step.clocks, step.running, step.in_flight, frozenset(renamed))
 
-    def condition(self, zone: Zone) -> z3.BoolRef:
-        """The condition on the symbolic durations under which some timing reaches `zone`."""
+    def projection(self, zone: Zone) -> frozenset | None:
+        """The zone's constraints on the symbolic durations alone (timestamps eliminated,
+        what the ranges make redundant dropped): the condition under which some timing
+        reaches it, as Linear constraints; None when none does."""
         constraints = list(zone.constraints)
         first = len(self._params)
         for var in sorted({n for vec, _ in constraints for n, _ in vec if n >= first}):
             constraints = _eliminate(constraints, var)
             if constraints is None:
-                return z3.BoolVal(False)
+                return None
         constraints = _prune(constraints, self._box)
+        return None if constraints is None else frozenset(constraints)
+
+    def formula(self, constraints: frozenset | None) -> z3.BoolRef:
+        """A projection as a z3 condition."""
         if constraints is None:
             return z3.BoolVal(False)
         facts = []
@@ -443,6 +449,10 @@ class ZoneFolder:
             # left side first: `<=` with a number on the right would turn into `>=`)
             facts.append(z3.ArithRef.__le__(z3.Sum(terms), _real(bound)))
         return z3.simplify(z3.And(*facts)) if facts else z3.BoolVal(True)
+
+    def condition(self, zone: Zone) -> z3.BoolRef:
+        """The condition on the symbolic durations under which some timing reaches `zone`."""
+        return self.formula(self.projection(zone))
 
     def _step(self, vid: int, zone: Zone) -> _ZoneStep:
         # _Builder states the step's constraints (the one statement of the timing rules),
