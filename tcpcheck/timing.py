@@ -403,6 +403,7 @@ class ZoneFolder:
             else:
                 raise ValueError(f"{ref.label} has a range: a zone needs it symbolic")
         self._steps: dict[tuple, _ZoneStep] = {}
+        self._shared: dict[Linear, Linear] = {}
 
     def start(self) -> Zone:
         return Zone(1, (), tuple(() for _ in self.ts.channels), frozenset())
@@ -423,7 +424,10 @@ class ZoneFolder:
         renamed = _prune([_rename(c, step.rename) for c in constraints], self._box)
         if renamed is None:
             return None
-        return Zone(step.clocks, step.running, step.in_flight, frozenset(renamed))
+        # zones share most of their constraints: keep one copy of each
+        shared = self._shared
+        return Zone(step.clocks, step.running, step.in_flight,
+                    frozenset(shared.setdefault(c, c) for c in renamed))
 
     def projection(self, zone: Zone) -> frozenset | None:
         """The zone's constraints on the symbolic durations alone (timestamps eliminated,
