@@ -10,7 +10,9 @@ explored graph with monitors (tcpcheck.product) give the answer instead:
   * with the close record and a timing zone (tcpcheck.timing.Zone): the condition on the
     durations of the timers whose range is not a single value under which some run of each
     kind is possible, the disjunction of the conditions of the zones the complete runs end in,
-    simplified by z3.
+    simplified by z3. A zone is a prefix's timing constraints projected on what its future
+    can still mention, so prefixes with the same zone share their futures, and its condition
+    is the one run_condition gives each of its runs (tests/test_map_product.py compares).
 
 The map is made one parameter combination (row) at a time, polling the command's deadline:
 when it passes, or a product would keep more than MAX_PRODUCT nodes, LimitReached says why
@@ -30,7 +32,7 @@ from .run import received_flags
 from .timing import ZoneFolder, show, simplify_under, timers_of
 
 KINDS = tuple(CloseKind)     # the order the map lists them in
-MAX_PRODUCT = 2_000_000      # nodes of one product (graph state x monitor) before giving up
+MAX_PRODUCT = 1_000_000      # nodes of one product (graph state x monitor): a few GB at most
 
 
 @dataclass

@@ -26,7 +26,8 @@ class StopReason(StrEnum):
     MAX_STATES = "max-states"     # --max-states: one more state would have been kept
     TIME_LIMIT = "time-limit"     # --time-limit
     INTERRUPTED = "interrupted"   # SIGINT (Ctrl-C) or SIGTERM
-    MAX_RUNS = "max-runs"         # a phase that enumerates runs met its budget of runs
+    MAX_RUNS = "max-runs"         # a phase that enumerates runs (or builds a product of the
+                                  # graph, as map does) met its budget
     MODEL_ERROR = "model-error"   # a step failed (TCP5xx): the model must be fixed first
 
 
