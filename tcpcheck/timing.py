@@ -404,6 +404,7 @@ class ZoneFolder:
                 raise ValueError(f"{ref.label} has a range: a zone needs it symbolic")
         self._steps: dict[tuple, _ZoneStep] = {}
         self._shared: dict[Linear, Linear] = {}
+        self._splits: dict[tuple, tuple] = {}
 
     def start(self) -> Zone:
         return Zone(1, (), tuple(() for _ in self.ts.channels), frozenset())
@@ -421,7 +422,9 @@ class ZoneFolder:
             constraints = _eliminate(constraints, var)
             if constraints is None:
                 return None
-        renamed = _prune([_rename(c, step.rename) for c in constraints], self._box)
+        if step.rename:
+            constraints = [_rename(c, step.rename) for c in constraints]
+        renamed = _prune(constraints, self._box, self._splits)
         if renamed is None:
             return None
         # zones share most of their constraints: keep one copy of each
@@ -439,7 +442,7 @@ class ZoneFolder:
             constraints = _eliminate(constraints, var)
             if constraints is None:
                 return None
-        constraints = _prune(constraints, self._box)
+        constraints = _prune(constraints, self._box, self._splits)
         return None if constraints is None else frozenset(constraints)
 
     def formula(self, constraints: frozenset | None) -> z3.BoolRef:
@@ -470,8 +473,9 @@ class ZoneFolder:
         facts = tuple(lin for c, _why in b.facts for lin in c)
         live = sorted({now} | {armed for armed, _ in running.values()}
                       | {s for q in in_flight.values() for s in q})
-        rename = {first + j: first + rank for rank, j in enumerate(live)}
-        dead = tuple(first + j for j in range(now + 1) if first + j not in rename)
+        dead = tuple(first + j for j in range(now + 1) if j not in live)
+        # only the timestamps that move (none when nothing before them died)
+        rename = {first + j: first + rank for rank, j in enumerate(live) if j != rank}
         shift = {j: rank for rank, j in enumerate(live)}
         return _ZoneStep(
             facts, dead, rename, len(live),
@@ -535,18 +539,11 @@ def _order(c: Linear):
 def _normal(coefs: dict, bound) -> Linear:
     """One spelling per constraint: integer coefficients without a common divisor, the
     variables sorted (a bound stays an int while it can: Fractions are slow)."""
-    items = sorted((n, c) for n, c in coefs.items() if c)
+    # coefficients are ints: _Term's are 1, and elimination multiplies and adds them
+    items = sorted(item for item in coefs.items() if item[1])
     if not items:
         return (), bound
-    if any(type(c) is not int for _, c in items):
-        den = 1
-        for _, c in items:
-            den = den * c.denominator // gcd(den, c.denominator)
-        items = [(n, int(c * den)) for n, c in items]
-        bound = bound * den
-    g = 0
-    for _, c in items:
-        g = gcd(g, c)
+    g = gcd(*[c for _, c in items])
     if g != 1:
         items = [(n, c // g) for n, c in items]
         bound = bound // g if type(bound) is int and not bound % g else Fraction(bound) / g
@@ -569,28 +566,35 @@ def _tightest(constraints) -> list[Linear] | None:
     return list(best.items())
 
 
-def _prune(constraints: list[Linear], box: list) -> list[Linear] | None:
+def _prune(constraints: list[Linear], box: list, splits: dict) -> list[Linear] | None:
     """Drop what the declared ranges of the symbolic durations (`box`: variable -> (lo, hi
     or None)) make redundant: a constraint on durations alone that the ranges imply, and a
     constraint another one implies within the ranges (the same timestamps with the same
     coefficients, a bound that differs by durations the ranges keep small enough). Without
     this, Fourier-Motzkin piles up combinations and equal zones look different. None when
-    the ranges rule a constraint out."""
+    the ranges rule a constraint out. `splits` caches each left side's two parts."""
     first = len(box)
     groups: dict[tuple, list] = {}
     for vec, bound in constraints:
-        k = 0
-        while k < len(vec) and vec[k][0] < first:
-            k += 1
-        durations, clocks = vec[:k], vec[k:]
+        split = splits.get(vec)
+        if split is None:
+            k = 0
+            while k < len(vec) and vec[k][0] < first:
+                k += 1
+            lo = -_box_max(tuple((n, -c) for n, c in vec[:k]), box)
+            split = splits[vec] = (vec[k:], dict(vec[:k]), _box_max(vec[:k], box), lo)
+        clocks, durations, most, least = split
         if not clocks:
-            if _box_max(durations, box) <= bound:
+            if most <= bound:
                 continue
-            if -_box_max(tuple((n, -c) for n, c in durations), box) > bound:
+            if least > bound:
                 return None
-        groups.setdefault(clocks, []).append((dict(durations), bound, vec))
+        groups.setdefault(clocks, []).append((durations, bound, vec))
     out = []
     for members in groups.values():
+        if len(members) == 1:
+            out.append((members[0][2], members[0][1]))
+            continue
         for i, (da, ba, va) in enumerate(members):
             if not any(j != i and _implies(db, bb, da, ba, box)
                        for j, (db, bb, _) in enumerate(members)):
