@@ -16,8 +16,8 @@ LimitReached when the product would keep more than `max_nodes` nodes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 

@@ -624,7 +624,7 @@ def _box_max(vec, box):
     return total
 
 
-def _eliminate(constraints: list[Linear], var: str) -> list[Linear] | None:
+def _eliminate(constraints: list[Linear], var: int) -> list[Linear] | None:
     """Fourier-Motzkin: the constraints with `var` projected away (None: unsatisfiable)."""
     upper, lower, rest = [], [], []
     for vec, bound in constraints:
@@ -649,7 +649,7 @@ def _eliminate(constraints: list[Linear], var: str) -> list[Linear] | None:
     return _tightest(rest)
 
 
-def _rename(c: Linear, names: dict[str, str]) -> Linear:
+def _rename(c: Linear, names: dict[int, int]) -> Linear:
     # numbers keep their order: the constraint keeps its spelling
     vec, bound = c
     return tuple((names.get(n, n), k) for n, k in vec), bound
