@@ -28,7 +28,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "transition system": ("compile", "liveness", "emit", "transitions", "successors",
                           "searchloop"),
     "exploration": ("explore",),
-    "runs and views": ("run", "trace", "graph", "timing", "simulate"),
+    "runs and views": ("run", "trace", "graph", "product", "timing", "simulate"),
     "properties": ("spec", "verify", "query", "behaviour"),
     "drawing": ("ladder", "render"),
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",

@@ -1,14 +1,22 @@
 """The behaviour map: for every parameter combination, which kinds of close can happen, and for
 which timer durations. The direct answer to "when does a capture show three segments?".
 
-Every complete run of the explored graph is classified from what it puts on the wire (the
-kinds and their classifier are tcpcheck.kinds), and z3 turns each run's timing constraints
-into a condition on the durations of the timers whose range is not a single value (see
-tcpcheck.timing).
+Runs are never enumerated one by one (their number grows exponentially with the
+interleavings: 39 billion complete runs in the lossy default model). Two products of the
+explored graph with monitors (tcpcheck.product) give the answer instead:
+  * with the close record (tcpcheck.kinds): which kinds the complete runs have, and how many
+    runs have each kind, by dynamic programming; a cycle that reaches a terminal state makes
+    the runs of a kind infinite in number (None, shown as "infinite");
+  * with the close record and a timing zone (tcpcheck.timing.Zone): the condition on the
+    durations of the timers whose range is not a single value under which some run of each
+    kind is possible, the disjunction of the conditions of the zones the complete runs end in,
+    simplified by z3. A zone is a prefix's timing constraints projected on what its future
+    can still mention, so prefixes with the same zone share their futures, and its condition
+    is the one run_condition gives each of its runs (tests/test_map_product.py compares).
 
 The map is made one parameter combination (row) at a time, polling the command's deadline:
-when it passes, or a combination has more than MAX_RUNS runs, LimitReached says why and the
-rows made so far stand.
+when it passes, or a product would keep more than MAX_PRODUCT nodes, LimitReached says why
+and the rows made so far stand.
 """
 from __future__ import annotations
 
@@ -16,30 +24,23 @@ from dataclasses import dataclass
 
 import z3
 
-from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
+from .explore import NO_DEADLINE, Deadline, Exploration
 from .kinds import CloseKind, CloseRecord
+from .product import count_runs, monitor_product
 from .query import end_predicate
 from .run import received_flags
-from .timing import run_condition, show, simplify_under, timers_of
+from .timing import ZoneFolder, show, simplify_under, timers_of
 
 KINDS = tuple(CloseKind)     # the order the map lists them in
-MAX_RUNS = 200_000
+MAX_PRODUCT = 1_000_000      # nodes of one product (graph state x monitor): a few GB at most
 
 
 @dataclass
 class MapRow:
     params: dict
-    kinds: dict[CloseKind, str]  # kind -> condition on timer durations ("always", "never", ...)
-    runs: dict[CloseKind, int]   # kind -> number of complete runs of that kind (untimed)
-
-
-def _timing_key(variants) -> tuple:
-    # steps that touch no timer and no channel can happen at the same instant as the step
-    # before them, so they never change the condition: leave them out of the key
-    return tuple((v.index if (v.sends or v.event.kind == "recv" or v.instance is None)
-                  else (v.instance, v.fired, v.timer_ops))
-                 for v in variants
-                 if v.fired or v.timer_ops or v.sends or v.event.kind == "recv" or v.instance is None)
+    kinds: dict[CloseKind, str]        # kind -> condition on timer durations ("always", ...)
+    runs: dict[CloseKind, int | None]  # kind -> complete runs of that kind (untimed);
+                                       # None: infinitely many (a cycle reaches the end)
 
 
 def behaviour_map(ex: Exploration, deadline: Deadline = NO_DEADLINE) -> list[MapRow]:
@@ -58,52 +59,71 @@ def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
         if refs[key].hi_ms is not None:
             ranges.append(var <= refs[key].hi_ms)
     end = end_predicate(ts)
-    adj: list[list[tuple[int, int]]] = [[] for _ in range(ex.n_states)]
-    for k in range(ex.n_edges):
-        if not k & 0xFFFF:
-            deadline.check()   # a tuple an edge: --max-memory may stop this too
-        adj[ex.edge_src[k]].append((ex.edge_variant[k], ex.edge_dst[k]))
-    cache: dict[tuple, z3.BoolRef] = {}
-    terminal = ex.terminal
+    zones = ZoneFolder(ts, free)
+
+    def record_after(record: CloseRecord, src: int, vid: int) -> CloseRecord:
+        v = ts.variants[vid]
+        return record.after(v.instance, received_flags(ts, ex.states[src], v),
+                            [f for _, f in v.sends])
+
+    def fold_record(record, src, vid, _dst):
+        return record_after(record, src, vid)
+
+    def fold_timed(value, src, vid, _dst):
+        record, zone = value
+        zone = zones.after(zone, vid)
+        return None if zone is None else (record_after(record, src, vid), zone)
+
+    start = CloseRecord.start(inst.name for inst in ts.model.instances)
     for region, init in enumerate(ex.initial):
-        conds: dict[CloseKind, dict[str, z3.BoolRef]] = {k: {} for k in KINDS}
-        counts = {k: 0 for k in KINDS}
-        # each path carries its close record (tcpcheck.kinds), folded one step at a time
-        start = CloseRecord.start(inst.name for inst in ts.model.instances)
-        stack: list[tuple[int, tuple, CloseRecord]] = [(init, (), start)]
-        seen_runs = popped = 0
-        while stack:
-            popped += 1
-            if not popped & 15:
-                # every 16 runs' steps: a step copies its path, and deep runs (more_calls with
-                # early_data) take 100 KB a step, so 1024 steps could pass --max-memory by far
-                deadline.check()
-            sid, path, record = stack.pop()
-            if sid in terminal:
-                deadline.check()    # a run may cost a call to z3: look at the clock each one
-                seen_runs += 1
-                if seen_runs > MAX_RUNS:
-                    raise LimitReached(StopReason.MAX_RUNS)
-                variants = [ts.variants[v] for v, _src in path]
-                kind = record.kind(end(ex.states[sid]))
-                counts[kind] += 1
-                key = _timing_key(variants)
-                if key not in cache:
-                    cache[key] = run_condition(ts, variants, free)
-                conds[kind].setdefault(cache[key].sexpr(), cache[key])
-                continue
-            for v, dst in reversed(adj[sid]):
-                var = ts.variants[v]
-                nxt = record.after(var.instance, received_flags(ts, ex.states[sid], var),
-                                   [f for _, f in var.sends])
-                stack.append((dst, path + ((v, sid),), nxt))
+        untimed = monitor_product(ex, init, start, fold_record, deadline=deadline,
+                                  max_nodes=MAX_PRODUCT)
+
+        def kind_of(node, product=untimed):
+            return KINDS.index(product.monitor[node].kind(end(ex.states[product.state[node]])))
+
+        counts = count_runs(untimed, kind_of, len(KINDS), deadline)
+        timed = monitor_product(ex, init, (start, zones.start()), fold_timed,
+                                deadline=deadline, max_nodes=MAX_PRODUCT)
         kinds = {}
-        for kind in KINDS:
-            if not conds[kind]:
-                continue
+        for kind, conds in _conditions(timed, end, ex, zones, deadline).items():
             deadline.check()
-            answer = simplify_under(z3.Or(*conds[kind].values()), ranges)
+            answer = simplify_under(z3.Or(*conds), ranges)
             if not z3.is_false(answer):
                 kinds[kind] = show(answer, names)
         params = dict(ts.initial_params[region])
-        yield MapRow(params, kinds, {k: c for k, c in counts.items() if c})
+        yield MapRow(params, kinds, {k: c for k, c in zip(KINDS, counts) if c != 0})
+
+
+def _conditions(timed, end, ex, zones: ZoneFolder, deadline: Deadline
+                ) -> dict[CloseKind, list[z3.BoolRef]]:
+    """Per kind (in the map's order), the distinct conditions of the zones its complete runs
+    end in, in the order the product found them; a condition that another one's constraints
+    already include is left out (it says no more in a disjunction), and a kind that some
+    zone allows for every duration has the one condition true."""
+    found: dict[CloseKind, list[frozenset]] = {}
+    seen: set = set()
+    for node in timed.terminal:
+        deadline.check()
+        record, zone = timed.monitor[node]
+        kind = record.kind(end(ex.states[timed.state[node]]))
+        if (kind, zone.constraints) in seen:
+            continue
+        seen.add((kind, zone.constraints))
+        if found.get(kind) == [frozenset()]:
+            continue    # possible for every duration already: "always"
+        projection = zones.projection(zone)
+        if projection is None:
+            continue
+        if not projection:
+            found[kind] = [projection]
+        else:
+            found.setdefault(kind, []).append(projection)
+    out = {}
+    for kind in KINDS:
+        if kind not in found:
+            continue
+        distinct = list(dict.fromkeys(found[kind]))
+        weakest = [c for c in distinct if not any(o < c for o in distinct)]
+        out[kind] = [zones.formula(c) for c in weakest]
+    return out

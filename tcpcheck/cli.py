@@ -894,7 +894,9 @@ def map_(model, params, max_states, time_limit, max_memory, no_progress, as_json
     Every complete run of MODEL is classified by what it puts on the wire (four-way,
     three-way, simultaneous, rst, incomplete); z3 turns the runs' timing into a condition on
     the durations of the timers whose range is not a single value. This answers "when does
-    a capture show three segments instead of four?" from the model itself.
+    a capture show three segments instead of four?" from the model itself. Runs are counted,
+    not listed (a product of the graph with the kind of close); a kind reached through a
+    cycle has infinitely many runs ("infinite", null in JSON).
 
     \b
     Example:
@@ -940,7 +942,10 @@ def map_(model, params, max_states, time_limit, max_memory, no_progress, as_json
         for kind in KINDS:
             if kind not in r.kinds:
                 continue
-            table.add_row(shown if first else "", kind, r.kinds[kind], str(r.runs.get(kind, 0)))
+            runs = r.runs.get(kind, 0)
+            # None: a cycle of the graph reaches the end, so runs of this kind never run out
+            table.add_row(shown if first else "", kind, r.kinds[kind],
+                          "infinite" if runs is None else str(runs))
             first = False
     console.print(table)
     if stop is not None:

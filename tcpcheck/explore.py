@@ -30,7 +30,8 @@ class StopReason(StrEnum):
     TIME_LIMIT = "time-limit"     # --time-limit
     MAX_MEMORY = "max-memory"     # --max-memory: the process's resident memory reached it
     INTERRUPTED = "interrupted"   # SIGINT (Ctrl-C) or SIGTERM
-    MAX_RUNS = "max-runs"         # a phase that enumerates runs met its budget of runs
+    MAX_RUNS = "max-runs"         # a phase that enumerates runs (or builds a product of the
+                                  # graph, as map does) met its budget
     MODEL_ERROR = "model-error"   # a step failed (TCP5xx): the model must be fixed first
 
 

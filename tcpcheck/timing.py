@@ -15,6 +15,8 @@ symbolic, eliminates the timestamps to answer "for which durations is this run p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
 
 import z3
 
@@ -334,6 +336,323 @@ def run_condition(ts: TransitionSystem, variants: list[Variant],
     # qe2 (model-based projection) gives the same answers as qe here, about four times faster
     result = z3.Then("qe2", "simplify")(goal)
     return z3.simplify(z3.And(*[z3.And(*g) for g in result]))
+
+
+# ---------------------------------------------------------------- timing zones
+#
+# run_condition eliminates the timestamps of one whole run. A zone does the same for every
+# run at once, a step at a time: it keeps the constraints of a run's prefix projected on what
+# its future can still mention (the current time, when each running timer was armed and for
+# how long, when each segment still on the wire was sent) and on the symbolic durations, so
+# two prefixes with the same zone have the same future conditions, and a product of the
+# state graph with zones (tcpcheck.product) shares them. The steps' constraints are the ones
+# _Builder states for a run; a zone only eliminates the variables nothing can mention any
+# more (Fourier-Motzkin: the constraints are linear, non-strict, over the reals).
+
+# a linear constraint: sum(coefficient * variable) <= bound; variables are numbers (the
+# symbolic durations first, then the timestamps in the order they happened), sorted, with
+# integer coefficients without a common divisor (so that one constraint has one spelling)
+Linear = tuple[tuple[tuple[int, int], ...], int | Fraction]
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """The timing of a prefix of runs, as far as their futures are concerned. Timestamps
+    still mentioned are t0 .. t{clocks-1} in the order they happened (the last is now);
+    a running timer's duration is d:instance.timer unless it is symbolic."""
+    clocks: int
+    running: tuple[tuple[tuple[str, str], int], ...]  # (timer, timestamp that armed it), sorted
+    in_flight: tuple[tuple[int, ...], ...]   # per channel: timestamps of the sends on the wire
+    constraints: frozenset                   # of Linear
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneStep:
+    """What one variant does to zones of one shape (cached: the same for every zone)."""
+    facts: tuple                   # the step's Linear constraints, before renaming
+    dead: tuple[int, ...]          # timestamps nothing can mention after the step
+    rename: dict                   # surviving timestamp -> its number in the next zone
+    clocks: int
+    running: tuple
+    in_flight: tuple
+
+
+class ZoneFolder:
+    """Folds zones along steps. `symbolic` are the durations conditions are stated over:
+    every timer whose range is not a single value (the others last exactly that value)."""
+
+    def __init__(self, ts: TransitionSystem, symbolic: dict[tuple[str, str], z3.ArithRef]):
+        self.ts = ts
+        self.symbolic = symbolic
+        # variable k < len(self._params) is the symbolic duration self._params[k]; the
+        # timestamps follow, so renumbering them never reorders a constraint's variables
+        self._params = [v for _, v in sorted((str(v), v) for v in symbolic.values())]
+        number = {str(v): k for k, v in enumerate(self._params)}
+        refs = timers_of(ts)
+        by_name = {str(symbolic[key]): refs[key] for key in symbolic}
+        # the declared range of each symbolic duration: conditions are read within it
+        self._box = [(_exact(by_name[str(v)].lo_ms),
+                      None if by_name[str(v)].hi_ms is None else _exact(by_name[str(v)].hi_ms))
+                     for v in self._params]
+        self._durations: dict[tuple[str, str], _Term] = {}
+        for key, ref in refs.items():
+            if key in symbolic:
+                self._durations[key] = _Term({number[str(symbolic[key])]: 1})
+            elif ref.hi_ms == ref.lo_ms:
+                self._durations[key] = _Term({}, _exact(ref.lo_ms))
+            else:
+                raise ValueError(f"{ref.label} has a range: a zone needs it symbolic")
+        self._steps: dict[tuple, _ZoneStep] = {}
+        self._shared: dict[Linear, Linear] = {}
+        self._splits: dict[tuple, tuple] = {}
+
+    def start(self) -> Zone:
+        return Zone(1, (), tuple(() for _ in self.ts.channels), frozenset())
+
+    def after(self, zone: Zone, vid: int) -> Zone | None:
+        """The zone after variant `vid`; None when no timing allows the step."""
+        shape = (vid, zone.clocks, zone.running, zone.in_flight)
+        step = self._steps.get(shape)
+        if step is None:
+            step = self._steps[shape] = self._step(vid, zone)
+        constraints = _tightest(list(zone.constraints) + list(step.facts))
+        if constraints is None:
+            return None
+        for var in step.dead:
+            constraints = _eliminate(constraints, var)
+            if constraints is None:
+                return None
+        if step.rename:
+            constraints = [_rename(c, step.rename) for c in constraints]
+        renamed = _prune(constraints, self._box, self._splits)
+        if renamed is None:
+            return None
+        # zones share most of their constraints: keep one copy of each
+        shared = self._shared
+        return Zone(step.clocks, step.running, step.in_flight,
+                    frozenset(shared.setdefault(c, c) for c in renamed))
+
+    def projection(self, zone: Zone) -> frozenset | None:
+        """The zone's constraints on the symbolic durations alone (timestamps eliminated,
+        what the ranges make redundant dropped): the condition under which some timing
+        reaches it, as Linear constraints; None when none does."""
+        constraints = list(zone.constraints)
+        first = len(self._params)
+        for var in sorted({n for vec, _ in constraints for n, _ in vec if n >= first}):
+            constraints = _eliminate(constraints, var)
+            if constraints is None:
+                return None
+        constraints = _prune(constraints, self._box, self._splits)
+        return None if constraints is None else frozenset(constraints)
+
+    def formula(self, constraints: frozenset | None) -> z3.BoolRef:
+        """A projection as a z3 condition."""
+        if constraints is None:
+            return z3.BoolVal(False)
+        facts = []
+        for vec, bound in sorted(constraints, key=_order):
+            terms = [self._params[n] if c == 1 else _real(c) * self._params[n] for n, c in vec]
+            # sum <= bound, spelt as run_condition's quantifier elimination spells it (the
+            # left side first: `<=` with a number on the right would turn into `>=`)
+            facts.append(z3.ArithRef.__le__(z3.Sum(terms), _real(bound)))
+        return z3.simplify(z3.And(*facts)) if facts else z3.BoolVal(True)
+
+    def condition(self, zone: Zone) -> z3.BoolRef:
+        """The condition on the symbolic durations under which some timing reaches `zone`."""
+        return self.formula(self.projection(zone))
+
+    def _step(self, vid: int, zone: Zone) -> _ZoneStep:
+        # _Builder states the step's constraints (the one statement of the timing rules),
+        # here over _Terms instead of z3 terms: timestamps t0..t{now}, durations as above
+        now, first = zone.clocks, len(self._params)
+        t = [_Term({first + j: 1}) for j in range(now + 1)]
+        running = {key: (armed, self._durations[key]) for key, armed in zone.running}
+        in_flight = {ch.name: list(q) for ch, q in zip(self.ts.channels, zone.in_flight)}
+        b = _Builder(self.ts, self._durations)
+        b.step(self.ts.variants[vid], now, t, running, in_flight)
+        facts = tuple(lin for c, _why in b.facts for lin in c)
+        live = sorted({now} | {armed for armed, _ in running.values()}
+                      | {s for q in in_flight.values() for s in q})
+        dead = tuple(first + j for j in range(now + 1) if j not in live)
+        # only the timestamps that move (none when nothing before them died)
+        rename = {first + j: first + rank for rank, j in enumerate(live) if j != rank}
+        shift = {j: rank for rank, j in enumerate(live)}
+        return _ZoneStep(
+            facts, dead, rename, len(live),
+            tuple(sorted((key, shift[armed]) for key, (armed, _) in running.items())),
+            tuple(tuple(shift[s] for s in in_flight[ch.name]) for ch in self.ts.channels))
+
+
+class _Term:
+    """A linear term (variable -> coefficient, plus a constant) whose comparisons give
+    Linear constraints, so that _Builder can state a step's constraints for a zone."""
+    __slots__ = ("coefs", "const")
+    __hash__ = None
+
+    def __init__(self, coefs: dict, const=0):
+        self.coefs = coefs
+        self.const = const
+
+    def __add__(self, other):
+        if not isinstance(other, _Term):
+            return _Term(self.coefs, self.const + _exact(other))
+        coefs = dict(self.coefs)
+        for n, c in other.coefs.items():
+            coefs[n] = coefs.get(n, 0) + c
+        return _Term(coefs, self.const + other.const)
+
+    __radd__ = __add__
+
+    def _minus(self, other) -> Linear:
+        """self - other <= 0."""
+        other = other if isinstance(other, _Term) else _Term({}, _exact(other))
+        coefs = dict(self.coefs)
+        for n, c in other.coefs.items():
+            coefs[n] = coefs.get(n, 0) - c
+        return _normal(coefs, other.const - self.const)
+
+    def __le__(self, other) -> tuple[Linear]:
+        return (self._minus(other),)
+
+    def __ge__(self, other) -> tuple[Linear]:
+        other = other if isinstance(other, _Term) else _Term({}, _exact(other))
+        return (other._minus(self),)
+
+    def __eq__(self, other) -> tuple[Linear, Linear]:
+        return self.__le__(other) + self.__ge__(other)
+
+
+def _exact(x):
+    """A duration in ms as an exact number (an int when it is one)."""
+    f = Fraction(x)
+    return int(f) if f.denominator == 1 else f
+
+
+def _real(x) -> z3.RatNumRef:
+    return z3.RealVal(x) if type(x) is int else z3.Q(x.numerator, x.denominator)
+
+
+def _order(c: Linear):
+    return c[0], float(c[1])
+
+
+def _normal(coefs: dict, bound) -> Linear:
+    """One spelling per constraint: integer coefficients without a common divisor, the
+    variables sorted (a bound stays an int while it can: Fractions are slow)."""
+    # coefficients are ints: _Term's are 1, and elimination multiplies and adds them
+    items = sorted(item for item in coefs.items() if item[1])
+    if not items:
+        return (), bound
+    g = gcd(*[c for _, c in items])
+    if g != 1:
+        items = [(n, c // g) for n, c in items]
+        bound = bound // g if type(bound) is int and not bound % g else Fraction(bound) / g
+    if type(bound) is not int and bound.denominator == 1:
+        bound = int(bound)
+    return tuple(items), bound
+
+
+def _tightest(constraints) -> list[Linear] | None:
+    """One constraint per left-hand side, the tightest; None when one is false (0 <= -c)."""
+    best: dict[tuple, object] = {}
+    for vec, bound in constraints:
+        if not vec:
+            if bound < 0:
+                return None
+            continue
+        old = best.get(vec)
+        if old is None or bound < old:
+            best[vec] = bound
+    return list(best.items())
+
+
+def _prune(constraints: list[Linear], box: list, splits: dict) -> list[Linear] | None:
+    """Drop what the declared ranges of the symbolic durations (`box`: variable -> (lo, hi
+    or None)) make redundant: a constraint on durations alone that the ranges imply, and a
+    constraint another one implies within the ranges (the same timestamps with the same
+    coefficients, a bound that differs by durations the ranges keep small enough). Without
+    this, Fourier-Motzkin piles up combinations and equal zones look different. None when
+    the ranges rule a constraint out. `splits` caches each left side's two parts."""
+    first = len(box)
+    groups: dict[tuple, list] = {}
+    for vec, bound in constraints:
+        split = splits.get(vec)
+        if split is None:
+            k = 0
+            while k < len(vec) and vec[k][0] < first:
+                k += 1
+            lo = -_box_max(tuple((n, -c) for n, c in vec[:k]), box)
+            split = splits[vec] = (vec[k:], dict(vec[:k]), _box_max(vec[:k], box), lo)
+        clocks, durations, most, least = split
+        if not clocks:
+            if most <= bound:
+                continue
+            if least > bound:
+                return None
+        groups.setdefault(clocks, []).append((durations, bound, vec))
+    out = []
+    for members in groups.values():
+        if len(members) == 1:
+            out.append((members[0][2], members[0][1]))
+            continue
+        for i, (da, ba, va) in enumerate(members):
+            if not any(j != i and _implies(db, bb, da, ba, box)
+                       for j, (db, bb, _) in enumerate(members)):
+                out.append((va, ba))
+    return out
+
+
+def _implies(db: dict, bb, da: dict, ba, box) -> bool:
+    """Within the ranges, does clocks + db <= bb imply clocks + da <= ba (same clocks)?"""
+    diff = dict(da)
+    for n, c in db.items():
+        diff[n] = diff.get(n, 0) - c
+    return (da != db or bb < ba) and _box_max(tuple(diff.items()), box) + bb <= ba
+
+
+def _box_max(vec, box):
+    """The largest value of sum(c * duration) within the ranges (inf when unbounded)."""
+    total = 0
+    for n, c in vec:
+        lo, hi = box[n]
+        if c > 0:
+            if hi is None:
+                return float("inf")
+            total += c * hi
+        elif c < 0:
+            total += c * lo
+    return total
+
+
+def _eliminate(constraints: list[Linear], var: int) -> list[Linear] | None:
+    """Fourier-Motzkin: the constraints with `var` projected away (None: unsatisfiable)."""
+    upper, lower, rest = [], [], []
+    for vec, bound in constraints:
+        coef = 0
+        for n, c in vec:
+            if n == var:
+                coef = c
+                break
+        if not coef:
+            rest.append((vec, bound))
+        elif coef > 0:
+            upper.append((coef, vec, bound))
+        else:
+            lower.append((-coef, vec, bound))
+    for a, up, ub in upper:
+        for b, low, lb in lower:
+            # b * up + a * low: var's coefficients a*b and -b*a cancel
+            coefs = {n: b * c for n, c in up}
+            for n, c in low:
+                coefs[n] = coefs.get(n, 0) + a * c
+            rest.append(_normal(coefs, b * ub + a * lb))
+    return _tightest(rest)
+
+
+def _rename(c: Linear, names: dict[int, int]) -> Linear:
+    # numbers keep their order: the constraint keeps its spelling
+    vec, bound = c
+    return tuple((names.get(n, n), k) for n, k in vec), bound
 
 
 def simplify_under(cond: z3.BoolRef, ranges: list[z3.BoolRef]) -> z3.BoolRef:
