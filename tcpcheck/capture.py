@@ -10,6 +10,10 @@ into the model's vocabulary:
   split into DATA then FIN (the model sends them separately);
 - `ack`: how many of the peer's *units* (data segments and its FIN) the segment acknowledges,
   counted from relative sequence numbers (RFC 9293 3.4: a FIN takes one sequence number).
+  Data segments count up to DATA_COUNTED (more is "that many or more") and the FIN one on
+  top, as the model counts them (models/teardown.tcpm, `data_phase`): an exchange of any
+  length maps onto the model's bounded counts, and an ack covers the FIN exactly when it
+  equals the data sent plus one. The segment's text keeps the real numbers.
 
 What does not matter to teardown is set aside and reported in `Capture.ignored`: the
 handshake (SYN, SYN+ACK and the ACK that completes it), duplicate ACKs, window updates,
@@ -36,6 +40,10 @@ from .frames import MALFORMED_OPTIONS, NotTcp, TcpFrame, decode
 from .kinds import CloseKind, CloseRecord
 from .segment import Segment
 from .tcp import Flags
+
+# The model counts a side's data segments up to this many (models/teardown.tcpm: `sent`,
+# `rcvd` and the segment's `ack` saturate there); acks are shown to it counted the same way.
+DATA_COUNTED = 2
 
 # TCP header flag bits (RFC 9293 3.1)
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -556,8 +564,9 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             nonlocal t0
             if t0 is None:
                 t0 = p.time
-            segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, ack, tcp,
-                                               round((p.time - t0) * 1000, 3), stale))
+            shown = None if ack is None else _counted(peer, ack)
+            segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, shown,
+                                               tcp, round((p.time - t0) * 1000, 3), stale))
 
         if p.flags & RST:
             keep(Flags.RST, None)
@@ -648,6 +657,13 @@ def _units_acked(peer: _Side, p: Packet) -> int:
     if peer.isn is None:
         return 0
     return bisect.bisect_right(peer.units, peer.rel(p.ack))
+
+
+def _counted(peer: _Side, acked: int) -> int:
+    """`acked` of the peer's units as the model counts them: data up to DATA_COUNTED, then
+    the FIN (always the peer's last unit) on top."""
+    fin = 1 if peer.fin_end is not None and acked == len(peer.units) else 0
+    return min(acked - fin, DATA_COUNTED) + fin
 
 
 def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
@@ -769,9 +785,11 @@ def capture_kind(cap: Capture) -> CloseKind | None:
     crossed: tuple[int, int] | None = None     # (first FIN, the peer's FIN sent before it arrived)
     if fins:
         first = fins[0]
-        # the first FIN is its sender's data segments before it, plus one unit
-        units = 1 + sum(1 for k in range(first)
-                        if segs[k].side == segs[first].side and flags[k] & Flags.DATA)
+        # the first FIN is its sender's data segments before it (counted as the model
+        # counts them, see DATA_COUNTED), plus one unit
+        units = 1 + min(DATA_COUNTED, sum(1 for k in range(first)
+                                          if segs[k].side == segs[first].side
+                                          and flags[k] & Flags.DATA))
         reply = next((k for k in fins if segs[k].side != segs[first].side), None)
         if reply is not None and segs[reply].ack is not None and segs[reply].ack < units:
             crossed = (first, reply)
