@@ -146,6 +146,9 @@ class Capture:
     ignored: list[Ignored] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     connections: list[str] = field(default_factory=list)  # every connection in the file
+    in_flight: int = 0           # the most segments one side had sent that the other had not
+                                 # yet acknowledged (see _in_flight): how deep a queue the
+                                 # model's channels need for this capture
 
     @property
     def compact(self) -> str:
@@ -499,6 +502,8 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     seen_opts: set[str] = set()
     seen_flags: set[str] = set()
     t0: float | None = None
+    sent_units: list[tuple[str, int, int | None]] = []   # per kept segment: side, its units
+                                                         # so far, the peer's units it acks
     if not handshake:
         notes.append("the capture does not show the handshake: sequence numbers are counted "
                      "from each side's first segment")
@@ -565,6 +570,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             if t0 is None:
                 t0 = p.time
             shown = None if ack is None else _counted(peer, ack)
+            sent_units.append((who, len(me.units), ack))
             segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, shown,
                                                tcp, round((p.time - t0) * 1000, 3), stale))
 
@@ -645,7 +651,27 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     if seen_flags:
         notes.append("flags ignored: " + ", ".join(sorted(seen_flags)))
     conn = f"client {_ep(client)} <-> server {_ep(server)}"
-    return Capture("", "", conn, segments, ignored, notes)
+    return Capture("", "", conn, segments, ignored, notes, in_flight=_in_flight(sent_units))
+
+
+def _in_flight(sent_units: list[tuple[str, int, int | None]]) -> int:
+    """The deepest queue the capture shows: after each segment, for each side, how many of
+    its segments come after its first unit the peer has not acknowledged yet (a bare ACK
+    sent behind such a unit waits behind it too). On loopback a receiver that holds its
+    socket (in recv()) lets segments wait in the backlog and acknowledges them all later
+    (tcp_v4_rcv -> sk_add_backlog): a bulk transfer shows four or five in a row."""
+    deepest = 0
+    acked = {"client": 0, "server": 0}         # each side's units the peer has acknowledged
+    mine: dict[str, list[int]] = {"client": [], "server": []}   # units so far, per segment
+    for who, units, ack in sent_units:
+        peer = "server" if who == "client" else "client"
+        mine[who].append(units)
+        if ack is not None:
+            acked[peer] = max(acked[peer], ack)
+        for side in ("client", "server"):
+            waiting = sum(1 for u in mine[side] if u > acked[side])
+            deepest = max(deepest, waiting)
+    return deepest
 
 
 def _units_acked(peer: _Side, p: Packet) -> int:

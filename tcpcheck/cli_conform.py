@@ -41,22 +41,33 @@ def _draw(r, output: Path) -> str | None:
     return str(written.image_path or written.dot_path)
 
 
-def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool) -> list:
-    """Replay every capture of a directory. One bad capture never aborts the others: it
+def _read_each(files: list[Path], conn: str | None, from_close: bool) -> list:
+    """Read every capture of a directory. One bad capture never aborts the others: it
     becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
     from .capture import read_capture       # deferred: see replay_cmd
-    from .replay import replay
     from .replay_report import Unreadable
 
-    results = []
-    for k, path in enumerate(files, start=1):
-        if progress:    # a directory can take a while: say where it is, on one terminal line
-            click.echo(f"\rreplaying {k}/{len(files)}: {path.name}\x1b[K", err=True, nl=False)
+    out = []
+    for path in files:
         try:
-            cap = read_capture(path, conn, from_close)
+            out.append(read_capture(path, conn, from_close))
         except TcpcheckError as err:
-            results.append(Unreadable(str(path), tuple(err.diagnostics)))
+            out.append(Unreadable(str(path), tuple(err.diagnostics)))
+    return out
+
+
+def _replay_each(ts, captures: list, prefix: bool, progress: bool) -> list:
+    """Replay every capture read from a directory; an unreadable one stays its row."""
+    from .capture import Capture            # deferred: see replay_cmd
+    from .replay import replay
+
+    results = []
+    for k, cap in enumerate(captures, start=1):
+        if progress:    # a directory can take a while: say where it is, on one terminal line
+            name = Path(cap.source).name
+            click.echo(f"\rreplaying {k}/{len(captures)}: {name}\x1b[K", err=True, nl=False)
+        if not isinstance(cap, Capture):
+            results.append(cap)
             continue
         results.append(replay(ts, cap, prefix=prefix))
     if progress:
@@ -128,20 +139,25 @@ def replay_cmd(args, conn, params, from_close, prefix, output, as_json):
     from .capture import read_capture
     from .replay import load_open, replay
 
+    from .capture import Capture
+
     try:
-        ts = load_open(model, list(params))
         if target.is_dir():
             files = sorted(p for p in target.iterdir()
                            if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES)
             if not files:
                 raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
                                                 f"({', '.join(CAPTURE_SUFFIXES)})")])
+            captures = _read_each(files, conn, from_close)
         else:
             single = read_capture(target, conn, from_close)
+            captures = [single]
+        # the channels hold as many segments as the captures had in flight at once
+        ts = load_open(model, list(params), [c for c in captures if isinstance(c, Capture)])
     except TcpcheckError as err:
         fail_input(err, as_json)
     if target.is_dir():
-        results = _replay_each(ts, files, conn, from_close, prefix,
+        results = _replay_each(ts, captures, prefix,
                                progress=len(files) > 1 and not as_json and sys.stderr.isatty())
         if as_json:
             emit_json(directory_json(ts, results))

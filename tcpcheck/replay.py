@@ -426,6 +426,11 @@ def open_params(model_path, fixed: list[str]) -> list[str]:
                           if p.default is not None and p.name not in given]
 
 
-def load_open(model_path, fixed: list[str] | None = None) -> TransitionSystem:
-    """The model compiled with every parameter open, save those in `fixed`."""
-    return load(model_path, open_params(model_path, list(fixed or [])))
+def load_open(model_path, fixed: list[str] | None = None,
+              captures: list[Capture] = ()) -> TransitionSystem:
+    """The model compiled with every parameter open, save those in `fixed`, and channels deep
+    enough for every segment the `captures` had in flight at once (Capture.in_flight: a
+    bulk transfer queues more than the model's capacity of 3; the capacity bounds the model's
+    exploration, not TCP, so a capture may widen it)."""
+    return load(model_path, open_params(model_path, list(fixed or [])),
+                min_capacity=max((c.in_flight for c in captures), default=0))
