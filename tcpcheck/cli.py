@@ -821,6 +821,7 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
         click.echo(f"tcpcheck: the search stopped early ({ex.stop_reason}); a behaviour map "
                    "needs every run", err=True)
         sys.exit(_exit_for(ex, deadline))
+    _refuse_cycles(ts, ex, as_json)
     rows, stop = _rows_until_stopped(map_rows(ex, deadline))
     if stop is not None:
         _stopped("the behaviour map", stop, f"{len(rows)} of {len(ex.initial)} parameter "
@@ -858,6 +859,26 @@ def map_(model, params, max_states, time_limit, no_progress, as_json):
         console.print(f"[yellow]partial ({stop}): {len(rows)} of {len(ex.initial)} parameter "
                       "combinations mapped[/yellow]")
     sys.exit(_exit_for(ex, deadline, stop))
+
+
+def _refuse_cycles(ts, ex, as_json: bool) -> None:
+    """The map enumerates every complete run, so it needs a graph without cycles: a data
+    phase of any length (data_phase=true in models/teardown.tcpm) has infinitely many runs.
+    Say so, with the parameters of the combination that loops, and exit 2."""
+    sid = ex.on_a_cycle()
+    if sid is None:
+        return
+    root = sid
+    while ex.parent[root] != -1:
+        root = ex.parent[root]
+    env = ts.initial_params[ex.initial.index(root)]
+    shown = ts.params_text(env, ts.notable_params(env))
+    fail_input(TcpcheckError([Diagnostic(
+        "TCP400", f"map enumerates every complete run, and the state graph of {shown} has a "
+        f"cycle (state #{sid} can come back to itself): its runs never run out",
+        None, ("a data phase of any length loops (write, acknowledge, write...): fix it off, "
+               "e.g. --param data_phase=false, or ask the question as a property of "
+               "`tcpcheck check`, whose runs properties look at complete runs",))]), as_json)
 
 
 def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
