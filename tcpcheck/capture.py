@@ -803,28 +803,29 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
 def capture_kind(cap: Capture) -> CloseKind | None:
     """The kind of close a capture shows, read from its segments alone (tcpcheck.kinds); None
     when they stop before it shows. On loopback a segment arrives as soon as it is sent, so
-    each side receives a segment right after the capture shows it: except when the FINs
-    crossed, which a side's first FIN shows by not acknowledging the peer's first FIN."""
+    each side receives a segment right after the capture shows it: except the first FIN,
+    which its peer received just before the first segment of its that acknowledges it (a
+    peer that sent its own FIN before then crossed it: a simultaneous close; one that went on
+    acknowledging data first had the FIN waiting behind that data in its backlog)."""
     segs = cap.segments
     flags = [s.flags for s in segs]
     fins = [k for k, f in enumerate(flags) if f & Flags.FIN]
-    crossed: tuple[int, int] | None = None     # (first FIN, the peer's FIN sent before it arrived)
+    first, received = None, None   # the first FIN, and the segment its peer received it before
     if fins:
         first = fins[0]
-        # the first FIN is its sender's data segments before it (counted as the model
-        # counts them, see DATA_COUNTED), plus one unit
-        units = 1 + min(DATA_COUNTED, sum(1 for k in range(first)
-                                          if segs[k].side == segs[first].side
-                                          and flags[k] & Flags.DATA))
-        reply = next((k for k in fins if segs[k].side != segs[first].side), None)
-        if reply is not None and segs[reply].ack is not None and segs[reply].ack < units:
-            crossed = (first, reply)
+        opener = segs[first].side
+        # the FIN's unit: its sender's data segments up to it (counted as the model counts
+        # them, see DATA_COUNTED), plus one
+        data = sum(1 for k in range(first + 1) if segs[k].side == opener and flags[k] & Flags.DATA)
+        units = min(data, DATA_COUNTED) + 1
+        received = next((k for k in range(first + 1, len(segs)) if segs[k].side != opener
+                         and segs[k].ack is not None and segs[k].ack >= units), None)
     record = CloseRecord.start(("client", "server"))
     for k, seg in enumerate(segs):
         peer = "server" if seg.side == "client" else "client"
+        if k == received:
+            record = record.after(seg.side, flags[first])
         record = record.after(seg.side, None, (flags[k],))
-        if crossed is None or k != crossed[0]:
+        if k != first or received is None:
             record = record.after(peer, flags[k])
-        if crossed is not None and k == crossed[1]:
-            record = record.after(seg.side, flags[crossed[0]])
     return record.settled()

@@ -49,6 +49,15 @@ def replay_json(r: Replay) -> dict:
     return doc
 
 
+def _data_phase_hint(ts) -> str:
+    """When the model has a data phase of any length (`data_phase`) and it was fixed off."""
+    if not any(p.name == "data_phase" for p in ts.model.params):
+        return ""
+    values = {env["data_phase"] for env in ts.initial_params}
+    return " with data_phase off (--param data_phase=true writes any amount)" \
+        if values == {0} else ""
+
+
 def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     """The replay as text: the capture in the model's words, the verdict and why."""
     cap, ts = r.capture, r.system
@@ -58,6 +67,10 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     ignored = cap.ignored_summary()
     if ignored:
         out.append("ignored: " + ", ".join(ignored))
+    handshake = sum(1 for i in cap.ignored if i.what == "handshake")
+    if handshake:
+        out.append(f"note: the handshake ({handshake} segment{'s' if handshake != 1 else ''}) "
+                   "is set aside: the model starts with the connection established")
     for n in cap.notes:
         out.append("note: " + n)
     if r.error is not None:
@@ -103,7 +116,8 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                        if g.flags & (Flags.FIN | Flags.RST)]
             if r.failed_at.flags == Flags.DATA and (not closing or r.failed_at.number < closing[0]):
                 out.append("hint: this is data before the close, and the model writes little "
-                           "before it; --from-close replays only the teardown")
+                           "before it" + _data_phase_hint(ts) + "; --from-close replays only "
+                           "the teardown")
         else:
             sent = "this segment" if r.matched == 1 else f"these {r.matched} segments"
             out.append(f"verdict: rejected at the end of the capture: every run of model "
