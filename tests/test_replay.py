@@ -18,12 +18,15 @@ from tcpcheck.capture import capture_kind, read_capture
 from tcpcheck.conform import SCENARIOS, predicted_kinds
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.replay import calls_after_error, load_open, replay
+from tcpcheck.tcp import Flags
 from tcpcheck.trace import run_steps
 from tcpcheck.verdicts import Verdict
 
 CAPTURES = ROOT / "tests" / "captures"
 EXPECTED = tomllib.loads((CAPTURES / "expected.toml").read_text(encoding="utf-8"))
-REAL = sorted(k for k, v in EXPECTED.items() if v["verdict"] == "accepted")
+REAL = sorted(k for k, v in EXPECTED.items()
+              if v["verdict"] == "accepted" and v.get("source") != "user")
+USER = sorted(k for k, v in EXPECTED.items() if v.get("source") == "user")
 INVALID = sorted(k for k, v in EXPECTED.items() if v["verdict"] == "rejected")
 SCENARIO = {s.name: s for s in SCENARIOS}
 
@@ -167,6 +170,35 @@ def test_impossible_capture_is_rejected_at_the_right_segment(name):
         assert r.ended_early and r.failed_at is None and r.matched == len(cap.segments)
 
 
+# the parameters a whole user capture cannot need (no shared socket, no loss, no calls after
+# an RST, no close without a data phase): fixed, so that the test replays 64 combinations
+USER_FIXED = ["lossy_network=false", "shared_socket=false", "more_calls=false",
+              "passive_never_closes=false", "early_data=false"]
+
+
+@pytest.mark.parametrize("name", USER)
+def test_a_users_whole_connection_is_a_run_of_the_data_phase(name):
+    want = EXPECTED[name]
+    cap = read_capture(CAPTURES / name)
+    assert cap.compact == want["segments"]
+    assert [i.what for i in cap.ignored].count("handshake") == 3
+    r = replay(load_open(DEFAULT_MODEL, USER_FIXED, [cap]), cap)
+    assert r.verdict is Verdict.ACCEPTED and r.kind == want["kind"], name
+    assert r.required["data_phase"] is True        # only a data phase of any length has it
+    assert r.timed_by_capture and r.timing.feasible
+    assert capture_kind(cap) == want["kind"]
+
+
+def test_counts_saturate_as_the_model_counts_them():
+    # 1 MiB in 20 segments: the acks count the data up to two segments, and the FIN on top
+    cap = read_capture(CAPTURES / "user" / "bulk_1mb.pcap")
+    assert {s.ack for s in cap.segments if s.side == "client"} == {1, 2, 3}
+    fin_ack = cap.segments[-2]
+    assert fin_ack.flags == Flags.FIN | Flags.ACK and fin_ack.ack == 3
+    assert "ack 1048578" in fin_ack.tcp                    # the real number is kept
+    assert cap.in_flight == 5                              # the backlog of the last burst
+
+
 def test_a_users_http_exchange_is_replayed_from_its_close():
     want = EXPECTED["user/http_get.pcap"]
     cap = read_capture(CAPTURES / "user" / "http_get.pcap", from_close=True)
@@ -178,11 +210,15 @@ def test_a_users_http_exchange_is_replayed_from_its_close():
 
 
 def test_data_before_the_close_gets_a_hint():
-    r = run_tcpcheck("replay", "--param", "lossy_network=false",
+    # without the data phase the model writes one segment each way at most
+    r = run_tcpcheck("replay", "--param", "lossy_network=false", "--param", "data_phase=false",
                      str(CAPTURES / "user" / "http_get.pcap"))
     assert r.returncode == 1
-    assert "rejected at segment #5" in r.stdout and "--from-close replays only the teardown" \
+    failed_at = EXPECTED["user/http_get.pcap"]["without_data_phase_failed_at"]
+    assert f"rejected at segment #{failed_at}" in r.stdout
+    assert "with data_phase off" in r.stdout and "--from-close replays only the teardown" \
         in r.stdout
+    assert "the handshake (3 segments) is set aside" in r.stdout
 
 
 def test_open_parameters_are_inferred_from_a_three_way_capture():
