@@ -432,8 +432,13 @@ def load_open(model_path, fixed: list[str] | None = None,
     enough for every segment the `captures` had in flight at once (Capture.in_flight: a
     bulk transfer queues more than the model's capacity of 3; the capacity bounds the model's
     exploration, not TCP, so a capture may widen it)."""
-    deepest = max((c.in_flight for c in captures), default=0)
-    # a data-phase write leaves room for a FIN and an answer (`room() >= 3` in the model), so
-    # the last of `deepest` segments needs two more places than it takes
     return load(model_path, open_params(model_path, list(fixed or [])),
-                min_capacity=deepest + 2 if deepest + 2 > 3 else 0)
+                min_capacity=channel_depth(captures))
+
+
+def channel_depth(captures) -> int:
+    """How deep replay makes the model's channels for these captures (0: as declared). A
+    data-phase write leaves room for a FIN and an answer (`room() >= 3` in the model), so the
+    last of the `in_flight` segments a capture queued needs two more places than it takes."""
+    deepest = max((c.in_flight for c in captures), default=0)
+    return deepest + 2 if deepest + 2 > 3 else 0
