@@ -63,6 +63,7 @@ class Replay:
     timed_by_capture: bool = False            # z3 held the run to the capture's timestamps
 
     timing_limit: bool = False                # stopped after MAX_TIMING_CHECKS z3 checks
+    search_limit: bool = False                # stopped after MAX_NODES (state, position) pairs
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
 
 
@@ -76,6 +77,8 @@ class Replay:
     def verdict(self) -> Verdict:
         if self.error is not None:
             return Verdict.MODEL_ERROR
+        if self.search_limit:
+            return Verdict.INCONCLUSIVE
         if not self.accepted:
             return Verdict.REJECTED
         if self.untimely:
@@ -230,7 +233,10 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 region[child] = region[node]
                 queue.append(child)
                 if len(parent) > MAX_NODES:
-                    raise RuntimeError("replay: too many (state, position) pairs")
+                    # no answer, and not a wrong one: say how far the search got
+                    stopped = Replay(capture, ts, False, best, search_limit=True)
+                    stopped.view, stopped.run = _view(ts, _path(parent, node), region[node], None)
+                    return stopped
 
     result = Replay(capture, ts, False, best)
     result.calls_checked = calls is not None

@@ -15,7 +15,7 @@ from .tcp import Flags
 from .capture import Capture
 from .diagnostics import Diagnostic
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
-from .replay import Replay
+from .replay import MAX_NODES, Replay
 from .trace import model_error_diagnostic, run_steps
 from .transitions import TransitionSystem
 from .verdicts import Verdict
@@ -31,7 +31,8 @@ def replay_json(r: Replay) -> dict:
     doc = {"capture": r.capture.as_json(), "model": ts.model.name, "verdict": r.verdict,
            "segments": len(r.capture.segments), "matched": r.matched, "kind": r.kind,
            "required_params": {k: v for k, v in r.required.items()},
-           "combinations": len(r.combos), "total_combinations": len(ts.initial)}
+           "combinations": len(r.combos), "total_combinations": len(ts.initial),
+           "search_limit": r.search_limit}
     if r.error is not None:
         diag, lines = model_error_diagnostic(r.error, r.view, r.run)
         doc["error"] = {**diag.as_json(), "run": lines}
@@ -77,6 +78,12 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
         where = f"after segment #{r.matched}" if r.matched else "before the first segment"
         out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
                    f"reaches, {where} (error[{r.error.code}])")
+        return out
+    if r.search_limit:
+        out.append(f"verdict: inconclusive: the search stopped after {MAX_NODES:,} (state, "
+                   f"segment) pairs, {r.matched} of {len(cap.segments)} segments matched")
+        out.append("hint: fix the parameters this capture cannot need (a loopback capture "
+                   "without retransmissions: --param lossy_network=false) to narrow the search")
         return out
     if r.accepted:
         kind = f" ({r.kind} close)" if r.kind else ""

@@ -386,3 +386,16 @@ def test_json_trace_of_a_witness_replays(tmp_path):
     r = run_tcpcheck("replay", "--param", "lossy_network=false", str(trace))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "accepted" in r.stdout and "three-way" in r.stdout
+
+
+def test_a_search_too_large_is_inconclusive_not_a_traceback(monkeypatch):
+    # a long capture against every parameter combination can outgrow the search's bound:
+    # no answer (exit 3) with how far it got, never a wrong verdict or a Python error
+    import tcpcheck.replay as replay_module
+    from tcpcheck.replay_report import replay_lines
+
+    monkeypatch.setattr(replay_module, "MAX_NODES", 500)
+    cap = read_capture(CAPTURES / "user" / "http_get.pcap")
+    r = replay(open_system(), cap)
+    assert r.search_limit and r.verdict is Verdict.INCONCLUSIVE and not r.accepted
+    assert any(line.startswith("verdict: inconclusive: the search stopped") for line in replay_lines(r))
