@@ -873,12 +873,16 @@ def _refuse_cycles(ts, ex, as_json: bool) -> None:
         root = ex.parent[root]
     env = ts.initial_params[ex.initial.index(root)]
     shown = ts.params_text(env, ts.notable_params(env))
+    which = f"the state graph of {shown}" if shown else "the state graph"
+    fix = ("fix it off (--param data_phase=false), or" if any(
+        p.name == "data_phase" for p in ts.model.params) else "fix the parameters that make it "
+        "loop, or")
     fail_input(TcpcheckError([Diagnostic(
-        "TCP400", f"map enumerates every complete run, and the state graph of {shown} has a "
-        f"cycle (state #{sid} can come back to itself): its runs never run out",
-        None, ("a data phase of any length loops (write, acknowledge, write...): fix it off, "
-               "e.g. --param data_phase=false, or ask the question as a property of "
-               "`tcpcheck check`, whose runs properties look at complete runs",))]), as_json)
+        "TCP400", f"map enumerates every complete run, and {which} has a cycle (state #{sid} "
+        "can come back to itself): its runs never run out",
+        None, (f"a data phase of any length loops (write, acknowledge, write...): {fix} ask "
+               "the question as a property of `tcpcheck check`, whose `runs` and `reachable` "
+               "look at complete runs",))]), as_json)
 
 
 def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
