@@ -810,7 +810,8 @@ def capture_kind(cap: Capture) -> CloseKind | None:
     segs = cap.segments
     flags = [s.flags for s in segs]
     fins = [k for k, f in enumerate(flags) if f & Flags.FIN]
-    first, received = None, None   # the first FIN, and the segment its peer received it before
+    first, received, late = None, None, False   # the first FIN, the segment its peer
+                                                 # received it before, or never
     if fins:
         first = fins[0]
         opener = segs[first].side
@@ -818,14 +819,18 @@ def capture_kind(cap: Capture) -> CloseKind | None:
         # them, see DATA_COUNTED), plus one
         data = sum(1 for k in range(first + 1) if segs[k].side == opener and flags[k] & Flags.DATA)
         units = min(data, DATA_COUNTED) + 1
-        received = next((k for k in range(first + 1, len(segs)) if segs[k].side != opener
-                         and segs[k].ack is not None and segs[k].ack >= units), None)
+        answers = [k for k in range(first + 1, len(segs))
+                   if segs[k].side != opener and segs[k].ack is not None]
+        received = next((k for k in answers if segs[k].ack >= units), None)
+        # every segment the peer sent after it leaves the FIN unacknowledged: it has not
+        # received it within the capture (its own FIN crossed it)
+        late = received is None and bool(answers)
     record = CloseRecord.start(("client", "server"))
     for k, seg in enumerate(segs):
         peer = "server" if seg.side == "client" else "client"
         if k == received:
             record = record.after(seg.side, flags[first])
         record = record.after(seg.side, None, (flags[k],))
-        if k != first or received is None:
+        if k != first or (received is None and not late):
             record = record.after(peer, flags[k])
     return record.settled()
