@@ -82,8 +82,10 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     if r.search_limit:
         out.append(f"verdict: inconclusive: the search stopped after {MAX_NODES:,} (state, "
                    f"segment) pairs, {r.matched} of {len(cap.segments)} segments matched")
-        out.append("hint: fix the parameters this capture cannot need (a loopback capture "
-                   "without retransmissions: --param lossy_network=false) to narrow the search")
+        out.append("hint: fix the parameters this capture cannot need to narrow the search "
+                   "(a loopback capture without retransmissions, of one process a side that "
+                   "makes no call after an RST: --param lossy_network=false --param "
+                   "shared_socket=false --param more_calls=false)")
         return out
     if r.accepted:
         kind = f" ({r.kind} close)" if r.kind else ""
