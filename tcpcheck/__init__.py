@@ -24,13 +24,14 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "teardown.tc
 
 
 def load(path: str | Path, params: list | None = None, *, reduce: bool = True,
-         keep: frozenset[str] = frozenset()):
+         keep: frozenset[str] = frozenset(), min_capacity: int = 0):
     """Parse, check and compile a model file; raises TcpcheckError on bad input.
 
     `params` are `--param name=value` strings or params.ParamSetting values.
 
     `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
-    variables ("client.rcvd") the reduction must never clear."""
+    variables ("client.rcvd") the reduction must never clear; `min_capacity` deepens the
+    channels (see compile_model)."""
     model = check(parse_file(path))
     return compile_model(model, parse_param_overrides(model, params or []), keep=keep,
-                         reduce=reduce)
+                         reduce=reduce, min_capacity=min_capacity)

@@ -10,6 +10,10 @@ into the model's vocabulary:
   split into DATA then FIN (the model sends them separately);
 - `ack`: how many of the peer's *units* (data segments and its FIN) the segment acknowledges,
   counted from relative sequence numbers (RFC 9293 3.4: a FIN takes one sequence number).
+  Data segments count up to DATA_COUNTED (more is "that many or more") and the FIN one on
+  top, as the model counts them (models/teardown.tcpm, `data_phase`): an exchange of any
+  length maps onto the model's bounded counts, and an ack covers the FIN exactly when it
+  equals the data sent plus one. The segment's text keeps the real numbers.
 
 What does not matter to teardown is set aside and reported in `Capture.ignored`: the
 handshake (SYN, SYN+ACK and the ACK that completes it), duplicate ACKs, window updates,
@@ -37,6 +41,10 @@ from .frames import MALFORMED_OPTIONS, NotTcp, TcpFrame, decode
 from .kinds import CloseKind, CloseRecord
 from .segment import Segment
 from .tcp import Flags
+
+# The model counts a side's data segments up to this many (models/teardown.tcpm: `sent`,
+# `rcvd` and the segment's `ack` saturate there); acks are shown to it counted the same way.
+DATA_COUNTED = 2
 
 # TCP header flag bits (RFC 9293 3.1)
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -142,6 +150,9 @@ class Capture:
     # the handshake's round trip (SYN to the ACK that completes it), ms; None without one.
     # Wherever the capture was taken, that span is one crossing of the whole path each way.
     round_trip_ms: float | None = None
+    in_flight: int = 0           # the most segments one side had sent that the other had not
+                                 # yet acknowledged (see _in_flight): how deep a queue the
+                                 # model's channels need for this capture
 
     @property
     def compact(self) -> str:
@@ -516,6 +527,8 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     seen_opts: set[str] = set()
     seen_flags: set[str] = set()
     t0: float | None = None
+    sent_units: list[tuple[str, int, int | None]] = []   # per kept segment: side, its units
+                                                         # so far, the peer's units it acks
     if not handshake:
         notes.append("the capture does not show the handshake: sequence numbers are counted "
                      "from each side's first segment")
@@ -581,8 +594,10 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             nonlocal t0
             if t0 is None:
                 t0 = p.time
-            segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, ack, tcp,
-                                               round((p.time - t0) * 1000, 3), stale))
+            shown = None if ack is None else _counted(peer, ack)
+            sent_units.append((who, len(me.units), ack))
+            segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, shown,
+                                               tcp, round((p.time - t0) * 1000, 3), stale))
 
         if p.flags & RST:
             keep(Flags.RST, None)
@@ -661,7 +676,27 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     if seen_flags:
         notes.append("flags ignored: " + ", ".join(sorted(seen_flags)))
     conn = f"client {_ep(client)} <-> server {_ep(server)}"
-    return Capture("", "", conn, segments, ignored, notes)
+    return Capture("", "", conn, segments, ignored, notes, in_flight=_in_flight(sent_units))
+
+
+def _in_flight(sent_units: list[tuple[str, int, int | None]]) -> int:
+    """The deepest queue the capture shows: after each segment, for each side, how many of
+    its segments come after its first unit the peer has not acknowledged yet (a bare ACK
+    sent behind such a unit waits behind it too). On loopback a receiver that holds its
+    socket (in recv()) lets segments wait in the backlog and acknowledges them all later
+    (tcp_v4_rcv -> sk_add_backlog): a bulk transfer shows four or five in a row."""
+    deepest = 0
+    acked = {"client": 0, "server": 0}         # each side's units the peer has acknowledged
+    mine: dict[str, list[int]] = {"client": [], "server": []}   # units so far, per segment
+    for who, units, ack in sent_units:
+        peer = "server" if who == "client" else "client"
+        mine[who].append(units)
+        if ack is not None:
+            acked[peer] = max(acked[peer], ack)
+        for side in ("client", "server"):
+            waiting = sum(1 for u in mine[side] if u > acked[side])
+            deepest = max(deepest, waiting)
+    return deepest
 
 
 def _units_acked(peer: _Side, p: Packet) -> int:
@@ -673,6 +708,13 @@ def _units_acked(peer: _Side, p: Packet) -> int:
     if peer.isn is None:
         return 0
     return bisect.bisect_right(peer.units, peer.rel(p.ack))
+
+
+def _counted(peer: _Side, acked: int) -> int:
+    """`acked` of the peer's units as the model counts them: data up to DATA_COUNTED, then
+    the FIN (always the peer's last unit) on top."""
+    fin = 1 if peer.fin_end is not None and acked == len(peer.units) else 0
+    return min(acked - fin, DATA_COUNTED) + fin
 
 
 def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
@@ -786,26 +828,34 @@ def _json_segment(item, number: int, frame, path: Path) -> CapturedSegment:
 def capture_kind(cap: Capture) -> CloseKind | None:
     """The kind of close a capture shows, read from its segments alone (tcpcheck.kinds); None
     when they stop before it shows. On loopback a segment arrives as soon as it is sent, so
-    each side receives a segment right after the capture shows it: except when the FINs
-    crossed, which a side's first FIN shows by not acknowledging the peer's first FIN."""
+    each side receives a segment right after the capture shows it: except the first FIN,
+    which its peer received just before the first segment of its that acknowledges it (a
+    peer that sent its own FIN before then crossed it: a simultaneous close; one that went on
+    acknowledging data first had the FIN waiting behind that data in its backlog)."""
     segs = cap.segments
     flags = [s.flags for s in segs]
     fins = [k for k, f in enumerate(flags) if f & Flags.FIN]
-    crossed: tuple[int, int] | None = None     # (first FIN, the peer's FIN sent before it arrived)
+    first, received, late = None, None, False   # the first FIN, the segment its peer
+                                                 # received it before, or never
     if fins:
         first = fins[0]
-        # the first FIN is its sender's data segments before it, plus one unit
-        units = 1 + sum(1 for k in range(first)
-                        if segs[k].side == segs[first].side and flags[k] & Flags.DATA)
-        reply = next((k for k in fins if segs[k].side != segs[first].side), None)
-        if reply is not None and segs[reply].ack is not None and segs[reply].ack < units:
-            crossed = (first, reply)
+        opener = segs[first].side
+        # the FIN's unit: its sender's data segments up to it (counted as the model counts
+        # them, see DATA_COUNTED), plus one
+        data = sum(1 for k in range(first + 1) if segs[k].side == opener and flags[k] & Flags.DATA)
+        units = min(data, DATA_COUNTED) + 1
+        answers = [k for k in range(first + 1, len(segs))
+                   if segs[k].side != opener and segs[k].ack is not None]
+        received = next((k for k in answers if segs[k].ack >= units), None)
+        # every segment the peer sent after it leaves the FIN unacknowledged: it has not
+        # received it within the capture (its own FIN crossed it)
+        late = received is None and bool(answers)
     record = CloseRecord.start(("client", "server"))
     for k, seg in enumerate(segs):
         peer = "server" if seg.side == "client" else "client"
+        if k == received:
+            record = record.after(seg.side, flags[first])
         record = record.after(seg.side, None, (flags[k],))
-        if crossed is None or k != crossed[0]:
+        if k != first or (received is None and not late):
             record = record.after(peer, flags[k])
-        if crossed is not None and k == crossed[1]:
-            record = record.after(seg.side, flags[crossed[0]])
     return record.settled()

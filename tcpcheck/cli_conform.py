@@ -56,52 +56,84 @@ def _stopped_at(stop: LimitReached, what: str) -> None:
     sys.exit(ExitStatus.INCONCLUSIVE)
 
 
-def _replay_one(ts, path: Path, conn: str | None, from_close: bool, prefix: bool,
-                side: str | None, delay: tuple[float, float] | None, deadline: Deadline):
-    """Read one capture and replay it: two-sided, or one-sided with `side`; a packetdrill
-    script (.pkt) is always one-sided, as the endpoint it describes. LimitReached when the
-    two-sided search passes `deadline` (a signal, --max-memory)."""
+def _read_one(path: Path, conn: str | None, from_close: bool):
+    """A capture (pcap, pcapng, JSON trace) or a packetdrill script (.pkt), read whole."""
     from .capture import read_capture       # deferred: see replay_cmd
-    from .oneside import replay_side, script_params
     from .packetdrill import read_script
-    from .replay import replay
 
     if path.suffix.lower() == ".pkt":
-        script = read_script(path)
-        if side is not None and side != script.side:
+        return read_script(path)
+    return read_capture(path, conn, from_close)
+
+
+def _read_each(files: list[Path], conn: str | None, from_close: bool) -> list:
+    """Read every capture of a directory. One bad capture never aborts the others: it
+    becomes an `Unreadable` row with its diagnostics (verdict "unreadable")."""
+    from .replay_report import Unreadable   # deferred: see replay_cmd
+
+    out = []
+    for path in files:
+        try:
+            out.append(_read_one(path, conn, from_close))
+        except TcpcheckError as err:
+            out.append(Unreadable(str(path), tuple(err.diagnostics)))
+    return out
+
+
+def _captured(item):
+    """The captured segments of what was read (a script's are its packets), or None."""
+    from .capture import Capture            # deferred: see replay_cmd
+
+    if isinstance(item, Capture):
+        return item
+    return getattr(item, "capture", None)
+
+
+def _replay_one(ts, item, side: str | None, prefix: bool, delay: tuple[float, float] | None,
+                deadline: Deadline):
+    """Replay what was read: two-sided, or one-sided with `side`; a packetdrill script is
+    always one-sided, as the endpoint it describes. LimitReached when the two-sided search
+    passes `deadline` (a signal, --max-memory)."""
+    from .capture import Capture            # deferred: see replay_cmd
+    from .oneside import replay_side, script_params
+    from .replay import replay
+
+    if not isinstance(item, Capture):       # a packetdrill script
+        if side is not None and side != item.side:
             raise TcpcheckError([Diagnostic(
-                "TCP622", f"--side {side}, but {path} describes the {script.side}: a "
-                f"packetdrill script tests its local endpoint", None)])
-        return replay_side(ts, script.capture, script.side, prefix=prefix, calls=script.calls,
-                           app_calls=script.app_calls,
-                           fixed=script_params(ts, script.settings, script.side))
-    cap = read_capture(path, conn, from_close)
+                "TCP622", f"--side {side}, but {item.capture.source} describes the {item.side}: "
+                "a packetdrill script tests its local endpoint", None)])
+        return replay_side(ts, item.capture, item.side, prefix=prefix, calls=item.calls,
+                           app_calls=item.app_calls,
+                           fixed=script_params(ts, item.settings, item.side))
     if side is not None:
-        return replay_side(ts, cap, side, prefix=prefix)
-    return replay(ts, cap, prefix=prefix, delay=delay, deadline=deadline)
+        return replay_side(ts, item, side, prefix=prefix)
+    return replay(ts, item, prefix=prefix, delay=delay, deadline=deadline)
 
 
-def _replay_each(ts, files: list[Path], conn: str | None, from_close: bool, prefix: bool,
-                 progress: bool, deadline: Deadline, delay: tuple[float, float] | None = None,
+def _replay_each(ts, items: list, prefix: bool, progress: bool, deadline: Deadline,
+                 delay: tuple[float, float] | None = None,
                  side: str | None = None) -> tuple[list, StopReason | None]:
-    """Replay every capture of a directory. One bad capture never aborts the others: it
-    becomes an `Unreadable` row with its diagnostics (verdict "unreadable"). A signal stops
-    it between captures or inside one: (the rows finished, why it stopped or None)."""
-    from .replay_report import Unreadable
+    """Replay every capture read from a directory; an unreadable one stays its row. A signal
+    stops it between captures or inside one: (the rows finished, why it stopped or None)."""
+    from .replay_report import Unreadable   # deferred: see replay_cmd
 
     results = []
     stop = None
-    for k, path in enumerate(files, start=1):
+    for k, item in enumerate(items, start=1):
         if deadline.expired():
             stop = deadline.reason
             break
+        if isinstance(item, Unreadable):
+            results.append(item)
+            continue
         if progress:    # a directory can take a while: say where it is, on one terminal line
-            click.echo(f"\rreplaying {k}/{len(files)}: {path.name}\x1b[K", err=True, nl=False)
+            name = Path(_captured(item).source).name
+            click.echo(f"\rreplaying {k}/{len(items)}: {name}\x1b[K", err=True, nl=False)
         try:
-            results.append(_replay_one(ts, path, conn, from_close, prefix, side, delay,
-                                       deadline))
+            results.append(_replay_one(ts, item, side, prefix, delay, deadline))
         except TcpcheckError as err:
-            results.append(Unreadable(str(path), tuple(err.diagnostics)))
+            results.append(Unreadable(_captured(item).source, tuple(err.diagnostics)))
         except LimitReached as limit:
             stop = limit.reason
             break
@@ -199,17 +231,23 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--delay") from None
 
-    deadline = command_deadline(None, max_memory)   # SIGINT, SIGTERM, --max-memory: stop with what was replayed
+    # SIGINT, SIGTERM, --max-memory: stop with what was replayed
+    deadline = command_deadline(None, max_memory)
     try:
-        ts = load_open(model, list(params))
         if target.is_dir():
             files = sorted(p for p in target.iterdir()
                            if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES)
             if not files:
                 raise TcpcheckError([Diagnostic("TCP600", f"{target} holds no capture "
                                                 f"({', '.join(CAPTURE_SUFFIXES)})")])
+            captures = _read_each(files, conn, from_close)
         else:
-            single = _replay_one(ts, target, conn, from_close, prefix, side, delay, deadline)
+            captures = [_read_one(target, conn, from_close)]
+        # the channels hold as many segments as the captures had in flight at once
+        ts = load_open(model, list(params),
+                       [c for c in map(_captured, captures) if c is not None])
+        if not target.is_dir():
+            single = _replay_one(ts, captures[0], side, prefix, delay, deadline)
     except TcpcheckError as err:
         fail_input(err, as_json)
     except LimitReached as limit:
@@ -218,7 +256,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
     stop = None
     if target.is_dir():
-        results, stop = _replay_each(ts, files, conn, from_close, prefix,
+        results, stop = _replay_each(ts, captures, prefix,
                                      progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
                                      deadline=deadline, delay=delay, side=side)
         if as_json:

@@ -7,6 +7,8 @@ successor function (tcpcheck.successors) is the first sink of those steps.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import model as c
 from .diagnostics import Diagnostic, TcpcheckError, unique
 from .emit import StateLayout, emit_steps
@@ -51,14 +53,30 @@ def _bounds(dom: c.Domain, combos, settings_of=None) -> tuple[int, int]:
     return min(los), max(his)
 
 
+def _deepened(model: c.CheckedModel, least: int) -> c.CheckedModel:
+    """The model with every channel's capacity at least `least` (one expression for every
+    step that reads it: the emitter and the layout see the same capacity)."""
+    def deeper(cap: c.RExpr) -> c.RExpr:
+        if isinstance(cap, c.RConst):
+            return c.RConst(max(cap.value, least))
+        return c.ROp("max", (cap, c.RConst(least)))
+    return replace(model, channels=tuple(replace(ch, capacity=deeper(ch.capacity))
+                                         for ch in model.channels))
+
+
 def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
-                  keep: frozenset[str] = frozenset(), reduce: bool = True) -> TransitionSystem:
+                  keep: frozenset[str] = frozenset(), reduce: bool = True,
+                  min_capacity: int = 0) -> TransitionSystem:
     """Lay out the state, emit every step, make the successor function, list the initial states.
 
     With `reduce` every state is stored with its dead variables cleared (tcpcheck.liveness)
-    except those named in `keep` ("client.rcvd": a property reads them)."""
+    except those named in `keep` ("client.rcvd": a property reads them). `min_capacity`
+    deepens every channel to hold at least that many segments (replay: as many as the
+    capture had in flight; a capacity bounds the model, not TCP)."""
     combos = param_combinations(model, fixed or {})
     check_constants(model, combos)
+    if min_capacity:
+        model = _deepened(model, min_capacity)
     layout = _Layout()
     slot_of: dict[tuple, int] = {}
     for p in model.params:

@@ -35,7 +35,7 @@ from .capture import capture_kind, read_capture
 from .diagnostics import TcpcheckError
 from .explore import NO_DEADLINE, Deadline, explore
 from .kinds import CloseKind, CloseRecord
-from .replay import calls_after_error, replay
+from .replay import calls_after_error, channel_depth, replay
 from .run import received_flags
 from .verdicts import Verdict
 
@@ -943,7 +943,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
         for sc in scenarios:
             if sc.params not in systems:
                 systems[sc.params] = load(model_path, list(sc.params))
-            ts = systems[sc.params]
+            ts = base = systems[sc.params]
             if sc.name not in predictions:
                 predictions[sc.name] = predicted_kinds(ts, sc)
             for k in range(1, repeat + 1):
@@ -960,6 +960,15 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                     outcomes.append(o)
                     continue
                 o.compact = cap.compact
+                # a bulk transfer queues more segments than the model's channels hold
+                depth = channel_depth([cap])
+                if depth:
+                    if (sc.params, depth) not in systems:
+                        systems[(sc.params, depth)] = load(model_path, list(sc.params),
+                                                           min_capacity=depth)
+                    ts = systems[(sc.params, depth)]
+                else:
+                    ts = base
                 r = replay(ts, cap, deadline=deadline)
                 o.verdict = r.verdict
                 o.kind = r.kind if r.accepted else capture_kind(cap)

@@ -184,6 +184,13 @@ class _Emitter:
             return f"({text} + {base})" if base else text
         if isinstance(r, c.RRunning):
             return self.read(self.slot_of[("timer", sc.inst, r.timer)], sc.written)
+        if isinstance(r, c.RRoom):
+            # capacity minus the segments in the channel (no segment code is zero, so the
+            # last one ends where the value's bits end); the channel as the step found it
+            out = self.out_channel(sc.inst)
+            cap = next(m.capacity for m in self.model.channels if m.name == out.name)
+            w = self.seg_width
+            return f"({self.expr(cap, sc)} - (v{out.slot}.bit_length() + {w - 1}) // {w})"
         a = [self.expr(x, sc) for x in r.args]
         match r.op:
             case "not": return f"(not {a[0]})"
@@ -217,6 +224,8 @@ class _Emitter:
             return v, v
         if isinstance(r, c.RRunning):
             return 0, 1
+        if isinstance(r, c.RRoom):
+            return 0, self.out_channel(inst).capacity
         if isinstance(r, (c.RLocal, c.RGlobal)):
             key = ("var", inst, r.name) if isinstance(r, c.RLocal) else ("global", r.name)
             if self.slot_of[key] in written:

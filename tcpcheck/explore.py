@@ -225,6 +225,23 @@ class Exploration:
             self._depth = depth
         return self._depth
 
+    def on_a_cycle(self) -> int | None:
+        """The id of a state that lies on a cycle of the recorded edges, or None when the graph
+        is acyclic (Kahn: peel off states with no incoming edge; what remains holds a cycle).
+        A data phase of any length (write, acknowledge, write, ...) makes one."""
+        incoming = array("i", bytes(4 * self.n_states))
+        for dst in self.edge_dst:
+            incoming[dst] += 1
+        todo = [sid for sid in range(self.n_states) if not incoming[sid]]
+        adj = self.adjacency
+        while todo:
+            sid = todo.pop()
+            for _v, dst in adj[sid]:
+                incoming[dst] -= 1
+                if not incoming[dst]:
+                    todo.append(dst)
+        return next((sid for sid in range(self.n_states) if incoming[sid]), None)
+
     @property
     def n_states(self) -> int:
         return len(self.states)

@@ -67,12 +67,17 @@ class RRunning:
 
 
 @dataclass(frozen=True, slots=True)
+class RRoom:
+    """room(): free places in the endpoint's outgoing channel, before the step."""
+
+
+@dataclass(frozen=True, slots=True)
 class ROp:
     op: str  # not neg or and == != < <= > >= + - * / % min max
     args: tuple["RExpr", ...]
 
 
-RExpr = RConst | RParam | RGlobal | RLocal | RSetting | RSeg | RRunning | ROp
+RExpr = RConst | RParam | RGlobal | RLocal | RSetting | RSeg | RRunning | RRoom | ROp
 
 
 @dataclass(frozen=True, slots=True)

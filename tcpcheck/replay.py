@@ -84,6 +84,7 @@ class Replay:
     channel_delay: tuple[float, float] | None = None  # the channels' delay range (ms) taken
                                               # from the capture, when wider than the model's
     delay_given: bool = False                 # channel_delay came from `delay` (--delay)
+    search_limit: bool = False                # stopped after MAX_NODES (state, position) pairs
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
     # one-sided replay (tcpcheck.oneside): the side judged, the peer taken as given
     side: str | None = None
@@ -106,6 +107,8 @@ class Replay:
     def verdict(self) -> Verdict:
         if self.error is not None:
             return Verdict.MODEL_ERROR
+        if self.search_limit:
+            return Verdict.INCONCLUSIVE
         if not self.accepted:
             return Verdict.REJECTED
         if self.untimely:
@@ -338,8 +341,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 parent[child] = (node, vid)
                 region[child] = region[node]
                 queue.append(child)
-                if len(parent) > MAX_NODES:   # a bound on memory: no verdict, never a crash
-                    raise LimitReached(StopReason.MAX_STATES)
+                if len(parent) > MAX_NODES:
+                    # no answer, and not a wrong one: say how far the search got
+                    stopped = Replay(capture, ts, False, best, search_limit=True)
+                    stopped.view, stopped.run = _view(ts, _path(parent, node), region[node], None)
+                    return stopped
 
     result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given)
     result.calls_checked = calls is not None
@@ -572,6 +578,19 @@ def open_params(model_path, fixed: list[str]) -> list[str]:
                           if p.default is not None and p.name not in given]
 
 
-def load_open(model_path, fixed: list[str] | None = None) -> TransitionSystem:
-    """The model compiled with every parameter open, save those in `fixed`."""
-    return load(model_path, open_params(model_path, list(fixed or [])))
+def load_open(model_path, fixed: list[str] | None = None,
+              captures: list[Capture] = ()) -> TransitionSystem:
+    """The model compiled with every parameter open, save those in `fixed`, and channels deep
+    enough for every segment the `captures` had in flight at once (Capture.in_flight: a
+    bulk transfer queues more than the model's capacity of 3; the capacity bounds the model's
+    exploration, not TCP, so a capture may widen it)."""
+    return load(model_path, open_params(model_path, list(fixed or [])),
+                min_capacity=channel_depth(captures))
+
+
+def channel_depth(captures) -> int:
+    """How deep replay makes the model's channels for these captures (0: as declared). A
+    data-phase write leaves room for a FIN and an answer (`room() >= 3` in the model), so the
+    last of the `in_flight` segments a capture queued needs two more places than it takes."""
+    deepest = max((c.in_flight for c in captures), default=0)
+    return deepest + 2 if deepest + 2 > 3 else 0

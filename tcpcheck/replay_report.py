@@ -16,7 +16,7 @@ from .capture import Capture
 from .diagnostics import Diagnostic
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
 from .oneside import with_peer
-from .replay import Replay
+from .replay import MAX_NODES, Replay
 from .trace import model_error_diagnostic, run_steps
 from .transitions import TransitionSystem
 from .verdicts import Verdict
@@ -49,7 +49,8 @@ def replay_json(r: Replay) -> dict:
            "channel_delay": None if r.channel_delay is None else {
                "lo_ms": r.channel_delay[0], "hi_ms": r.channel_delay[1],
                "round_trip_ms": r.capture.round_trip_ms,
-               "from": "--delay" if r.delay_given else "capture"}}
+               "from": "--delay" if r.delay_given else "capture"},
+           "search_limit": r.search_limit}
     if r.error is not None:
         diag, lines = model_error_diagnostic(r.error, r.view, r.run)
         doc["error"] = {**diag.as_json(), "run": lines}
@@ -69,6 +70,15 @@ def replay_json(r: Replay) -> dict:
     return doc
 
 
+def _data_phase_hint(ts) -> str:
+    """When the model has a data phase of any length (`data_phase`) and it was fixed off."""
+    if not any(p.name == "data_phase" for p in ts.model.params):
+        return ""
+    values = {env["data_phase"] for env in ts.initial_params}
+    return " with data_phase off (--param data_phase=true writes any amount)" \
+        if values == {0} else ""
+
+
 def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     """The replay as text: the capture in the model's words, the verdict and why."""
     cap, ts = r.capture, r.system
@@ -78,6 +88,10 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     ignored = cap.ignored_summary()
     if ignored:
         out.append("ignored: " + ", ".join(ignored))
+    handshake = sum(1 for i in cap.ignored if i.what == "handshake")
+    if handshake:
+        out.append(f"note: the handshake ({handshake} segment{'s' if handshake != 1 else ''}) "
+                   "is set aside: the model starts with the connection established")
     for n in cap.notes:
         out.append("note: " + n)
     if r.channel_delay is not None:
@@ -90,6 +104,14 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
         where = f"after segment #{r.matched}" if r.matched else "before the first segment"
         out.append(f"verdict: model-error: model {ts.model.name} fails in a state the capture "
                    f"reaches, {where} (error[{r.error.code}])")
+        return out
+    if r.search_limit:
+        out.append(f"verdict: inconclusive: the search stopped after {MAX_NODES:,} (state, "
+                   f"segment) pairs, {r.matched} of {len(cap.segments)} segments matched")
+        out.append("hint: fix the parameters this capture cannot need to narrow the search "
+                   "(a loopback capture without retransmissions, of one process a side that "
+                   "makes no call after an RST: --param lossy_network=false --param "
+                   "shared_socket=false --param more_calls=false)")
         return out
     if r.accepted:
         kind = f" ({r.kind} close)" if r.kind else ""
@@ -132,7 +154,8 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                        if g.flags & (Flags.FIN | Flags.RST)]
             if r.failed_at.flags == Flags.DATA and (not closing or r.failed_at.number < closing[0]):
                 out.append("hint: this is data before the close, and the model writes little "
-                           "before it; --from-close replays only the teardown")
+                           "before it" + _data_phase_hint(ts) + "; --from-close replays only "
+                           "the teardown")
         elif r.calls_differ:
             out.append(f"verdict: rejected at the end of the capture: runs of model "
                        f"{ts.model.name} send these segments, but none makes the application's "

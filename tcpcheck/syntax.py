@@ -41,7 +41,7 @@ class SegField:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A built-in function: min, max, running(timer)."""
+    """A built-in function: min, max, room(), running(timer)."""
 
     func: str
     args: tuple["Expr", ...]

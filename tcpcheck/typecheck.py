@@ -14,10 +14,10 @@ from . import syntax as ast
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
 from .model import (BOOL, CChannel, CEndpoint, CEvent, CInstance, CParam, CTimer, CTransition,
                     CVar, CheckedModel, Domain, INT, RConst, RExpr, RGlobal, RLocal, ROp, RParam,
-                    RRunning, RSeg, RSetting, SAssign, SIf, SObserve, SSend, SStmt, STimer, Type)
+                    RRoom, RRunning, RSeg, RSetting, SAssign, SIf, SObserve, SSend, SStmt, STimer, Type)
 from .tcp import APP_CALLS, FLAG_BITS, TCP_STATES
 
-FUNCTIONS = {"min", "max", "running"}
+FUNCTIONS = {"min", "max", "room", "running"}
 
 
 # ---------------------------------------------------------------- the checker
@@ -566,6 +566,17 @@ class _Checker:
             if not self.timer_ref(arg.name, info, arg.span):
                 return None
             return RRunning(arg.name), BOOL
+        if e.func == "room":
+            # the free places in the endpoint's outgoing channel: a writer that leaves room
+            # for the ACK or RST its peer's segments will need (a bounded channel would
+            # otherwise let two writers fill both ways and wait on each other forever)
+            if scope.endpoint is None or scope.constant:
+                self.error("TCP210", "room() is only allowed in transitions", e.span)
+                return None
+            if e.args:
+                self.error("TCP213", "room() takes no argument", e.span)
+                return None
+            return RRoom(), INT
         if e.func in ("min", "max"):
             if not e.args:
                 self.error("TCP213", f"{e.func}() needs at least one argument", e.span)
@@ -576,7 +587,7 @@ class _Checker:
             return ROp(e.func, tuple(args)), INT
         self.error("TCP214", f"unknown function '{e.func}'" + did_you_mean(e.func, FUNCTIONS),
                    self.name_span(e.span, e.func, after=""),
-                   "the functions are min, max and running")
+                   "the functions are min, max, room and running")
         return None
 
     # -------------------------------------------------------- instances and channels

@@ -33,11 +33,11 @@ VARIANTS = {
         "unread_data", "        } elif unread or linger_zero {\n            # tcp_close",
         "        } elif linger_zero {\n            # tcp_close"),
     "every_byte_before_fin_is_delivered": (
-        "unread_data", "    on recv DATA when state == ESTABLISHED {\n        rcvd := rcvd + 1\n",
+        "unread_data", "    on recv DATA when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2)\n",
         "    on recv DATA when state == ESTABLISHED {\n"),
     "data_on_a_fin_is_queued_for_read": (
-        "unread_data", "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := rcvd + 2\n        unread := true\n",
-        "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := rcvd + 2\n"),
+        "unread_data", "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2) + 1    # the data (counted up to two), then the FIN\n        unread := true\n",
+        "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2) + 1\n"),
     "linger_zero_close_sends_no_fin": (
         "linger", "        } elif unread or linger_zero {\n            send RST",
         "        } elif unread {\n            send RST"),
@@ -54,6 +54,16 @@ VARIANTS = {
     "a_fin_is_retransmitted_only_while_unacknowledged": (
         "retransmission", "                state := FIN_WAIT_2\n                cancel rto\n            }",
         "                state := FIN_WAIT_2\n            }"),
+    # a data phase of any length (specs/data_phase.spec)
+    "data_before_the_fin_is_all_delivered": (
+        "data_phase", "and not running(delack) {\n        rcvd := min(rcvd + 1, 2)\n",
+        "and not running(delack) {\n"),
+    "close_with_unread_data_resets_after_any_exchange": (
+        "data_phase", "        } elif unread or linger_zero {\n            send RST\n            cancel delack            # tcp_done",
+        "        } elif linger_zero {\n            send RST\n            cancel delack            # tcp_done"),
+    "every_close_after_a_data_phase_ends": (
+        "data_phase", "when data_phase and state == CLOSED and room() == 0 {",
+        "when false and state == CLOSED and room() == 0 {"),
     "every_close_ends_even_when_a_segment_is_lost": (
         "loss", "    on expire rto when retries < 2 {", "    on expire rto when false {"),
 }

@@ -335,3 +335,47 @@ def test_equivalent_combinations_are_explored_once_with_the_same_figures():
     for r in region:
         counts[r] += 1
     assert [n for n, _ in each.regions] == counts
+
+
+ROOM_MODEL = """model room "writers that leave room in their channel"
+
+endpoint e() {
+    var state: tcp_state = ESTABLISHED
+    var sent: 0..9 = 0
+    on call write when state == ESTABLISHED and room() >= LEAVE {
+        send DATA
+        sent := min(sent + 1, 9)
+    }
+    on recv DATA {
+    }
+}
+
+instance client = e()
+instance server = e()
+channel client -> server capacity 3
+channel server -> client capacity 3
+"""
+
+
+@pytest.mark.parametrize("leave, most", [(1, 3), (2, 2), (3, 1)])
+def test_room_is_the_free_places_of_the_outgoing_channel(tmp_path, leave, most):
+    # a writer that needs `leave` free places never has more than 3 - leave + 1 in flight
+    path = tmp_path / "room.tcpm"
+    path.write_text(ROOM_MODEL.replace("LEAVE", str(leave)), encoding="utf-8")
+    ts = tcpcheck.load(path)
+    ex = explore(ts)
+    slot = next(ch.slot for ch in ts.channels if ch.src == "client")
+    assert max(len(ts.segments_on(s, slot)) for s in ex.states) == most
+
+
+def test_room_takes_no_argument_and_only_in_transitions(tmp_path):
+    path = tmp_path / "bad.tcpm"
+    path.write_text(ROOM_MODEL.replace("room() >= LEAVE", "room(1) >= 1"), encoding="utf-8")
+    with pytest.raises(tcpcheck.diagnostics.TcpcheckError) as err:
+        tcpcheck.load(path)
+    assert err.value.diagnostics[0].code == "TCP213"
+    path.write_text(ROOM_MODEL.replace("capacity 3\nchannel server", "capacity room()\nchannel server")
+                    .replace("LEAVE", "1"), encoding="utf-8")
+    with pytest.raises(tcpcheck.diagnostics.TcpcheckError) as err:
+        tcpcheck.load(path)
+    assert "room() is only allowed in transitions" in err.value.diagnostics[0].message

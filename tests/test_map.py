@@ -6,6 +6,7 @@ import json
 import tcpcheck
 from conftest import DEFAULT_MODEL, run_tcpcheck
 from tcpcheck.behaviour import behaviour_map
+from tcpcheck import load
 from tcpcheck.explore import explore
 
 
@@ -56,3 +57,40 @@ def test_map_command_json():
     rows = {(r["params"]["delayed_ack"], r["params"]["passive_has_data"]): r for r in doc["rows"]}
     assert "three-way" in rows[(True, False)]["kinds"]
     assert rows[(True, False)]["runs"]["three-way"] > 0
+
+
+LOOPING_MODEL = """model loop "a writer that may go on forever"
+
+endpoint e() {
+    var state: tcp_state = ESTABLISHED
+    on call write when state == ESTABLISHED and room() >= 1 {
+        send DATA
+    }
+    on recv DATA {
+    }
+    on call close when state == ESTABLISHED {
+        state := CLOSED
+    }
+}
+
+instance client = e()
+instance server = e()
+channel client -> server capacity 1
+channel server -> client capacity 1
+"""
+
+
+def test_map_of_a_cyclic_graph_counts_its_runs_as_infinite(tmp_path):
+    # a data phase of any length has infinitely many complete runs: the map's product counts
+    # them through the cycle (tcpcheck.product) and says "infinite" instead of enumerating
+    model = tmp_path / "loop.tcpm"
+    model.write_text(LOOPING_MODEL, encoding="utf-8")
+    ex = explore(load(model))
+    assert ex.complete and ex.on_a_cycle() is not None
+    r = run_tcpcheck("map", str(model), "--no-progress")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "four-way" in r.stdout and "infinite" in r.stdout
+
+
+def test_an_acyclic_graph_has_no_state_on_a_cycle():
+    assert explore(load(DEFAULT_MODEL)).on_a_cycle() is None
