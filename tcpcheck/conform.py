@@ -598,7 +598,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              opened_by="close()"),
     Scenario("bulk_then_close", "the server writes 1 MiB and closes: the FIN rides on the "
              "last data; the client reads to EOF and closes 300 ms later",
-             ("delayed_ack=true", "passive_has_data=false", "early_data=true"),
+             ("delayed_ack=true", "passive_has_data=false", "early_data=true", "data_phase=true"),
              "server", "four-way", _c_late_read_all_close, _s_bulk_write_close,
              # (no think_ms: with the client's 300 ms pinned, z3 takes half a minute to rule
              # out the three-way close; the prediction is the wider for it)

@@ -17,7 +17,7 @@ from tcpcheck import load
 from tcpcheck.capture import capture_kind, read_capture
 from tcpcheck.conform import SCENARIOS, predicted_kinds
 from tcpcheck.diagnostics import TcpcheckError
-from tcpcheck.replay import calls_after_error, load_open, replay
+from tcpcheck.replay import calls_after_error, channel_depth, load_open, replay
 from tcpcheck.tcp import Flags
 from tcpcheck.trace import run_steps
 from tcpcheck.verdicts import ExitStatus, Verdict
@@ -49,10 +49,13 @@ def awaiting_data_phase(names: list[str]) -> list:
 _systems: dict = {}
 
 
-def system_for(params: tuple[str, ...]):
-    if params not in _systems:
-        _systems[params] = load(DEFAULT_MODEL, list(params))
-    return _systems[params]
+def system_for(params: tuple[str, ...], cap=None):
+    """The model with a scenario's parameters, its channels as deep as `cap` needs (as
+    conform and replay make them: replay.channel_depth)."""
+    depth = channel_depth([cap]) if cap is not None else 0
+    if (params, depth) not in _systems:
+        _systems[(params, depth)] = load(DEFAULT_MODEL, list(params), min_capacity=depth)
+    return _systems[(params, depth)]
 
 
 def test_every_capture_in_the_directory_has_an_expected_verdict():
@@ -75,7 +78,7 @@ def test_real_capture_is_a_run_of_the_model(name):
     sc = SCENARIO[want["scenario"]]
     cap = read_capture(CAPTURES / name)
     assert cap.compact == want["segments"]
-    r = replay(system_for(sc.params), cap)
+    r = replay(system_for(sc.params, cap), cap)
     assert r.accepted and r.verdict is Verdict.ACCEPTED, name
     assert r.kind == want["kind"]
     # z3 found times for the run: the very times the segments were captured at
