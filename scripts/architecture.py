@@ -33,6 +33,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "drawing": ("ladder", "render"),
     "the kernel": ("frames", "capture", "replay", "replay_report", "conform"),
     "command line": ("__main__", "cli", "cli_conform", "cli_io", "__init__"),
+    "maintenance": ("mutate", "fuzz"),
     "vocabulary": ("tcp", "segment", "kinds", "diagnostics", "verdicts"),
 }
 # every stage uses the vocabulary: arrows into it would hide the others
