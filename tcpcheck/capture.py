@@ -650,20 +650,31 @@ def _units_acked(peer: _Side, p: Packet) -> int:
     return bisect.bisect_right(peer.units, peer.rel(p.ack))
 
 
-def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
+def _flag_letters(flags: int, payload: bool) -> str:
     letters = "".join(ch for bit, ch in ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"))
-                      if p.flags & bit)
-    if p.flags & ACK:
+                      if flags & bit)
+    if flags & ACK:
         letters += "."
-    if p.length:
+    if payload:
         letters = "D" + letters   # only for the compact form; tcpdump shows length instead
+    return letters or "none"
+
+
+# the letters of every combination of the flags shown, with and without payload, worked out
+# once (a long connection formats a segment per packet)
+_SHOWN_FLAGS = SYN | FIN | RST | PSH | ACK
+_LETTERS = {(bits, payload): _flag_letters(bits, payload)
+            for bits in range(_SHOWN_FLAGS + 1) if not bits & ~_SHOWN_FLAGS
+            for payload in (False, True)}
+
+
+def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
+    letters = _LETTERS[p.flags & _SHOWN_FLAGS, p.length > 0]
     seq = me.rel(p.seq) if me.isn is not None else p.seq
-    parts = [letters or "none", f"seq {seq}"]
     if p.flags & ACK:
-        parts.append(f"ack {peer.rel(p.ack) if peer.isn is not None else p.ack}")
-    parts.append(f"win {p.window}")
-    parts.append(f"len {p.length}")
-    return " ".join(parts)
+        ack = peer.rel(p.ack) if peer.isn is not None else p.ack
+        return f"{letters} seq {seq} ack {ack} win {p.window} len {p.length}"
+    return f"{letters} seq {seq} win {p.window} len {p.length}"
 
 
 # ------------------------------------------------------------------ JSON traces

@@ -254,9 +254,12 @@ def _pcap_bytes(endian: str, header: bytes, records: list[list]) -> bytes:
     return b"".join(out)
 
 
+MAX_RECORDS = 30_000    # many connections, but a capture the fuzzer can write in a moment
+
+
 def _many_connections(linktype: int, records: list[list], rng: random.Random) -> list[list]:
     """The capture's records repeated as many connections (another client port each)."""
-    copies = rng.choice([2, 20, 300, 2000])
+    copies = min(rng.choice([2, 20, 300, 2000]), MAX_RECORDS // max(1, len(records)))
     out = []
     for c in range(copies):
         for rec in records:
@@ -426,9 +429,9 @@ def mutate_pcapng(data: bytes, rng: random.Random) -> bytes:
             if len(body) >= 16:
                 field = rng.choice([0, 4, 6, 8])
                 fmt = "<I" if field == 0 else ("<Q" if field == 8 else "<H")
-                struct.pack_into(fmt, body, field, rng.choice(
-                    [0, 1, 2, 0x1A2B3C4D, 0x4D3C2B1A, 0xFFFF, 0xFFFFFFFF]) if fmt != "<Q"
-                    else rng.choice([0, 1, (1 << 64) - 1]))
+                value = rng.choice([0, 1, 2, 0x1A2B3C4D, 0x4D3C2B1A, 0xFFFF, 0xFFFFFFFF,
+                                    (1 << 64) - 1])
+                struct.pack_into(fmt, body, field, value & ((1 << 8 * struct.calcsize(fmt)) - 1))
             blocks[0][1] = bytes(body)
         elif op == 8:                                  # a length that lies
             return _block_length_lie(_pcapng_bytes(blocks), rng)
@@ -438,11 +441,14 @@ def mutate_pcapng(data: bytes, rng: random.Random) -> bytes:
     return _pcapng_bytes(blocks)
 
 
+MAX_CAPTURE = 4_000_000   # bytes: mutations compound; past this a capture is cut off
+
+
 def mutate_capture(data: bytes, rng: random.Random) -> bytes:
-    """A pcap or pcapng file changed in its structure (rarely: converted to the other)."""
+    """A pcap or pcapng file changed in its structure."""
     if data[:4] == b"\x0a\x0d\x0d\x0a":
-        return mutate_pcapng(data, rng)
-    return mutate_pcap(data, rng)
+        return mutate_pcapng(data, rng)[:MAX_CAPTURE]
+    return mutate_pcap(data, rng)[:MAX_CAPTURE]
 
 
 # ------------------------------------------------------------------ JSON traces
@@ -467,7 +473,8 @@ def _other_value(rng: random.Random, old):
     return rng.choice([
         None, True, False, 0, -1, 1, 2**31, 2**63, 10**rng.choice([20, 400]), _BIG,
         -(10**30), 0.5, 1e308, float("nan"), float("inf"), "", "FIN", "ACK|FIN", "RST",
-        "٣", "x" * rng.choice([10, 100_000]), [], {}, [old], {"value": old}, [old] * 50,
+        "٣", "x" * rng.choice([10, 100_000]), [], {}, [old], {"value": old},
+        [old] * 50 if not isinstance(old, (list, dict)) else [old, old],
         str(old), "ESTABLISHED", "close()", "client", "server"])
 
 
@@ -480,6 +487,9 @@ def _put(doc, path: tuple, value):
         parent = parent[key]
     parent[path[-1]] = value
     return doc
+
+
+MAX_JSON = 2_000_000    # characters
 
 
 def mutate_json(text: str, rng: random.Random) -> str:
@@ -499,7 +509,7 @@ def mutate_json(text: str, rng: random.Random) -> str:
         elif op == 3 and path:                        # a key or element gone
             del parent[path[-1]]
         elif op == 4 and isinstance(old, list) and old:   # a list made long
-            old.extend([old[-1]] * rng.choice([1, 10, 1000, 20_000]))
+            old.extend([old[-1]] * rng.choice([1, 10, 1000, 5000]))
         elif op == 5 and isinstance(old, list) and old:   # elements reordered or dropped
             rng.shuffle(old) if rng.random() < 0.5 else old.pop(rng.randrange(len(old)))
         elif op == 6 and isinstance(old, dict):       # an unknown key
@@ -516,6 +526,8 @@ def mutate_json(text: str, rng: random.Random) -> str:
         closer = "]" if opener == "[" else "}"
         out = out.replace(json.dumps(_NEST), opener * depth + "1" + closer * depth, 1)
     out = out.replace(json.dumps(_BIG), "9" * rng.choice([4301, 5000, 20_000]))
+    if len(out) > MAX_JSON:                           # mutations compound: keep inputs of a
+        out = out[:MAX_JSON]                          # size a trace could have
     if rng.random() < 0.08:                           # cut off: not JSON any more
         out = out[:rng.randrange(len(out) + 1)]
     return out
