@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How long reading (and replaying) one long TCP connection takes, by its number of packets.
 
-    python bench/captures.py [--packets 10000 --packets 80000 ...] [--replay]
+    python bench/captures.py [--packets 10000 --packets 80000 ...] [--replay] [--command]
 
 For each size it writes a pcap of one loopback connection (handshake, then one-byte writes
 each acknowledged, then a four-way close; Ethernet link type, as tcpdump -i lo writes) into a
@@ -10,12 +10,20 @@ best of three). With --replay it also times `tcpcheck.replay.replay` of the capt
 --from-close against the default model (the close is what is replayed; the data before it is
 read and set aside). Prints a Markdown table; bench/RESULTS.md keeps the figures.
 
+With --command it times the whole command a user runs instead, `tcpcheck replay FILE` (a new
+process: reading, loading the model, the search over every parameter combination, the
+report), by the wall clock and by the CPU time the process used (on a machine others share,
+the CPU time is what the command costs; issue 12 asks for one million packets in under a
+minute).
+
 Reading must be linear in the packets: the time per packet (last column) stays flat.
 """
 from __future__ import annotations
 
 import argparse
+import resource
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,13 +80,39 @@ def best_of(n: int, fn) -> tuple[float, object]:
     return min(times), result
 
 
+def time_command(sizes: list[int]) -> None:
+    """`tcpcheck replay FILE` on a connection of each size: wall clock, CPU, exit status."""
+    print("| packets | wall s | CPU s | exit | verdict |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"conn{n}.pcap"
+            write_connection(path, n)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "tcpcheck", "replay", str(path)],
+                                  cwd=ROOT, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            verdict = next((line.split(":")[1].strip() for line in done.stdout.splitlines()
+                            if line.startswith("verdict:")), "-")
+            print(f"| {n:,} | {wall:.1f} | {cpu:.1f} | {done.returncode} | {verdict} |",
+                  flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--packets", type=int, action="append",
                     help="connection sizes (default 10k, 20k, 40k, 80k, 1M)")
     ap.add_argument("--replay", action="store_true", help="also time the replay")
+    ap.add_argument("--command", action="store_true",
+                    help="time the command `tcpcheck replay FILE` end to end instead")
     args = ap.parse_args()
     sizes = args.packets or [10_000, 20_000, 40_000, 80_000, 1_000_000]
+    if args.command:
+        time_command(sizes)
+        return
     from tcpcheck.capture import read_capture
 
     ts = None

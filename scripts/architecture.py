@@ -34,6 +34,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
                    "conform"),
     "command line": ("__main__", "cli", "cli_conform", "cli_io", "__init__"),
+    "maintenance": ("mutate", "fuzz"),
     "vocabulary": ("tcp", "segment", "kinds", "diagnostics", "verdicts"),
 }
 # every stage uses the vocabulary: arrows into it would hide the others

@@ -515,6 +515,10 @@ class _Side:
         return (seq - self.isn) % _MOD
 
 
+# flag sets of the model's segments, made once (an IntFlag's `|` costs a microsecond a packet)
+_DATA_FIN, _FIN_ACK = Flags.DATA | Flags.FIN, Flags.FIN | Flags.ACK
+
+
 def segments_from_packets(packets: list[Packet], client: tuple[str, int],
                           server: tuple[str, int], handshake: bool = True,
                           from_close: bool = False) -> Capture:
@@ -537,6 +541,16 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     fold = next((k for k, p in enumerate(packets)
                  if p.flags & (FIN | RST) and not p.flags & SYN), None) if from_close else None
     before_close = 0
+
+    def keep(p: Packet, who: str, tcp: str, flags: Flags, ack, stale: bool = False) -> None:
+        # `me` and `peer` are the sides of the packet being read (the loop below)
+        nonlocal t0
+        if t0 is None:
+            t0 = p.time
+        shown = None if ack is None else _counted(peer, ack)
+        sent_units.append((who, len(me.units), ack))
+        segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, shown, tcp,
+                                           round((p.time - t0) * 1000, 3), stale))
 
     for k, p in enumerate(packets):
         who = name_of.get(p.src)
@@ -590,17 +604,8 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         end = start + p.length + (1 if p.flags & FIN else 0)
         ack_units = _units_acked(peer, p) if p.flags & ACK else None
 
-        def keep(flags: Flags, ack, stale: bool = False):
-            nonlocal t0
-            if t0 is None:
-                t0 = p.time
-            shown = None if ack is None else _counted(peer, ack)
-            sent_units.append((who, len(me.units), ack))
-            segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, shown,
-                                               tcp, round((p.time - t0) * 1000, 3), stale))
-
         if p.flags & RST:
-            keep(Flags.RST, None)
+            keep(p, who, tcp, Flags.RST, None)
             continue
         # the ACK that completes the handshake
         if (not established[who] and handshake and p.length == 0 and not p.flags & FIN
@@ -616,7 +621,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         # the FIN went out (the delayed-ACK timer racing close()), not a keep-alive
         if (me.fin_end is not None and not p.flags & FIN and not p.length and p.flags & ACK
                 and start == me.fin_end - 1):
-            keep(Flags.ACK, ack_units, stale=True)
+            keep(p, who, tcp, Flags.ACK, ack_units, stale=True)
             me.stale_unanswered = True
             continue
         if not p.flags & FIN and p.length <= 1 and start == (me.high - 1) % _MOD:
@@ -631,7 +636,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             me.units += [start + p.length, end]
             me.fin_end = end
             me.high = max(me.high, end)
-            keep(Flags.DATA | Flags.FIN, ack_units)
+            keep(p, who, tcp, _DATA_FIN, ack_units)
             if ack_units is not None:
                 me.last_ack_units = ack_units
             me.last_window = p.window
@@ -639,7 +644,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if p.length:
             me.units.append(start + p.length)
             me.high = max(me.high, start + p.length)
-            keep(Flags.DATA, ack_units)
+            keep(p, who, tcp, Flags.DATA, ack_units)
             me.last_ack_units = ack_units or me.last_ack_units
         if p.flags & FIN:
             me.units.append(end)
@@ -650,7 +655,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             acks_fin = (ack_units is not None and peer.fin_end is not None
                         and p.flags & ACK and peer.rel(p.ack) >= peer.fin_end
                         and ack_units > me.last_ack_units)
-            keep(Flags.FIN | Flags.ACK if acks_fin else Flags.FIN, ack_units)
+            keep(p, who, tcp, _FIN_ACK if acks_fin else Flags.FIN, ack_units)
             if ack_units is not None:
                 me.last_ack_units = ack_units
             me.last_window = p.window
@@ -661,10 +666,10 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         # a bare ACK: it counts only if it acknowledges something new, or if it answers a
         # stale ACK (an unacceptable segment is answered with an ACK)
         if ack_units is not None and ack_units > me.last_ack_units:
-            keep(Flags.ACK, ack_units)
+            keep(p, who, tcp, Flags.ACK, ack_units)
             me.last_ack_units = ack_units
         elif peer.stale_unanswered and ack_units is not None:
-            keep(Flags.ACK, ack_units)
+            keep(p, who, tcp, Flags.ACK, ack_units)
             peer.stale_unanswered = False
         elif me.last_window is not None and p.window != me.last_window:
             ignored.append(Ignored(p.frame, who, "window update", tcp))
@@ -717,20 +722,31 @@ def _counted(peer: _Side, acked: int) -> int:
     return min(acked - fin, DATA_COUNTED) + fin
 
 
-def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
+def _flag_letters(flags: int, payload: bool) -> str:
     letters = "".join(ch for bit, ch in ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"))
-                      if p.flags & bit)
-    if p.flags & ACK:
+                      if flags & bit)
+    if flags & ACK:
         letters += "."
-    if p.length:
+    if payload:
         letters = "D" + letters   # only for the compact form; tcpdump shows length instead
+    return letters or "none"
+
+
+# the letters of every combination of the flags shown, with and without payload, worked out
+# once (a long connection formats a segment per packet)
+_SHOWN_FLAGS = SYN | FIN | RST | PSH | ACK
+_LETTERS = {(bits, payload): _flag_letters(bits, payload)
+            for bits in range(_SHOWN_FLAGS + 1) if not bits & ~_SHOWN_FLAGS
+            for payload in (False, True)}
+
+
+def _tcp_text(p: Packet, me: _Side, peer: _Side) -> str:
+    letters = _LETTERS[p.flags & _SHOWN_FLAGS, p.length > 0]
     seq = me.rel(p.seq) if me.isn is not None else p.seq
-    parts = [letters or "none", f"seq {seq}"]
     if p.flags & ACK:
-        parts.append(f"ack {peer.rel(p.ack) if peer.isn is not None else p.ack}")
-    parts.append(f"win {p.window}")
-    parts.append(f"len {p.length}")
-    return " ".join(parts)
+        ack = peer.rel(p.ack) if peer.isn is not None else p.ack
+        return f"{letters} seq {seq} ack {ack} win {p.window} len {p.length}"
+    return f"{letters} seq {seq} win {p.window} len {p.length}"
 
 
 # ------------------------------------------------------------------ JSON traces

@@ -13,6 +13,7 @@ capture that kept only the headers still counts the payload right.
 """
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from dataclasses import dataclass
@@ -219,9 +220,14 @@ def _ipv4(buf: bytes, off: int) -> TcpFrame:
         raise _Skip("IP fragment", f"IPv4 fragment at offset {(fragment & 0x1FFF) * 8}")
     if buf[off + 9] != TCP_PROTO:
         raise _not_tcp("IPv4", buf[off + 9])
-    addrs = (socket.inet_ntop(socket.AF_INET, buf[off + 12:off + 16]),
-             socket.inet_ntop(socket.AF_INET, buf[off + 16:off + 20]))
+    addrs = (_ipv4_text(buf[off + 12:off + 16]), _ipv4_text(buf[off + 16:off + 20]))
     return _tcp(buf, off + header, total - header, addrs)
+
+
+# a connection repeats its two addresses in every packet: each is written out once
+@functools.lru_cache(maxsize=4096)
+def _ipv4_text(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET, raw)
 
 
 def _ipv6(buf: bytes, off: int) -> TcpFrame:
@@ -292,6 +298,8 @@ def _options(raw: bytes) -> tuple[str, ...]:
 
     A segment with a malformed option is still a segment: Linux's tcp_parse_options stops at
     such an option and processes the segment (RFC 9293 3.1, MUST-7: do not crash on it)."""
+    if not raw:
+        return ()
     names: set[str] = set()
     off = 0
     while off < len(raw):

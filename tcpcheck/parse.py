@@ -532,7 +532,14 @@ class _ToAst(SpanTransformer):
         m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|min)", str(tok))
         if not m:  # the terminal's regex makes this unreachable; kept as a guard
             raise TcpcheckError([Diagnostic("TCP105", f"bad duration '{tok}'", span)])
-        return ast.Duration(float(m.group(1)) * _UNIT_MS[m.group(2)], span)
+        ms = float(m.group(1)) * _UNIT_MS[m.group(2)]
+        if ms > MAX_CONSTANT:       # also inf, from a thousand digits: z3 cannot read it
+            number = m.group(1).lstrip("0")
+            shown = number if len(number) <= 24 else f"{number[:12]}...{number[-6:]}"
+            raise TcpcheckError([Diagnostic(
+                "TCP107", f"number too large: the duration {shown}{m.group(2)} "
+                f"({len(number.split('.')[0])} digits); durations go up to 10^18 ms", span)])
+        return ast.Duration(ms, span)
 
     def endpoint_decl(self, meta, ch):
         name = str(ch[0])

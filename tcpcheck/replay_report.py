@@ -79,12 +79,34 @@ def _data_phase_hint(ts) -> str:
         if values == {0} else ""
 
 
+# The segments a text report lists one by one: the first and the last half of these. A
+# capture of a long connection (a million packets) is summed up, not printed a line a segment.
+MAX_LISTED = 200
+
+
+def _listed(segments: list) -> list:
+    """The segments to list, with None where those not shown are."""
+    if len(segments) <= MAX_LISTED:
+        return segments
+    half = MAX_LISTED // 2
+    return [*segments[:half], None, *segments[-half:]]
+
+
+def _compact(cap) -> str:
+    if len(cap.segments) <= MAX_LISTED:
+        return cap.compact
+    return " ".join(s.short if s is not None else "..." for s in _listed(cap.segments))
+
+
 def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
     """The replay as text: the capture in the model's words, the verdict and why."""
     cap, ts = r.capture, r.system
-    out = [f"{cap.source}: {cap.connection}, {len(cap.segments)} segments: {cap.compact or '-'}"]
-    for s in cap.segments:
-        out.append("  " + s.text())
+    out = [f"{cap.source}: {cap.connection}, {len(cap.segments)} segments: "
+           f"{_compact(cap) or '-'}"]
+    for s in _listed(cap.segments):
+        out.append("  " + s.text() if s is not None else
+                   f"  ... {len(cap.segments) - MAX_LISTED} segments not shown (--json lists "
+                   "every one)")
     ignored = cap.ignored_summary()
     if ignored:
         out.append("ignored: " + ", ".join(ignored))

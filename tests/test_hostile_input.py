@@ -309,3 +309,27 @@ def test_every_reproducer_of_issue_12_ends_cleanly(tmp_path, argv, status, patte
     assert "Traceback" not in out, out[-2000:]
     assert result.returncode == status, out[-2000:]
     assert re.search(pattern, out), out[-2000:]
+
+
+@pytest.mark.parametrize("duration", ["9" * 4300 + "ms", "1" + "0" * 16 + "min", "1" + "0" * 19 + ".5ms"])
+def test_a_duration_too_large_is_located(tmp_path, duration):
+    """Found by python -m tcpcheck.fuzz: a duration of 4,300 digits was read as inf, which z3
+    cannot take (a traceback from `simulate` and `check`'s timing)."""
+    text = (FIXTURES.parent.parent / "models" / "teardown.tcpm").read_text()
+    assert "timer delack 0ms..200ms" in text
+    path = tmp_path / "m.tcpm"
+    path.write_text(text.replace("timer delack 0ms..200ms", f"timer delack 0ms..{duration}", 1))
+    with pytest.raises(TcpcheckError) as err:
+        parse_text(path.read_text(), str(path))
+    assert _codes(err) == ["TCP107"] and "durations go up to 10^18 ms" in \
+        err.value.diagnostics[0].message
+    result = run_tcpcheck("simulate", str(path), "--seed", "11")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{path}:" in result.stderr and "error[TCP107]" in result.stderr
+
+
+def test_the_largest_duration_is_read(tmp_path):
+    text = (FIXTURES.parent.parent / "models" / "teardown.tcpm").read_text()
+    model = parse_text(text.replace("timer delack 0ms..200ms",
+                                    "timer delack 0ms..1000000000000000000ms", 1))
+    assert "1000000000000000000ms" in model.text
