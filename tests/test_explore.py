@@ -311,9 +311,9 @@ def test_a_model_error_in_one_combination_stops_with_its_run():
 
 
 def test_a_lone_star_opens_every_parameter_and_a_pair_still_fixes_one():
-    assert len(tcpcheck.load(DEFAULT_MODEL, ["*"]).initial) == 1024
+    assert len(tcpcheck.load(DEFAULT_MODEL, ["*"]).initial) == 2048
     ts = tcpcheck.load(DEFAULT_MODEL, ["*", "lossy_network=false"])
-    assert len(ts.initial) == 512
+    assert len(ts.initial) == 1024
     assert {env["lossy_network"] for env in ts.initial_params} == {0}
 
 
