@@ -74,7 +74,7 @@ VARIANTS = {
 REACHABLE_VARIANTS = {
     # Linux __tcp_ack_snd_check / tcp_add_backlog: one ACK for a burst and the FIN on it
     "one_ack_for_a_burst_and_its_fin": (
-        "data_phase", "and state == ESTABLISHED and running(delack) {",
+        "data_phase", "and state == ESTABLISHED and running(delack) and unread {",
         "and state == ESTABLISHED and false {"),
 }
 
