@@ -606,10 +606,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              "server", "four-way", _c_late_read_all_close, _s_bulk_write_close,
              # (no think_ms: with the client's 300 ms pinned, z3 takes half a minute to rule
              # out the three-way close; the prediction is the wider for it)
-             opened_by="close()", snaplen=HEADERS_ONLY,
-             pending="in about 1 run of 5 the reader acknowledges four data segments and the "
-                     "DATA+FIN with one ACK while the model's client is still ESTABLISHED "
-                     "(issue 11)"),
+             opened_by="close()", snaplen=HEADERS_ONLY),
     Scenario("client_closes_while_server_sends", "the server writes until a write fails; the "
              "client reads 64 KiB and closes with the rest unread (RST)",
              ("delayed_ack=true", "passive_has_data=false", "early_data=true",

@@ -190,6 +190,31 @@ def test_waiting_past_the_delayed_ack_rules_out_the_three_way_close():
     assert kinds == ["four-way"]
 
 
+def test_one_ack_for_a_burst_is_a_run_only_through_the_rule_that_holds_it_back(tmp_path):
+    # bulk_then_close, 1 run in 5: four data segments and the DATA+FIN, then one ACK (#38).
+    # Without the rule that lets a receiver hold back the ACK of more unread data
+    # (__tcp_ack_snd_check, tcp_add_backlog), no run sends that ACK; with TCP_QUICKACK on the
+    # reader (every segment acknowledged at once) the capture is no run either (rejected
+    # earlier: its reader also held back ACKs in the middle of the transfer).
+    name = "bulk_then_close-one_ack_for_the_burst.pcap"
+    sc = SCENARIO[EXPECTED[name]["scenario"]]
+    cap = read_capture(CAPTURES / name)
+    depth = channel_depth([cap])
+    rule = "and state == ESTABLISHED and running(delack) and unread {"
+    text = DEFAULT_MODEL.read_text(encoding="utf-8")
+    assert text.count(rule) == 1
+    without = tmp_path / "without_the_rule.tcpm"
+    without.write_text(text.replace(rule, "and state == ESTABLISHED and false {"))
+    r = replay(load(without, list(sc.params), min_capacity=depth), cap, check_timing=False)
+    assert r.verdict is Verdict.REJECTED
+    assert r.failed_at is not None and r.failed_at.number == 38, r.matched
+    assert str(r.failed_at.flags) == "ACK" and r.failed_at.ack == 3
+    quickack = list(sc.params) + ["client_quickack=true"]
+    r = replay(load(DEFAULT_MODEL, quickack, min_capacity=depth), cap, check_timing=False)
+    assert r.verdict is Verdict.REJECTED and r.failed_at is not None
+    assert r.failed_at.side == "server" and r.failed_at.number < 38
+
+
 @pytest.mark.parametrize("name", INVALID)
 def test_impossible_capture_is_rejected_at_the_right_segment(name):
     want = EXPECTED[name]
