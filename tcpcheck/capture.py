@@ -617,11 +617,15 @@ def connection_capture(packets: list[Packet], source: str, fmt: str,
     return cap
 
 
-def endpoints(packets: list[Packet]) -> tuple[str, str]:
-    """(client, server) of one connection's packets, written ADDR:PORT ([ADDR]:PORT for
-    IPv6)."""
+def endpoints(packets: list[Packet]) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(client, server) of one connection's packets: the client sent the SYN."""
     client, server, _ = _describe(packets)
-    return _ep(client), _ep(server)
+    return client, server
+
+
+def endpoint_text(a: tuple[str, int]) -> str:
+    """ADDR:PORT, or [ADDR]:PORT for IPv6."""
+    return _ep(a)
 
 
 def starts_anew(p: Packet, ended: bool) -> bool:
