@@ -27,6 +27,8 @@ as a single replay would (other runs may fit), so a row always says what `tcpche
 """
 from __future__ import annotations
 
+import heapq
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -164,6 +166,7 @@ class Audit:
     frames: int = 0
     not_tcp: int = 0             # frames that are no TCP segment tcpcheck reads
     late_packets: int = 0        # packets of a connection already decided (after its grace)
+    peak_open: int = 0           # the most connections held at once (what memory follows)
     distinct_sequences: int = 0  # two-sided verdicts searched (the others: cache hits)
     cache_hits: int = 0
     time_wait: list[Leftover] = field(default_factory=list)
@@ -193,6 +196,7 @@ class Audit:
         return {"type": "summary", "source": self.source, "format": self.format,
                 "model": self.model, "connections": len(self.rows), "frames": self.frames,
                 "not_tcp": self.not_tcp, "late_packets": self.late_packets,
+                "peak_open": self.peak_open,
                 "by_kind": self.counts(),
                 "by_verdict": {str(v): n for v in VERDICT_ORDER
                                if (n := sum(1 for r in self.rows if r.verdict == v))},
@@ -300,9 +304,11 @@ def reason(r: Replay) -> str:
     if not r.accepted:
         return f"every run that sends these {n} segments must send more"
     if r.untimely:
-        clash = "; ".join(r.timing.conflict or [])[:160]
-        return ("no run tried fits the captured times" if r.timing_limit else
-                "not at the captured times") + (f": {clash}" if clash else "")
+        # not z3's clashing constraints: which of them it names varies from one solver run to
+        # the next, and a row must read the same every time (--conn N prints them)
+        return ("these segments, but no run tried fits the captured times" if r.timing_limit
+                else "these segments, but not at the captured times (the timers' ranges clash "
+                "with them)")
     return ""
 
 
@@ -403,13 +409,23 @@ def run_audit(path: str | Path, auditor: Auditor,
             decided_keys[key] = (conn.number, conn.last_time)
             del current[key]
 
+        # closed connections by when they may be decided: (due, number, key); an entry whose
+        # connection had a packet since is stale (a later one was pushed)
+        closing: list[tuple[float, int, frozenset]] = []
+
         def sweep() -> None:
-            for key, conn in list(current.items()):
-                if conn.closed and now - conn.last_time > GRACE_S:
+            while closing and closing[0][0] < now:
+                _due, n, key = heapq.heappop(closing)
+                conn = current.get(key)
+                if conn is not None and conn.number == n and now - conn.last_time > GRACE_S:
                     decide(key, conn)
-            for key, (_n, when) in list(decided_keys.items()):
-                if now - when > TIME_WAIT_S:     # a packet this late is a new connection's
-                    del decided_keys[key]
+            # forget decided 4-tuples from the oldest on (decided in order of their last
+            # packets, nearly): a packet later than TIME_WAIT_S is a new connection's
+            while decided_keys:
+                key = next(iter(decided_keys))
+                if now - decided_keys[key][1] <= TIME_WAIT_S:
+                    break
+                del decided_keys[key]
 
         try:
             for item in packets.frames:
@@ -418,6 +434,8 @@ def run_audit(path: str | Path, auditor: Auditor,
                     audit.not_tcp += 1
                     continue
                 now = max(now, item.time)
+                if closing and closing[0][0] < now:
+                    sweep()
                 key = frozenset((item.src, item.dst))
                 conn = current.get(key)
                 if conn is None and key in decided_keys and not (
@@ -430,20 +448,23 @@ def run_audit(path: str | Path, auditor: Auditor,
                 if conn is None:
                     number += 1
                     conn = current[key] = _Open(number)
+                    audit.peak_open = max(audit.peak_open, len(current))
                 conn.add(item)
+                if conn.closed:
+                    heapq.heappush(closing, (conn.last_time + GRACE_S, conn.number, key))
                 if not audit.frames % POLL_EVERY:
                     auditor.deadline.check()
-                    sweep()
                     if progress is not None:
                         progress(audit.frames, len(audit.rows), len(current))
         except TcpcheckError as err:
             audit.error = err
         except LimitReached as stop:
             audit.stopped = stop.reason
-    if audit.frames and not number and audit.error is None:
+    if not number and audit.error is None:
         raise TcpcheckError([Diagnostic("TCP602", f"{path}: the capture holds no TCP segment",
                                         None, (f"its {audit.frames} frames are none of them "
-                                               "TCP",))])
+                                               "TCP" if audit.frames else
+                                               "the file holds no packet",))])
     end_time = now
     try:
         if audit.stopped is None:
@@ -533,7 +554,5 @@ def row_lines(audit: Audit) -> list[str]:
 
 def json_lines(audit: Audit) -> list[str]:
     """JSON lines: one object per connection, then the summary (keys in a fixed order)."""
-    import json
-
     return [json.dumps(obj) for obj in
             [r.as_json() for r in audit.rows] + [audit.summary_json()]]
