@@ -56,6 +56,10 @@ TIME_WAIT_S = 60.0
 # connections that may be decided.
 POLL_EVERY = 1024
 
+# Timing solvers kept (one per segment sequence and channel delay; a WAN capture's delays vary
+# with each connection's round trip): past this many they are dropped and built again.
+MAX_TIMED_RUNS = 4096
+
 # The kinds a capture can end a connection in beyond those of a complete close.
 HALF_CLOSED = "half-closed"      # one side sent its FIN, the other not (yet)
 OPEN = "open"                    # neither sent a FIN or an RST within the capture
@@ -227,6 +231,8 @@ class Auditor:
         self.on_rejected = on_rejected
         self._systems = {0: load_open(model_path, self.params)}   # a bad model fails here
         self._untimed: dict[tuple, Replay] = {}
+        self._runs: dict[tuple, object] = {}    # (sequence, delay) -> timing.PinnedRun
+        self._variants: dict[tuple, list] = {}  # sequence -> the matching run's variants
         self.hits = 0
 
     @property
@@ -259,31 +265,39 @@ class Auditor:
         else:
             base = self._untimed[key] = replay(ts, cap, prefix=prefix, check_timing=False,
                                                deadline=self.deadline)
-        timed = _timed(ts, base, cap)
+        timed = self._timed(ts, key, base, cap)
         if timed is None:       # the shortest run does not fit these times: search them all
             timed = replay(ts, cap, prefix=prefix, deadline=self.deadline)
         return timed, cached
 
+    def _timed(self, ts, key: tuple, base: Replay, cap: Capture) -> Replay | None:
+        """The untimed replay `base` of a sequence, for the connection `cap` with that
+        sequence: its own segments, channel delay and timing check (the matching run's
+        constraints built once per sequence and delay, the connection's times pinned on
+        them); None when that run does not fit the connection's times (then only a whole
+        replay can say whether another run does, and which constraints clash)."""
+        delay = channel_delay_for(ts, cap)
+        tsd = with_channel_delay(ts, delay) if delay is not None else ts
+        failed = cap.segments[base.failed_at.number - 1] if base.failed_at is not None else None
+        own = replace(base, capture=cap, system=tsd, failed_at=failed, channel_delay=delay,
+                      delay_given=False)
+        if not base.accepted or base.run is None:
+            return own
+        from .timing import PinnedRun, RunTiming   # deferred: timing loads z3
 
-def _timed(ts, base: Replay, cap: Capture) -> Replay | None:
-    """The untimed replay `base` of a sequence, for the connection `cap` with that sequence:
-    its own segments, channel delay and timing check; None when the matching run does not
-    fit the connection's times (then only a whole replay can say whether another does)."""
-    delay = channel_delay_for(ts, cap)
-    tsd = with_channel_delay(ts, delay) if delay is not None else ts
-    failed = cap.segments[base.failed_at.number - 1] if base.failed_at is not None else None
-    own = replace(base, capture=cap, system=tsd, failed_at=failed, channel_delay=delay,
-                  delay_given=False)
-    if not base.accepted or base.run is None:
-        return own
-    from .timing import check_run   # deferred: timing loads z3
-
-    variants = Run.of(base.view, base.run).variants
-    pinned = _pinned(cap, variants)
-    timing = check_run(tsd, variants, pinned)
-    if not timing.feasible:
-        return None
-    return replace(own, timing=timing, timed_by_capture=bool(pinned))
+        variants = self._variants.get(key)
+        if variants is None:
+            variants = self._variants[key] = Run.of(base.view, base.run).variants
+        run = self._runs.get((key, delay))
+        if run is None:
+            if len(self._runs) >= MAX_TIMED_RUNS:   # a solver each: forget them all at once
+                self._runs.clear()
+            run = self._runs[(key, delay)] = PinnedRun(tsd, variants)
+        pinned = _pinned(cap, variants)
+        if not run.fits(pinned):
+            return None
+        # feasible, without the times of its steps: a row does not show them (--conn N does)
+        return replace(own, timing=RunTiming(True, None, None), timed_by_capture=bool(pinned))
 
 
 def reason(r: Replay) -> str:

@@ -865,3 +865,27 @@ def _show(e, names) -> str:
 def _paren(e, names) -> str:
     s = _show(e, names)
     return f"({s})" if (z3.is_or(e) or z3.is_and(e)) else s
+
+
+class PinnedRun:
+    """One run's timing constraints, built once, asked about many sets of pinned times: the
+    connections of a capture that send the same segments differ only in when they sent them
+    (tcpcheck.audit). Each question is a push, the pins, a check and a pop on one solver."""
+
+    def __init__(self, ts: TransitionSystem, variants: list[Variant]):
+        b = _Builder(ts, None)
+        self.t = b.build(variants)
+        self.solver = z3.Solver()
+        self.solver.add(*[c for c, _why in b.facts])
+
+    def fits(self, pinned: list[tuple[int, float, str]] | None) -> bool:
+        """Whether the run fits the timers and `pinned` (as check_run's); check_run gives the
+        times or the clashing constraints when they are wanted."""
+        self.solver.push()
+        try:
+            if pinned:
+                first = pinned[0][0]
+                self.solver.add(*[self.t[step] == self.t[first] + ms for step, ms, _ in pinned])
+            return self.solver.check() == z3.sat
+        finally:
+            self.solver.pop()
