@@ -316,7 +316,8 @@ def reason(r: Replay) -> str:
     if r.calls_differ:
         return "no run makes the application's calls with their results"
     if not r.accepted:
-        return f"every run that sends these {n} segments must send more"
+        return ("every run that sends this segment must send more" if n == 1 else
+                f"every run that sends these {n} segments must send more")
     if r.untimely:
         # not z3's clashing constraints: which of them it names varies from one solver run to
         # the next, and a row must read the same every time (--conn N prints them)
