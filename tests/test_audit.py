@@ -186,3 +186,34 @@ def test_replay_all_json_lines_as_a_user_gets_them(capture):
     as_json = run_tcpcheck("replay", path, "--all", *PARAM_ARGS, "--json")
     assert as_json.returncode == 1
     assert as_json.stdout.splitlines() == json_lines(run_audit(path, Auditor(MODEL, FIXED)))
+
+
+@pytest.mark.parametrize("name", ["server_closes_first.pcap", "passive_quickack.pcap",
+                                  "passive_sends_data_then_closes.pcap",
+                                  "invalid/late_fin_ack.pcap"])
+def test_the_timing_bounds_answer_as_the_solver_does(name):
+    """A run asked often is reduced to bounds on its pinned differences: for pins stretched,
+    squeezed and shuffled, the bounds must say what z3 says of each set of pins."""
+    import random
+
+    from tcpcheck.replay import _pinned
+    from tcpcheck.run import Run
+    from tcpcheck.timing import PinnedRun
+
+    ts = load_open(MODEL, FIXED)
+    cap = read_capture(CAPTURES / name)
+    base = replay(ts, cap, check_timing=False)
+    variants = Run.of(base.view, base.run).variants
+    pinned = _pinned(cap, variants)
+    solver, box = PinnedRun(ts, variants), PinnedRun(ts, variants)
+    solver.BOX_AFTER, box.BOX_AFTER = 10 ** 9, 0
+    rng = random.Random(7)
+    answers = []
+    for k in range(60):
+        scale = (0.0, 0.5, 1.0, 2.0, 5.0, 1000.0)[k % 6] if k < 12 else rng.uniform(0, 3)
+        pins = [(step, round(ms * scale + (rng.uniform(-40, 40) if k >= 30 else 0), 3), w)
+                for step, ms, w in pinned]
+        pins[0] = (pins[0][0], 0.0, pins[0][2])
+        answers.append(solver.fits(pins))
+        assert box.fits(pins) == answers[-1], pins
+    assert True in answers and False in answers      # both sides of the bounds were tried
