@@ -33,8 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .capture import (Capture, Packet, Skipped, capture_kind, connection_capture,
-                      endpoint_text, endpoints, open_capture, read_capture, starts_anew, stream_packets)
+from .capture import (ACK, FIN, RST, SYN, Capture, Packet, Skipped, capture_kind,
+                      connection_capture, endpoint_text, endpoints, open_capture,
+                      read_capture, starts_anew, stream_packets)
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .kinds import CloseKind
@@ -94,15 +95,15 @@ class _Open:
     def add(self, p: Packet) -> None:
         self.packets.append(p)
         self.last_time = p.time
-        if p.flags & 0x04:                          # RST
+        if p.flags & RST:
             self.rst = self.ended = True
-        if p.flags & 0x01:                          # FIN
+        if p.flags & FIN:
             self.ended = True
             self.fin_end.setdefault(p.src, (p.seq + p.length + 1) % (1 << 32))
             if self.first_fin is None:
                 self.first_fin = p.src
         peer_fin = self.fin_end.get(p.dst)
-        if p.flags & 0x10 and peer_fin is not None and _after(p.ack, peer_fin):
+        if p.flags & ACK and peer_fin is not None and _after(p.ack, peer_fin):
             self.fin_acked.setdefault(p.dst, p.time)
             self.acked_at.setdefault(p.src, p.time)
 
@@ -454,7 +455,7 @@ def run_audit(path: str | Path, auditor: Auditor,
                 key = frozenset((item.src, item.dst))
                 conn = current.get(key)
                 if conn is None and key in decided_keys and not (
-                        item.flags & 0x02 and not item.flags & 0x10):
+                        item.flags & SYN and not item.flags & ACK):
                     audit.late_packets += 1      # its connection was decided: set aside
                     continue
                 if conn is not None and starts_anew(item, conn.ended):
