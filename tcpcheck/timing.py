@@ -881,6 +881,9 @@ class PinnedRun:
     difference is within it: a question is then a few comparisons, no solver."""
 
     BOX_AFTER = 32
+    # an optimization per ordered pair of pins: a long connection's bounds cost more than
+    # its connections' solver checks save
+    BOX_PINS = 6
 
     def __init__(self, ts: TransitionSystem, variants: list[Variant]):
         b = _Builder(ts, None)
@@ -898,7 +901,8 @@ class PinnedRun:
         times or the clashing constraints when they are wanted."""
         self.asked += 1
         steps = tuple(step for step, _ms, _ in pinned or ())
-        if self.asked > self.BOX_AFTER and self._box_steps != steps:
+        if (self.asked > self.BOX_AFTER and self._box_steps != steps
+                and len(steps) <= self.BOX_PINS):
             self._make_box(steps)
         if self._box_steps == steps and steps:
             return self._in_box(pinned)
