@@ -936,7 +936,7 @@ class PinnedRun:
                 h = opt.maximize(self.t[b] - self.t[a])
                 if opt.check() != z3.sat:
                     raise ValueError("no answer from the optimizer")
-                self._box[(a, b)] = _exact(opt.upper(h))
+                self._box[(a, b)] = _optimum(opt.upper(h))
 
     def _in_box(self, pinned: list[tuple[int, float, str]]) -> bool:
         if self._never:
@@ -959,7 +959,7 @@ class PinnedRun:
 _NEAR = 1e-3
 
 
-def _exact(value) -> Fraction | None:
+def _optimum(value) -> Fraction | None:
     """A bound z3's Optimize found, exactly; None when there is none (unbounded, "oo").
     Anything else (a bound approached, with an epsilon) raises ValueError: no box then."""
     if z3.is_int_value(value):
