@@ -32,8 +32,9 @@ STAGES: dict[str, tuple[str, ...]] = {
     "properties": ("spec", "verify", "query", "behaviour"),
     "drawing": ("ladder", "render"),
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
+                   "audit",
                    "conform"),
-    "command line": ("__main__", "cli", "cli_conform", "cli_io", "__init__"),
+    "command line": ("__main__", "cli", "cli_conform", "cli_audit", "cli_io", "__init__"),
     "maintenance": ("mutate", "fuzz"),
     "vocabulary": ("tcp", "segment", "kinds", "diagnostics", "verdicts"),
 }

@@ -29,10 +29,12 @@ code (TCP6xx), never a traceback. Reading is linear in the number of packets.
 from __future__ import annotations
 
 import bisect
+import io
 import json
 import stat
 import struct
 from collections.abc import Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,17 +201,11 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
     before the connection's first FIN or RST are set aside (a request and its response, say)
     and sequence numbers count from there. Raises TcpcheckError (TCP6xx)."""
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
-            # /dev/zero never ends: reading it would take every byte of memory (a pipe, as
-            # from process substitution, is read: it ends with its writer)
-            raise _bad("TCP600", f"{path} is a device or socket, not a capture file")
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise _bad("TCP600", f"{path} is a directory, not a capture file") from None
-    except OSError as err:
-        raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
+    with _opened(path) as stream:
+        try:
+            data = stream.read()
+        except OSError as err:
+            raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
     if data[:4] in PCAP_MAGICS:
         packets, skipped = _decode_frames(_read_pcap(data, path))
         return _connection(packets, skipped, str(path), "pcap", conn, from_close)
@@ -226,6 +222,77 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
                "trace as `tcpcheck trace --json` prints it")
 
 
+def _opened(path: Path) -> BinaryIO:
+    """The capture file opened for reading, or TCP600 saying why it cannot be."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+            # /dev/zero never ends: reading it would take every byte of memory (a pipe, as
+            # from process substitution, is read: it ends with its writer)
+            raise _bad("TCP600", f"{path} is a device or socket, not a capture file")
+        return path.open("rb")
+    except IsADirectoryError:
+        raise _bad("TCP600", f"{path} is a directory, not a capture file") from None
+    except OSError as err:
+        raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PacketStream:
+    """A pcap or pcapng file read one frame at a time (`frames`): memory is one frame, not
+    the file. `format` is "pcap" or "pcapng"."""
+    source: str
+    format: str
+    frames: Iterator[Packet | Skipped]
+
+
+def stream_packets(path: str | Path, stream: BinaryIO) -> PacketStream | None:
+    """The frames of an open pcap or pcapng file, decoded one at a time; None when the file
+    is neither (a JSON trace: read it whole with read_capture). Raises TcpcheckError
+    (TCP601) for a file that is no capture, and, while `frames` is read, for a corrupt or
+    truncated one (after the frames before the damage)."""
+    path = Path(path)
+    magic = stream.read(4)
+    rewound = io.BufferedReader(_Prefixed(magic, stream)) if magic else stream
+    if magic in PCAP_MAGICS:
+        return PacketStream(str(path), "pcap", decoded(_pcap_records(rewound, path)))
+    if magic == PCAPNG_MAGIC:
+        return PacketStream(str(path), "pcapng", decoded(_pcapng_records(rewound, path)))
+    if magic.lstrip()[:1] in (b"{", b"[") or (magic and not magic.strip()):
+        return None
+    if not magic:
+        raise _bad("TCP601", f"{path} is empty: not a pcap, pcapng or JSON trace")
+    raise _bad("TCP601", f"{path} is not a pcap, pcapng or JSON trace (it starts with bytes "
+               f"{magic.hex(' ')})", "write captures with tcpdump -w FILE, or give a JSON "
+               "trace as `tcpcheck trace --json` prints it")
+
+
+class _Prefixed(io.RawIOBase):
+    """`stream` with `head` (bytes already read from it) put back in front: a pipe cannot
+    seek back to its start."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head, self._stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        chunk = self._stream.read(len(buf))
+        buf[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def open_capture(path: str | Path) -> BinaryIO:
+    """The capture file at `path` opened for stream_packets, or TCP600 saying why not."""
+    return _opened(Path(path))
+
+
 # ------------------------------------------------------------------ containers
 
 # (frame number, time in seconds, link type, the frame's bytes) per packet of the file
@@ -237,66 +304,88 @@ MAX_RECORD = 0x4000000
 
 
 def _read_pcap(data: bytes, path: Path) -> Iterator[Record]:
-    """Each record of a classic pcap file, in order (one pass: a generator)."""
-    if len(data) < 24:
+    """Each record of a classic pcap file held in memory, in order."""
+    return _pcap_records(io.BytesIO(data), path)
+
+
+def _pcap_records(stream: BinaryIO, path: Path) -> Iterator[Record]:
+    """Each record of a classic pcap file, in order, read from `stream` one record at a time
+    (one pass: a generator; memory is one record, whatever the file's size)."""
+    head = stream.read(24)
+    if len(head) < 24:
         raise _bad("TCP601", f"{path}: truncated pcap file: the 24-byte file header is cut "
-                   f"off after {len(data)} bytes")
-    magic = data[:4]
+                   f"off after {len(head)} bytes")
+    magic = head[:4]
     endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    major, _min, _tz, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", data[4:24])
+    major, _min, _tz, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", head[4:24])
     if major != 2:
         raise _bad("TCP605", f"{path}: pcap version {major}.{_min}: tcpcheck reads version 2.4 "
                    "(what tcpdump and tshark write)")
     linktype &= 0x0FFFFFFF     # the top bits say whether frames carry an FCS, not the type
     header = struct.Struct(endian + "IIII")
     off, frame = 24, 0
-    while off < len(data):
+    while True:
+        rec = stream.read(16)
+        if not rec:
+            return
         frame += 1
         where = f"record {frame} (byte {off})"
-        if off + 16 > len(data):
+        if len(rec) < 16:
             raise _bad("TCP601", f"{path}: truncated pcap file: {where} is cut off in its "
-                       f"header ({len(data) - off} of 16 bytes)",
+                       f"header ({len(rec)} of 16 bytes)",
                        f"{frame - 1} complete records precede it")
-        sec, frac, incl, _orig = header.unpack_from(data, off)
+        sec, frac, incl, _orig = header.unpack(rec)
         if incl > MAX_RECORD:
             raise _bad("TCP601", f"{path}: corrupt pcap file: {where} claims {incl} bytes")
-        if off + 16 + incl > len(data):
+        body = stream.read(incl)
+        if len(body) < incl:
             raise _bad("TCP601", f"{path}: truncated pcap file: {where} is cut off "
-                       f"({len(data) - off - 16} of {incl} bytes)",
+                       f"({len(body)} of {incl} bytes)",
                        f"{frame - 1} complete records precede it")
         time_s = sec + frac / (1e9 if nano else 1e6)
-        yield frame, time_s, linktype, data[off + 16:off + 16 + incl]
+        yield frame, time_s, linktype, body
         off += 16 + incl
 
 
 def _read_pcapng(data: bytes, path: Path) -> Iterator[Record]:
-    """Each packet of a pcapng file, in order (one pass: a generator)."""
+    """Each packet of a pcapng file held in memory, in order."""
+    return _pcapng_records(io.BytesIO(data), path)
+
+
+def _pcapng_records(stream: BinaryIO, path: Path) -> Iterator[Record]:
+    """Each packet of a pcapng file, in order, read from `stream` one block at a time (one
+    pass: a generator; memory is one block, whatever the file's size)."""
     endian = "<"
     interfaces: list[tuple[int, float]] = []   # (linktype, seconds per tick)
     off, frame, block = 0, 0, 0
-    while off < len(data):
+    while True:
+        head = stream.read(12)
+        if not head:
+            return
         block += 1
         where = f"block {block} (byte {off})"
-        if off + 12 > len(data):
+        if len(head) < 12:
             raise _bad("TCP601", f"{path}: truncated pcapng file: {where} is cut off in its "
                        "header")
-        btype = struct.unpack_from(endian + "I", data, off)[0]
+        btype = struct.unpack_from(endian + "I", head, 0)[0]
         if btype == 0x0A0D0D0A:       # a section header: it sets the byte order from here
-            bom = data[off + 8:off + 12]
+            bom = head[8:12]
             endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">" if bom == b"\x1a\x2b\x3c\x4d" else ""
             if not endian:
                 raise _bad("TCP601", f"{path}: corrupt pcapng file: bad byte-order mark in "
                            f"the section header, {where}")
             interfaces = []
-        blen = struct.unpack_from(endian + "I", data, off + 4)[0]
+        blen = struct.unpack_from(endian + "I", head, 4)[0]
         if blen < 12 or blen % 4:
             raise _bad("TCP601", f"{path}: corrupt pcapng file: {where} has length {blen}")
-        if off + blen > len(data):
+        rest = _read_up_to(stream, blen - 12)
+        if len(rest) < blen - 12:
             raise _bad("TCP601", f"{path}: truncated pcapng file: {where} is cut off "
-                       f"({len(data) - off} of {blen} bytes)")
-        body = data[off + 8:off + blen - 4]
-        if struct.unpack_from(endian + "I", data, off + blen - 4)[0] != blen:
+                       f"({12 + len(rest)} of {blen} bytes)")
+        data = head + rest
+        body = data[8:blen - 4]
+        if struct.unpack_from(endian + "I", data, blen - 4)[0] != blen:
             raise _bad("TCP601", f"{path}: corrupt pcapng file: {where}'s trailing length "
                        "does not match its header")
         if btype == 0x0A0D0D0A and len(body) >= 6:
@@ -336,6 +425,21 @@ def _read_pcapng(data: bytes, path: Path) -> Iterator[Record]:
         off += blen
 
 
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    """Up to `n` bytes of `stream` (fewer at its end). A corrupt length claims up to 4 GiB:
+    read in chunks, so that memory follows the bytes there are, not the bytes claimed."""
+    if n <= MAX_RECORD:
+        return stream.read(n)
+    chunks, left = [], n
+    while left:
+        chunk = stream.read(min(left, MAX_RECORD))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def _tsresol(options: bytes, endian: str) -> float:
     """Seconds per timestamp tick: the interface's if_tsresol option, microseconds without."""
     off = 0
@@ -358,17 +462,24 @@ class Skipped:
     why: NotTcp
 
 
+def decoded(records: Iterator[Record]) -> Iterator[Packet | Skipped]:
+    """Each frame decoded (tcpcheck.frames), in file order: a TCP segment as a `Packet`, any
+    other frame as `Skipped` (one pass: a generator)."""
+    for frame, t, linktype, raw in records:
+        seg = decode(linktype, raw)
+        if isinstance(seg, TcpFrame):
+            yield Packet(frame, t, seg.src, seg.dst, seg.seq, seg.ack, seg.flags, seg.length,
+                         seg.window, seg.options)
+        else:
+            yield Skipped(frame, seg)
+
+
 def _decode_frames(records: Iterator[Record]) -> tuple[list[Packet], list[Skipped]]:
     """Every frame decoded (tcpcheck.frames): the TCP segments, and the frames set aside."""
     packets: list[Packet] = []
     skipped: list[Skipped] = []
-    for frame, t, linktype, raw in records:
-        seg = decode(linktype, raw)
-        if isinstance(seg, TcpFrame):
-            packets.append(Packet(frame, t, seg.src, seg.dst, seg.seq, seg.ack, seg.flags,
-                                  seg.length, seg.window, seg.options))
-        else:
-            skipped.append(Skipped(frame, seg))
+    for item in decoded(records):
+        (packets if isinstance(item, Packet) else skipped).append(item)
     return packets, skipped
 
 # ------------------------------------------------------------------ connection
@@ -385,8 +496,7 @@ def _split_connections(packets: list[Packet]) -> list[list[Packet]]:
     for p in packets:
         key = frozenset((p.src, p.dst))
         k = current.get(key)
-        fresh_syn = p.flags & SYN and not p.flags & ACK
-        if k is None or (fresh_syn and ended.get(k)):
+        if k is None or starts_anew(p, ended.get(k, False)):
             current[key] = k = len(conns)
             conns.append([])
         conns[k].append(p)
@@ -486,16 +596,42 @@ def _connection(packets: list[Packet], skipped: list[Skipped], source: str, fmt:
     conns = _split_connections(packets)
     k = _choose(conns, conn, source)
     chosen = conns[k]
-    client, server, handshake = _describe(chosen)
-    cap = segments_from_packets(chosen, client, server, handshake, from_close)
-    cap.source, cap.format = source, fmt
+    cap = connection_capture(chosen, source, fmt, from_close)
+    client, server, _ = _describe(chosen)
     cap.ignored = _with_skipped(cap.ignored, skipped, client, server)
     cap.connections = [_conn_text(c) for c in conns]
-    cap.round_trip_ms = _handshake_round_trip(chosen, client) if handshake else None
     if len(conns) > 1:
         cap.notes.append(f"the capture has {len(conns)} TCP connections; replaying number "
                          f"{k + 1} (choose with --conn)")
     return cap
+
+
+def connection_capture(packets: list[Packet], source: str, fmt: str,
+                       from_close: bool = False) -> Capture:
+    """One connection's packets (as `_split_connections` and `starts_anew` split them) in the
+    model's words: the client is the side that sent the SYN."""
+    client, server, handshake = _describe(packets)
+    cap = segments_from_packets(packets, client, server, handshake, from_close)
+    cap.source, cap.format = source, fmt
+    cap.round_trip_ms = _handshake_round_trip(packets, client) if handshake else None
+    return cap
+
+
+def endpoints(packets: list[Packet]) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(client, server) of one connection's packets: the client sent the SYN."""
+    client, server, _ = _describe(packets)
+    return client, server
+
+
+def endpoint_text(a: tuple[str, int]) -> str:
+    """ADDR:PORT, or [ADDR]:PORT for IPv6."""
+    return _ep(a)
+
+
+def starts_anew(p: Packet, ended: bool) -> bool:
+    """Whether packet `p` of a 4-tuple whose connection has `ended` (sent a FIN or an RST)
+    starts a new connection: a fresh SYN (the rule `_split_connections` splits by)."""
+    return bool(ended and p.flags & SYN and not p.flags & ACK)
 
 
 class _Side:

@@ -142,6 +142,20 @@ def _replay_each(ts, items: list, prefix: bool, progress: bool, deadline: Deadli
     return results, stop
 
 
+def _audit(model, target, params, side, prefix, every, draw, conn, output, from_close,
+           max_memory, as_json) -> None:
+    """replay --all (tcpcheck/cli_audit.py): refuses the options of a single replay."""
+    for given, name in ((not every, "--draw needs --all"), (conn, "--all takes every "
+                        "connection: leave out --conn"), (output, "--all draws with --draw DIR, "
+                        "not -o"), (from_close, "--all replays whole connections: leave out "
+                        "--from-close")):
+        if given:
+            raise click.UsageError(name)
+    from .cli_audit import audit_command    # deferred: only --all audits a whole capture
+
+    audit_command(model, target, params, side, prefix, draw, max_memory, as_json)
+
+
 def register(main: click.Group) -> None:
     """Add `replay` and `conform` to the tcpcheck command group."""
     main.add_command(replay_cmd)
@@ -168,10 +182,16 @@ def register(main: click.Group) -> None:
                    "(any stack: its segments arrive as captured).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the matching (or the nearest) run as a ladder: .svg, .png, .pdf, .dot.")
+@click.option("--all", "every", is_flag=True,
+              help="Every TCP connection of the capture: a summary, then a row each (kind of "
+                   "close, verdict, why not); the file is read as a stream.")
+@click.option("--draw", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="With --all: draw each rejected connection's ladder in DIR.")
 @memory_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output, max_memory,
-               as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout "
+              "(with --all: JSON lines, a connection each, then the summary).")
+def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output, every, draw,
+               max_memory, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -201,6 +221,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
       tcpcheck replay --from-close http.pcap     # only the close of a longer exchange
       tcpcheck replay --side server linux_vs_bsd.pcap
       tcpcheck replay tests/pkt/four_way_close.pkt
+      tcpcheck replay --all morning.pcap       # every connection: summary, then a row each
 
     The run must also fit the capture's own timestamps within the model's timer ranges (z3):
     a three-way close whose FIN+ACK came later than any delayed-ACK timeout is rejected, with
@@ -216,6 +237,9 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     from .render import FORMATS  # deferred: render loads graphviz and networkx
 
     model, target = _split_args(args)
+    if every or draw is not None:
+        _audit(model, target, list(params), side, prefix, every, draw, conn, output,
+               from_close, max_memory, as_json)
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")

@@ -865,3 +865,107 @@ def _show(e, names) -> str:
 def _paren(e, names) -> str:
     s = _show(e, names)
     return f"({s})" if (z3.is_or(e) or z3.is_and(e)) else s
+
+
+class PinnedRun:
+    """One run's timing constraints, built once, asked about many sets of pinned times: the
+    connections of a capture that send the same segments differ only in when they sent them
+    (tcpcheck.audit). Each question is a push, the pins, a check and a pop on one solver;
+    once the run has been asked BOX_AFTER times, its constraints are reduced to bounds.
+
+    The reduction: every constraint of a run relates two step times, or a step time and a
+    timer's duration that lies in a range (see _Builder); eliminating the durations leaves
+    constraints of the form t_b - t_a <= c (difference constraints), and so does projecting
+    onto the pinned steps. Their tightest form is the largest t_b - t_a for each ordered pair
+    of pinned steps (z3's Optimize, once per pair), and pins fit exactly when every pinned
+    difference is within it: a question is then a few comparisons, no solver."""
+
+    BOX_AFTER = 32
+    # an optimization per ordered pair of pins: a long connection's bounds cost more than
+    # its connections' solver checks save
+    BOX_PINS = 6
+
+    def __init__(self, ts: TransitionSystem, variants: list[Variant]):
+        b = _Builder(ts, None)
+        self.t = b.build(variants)
+        self.facts = [c for c, _why in b.facts]
+        self.solver = z3.Solver()
+        self.solver.add(*self.facts)
+        self.asked = 0
+        self._box: dict[tuple[int, int], Fraction | None] | None = None
+        self._box_steps: tuple[int, ...] | None = None
+        self._never = False           # the run does not fit the timers, whatever the pins
+
+    def fits(self, pinned: list[tuple[int, float, str]] | None) -> bool:
+        """Whether the run fits the timers and `pinned` (as check_run's); check_run gives the
+        times or the clashing constraints when they are wanted."""
+        self.asked += 1
+        steps = tuple(step for step, _ms, _ in pinned or ())
+        if (self.asked > self.BOX_AFTER and self._box_steps != steps
+                and len(steps) <= self.BOX_PINS):
+            self._make_box(steps)
+        if self._box_steps == steps and steps:
+            return self._in_box(pinned)
+        self.solver.push()
+        try:
+            if pinned:
+                first = pinned[0][0]
+                self.solver.add(*[self.t[step] == self.t[first] + ms for step, ms, _ in pinned])
+            return self.solver.check() == z3.sat
+        finally:
+            self.solver.pop()
+
+    def _make_box(self, steps: tuple[int, ...]) -> None:
+        self._box, self._box_steps = {}, steps
+        if self.solver.check() != z3.sat:
+            self._never = True
+            return
+        try:
+            self._fill_box(steps)
+        except ValueError:          # not a plain bound: keep asking the solver
+            self._box, self._box_steps = None, None
+            self.BOX_AFTER = float("inf")
+
+    def _fill_box(self, steps: tuple[int, ...]) -> None:
+        for a in steps:
+            for b in steps:
+                if a == b:
+                    continue
+                opt = z3.Optimize()
+                opt.add(*self.facts)
+                h = opt.maximize(self.t[b] - self.t[a])
+                if opt.check() != z3.sat:
+                    raise ValueError("no answer from the optimizer")
+                self._box[(a, b)] = _optimum(opt.upper(h))
+
+    def _in_box(self, pinned: list[tuple[int, float, str]]) -> bool:
+        if self._never:
+            return False
+        at = {step: ms for step, ms, _ in pinned}
+        for (a, b), top in self._box.items():
+            if top is None:
+                continue
+            gap, bound = at[b] - at[a], float(top)
+            if gap < bound - _NEAR:
+                continue
+            # near the bound, or past it: exactly, the pins as z3 reads a Python float
+            # (its shortest decimal)
+            if Fraction(repr(at[b])) - Fraction(repr(at[a])) > top:
+                return False
+        return True
+
+
+# ms: a pinned difference this far below its bound fits whatever the floats' rounding
+_NEAR = 1e-3
+
+
+def _optimum(value) -> Fraction | None:
+    """A bound z3's Optimize found, exactly; None when there is none (unbounded, "oo").
+    Anything else (a bound approached, with an epsilon) raises ValueError: no box then."""
+    if z3.is_int_value(value):
+        return Fraction(value.as_long())
+    if z3.is_rational_value(value):
+        return Fraction(value.numerator_as_long(), value.denominator_as_long())
+    if str(value) == "oo":
+        return None
+    raise ValueError(f"not an exact bound: {value}")

@@ -32,6 +32,8 @@ DEFERRED = {
     ("conform", "timing"): "z3",
     ("replay", "timing"): "z3",
     ("oneside", "timing"): "z3",
+    ("audit", "timing"): "z3",
+    ("cli_audit", "replay_report"): "graphviz",
 }
 # Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
 # model commands' start-up: (importer, imported) -> why. The test checks that `import
@@ -42,6 +44,7 @@ STARTUP = {
     ("cli_conform", "conform"): "only conform runs the live scenarios",
     ("cli_conform", "oneside"): "only replay judges one side of a capture",
     ("cli_conform", "packetdrill"): "only replay reads packetdrill scripts",
+    ("cli_conform", "cli_audit"): "only replay --all audits a whole capture",
 }
 # Edges that close a cycle, kept (inside a function) until the code they wait for lands; each
 # must still be a cycle, so an entry is deleted once its cycle is gone.

@@ -83,3 +83,13 @@ def test_the_refused_graph_example_is_what_tcpcheck_prints(tmp_path):
     assert result.returncode == 3, result.stderr
     assert result.stderr.strip().splitlines() == shown
     assert not (tmp_path / "out").exists()
+
+
+def test_the_replay_all_example_is_what_tcpcheck_prints():
+    # "Checking the model against Linux": every connection of a capture, summary first
+    command = ("replay tests/fixtures/six_connections.pcap --all --param lossy_network=false "
+               "--param shared_socket=false --param more_calls=false")
+    shown = README.split(f"$ tcpcheck {command}\n", 1)[1].split("```", 1)[0]
+    result = run_tcpcheck(*command.split())
+    assert result.returncode == 1, result.stderr        # one connection is rejected
+    assert result.stdout.splitlines() == shown.rstrip("\n").splitlines()

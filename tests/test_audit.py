@@ -1,0 +1,219 @@
+"""replay --all (tcpcheck.audit): every connection of a capture, checked against single replays.
+
+The capture is built here from real single-connection captures (tests/captures), each copied
+with addresses of its own and interleaved in time (bench/audit.py's writer): accepted closes
+of four kinds, one rejected by its times and one rejected at a segment in the middle, a
+connection the file ends half-closed and one it ends open. Every row must say what `tcpcheck
+replay --conn N` says of the same connection. The parameters the scenarios cannot need are
+fixed, so that each search is small.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tcpcheck.audit import Auditor, json_lines, row_lines, run_audit, summary_lines
+from tcpcheck.capture import read_capture
+from tcpcheck.diagnostics import TcpcheckError
+from tcpcheck.replay import load_open, replay
+from tcpcheck.verdicts import Verdict
+
+from conftest import ROOT, run_tcpcheck
+
+MODEL = ROOT / "models" / "teardown.tcpm"
+CAPTURES = ROOT / "tests" / "captures"
+FIXED = ["lossy_network=false", "shared_socket=false", "more_calls=false", "data_phase=false",
+         "early_data=false", "passive_never_closes=false"]
+PARAM_ARGS = [a for p in FIXED for a in ("--param", p)]
+
+_spec = importlib.util.spec_from_file_location("bench_audit", ROOT / "bench" / "audit.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def _cut(src: Path, records: int, out: Path) -> Path:
+    """The first `records` records of a pcap: a connection the capture stops in."""
+    data = src.read_bytes()
+    off = 24
+    for _ in range(records):
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+    out.write_bytes(data[:off])
+    return out
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory) -> tuple[Path, list[Path]]:
+    tmp = tmp_path_factory.mktemp("audit")
+    half = _cut(CAPTURES / "passive_quickack.pcap", 5, tmp / "half_closed.pcap")  # C:FA S:A
+    still_open = _cut(CAPTURES / "passive_quickack.pcap", 3, tmp / "open.pcap")   # handshake
+    originals = [CAPTURES / n for n in (
+        "server_closes_first.pcap", "passive_quickack.pcap", "so_linger_zero.pcap",
+        "invalid/data_after_fin.pcap", "simultaneous_close.pcap",
+        "invalid/late_fin_ack.pcap")] + [half, still_open]
+    path = tmp / "many.pcap"
+    # eight originals, each twice: the second copy of each is decided from the cache
+    truth = bench.write_connections(path, originals, 16)
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def audit(capture):
+    return run_audit(capture[0], Auditor(MODEL, FIXED))
+
+
+def test_every_row_is_what_a_single_replay_says(capture, audit):
+    path, truth = capture
+    assert [r.number for r in audit.rows] == list(range(1, 17))
+    ts = load_open(MODEL, FIXED)
+    for row in audit.rows:
+        single = replay(ts, read_capture(path, conn=str(row.number)), prefix=row.prefix)
+        assert row.verdict == single.verdict, row
+        assert row.model_kind == (None if single.kind is None else str(single.kind)), row
+        if single.accepted and single.kind != "incomplete":   # a prefix stops before its kind
+            assert row.kind == str(single.kind), row
+        assert bool(row.reason) == (single.verdict != Verdict.ACCEPTED), row
+    by_name = {}
+    for row in audit.rows:
+        by_name.setdefault(truth[row.number - 1].name, set()).add((row.kind, str(row.verdict)))
+    assert by_name["so_linger_zero.pcap"] == {("rst", "accepted")}
+    assert by_name["data_after_fin.pcap"] == {("three-way", "rejected")}
+    assert by_name["late_fin_ack.pcap"] == {("three-way", "rejected")}
+    assert by_name["half_closed.pcap"] == {("half-closed", "accepted")}
+    assert by_name["open.pcap"] == {("open", "accepted")}
+
+
+def test_a_rejected_connection_in_the_middle_says_why_and_the_others_go_on(audit):
+    rejected = [r for r in audit.rows if r.verdict == Verdict.REJECTED]
+    assert {r.number for r in rejected} == {4, 6, 12, 14}
+    middle = next(r for r in rejected if r.number == 4)
+    assert middle.reason.startswith("no run sends server DATA(ack=1) as segment #3 [frame ")
+    timed = next(r for r in rejected if r.number == 6)
+    assert timed.reason.startswith("these segments, but not at the captured times")
+    assert all(r.verdict == Verdict.ACCEPTED for r in audit.rows if r.number > 6 and
+               r.number not in (12, 14))
+
+
+def test_rst_names_its_sender_and_the_end_of_the_capture_is_summed_up(audit):
+    rst = [r for r in audit.rows if r.kind == "rst"]
+    assert rst and {r.rst_by for r in rst} == {"client"}
+    assert all("rst (client)" in line for line in row_lines(audit) if " rst " in line)
+    # the half-closed copies: the client's FIN acknowledged, no FIN from the server
+    assert sorted(t.connection for t in audit.close_wait) == [7, 15]
+    assert {t.side for t in audit.close_wait} == {"server"}
+    assert {t.side for t in audit.fin_wait_2} == {"client"}
+    doc = audit.summary_json()
+    held = doc["longest_time_wait"]
+    assert held is not None and held["since_s"] == max(t.since_s for t in audit.time_wait)
+
+
+def test_identical_sequences_are_searched_once(audit):
+    doc = audit.summary_json()
+    assert doc["distinct_sequences"] == 8
+    assert doc["cache_hits"] == 8
+    assert {r.number for r in audit.rows if r.cached} == set(range(9, 17))
+
+
+def test_summary_counts_the_rows(audit):
+    doc = audit.summary_json()
+    counted = Counter((r.kind, str(r.verdict)) for r in audit.rows)
+    assert doc["by_kind"] == {k: {v: n for (kk, v), n in counted.items() if kk == k}
+                              for k in doc["by_kind"]}
+    assert sum(sum(v.values()) for v in doc["by_kind"].values()) == doc["connections"] == 16
+    assert summary_lines(audit)[0].endswith("16 TCP connections in "
+                                            f"{audit.frames} frames (pcap); model teardown")
+
+
+def test_json_lines_parse_and_end_with_the_summary(audit):
+    objects = [json.loads(line) for line in json_lines(audit)]
+    assert [o["type"] for o in objects] == ["connection"] * 16 + ["summary"]
+    assert all({"kind", "verdict"} <= o.keys() for o in objects[:-1])
+
+
+def test_the_same_capture_gives_the_same_bytes(capture, audit):
+    again = run_audit(capture[0], Auditor(MODEL, FIXED))
+    assert json_lines(again) == json_lines(audit)
+    assert summary_lines(again) + row_lines(again) == summary_lines(audit) + row_lines(audit)
+
+
+def test_memory_follows_the_connections_open_at_once(tmp_path):
+    """Connections far apart in time are decided as they close: few are held at once."""
+    path = tmp_path / "apart.pcap"
+    bench.write_connections(path, [CAPTURES / "passive_quickack.pcap"], 12, spacing_s=70.0)
+    audit = run_audit(path, Auditor(MODEL, FIXED))
+    assert len(audit.rows) == 12 and audit.peak_open == 1
+    # all but the last closed more than TIME_WAIT_S before the end: only it holds TIME_WAIT
+    assert [t.connection for t in audit.time_wait] == [12]
+
+
+def test_a_capture_damaged_part_way_keeps_the_rows_before(tmp_path, capture):
+    data = capture[0].read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    audit = run_audit(cut, Auditor(MODEL, FIXED))
+    assert audit.error is not None and audit.error.diagnostics[0].code == "TCP601"
+    assert audit.rows and Verdict.UNREADABLE in audit.verdicts
+
+
+def test_a_file_without_tcp_is_bad_input(tmp_path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+    with pytest.raises(TcpcheckError) as err:
+        run_audit(empty, Auditor(MODEL, FIXED))
+    assert err.value.diagnostics[0].code == "TCP602"
+
+
+def test_replay_all_as_a_user_runs_it(capture, tmp_path):
+    path = str(capture[0])
+    done = run_tcpcheck("replay", path, "--all", *PARAM_ARGS, "--draw", str(tmp_path / "d"))
+    assert done.returncode == 1, done.stderr      # connections are rejected
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{path}: 16 TCP connections in {lines[0].split(' in ')[1]}"
+    assert lines[1].split() == ["kind", "accepted", "rejected", "total"]
+    assert any(line.startswith("left in CLOSE_WAIT at the end: 2:") for line in lines)
+    drawn = {p.stem for p in (tmp_path / "d").iterdir()}    # .svg, and .dot beside it
+    assert drawn == {"conn-4", "conn-6", "conn-12", "conn-14"}
+    refused = run_tcpcheck("replay", path, "--all", "--conn", "2")
+    assert refused.returncode == 2 and "--all takes every connection" in refused.stderr
+
+
+def test_replay_all_json_lines_as_a_user_gets_them(capture):
+    path = str(capture[0])
+    as_json = run_tcpcheck("replay", path, "--all", *PARAM_ARGS, "--json")
+    assert as_json.returncode == 1
+    assert as_json.stdout.splitlines() == json_lines(run_audit(path, Auditor(MODEL, FIXED)))
+
+
+@pytest.mark.parametrize("name", ["server_closes_first.pcap", "passive_quickack.pcap",
+                                  "passive_sends_data_then_closes.pcap",
+                                  "invalid/late_fin_ack.pcap"])
+def test_the_timing_bounds_answer_as_the_solver_does(name):
+    """A run asked often is reduced to bounds on its pinned differences: for pins stretched,
+    squeezed and shuffled, the bounds must say what z3 says of each set of pins."""
+    import random
+
+    from tcpcheck.replay import _pinned
+    from tcpcheck.run import Run
+    from tcpcheck.timing import PinnedRun
+
+    ts = load_open(MODEL, FIXED)
+    cap = read_capture(CAPTURES / name)
+    base = replay(ts, cap, check_timing=False)
+    variants = Run.of(base.view, base.run).variants
+    pinned = _pinned(cap, variants)
+    solver, box = PinnedRun(ts, variants), PinnedRun(ts, variants)
+    solver.BOX_AFTER, box.BOX_AFTER = 10 ** 9, 0
+    rng = random.Random(7)
+    answers = []
+    for k in range(60):
+        scale = (0.0, 0.5, 1.0, 2.0, 5.0, 1000.0)[k % 6] if k < 12 else rng.uniform(0, 3)
+        pins = [(step, round(ms * scale + (rng.uniform(-40, 40) if k >= 30 else 0), 3), w)
+                for step, ms, w in pinned]
+        pins[0] = (pins[0][0], 0.0, pins[0][2])
+        answers.append(solver.fits(pins))
+        assert box.fits(pins) == answers[-1], pins
+    assert True in answers and False in answers      # both sides of the bounds were tried
