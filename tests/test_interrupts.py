@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import tcpcheck
-from conftest import DEFAULT_MODEL, ROOT
+from conftest import ROOT, assert_search_stops_before_expanding
 from tcpcheck import spec as S
 from tcpcheck.behaviour import behaviour_map
 from tcpcheck.cli import main
 from tcpcheck.cli_io import Interrupted, command_deadline, stop_on_signals
-from tcpcheck.explore import Deadline, LimitReached, StopReason, explore, explore_each
+from tcpcheck.explore import Deadline, LimitReached, StopReason
 from tcpcheck.query import check_property
 from tcpcheck.render import joint_dot, write_drawing, write_whole
 from tcpcheck.simulate import WalkEnd, simulate
@@ -32,21 +31,11 @@ def interrupted() -> Deadline:
     return deadline
 
 
-@pytest.fixture(scope="module")
-def teardown_ex():
-    return explore(tcpcheck.load(DEFAULT_MODEL))
-
-
 # ---------------------------------------------------------------- every phase polls the deadline
 
 
 def test_an_interrupted_search_stops_at_once_and_says_why():
-    ts = tcpcheck.load(DEFAULT_MODEL)
-    ex = explore(ts, deadline=interrupted())
-    assert not ex.complete and ex.stop_reason is StopReason.INTERRUPTED
-    assert ex.expanded == 0 and not ex.terminal   # nothing expanded: nothing is terminal
-    summary = explore_each(ts, deadline=interrupted())
-    assert not summary.complete and summary.stop_reason is StopReason.INTERRUPTED
+    assert_search_stops_before_expanding(interrupted, StopReason.INTERRUPTED)
 
 
 def test_phases_after_the_search_stop_at_the_deadline(teardown_ex):

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import tcpcheck
-from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
+from conftest import ROOT, assert_search_stops_before_expanding, run_tcpcheck
 from tcpcheck import spec as S
 from tcpcheck.behaviour import behaviour_map
 from tcpcheck.cli import main
 from tcpcheck.explore import (MB, MEMORY_RESERVE, Deadline, LimitReached, StopReason, explore,
-                              explore_each, resident_bytes)
+                              resident_bytes)
 from tcpcheck.query import check_property
 from tcpcheck.render import dot_memory_estimate, joint_dot, write_drawing
 from tcpcheck.verdicts import ExitStatus, Verdict
@@ -32,21 +31,11 @@ def tiny() -> Deadline:
     return Deadline(None, float(TINY))
 
 
-@pytest.fixture(scope="module")
-def teardown_ex():
-    return explore(tcpcheck.load(DEFAULT_MODEL))
-
-
 # ---------------------------------------------------------------- every phase polls the bound
 
 
 def test_a_memory_bound_reached_stops_the_search_and_says_why():
-    ts = tcpcheck.load(DEFAULT_MODEL)
-    ex = explore(ts, deadline=tiny())
-    assert not ex.complete and ex.stop_reason is StopReason.MAX_MEMORY
-    assert not ex.terminal          # nothing expanded: nothing may end a run
-    summary = explore_each(ts, deadline=tiny())
-    assert not summary.complete and summary.stop_reason is StopReason.MAX_MEMORY
+    assert_search_stops_before_expanding(tiny, StopReason.MAX_MEMORY)
 
 
 def test_a_memory_bound_stops_the_phases_after_the_search(teardown_ex):
