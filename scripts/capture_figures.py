@@ -28,15 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # this checkout's tcpcheck, wherever the script is run from
 
-from tcpcheck import load  # noqa: E402
-from tcpcheck.capture import read_capture  # noqa: E402
-from tcpcheck.conform import SCENARIOS  # noqa: E402
-from tcpcheck.diagnostics import TcpcheckError  # noqa: E402
-from tcpcheck.oneside import replay_side, script_params  # noqa: E402
-from tcpcheck.packetdrill import read_script  # noqa: E402
-from tcpcheck.replay import calls_after_error, channel_depth, open_params, replay  # noqa: E402
-from tcpcheck.replay_report import replay_lines  # noqa: E402
-from tcpcheck.verdicts import ExitStatus, Verdict  # noqa: E402
+from tcpcheck import load
+from tcpcheck.capture import read_capture
+from tcpcheck.conform import SCENARIOS
+from tcpcheck.diagnostics import TcpcheckError
+from tcpcheck.oneside import replay_side, script_params
+from tcpcheck.packetdrill import read_script
+from tcpcheck.replay import calls_after_error, channel_depth, open_params, replay
+from tcpcheck.replay_report import replay_lines
+from tcpcheck.verdicts import ExitStatus, Verdict
 
 MODEL = ROOT / "models" / "teardown.tcpm"
 CAPTURES = ROOT / "tests" / "captures"
@@ -164,8 +164,8 @@ def table(outcomes: Iterable[Outcome]) -> list[str]:
     by_source = {s: [o for o in outcomes if o.shipped.source == s] for s in SOURCES}
     unknown = sorted({o.shipped.source for o in outcomes} - set(SOURCES))
     by_source.update({s: [o for o in outcomes if o.shipped.source == s] for s in unknown})
-    lines = ["| source | captures | accepted | rejected, as expected | rejected, not expected "
-             "| no verdict |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [("| source | captures | accepted | rejected, as expected | rejected, not expected "
+              "| no verdict |"), "|---|---:|---:|---:|---:|---:|"]
     total = [0] * 5
     for source, rows in by_source.items():
         if not rows:
