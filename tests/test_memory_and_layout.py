@@ -4,6 +4,7 @@ big for dot to lay out; `dot` itself runs under the command's deadline and is ki
 passes, leaving no image half written."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -131,8 +132,10 @@ def test_absurd_memory_bounds_are_usage_errors(command, value):
 # ---------------------------------------------------------------- graphs too big to lay out
 
 
+@functools.cache
 def _default_size() -> tuple[int, int]:
-    """The default model's joint graph: (states, edges), as explore counts them."""
+    """The default model's joint graph: (states, edges), as explore counts them (asked of the
+    command once for the three tests that need it)."""
     whole = json.loads(run_tcpcheck("explore", "--json").stdout)
     return whole["states"], whole["edges"]
 
