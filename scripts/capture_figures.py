@@ -32,7 +32,9 @@ from tcpcheck import load
 from tcpcheck.capture import read_capture
 from tcpcheck.conform import SCENARIOS
 from tcpcheck.diagnostics import TcpcheckError
-from tcpcheck.oneside import replay_side, script_params
+from tcpcheck.cli_conform import _replay_one as replay_as_the_command
+from tcpcheck.explore import Deadline
+from tcpcheck.oneside import replay_side
 from tcpcheck.packetdrill import read_script
 from tcpcheck.replay import calls_after_error, channel_depth, open_params, replay
 from tcpcheck.replay_report import replay_lines
@@ -133,9 +135,8 @@ def replay_one(item: Shipped) -> Outcome:
         if item.path.suffix == ".pkt":
             script = read_script(item.path)
             ts = _system(item, script.capture)
-            r = replay_side(ts, script.capture, script.side, calls=script.calls,
-                            app_calls=script.app_calls,
-                            fixed=script_params(ts, script.settings, script.side))
+            # as `tcpcheck replay SCRIPT.pkt` does: its endpoint, its calls, its settings
+            r = replay_as_the_command(ts, script, None, False, None, Deadline())
         else:
             cap = read_capture(item.path)
             ts = _system(item, cap)
