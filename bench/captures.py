@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,16 @@ def write_connection(path: Path, packets: int) -> None:
     path.write_bytes(b"".join(out))
 
 
+def connections(sizes: list[int]) -> Iterator[tuple[int, Path]]:
+    """For each size, a capture of one connection of that many packets (written into a
+    temporary directory, removed at the end)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"conn{n}.pcap"
+            write_connection(path, n)
+            yield n, path
+
+
 def best_of(n: int, fn) -> tuple[float, object]:
     times, result = [], None
     for _ in range(n):
@@ -84,21 +95,18 @@ def time_command(sizes: list[int]) -> None:
     """`tcpcheck replay FILE` on a connection of each size: wall clock, CPU, exit status."""
     print("| packets | wall s | CPU s | exit | verdict |")
     print("|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
-            path = Path(tmp) / f"conn{n}.pcap"
-            write_connection(path, n)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "tcpcheck", "replay", str(path)],
-                                  cwd=ROOT, capture_output=True, text=True)
-            wall = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            verdict = next((line.split(":")[1].strip() for line in done.stdout.splitlines()
-                            if line.startswith("verdict:")), "-")
-            print(f"| {n:,} | {wall:.1f} | {cpu:.1f} | {done.returncode} | {verdict} |",
-                  flush=True)
+    for n, path in connections(sizes):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "tcpcheck", "replay", str(path)],
+                              cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        verdict = next((line.split(":")[1].strip() for line in done.stdout.splitlines()
+                        if line.startswith("verdict:")), "-")
+        print(f"| {n:,} | {wall:.1f} | {cpu:.1f} | {done.returncode} | {verdict} |",
+              flush=True)
 
 
 def main() -> None:
@@ -121,18 +129,15 @@ def main() -> None:
         ts = load_open(ROOT / "models" / "teardown.tcpm", ["lossy_network=false"])
     print("| packets | read s | µs per packet | replay --from-close s | verdict |")
     print("|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
-            path = Path(tmp) / f"conn{n}.pcap"
-            write_connection(path, n)
-            read_s, cap = best_of(1 if n >= 500_000 else 3, lambda: read_capture(path))
-            replay_s, verdict = "-", "-"
-            if ts is not None:
-                closing = read_capture(path, from_close=True)
-                replay_s, r = best_of(1, lambda: replay(ts, closing))
-                replay_s, verdict = f"{replay_s:.2f}", r.verdict
-            print(f"| {n:,} | {read_s:.2f} | {read_s / n * 1e6:.1f} | {replay_s} | {verdict} |",
-                  flush=True)
+    for n, path in connections(sizes):
+        read_s, cap = best_of(1 if n >= 500_000 else 3, lambda: read_capture(path))
+        replay_s, verdict = "-", "-"
+        if ts is not None:
+            closing = read_capture(path, from_close=True)
+            replay_s, r = best_of(1, lambda: replay(ts, closing))
+            replay_s, verdict = f"{replay_s:.2f}", r.verdict
+        print(f"| {n:,} | {read_s:.2f} | {read_s / n * 1e6:.1f} | {replay_s} | {verdict} |",
+              flush=True)
 
 
 if __name__ == "__main__":

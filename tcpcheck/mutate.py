@@ -276,6 +276,23 @@ def _many_connections(linktype: int, records: list[list], rng: random.Random) ->
     return out
 
 
+def _drop_repeat_or_swap(items: list[list], rng: random.Random, may_reverse: bool) -> None:
+    """One record (or block) of a capture file dropped, repeated or swapped with another, or
+    with `may_reverse` all of them in reverse order: what a cut, merged or badly written file
+    does to its frames. (The draws are in a fixed order: a seed gives the same input.)"""
+    k = rng.randrange(len(items))
+    choice = rng.randrange(4 if may_reverse else 3)
+    if choice == 0:
+        del items[k]
+    elif choice == 1:
+        items.insert(k, list(items[k]))
+    elif choice == 2:
+        j = rng.randrange(len(items))
+        items[k], items[j] = items[j], items[k]
+    else:
+        items.reverse()
+
+
 def mutate_pcap(data: bytes, rng: random.Random) -> bytes:
     """One or two structure-aware changes to a classic pcap file."""
     parsed = _pcap_records(data)
@@ -299,17 +316,7 @@ def mutate_pcap(data: bytes, rng: random.Random) -> bytes:
             rec[rng.choice([0, 1])] = rng.choice([0, 999_999_999, 1_000_000, 0xFFFFFFFF,
                                                   rng.randrange(1 << 32)])
         elif op == 6 and records:                      # records dropped, repeated, reordered
-            k = rng.randrange(len(records))
-            choice = rng.randrange(4)
-            if choice == 0:
-                del records[k]
-            elif choice == 1:
-                records.insert(k, list(records[k]))
-            elif choice == 2:
-                j = rng.randrange(len(records))
-                records[k], records[j] = records[j], records[k]
-            else:
-                records.reverse()
+            _drop_repeat_or_swap(records, rng, may_reverse=True)
         elif op == 7:                                  # the link type
             linktype = rng.choice(_LINK_TYPES)
             header = header[:20] + struct.pack(endian + "I", linktype)
@@ -412,15 +419,7 @@ def mutate_pcapng(data: bytes, rng: random.Random) -> bytes:
                 body += b"\x00\x00\x00\x00"
             blk[1] = bytes(body)
         elif op == 5 and blocks:                       # blocks dropped, repeated, reordered
-            k = rng.randrange(len(blocks))
-            choice = rng.randrange(3)
-            if choice == 0:
-                del blocks[k]
-            elif choice == 1:
-                blocks.insert(k, list(blocks[k]))
-            else:
-                j = rng.randrange(len(blocks))
-                blocks[k], blocks[j] = blocks[j], blocks[k]
+            _drop_repeat_or_swap(blocks, rng, may_reverse=False)
         elif op == 6 and blocks:                       # a block of another (or no) type
             rng.choice(blocks)[0] = rng.choice([0, 2, 3, 5, 0x0A0D0D0A, 0x80000001,
                                                 rng.randrange(1 << 32)])

@@ -1,4 +1,4 @@
-"""Shared test helpers: golden files and paths.
+"""Shared test helpers: golden files, paths, the default model explored.
 
 Golden files live in tests/golden/. Run `pytest --update-golden` to rewrite them on purpose
 (then read the diff before committing).
@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import tcpcheck
+from tcpcheck.explore import explore, explore_each
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -46,3 +49,21 @@ def run_tcpcheck(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subpr
     full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
     return subprocess.run([sys.executable, "-m", "tcpcheck", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def teardown_ex():
+    """The default model explored with its default parameters (428 states: cheap, but made
+    once a module, as every test of a module reads the same one)."""
+    return explore(tcpcheck.load(DEFAULT_MODEL))
+
+
+def assert_search_stops_before_expanding(make_deadline, reason) -> None:
+    """A search (of one combination, or of each) whose deadline has already passed when it
+    starts stops at once with `reason`, and nothing it did not expand ends a run."""
+    ts = tcpcheck.load(DEFAULT_MODEL)
+    ex = explore(ts, deadline=make_deadline())
+    assert not ex.complete and ex.stop_reason is reason
+    assert ex.expanded == 0 and not ex.terminal   # nothing expanded: nothing is terminal
+    summary = explore_each(ts, deadline=make_deadline())
+    assert not summary.complete and summary.stop_reason is reason

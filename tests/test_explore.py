@@ -271,8 +271,10 @@ def test_default_model_starts_established_in_every_combination(teardown):
 # ---------------------------------------------------------------- one combination at a time
 
 
-@pytest.mark.parametrize("params", [[], ["early_data=*", "more_calls=*", "lossy_network=*"]],
-                         ids=["default", "three-open"])
+# (a lossy network: retransmission cycles and deadlocks in 16 combinations, 190,000 states;
+# early_data open as well made it 2.4 million, 35 s of CPU for the same property)
+@pytest.mark.parametrize("params", [[], ["more_calls=*", "lossy_network=*"]],
+                         ids=["default", "lossy-open"])
 def test_exploring_each_combination_alone_gives_the_same_figures(params):
     from tcpcheck.explore import explore_each
 

@@ -23,8 +23,8 @@ INSTANCES = ("client", "server")
 
 
 @pytest.fixture(scope="module")
-def ex():
-    return explore(tcpcheck.load(DEFAULT_MODEL))
+def ex(teardown_ex):
+    return teardown_ex
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import tcpcheck
-from conftest import DEFAULT_MODEL, ROOT
+from conftest import ROOT, assert_search_stops_before_expanding
 from tcpcheck import spec as S
 from tcpcheck.behaviour import behaviour_map
 from tcpcheck.cli import main
 from tcpcheck.cli_io import Interrupted, command_deadline, stop_on_signals
-from tcpcheck.explore import Deadline, LimitReached, StopReason, explore, explore_each
+from tcpcheck.explore import Deadline, LimitReached, StopReason
 from tcpcheck.query import check_property
 from tcpcheck.render import joint_dot, write_drawing, write_whole
 from tcpcheck.simulate import WalkEnd, simulate
@@ -32,21 +31,11 @@ def interrupted() -> Deadline:
     return deadline
 
 
-@pytest.fixture(scope="module")
-def teardown_ex():
-    return explore(tcpcheck.load(DEFAULT_MODEL))
-
-
 # ---------------------------------------------------------------- every phase polls the deadline
 
 
 def test_an_interrupted_search_stops_at_once_and_says_why():
-    ts = tcpcheck.load(DEFAULT_MODEL)
-    ex = explore(ts, deadline=interrupted())
-    assert not ex.complete and ex.stop_reason is StopReason.INTERRUPTED
-    assert ex.expanded == 0 and not ex.terminal   # nothing expanded: nothing is terminal
-    summary = explore_each(ts, deadline=interrupted())
-    assert not summary.complete and summary.stop_reason is StopReason.INTERRUPTED
+    assert_search_stops_before_expanding(interrupted, StopReason.INTERRUPTED)
 
 
 def test_phases_after_the_search_stop_at_the_deadline(teardown_ex):
@@ -93,8 +82,10 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# (SIGINT: test_ctrl_c_during_a_command_exits_3_with_a_summary_and_whole_files[explore] runs
+# the same command and checks the same and more)
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
 def test_a_signal_stops_a_long_explore_with_its_summary(signum):
     proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", "explore", "--param", "*",
                              "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,

@@ -9,7 +9,7 @@ import pytest
 import z3
 
 import tcpcheck
-from conftest import DEFAULT_MODEL, run_tcpcheck
+from conftest import run_tcpcheck
 from tcpcheck import behaviour
 from tcpcheck.behaviour import KINDS, behaviour_map
 from tcpcheck.explore import Deadline, LimitReached, StopReason, explore
@@ -53,11 +53,6 @@ instance server = peer()
 channel client -> server capacity 1 delay 0ms..50ms lossy
 channel server -> client capacity 1 delay 0ms..50ms
 """
-
-
-@pytest.fixture(scope="module")
-def teardown_ex():
-    return explore(tcpcheck.load(DEFAULT_MODEL))
 
 
 def _runs(ex, region):

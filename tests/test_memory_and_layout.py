@@ -4,6 +4,7 @@ big for dot to lay out; `dot` itself runs under the command's deadline and is ki
 passes, leaving no image half written."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -14,13 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import tcpcheck
-from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
+from conftest import ROOT, assert_search_stops_before_expanding, run_tcpcheck
 from tcpcheck import spec as S
 from tcpcheck.behaviour import behaviour_map
 from tcpcheck.cli import main
 from tcpcheck.explore import (MB, MEMORY_RESERVE, Deadline, LimitReached, StopReason, explore,
-                              explore_each, resident_bytes)
+                              resident_bytes)
 from tcpcheck.query import check_property
 from tcpcheck.render import dot_memory_estimate, joint_dot, write_drawing
 from tcpcheck.verdicts import ExitStatus, Verdict
@@ -32,21 +32,11 @@ def tiny() -> Deadline:
     return Deadline(None, float(TINY))
 
 
-@pytest.fixture(scope="module")
-def teardown_ex():
-    return explore(tcpcheck.load(DEFAULT_MODEL))
-
-
 # ---------------------------------------------------------------- every phase polls the bound
 
 
 def test_a_memory_bound_reached_stops_the_search_and_says_why():
-    ts = tcpcheck.load(DEFAULT_MODEL)
-    ex = explore(ts, deadline=tiny())
-    assert not ex.complete and ex.stop_reason is StopReason.MAX_MEMORY
-    assert not ex.terminal          # nothing expanded: nothing may end a run
-    summary = explore_each(ts, deadline=tiny())
-    assert not summary.complete and summary.stop_reason is StopReason.MAX_MEMORY
+    assert_search_stops_before_expanding(tiny, StopReason.MAX_MEMORY)
 
 
 def test_a_memory_bound_stops_the_phases_after_the_search(teardown_ex):
@@ -142,8 +132,10 @@ def test_absurd_memory_bounds_are_usage_errors(command, value):
 # ---------------------------------------------------------------- graphs too big to lay out
 
 
+@functools.cache
 def _default_size() -> tuple[int, int]:
-    """The default model's joint graph: (states, edges), as explore counts them."""
+    """The default model's joint graph: (states, edges), as explore counts them (asked of the
+    command once for the three tests that need it)."""
     whole = json.loads(run_tcpcheck("explore", "--json").stdout)
     return whole["states"], whole["edges"]
 

@@ -11,11 +11,14 @@ import pytest
 from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
 
 from tcpcheck.capture import read_capture
+from tcpcheck.cli_conform import _replay_one as replay_one
 from tcpcheck.diagnostics import TcpcheckError
+from tcpcheck.explore import Deadline
 from tcpcheck.oneside import replay_side
 from tcpcheck.packetdrill import parse_script, read_script
 from tcpcheck.replay import load_open, replay
-from tcpcheck.verdicts import ExitStatus, Verdict
+from tcpcheck.replay_report import replay_json
+from tcpcheck.verdicts import ExitStatus, Verdict, exit_status
 
 PKT = ROOT / "tests" / "pkt"
 SCRIPTS = tomllib.loads((PKT / "expected.toml").read_text(encoding="utf-8"))
@@ -40,13 +43,24 @@ def test_every_script_has_an_expected_verdict():
     assert any(v["verdict"] == "rejected" for v in SCRIPTS.values())
 
 
+def every_parameter_open():
+    """The model as `tcpcheck replay SCRIPT.pkt` loads it: every parameter open."""
+    if "all" not in _open:
+        _open["all"] = load_open(DEFAULT_MODEL)
+    return _open["all"]
+
+
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_script_replays_one_sided_as_expected(name):
+    # the command's own replay of a script and its JSON, in this process: one model for all
+    # the scripts instead of a process each (the command itself, on the directory of
+    # scripts, is test_a_directory_of_scripts_has_a_row_each_with_its_side)
     want = SCRIPTS[name]
-    done = run_tcpcheck("replay", str(PKT / name), "--json")
-    assert done.returncode == (ExitStatus.OK if want["verdict"] == "accepted"
-                               else ExitStatus.VIOLATED), done.stderr
-    doc = json.loads(done.stdout)
+    r = replay_one(every_parameter_open(), read_script(PKT / name), None, False, None,
+                   Deadline())
+    assert exit_status([r.verdict]) == (ExitStatus.OK if want["verdict"] == "accepted"
+                                        else ExitStatus.VIOLATED)
+    doc = json.loads(json.dumps(replay_json(r)))
     assert doc["side"] == want["side"] and doc["peer"] == "taken as given"
     assert doc["verdict"] == want["verdict"]
     if want["verdict"] == "accepted":
@@ -200,7 +214,6 @@ def test_the_tested_side_is_held_to_the_capture_times():
 
 def test_a_packet_at_any_time_is_not_pinned():
     # `*`: the peer's ACK may come at any time; the report stays valid JSON (no NaN)
-    from tcpcheck.replay_report import replay_json
 
     text = ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = 0\n"
             "+0 > S 0:0(0) <mss 65495>\n+.01 < S. 0:0(0) ack 1 win 65535\n+0 > . 1:1(0) ack 1\n"
