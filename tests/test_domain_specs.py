@@ -61,6 +61,9 @@ VARIANTS = {
     "close_with_unread_data_resets_after_any_exchange": (
         "data_phase", "        } elif unread or linger_zero {\n            send RST\n            cancel delack            # tcp_done",
         "        } elif linger_zero {\n            send RST\n            cancel delack            # tcp_done"),
+    "an_ack_is_held_for_more_data_only_while_data_is_unread": (
+        "data_phase", "and state == ESTABLISHED and unread and running(delack) {",
+        "and state == ESTABLISHED and running(delack) {"),
     "every_close_after_a_data_phase_ends": (
         "data_phase", "when data_phase and state == CLOSED and room() == 0 {",
         "when false and state == CLOSED and room() == 0 {"),
@@ -94,6 +97,17 @@ def test_property_fails_without_the_rule_that_makes_it_true(tmp_path, name):
     p = _check(ROOT / "specs" / f"{spec_name}.spec", model)[name]
     assert p["verdict"] == "violated", p["message"]
     assert p["trace"], "a counterexample run is shown"
+
+
+def test_a_reader_with_data_unread_holds_more_acks_only_by_its_rule(tmp_path):
+    # the rule adds runs, so its spec is a witness: the capture's shape (a second segment
+    # taken without an ACK, then one RST with nothing left to answer) has none without it
+    old = "and state == ESTABLISHED and unread and running(delack) {"
+    assert MODEL_TEXT.count(old) == 1
+    model = tmp_path / "variant.tcpm"
+    model.write_text(MODEL_TEXT.replace(old, "and false and running(delack) {"))
+    name = "a_reader_that_has_not_read_takes_more_data_without_an_ack"
+    assert _check(ROOT / "specs" / "data_phase.spec", model)[name]["verdict"] == "violated"
 
 
 def test_every_domain_universal_property_has_a_failing_variant():
