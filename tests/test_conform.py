@@ -126,9 +126,14 @@ def test_live_bulk_transfer_conforms_from_its_close():
     assert run["calls"]["client"] == [f"read={BULK_BYTES}", "read=0"]
 
 
-def test_pending_scenarios_run_only_when_asked_for():
+def test_pending_scenarios_run_only_when_asked_for(monkeypatch):
+    import dataclasses
+
     from tcpcheck import conform
-    # the default suite is what the model claims; a pending scenario says why it is not yet
+    # the default suite is what the model claims; a pending scenario says why it is not yet.
+    # None is pending today: mark one as a scenario added before the model passes it would be.
+    first = dataclasses.replace(conform.SCENARIOS[0], pending="issue 11: not modelled yet")
+    monkeypatch.setattr(conform, "SCENARIOS", (first, *conform.SCENARIOS[1:]))
     pending = [s for s in conform.SCENARIOS if s.pending]
     assert pending and all("issue" in s.pending for s in pending)
     default = conform.selected(None)

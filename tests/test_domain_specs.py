@@ -76,6 +76,15 @@ REACHABLE_VARIANTS = {
     "one_ack_for_a_burst_and_its_fin": (
         "data_phase", "and state == ESTABLISHED and running(delack) and unread {",
         "and state == ESTABLISHED and false {"),
+    # the same rule, as client_closes_while_server_sends shows it: two segments, no ACK, one RST
+    "a_reader_that_has_not_read_takes_more_data_without_an_ack": (
+        "data_phase", "and state == ESTABLISHED and running(delack) and unread {",
+        "and state == ESTABLISHED and running(delack) and false {"),
+    # Linux tcp_reset sets sk_err: a reset socket still takes write() calls (ECONNRESET, EPIPE)
+    "a_writer_learns_of_the_reset_from_its_next_writes": (
+        "data_phase",
+        "    on call write when (more_calls or data_phase) and state == CLOSED and not orphan {",
+        "    on call write when more_calls and state == CLOSED and not orphan {"),
 }
 
 

@@ -30,22 +30,6 @@ USER = sorted(k for k, v in EXPECTED.items() if v.get("source") == "user")
 INVALID = sorted(k for k, v in EXPECTED.items() if v["verdict"] == "rejected")
 SCENARIO = {s.name: s for s in SCENARIOS}
 
-# Captures of programs that exchange more data before the close than the model writes (a bulk
-# transfer, a writer that goes on sending): `needs = "data phase"` in expected.toml. Their
-# expected verdict is what a plain replay must give once the model has a data phase of any
-# length (issue 11, point 1: the dataphase branch); until then it rejects them at their second
-# data segment, and they are replayed from their close (test_a_long_data_phase_...).
-AWAITING_DATA_PHASE = {n for n, v in EXPECTED.items() if v.get("needs") == "data phase"}
-
-
-def awaiting_data_phase(names: list[str]) -> list:
-    """The names, those that need the data phase marked as expected to fail (strictly: when
-    the data phase lands they pass, and their `needs` line in expected.toml goes)."""
-    return [pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, reason="a data phase longer than the model writes: plain replay awaits "
-                            "the model's data phase of any length (issue 11, point 1)"))
-            if n in AWAITING_DATA_PHASE else n for n in names]
-
 _systems: dict = {}
 
 
@@ -72,7 +56,7 @@ def open_system():
     return _systems["open"]
 
 
-@pytest.mark.parametrize("name", awaiting_data_phase(REAL))
+@pytest.mark.parametrize("name", REAL)
 def test_real_capture_is_a_run_of_the_model(name):
     want = EXPECTED[name]
     sc = SCENARIO[want["scenario"]]
@@ -100,14 +84,14 @@ def test_real_capture_is_a_run_of_the_model(name):
 WITH_CALLS = sorted(n for n in REAL if "calls" in EXPECTED[n])
 
 
-@pytest.mark.parametrize("name", awaiting_data_phase(WITH_CALLS))
+@pytest.mark.parametrize("name", WITH_CALLS)
 def test_calls_after_an_rst_return_what_the_model_says(name):
     # the kernel's results (ECONNRESET first, then EOF and EPIPE) must be a run's observations
     want = EXPECTED[name]
     calls = {side: calls_after_error(rec) for side, rec in want["calls"].items()}
     assert all(calls.values())
-    ts = system_for(SCENARIO[want["scenario"]].params)
     cap = read_capture(CAPTURES / name)
+    ts = system_for(SCENARIO[want["scenario"]].params, cap)   # as conform sizes the channels
     assert replay(ts, cap, calls=calls, check_timing=False).accepted
 
 
@@ -117,8 +101,6 @@ OTHER_RESULT = {"write_fails_econnreset": "write_fails_epipe",
                 "read_returns_eof": "read_fails_econnreset"}
 
 
-# (no mark for the captures awaiting the data phase: rejected either way; with the data phase
-# it is the swapped call that rejects them)
 @pytest.mark.parametrize("name", WITH_CALLS)
 def test_the_other_error_on_the_first_call_after_the_rst_is_rejected(name):
     # which error the first call sees depends on the state the RST arrived in: ECONNRESET in
@@ -128,8 +110,9 @@ def test_the_other_error_on_the_first_call_after_the_rst_is_rejected(name):
     for side, rec in want["calls"].items():
         obs = calls_after_error(rec)
         calls[side] = (OTHER_RESULT[obs[0]],) + obs[1:]
-    ts = system_for(SCENARIO[want["scenario"]].params)
-    r = replay(ts, read_capture(CAPTURES / name), calls=calls, check_timing=False)
+    cap = read_capture(CAPTURES / name)
+    r = replay(system_for(SCENARIO[want["scenario"]].params, cap), cap, calls=calls,
+               check_timing=False)
     assert not r.accepted and r.calls_checked
 
 
@@ -147,11 +130,6 @@ def test_a_long_data_phase_replays_from_its_close(name):
     assert "before the close" in {i.what for i in cap.ignored}
     r = replay(system_for(SCENARIO[want["scenario"]].params), cap)
     assert r.accepted and r.kind == want["from_close_kind"]
-
-
-def test_every_capture_awaiting_the_data_phase_replays_from_its_close():
-    # until the data phase lands, each such capture says what its teardown alone gives
-    assert AWAITING_DATA_PHASE and AWAITING_DATA_PHASE <= set(FROM_CLOSE)
 
 
 def test_call_results_from_the_first_failure_on():
