@@ -241,8 +241,8 @@ class _Reader:
         cap.source, cap.format = self.source, "packetdrill"
         cap.connection = f"{side} (under test) <-> {'server' if side == 'client' else 'client'}"
         # the capture's clock starts at its first segment (capture.segments_from_packets)
-        t0 = next((p.time for p in self.packets if cap.segments and p.frame == cap.segments[0].frame),
-                  None)
+        first = cap.segments[0].frame if cap.segments else None
+        t0 = next((p.time for p in self.packets if p.frame == first), None)
         app = tuple(AppCall(label, sum(1 for s in cap.segments if s.frame < line), line,
                             None if t0 is None or math.isnan(when)
                             else round((when - t0) * 1000, 3))

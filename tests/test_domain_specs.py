@@ -72,10 +72,11 @@ VARIANTS = {
         "loss", "    on expire rto when retries < 2 {", "    on expire rto when false {"),
     # the half-closed side's held-back ACK goes out with the ACK of the peer's FIN
     "a_held_ack_leaves_before_time_wait": (
-        "data_phase", "    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
-                      "        send ACK(ack = rcvd)\n        cancel delack",
-        "    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
-        "        send ACK(ack = rcvd)\n"),
+        "data_phase",
+        ("    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
+         "        send ACK(ack = rcvd)\n        cancel delack"),
+        ("    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
+         "        send ACK(ack = rcvd)\n")),
     # close() in TIME_WAIT as if the socket were still open: tcp_close's reset for unread data
     "close_in_time_wait_sends_nothing": (
         "late_data", "        unread := false          # the queue is dropped with the socket",
