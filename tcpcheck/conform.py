@@ -478,7 +478,9 @@ class Scenario:
     server: Callable
     think_ms: float | None = None    # the passive application's time from EOF to close
     simultaneous: bool = False
-    opened_by: str | None = None     # the call whose FIN or RST opens the close: close(), ...
+    # the call whose FIN or RST opens the close (close(), shutdown(SHUT_WR), exit(), ...): the
+    # prediction keeps only the model's runs opened by it; None: any call
+    opened_by: str | None = None
     snaplen: int | None = None       # tcpdump's snap length (headers only for a bulk transfer)
     # A scenario where the kernel does something the model does not give yet, with why: run
     # only when named (--scenario) or asked for (--pending), so that the default suite states
@@ -902,7 +904,8 @@ class Report:
 
     def as_json(self) -> dict:
         return {"ok": self.ok, "repeat": self.repeat, "from_close": self.from_close,
-                "runs": [{"scenario": o.scenario.name, "run": o.run, "segments": o.compact,
+                "runs": [{"scenario": o.scenario.name, "run": o.run,
+                          "opened_by": o.scenario.opened_by, "segments": o.compact,
                           "verdict": o.verdict, "kind": o.kind, "predicted": o.predicted,
                           "unsettled": o.unsettled,
                           "kind_ok": o.kind_ok, "calls": o.calls, "calls_ok": o.calls_ok, "error": o.error,

@@ -29,7 +29,8 @@ next segments from the tested side; the capture is accepted when, after its last
 tested endpoint has received every peer segment and can finish quietly (no step left that it
 could take on its own); the calls' results after an error must be the kernel's (`calls`). A
 packetdrill script adds its write(), close() and shutdown() calls (`app_calls`): the tested
-application makes exactly those, each in its place among the segments.
+application makes exactly those, each in its place among the segments and, for timing, at its
+line's time within packetdrill's tolerance (packetdrill.TOLERANCE_MS).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from collections import deque
 from .capture import Capture, CapturedSegment, capture_kind
 from .kinds import CloseKind
 from .model import CEvent
+from .packetdrill import TOLERANCE_MS
 from .replay import (
     _EVENT_ORDER,
     CALL_RESULTS,
@@ -60,6 +62,18 @@ SIDES = ("client", "server")
 # the application calls a script pins down (reads are not: a read() that returns EOF or data
 # is no step of the model); a run may not make others of these kinds
 _PINNED_CALLS = ("close", "shutdown", "exit", "kill", "write")
+
+
+def _step_calls(v: Variant) -> list[str]:
+    """The application calls of a script that one step of the model makes, in order: its own
+    call, and before a close() or shutdown() that sends data the write() whose data had not
+    left yet (the FIN rides on it). [] for a step that is no pinned call."""
+    if v.event.kind != "call" or v.event.name not in _PINNED_CALLS:
+        return []
+    wanted = [v.event.label()]
+    if v.event.name != "write" and any(f & Flags.DATA for _ch, f in v.sends):
+        wanted.insert(0, "write()")
+    return wanted
 
 
 class _Environment:
@@ -155,11 +169,9 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         """The app calls matched after step v (None: the script does not make this call here).
         A close() step that sends data is the script's write() and close() in one step (the
         FIN rides on the last data, which had not left yet)."""
-        if app_calls is None or v.event.kind != "call" or v.event.name not in _PINNED_CALLS:
+        wanted = _step_calls(v)
+        if app_calls is None or not wanted:
             return j
-        wanted = [v.event.label()]
-        if v.event.name != "write" and any(f & Flags.DATA for _ch, f in v.sends):
-            wanted.insert(0, "write()")
         got = app_calls[j:j + len(wanted)]
         if [c.label for c in got] == wanted and all(c.after == k for c in got):
             return j + len(wanted)
@@ -247,9 +259,9 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         result.required = _required(ts, combos)
         chosen = _prefer(ts, finals, region)
         result.kind = _kind(ts, capture, tested, chosen[0])
-        _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing)
+        _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing, app_calls)
         if check_timing and result.timing is not None and not result.timing.feasible:
-            _find_timed_run(result, ts, env, children, finals, region, chosen)
+            _find_timed_run(result, ts, env, children, finals, region, chosen, app_calls)
         return result
 
     at = frontier.get(best, [])
@@ -372,10 +384,30 @@ def _segment_time(capture: Capture, k: int) -> float | None:
     return None if t is None or math.isnan(t) else t
 
 
-def _pins(capture: Capture, env: _Environment, variants, path) -> list[tuple[int, float, str]]:
-    """(step, ms after the first pinned step, which segment): the environment's steps at the
-    capture's time of their segment, sending steps at the time of their first segment; a
-    script's `*` pins nothing."""
+def _call_pin(variants, path, i: int, app_calls) -> tuple[float, str] | None:
+    """(ms on the capture's clock, what) of the script's call that step i makes, None when it
+    makes none or the script gives it no time (`*`). A step that makes two calls (write() and
+    the close() that puts the FIN on its data) is the moment of the last: the data left then."""
+    if not app_calls:
+        return None
+    made = _step_calls(variants[path[i][0]])
+    if not made:
+        return None
+    j = path[i - 1][1][3]       # the script's calls matched before this step
+    if j + len(made) > len(app_calls):
+        return None
+    call = app_calls[j + len(made) - 1]
+    if call.time_ms is None:
+        return None
+    return call.time_ms, f"{call.label} on line {call.line}"
+
+
+def _pins(capture: Capture, env: _Environment, variants, path, app_calls=None
+          ) -> list[tuple[int, float, str, float]]:
+    """(step, ms after the first pinned segment, what, tolerance in ms): the environment's
+    steps at the capture's time of their segment, sending steps at the time of their first
+    segment (both exactly), and a script's calls at their lines' times within packetdrill's
+    tolerance; a script's `*` pins nothing."""
     out = []
     for i in range(1, len(path)):
         vid = path[i][0]
@@ -383,14 +415,17 @@ def _pins(capture: Capture, env: _Environment, variants, path) -> list[tuple[int
             k = path[i - 1][1][1]
             t = _segment_time(capture, k)
             if t is not None:
-                out.append((i, t, f"segment #{capture.segments[k].number}"))
+                out.append((i, t, f"segment #{capture.segments[k].number}", 0.0))
+        call = _call_pin(variants, path, i, app_calls)
+        if call is not None:
+            out.append((i, call[0], call[1], TOLERANCE_MS))
     if not out:
         return []
-    first = out[0][1]
-    return [(i, t - first, what) for i, t, what in out]
+    first = next((t for _i, t, _what, tol in out if tol == 0), out[0][1])
+    return [(i, t - first, what, tol) for i, t, what, tol in out]
 
 
-def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
+def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None) -> None:
     result.view, result.run = path_view(ts, _pairs(env, path), reg)
     result.given = _given(result.capture, env, path)
     if not check_timing:
@@ -398,7 +433,7 @@ def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
     from .timing import check_run  # deferred: timing loads z3
 
     timed = timing_system(ts, env)
-    pinned = _pins(result.capture, env, timed.variants, path)
+    pinned = _pins(result.capture, env, timed.variants, path, app_calls)
     result.timed_by_capture = bool(pinned)
     result.timing = check_run(timed, [timed.variants[vid] for vid, _node in path[1:]],
                               pinned or None)
@@ -410,7 +445,8 @@ def _time(result: Replay, ts, env, path, reg, check_timing: bool) -> None:
                                             times_ms=[result.timing.times_ms[i] for i in kept])
 
 
-def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen) -> None:
+def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen,
+                    app_calls=None) -> None:
     """The shortest run does not fit the capture's times: search the others, depth first with
     z3's incremental solver (timing.TimedSearch, as two-sided replay does)."""
     from .timing import TimedSearch  # deferred: timing loads z3
@@ -433,16 +469,23 @@ def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen) -
     t0 = _segment_time(result.capture, 0)
 
     def pin(path, vid):
+        # the step about to be taken is len(path); it is pinned after the first step that
+        # was pinned to a segment (the capture's segment #1, at t0), or is that step itself
         if not result.timed_by_capture or t0 is None:
-            return None
-        if vid != env.given and not timed.variants[vid].sends:
-            return None
-        t = _segment_time(result.capture, path[-1][1][1])
-        if t is None:
             return None
         anchor = next((i for i in range(1, len(path))
                        if path[i][0] == env.given or timed.variants[path[i][0]].sends), len(path))
-        return (anchor, t - t0)
+        pins = []
+        if vid == env.given or timed.variants[vid].sends:
+            t = _segment_time(result.capture, path[-1][1][1])
+            if t is not None:
+                pins.append((anchor, t - t0, 0.0))
+        if app_calls:
+            step = path + [(vid, path[-1][1])]   # _call_pin reads the matched count before it
+            call = _call_pin(timed.variants, step, len(path), app_calls)
+            if call is not None and (anchor < len(path) or pins):
+                pins.append((anchor, call[0] - t0, TOLERANCE_MS))
+        return tuple(pins) or None
 
     search = TimedSearch(timed, MAX_TIMING_CHECKS)
     for start in starts:

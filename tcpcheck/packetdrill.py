@@ -23,7 +23,14 @@ numbers (each direction counts from 0, its SYN) and go through the capture reade
 translation into the model's segments (`capture.segments_from_packets`), so a script and a
 pcap of the same exchange give the same segments. The calls become what one-sided replay
 checks (tcpcheck.oneside): the write(), close() and shutdown() calls in their place among the
-segments, and the results of reads and writes after an error (EOF, ECONNRESET, EPIPE).
+segments and at their times, and the results of reads and writes after an error (EOF,
+ECONNRESET, EPIPE).
+
+Times: packetdrill makes each system call at the script's time and checks each outbound
+packet against its time within a tolerance (its --tolerance_usecs, 4 ms by default). One-sided
+replay pins the packets to the script's times, as it pins a capture's, and each call to its
+line's time within that tolerance (`TOLERANCE_MS`): a call and the segment it sends are one
+step of the model, so the two must agree within it, as packetdrill demands.
 """
 from __future__ import annotations
 
@@ -94,6 +101,9 @@ CALLS = ("socket", "setsockopt", "getsockopt", "fcntl", "bind", "listen", "accep
          "write", "send", "read", "recv", "shutdown", "close")
 _FLAG_LETTERS = {"S": SYN, "F": FIN, "R": RST, "P": PSH, ".": ACK, "U": URG, "E": ECE,
                  "W": CWR}
+# packetdrill's default --tolerance_usecs (config.c: 4000 us): how far a call may be from its
+# script time in one-sided replay
+TOLERANCE_MS = 4.0
 # the script's two endpoints, as addresses for the capture reader
 LOCAL = ("192.0.2.1", 8080)
 REMOTE = ("192.0.2.2", 40000)
@@ -105,6 +115,8 @@ class AppCall:
     label: str          # as the model's events are labelled: "close()", "shutdown(SHUT_WR)"
     after: int          # how many of the model's segments come before it
     line: int
+    time_ms: float | None = None   # the script's time for it, on the capture's clock (ms since
+                                   # its first segment); None at `*` or with no segment
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +220,7 @@ class _Reader:
         self.packets: list[Packet] = []
         self.recorded: list[str] = []           # "read=ECONNRESET", ... in order
         self.recorded_at: list[int] = []        # the line of each
-        self.app_calls: list[tuple[str, int]] = []   # (label, line)
+        self.app_calls: list[tuple[str, int, float]] = []   # (label, line, seconds or nan)
         self.settings: list[tuple[str, str]] = []
         self.syn_from: str | None = None
         self.role: str | None = None            # from connect() / listen() / accept()
@@ -228,8 +240,13 @@ class _Reader:
                         for g in cap.segments]
         cap.source, cap.format = self.source, "packetdrill"
         cap.connection = f"{side} (under test) <-> {'server' if side == 'client' else 'client'}"
-        app = tuple(AppCall(label, sum(1 for s in cap.segments if s.frame < line), line)
-                    for label, line in self.app_calls)
+        # the capture's clock starts at its first segment (capture.segments_from_packets)
+        first = cap.segments[0].frame if cap.segments else None
+        t0 = next((p.time for p in self.packets if p.frame == first), None)
+        app = tuple(AppCall(label, sum(1 for s in cap.segments if s.frame < line), line,
+                            None if t0 is None or math.isnan(when)
+                            else round((when - t0) * 1000, 3))
+                    for label, line, when in self.app_calls)
         calls = calls_after_error(self.recorded)
         first_bad = next((k for k, r in enumerate(self.recorded)
                           if r.endswith(("=ECONNRESET", "=EPIPE"))), None)
@@ -257,7 +274,7 @@ class _Reader:
         time_node, event = node.children
         when = self.time(time_node)
         if event.data == "syscall":
-            self.syscall(event)
+            self.syscall(event, when)
         else:
             if math.isnan(when):
                 self.anytime.add(node.meta.line)
@@ -293,7 +310,7 @@ class _Reader:
 
     # ------------------------------------------------------------ system calls
 
-    def syscall(self, node: Tree) -> None:
+    def syscall(self, node: Tree, when: float = math.nan) -> None:
         name, *rest = node.children
         errno = rest[-2]            # rest[-1], the errno's text in parentheses, is a comment
         result_token = rest[-3]
@@ -316,16 +333,16 @@ class _Reader:
             self.record("read", result, errno, line)
         elif call in ("write", "send"):
             self.record("write", result, errno, line)
-            self.app_calls.append(("write()", line))
+            self.app_calls.append(("write()", line, when))
         elif call == "shutdown":
             how = [w for w in _words(args) if w.startswith("SHUT_")]
             if not how:
                 raise _error("TCP621", "shutdown() needs SHUT_RD, SHUT_WR or SHUT_RDWR",
                              _span(self.source, name))
             if not failed:
-                self.app_calls.append((f"shutdown({how[0]})", line))
+                self.app_calls.append((f"shutdown({how[0]})", line, when))
         elif call == "close" and not failed:
-            self.app_calls.append(("close()", line))
+            self.app_calls.append(("close()", line, when))
         elif call == "setsockopt":
             self.setsockopt(args)
 

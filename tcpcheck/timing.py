@@ -171,10 +171,11 @@ class IncrementalRun:
         self.saved: list = []
         self.checks = 0
 
-    def push(self, v: Variant, pin: tuple[int, float] | None = None, check: bool = True) -> bool:
+    def push(self, v: Variant, pin: tuple | None = None, check: bool = True) -> bool:
         """Add one step; whether the run so far is still possible in time. `pin` = (step,
-        ms): this step happens `ms` after that earlier step (a captured timestamp). With
-        `check=False` the caller already knows the answer is yes: z3 is not asked."""
+        ms): this step happens `ms` after that earlier step (a captured timestamp); or a tuple
+        of (step, ms, tolerance): within `tolerance` ms of that (a packetdrill script's call).
+        With `check=False` the caller already knows the answer is yes: z3 is not asked."""
         self.saved.append((dict(self.running), {k: list(q) for k, q in self.in_flight.items()}))
         self.solver.push()
         i = len(self.t)
@@ -182,8 +183,14 @@ class IncrementalRun:
         self.b.facts = []
         self.b.step(v, i, self.t, self.running, self.in_flight)
         self.solver.add(*[c for c, _ in self.b.facts])
-        if pin is not None and pin[0] < i:
-            self.solver.add(self.t[i] == self.t[pin[0]] + pin[1])
+        for anchor, ms, tolerance in _pin_list(pin):
+            if anchor > i:
+                continue
+            if tolerance:
+                self.solver.add(self.t[i] >= self.t[anchor] + ms - tolerance,
+                                self.t[i] <= self.t[anchor] + ms + tolerance)
+            elif anchor < i:
+                self.solver.add(self.t[i] == self.t[anchor] + ms)
         if not check:
             return True
         self.checks += 1
@@ -193,6 +200,15 @@ class IncrementalRun:
         self.solver.pop()
         self.t.pop()
         self.running, self.in_flight = self.saved.pop()
+
+
+def _pin_list(pin: tuple | None) -> list[tuple[int, float, float]]:
+    """IncrementalRun.push's `pin` as (step, ms, tolerance) triples."""
+    if pin is None:
+        return []
+    if isinstance(pin[0], int):
+        return [(pin[0], pin[1], 0.0)]
+    return [(p[0], p[1], p[2] if len(p) > 2 else 0.0) for p in pin]
 
 
 class TimedSearch:
@@ -271,13 +287,23 @@ def check_run(ts: TransitionSystem, variants: list[Variant],
     """Decide whether the run is possible in time; give times (ms) or the clashing constraints.
 
     `pinned` fixes when steps happen relative to each other: (step, ms, what) says step
-    happens `ms` after the first pinned step (a capture's own timestamps, say)."""
+    happens `ms` after the first pinned step (a capture's own timestamps, say); (step, ms,
+    what, tolerance) says it happens within `tolerance` ms of that (a packetdrill script's
+    call: packetdrill's tolerance). The first pin without a tolerance is the clock's anchor."""
     b = _Builder(ts, None)
     t = b.build(variants)
     if pinned:
-        first = pinned[0][0]
-        for step, ms, what in pinned:
-            b.add(t[step] == t[first] + ms, f"{what} (step {step}) was captured at +{ms:g} ms")
+        exact = [p for p in pinned if len(p) < 4 or not p[3]]
+        first, first_ms = (exact or pinned)[0][:2]
+        for step, ms, what, *rest in pinned:
+            at = t[first] + (ms - first_ms)
+            tolerance = rest[0] if rest else 0.0
+            if tolerance:
+                b.add(z3.And(t[step] >= at - tolerance, t[step] <= at + tolerance),
+                      f"{what} (step {step}) is made at +{ms:g} ms, within packetdrill's "
+                      f"tolerance of {tolerance:g} ms")
+            else:
+                b.add(t[step] == at, f"{what} (step {step}) was captured at +{ms:g} ms")
     solver = z3.Solver()
     tracks = {}
     for k, (c, why) in enumerate(b.facts):

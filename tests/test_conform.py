@@ -55,6 +55,13 @@ def test_kind_monitor_on_the_product_agrees_with_classify_on_every_complete_run(
     assert len(seen) >= 3, seen     # several kinds were compared, not one
 
 
+def test_every_scenario_opens_its_close_with_a_call_of_the_model():
+    # predicted_kinds keeps only the runs whose first FIN or RST this call sends: a name the
+    # model has no call for would leave no run to predict, and the scenario would fail on a typo
+    calls = {v.event.label() for v in load(DEFAULT_MODEL, []).variants if v.event.kind == "call"}
+    assert {sc.name: sc.opened_by for sc in SCENARIOS if sc.opened_by not in calls} == {}
+
+
 def test_conform_lists_the_scenarios():
     r = run_tcpcheck("conform", "--list")
     assert r.returncode == 0

@@ -15,6 +15,10 @@ from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
 MODEL_TEXT = DEFAULT_MODEL.read_text(encoding="utf-8")
 SPECS = sorted((ROOT / "specs").glob("*.spec"))
 
+_ORPHAN_FIN_WAIT_2 = ("            if orphan {\n                arm fin_wait_2\n"
+                      "                cancel delack        # tcp_time_wait, as for close() in FIN_WAIT_2 below\n"
+                      "            }\n")
+
 # property -> (spec file, the model text to change, what to put instead)
 VARIANTS = {
     "late_data_after_close_is_reset": (
@@ -48,9 +52,9 @@ VARIANTS = {
         "shared_socket", "    on call close when state == ESTABLISHED {\n        if other_ref {",
         "    on call close when state == ESTABLISHED {\n        if false {"),
     "only_a_shut_down_socket_waits_forever": (
-        "leak", "            if orphan {\n                arm fin_wait_2\n            }\n", ""),
+        "leak", _ORPHAN_FIN_WAIT_2, ""),
     "an_orphan_times_out": (
-        "leak", "            if orphan {\n                arm fin_wait_2\n            }\n", ""),
+        "leak", _ORPHAN_FIN_WAIT_2, ""),
     "a_fin_is_retransmitted_only_while_unacknowledged": (
         "retransmission", "                state := FIN_WAIT_2\n                cancel rto\n            }",
         "                state := FIN_WAIT_2\n            }"),
@@ -66,7 +70,19 @@ VARIANTS = {
         "when false and state == CLOSED and room() == 0 {"),
     "every_close_ends_even_when_a_segment_is_lost": (
         "loss", "    on expire rto when retries < 2 {", "    on expire rto when false {"),
+    # the half-closed side's held-back ACK goes out with the ACK of the peer's FIN
+    "a_held_ack_leaves_before_time_wait": (
+        "data_phase",
+        ("    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
+         "        send ACK(ack = rcvd)\n        cancel delack"),
+        ("    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
+         "        send ACK(ack = rcvd)\n")),
+    # close() in TIME_WAIT as if the socket were still open: tcp_close's reset for unread data
+    "close_in_time_wait_sends_nothing": (
+        "late_data", "        unread := false          # the queue is dropped with the socket",
+        "        if unread or linger_zero { send RST }  #"),
 }
+
 
 # A behaviour Linux shows that the model gives only through one rule: the witness property
 # holds on the default model and has no witness (violated, no run to show) without the rule.
@@ -83,8 +99,14 @@ REACHABLE_VARIANTS = {
     # Linux tcp_reset sets sk_err: a reset socket still takes write() calls (ECONNRESET, EPIPE)
     "a_writer_learns_of_the_reset_from_its_next_writes": (
         "data_phase",
-        "    on call write when (more_calls or data_phase) and state == CLOSED and not orphan {",
-        "    on call write when more_calls and state == CLOSED and not orphan {"),
+        "    on call write when (more_calls or data_phase) and (state == CLOSED or state == TIME_WAIT) and not orphan {",
+        "    on call write when more_calls and (state == CLOSED or state == TIME_WAIT) and not orphan {"),
+    "the_half_closed_side_holds_its_ack": (
+        "data_phase", "    on recv DATA when data_phase and delayed_ack and (state == FIN_WAIT_1 or state == FIN_WAIT_2)",
+        "    on recv DATA when false and (state == FIN_WAIT_1 or state == FIN_WAIT_2)"),
+    "shutdown_then_close_in_time_wait": (
+        "late_data", "    on call close when more_calls and state == TIME_WAIT and not orphan {",
+        "    on call close when false and state == TIME_WAIT and not orphan {"),
 }
 
 
@@ -124,6 +146,7 @@ def test_behaviour_is_unreachable_without_the_rule_that_gives_it(tmp_path, name)
     p = _check(ROOT / "specs" / f"{spec_name}.spec", model)[name]
     assert p["verdict"] == "violated", p["message"]
     assert "no complete run" in p["message"]
+    assert not p["trace"], "no witness run is shown"
 
 
 def test_every_domain_universal_property_has_a_failing_variant():

@@ -212,6 +212,69 @@ def test_the_tested_side_is_held_to_the_capture_times():
     assert any("server.delack" in c for c in r.timing.conflict), r.timing.conflict
 
 
+def test_a_script_call_has_its_line_time_on_the_capture_clock():
+    # three_way_close.pkt: the client's FIN (the first kept segment, the clock's 0) at 0.11 s,
+    # close() 1 ms later; a call at `*` has no time
+    script = read_script(PKT / "three_way_close.pkt")
+    assert [(c.label, c.time_ms) for c in script.app_calls] == [("close()", 1.0)]
+    star = parse_script((PKT / "three_way_close.pkt").read_text(encoding="utf-8")
+                        .replace("+.001 close(4) = 0", "*     close(4) = 0"), "star.pkt")
+    assert [(c.label, c.time_ms) for c in star.app_calls] == [("close()", None)]
+
+
+def _three_way_close_with_fin_after(seconds: str):
+    text = (PKT / "three_way_close.pkt").read_text(encoding="utf-8")
+    moved = text.replace("+.001 close(4) = 0\n+0    > F. 1:1(0) ack 2\n",
+                         f"+.001 close(4) = 0\n+{seconds} > F. 1:1(0) ack 2\n")
+    assert moved != text
+    script = parse_script(moved, "moved.pkt")
+    return replay_side(open_system(), script.capture, script.side, calls=script.calls,
+                       app_calls=script.app_calls)
+
+
+def test_a_script_call_and_the_segment_it_sends_agree_within_packetdrills_tolerance():
+    # close() sends the FIN+ACK in the same step: the script may put the packet up to 4 ms
+    # (packetdrill's --tolerance_usecs) after the call, not more
+    assert _three_way_close_with_fin_after(".003").verdict is Verdict.ACCEPTED
+    late = _three_way_close_with_fin_after(".006")
+    assert late.verdict is Verdict.REJECTED and late.untimely
+    assert sorted(late.timing.conflict) == [
+        "close() on line 14 (step 3) is made at +1 ms, within packetdrill's tolerance of 4 ms",
+        "segment #2 (step 3) was captured at +7 ms"]
+
+
+# shutdown(SHUT_WR), then close() in FIN_WAIT_2: the orphan gives up after tcp_fin_timeout (60 s),
+# so the peer's FIN at 61.2 s meets an RST, if close() came early enough
+_ORPHAN_TIMES_OUT = """0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    connect(3, ..., ...) = 0
++0    > S 0:0(0) <mss 65495>
++.01  < S. 0:0(0) ack 1 win 65535 <mss 1460>
++0    > . 1:1(0) ack 1
++.1   shutdown(3, SHUT_WR) = 0
++0    > F. 1:1(0) ack 1
++.01  < . 1:1(0) ack 2 win 512
++0    close(3) = 0
+61.2  < F. 1:1(0) ack 2 win 512
++0    > R 2:2(0)
+"""
+
+
+def test_a_script_call_time_that_makes_an_outbound_packet_impossible_is_rejected(tmp_path):
+    # the same lines with close() 30 s later: its FIN_WAIT_2 timer cannot have run out by
+    # 61.2 s, so the RST cannot be sent then; the reason names the call and its time
+    path = tmp_path / "early.pkt"
+    path.write_text(_ORPHAN_TIMES_OUT, encoding="utf-8")
+    assert run_tcpcheck("replay", str(path)).returncode == ExitStatus.OK
+    late = tmp_path / "late.pkt"
+    late.write_text(_ORPHAN_TIMES_OUT.replace("+0    close(3) = 0", "+30   close(3) = 0"),
+                    encoding="utf-8")
+    done = run_tcpcheck("replay", str(late))
+    assert done.returncode == ExitStatus.VIOLATED, done.stdout
+    assert "not at the times they were captured at" in done.stdout
+    assert "close() on line 9 (step 4) is made at +30010 ms" in done.stdout
+    assert "client.fin_wait_2 lasts at least 60000 ms" in done.stdout
+
+
 def test_a_packet_at_any_time_is_not_pinned():
     # `*`: the peer's ACK may come at any time; the report stays valid JSON (no NaN)
 
