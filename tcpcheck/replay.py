@@ -228,11 +228,12 @@ def network_delay(ts: TransitionSystem, capture: Capture, delay: tuple[float, fl
 def search_stop(deadline: Deadline, searched: int, polled: int, max_nodes: int | None
                 ) -> StopReason | None:
     """Why a replay's search must stop before taking one more (state, position) pair: its
-    bound (`max_nodes`, the --max-states of replay; None: MAX_NODES) or, every _POLL_EVERY
-    pairs, the command's deadline (--time-limit, --max-memory, a signal). None: it goes on."""
+    bound (`max_nodes`, the --max-states of replay; None: MAX_NODES) or the command's deadline
+    (--time-limit, --max-memory, a signal), looked at on the first pair (a deadline already
+    passed stops even a small search) and every _POLL_EVERY after. None: it goes on."""
     if searched > (MAX_NODES if max_nodes is None else max_nodes):
         return StopReason.MAX_STATES
-    if polled % _POLL_EVERY == 0:
+    if polled % _POLL_EVERY == 1:
         return deadline.reason
     return None
 

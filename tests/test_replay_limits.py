@@ -124,14 +124,27 @@ def test_a_signal_stops_every_kind_of_replay_with_its_reason():
         assert "the search stopped (interrupted)" in "\n".join(replay_lines(r))
 
 
+class _AfterFirstLook(Deadline):
+    """A deadline that passes between the first look at it and the second."""
+
+    def __init__(self):
+        super().__init__()
+        self.looks = 0
+
+    def reason_after(self, growth: int) -> StopReason | None:
+        self.looks += 1
+        return None if self.looks == 1 else StopReason.INTERRUPTED
+
+
 def test_the_deadline_stops_the_timed_search_too():
     # the wan capture judged on a LAN's delay: its segments are a run, its times none; the
-    # search of the segments is small (never polled), the timed search after it polls each step
+    # search of the segments is small (it looks at the deadline once, on its first pair), the
+    # timed search after it looks at every step
     ts = load(DEFAULT_MODEL, list(SCENARIO["request_response_close"].params))
     cap = read_capture(CAPTURES / "wan_request_response_close.pcap")
     cap.round_trip_ms = None
     assert replay(ts, cap).verdict is Verdict.REJECTED
-    r = replay(ts, cap, deadline=interrupted())
+    r = replay(ts, cap, deadline=_AfterFirstLook())
     assert r.untimely and r.timing_limit and r.stop_reason is StopReason.INTERRUPTED
     assert r.verdict is Verdict.INCONCLUSIVE
     assert "(the timed search stopped: interrupted)" in "\n".join(replay_lines(r))
