@@ -38,7 +38,7 @@ import math
 from collections import deque
 
 from .capture import Capture, CapturedSegment, capture_kind
-from .explore import NO_DEADLINE, Deadline, LimitReached
+from .explore import NO_DEADLINE, Deadline
 from .kinds import CloseKind
 from .model import CEvent
 from .replay import (
@@ -53,9 +53,9 @@ from .replay import (
     _sent,
     _states_summary,
     _useful,
+    first_timed_run,
     network_delay,
     search_stop,
-    timed_skip,
 )
 from .tcp import Flags
 from .trace import path_view, tcp_states
@@ -449,20 +449,13 @@ def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen,
                        if path[i][0] == env.given or timed.variants[path[i][0]].sends), len(path))
         return (anchor, t - t0)
 
+    def take(path, start) -> bool:
+        _time(result, ts, env, path, region[start], True)
+        return result.timing.feasible
+
     search = TimedSearch(timed, MAX_TIMING_CHECKS)
-    skip = timed_skip(useful, deadline)
-    try:
-        for start in starts:
-            for path in search.paths(start, lambda nd: children.get(nd, []),
-                                     finals_set.__contains__, skip=skip, pin=pin):
-                _time(result, ts, env, path, region[start], True)
-                if result.timing.feasible:
-                    return
-            if search.exhausted:
-                result.timing_limit = True
-                break
-    except LimitReached as stop:
-        result.timing_limit, result.stop_reason = True, stop.reason
+    if first_timed_run(result, search, starts, children, finals_set, useful, deadline, pin, take):
+        return
     result.view, result.run, result.timing = first
 
 

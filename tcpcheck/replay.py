@@ -510,31 +510,41 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
 
     # one search for every start: whether a prefix fits in time depends only on its variants
     # and pinned times, not on the parameter combination, and TimedSearch remembers it
+    def take(path, start) -> bool:
+        _finish_accepted(result, ts, path, region[start], check_timing)
+        return result.timing.feasible
+
     search = TimedSearch(ts, MAX_TIMING_CHECKS)
-    skip = timed_skip(useful, deadline)
-    try:
-        for start in starts:
-            for path in search.paths(start, lambda node: children.get(node, []),
-                                     finals_set.__contains__, skip=skip, pin=pin):
-                _finish_accepted(result, ts, path, region[start], check_timing)
-                if result.timing.feasible:
-                    return
-            if search.exhausted:
-                result.timing_limit = True
-                break
-    except LimitReached as stop:
-        result.timing_limit, result.stop_reason = True, stop.reason
+    if first_timed_run(result, search, starts, children, finals_set, useful, deadline, pin, take):
+        return
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
 
 
-def timed_skip(useful: set, deadline: Deadline):
-    """The timed search's `skip`: a branch off every accepting run is pruned, and each step
-    tried looks at the deadline first (LimitReached: the search's heartbeat, as in check)."""
+def first_timed_run(result: Replay, search, starts, children: dict, finals: set, useful: set,
+                    deadline: Deadline, pin, take) -> bool:
+    """The runs from each start in turn to an accepting node, depth first along the runs that
+    reach one (`useful`), as `search` (timing.TimedSearch) finds them fitting in time;
+    `take(path, start)` makes one the result's and says whether its whole timing is feasible.
+    True at the first that is. Else `result.timing_limit` says whether the search was cut
+    short: its budget of z3 checks, or the deadline, looked at every step
+    (`result.stop_reason`). Two-sided and one-sided replay both search this way."""
     def skip(node, _steps) -> bool:
         deadline.check()
         return node not in useful
-    return skip
+
+    try:
+        for start in starts:
+            for path in search.paths(start, lambda node: children.get(node, []),
+                                     finals.__contains__, skip=skip, pin=pin):
+                if take(path, start):
+                    return True
+            if search.exhausted:
+                result.timing_limit = True
+                return False
+    except LimitReached as stop:
+        result.timing_limit, result.stop_reason = True, stop.reason
+    return False
 
 
 def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
