@@ -16,9 +16,9 @@ import click
 
 from . import __version__, load
 from .cli_conform import register
-from .cli_io import (OUTPUT_ERRNOS, Interrupted, Seconds, cannot_write_output,
-                     command_deadline, default_model, emit_json, fail_input, memory_option,
-                     save_drawing, stop_on_signals)
+from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_output,
+                     command_deadline, default_model, emit_json, fail_input, max_states_option,
+                     memory_option, save_drawing, stop_on_signals, time_limit_option)
 from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
 from .explore import (Deadline, LimitReached, StopReason, explore as explore_states,  # `explore`
                       explore_each)                                                  # is the command
@@ -27,7 +27,6 @@ from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
 
 MAX_DRAWN_STATES = 150  # beyond this a highlighted state graph shows only the run's surroundings
-MAX_STATE_LIMIT = 2**31 - 1  # state ids are 32-bit entries of the explorer's arrays
 
 
 def _progress_reporter(enabled: bool):
@@ -55,12 +54,8 @@ def _explore_options(f):
     f = click.option("--no-progress", is_flag=True,
                      help="Do not show the progress display (it only appears on a terminal).")(f)
     f = memory_option(f)
-    f = click.option("--time-limit", type=Seconds(), default=None, metavar="SECONDS",
-                     help="Stop the whole command after this many seconds (partial result, "
-                          "exit 3).")(f)
-    f = click.option("--max-states", type=click.IntRange(min=1, max=MAX_STATE_LIMIT),
-                     default=None, metavar="N",
-                     help="Stop after this many states (the result is then partial, exit 3).")(f)
+    f = time_limit_option()(f)
+    f = max_states_option()(f)
     f = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                      help="Fix a model parameter instead of trying all its values "
                           "(repeatable), e.g. --param delayed_ack=true; NAME=* tries every "
@@ -807,8 +802,7 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
               help="Fix a model parameter (repeatable); the seed draws the others.")
 @click.option("--steps", "max_steps", type=click.IntRange(min=1), default=200, show_default=True,
               help="Stop the walk after this many steps.")
-@click.option("--time-limit", type=Seconds(), default=None, metavar="SECONDS",
-              help="Stop the walk after this many seconds (the run so far is shown, exit 3).")
+@time_limit_option("Stop the walk after this many seconds (the run so far is shown, exit 3).")
 @memory_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the run as a ladder: .svg, .png, .pdf or .dot.")

@@ -37,10 +37,11 @@ def _drawer(directory: Path):
 
 
 def audit_command(model: Path, target: Path, params: list[str], side: str | None,
-                  prefix: bool, draw: Path | None, max_memory: float | None,
-                  as_json: bool) -> None:
-    """Run the audit and exit with its status."""
-    deadline = command_deadline(None, max_memory)
+                  prefix: bool, draw: Path | None, time_limit: float | None,
+                  max_memory: float | None, as_json: bool) -> None:
+    """Run the audit and exit with its status (--time-limit, --max-memory and the signals
+    stop it with the rows decided so far)."""
+    deadline = command_deadline(time_limit, max_memory)
     tty = not as_json and sys.stderr.isatty()
 
     def progress(frames: int, decided: int, still_open: int) -> None:

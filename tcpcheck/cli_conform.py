@@ -7,12 +7,13 @@ model, 2 bad input (a corrupt capture, a missing file), 3 cannot tell (no captur
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from .cli_io import (command_deadline, default_model, emit_json, fail_input, memory_option,
-                     save_drawing)
+from .cli_io import (command_deadline, default_model, emit_json, fail_input, max_states_option,
+                     memory_option, save_drawing, time_limit_option)
 from .diagnostics import Diagnostic, TcpcheckError, render
 from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .trace import model_error_diagnostic
@@ -89,15 +90,26 @@ def _captured(item):
     return getattr(item, "capture", None)
 
 
-def _replay_one(ts, item, side: str | None, prefix: bool, delay: tuple[float, float] | None,
-                deadline: Deadline):
+@dataclass(frozen=True)
+class ReplayLimits:
+    """What every replay of one command is held to: the network's delay (--delay; None: the
+    capture's own path), the command's deadline (--time-limit, --max-memory, a signal) and the
+    (state, segment) pairs each capture's search may keep (--max-states; None: the default)."""
+    delay: tuple[float, float] | None = None
+    deadline: Deadline = NO_DEADLINE
+    max_nodes: int | None = None
+
+
+def _replay_one(ts, item, side: str | None, prefix: bool, limits: ReplayLimits):
     """Replay what was read: two-sided, or one-sided with `side`; a packetdrill script is
-    always one-sided, as the endpoint it describes. LimitReached when the two-sided search
-    passes `deadline` (a signal, --max-memory)."""
+    always one-sided, as the endpoint it describes. Each under the same delay and limits: a
+    limit makes the verdict inconclusive, its stop_reason saying which."""
     from .capture import Capture            # deferred: see replay_cmd
     from .oneside import replay_side, script_params
     from .replay import replay
 
+    bounds = {"delay": limits.delay, "deadline": limits.deadline,
+              "max_nodes": limits.max_nodes}
     if not isinstance(item, Capture):       # a packetdrill script
         if side is not None and side != item.side:
             raise TcpcheckError([Diagnostic(
@@ -105,21 +117,30 @@ def _replay_one(ts, item, side: str | None, prefix: bool, delay: tuple[float, fl
                 "a packetdrill script tests its local endpoint", None)])
         return replay_side(ts, item.capture, item.side, prefix=prefix, calls=item.calls,
                            app_calls=item.app_calls,
-                           fixed=script_params(ts, item.settings, item.side))
+                           fixed=script_params(ts, item.settings, item.side), **bounds)
     if side is not None:
-        return replay_side(ts, item, side, prefix=prefix)
-    return replay(ts, item, prefix=prefix, delay=delay, deadline=deadline)
+        return replay_side(ts, item, side, prefix=prefix, **bounds)
+    return replay(ts, item, prefix=prefix, **bounds)
 
 
-def _replay_each(ts, items: list, prefix: bool, progress: bool, deadline: Deadline,
-                 delay: tuple[float, float] | None = None,
+def _command_stop(r) -> StopReason | None:
+    """The command's deadline, when it is what stopped this replay (its time, its memory, a
+    signal): the replays after it cannot run. A capture's own bound (max-states) is not."""
+    reason = getattr(r, "stop_reason", None)
+    return None if reason in (None, StopReason.MAX_STATES) else reason
+
+
+def _replay_each(ts, items: list, prefix: bool, progress: bool, limits: ReplayLimits,
                  side: str | None = None) -> tuple[list, StopReason | None]:
-    """Replay every capture read from a directory; an unreadable one stays its row. A signal
-    stops it between captures or inside one: (the rows finished, why it stopped or None)."""
+    """Replay every capture read from a directory; an unreadable one stays its row, and so
+    does one whose search met its bound (inconclusive, max-states). The command's deadline
+    stops it between captures or inside one (that row inconclusive): (the rows done, why it
+    stopped or None)."""
     from .replay_report import Unreadable   # deferred: see replay_cmd
 
     results = []
     stop = None
+    deadline = limits.deadline
     for k, item in enumerate(items, start=1):
         if deadline.expired():
             stop = deadline.reason
@@ -131,11 +152,14 @@ def _replay_each(ts, items: list, prefix: bool, progress: bool, deadline: Deadli
             name = Path(_captured(item).source).name
             click.echo(f"\rreplaying {k}/{len(items)}: {name}\x1b[K", err=True, nl=False)
         try:
-            results.append(_replay_one(ts, item, side, prefix, delay, deadline))
+            results.append(_replay_one(ts, item, side, prefix, limits))
         except TcpcheckError as err:
             results.append(Unreadable(_captured(item).source, tuple(err.diagnostics)))
         except LimitReached as limit:
             stop = limit.reason
+            break
+        stop = _command_stop(results[-1])
+        if stop is not None:
             break
     if progress:
         click.echo("\r\x1b[K", err=True, nl=False)
@@ -143,7 +167,7 @@ def _replay_each(ts, items: list, prefix: bool, progress: bool, deadline: Deadli
 
 
 def _audit(model, target, params, side, prefix, every, draw, conn, output, from_close,
-           max_memory, as_json) -> None:
+           time_limit, max_memory, as_json) -> None:
     """replay --all (tcpcheck/cli_audit.py): refuses the options of a single replay."""
     for given, name in ((not every, "--draw needs --all"), (conn, "--all takes every "
                         "connection: leave out --conn"), (output, "--all draws with --draw DIR, "
@@ -153,7 +177,7 @@ def _audit(model, target, params, side, prefix, every, draw, conn, output, from_
             raise click.UsageError(name)
     from .cli_audit import audit_command    # deferred: only --all audits a whole capture
 
-    audit_command(model, target, params, side, prefix, draw, max_memory, as_json)
+    audit_command(model, target, params, side, prefix, draw, time_limit, max_memory, as_json)
 
 
 def register(main: click.Group) -> None:
@@ -187,11 +211,16 @@ def register(main: click.Group) -> None:
                    "close, verdict, why not); the file is read as a stream.")
 @click.option("--draw", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="With --all: draw each rejected connection's ladder in DIR.")
+@max_states_option("Stop the search of a capture after this many (state, segments matched) "
+                   "pairs (default 2,000,000): its verdict is then inconclusive, exit 3; a "
+                   "directory goes on with the next capture.")
+@time_limit_option("Stop the whole command after this many seconds: the capture being "
+                   "replayed is inconclusive, those not reached are listed, exit 3.")
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout "
               "(with --all: JSON lines, a connection each, then the summary).")
 def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output, every, draw,
-               max_memory, as_json):
+               max_states, time_limit, max_memory, as_json):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -231,15 +260,17 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     from close() or shutdown(SHUT_WR)) is reported with all of them.
 
     Exit status: 0 accepted, 1 rejected, 2 bad input (unreadable or corrupt capture; for a
-    directory: one is unreadable and none is rejected), 3 the segments fit but no run tried
-    fits their times (a search limit), or --max-memory stopped the search.
+    directory: one is unreadable and none is rejected), 3 inconclusive: the segments fit but
+    no run tried fits their times, or a limit stopped the search (--max-states,
+    --time-limit, --max-memory, a signal; a directory stopped by a time or memory limit
+    still exits 1 when a capture it replayed was rejected).
     """
     from .render import FORMATS  # deferred: render loads graphviz and networkx
 
     model, target = _split_args(args)
     if every or draw is not None:
         _audit(model, target, list(params), side, prefix, every, draw, conn, output,
-               from_close, max_memory, as_json)
+               from_close, time_limit, max_memory, as_json)
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
@@ -255,8 +286,8 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--delay") from None
 
-    # SIGINT, SIGTERM, --max-memory: stop with what was replayed
-    deadline = command_deadline(None, max_memory)
+    # SIGINT, SIGTERM, --time-limit, --max-memory: stop with what was replayed
+    limits = ReplayLimits(delay, command_deadline(time_limit, max_memory), max_states)
     try:
         if target.is_dir():
             files = sorted(p for p in target.iterdir()
@@ -271,7 +302,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         ts = load_open(model, list(params),
                        [c for c in map(_captured, captures) if c is not None])
         if not target.is_dir():
-            single = _replay_one(ts, captures[0], side, prefix, delay, deadline)
+            single = _replay_one(ts, captures[0], side, prefix, limits)
     except TcpcheckError as err:
         fail_input(err, as_json)
     except LimitReached as limit:
@@ -282,7 +313,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     if target.is_dir():
         results, stop = _replay_each(ts, captures, prefix,
                                      progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
-                                     deadline=deadline, delay=delay, side=side)
+                                     limits=limits, side=side)
         if as_json:
             emit_json(directory_json(ts, results))
         else:
@@ -290,10 +321,11 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         if stop is not None:
             left = [p.name for p in files[len(results):]]
             click.echo(f"tcpcheck: replay stopped ({stop}) after {len(results)} of {len(files)} "
-                       "captures; not replayed: " + ", ".join(left), err=True)
+                       "captures; not replayed: " + (", ".join(left) or "none"), err=True)
     else:
         results = [single]
         r = results[0]
+        stop = _command_stop(r)
         drawn = _draw(r, output) if output is not None else None
         if as_json:
             doc = replay_json(r)
@@ -304,10 +336,15 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
             if drawn:
                 click.echo(f"drawn: {drawn}")
         if r.error is not None:
-
             diag, _ = model_error_diagnostic(r.error, r.view, r.run)
             click.echo(render(diag, {ts.model.path: ts.model.text}), err=True)
-    sys.exit(exit_status((r.verdict for r in results), interrupted=stop is not None))
+        if stop is not None:
+            click.echo(f"tcpcheck: replay stopped ({stop}) while searching the runs of "
+                       f"{target}: inconclusive", err=True)
+    # a signal: the user asked to stop, whatever was found (3); a time or memory limit: the
+    # rows replayed stand (a rejected one is an answer), the rest is inconclusive
+    sys.exit(exit_status((r.verdict for r in results), partial=stop is not None,
+                         interrupted=stop is StopReason.INTERRUPTED))
 
 
 # ------------------------------------------------------------------ conform

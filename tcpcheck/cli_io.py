@@ -82,6 +82,7 @@ def save_drawing(source: str, path: Path, deadline: Deadline = NO_DEADLINE):
 
 # ---------------------------------------------------------------- limits, deadlines and signals
 
+MAX_STATE_LIMIT = 2**31 - 1  # state ids are 32-bit entries of the explorer's arrays
 MAX_TIME_LIMIT = 10_000_000  # seconds (about 16 weeks): beyond it --time-limit is a typing mistake
 # megabytes: below 1 nothing runs at all (Python alone takes 10); above 16 TB, a typing mistake
 MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT = 1, 16_000_000
@@ -136,6 +137,21 @@ def memory_option(f):
         "--max-memory", type=Megabytes(), default=None, metavar="MB",
         help="Stop the whole command when its resident memory reaches this many megabytes "
              "(10^6 bytes; partial result, exit 3).")(f)
+
+
+def time_limit_option(help_text: str = "Stop the whole command after this many seconds "
+                                       "(partial result, exit 3)."):
+    """--time-limit SECONDS: the command's deadline (command_deadline), on every command."""
+    return click.option("--time-limit", type=Seconds(), default=None, metavar="SECONDS",
+                        help=help_text)
+
+
+def max_states_option(help_text: str = "Stop after this many states (the result is then "
+                                       "partial, exit 3)."):
+    """--max-states N: the bound of a command's search (its states, or replay's (state,
+    segment) pairs), from 1 to what the explorer's arrays can number."""
+    return click.option("--max-states", type=click.IntRange(min=1, max=MAX_STATE_LIMIT),
+                        default=None, metavar="N", help=help_text)
 
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from . import model as c
 from .diagnostics import Diagnostic, TcpcheckError, unique
-from .emit import StateLayout, emit_steps
+from .emit import StateLayout, emit_steps, n_paths
 from .liveness import endpoint_liveness
 from .params import check_constants, eval_const, param_combinations
 from .successors import successor_function
@@ -23,9 +23,12 @@ from .transitions import ChannelInfo, Slot, TransitionSystem
 
 # Limits on the size of a model, far above any teardown model and below where the generated
 # code or the packed state would strain Python: a channel holds at most MAX_CAPACITY
-# segments, and a whole state packs into at most MAX_STATE_BITS bits.
+# segments, a whole state packs into at most MAX_STATE_BITS bits, and a transition's body has
+# at most MAX_PATHS paths through its branches (each path is a variant, stated and numbered
+# one by one: fifty `if`s in a row would be 2^50 of them; the default model's most is 7).
 MAX_CAPACITY = 256
 MAX_STATE_BITS = 8192
+MAX_PATHS = 1024
 
 
 def _width(n_values: int) -> int:
@@ -133,6 +136,7 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
     if cap_diags:
         raise TcpcheckError(cap_diags)
     _check_state_size(layout)
+    _check_paths(model)
 
     reduction, reduced_steps = _reduction(model, combos, layout, slot_of, keep) if reduce \
         else ((), {})
@@ -160,6 +164,23 @@ def _check_state_size(layout: _Layout) -> None:
         f"{MAX_STATE_BITS}", widest.span,
         (f"the widest part is {widest.name}: {widest.width} bits; narrow ranges or lower "
          "capacities",))])
+
+
+def _check_paths(model: c.CheckedModel) -> None:
+    """TCP306 at each transition whose body has more than MAX_PATHS paths through its
+    branches (counted, not listed: the count multiplies along the body)."""
+    diags = []
+    for ep in model.endpoints:
+        for tr in ep.transitions:
+            n = n_paths(tr.body)
+            if n > MAX_PATHS:
+                diags.append(Diagnostic(
+                    "TCP306", f"this transition has {n:,} paths through its branches; "
+                    f"tcpcheck's limit is {MAX_PATHS:,}", tr.span,
+                    ("each path is a variant of the step; merge conditions, or move the "
+                     "choices into separate transitions",)))
+    if diags:
+        raise TcpcheckError(diags)
 
 
 def _reduction(model, combos, layout, slot_of, keep) -> tuple:

@@ -922,6 +922,7 @@ def _compare_calls(o: Outcome, ts, cap, deadline: Deadline = NO_DEADLINE) -> Non
     if not want:
         return
     r = replay(ts, cap, calls=want, check_timing=False, deadline=deadline)
+    deadline.check()    # the memory bound stopped the replay: conform answers nothing
     o.calls_ok = r.accepted
     if not r.accepted:
         o.detail = ["no run of the model that sends these segments gives the calls' results "
@@ -987,6 +988,7 @@ def run_suite(model_path, only: list[str] | None = None, repeat: int = 1,
                 else:
                     ts = base
                 r = replay(ts, cap, deadline=deadline)
+                deadline.check()   # the memory bound stopped the replay: no answer at all
                 o.verdict = r.verdict
                 o.kind = r.kind if r.accepted else capture_kind(cap)
                 if r.verdict is not Verdict.ACCEPTED:

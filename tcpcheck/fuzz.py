@@ -1,11 +1,12 @@
-"""`python -m tcpcheck.fuzz`: mutated models, specs, captures and JSON traces through the
-command line, looking for a traceback or a hang (for maintainers; run it from a checkout).
+"""`python -m tcpcheck.fuzz`: mutated models, specs, captures, JSON traces and packetdrill
+scripts through the command line, looking for a traceback or a hang (for maintainers; run it
+from a checkout).
 
-    python -m tcpcheck.fuzz --models 6000 --specs 4000 --captures 1500 --traces 1000 --seed 1
+    python -m tcpcheck.fuzz --models 6000 --specs 4000 --captures 1500 --traces 1000 --pkt 500 --seed 1
 
 Each input is a shipped file changed a little (tcpcheck.mutate) and one tcpcheck command on it
-(explore, simulate, check, map, graph, trace, replay), with a small --max-states and a
---time-limit. Worker processes run the commands in-process (click's entry point, as a user's
+(explore, simulate, check, map, graph, trace, replay: two-sided, one-sided with --side, a
+packetdrill script), with a small --max-states and a --time-limit. Worker processes run the commands in-process (click's entry point, as a user's
 `tcpcheck ...` runs it, without a Python start per input); the parent gives each input
 --time-per-input seconds and kills a worker that takes longer. Every input ends in one class:
 
@@ -44,11 +45,11 @@ import click
 from click.testing import CliRunner
 
 from .cli import main as tcpcheck_main
-from .mutate import (encode_text, grammar_words, mutate_capture, mutate_json, mutate_text,
-                     shipped_files)
+from .mutate import (encode_text, grammar_words, mutate_capture, mutate_json, mutate_pkt,
+                     mutate_text, shipped_files)
 from .verdicts import ExitStatus
 
-KINDS = ("models", "specs", "captures", "traces")
+KINDS = ("models", "specs", "captures", "traces", "pkt")
 PACKAGE = Path(__file__).resolve().parent
 MAX_STATES = "300"          # enough to reach the first close of every shipped model
 _LOCATED = re.compile(r"error\[TCP\d{3}\]")
@@ -109,6 +110,7 @@ class Corpus:
     specs: tuple[Path, ...]
     captures: tuple[Path, ...]
     traces: tuple[Trace, ...]
+    pkts: tuple[Path, ...]
     model_words: tuple[str, ...]
     spec_words: tuple[str, ...]
 
@@ -144,7 +146,7 @@ def _json_traces(root: Path) -> list[Trace]:
 def load_corpus(root: Path) -> Corpus:
     files = shipped_files(root)
     return Corpus(root, tuple(files["models"]), tuple(files["specs"]), tuple(files["captures"]),
-                  tuple(_json_traces(root)),
+                  tuple(_json_traces(root)), tuple(files["pkt"]),
                   tuple(grammar_words((PACKAGE / "model.lark").read_text(encoding="utf-8"))),
                   tuple(grammar_words((PACKAGE / "spec.lark").read_text(encoding="utf-8"))))
 
@@ -190,13 +192,21 @@ def _spec_case(c: Corpus, rng: random.Random, index: int, time_limit: float) -> 
     return Case("specs", index, (("mutated.spec", encode_text(text)),), tuple(args))
 
 
-def _fixed_params(model: Path, rng: random.Random, known: tuple[str, ...] = ()) -> list[str]:
-    """Every parameter of the model fixed (as `known` says, else at random): a replay then
-    searches one combination, not 1,024 (the reading of the input is what is fuzzed; the
-    search is the same code whatever the combination)."""
+# the parameters a packetdrill script settles itself (oneside.script_params): left open
+_SCRIPT_PARAMS = frozenset({"linger_zero", "shared_socket", "delayed_ack", "client_quickack",
+                            "server_quickack"})
+
+
+def _fixed_params(model: Path, rng: random.Random, known: tuple[str, ...] = (),
+                  leave: frozenset[str] = frozenset()) -> list[str]:
+    """Every parameter of the model fixed (as `known` says, else at random), save those in
+    `leave`: a replay then searches one combination, not 1,024 (the reading of the input is
+    what is fuzzed; the search is the same code whatever the combination)."""
     given = dict(p.split("=", 1) for p in known)
     args = []
     for name in _bool_params(model):
+        if name in leave:
+            continue
         on = rng.random() < (0.5 if name in ("delayed_ack", "passive_has_data") else 0.1)
         args += ["--param", f"{name}={given.get(name, 'true' if on else 'false')}"]
     if model.name == "teardown_n.tcpm":
@@ -210,31 +220,52 @@ def _replay_model(c: Corpus, rng: random.Random) -> list[str]:
     return [str(model), *_fixed_params(model, rng)]
 
 
-def _replay_options(rng: random.Random) -> list[str]:
-    options = []
+def _replay_options(rng: random.Random, time_limit: float) -> list[str]:
+    """Replay's options, a few at random, and always its --time-limit: one-sided (--side), the
+    network's delay, a bound on the search small enough to be met."""
+    options = ["--time-limit", f"{time_limit:g}"]
     for option, chance in (("--from-close", 0.2), ("--prefix", 0.2), ("--json", 0.3)):
         if rng.random() < chance:
             options.append(option)
     if rng.random() < 0.1:
         options += ["--conn", rng.choice(["1", "2", "40001", "5000", "7"])]
+    if rng.random() < 0.25:
+        options += ["--side", rng.choice(["client", "server"])]
+    if rng.random() < 0.15:
+        options += ["--delay", rng.choice(["0ms..200ms", "0..0", "100ms..200ms", "0..1s",
+                                           "10us..20us"])]
+    if rng.random() < 0.15:
+        options += ["--max-states", rng.choice(["1", "50", "300", "5000"])]
     return options
 
 
-def _capture_case(c: Corpus, rng: random.Random, index: int) -> Case:
+def _capture_case(c: Corpus, rng: random.Random, index: int, time_limit: float) -> Case:
     base = rng.choice(c.captures)
     data = mutate_capture(base.read_bytes(), rng)
     name = "capture" + base.suffix
     model, *params = _replay_model(c, rng)
-    args = ["replay", model, "{dir}/" + name, *params, *_replay_options(rng)]
+    args = ["replay", model, "{dir}/" + name, *params, *_replay_options(rng, time_limit)]
     return Case("captures", index, ((name, data),), tuple(args))
 
 
-def _trace_case(c: Corpus, rng: random.Random, index: int) -> Case:
+def _trace_case(c: Corpus, rng: random.Random, index: int, time_limit: float) -> Case:
     base = rng.choice(c.traces)
     text = mutate_json(base.text, rng)
     params = _fixed_params(Path(base.model), rng, base.params)
-    args = ["replay", base.model, "{dir}/trace.json", *params, *_replay_options(rng)]
+    args = ["replay", base.model, "{dir}/trace.json", *params,
+            *_replay_options(rng, time_limit)]
     return Case("traces", index, (("trace.json", encode_text(text)),), tuple(args))
+
+
+def _pkt_case(c: Corpus, rng: random.Random, index: int, time_limit: float) -> Case:
+    """A mutated packetdrill script through the script reader and one-sided replay, against
+    the default model with the parameters the script does not settle fixed."""
+    base = rng.choice(c.pkts)
+    text = mutate_pkt(base.read_text(encoding="utf-8"), rng)
+    model = c.root / "models" / "teardown.tcpm"
+    params = _fixed_params(model, rng, leave=_SCRIPT_PARAMS)
+    args = ["replay", str(model), "{dir}/script.pkt", *params, *_replay_options(rng, time_limit)]
+    return Case("pkt", index, (("script.pkt", encode_text(text)),), tuple(args))
 
 
 def make_case(c: Corpus, kind: str, seed: int, index: int, time_limit: float) -> Case:
@@ -245,8 +276,10 @@ def make_case(c: Corpus, kind: str, seed: int, index: int, time_limit: float) ->
     if kind == "specs":
         return _spec_case(c, rng, index, time_limit)
     if kind == "captures":
-        return _capture_case(c, rng, index)
-    return _trace_case(c, rng, index)
+        return _capture_case(c, rng, index, time_limit)
+    if kind == "traces":
+        return _trace_case(c, rng, index, time_limit)
+    return _pkt_case(c, rng, index, time_limit)
 
 
 def cases(c: Corpus, counts: dict[str, int], seed: int, time_limit: float) -> Iterator[Case]:
@@ -446,6 +479,8 @@ def _repository(root: Path | None) -> Path:
 @click.option("--specs", default=200, show_default=True, help="Mutated specs to run.")
 @click.option("--captures", default=100, show_default=True, help="Mutated pcap/pcapng files.")
 @click.option("--traces", default=100, show_default=True, help="Mutated JSON traces.")
+@click.option("--pkt", "pkts", default=100, show_default=True,
+              help="Mutated packetdrill scripts (tests/pkt/*.pkt).")
 @click.option("--seed", default=0, show_default=True, help="The inputs depend only on it.")
 @click.option("--time-per-input", type=click.FloatRange(min=1, max=3600), default=10.0,
               show_default=True, help="Seconds before an input counts as a HANG (each command "
@@ -461,12 +496,13 @@ def _repository(root: Path | None) -> Path:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The tcpcheck checkout whose files are mutated (default: this one).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def fuzz(models, specs, captures, traces, seed, time_per_input, jobs, max_memory, out, root,
-         quiet):
+def fuzz(models, specs, captures, traces, pkts, seed, time_per_input, jobs, max_memory, out,
+         root, quiet):
     """Fuzz tcpcheck: mutated inputs through the command line; exit 1 on any finding (a
     TRACEBACK, a HANG, an error without a location), 3 when interrupted."""
     corpus = load_corpus(_repository(root))
-    counts = {"models": models, "specs": specs, "captures": captures, "traces": traces}
+    counts = {"models": models, "specs": specs, "captures": captures, "traces": traces,
+              "pkt": pkts}
     total = sum(counts.values())
     started = time.monotonic()
     seen = Counter()

@@ -2,7 +2,9 @@
 
 A model or spec is cut into tokens (names, numbers, strings, operators) and a few of them are
 deleted, duplicated, swapped or replaced: by another word of the language's grammar, a huge
-number, a deep nesting, digits of another script, a very long name. A pcap or pcapng capture is
+number, a deep nesting, digits of another script, a very long name. A packetdrill script (.pkt)
+is cut into its own tokens (times, calls, packet flags, sequence ranges, options) and changed
+the same way, with the words of packetdrill for replacements. A pcap or pcapng capture is
 taken apart into its headers, records and TCP fields, and one of them is changed: a length, a
 link type, the TCP flags or options, a truncation, thousands of connections. A JSON trace (what
 `simulate --json` and `trace --json` print and `replay` reads) is parsed and a value replaced by
@@ -41,7 +43,7 @@ def tokens(text: str) -> list[str]:
 
 
 def _is_word(tok: str) -> bool:
-    return bool(tok) and not tok.isspace() and not tok.startswith("#")
+    return bool(tok) and not tok.isspace() and not tok.startswith(("#", "//", "/*"))
 
 
 def _huge_number(rng: random.Random) -> str:
@@ -71,9 +73,11 @@ def _long_name(rng: random.Random) -> str:
     return rng.choice(["n", "x_", "_", "ñ"]) * rng.choice([64, 1000, 10_000, 100_000])
 
 
-def mutate_text(text: str, vocabulary: list[str], rng: random.Random) -> str:
-    """A few token-level changes to a model or spec (1 to 4 of them)."""
-    toks = tokens(text)
+def mutate_text(text: str, vocabulary: list[str], rng: random.Random,
+                tokenize=None) -> str:
+    """A few token-level changes to a model or spec (1 to 4 of them); `tokenize` cuts another
+    language into tokens (default: tokens, the model and spec languages')."""
+    toks = (tokenize or tokens)(text)
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3, 4])):
         words = [k for k, t in enumerate(toks) if _is_word(t)]
         if not words:
@@ -115,6 +119,42 @@ def mutate_text(text: str, vocabulary: list[str], rng: random.Random) -> str:
             toks[k] = rng.choice(["\x00", "\ufeff", "\u200b", "é", "\t", "\r", "{", "}", ";",
                                   "\\", '"', "'", "\x1b[31m", "\udcff"]) + toks[k]
     return "".join(toks)
+
+
+# ------------------------------------------------------------------ packetdrill scripts
+
+_PKT_TOKEN = re.compile(r'(?P<comment>//[^\n]*|/\*(?:.|\n)*?\*/)|(?P<string>"[^"\n]*")'
+                        r'|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>[0-9]+(?:\.[0-9]*)?)'
+                        r'|(?P<op>\.\.\.|\S)|(?P<space>\s+)')
+# what a script says, for replacements: calls, their arguments and results, packet flags,
+# directions, the words of a packet line, times
+PKT_WORDS = ("socket", "bind", "listen", "accept", "connect", "write", "send", "read", "recv",
+             "shutdown", "close", "setsockopt", "getsockopt", "fcntl", "SOL_SOCKET",
+             "SO_LINGER", "TCP_QUICKACK", "IPPROTO_TCP", "SHUT_WR", "SHUT_RD", "SHUT_RDWR",
+             "ECONNRESET", "EPIPE", "EAGAIN", "S", "S.", "F", "F.", "R", "R.", "P.", ".", "FP.",
+             "SFRPUEW.", "<", ">", "ack", "win", "+", "*", "...", "=", "-1", "-", "0", "1:1(0)",
+             "1:1001(1000)", "<mss 1460>", "<nop,nop,TS val 1 ecr 0>", "{", "}", "[", "]",
+             "(", ")", ",", "|", "\n", "//", "/*", '"x"')
+
+
+def pkt_tokens(text: str) -> list[str]:
+    """A packetdrill script as tokens, whitespace and comments included (joined, the text)."""
+    return [m.group(0) for m in _PKT_TOKEN.finditer(text)]
+
+
+def mutate_pkt(text: str, rng: random.Random) -> str:
+    """A few token-level changes to a packetdrill script: mutate_text's changes over the
+    script's tokens, sometimes a packet line's times or sequence numbers pushed to extremes."""
+    out = mutate_text(text, list(PKT_WORDS), rng, tokenize=pkt_tokens)
+    if rng.random() < 0.3:
+        toks = pkt_tokens(out)
+        numbers = [k for k, t in enumerate(toks) if t[:1].isdigit()]
+        if numbers:
+            k = rng.choice(numbers)
+            toks[k] = rng.choice(["4294967295", "4294967296", "0.000001", "1e9", "nan",
+                                  "99999999999", "1." + "0" * 400, "-5", _huge_number(rng)])
+        out = "".join(toks)
+    return out
 
 
 def encode_text(text: str) -> bytes:
@@ -536,5 +576,6 @@ def shipped_files(root: Path) -> dict[str, list[Path]]:
     """The files the mutators start from, per kind, sorted (the same on every machine)."""
     return {"models": sorted(root.glob("models/*.tcpm")) + sorted(root.glob("models/bench/*.tcpm")),
             "specs": sorted(root.glob("specs/*.spec")),
+            "pkt": sorted(root.glob("tests/pkt/*.pkt")),
             "captures": sorted(p for p in root.glob("tests/captures/**/*")
                                if p.suffix in (".pcap", ".pcapng"))}

@@ -39,20 +39,25 @@ import math
 from collections import deque
 
 from .capture import Capture, CapturedSegment, capture_kind
+from .explore import NO_DEADLINE, Deadline
 from .kinds import CloseKind
 from .model import CEvent
 from .packetdrill import TOLERANCE_MS
 from .replay import (
     _EVENT_ORDER,
     CALL_RESULTS,
-    MAX_NODES,
     MAX_TIMING_CHECKS,
     Replay,
+    _path,
     _prefer,
     _required,
     _segment_matches,
     _sent,
     _states_summary,
+    _useful,
+    first_timed_run,
+    network_delay,
+    search_stop,
 )
 from .tcp import Flags
 from .trace import path_view, tcp_states
@@ -147,15 +152,21 @@ class _Environment:
 
 def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bool = False,
                 check_timing: bool = True, calls: tuple[str, ...] | None = None,
-                app_calls: tuple | None = None, fixed: dict[str, int] | None = None) -> Replay:
+                app_calls: tuple | None = None, fixed: dict[str, int] | None = None,
+                delay: tuple[float, float] | None = None, deadline: Deadline = NO_DEADLINE,
+                max_nodes: int | None = None) -> Replay:
     """Judge `side` of `capture` against the model, the peer taken as given (module docstring).
 
     `calls`: the tested side's call results after its first failing call, as observations
     (replay.CALL_RESULTS); `app_calls`: packetdrill.AppCall's the application makes, in order
     (None: not known, as in a capture; a script that makes no call gives ());
-    `fixed`: parameter values the input itself settles (a script's socket options), raw."""
+    `fixed`: parameter values the input itself settles (a script's socket options), raw.
+    `delay`, `deadline` and `max_nodes` as in two-sided replay (replay.replay): the network's
+    delay (--delay, else the capture's own path), and the limits that make the verdict
+    inconclusive."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
+    ts, delay, delay_given = network_delay(ts, capture, delay, check_timing)
     names = [inst.name for inst in ts.model.instances]
     tested = names[0] if side == "client" else names[-1]
     env = _Environment(ts, tested)
@@ -201,15 +212,27 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     ends: list[tuple] = []
     best = 0
     unfit = calls_short = False
+    polled = 0
     while queue:
         node = queue.popleft()
         state, k, done, j = node
+        polled += 1
+        stop = search_stop(deadline, len(parent), polled, max_nodes)
+        if stop is not None:
+            # no answer, and not a wrong one: why, and the run to where the search got
+            stopped = Replay(capture, ts, False, best, side=side, search_limit=True,
+                             stop_reason=stop, searched=len(parent), channel_delay=delay,
+                             delay_given=delay_given)
+            stopped.view, stopped.run = _view(ts, env, parent, node, region[node])
+            stopped.given = _given(capture, env, _path(parent, node))
+            return stopped
         best = max(best, k)
         frontier.setdefault(k, []).append(node)
         try:
             own = env.steps(state)
         except ExplorationError as err:
-            failed = Replay(capture, ts, False, best, error=err, side=side)
+            failed = Replay(capture, ts, False, best, error=err, side=side,
+                            channel_delay=delay, delay_given=delay_given)
             failed.view, failed.run = _view(ts, env, parent, node, region[node])
             failed.given = _given(capture, env, _path(parent, node))
             return failed
@@ -246,10 +269,9 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             if child not in parent:
                 parent[child], region[child] = (node, vid), region[node]
                 queue.append(child)
-                if len(parent) > MAX_NODES:
-                    raise RuntimeError("one-sided replay: too many (state, position) pairs")
 
-    result = Replay(capture, ts, False, best, side=side)
+    result = Replay(capture, ts, False, best, side=side, channel_delay=delay,
+                    delay_given=delay_given, searched=len(parent))
     result.calls_checked = calls is not None or app_calls is not None
     if ends or (prefix and best == n and frontier.get(n)):
         finals = ends or frontier[n]
@@ -261,7 +283,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         result.kind = _kind(ts, capture, tested, chosen[0])
         _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing, app_calls)
         if check_timing and result.timing is not None and not result.timing.feasible:
-            _find_timed_run(result, ts, env, children, finals, region, chosen, app_calls)
+            _find_timed_run(result, ts, env, children, finals, region, chosen, app_calls,
+                            deadline)
         return result
 
     at = frontier.get(best, [])
@@ -319,16 +342,6 @@ def _merge(rows: list[dict]) -> list[dict]:
         key = tuple(sorted(row["tcp_states"].items()))
         out[key] = out.get(key, 0) + row["combinations"]
     return [{"tcp_states": dict(k), "combinations": c} for k, c in sorted(out.items())]
-
-
-def _path(parent, node) -> list[tuple[int, tuple]]:
-    out = []
-    while node is not None:
-        prev, vid = parent[node]
-        out.append((vid, node))
-        node = prev
-    out.reverse()
-    return out
 
 
 def _pairs(env: _Environment, path) -> list[tuple[int, int]]:
@@ -446,22 +459,14 @@ def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None
 
 
 def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen,
-                    app_calls=None) -> None:
+                    app_calls=None, deadline: Deadline = NO_DEADLINE) -> None:
     """The shortest run does not fit the capture's times: search the others, depth first with
-    z3's incremental solver (timing.TimedSearch, as two-sided replay does)."""
+    z3's incremental solver (timing.TimedSearch, as two-sided replay does), until a run fits,
+    MAX_TIMING_CHECKS steps are checked or the deadline passes (result.timing_limit)."""
     from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
-    reverse: dict = {}
-    for node, outs in children.items():
-        for _vid, child in outs:
-            reverse.setdefault(child, []).append(node)
-    useful, stack = set(finals_set), list(finals_set)
-    while stack:
-        for prev in reverse.get(stack.pop(), []):
-            if prev not in useful:
-                useful.add(prev)
-                stack.append(prev)
+    useful = _useful(children, finals_set)
     starts = sorted((nd for nd in useful if nd in region and parent_less(nd)),
                     key=lambda nd: (region[nd] != region[chosen], region[nd]))
     timed = timing_system(ts, env)
@@ -487,16 +492,13 @@ def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen,
                 pins.append((anchor, call[0] - t0, TOLERANCE_MS))
         return tuple(pins) or None
 
+    def take(path, start) -> bool:
+        _time(result, ts, env, path, region[start], True, app_calls)
+        return result.timing.feasible
+
     search = TimedSearch(timed, MAX_TIMING_CHECKS)
-    for start in starts:
-        for path in search.paths(start, lambda nd: children.get(nd, []), finals_set.__contains__,
-                                 skip=lambda nd, _steps: nd not in useful, pin=pin):
-            _time(result, ts, env, path, region[start], True)
-            if result.timing.feasible:
-                return
-        if search.exhausted:
-            result.timing_limit = True
-            break
+    if first_timed_run(result, search, starts, children, finals_set, useful, deadline, pin, take):
+        return
     result.view, result.run, result.timing = first
 
 

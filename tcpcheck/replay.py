@@ -39,9 +39,13 @@ from .trace import path_view, tcp_states
 from .typecheck import check
 from .verdicts import Verdict
 
+# The (state, segments matched) pairs a search keeps when --max-states does not say: a guard,
+# a capture of teardown never needs this many
 MAX_NODES = 2_000_000
 MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
-_EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}   # a guard: a capture never needs this many (state, position) pairs
+_EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}
+# how many (state, position) pairs a search takes between two looks at the deadline
+_POLL_EVERY = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,11 @@ class Replay:
     channel_delay: tuple[float, float] | None = None  # the channels' delay range (ms) taken
                                               # from the capture, when wider than the model's
     delay_given: bool = False                 # channel_delay came from `delay` (--delay)
-    search_limit: bool = False                # stopped after MAX_NODES (state, position) pairs
+    search_limit: bool = False                # the search stopped before its end (stop_reason)
+    stop_reason: StopReason | None = None     # why: its bound of (state, position) pairs
+                                              # (max-states), or the command's deadline; also
+                                              # set when the deadline cut the timed search short
+    searched: int = 0                         # (state, position) pairs the search kept
     error: ExplorationError | None = None     # the model failed in a state the capture reaches
     # one-sided replay (tcpcheck.oneside): the side judged, the peer taken as given
     side: str | None = None
@@ -203,6 +211,33 @@ def with_channel_delay(ts: TransitionSystem, delay: tuple[float, float],
         else replace(ch, delay_ms=(min(ch.delay_ms[0], lo), hi)) for ch in ts.channels))
 
 
+def network_delay(ts: TransitionSystem, capture: Capture, delay: tuple[float, float] | None,
+                  check_timing: bool) -> tuple[TransitionSystem, tuple[float, float] | None, bool]:
+    """The model whose channels take the network's delay (ms): `delay` exactly when given
+    (--delay), else the capture's own path (channel_delay_for) when the timing is checked;
+    with the delay taken and whether it was given. Two-sided and one-sided replay both start
+    here."""
+    given = delay is not None
+    if not given:
+        delay = channel_delay_for(ts, capture) if check_timing else None
+    if delay is not None:
+        ts = with_channel_delay(ts, delay, exact=given)
+    return ts, delay, given
+
+
+def search_stop(deadline: Deadline, searched: int, polled: int, max_nodes: int | None
+                ) -> StopReason | None:
+    """Why a replay's search must stop before taking one more (state, position) pair: its
+    bound (`max_nodes`, the --max-states of replay; None: MAX_NODES) or the command's deadline
+    (--time-limit, --max-memory, a signal), looked at on the first pair (a deadline already
+    passed stops even a small search) and every _POLL_EVERY after. None: it goes on."""
+    if searched > (MAX_NODES if max_nodes is None else max_nodes):
+        return StopReason.MAX_STATES
+    if polled % _POLL_EVERY == 1:
+        return deadline.reason
+    return None
+
+
 _DELAY_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -231,21 +266,20 @@ def parse_delay(text: str) -> tuple[float, float]:
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
            delay: tuple[float, float] | None = None,
-           deadline: Deadline = NO_DEADLINE) -> Replay:
+           deadline: Deadline = NO_DEADLINE, max_nodes: int | None = None) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
-    The search polls `deadline` (a signal, the command's --max-memory) and raises LimitReached
-    when it passes: a replay cut short has no verdict.
+    The search keeps at most `max_nodes` (default MAX_NODES) (state, segments matched) pairs
+    and polls `deadline`
+    (--time-limit, --max-memory, a signal); either stops it with the verdict inconclusive,
+    `stop_reason` saying which, and the run to the furthest pair reached. The timed search
+    after it polls the deadline too (an accepted run then untimely: inconclusive).
 
     `calls` (instance -> observations, in order) asks more of the run: on each side, the
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
     returned after the RST). `delay` (ms) sets the channels' delay range (`--delay`) instead
     of the one the capture's handshake gives."""
-    delay_given = delay is not None
-    if not delay_given:
-        delay = channel_delay_for(ts, capture) if check_timing else None
-    if delay is not None:
-        ts = with_channel_delay(ts, delay, exact=delay_given)
+    ts, delay, delay_given = network_delay(ts, capture, delay, check_timing)
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
     want_calls = [tuple((calls or {}).get(inst.name, ())) for inst in ts.model.instances]
@@ -303,11 +337,16 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     ends: list[tuple[int, int]] = []
     polled = 0
     while queue:
-        polled += 1
-        if not polled & 1023:
-            deadline.check()
         node = queue.popleft()
         state, k, done = node
+        polled += 1
+        stop = search_stop(deadline, len(parent), polled, max_nodes)
+        if stop is not None:
+            # no answer, and not a wrong one: say why and how far the search got
+            stopped = Replay(capture, ts, False, best, search_limit=True, stop_reason=stop,
+                             searched=len(parent), channel_delay=delay, delay_given=delay_given)
+            stopped.view, stopped.run = _view(ts, _path(parent, node), region[node], None)
+            return stopped
         if k > best:
             best = k
         frontier_nodes.setdefault(k, []).append(node)
@@ -341,13 +380,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 parent[child] = (node, vid)
                 region[child] = region[node]
                 queue.append(child)
-                if len(parent) > MAX_NODES:
-                    # no answer, and not a wrong one: say how far the search got
-                    stopped = Replay(capture, ts, False, best, search_limit=True)
-                    stopped.view, stopped.run = _view(ts, _path(parent, node), region[node], None)
-                    return stopped
 
-    result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given)
+    result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given,
+                    searched=len(parent))
     result.calls_checked = calls is not None
     if ends or (prefix and best == n and frontier_nodes.get(n)):
         result.accepted = True
@@ -360,7 +395,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         run_nodes = _path(parent, chosen)
         _finish_accepted(result, ts, run_nodes, region[chosen], check_timing)
         if check_timing and not result.timing.feasible:
-            _find_timed_run(result, ts, children, finals, region, chosen, check_timing)
+            _find_timed_run(result, ts, children, finals, region, chosen, check_timing, deadline)
         return result
 
     # rejected: at segment `best` (or at the end, when every segment matched)
@@ -442,12 +477,13 @@ def _choices(ts: TransitionSystem, segs, children, finals) -> list[SegmentChoice
     return out
 
 
-def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing) -> None:
+def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing,
+                    deadline: Deadline = NO_DEADLINE) -> None:
     """The shortest run was ruled out by time: search the other runs to the accepting nodes
     (depth first, arrivals before expiries; first in the chosen parameter combination, then in
     the others), growing each with z3's incremental solver so that a prefix the timers (or the
     capture's timestamps) already rule out is dropped with all its extensions. Stops after
-    MAX_TIMING_CHECKS steps checked (result.timing_limit)."""
+    MAX_TIMING_CHECKS steps checked, or at the deadline (result.timing_limit)."""
     from .timing import TimedSearch  # deferred: timing loads z3
 
     finals_set = set(finals)
@@ -474,18 +510,41 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
 
     # one search for every start: whether a prefix fits in time depends only on its variants
     # and pinned times, not on the parameter combination, and TimedSearch remembers it
+    def take(path, start) -> bool:
+        _finish_accepted(result, ts, path, region[start], check_timing)
+        return result.timing.feasible
+
     search = TimedSearch(ts, MAX_TIMING_CHECKS)
-    for start in starts:
-        for path in search.paths(start, lambda node: children.get(node, []), finals_set.__contains__,
-                                 skip=lambda node, _steps: node not in useful, pin=pin):
-            _finish_accepted(result, ts, path, region[start], check_timing)
-            if result.timing.feasible:
-                return
-        if search.exhausted:
-            result.timing_limit = True
-            break
+    if first_timed_run(result, search, starts, children, finals_set, useful, deadline, pin, take):
+        return
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
+
+
+def first_timed_run(result: Replay, search, starts, children: dict, finals: set, useful: set,
+                    deadline: Deadline, pin, take) -> bool:
+    """The runs from each start in turn to an accepting node, depth first along the runs that
+    reach one (`useful`), as `search` (timing.TimedSearch) finds them fitting in time;
+    `take(path, start)` makes one the result's and says whether its whole timing is feasible.
+    True at the first that is. Else `result.timing_limit` says whether the search was cut
+    short: its budget of z3 checks, or the deadline, looked at every step
+    (`result.stop_reason`). Two-sided and one-sided replay both search this way."""
+    def skip(node, _steps) -> bool:
+        deadline.check()
+        return node not in useful
+
+    try:
+        for start in starts:
+            for path in search.paths(start, lambda node: children.get(node, []),
+                                     finals.__contains__, skip=skip, pin=pin):
+                if take(path, start):
+                    return True
+            if search.exhausted:
+                result.timing_limit = True
+                return False
+    except LimitReached as stop:
+        result.timing_limit, result.stop_reason = True, stop.reason
+    return False
 
 
 def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:

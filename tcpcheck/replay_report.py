@@ -16,7 +16,8 @@ from .capture import Capture
 from .diagnostics import Diagnostic
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
 from .oneside import with_peer
-from .replay import MAX_NODES, Replay
+from .explore import StopReason
+from .replay import Replay
 from .trace import model_error_diagnostic, run_steps
 from .transitions import TransitionSystem
 from .verdicts import Verdict
@@ -50,7 +51,8 @@ def replay_json(r: Replay) -> dict:
                "lo_ms": r.channel_delay[0], "hi_ms": r.channel_delay[1],
                "round_trip_ms": r.capture.round_trip_ms,
                "from": "--delay" if r.delay_given else "capture"},
-           "search_limit": r.search_limit}
+           "search_limit": r.search_limit, "stop_reason": r.stop_reason,
+           "searched": r.searched}
     if r.error is not None:
         diag, lines = model_error_diagnostic(r.error, r.view, r.run)
         doc["error"] = {**diag.as_json(), "run": lines}
@@ -128,19 +130,22 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                    f"reaches, {where} (error[{r.error.code}])")
         return out
     if r.search_limit:
-        out.append(f"verdict: inconclusive: the search stopped after {MAX_NODES:,} (state, "
-                   f"segment) pairs, {r.matched} of {len(cap.segments)} segments matched")
-        out.append("hint: fix the parameters this capture cannot need to narrow the search "
-                   "(a loopback capture without retransmissions, of one process a side that "
-                   "makes no call after an RST: --param lossy_network=false --param "
-                   "shared_socket=false --param more_calls=false)")
+        out.append(f"verdict: inconclusive: the search stopped ({r.stop_reason}) after "
+                   f"{r.searched:,} (state, segment) pairs, {r.matched} of "
+                   f"{len(cap.segments)} segments matched")
+        if r.stop_reason is StopReason.MAX_STATES:
+            out.append("hint: fix the parameters this capture cannot need to narrow the search "
+                       "(a loopback capture without retransmissions, of one process a side "
+                       "that makes no call after an RST: --param lossy_network=false --param "
+                       "shared_socket=false --param more_calls=false), or raise --max-states")
         return out
     if r.accepted:
         kind = f" ({r.kind} close)" if r.kind else ""
         if r.untimely:
+            stopped = f" (the timed search stopped: {r.stop_reason})" if r.stop_reason else ""
             out.append(f"verdict: {r.verdict}: these segments are a run of model "
                        f"{ts.model.name}{kind}, but "
-                       + ("no run tried fits the times they were captured at"
+                       + ("no run tried fits the times they were captured at" + stopped
                           if r.timing_limit else "not at the times they were captured at"))
         else:
             out.append(f"verdict: accepted: a run of model {ts.model.name}{kind}")
@@ -345,6 +350,7 @@ def _directory_row_json(r: Replay | Unreadable) -> dict:
             "segments": r.capture.compact, "matched": r.matched,
             "required_params": r.required, "combinations": len(r.combos),
             "failed_at": r.failed_at.as_json() if r.failed_at else None,
+            "stop_reason": r.stop_reason,
             **({"side": r.side} if r.side is not None else {})}
 
 
@@ -367,8 +373,7 @@ def directory_lines(ts: TransitionSystem, results: list[Replay | Unreadable]) ->
         if isinstance(r, Unreadable):
             rows.append((Path(r.source).name, "-", str(r.verdict), "-", r.reason))
             continue
-        verdict = (r.verdict + (" (timing)" if r.untimely else "")) if r.accepted else (
-            f"rejected at #{r.failed_at.number}" if r.failed_at else "rejected at end")
+        verdict = _row_verdict(r)
         req = ", ".join(f"{k}={_show(v)}" for k, v in r.required.items()) if r.accepted else ""
         rows.append((Path(r.capture.source).name, r.capture.compact or "-", verdict,
                      r.kind or "-", req))
@@ -379,6 +384,20 @@ def directory_lines(ts: TransitionSystem, results: list[Replay | Unreadable]) ->
     out.append("never exercised:")
     out.extend("  " + m for m in missed)
     return out
+
+
+def _row_verdict(r: Replay) -> str:
+    """A directory row's verdict: where a capture was rejected, what stopped a search that
+    could not answer (its limit, or the command's deadline), a timing that did not fit."""
+    if r.search_limit:
+        return f"{r.verdict} ({r.stop_reason})"
+    if r.error is not None:
+        return f"{r.verdict} (error[{r.error.code}])"
+    if r.accepted:
+        if not r.untimely:
+            return str(r.verdict)
+        return f"{r.verdict} (timing" + (f", {r.stop_reason})" if r.stop_reason else ")")
+    return f"rejected at #{r.failed_at.number}" if r.failed_at else "rejected at end"
 
 
 def _table(rows) -> list[str]:

@@ -1,5 +1,5 @@
-"""Fuzzing in the suite: mutated models, specs, captures and JSON traces never give a traceback
-or a hang (issue 12). Hypothesis draws the seeds of tcpcheck.mutate's mutators and the inputs
+"""Fuzzing in the suite: mutated models, specs, captures, JSON traces and packetdrill scripts
+never give a traceback or a hang (issue 12). Hypothesis draws the seeds of tcpcheck.mutate's mutators and the inputs
 run through the command line (tcpcheck.fuzz's worker, with its time limit), a few dozen of
 each kind: the suite's budget. `python -m tcpcheck.fuzz` runs thousands (see the README).
 """
@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from tcpcheck.frames import NotTcp, TcpFrame, decode
 from tcpcheck.fuzz import (FINDINGS, KINDS, Outcome, load_corpus, make_case, run_cases,
                            summary)
-from tcpcheck.mutate import mutate_capture, mutate_json, mutate_text, tokens
+from tcpcheck.mutate import (mutate_capture, mutate_json, mutate_pkt, mutate_text, pkt_tokens,
+                             tokens)
 
 from conftest import ROOT
 
@@ -80,6 +81,28 @@ def test_the_inputs_are_the_same_for_a_seed(corpus):
         assert first != other
 
 
+@given(st.text(alphabet=st.sampled_from('ab_1 9/*"\n\t:=<>.()+-{}[]é'), max_size=200))
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+def test_script_tokens_keep_every_character(text):
+    assert "".join(pkt_tokens(text)) == text
+
+
+def test_script_mutations_reach_the_reader_and_one_sided_replay(corpus):
+    # token-level changes of the shipped scripts: most stay near the original, and across
+    # seeds they give each of the reader's errors and scripts it reads and replays
+    scripts = [p.read_text() for p in corpus.pkts]
+    assert len(scripts) >= 10
+    rng = random.Random(5)
+    changed = [mutate_pkt(text, rng) for text in scripts for _ in range(5)]
+    assert sum(m not in scripts for m in changed) >= 0.9 * len(changed)
+    assert sum(len(m) > len(t) // 2 for m, t in zip(changed, [t for t in scripts for _ in range(5)])) \
+        >= 0.7 * len(changed)
+    cases = [make_case(corpus, "pkt", 2, k, 30) for k in range(40)]
+    assert all(c.args[0] == "replay" and c.args[2] == "{dir}/script.pkt" for c in cases)
+    assert any("--side" in c.args for c in cases) and any("--delay" in c.args for c in cases)
+    assert all("--time-limit" in c.args for c in cases)
+
+
 def test_text_mutations_are_small_changes():
     text = (ROOT / "specs" / "teardown.spec").read_text()
     rng = random.Random(1)
@@ -131,12 +154,13 @@ def test_json_mutations_change_types_and_sizes():
 
 def test_the_fuzz_command_prints_its_counts(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tcpcheck.fuzz", "--models", "1", "--specs", "1",
-                          "--captures", "1", "--traces", "1", "--out", str(tmp_path / "f"),
-                          "--jobs", "1", "--time-per-input", "60"],
+                          "--captures", "1", "--traces", "1", "--pkt", "1",
+                          "--out", str(tmp_path / "f"), "--jobs", "1", "--time-per-input", "60"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("tcpcheck fuzz: seed 0, 4 inputs")
+    assert lines[0].startswith("tcpcheck fuzz: seed 0, 5 inputs")
+    assert any(line.split()[:2] == ["pkt", "1"] for line in lines)
     total = next(line for line in lines if line.startswith("total")).split()
-    assert total[1] == "4" and total[-3:] == ["0", "0", "0"]
+    assert total[1] == "5" and total[-3:] == ["0", "0", "0"]
     assert not (tmp_path / "f").exists()

@@ -100,6 +100,21 @@ def test_a_state_too_wide_to_pack_is_refused(tmp_path):
     assert _codes(err) == ["TCP306"]
 
 
+def test_a_body_of_too_many_paths_is_refused_where_it_is(tmp_path):
+    # found by the fuzzer: fifty `if`s in a row are 2^50 variants, stated one by one (the
+    # command hung at 18 GB); ten are 1,024, the limit, and explore as any model does
+    def ifs(n: int) -> str:
+        return "sent := sent + 1\n" + "        if sent == 1 { sent := 1 }\n" * n
+
+    ten = load(_model(tmp_path, "sent := sent + 1\n", ifs(10)))
+    assert len(ten.variants) >= 1024 and ten.successors(ten.initial[0])
+    with pytest.raises(TcpcheckError) as err:
+        load(_model(tmp_path, "sent := sent + 1\n", ifs(50)))
+    assert _codes(err) == ["TCP306"]
+    assert "1,125,899,906,842,624 paths" in err.value.diagnostics[0].message
+    assert err.value.diagnostics[0].span.line == 24
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_a_device_is_not_read():
     result = run_tcpcheck("explore", "/dev/zero")
