@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))   # this checkout's tcpcheck, wherever the script 
 
 from tcpcheck import load
 from tcpcheck.capture import read_capture
+from tcpcheck.cli_conform import ReplayLimits
+from tcpcheck.cli_conform import replay_one as replay_as_the_command
 from tcpcheck.conform import SCENARIOS
 from tcpcheck.diagnostics import TcpcheckError
-from tcpcheck.cli_conform import _replay_one as replay_as_the_command
-from tcpcheck.explore import Deadline
 from tcpcheck.oneside import replay_side
 from tcpcheck.packetdrill import read_script
 from tcpcheck.replay import calls_after_error, channel_depth, open_params, replay
@@ -136,7 +136,7 @@ def replay_one(item: Shipped) -> Outcome:
             script = read_script(item.path)
             ts = _system(item, script.capture)
             # as `tcpcheck replay SCRIPT.pkt` does: its endpoint, its calls, its settings
-            r = replay_as_the_command(ts, script, None, False, None, Deadline())
+            r = replay_as_the_command(ts, script, None, False, ReplayLimits())
         else:
             cap = read_capture(item.path)
             ts = _system(item, cap)

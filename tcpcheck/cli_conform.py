@@ -100,7 +100,7 @@ class ReplayLimits:
     max_nodes: int | None = None
 
 
-def _replay_one(ts, item, side: str | None, prefix: bool, limits: ReplayLimits):
+def replay_one(ts, item, side: str | None, prefix: bool, limits: ReplayLimits):
     """Replay what was read: two-sided, or one-sided with `side`; a packetdrill script is
     always one-sided, as the endpoint it describes. Each under the same delay and limits: a
     limit makes the verdict inconclusive, its stop_reason saying which."""
@@ -152,7 +152,7 @@ def _replay_each(ts, items: list, prefix: bool, progress: bool, limits: ReplayLi
             name = Path(_captured(item).source).name
             click.echo(f"\rreplaying {k}/{len(items)}: {name}\x1b[K", err=True, nl=False)
         try:
-            results.append(_replay_one(ts, item, side, prefix, limits))
+            results.append(replay_one(ts, item, side, prefix, limits))
         except TcpcheckError as err:
             results.append(Unreadable(_captured(item).source, tuple(err.diagnostics)))
         except LimitReached as limit:
@@ -302,7 +302,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         ts = load_open(model, list(params),
                        [c for c in map(_captured, captures) if c is not None])
         if not target.is_dir():
-            single = _replay_one(ts, captures[0], side, prefix, limits)
+            single = replay_one(ts, captures[0], side, prefix, limits)
     except TcpcheckError as err:
         fail_input(err, as_json)
     except LimitReached as limit:

@@ -11,9 +11,8 @@ import pytest
 from conftest import DEFAULT_MODEL, ROOT, run_tcpcheck
 
 from tcpcheck.capture import read_capture
-from tcpcheck.cli_conform import _replay_one as replay_one
+from tcpcheck.cli_conform import ReplayLimits, replay_one
 from tcpcheck.diagnostics import TcpcheckError
-from tcpcheck.explore import Deadline
 from tcpcheck.oneside import replay_side
 from tcpcheck.packetdrill import parse_script, read_script
 from tcpcheck.replay import load_open, replay
@@ -56,8 +55,7 @@ def test_script_replays_one_sided_as_expected(name):
     # the scripts instead of a process each (the command itself, on the directory of
     # scripts, is test_a_directory_of_scripts_has_a_row_each_with_its_side)
     want = SCRIPTS[name]
-    r = replay_one(every_parameter_open(), read_script(PKT / name), None, False, None,
-                   Deadline())
+    r = replay_one(every_parameter_open(), read_script(PKT / name), None, False, ReplayLimits())
     assert exit_status([r.verdict]) == (ExitStatus.OK if want["verdict"] == "accepted"
                                         else ExitStatus.VIOLATED)
     doc = json.loads(json.dumps(replay_json(r)))
