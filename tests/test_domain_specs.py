@@ -119,6 +119,16 @@ def _check(spec: Path, model: Path | None = None) -> dict:
     return {p["name"]: p for p in json.loads(result.stdout)["properties"]}
 
 
+def _check_variant(tmp_path: Path, name: str, spec_name: str, old: str, new: str) -> dict:
+    """Property `name` of specs/<spec_name>.spec checked on the default model with the rule's
+    text `old` replaced by `new` (which must occur once: a model edit must not silently make
+    the variant the default model)."""
+    assert MODEL_TEXT.count(old) == 1, f"the default model no longer has {old!r} once"
+    model = tmp_path / "variant.tcpm"
+    model.write_text(MODEL_TEXT.replace(old, new))
+    return _check(ROOT / "specs" / f"{spec_name}.spec", model)[name]
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
 def test_shipped_spec_holds_on_the_default_model(spec):
     props = _check(spec)
@@ -128,22 +138,14 @@ def test_shipped_spec_holds_on_the_default_model(spec):
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_property_fails_without_the_rule_that_makes_it_true(tmp_path, name):
-    spec_name, old, new = VARIANTS[name]
-    assert MODEL_TEXT.count(old) == 1, f"the default model no longer has {old!r} once"
-    model = tmp_path / "variant.tcpm"
-    model.write_text(MODEL_TEXT.replace(old, new))
-    p = _check(ROOT / "specs" / f"{spec_name}.spec", model)[name]
+    p = _check_variant(tmp_path, name, *VARIANTS[name])
     assert p["verdict"] == "violated", p["message"]
     assert p["trace"], "a counterexample run is shown"
 
 
 @pytest.mark.parametrize("name", sorted(REACHABLE_VARIANTS))
 def test_behaviour_is_unreachable_without_the_rule_that_gives_it(tmp_path, name):
-    spec_name, old, new = REACHABLE_VARIANTS[name]
-    assert MODEL_TEXT.count(old) == 1, f"the default model no longer has {old!r} once"
-    model = tmp_path / "variant.tcpm"
-    model.write_text(MODEL_TEXT.replace(old, new))
-    p = _check(ROOT / "specs" / f"{spec_name}.spec", model)[name]
+    p = _check_variant(tmp_path, name, *REACHABLE_VARIANTS[name])
     assert p["verdict"] == "violated", p["message"]
     assert "no complete run" in p["message"]
     assert not p["trace"], "no witness run is shown"
