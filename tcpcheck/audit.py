@@ -40,8 +40,7 @@ from .diagnostics import Diagnostic, TcpcheckError
 from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .kinds import CloseKind
 from .oneside import replay_side
-from .replay import (Replay, _pinned, channel_delay_for, channel_depth, load_open, replay,
-                     with_channel_delay)
+from .replay import Replay, _pinned, channel_depth, load_open, network_delay, replay
 from .run import Run
 from .segment import segment_text
 from .tcp import Flags
@@ -226,9 +225,12 @@ class Auditor:
 
     def __init__(self, model_path: Path, params: list[str], side: str | None = None,
                  prefix: bool = False, deadline: Deadline = NO_DEADLINE,
-                 on_rejected: OnRejected | None = None):
+                 on_rejected: OnRejected | None = None,
+                 delay: tuple[float, float] | None = None, max_nodes: int | None = None):
         self.model_path, self.params = model_path, list(params)
         self.side, self.prefix, self.deadline = side, prefix, deadline
+        # --delay (None: each connection's own path) and --max-states, as `replay` takes them
+        self.delay, self.max_nodes = delay, max_nodes
         self.on_rejected = on_rejected
         self._systems = {0: load_open(model_path, self.params)}   # a bad model fails here
         self._untimed: dict[tuple, Replay] = {}
@@ -256,7 +258,8 @@ class Auditor:
         part came from the cache. Raises LimitReached when the deadline passes."""
         ts = self._system(cap)
         if self.side is not None:
-            return replay_side(ts, cap, self.side, prefix=prefix), False
+            return replay_side(ts, cap, self.side, prefix=prefix, delay=self.delay,
+                               deadline=self.deadline, max_nodes=self.max_nodes), False
         key = (channel_depth([cap]), prefix,
                tuple((s.side, int(s.flags), s.ack, s.stale) for s in cap.segments))
         base = self._untimed.get(key)
@@ -265,10 +268,12 @@ class Auditor:
             self.hits += 1
         else:
             base = self._untimed[key] = replay(ts, cap, prefix=prefix, check_timing=False,
-                                               deadline=self.deadline)
+                                               deadline=self.deadline,
+                                               max_nodes=self.max_nodes)
         timed = self._timed(ts, key, base, cap)
         if timed is None:       # the shortest run does not fit these times: search them all
-            timed = replay(ts, cap, prefix=prefix, deadline=self.deadline)
+            timed = replay(ts, cap, prefix=prefix, delay=self.delay, deadline=self.deadline,
+                           max_nodes=self.max_nodes)
         return timed, cached
 
     def _timed(self, ts, key: tuple, base: Replay, cap: Capture) -> Replay | None:
@@ -277,11 +282,10 @@ class Auditor:
         constraints built once per sequence and delay, the connection's times pinned on
         them); None when that run does not fit the connection's times (then only a whole
         replay can say whether another run does, and which constraints clash)."""
-        delay = channel_delay_for(ts, cap)
-        tsd = with_channel_delay(ts, delay) if delay is not None else ts
+        tsd, delay, given = network_delay(ts, cap, self.delay, True)
         failed = cap.segments[base.failed_at.number - 1] if base.failed_at is not None else None
         own = replace(base, capture=cap, system=tsd, failed_at=failed, channel_delay=delay,
-                      delay_given=False)
+                      delay_given=given)
         if not base.accepted or base.run is None:
             return own
         from .timing import PinnedRun, RunTiming   # deferred: timing loads z3
@@ -309,7 +313,10 @@ def reason(r: Replay) -> str:
                 if r.matched else f"the model fails (error[{r.error.code}]) before the "
                 "first segment")
     if r.search_limit:
-        return f"search limit: {r.matched} of {n} segments matched"
+        # which limit: the search's bound of pairs, or the command's --time-limit,
+        # --max-memory or a signal
+        limit = r.stop_reason.value if r.stop_reason is not None else "search limit"
+        return f"stopped ({limit}): {r.matched} of {n} segments matched"
     if r.failed_at is not None:
         seg = r.failed_at
         return (f"no run sends {seg.side} {segment_text(seg.as_model())} as segment "

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .audit import Auditor, json_lines, row_lines, run_audit, summary_lines
-from .cli_io import command_deadline, fail_input, save_drawing
+from .cli_io import fail_input, save_drawing
 from .diagnostics import TcpcheckError, render_all
 from .verdicts import exit_status
 
@@ -37,11 +37,11 @@ def _drawer(directory: Path):
 
 
 def audit_command(model: Path, target: Path, params: list[str], side: str | None,
-                  prefix: bool, draw: Path | None, time_limit: float | None,
-                  max_memory: float | None, as_json: bool) -> None:
+                  prefix: bool, draw: Path | None, limits, as_json: bool) -> None:
     """Run the audit and exit with its status (--time-limit, --max-memory and the signals
-    stop it with the rows decided so far)."""
-    deadline = command_deadline(time_limit, max_memory)
+    stop it with the rows decided so far). `limits` is the command's ReplayLimits: --delay,
+    the deadline, --max-states for each connection's search."""
+    deadline = limits.deadline
     tty = not as_json and sys.stderr.isatty()
 
     def progress(frames: int, decided: int, still_open: int) -> None:
@@ -50,7 +50,8 @@ def audit_command(model: Path, target: Path, params: list[str], side: str | None
 
     try:
         auditor = Auditor(model, params, side=side, prefix=prefix, deadline=deadline,
-                          on_rejected=_drawer(draw) if draw is not None else None)
+                          on_rejected=_drawer(draw) if draw is not None else None,
+                          delay=limits.delay, max_nodes=limits.max_nodes)
         audit = run_audit(target, auditor, progress if tty else None)
     except TcpcheckError as err:
         fail_input(err, as_json)

@@ -167,7 +167,7 @@ def _replay_each(ts, items: list, prefix: bool, progress: bool, limits: ReplayLi
 
 
 def _audit(model, target, params, side, prefix, every, draw, conn, output, from_close,
-           time_limit, max_memory, as_json) -> None:
+           limits: ReplayLimits, as_json) -> None:
     """replay --all (tcpcheck/cli_audit.py): refuses the options of a single replay."""
     for given, name in ((not every, "--draw needs --all"), (conn, "--all takes every "
                         "connection: leave out --conn"), (output, "--all draws with --draw DIR, "
@@ -177,7 +177,7 @@ def _audit(model, target, params, side, prefix, every, draw, conn, output, from_
             raise click.UsageError(name)
     from .cli_audit import audit_command    # deferred: only --all audits a whole capture
 
-    audit_command(model, target, params, side, prefix, draw, time_limit, max_memory, as_json)
+    audit_command(model, target, params, side, prefix, draw, limits, as_json)
 
 
 def register(main: click.Group) -> None:
@@ -268,9 +268,6 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     from .render import FORMATS  # deferred: render loads graphviz and networkx
 
     model, target = _split_args(args)
-    if every or draw is not None:
-        _audit(model, target, list(params), side, prefix, every, draw, conn, output,
-               from_close, time_limit, max_memory, as_json)
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
@@ -288,6 +285,9 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
 
     # SIGINT, SIGTERM, --time-limit, --max-memory: stop with what was replayed
     limits = ReplayLimits(delay, command_deadline(time_limit, max_memory), max_states)
+    if every or draw is not None:
+        _audit(model, target, list(params), side, prefix, every, draw, conn, output,
+               from_close, limits, as_json)
     try:
         if target.is_dir():
             files = sorted(p for p in target.iterdir()

@@ -188,6 +188,26 @@ def test_replay_all_json_lines_as_a_user_gets_them(capture):
     assert as_json.stdout.splitlines() == json_lines(run_audit(path, Auditor(MODEL, FIXED)))
 
 
+def test_replay_all_takes_the_limits_and_delay_of_a_single_replay(capture):
+    # --max-states bounds each connection's search as it bounds `replay --conn N`'s: every
+    # row inconclusive, named by the limit; --delay is the network's delay for every row
+    path = str(capture[0])
+    bounded = run_tcpcheck("replay", path, "--all", *PARAM_ARGS, "--max-states", "5",
+                           "--json")
+    assert bounded.returncode == 3, bounded.stderr
+    rows = [json.loads(line) for line in bounded.stdout.splitlines()][:-1]
+    assert rows and {r["verdict"] for r in rows} == {"inconclusive"}
+    assert all("max-states" in r["reason"] for r in rows)
+    tight = run_tcpcheck("replay", path, "--all", *PARAM_ARGS, "--delay", "0..0.001",
+                         "--json")
+    loose = run_tcpcheck("replay", path, "--all", *PARAM_ARGS, "--json")
+
+    def verdicts(done):
+        return [json.loads(line).get("verdict") for line in done.stdout.splitlines()][:-1]
+    # a microsecond path cannot carry every capture's segments at their times
+    assert verdicts(tight) != verdicts(loose)
+
+
 @pytest.mark.parametrize("name", ["server_closes_first.pcap", "passive_quickack.pcap",
                                   "passive_sends_data_then_closes.pcap",
                                   "invalid/late_fin_ack.pcap"])
