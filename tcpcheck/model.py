@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagnostics import Span
-from .tcp import flags_name
+from .tcp import APP_CALLS, flags_name
 
 # ---------------------------------------------------------------- types
 
@@ -218,6 +218,15 @@ class CParam:
 
 
 @dataclass(frozen=True, slots=True)
+class CCall:
+    """An application call the model declares (`call drain`, `call half_close(SOFT, HARD)`)."""
+
+    name: str
+    args: tuple[str, ...]  # the arguments one call may take; () takes none
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedModel:
     name: str
     doc: str | None
@@ -230,6 +239,12 @@ class CheckedModel:
     endpoints: tuple[CEndpoint, ...]
     instances: tuple[CInstance, ...]
     channels: tuple[CChannel, ...]
+    calls: tuple[CCall, ...] = ()  # the model's own calls, in declaration order
+
+    def app_calls(self) -> dict[str, tuple[str, ...]]:
+        """Every call a transition or a spec may name, with its arguments: the built-in
+        calls (tcp.APP_CALLS), then the model's own."""
+        return {**APP_CALLS, **{c.name: c.args for c in self.calls}}
 
     def endpoint(self, name: str) -> CEndpoint:
         return next(e for e in self.endpoints if e.name == name)

@@ -152,13 +152,13 @@ _TERMINAL_WORDS = {
 
 # Groups of terminals that a user knows by one word.
 _DECL_START = frozenset({"MODEL", "PARAM", "CONST", "ENUM", "SEGMENT", "VAR", "ENDPOINT",
-                         "INSTANCE", "CHANNEL"})
+                         "INSTANCE", "CHANNEL", "CALL"})
 _EXPR_START = frozenset({"NAME", "INT", "LPAR", "MINUS", "TRUE", "FALSE", "SEG", "NOT"})
 _STMT_START = frozenset({"NAME", "SEND", "ARM", "CANCEL", "OBSERVE", "IF"})
 _ITEM_START = _STMT_START | {"VAR", "TIMER", "ON", "COMMA", "ELIF", "ELSE"}
 _OPERATORS = frozenset({"ADD_OP", "MUL_OP", "COMPARE", "AND", "OR"})
-_DECL_WORDS = ("a declaration (model, param, const, enum, segment, var, endpoint, instance "
-               "or channel)")
+_DECL_WORDS = ("a declaration (model, param, const, enum, segment, var, endpoint, instance, "
+               "channel or call)")
 
 # What a lone NAME is, judged by the token before it.
 _NAME_AFTER = {
@@ -455,8 +455,9 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic:
     hint = did_you_mean(tok.value, keywords) if tok.type == "NAME" else ""
     notes: tuple[str, ...] = ()
     if ("RBRACE" in accepts and opened is not None
-            and tok.value in {_literal(t, parser) for t in _DECL_START - {"VAR"}}):
-        # a declaration inside a block: the block's '}' is most likely what is missing
+            and tok.value in {_literal(t, parser) for t in _DECL_START - {"VAR", "CALL"}}):
+        # a declaration inside a block: the block's '}' is most likely what is missing ('var'
+        # and 'call' also start an endpoint's items: 'call close' there lacks its 'on')
         what, ospan = opened
         return Diagnostic("TCP100", f"unexpected '{tok.value}' inside {what}; is its closing "
                           "'}' missing?", span, (f"{what} was opened at {_where(ospan)}",))
@@ -511,6 +512,14 @@ class _ToAst(SpanTransformer):
     def enum_decl(self, meta, ch):
         return ast.EnumDecl(str(ch[0]), tuple(str(t) for t in ch[1:]),
                             tuple(self._tok(t) for t in ch[1:]), self._span(meta))
+
+    def call_decl(self, meta, ch):
+        args = tuple(ch[1] or ())
+        return ast.CallDecl(str(ch[0]), tuple(str(t) for t in args),
+                            tuple(self._tok(t) for t in args), self._span(meta), self._tok(ch[0]))
+
+    def call_params(self, meta, ch):
+        return ch
 
     def segment_decl(self, meta, ch):
         return ast.SegmentDecl(tuple(ch), self._span(meta))

@@ -30,7 +30,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .model import Type
 from .params import ParamSetting
-from .tcp import APP_CALLS, FLAG_BITS
+from .tcp import FLAG_BITS
 from .transitions import TransitionSystem
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
 from .parse import SpanTransformer, check_nesting, literal_int, read_source, transform
@@ -586,14 +586,19 @@ class _Resolver:
         if op == "calls":
             who = self.who(r.args[0])
             call, arg = r.args[1], r.args[2]
-            if call not in APP_CALLS:
-                self.error("TCP204", f"unknown application call '{call}'"
-                           + did_you_mean(call, APP_CALLS), r.span)
+            calls = self.model.app_calls()  # the built-in calls and the model's own
+            if call not in calls:
+                hint = did_you_mean(call, calls)
+                notes = () if hint else (
+                    "the model's calls are " + ", ".join(sorted(calls)),
+                    f"a call of the program's own is declared in the model: 'call {call}'")
+                self.error("TCP204", f"unknown application call '{call}'" + hint, r.span,
+                           *notes)
                 return None
-            if arg is not None and arg not in APP_CALLS[call]:
-                takes = ", ".join(APP_CALLS[call]) or "no argument"
+            if arg is not None and arg not in calls[call]:
+                takes = ", ".join(calls[call]) or "no argument"
                 self.error("TCP213", f"{call}() does not take '{arg}' (it takes {takes})"
-                           + did_you_mean(arg, APP_CALLS[call]), r.span)
+                           + did_you_mean(arg, calls[call]), r.span)
                 return None
             if who is False:
                 return None

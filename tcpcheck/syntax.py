@@ -159,7 +159,8 @@ Stmt = Assign | Send | Arm | Cancel | Observe | If
 
 @dataclass(frozen=True, slots=True)
 class AppCall:
-    """An application call: close, shutdown(SHUT_WR), write, read, exit, ..."""
+    """An application call: close, shutdown(SHUT_WR), write, read, exit, ..., or one the
+    model declares (`call drain`)."""
 
     call: str
     arg: str | None
@@ -329,8 +330,20 @@ class ChannelDecl:
     loss_of: tuple[Flags, ...] | None = None  # only segments with these flags are lost
 
 
+@dataclass(frozen=True, slots=True)
+class CallDecl:
+    """`call drain` or `call half_close(SOFT, HARD)`: an application call of the user's own
+    program; with arguments, each `on call` names one of them."""
+
+    name: str
+    args: tuple[str, ...]
+    arg_spans: tuple[Span, ...]
+    span: Span
+    name_span: Span
+
+
 Decl = (ModelDecl | ParamDecl | ConstDecl | EnumDecl | SegmentDecl | VarDecl
-        | EndpointDecl | InstanceDecl | ChannelDecl)
+        | EndpointDecl | InstanceDecl | ChannelDecl | CallDecl)
 
 
 @dataclass(frozen=True, slots=True)

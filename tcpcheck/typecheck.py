@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import syntax as ast
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
-from .model import (BOOL, CChannel, CEndpoint, CEvent, CInstance, CParam, CTimer, CTransition,
+from .model import (BOOL, CCall, CChannel, CEndpoint, CEvent, CInstance, CParam, CTimer, CTransition,
                     CVar, CheckedModel, Domain, INT, RConst, RExpr, RGlobal, RLocal, ROp, RParam,
                     RRoom, RRunning, RSeg, RSetting, SAssign, SIf, SObserve, SSend, SStmt, STimer, Type)
 from .tcp import APP_CALLS, FLAG_BITS, TCP_STATES
@@ -61,6 +61,8 @@ class _Checker:
         self.param_names: set[str] = set()
         self.broken_settings: dict[str, set[str]] = {}  # endpoint -> settings with bad types
         self.lines = mf.text.split("\n")
+        self.calls: dict[str, tuple[str, ...]] = dict(APP_CALLS)  # built-in, then declared
+        self.own_calls: list[CCall] = []
 
     def error(self, code: str, message: str, span: Span | None, *notes: str) -> None:
         self.diags.append(Diagnostic(code, message, span, tuple(notes)))
@@ -103,6 +105,9 @@ class _Checker:
         for d in decls:
             if isinstance(d, ast.EnumDecl):
                 self.enum_decl(d)
+        for d in decls:  # calls too: a transition may come before the call's declaration
+            if isinstance(d, ast.CallDecl):
+                self.call_decl(d)
         self.param_names = {d.name for d in decls if isinstance(d, ast.ParamDecl)}
         params: list[CParam] = []
         fields: list[tuple[str, Domain]] = []
@@ -150,7 +155,29 @@ class _Checker:
             raise TcpcheckError(sorted(self.diags, key=_position))
         return CheckedModel(model_name, doc, self.mf.path, self.mf.text,
                             tuple(self.enums.items()), tuple(params), tuple(fields),
-                            tuple(globals_), tuple(endpoints), tuple(instances), tuple(channels))
+                            tuple(globals_), tuple(endpoints), tuple(instances), tuple(channels),
+                            tuple(self.own_calls))
+
+    def call_decl(self, d: ast.CallDecl) -> None:
+        # calls have their own namespace: a name after 'call' is never a variable or a value
+        if d.name in APP_CALLS:
+            self.error("TCP200", f"'{d.name}' is a built-in application call", d.name_span,
+                       "the built-in calls are " + _and_list(sorted(APP_CALLS)))
+            return
+        if d.name in self.calls:
+            prev = next(c.span for c in self.own_calls if c.name == d.name)
+            self.error("TCP200", f"call '{d.name}' is already declared", d.name_span,
+                       f"first declared at {prev.line}:{prev.column}")
+            return
+        args: list[str] = []
+        for arg, span in zip(d.args, d.arg_spans):
+            if arg in args:
+                self.error("TCP200", f"argument '{arg}' of call '{d.name}' is already declared",
+                           span)
+            else:
+                args.append(arg)
+        self.calls[d.name] = tuple(args)
+        self.own_calls.append(CCall(d.name, tuple(args), d.span))
 
     def enum_decl(self, d: ast.EnumDecl) -> None:
         if not self.declare(d.name, d.span, "enum"):
@@ -287,13 +314,17 @@ class _Checker:
         ok = True
         ev = tr.event
         if isinstance(ev, ast.AppCall):
-            if ev.call not in APP_CALLS:
-                self.error("TCP204", f"unknown application call '{ev.call}'"
-                           + did_you_mean(ev.call, APP_CALLS), self.name_span(ev.span, ev.call),
-                           "the calls are " + _and_list(sorted(APP_CALLS)))
+            if ev.call not in self.calls:
+                hint = did_you_mean(ev.call, self.calls)
+                notes = ["the calls are " + _and_list(sorted(self.calls))]
+                if not hint:  # a step of the user's program that the model has not declared
+                    notes.append(f"a call of the program's own is declared at top level: "
+                                 f"'call {ev.call}'")
+                self.error("TCP204", f"unknown application call '{ev.call}'" + hint,
+                           self.name_span(ev.span, ev.call), *notes)
                 ok = False
             else:
-                allowed = APP_CALLS[ev.call]
+                allowed = self.calls[ev.call]
                 if allowed and ev.arg not in allowed:
                     forms = _or_list(f"{ev.call}({a})" for a in allowed)
                     if ev.arg is None:

@@ -146,6 +146,14 @@ def valid_models(draw):
     if n_phases >= 2:
         lines.append(f"enum phase {{ {', '.join(PHASES[:n_phases])} }}")
     fields = [("f_ack", "int")] + ([("f_urg", "bool")] if draw(st.booleans()) else [])
+    # calls of the model's own, declared before or after the endpoint that takes them
+    own_calls = draw(st.lists(st.sampled_from(["drain(ONE)", "drain(ALL)", "abort"]),
+                              unique=True, max_size=3))
+    declared = (["call drain(ONE, ALL)"] * any(c.startswith("drain") for c in own_calls)
+                + ["call abort"] * ("abort" in own_calls))
+    calls_first = draw(st.booleans())
+    if calls_first:
+        lines += declared
     lines.append("segment {")
     lines += [f"    {name}: {'0..2' if kind == 'int' else 'bool'}" for name, kind in fields]
     lines.append("}")
@@ -181,7 +189,7 @@ def valid_models(draw):
         kind = draw(st.sampled_from(kinds))
         if kind == "call":
             event = "call " + draw(st.sampled_from(["close", "write", "read", "shutdown(SHUT_WR)",
-                                                    "shutdown(SHUT_RDWR)", "exit"]))
+                                                    "shutdown(SHUT_RDWR)", "exit", *own_calls]))
         elif kind == "recv":
             event = "recv " + " | ".join(draw(st.lists(st.sampled_from(FLAG_SETS), min_size=1,
                                                        max_size=3)))
@@ -201,6 +209,8 @@ def valid_models(draw):
         body = block(draw, scope, int_vars, bool_vars, fields, depth=1)
         lines.append(f"{head} {{\n        {body}\n    }}")
     lines.append("}")
+    if not calls_first:
+        lines += declared
 
     quick = st.sampled_from(["true", "false"] + params_bool)
     for name in ("client", "server"):
