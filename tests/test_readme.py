@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 
 from conftest import ROOT, run_tcpcheck
+from transcript import printed as _printed
+from transcript import shown
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -27,18 +29,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 
 def _shown(command: str) -> list[str]:
-    block = README.split(f"$ tcpcheck {command}\n", 1)[1].split("```", 1)[0]
-    assert block.strip(), f"the README shows no output for 'tcpcheck {command}'"
-    return [TIMING.sub("T s", ln.rstrip()) for ln in block.splitlines()]
-
-
-TIMING = re.compile(r"\d+\.\d+ s")
-
-
-def _printed(*args: str) -> list[str]:
-    result = run_tcpcheck(*args, "--no-progress")
-    assert result.returncode == 0, result.stderr
-    return [TIMING.sub("T s", ln.rstrip()) for ln in result.stdout.splitlines()]
+    return shown(README, command)
 
 
 def test_check_output_shown_in_readme_is_what_tcpcheck_prints():
