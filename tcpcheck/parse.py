@@ -166,7 +166,7 @@ _NAME_AFTER = {
     "RECV": "a segment flag (FIN, SYN, RST, ACK or DATA)",
     "VBAR": "a segment flag (FIN, SYN, RST, ACK or DATA)",
     "PLUS": "a segment flag (FIN, SYN, RST, ACK or DATA)",
-    "CALL": "an application call such as close or shutdown",
+    "CALL": "an application call's name (close, shutdown, or a call of the program's own)",
     "ARM": "a timer's name", "CANCEL": "a timer's name", "EXPIRE": "a timer's name",
     "AFTER": "a timer's name",
 }

@@ -17,7 +17,9 @@ FLAG_ORDER = ("SYN", "DATA", "FIN", "RST", "ACK")
 TCP_STATES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
               "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT")
 
-# Application calls an endpoint can react to, with the arguments each accepts.
+# The built-in application calls an endpoint can react to, with the arguments each accepts.
+# A model may declare calls of its own program beside them (`call drain(ONE, ALL)`):
+# model.CheckedModel.app_calls gives both.
 APP_CALLS: dict[str, tuple[str, ...]] = {
     "close": (), "shutdown": ("SHUT_RD", "SHUT_WR", "SHUT_RDWR"), "write": (), "read": (),
     "exit": (), "kill": (), "fork": (), "listen": (), "connect": (), "accept": (),
