@@ -2,7 +2,8 @@
 prints what they say, every model and spec they show is a file of docs/examples/ as it
 stands, every keyword of both languages appears in one of those examples, and the table of
 the default model's observations is the model's. The machinery is the README's
-(tests/transcript.py)."""
+(tests/transcript.py); `pytest tests/test_docs.py --update-golden` rewrites the output shown
+under each command (read the diff)."""
 from __future__ import annotations
 
 import re
@@ -15,7 +16,7 @@ from tcpcheck.parse import _parser as model_parser
 from tcpcheck.spec import _parser as spec_parser
 
 from conftest import DEFAULT_MODEL, ROOT
-from transcript import Block, blocks, check_example_file, commands, run
+from transcript import Block, blocks, check_example_file, commands, rewritten, run
 
 PAGES = ("docs/language.md", "docs/specs.md")
 # a ```text block is an outline of the syntax, not an example: it runs nothing
@@ -30,6 +31,7 @@ def _all(kind: str) -> list[tuple[str, Block]]:
     return [(page, b) for page in PAGES for b in _blocks(page) if b.info == kind]
 
 
+_REWRITTEN: set[str] = set()   # pages --update-golden has rewritten in this session
 COMMANDS = [(page, c) for page, b in _all("console") for c in commands(b)]
 
 
@@ -41,7 +43,11 @@ def test_every_block_of_the_reference_is_checked_or_an_outline():
 
 @pytest.mark.parametrize("page, command", COMMANDS,
                          ids=[f"{p}:{c.line}" for p, c in COMMANDS])
-def test_every_command_shown_prints_what_the_page_says(page, command):
+def test_every_command_shown_prints_what_the_page_says(page, command, request):
+    if request.config.getoption("--update-golden") and page not in _REWRITTEN:
+        path = ROOT / page
+        path.write_text(rewritten(path.read_text(encoding="utf-8")), encoding="utf-8")
+        _REWRITTEN.add(page)
     output, status = run(command)
     assert (output, status) == (list(command.output), command.exit), \
         f"{page}:{command.line}: tcpcheck {' '.join(command.args)}"

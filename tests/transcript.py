@@ -116,3 +116,23 @@ def check_example_file(block: Block) -> None:
     else:
         assert ("\n" + body) in ("\n" + text), (
             f"line {block.line}: these lines are not in {path.name} as they stand there")
+
+
+def rewritten(markdown: str) -> str:
+    """The page with what each command of its console blocks prints now, and its exit
+    status: `pytest tests/test_docs.py --update-golden` writes it (then read the diff)."""
+    lines, out, inside = markdown.split("\n"), [], False
+    for ln in lines:
+        if ln.startswith("```"):
+            inside = ln == "```console" and not inside
+            out.append(ln)
+        elif not inside:
+            out.append(ln)
+        elif ln.startswith("$ "):
+            out.append(ln)
+            result = run_tcpcheck(*shlex.split(ln[2:])[1:])
+            body = (result.stdout + result.stderr).rstrip("\n")
+            out += [x.rstrip() for x in body.split("\n")] if body else []
+            if result.returncode:
+                out.append(f"[exit {result.returncode}]")
+    return "\n".join(out)
