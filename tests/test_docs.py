@@ -108,7 +108,7 @@ def default_observations() -> dict[str, str]:
 def test_the_default_models_observations_are_the_ones_the_reference_lists():
     page = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
     table = page.split("## The default model's observations", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `(\w+)` \| ((?:\\\||[^|])+) \|", table, re.M)
+    rows = re.findall(r"^\| `(\w+)` \| ((?:\\\||[^|])+) \|", table, re.MULTILINE)
     listed = {name: events.strip() for name, events in rows}
     expected = default_observations()
     expected["segment_lost"] = "a loss on a `lossy` channel"  # recorded by the network

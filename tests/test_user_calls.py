@@ -110,3 +110,17 @@ def test_traces_ladders_and_replays_name_the_users_call():
     result = run_tcpcheck("replay", "docs/examples/drain.tcpm", "docs/examples/drained.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "accepted" in result.stdout and "drain(ONE)" in result.stdout
+
+
+def test_a_spec_names_a_call_with_arguments_without_one_for_any_of_them(tmp_path):
+    spec = tmp_path / "any_drain.spec"
+    spec.write_text(f'model "{EXAMPLE}"\n'
+                    "reachable server_drains: calls(server, drain)\n"
+                    "runs client_never_drains: never calls(client, drain)\n"
+                    "runs one_drain_is_a_drain: calls(server, drain(ONE)) implies "
+                    "calls(server, drain)\n", encoding="utf-8")
+    result = run_tcpcheck("check", str(spec), "--json", "--no-progress")
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdicts = {p["name"]: p["verdict"] for p in json.loads(result.stdout)["properties"]}
+    assert verdicts == {"server_drains": "holds", "client_never_drains": "holds",
+                        "one_drain_is_a_drain": "holds"}
