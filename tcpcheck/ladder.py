@@ -26,13 +26,17 @@ the k-th segment A sends to B is the k-th one that B receives or the network los
 """
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import graphviz
 
+from .lifelines import (Range, TimeAxis, TimerSpan, call_result, duration_text, fired_text,
+                        time_axis, timer_lines, timer_spans)
 from .params import assignments_text
-from .segment import Segment, field_texts, segment_text
+from .segment import Segment, field_texts, segment_text, wire_flags
 from .tcp import Flags
 from .render import Written, write_drawing
 
@@ -65,22 +69,49 @@ class Arrow:
     time_ms: float | None
     end_row: int | None = None       # row it was received or lost on; None: still in flight
     lost: bool = False
+    retransmits: str | None = None   # a FIN sent again: the model's name of the first one
+    wire: str | None = None          # a captured segment: its real flags and numbers
+    wire_ms: float | None = None     # and when the capture saw it (ms since its first)
 
     @property
     def length(self) -> int:
         return 1 if self.segment.flags & Flags.DATA else 0
 
     def label(self, with_time: bool = True) -> str:
+        """`[F.] seq=0 ack=1 len=0 (FIN+ACK)`: the flags as on the wire, the numbers (the
+        capture's own when it has them, else the model's units), then the model's reading
+        where the wire's flags do not say it all."""
         seg = self.segment.as_dict()
-        parts = [seg["flags"], f"seq={self.seq}"]
-        if "ack" in seg:
-            parts.append(f"ack={_num(seg['ack'])}")
-        parts.append(f"len={self.length}")
-        parts += field_texts(seg, ("flags", "ack"))
-        text = " ".join(parts)
-        if with_time and self.time_ms is not None:
+        if self.wire is not None:
+            parts = [self.wire]
+        else:
+            parts = [wire_flags(self.segment.flags), f"seq={self.seq}"]
+            if "ack" in seg:
+                parts.append(f"ack={_num(seg['ack'])}")
+            parts.append(f"len={self.length}")
+        reading = self.reading()
+        text = " ".join(parts) + (f" ({reading})" if reading else "")
+        if with_time and self.wire_ms is not None:
+            text += f"  captured at {_ms(self.wire_ms)} ms"
+        elif with_time and self.time_ms is not None:
             text += f"  t={_ms(self.time_ms)} ms"
         return text
+
+    def reading(self) -> str:
+        """The model's words for the segment when they add to its wire flags: FIN+ACK (a FIN
+        that acknowledges the peer's FIN), a retransmission and of what, its other fields."""
+        seg = self.segment.as_dict()
+        words = []
+        if self.retransmits is not None:
+            words.append(f"retransmitted {self.retransmits}")
+        elif str(self.segment.flags) not in _PLAIN:
+            words.append(str(self.segment.flags))
+        words += field_texts(seg, ("flags", "ack"))
+        return ", ".join(words)
+
+
+# the model's flags that say no more than their wire flags
+_PLAIN = ("FIN", "ACK", "DATA", "DATA+FIN", "RST", "SYN", "SYN+ACK", "RST+ACK")
 
 
 @dataclass
@@ -172,6 +203,7 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] | None = None
     wire: dict[tuple[str, str], list[Arrow]] = {}
     units = {name: 0 for name in instances}
     fin_seq: dict[str, int] = {}  # the seq of each side's first FIN
+    fin_flags: dict[str, str] = {}  # and the model's name of its flags
     prev_states: dict[str, str] = {}
     for i, step in enumerate(steps):
         row = Row(step)
@@ -197,9 +229,11 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] | None = None
                 got.end_row = i
             if who in instances:
                 text = _event_text(step)
+                result, obs = call_result(step)
                 if text:
-                    row.events[who] = text
-                for sent in step.get("sent") or []:
+                    row.events[who] = text + (f" {result}" if result else "")
+                wires, wire_ms = step.get("wire") or [], step.get("wire_ms") or []
+                for m, sent in enumerate(step.get("sent") or []):
                     seg = Segment.from_dict(sent)
                     fin = bool(seg.flags & Flags.FIN)
                     # a FIN sent again is a retransmission: it has the first one's seq
@@ -207,20 +241,31 @@ def analyse_run(steps: list[dict], instances: tuple[str, str] | None = None
                     seq = fin_seq[who] if again else units[who]
                     if seg.get("stale") and who in fin_seq:
                         seq = fin_seq[who]  # built before the FIN went out: the FIN's seq
-                    s = Arrow(who, _other(instances, who), seg, seq, i, step.get("time_ms"))
+                    s = Arrow(who, _other(instances, who), seg, seq, i, step.get("time_ms"),
+                              retransmits=fin_flags[who] if again else None,
+                              wire=_wire_text(wires[m]) if m < len(wires) else None,
+                              wire_ms=wire_ms[m] if m < len(wire_ms) else None)
                     if fin and not again:
-                        fin_seq[who] = units[who]
+                        fin_seq[who], fin_flags[who] = units[who], str(seg.flags)
                     if not again:
                         units[who] += _units(seg)
                     segments.append(s)
                     wire.setdefault((s.src, s.dst), []).append(s)
-            obs = list(step.get("observations") or [])
+            else:
+                obs = list(step.get("observations") or [])
             if obs and who in instances:
                 row.notes.setdefault(who, []).extend(obs)
             elif obs:
                 row.network.extend(obs)
         rows.append(row)
     return rows, segments
+
+
+def _wire_text(tcp: str) -> str:
+    """A captured segment tcpdump style, as the ladder labels it: "F. seq 1 ack 1 win 512 len 0"
+    becomes "[F.] seq 1 ack 1 len 0" (the window says nothing about the close)."""
+    flags, _sep, rest = tcp.partition(" ")
+    return f"[{flags}] " + re.sub(r"\bwin \d+ ", "", rest) if rest else f"[{flags}]"
 
 
 def _channel_ends(step: dict, instances: tuple[str, str]) -> tuple[str, str]:
@@ -271,8 +316,10 @@ def _text_width(text: str, size: float) -> float:
 
 
 def ladder_dot(steps: list[dict], title: str,
-               instances: tuple[str, str] | None = None) -> str:
-    """Graphviz DOT for the ladder diagram of one run (see the module docstring).
+               instances: tuple[str, str] | None = None,
+               timers: dict[str, dict[str, Range]] | None = None) -> str:
+    """Graphviz DOT for the ladder diagram of one run (see the module docstring); `timers`
+    the model's timer ranges (lifelines.timer_ranges), written where a timer is armed.
 
     Positions are fixed and the graph says `layout=neato`, so both `dot -Tsvg` and
     `neato -n -Tsvg` draw it as laid out here, and so does `render.write_drawing`."""
@@ -281,26 +328,33 @@ def ladder_dot(steps: list[dict], title: str,
     if params:
         label += "\\n" + _q(assignments_text(params))
     g = _new_graph(label)
-    _draw_ladder(g, steps, instances)
+    _draw_ladder(g, steps, instances, timers=timers)
     return g.source
 
 
 def ladder_pair_dot(left: list[dict], right: list[dict], title: str,
                     captions: tuple[str, str], marks: tuple[set[int], set[int]],
-                    instances: tuple[str, str] | None = None) -> str:
+                    instances: tuple[str, str] | None = None,
+                    timers: dict[str, dict[str, Range]] | None = None) -> str:
     """Two ladders side by side in one drawing (a capture and the model's nearest run), each
     under its caption; the segments numbered in `marks` (in the order sent) drawn in red,
     where the two part."""
     g = _new_graph(_q(title))
     instances = instances or instances_of(left + right)
-    top = max(len(left), len(right))
+    top = max(_axis(left).height, _axis(right).height)
     _lo, hi = _draw_ladder(g, left, instances, prefix="a_", caption=captions[0],
-                           marked=marks[0], top_rows=top)
+                           marked=marks[0], top_rows=top, timers=timers)
     # measure the right-hand ladder where it would stand, then move it clear of the left
-    lo2, _hi2 = _draw_ladder(_new_graph(""), right, instances, prefix="b_", top_rows=top)
+    lo2, _hi2 = _draw_ladder(_new_graph(""), right, instances, prefix="b_", top_rows=top,
+                             timers=timers)
     _draw_ladder(g, right, instances, prefix="b_", dx=hi - lo2 + 60, caption=captions[1],
-                 marked=marks[1], top_rows=top)
+                 marked=marks[1], top_rows=top, timers=timers)
     return g.source
+
+
+def _axis(steps: list[dict]) -> TimeAxis:
+    """The run's time axis (lifelines.time_axis): one row per step."""
+    return time_axis([step.get("time_ms") for step in steps])
 
 
 def _new_graph(label: str) -> graphviz.Digraph:
@@ -313,45 +367,78 @@ def _new_graph(label: str) -> graphviz.Digraph:
 
 
 _MARK = "#d01c1c"   # segments where a capture and the model part
+# timers, by order of first appearance in the run
+_TIMER_COLORS = ("#7b3fa0", "#2e7d32", "#b8860b", "#00838f", "#8d6e63", "#c2185b")
+_TRACK = 6.0           # points between two timer bars beside a lifeline
+_LINE_H = 12.5         # points a line of 10-point text takes in a column
+# how a timer bar ends: a bar across it when cancelled (or armed again), a dot when it fires
+_TIMER_END = {"cancelled": "tee", "restarted": "tee", "fired": "dot", "running": "none"}
 
 
 def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, str] | None,
                  prefix: str = "", dx: float = 0.0, caption: str | None = None,
-                 marked: set[int] | None = None, top_rows: int | None = None
+                 marked: set[int] | None = None, top_rows: float | None = None,
+                 timers: dict[str, dict[str, Range]] | None = None
                  ) -> tuple[float, float]:
     """Add one run's ladder to `g`, node names prefixed and moved `dx` points right; returns
     the drawing's left and right edges (points). Ladders drawn side by side pass the same
-    `top_rows` (the longer run's length) so that their first rows line up."""
+    `top_rows` (the taller run's height, in rows) so that their first rows line up."""
     instances = instances or instances_of(steps)
     rows, segments = analyse_run(steps, instances)
     left, right = instances
     n = len(rows)
     timed = any(row.step.get("time_ms") is not None for row in rows)
+    axis = _axis(steps)
+    spans = timer_spans(steps, instances)
+    words = timer_lines(spans, steps, timers)
+    palette: dict[str, str] = {}
+    for span in sorted(spans, key=lambda sp: (_first_row(sp), sp.timer)):
+        palette.setdefault(span.timer, _TIMER_COLORS[len(palette) % len(_TIMER_COLORS)])
     x = {left: dx, right: dx + _GAP}
     outward = {left: -1.0, right: 1.0}
     in_flight = [s for s in segments if s.end_row is None]
     P = prefix
     marked = marked or set()
-    top = n if top_rows is None else top_rows
+    top = axis.height if top_rows is None else top_rows
 
-    # y grows upwards in Graphviz: row 0 at the top, the lifelines end half a row (a row when
-    # segments are still on the wire) below the last step
-    def y(r: float) -> float:
-        return (top + 1 - r) * _ROW
-    bottom = y(n - 1 + (1.0 if in_flight else 0.5))
+    # y grows upwards in Graphviz: row 0 at the top, rows spaced by the time axis, the
+    # lifelines end half a row (a row when segments are still on the wire) below the last
+    def y_at(offset: float) -> float:
+        return (top + 2 - offset) * _ROW
 
-    # columns beside each lifeline, going outwards: state boxes, calls and timers, notes;
-    # offsets from the lifeline in points
+    def y(r: int) -> float:
+        return y_at(axis.offsets[r])
+    bottom = y_at(axis.height + (1.0 if in_flight else 0.5))
+
+    # what each row says beside each lifeline: its call or timer expiry and the timers it
+    # arms and cancels, one line each, [(text, colour)]
+    column: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    for r, row in enumerate(rows):
+        for name in instances:
+            lines = []
+            if name in row.events:
+                lines.append((_event_label(row, name, fired_text(spans, steps, r, name)), _INK))
+            lines += [(text, palette[timer]) for text, timer in words.get((r, name), [])]
+            if lines:
+                column[(r, name)] = lines
+
+    # columns beside each lifeline, going outwards: timer bars, state boxes, calls and
+    # timers, notes; offsets from the lifeline in points
+    tracks = {name: 1 + max((sp.track for sp in spans if sp.endpoint == name), default=-1)
+              for name in instances}
+    bars_w = {name: _TRACK * tracks[name] + (4 if tracks[name] else 0) for name in instances}
     state_w = max([_STATE_W] + [_text_width(t, 9) + 14 for row in rows
                                 for t in row.states.values()])
-    event_w = {name: max((_text_width(_event_label(row, name), 10) + 6 for row in rows
-                          if name in row.events), default=0.0) for name in instances}
+    width = {key: max(_text_width(t, 10) + 6 for t, _c in lines)
+             for key, lines in column.items()}
+    event_w = {name: max((w for (_r, who), w in width.items() if who == name), default=0.0)
+               for name in instances}
     notes_w = {name: max((_text_width(", ".join(row.notes[name]), 9) + 24 for row in rows
                           if name in row.notes), default=0.0) for name in instances}
-    state_off = 10 + state_w / 2
-    event_off = {name: 10 + state_w + 14 + event_w[name] / 2 for name in instances}
-    note_off = {name: 10 + state_w + 14 + event_w[name] + (14 if event_w[name] else 0)
-                + notes_w[name] / 2 for name in instances}
+    state_off = {name: 10 + bars_w[name] + state_w / 2 for name in instances}
+    event_off = {name: 10 + bars_w[name] + state_w + 14 for name in instances}  # near edge
+    note_off = {name: 10 + bars_w[name] + state_w + 14 + event_w[name]
+                + (14 if event_w[name] else 0) + notes_w[name] / 2 for name in instances}
     far_left = x[left] - note_off[left] - notes_w[left] / 2
 
     # header boxes and lifelines
@@ -387,11 +474,40 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
                    fontcolor=_DIM, fontsize="9", width=f"{_GUTTER_W / 72:.3f}", height="0.2",
                    fixedsize="true", pos=_pos(time_x, y(r)))
 
+    # a long gap, drawn compressed: a break across each lifeline, its length in the gutter
+    blocked: list[tuple[float, float, float, float]] = []
+    for r, ms in axis.gaps:
+        mid = y_at((axis.offsets[r - 1] + axis.offsets[r]) / 2)
+        g.node(f"{P}gap{r}", _q(duration_text(ms)) + "\\r", shape="plaintext", fontsize="10",
+               fontname=_FONT + "-Bold", fontcolor=_INK, width=f"{_GUTTER_W / 72:.3f}",
+               height="0.2", fixedsize="true", pos=_pos(time_x, mid))
+        for k, name in enumerate(instances):
+            g.node(f"{P}break{k}_{r}", "\u2248", shape="plaintext", fontsize="16", margin="0",
+                   style="filled", fillcolor="white", width="0.25", height="0.25",
+                   fixedsize="true", pos=_pos(x[name], mid))
+            blocked.append((x[name] - 8, mid - 7, x[name] + 8, mid + 7))
+
     # one invisible point per row and lifeline: the ends of the arrows
     for k, name in enumerate(instances):
         for r in range(n):
             g.node(f"{P}p{k}_{r}", "", shape="point", width="0.01", style="invis",
                    pos=_pos(x[name], y(r)))
+
+    # the timers: a bar beside the lifeline from the step that armed one to the step that
+    # ended it, ending in a bar (cancelled) or a dot (fired)
+    for j, sp in enumerate(spans):
+        k = instances.index(sp.endpoint)
+        tx = x[sp.endpoint] + outward[sp.endpoint] * (8 + _TRACK * sp.track)
+        y0 = y(sp.start_row) if sp.start_row is not None else head_y - _HEAD_H / 2 - 4
+        y1 = y(sp.end_row) if sp.end_row is not None else bottom
+        g.node(f"{P}timer{j}a", "", shape="point", width="0.01", style="invis",
+               pos=_pos(tx, y0))
+        g.node(f"{P}timer{j}b", "", shape="point", width="0.01", style="invis",
+               pos=_pos(tx, y1))
+        g.edge(f"{P}timer{j}a", f"{P}timer{j}b", color=palette[sp.timer], penwidth="2.4",
+               arrowhead=_TIMER_END[sp.end], arrowsize="0.5", id=f"{P}timer{k}_{j}",
+               tooltip=_q(f"{sp.endpoint}: {sp.timer} {sp.end}"),
+               **({"style": "dashed"} if sp.end == "running" else {}))
 
     # beside each lifeline: states, calls and timers, observations
     for r, row in enumerate(rows):
@@ -400,13 +516,16 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
                 g.node(f"{P}state{k}_{r}", _q(row.states[name]), shape="box",
                        style="rounded,filled", fillcolor="#f4f4f4", fontsize="9",
                        width=f"{state_w / 72:.3f}", height=f"{_STATE_H / 72:.3f}",
-                       fixedsize="true", pos=_pos(x[name] + outward[name] * state_off, y(r)))
-            if name in row.events:
-                just = "\\r" if outward[name] < 0 else "\\l"
-                g.node(f"{P}event{k}_{r}", _q(_event_label(row, name)) + just, shape="plaintext",
-                       fontname=_FONT + "-Oblique", width=f"{event_w[name] / 72:.3f}",
-                       height="0.25", fixedsize="true",
-                       pos=_pos(x[name] + outward[name] * event_off[name], y(r)))
+                       fixedsize="true",
+                       pos=_pos(x[name] + outward[name] * state_off[name], y(r)))
+            if (r, name) in column:
+                lines = column[(r, name)]
+                g.node(f"{P}event{k}_{r}", _column_label(lines, outward[name] < 0),
+                       shape="plaintext", fontname=_FONT + "-Oblique", margin="0",
+                       width=f"{width[(r, name)] / 72:.3f}",
+                       height=f"{(_LINE_H * len(lines) + 5) / 72:.3f}", fixedsize="true",
+                       pos=_pos(x[name] + outward[name] * (event_off[name]
+                                                           + width[(r, name)] / 2), y(r)))
             if name in row.notes:
                 g.node(f"{P}note{k}_{r}", _q(", ".join(row.notes[name])), shape="note",
                        style="filled", fillcolor="#fff6c8", color="#b8a040", fontsize="9",
@@ -415,7 +534,6 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
     # the segments: arrows first, then their labels, placed clear of each other
     arrows: list[tuple[float, float, float, float]] = []
     texts: list[str] = []
-    blocked: list[tuple[float, float, float, float]] = []
     for j, s in enumerate(segments):
         k = instances.index(s.src)
         x0, y0 = x[s.src], y(s.sent_row)
@@ -452,6 +570,18 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
                style="filled", fillcolor="white", height="0.18", margin="0.02,0.01",
                pos=_pos(cx, cy))
     return step_x - _GUTTER_W / 2, x[right] + note_off[right] + notes_w[right] / 2
+
+
+def _first_row(span: TimerSpan) -> int:
+    return -1 if span.start_row is None else span.start_row
+
+
+def _column_label(lines: list[tuple[str, str]], flush_right: bool) -> str:
+    """An HTML-like label: one line per (text, colour), flush towards the lifeline."""
+    br = f'<br align="{"right" if flush_right else "left"}"/>'
+    body = "".join(f'<font color="{ink}">{html.escape(text, quote=False)}</font>{br}'
+                   for text, ink in lines)
+    return f"<{body}>"
 
 
 _LABEL_H = 15.0
@@ -509,11 +639,13 @@ def _crosses(seg, box) -> bool:
     return True
 
 
-def _event_label(row: Row, name: str) -> str:
+def _event_label(row: Row, name: str, ran: str | None = None) -> str:
+    """The row's call or timer expiry, with how long the timer that fired had run (the time
+    of the step is in the gutter)."""
     text = row.events[name]
-    if row.step.get("time_ms") is not None:
-        text += f"  t={_ms(row.step['time_ms'])} ms"
-    return text
+    if ran and row.step.get("kind") == "expire":
+        return f"{text} after {ran}"
+    return text + (f" ({ran})" if ran else "")
 
 
 def write_ladder(steps: list[dict], title: str, out: Path,
