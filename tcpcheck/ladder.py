@@ -649,9 +649,10 @@ def _event_label(row: Row, name: str, ran: str | None = None) -> str:
 
 
 def write_ladder(steps: list[dict], title: str, out: Path,
-                 instances: tuple[str, str] | None = None) -> Written:
+                 instances: tuple[str, str] | None = None,
+                 timers: dict[str, dict[str, Range]] | None = None) -> Written:
     """Draw the ladder to `out` (.dot, .svg, .png or .pdf) with `render.write_drawing`."""
-    return write_drawing(ladder_dot(steps, title, instances), Path(out))
+    return write_drawing(ladder_dot(steps, title, instances, timers), Path(out))
 
 
 # ------------------------------------------------------------------ text
