@@ -569,7 +569,27 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
         g.node(f"{P}label{j}", _q(text), shape="plaintext", fontcolor=ink,
                style="filled", fillcolor="white", height="0.18", margin="0.02,0.01",
                pos=_pos(cx, cy))
+    legend = _legend(spans, segments)
+    if legend:
+        g.node(f"{P}legend", _q(legend), shape="plaintext", fontcolor=_DIM, fontsize="9",
+               pos=_pos((x[left] + x[right]) / 2, bottom - 16))
     return step_x - _GUTTER_W / 2, x[right] + note_off[right] + notes_w[right] / 2
+
+
+def _legend(spans: list[TimerSpan], segments: list[Arrow]) -> str:
+    """What the drawing's marks mean, when it has them: timer bars, the model's units."""
+    parts = []
+    if spans:
+        ends = {sp.end for sp in spans}
+        marks = [("in a bar when cancelled" + (" or rearmed" if "restarted" in ends else ""))
+                 if ends & {"cancelled", "restarted"} else None,
+                 "in a dot when fired" if "fired" in ends else None,
+                 "dashed when still running" if "running" in ends else None]
+        parts.append("coloured bars beside a lifeline: timers running, ending "
+                     + ", ".join(m for m in marks if m))
+    if any(s.wire is None for s in segments):
+        parts.append("seq, ack and len in the model's units (a FIN is one, data one)")
+    return "; ".join(parts)
 
 
 def _first_row(span: TimerSpan) -> int:
