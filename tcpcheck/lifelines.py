@@ -58,9 +58,7 @@ def range_text(r: Range) -> str:
         return f"[{duration_text(lo)}..inf]"
     if lo == hi:
         return f"[{duration_text(lo)}]"
-    if hi < 10:
-        return f"[{lo:g}..{duration_text(hi)}]"
-    if hi < 1000 and lo < 10:
+    if hi < 1000 and lo < 10:          # both in ms: the unit once
         return f"[{lo:g}..{duration_text(hi)}]"
     return f"[{duration_text(lo)}..{duration_text(hi)}]"
 
