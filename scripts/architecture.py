@@ -30,7 +30,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "exploration": ("explore",),
     "runs and views": ("run", "trace", "graph", "product", "timing", "simulate"),
     "properties": ("spec", "verify", "query", "behaviour"),
-    "drawing": ("ladder", "render"),
+    "drawing": ("lifelines", "ladder_run", "ladder", "render"),
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
                    "audit",
                    "conform"),

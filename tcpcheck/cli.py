@@ -22,6 +22,7 @@ from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_o
 from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
 from .explore import (Deadline, LimitReached, StopReason, explore as explore_states,  # `explore`
                       explore_each)                                                  # is the command
+from .lifelines import timer_ranges
 from .params import assignments_text
 from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
@@ -582,7 +583,8 @@ def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_
             steps = run_steps(ex, v.run, v.times)
             if ladder_dot is not None:
                 title = f"{v.name}: {v.verdict}"
-                w = save_drawing(ladder_dot(steps, title), out_dir / f"{v.name}.ladder.svg",
+                w = save_drawing(ladder_dot(steps, title, timers=timer_ranges(ex.system.model)),
+                                 out_dir / f"{v.name}.ladder.svg",
                                  deadline)
                 files.append(str(w.image_path or w.dot_path))
                 if w.message:
@@ -780,7 +782,8 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
-        written = save_drawing(ladder_dot(steps, title), output, deadline)
+        written = save_drawing(ladder_dot(steps, title, timers=timer_ranges(ex.system.model)),
+                               output, deadline)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -848,7 +851,8 @@ def simulate(model, seed, params, max_steps, time_limit, max_memory, output, as_
     ending = sim.ended.words or f"stopped after {max_steps} steps"
     title = f"{ts.model.name}: random run, seed {seed} ({ending})"
     if output is not None:
-        written = save_drawing(ladder_dot(steps, title), output, deadline)
+        written = save_drawing(ladder_dot(steps, title, timers=timer_ranges(ts.model)), output,
+                               deadline)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:

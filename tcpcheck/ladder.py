@@ -5,14 +5,24 @@ one from networking textbooks: the two endpoints' lifelines side by side, time f
 one slanted arrow per segment from the step that sent it to the step that received it, and
 each endpoint's TCP state written beside its lifeline whenever it changes.
 
-Layout. Every step is one row, `_ROW` points below the previous one. Every point of the
+Layout. Every step is one row; rows are spaced by the time between them where the run is
+timed, and a long gap (TIME_WAIT's minute) is drawn compressed, a break across the lifelines
+and its length in the gutter (lifelines.time_axis). Every point of the
 drawing is computed here and pinned (pos="x,y!" in points, `inputscale=72`, `layout=neato`,
 `splines=line`), so Graphviz only draws: straight arrows go exactly where they are meant to,
 and the output does not depend on a layout algorithm. Columns, left to right:
 
-    step | time | client notes | client calls, timers | client state | client lifeline
-         | segments | server lifeline | server state | server calls, timers | server notes
+    step | time | client notes | client calls, timers | client state | client timer bars
+         | client lifeline | segments | server lifeline | server timer bars | server state
+         | server calls, timers | server notes
 
+Each timer the run arms is a coloured bar beside its endpoint's lifeline, from the step that
+armed it to the step that cancelled it (the bar ends in a bar) or let it fire (a dot); the
+calls column says "arms delack [0..200 ms]", "cancels delack after 1 ms", and what a call
+returned ("read() -> ECONNRESET", lifelines.call_result). A segment is labelled as on the
+wire, `[F.] seq=0 ack=1 len=0`, in the model's units, then the model's reading where the
+wire's flags do not say it all ("FIN+ACK", "retransmitted FIN+ACK", "stale"); a segment of
+a capture (a step's "wire" list, replay_report) carries the capture's own numbers and time.
 A column only takes room when something is in it. A segment's label sits beside its arrow,
 near the middle, above it or else below it, wherever it overlaps no other label and crosses
 the fewest other arrows (crossing arrows, as in a simultaneous close, keep their labels
@@ -21,19 +31,19 @@ apart); labels have a white background and are drawn over the arrows
 of the loss, with the loss step's observations under it; a segment still on the wire when
 the run ends is a dashed arrow that stops at the bottom of the drawing.
 
-Sends are matched to receives per direction in FIFO order (the model's channels are FIFO):
-the k-th segment A sends to B is the k-th one that B receives or the network loses.
+The run is read into rows and arrows by tcpcheck.ladder_run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import html
 from pathlib import Path
 
 import graphviz
 
+from .ladder_run import Arrow, Row, analyse_run, instances_of, ms_text as _ms
+from .lifelines import (Range, TimeAxis, TimerSpan, duration_text, fired_text, time_axis,
+                        timer_lines, timer_spans)
 from .params import assignments_text
-from .segment import Segment, field_texts, segment_text
-from .tcp import Flags
 from .render import Written, write_drawing
 
 _FONT = "Helvetica"
@@ -46,205 +56,6 @@ _HEAD_H = 28.0
 _INK = "#222222"
 _DIM = "#777777"
 _COLORS = ("#1f5fa8", "#b2531b")   # arrows sent by the left / right endpoint
-
-# sequence space a segment uses (RFC 9293 3.4): SYN and FIN one unit each, data (one unit of
-# payload in the model) one
-_UNITS = Flags.SYN | Flags.FIN | Flags.DATA
-
-
-# ------------------------------------------------------------------ the run, as rows and arrows
-
-@dataclass
-class Arrow:
-    """One segment of the run on the drawing: who sent it, when, and how it ended."""
-    src: str
-    dst: str
-    segment: Segment
-    seq: int
-    sent_row: int
-    time_ms: float | None
-    end_row: int | None = None       # row it was received or lost on; None: still in flight
-    lost: bool = False
-
-    @property
-    def length(self) -> int:
-        return 1 if self.segment.flags & Flags.DATA else 0
-
-    def label(self, with_time: bool = True) -> str:
-        seg = self.segment.as_dict()
-        parts = [seg["flags"], f"seq={self.seq}"]
-        if "ack" in seg:
-            parts.append(f"ack={_num(seg['ack'])}")
-        parts.append(f"len={self.length}")
-        parts += field_texts(seg, ("flags", "ack"))
-        text = " ".join(parts)
-        if with_time and self.time_ms is not None:
-            text += f"  t={_ms(self.time_ms)} ms"
-        return text
-
-
-@dataclass
-class Row:
-    """What one step shows beside each lifeline."""
-    step: dict
-    states: dict[str, str] = field(default_factory=dict)      # endpoint -> state, when changed
-    events: dict[str, str] = field(default_factory=dict)      # endpoint -> call / timer text
-    notes: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> observations
-    network: list[str] = field(default_factory=list)          # observations of a loss
-
-
-def _num(v) -> str:
-    return str(int(v)) if isinstance(v, bool) else str(v)
-
-
-def _ms(t: float) -> str:
-    """A time in ms, short: 41, 0.5, 60041.25."""
-    if float(t).is_integer():
-        return str(int(t))
-    return f"{t:.3f}".rstrip("0").rstrip(".")
-
-
-def _units(seg: Segment) -> int:
-    return bin(seg.flags & _UNITS).count("1")
-
-
-def _other(instances: tuple[str, str], name: str) -> str:
-    return instances[1] if name == instances[0] else instances[0]
-
-
-def _event_text(step: dict) -> str | None:
-    """The call or timer expiry of a step, as written beside the lifeline (None: nothing)."""
-    kind = step.get("kind")
-    fired = (step.get("timers") or {}).get("fired")
-    if kind == "call":
-        text = step.get("event") or "call"
-        if fired:
-            text += f" after {fired}"
-    elif kind == "expire":
-        text = step.get("event") or f"{fired} expires"
-    elif fired:
-        text = f"{fired} expires"
-    else:
-        return None
-    return text
-
-
-# the instance names of the shipped models; their ladders keep this order
-_CLASSIC = ("client", "server")
-
-
-def instances_of(steps: list[dict]) -> tuple[str, str]:
-    """The two endpoints a run's ladder draws, left then right.
-
-    A run of a model whose instances are `client` and `server` keeps that order whichever
-    acts first; other names are taken in the model's order (the keys of `tcp_states`), then
-    in the order they act (models without `tcp_state`). An endpoint that never shows up is
-    drawn as an idle `peer` lifeline, so that a ladder always has two sides."""
-    found: list[str] = []
-    for step in steps:
-        names = list(step.get("tcp_states") or {})
-        who = step.get("endpoint")
-        if who is not None and who != "network":
-            names.append(who)
-        src, sep, dst = (step.get("channel") or "").partition("->")
-        if sep:
-            names += [src.strip(), dst.strip()]
-        found.extend(n for n in names if isinstance(n, str) and n not in found)
-    if set(found) <= set(_CLASSIC):
-        return _CLASSIC
-    found += [n for n in ("peer", "other peer") if n not in found]
-    return found[0], found[1]
-
-
-def analyse_run(steps: list[dict], instances: tuple[str, str] | None = None
-                ) -> tuple[list[Row], list[Arrow]]:
-    """Rows (one per step) and arrows (one per segment, in the order sent), sends matched to
-    receives.
-
-    Raises ValueError when the steps do not fit together: a step by an endpoint that is not
-    one of `instances`, or a receive or loss with nothing on the wire, or a different segment
-    at the head of the channel than the one received."""
-    instances = instances or instances_of(steps)
-    if len(instances) != 2 or instances[0] == instances[1]:
-        raise ValueError(f"a ladder has two different endpoints, not {instances!r}")
-    rows: list[Row] = []
-    segments: list[Arrow] = []
-    wire: dict[tuple[str, str], list[Arrow]] = {}
-    units = {name: 0 for name in instances}
-    fin_seq: dict[str, int] = {}  # the seq of each side's first FIN
-    prev_states: dict[str, str] = {}
-    for i, step in enumerate(steps):
-        row = Row(step)
-        states = step.get("tcp_states") or {}
-        for name in instances:
-            if name in states and (i == 0 or states[name] != prev_states.get(name)):
-                row.states[name] = states[name]
-        prev_states = dict(states)
-        who = step.get("endpoint")
-        if i > 0 or "params" not in step:
-            kind = step.get("kind")
-            if kind == "loss":
-                src, dst = _channel_ends(step, instances)
-                got = _take(wire, src, dst, step.get("lost"), f"step {step.get('step', i)}: "
-                            "the network loses")
-                got.end_row, got.lost = i, True
-            elif who not in instances:
-                raise ValueError(f"step {step.get('step', i)}: endpoint {who!r} is not one of "
-                                 f"{instances[0]!r}, {instances[1]!r}")
-            if kind == "recv" and step.get("received") is not None:
-                got = _take(wire, _other(instances, who), who, step["received"],
-                            f"step {step.get('step', i)}: {who} receives")
-                got.end_row = i
-            if who in instances:
-                text = _event_text(step)
-                if text:
-                    row.events[who] = text
-                for sent in step.get("sent") or []:
-                    seg = Segment.from_dict(sent)
-                    fin = bool(seg.flags & Flags.FIN)
-                    # a FIN sent again is a retransmission: it has the first one's seq
-                    again = fin and who in fin_seq
-                    seq = fin_seq[who] if again else units[who]
-                    if seg.get("stale") and who in fin_seq:
-                        seq = fin_seq[who]  # built before the FIN went out: the FIN's seq
-                    s = Arrow(who, _other(instances, who), seg, seq, i, step.get("time_ms"))
-                    if fin and not again:
-                        fin_seq[who] = units[who]
-                    if not again:
-                        units[who] += _units(seg)
-                    segments.append(s)
-                    wire.setdefault((s.src, s.dst), []).append(s)
-            obs = list(step.get("observations") or [])
-            if obs and who in instances:
-                row.notes.setdefault(who, []).extend(obs)
-            elif obs:
-                row.network.extend(obs)
-        rows.append(row)
-    return rows, segments
-
-
-def _channel_ends(step: dict, instances: tuple[str, str]) -> tuple[str, str]:
-    channel = step.get("channel") or ""
-    src, sep, dst = channel.partition("->")
-    src, dst = src.strip(), dst.strip()
-    if not sep or {src, dst} != set(instances):
-        raise ValueError(f"step {step.get('step')}: cannot tell the direction of channel "
-                         f"{channel!r} between {instances[0]!r} and {instances[1]!r}")
-    return src, dst
-
-
-def _take(wire, src: str, dst: str, seg: dict | None, what: str) -> Arrow:
-    """The oldest segment on the wire from src to dst, which `what` (receives or loses)."""
-    queue = wire.get((src, dst)) or []
-    if not queue:
-        raise ValueError(f"{what} a segment from {src} to {dst}, but none is on the wire")
-    head = queue.pop(0)
-    # the same flags and fields, in whatever order the step lists the fields
-    if seg is not None and dict(seg) != head.segment.as_dict():
-        raise ValueError(f"{what} {segment_text(seg)}, but the oldest segment from {src} to "
-                         f"{dst} on the wire is {head.segment.text()}")
-    return head
-
 
 # ------------------------------------------------------------------ DOT
 
@@ -271,8 +82,10 @@ def _text_width(text: str, size: float) -> float:
 
 
 def ladder_dot(steps: list[dict], title: str,
-               instances: tuple[str, str] | None = None) -> str:
-    """Graphviz DOT for the ladder diagram of one run (see the module docstring).
+               instances: tuple[str, str] | None = None,
+               timers: dict[str, dict[str, Range]] | None = None) -> str:
+    """Graphviz DOT for the ladder diagram of one run (see the module docstring); `timers`
+    the model's timer ranges (lifelines.timer_ranges), written where a timer is armed.
 
     Positions are fixed and the graph says `layout=neato`, so both `dot -Tsvg` and
     `neato -n -Tsvg` draw it as laid out here, and so does `render.write_drawing`."""
@@ -281,26 +94,33 @@ def ladder_dot(steps: list[dict], title: str,
     if params:
         label += "\\n" + _q(assignments_text(params))
     g = _new_graph(label)
-    _draw_ladder(g, steps, instances)
+    _draw_ladder(g, steps, instances, timers=timers)
     return g.source
 
 
 def ladder_pair_dot(left: list[dict], right: list[dict], title: str,
                     captions: tuple[str, str], marks: tuple[set[int], set[int]],
-                    instances: tuple[str, str] | None = None) -> str:
+                    instances: tuple[str, str] | None = None,
+                    timers: dict[str, dict[str, Range]] | None = None) -> str:
     """Two ladders side by side in one drawing (a capture and the model's nearest run), each
     under its caption; the segments numbered in `marks` (in the order sent) drawn in red,
     where the two part."""
     g = _new_graph(_q(title))
     instances = instances or instances_of(left + right)
-    top = max(len(left), len(right))
+    top = max(_axis(left).height, _axis(right).height)
     _lo, hi = _draw_ladder(g, left, instances, prefix="a_", caption=captions[0],
-                           marked=marks[0], top_rows=top)
+                           marked=marks[0], top_rows=top, timers=timers)
     # measure the right-hand ladder where it would stand, then move it clear of the left
-    lo2, _hi2 = _draw_ladder(_new_graph(""), right, instances, prefix="b_", top_rows=top)
+    lo2, _hi2 = _draw_ladder(_new_graph(""), right, instances, prefix="b_", top_rows=top,
+                             timers=timers)
     _draw_ladder(g, right, instances, prefix="b_", dx=hi - lo2 + 60, caption=captions[1],
-                 marked=marks[1], top_rows=top)
+                 marked=marks[1], top_rows=top, timers=timers)
     return g.source
+
+
+def _axis(steps: list[dict]) -> TimeAxis:
+    """The run's time axis (lifelines.time_axis): one row per step."""
+    return time_axis([step.get("time_ms") for step in steps])
 
 
 def _new_graph(label: str) -> graphviz.Digraph:
@@ -313,45 +133,78 @@ def _new_graph(label: str) -> graphviz.Digraph:
 
 
 _MARK = "#d01c1c"   # segments where a capture and the model part
+# timers, by order of first appearance in the run
+_TIMER_COLORS = ("#7b3fa0", "#2e7d32", "#b8860b", "#00838f", "#8d6e63", "#c2185b")
+_TRACK = 6.0           # points between two timer bars beside a lifeline
+_LINE_H = 12.5         # points a line of 10-point text takes in a column
+# how a timer bar ends: a bar across it when cancelled (or armed again), a dot when it fires
+_TIMER_END = {"cancelled": "tee", "restarted": "tee", "fired": "dot", "running": "none"}
 
 
 def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, str] | None,
                  prefix: str = "", dx: float = 0.0, caption: str | None = None,
-                 marked: set[int] | None = None, top_rows: int | None = None
+                 marked: set[int] | None = None, top_rows: float | None = None,
+                 timers: dict[str, dict[str, Range]] | None = None
                  ) -> tuple[float, float]:
     """Add one run's ladder to `g`, node names prefixed and moved `dx` points right; returns
     the drawing's left and right edges (points). Ladders drawn side by side pass the same
-    `top_rows` (the longer run's length) so that their first rows line up."""
+    `top_rows` (the taller run's height, in rows) so that their first rows line up."""
     instances = instances or instances_of(steps)
     rows, segments = analyse_run(steps, instances)
     left, right = instances
     n = len(rows)
     timed = any(row.step.get("time_ms") is not None for row in rows)
+    axis = _axis(steps)
+    spans = timer_spans(steps, instances)
+    words = timer_lines(spans, steps, timers)
+    palette: dict[str, str] = {}
+    for span in sorted(spans, key=lambda sp: (_first_row(sp), sp.timer)):
+        palette.setdefault(span.timer, _TIMER_COLORS[len(palette) % len(_TIMER_COLORS)])
     x = {left: dx, right: dx + _GAP}
     outward = {left: -1.0, right: 1.0}
     in_flight = [s for s in segments if s.end_row is None]
     P = prefix
     marked = marked or set()
-    top = n if top_rows is None else top_rows
+    top = axis.height if top_rows is None else top_rows
 
-    # y grows upwards in Graphviz: row 0 at the top, the lifelines end half a row (a row when
-    # segments are still on the wire) below the last step
-    def y(r: float) -> float:
-        return (top + 1 - r) * _ROW
-    bottom = y(n - 1 + (1.0 if in_flight else 0.5))
+    # y grows upwards in Graphviz: row 0 at the top, rows spaced by the time axis, the
+    # lifelines end half a row (a row when segments are still on the wire) below the last
+    def y_at(offset: float) -> float:
+        return (top + 2 - offset) * _ROW
 
-    # columns beside each lifeline, going outwards: state boxes, calls and timers, notes;
-    # offsets from the lifeline in points
+    def y(r: int) -> float:
+        return y_at(axis.offsets[r])
+    bottom = y_at(axis.height + (1.0 if in_flight else 0.5))
+
+    # what each row says beside each lifeline: its call or timer expiry and the timers it
+    # arms and cancels, one line each, [(text, colour)]
+    column: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    for r, row in enumerate(rows):
+        for name in instances:
+            lines = []
+            if name in row.events:
+                lines.append((_event_label(row, name, fired_text(spans, steps, r, name)), _INK))
+            lines += [(text, palette[timer]) for text, timer in words.get((r, name), [])]
+            if lines:
+                column[(r, name)] = lines
+
+    # columns beside each lifeline, going outwards: timer bars, state boxes, calls and
+    # timers, notes; offsets from the lifeline in points
+    tracks = {name: 1 + max((sp.track for sp in spans if sp.endpoint == name), default=-1)
+              for name in instances}
+    bars_w = {name: _TRACK * tracks[name] + (4 if tracks[name] else 0) for name in instances}
     state_w = max([_STATE_W] + [_text_width(t, 9) + 14 for row in rows
                                 for t in row.states.values()])
-    event_w = {name: max((_text_width(_event_label(row, name), 10) + 6 for row in rows
-                          if name in row.events), default=0.0) for name in instances}
+    width = {key: max(_text_width(t, 10) + 6 for t, _c in lines)
+             for key, lines in column.items()}
+    event_w = {name: max((w for (_r, who), w in width.items() if who == name), default=0.0)
+               for name in instances}
     notes_w = {name: max((_text_width(", ".join(row.notes[name]), 9) + 24 for row in rows
                           if name in row.notes), default=0.0) for name in instances}
-    state_off = 10 + state_w / 2
-    event_off = {name: 10 + state_w + 14 + event_w[name] / 2 for name in instances}
-    note_off = {name: 10 + state_w + 14 + event_w[name] + (14 if event_w[name] else 0)
-                + notes_w[name] / 2 for name in instances}
+    state_off = {name: 10 + bars_w[name] + state_w / 2 for name in instances}
+    event_off = {name: 10 + bars_w[name] + state_w + 14 for name in instances}  # near edge
+    note_off = {name: 10 + bars_w[name] + state_w + 14 + event_w[name]
+                + (14 if event_w[name] else 0) + notes_w[name] / 2 for name in instances}
     far_left = x[left] - note_off[left] - notes_w[left] / 2
 
     # header boxes and lifelines
@@ -387,11 +240,40 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
                    fontcolor=_DIM, fontsize="9", width=f"{_GUTTER_W / 72:.3f}", height="0.2",
                    fixedsize="true", pos=_pos(time_x, y(r)))
 
+    # a long gap, drawn compressed: a break across each lifeline, its length in the gutter
+    blocked: list[tuple[float, float, float, float]] = []
+    for r, ms in axis.gaps:
+        mid = y_at((axis.offsets[r - 1] + axis.offsets[r]) / 2)
+        g.node(f"{P}gap{r}", _q(duration_text(ms)) + "\\r", shape="plaintext", fontsize="10",
+               fontname=_FONT + "-Bold", fontcolor=_INK, width=f"{_GUTTER_W / 72:.3f}",
+               height="0.2", fixedsize="true", pos=_pos(time_x, mid))
+        for k, name in enumerate(instances):
+            g.node(f"{P}break{k}_{r}", "\u2248", shape="plaintext", fontsize="16", margin="0",
+                   style="filled", fillcolor="white", width="0.25", height="0.25",
+                   fixedsize="true", pos=_pos(x[name], mid))
+            blocked.append((x[name] - 8, mid - 7, x[name] + 8, mid + 7))
+
     # one invisible point per row and lifeline: the ends of the arrows
     for k, name in enumerate(instances):
         for r in range(n):
             g.node(f"{P}p{k}_{r}", "", shape="point", width="0.01", style="invis",
                    pos=_pos(x[name], y(r)))
+
+    # the timers: a bar beside the lifeline from the step that armed one to the step that
+    # ended it, ending in a bar (cancelled) or a dot (fired)
+    for j, sp in enumerate(spans):
+        k = instances.index(sp.endpoint)
+        tx = x[sp.endpoint] + outward[sp.endpoint] * (8 + _TRACK * sp.track)
+        y0 = y(sp.start_row) if sp.start_row is not None else head_y - _HEAD_H / 2 - 4
+        y1 = y(sp.end_row) if sp.end_row is not None else bottom
+        g.node(f"{P}timer{j}a", "", shape="point", width="0.01", style="invis",
+               pos=_pos(tx, y0))
+        g.node(f"{P}timer{j}b", "", shape="point", width="0.01", style="invis",
+               pos=_pos(tx, y1))
+        g.edge(f"{P}timer{j}a", f"{P}timer{j}b", color=palette[sp.timer], penwidth="2.4",
+               arrowhead=_TIMER_END[sp.end], arrowsize="0.5", id=f"{P}timer{k}_{j}",
+               tooltip=_q(f"{sp.endpoint}: {sp.timer} {sp.end}"),
+               **({"style": "dashed"} if sp.end == "running" else {}))
 
     # beside each lifeline: states, calls and timers, observations
     for r, row in enumerate(rows):
@@ -400,13 +282,16 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
                 g.node(f"{P}state{k}_{r}", _q(row.states[name]), shape="box",
                        style="rounded,filled", fillcolor="#f4f4f4", fontsize="9",
                        width=f"{state_w / 72:.3f}", height=f"{_STATE_H / 72:.3f}",
-                       fixedsize="true", pos=_pos(x[name] + outward[name] * state_off, y(r)))
-            if name in row.events:
-                just = "\\r" if outward[name] < 0 else "\\l"
-                g.node(f"{P}event{k}_{r}", _q(_event_label(row, name)) + just, shape="plaintext",
-                       fontname=_FONT + "-Oblique", width=f"{event_w[name] / 72:.3f}",
-                       height="0.25", fixedsize="true",
-                       pos=_pos(x[name] + outward[name] * event_off[name], y(r)))
+                       fixedsize="true",
+                       pos=_pos(x[name] + outward[name] * state_off[name], y(r)))
+            if (r, name) in column:
+                lines = column[(r, name)]
+                g.node(f"{P}event{k}_{r}", _column_label(lines, outward[name] < 0),
+                       shape="plaintext", fontname=_FONT + "-Oblique", margin="0",
+                       width=f"{width[(r, name)] / 72:.3f}",
+                       height=f"{(_LINE_H * len(lines) + 5) / 72:.3f}", fixedsize="true",
+                       pos=_pos(x[name] + outward[name] * (event_off[name]
+                                                           + width[(r, name)] / 2), y(r)))
             if name in row.notes:
                 g.node(f"{P}note{k}_{r}", _q(", ".join(row.notes[name])), shape="note",
                        style="filled", fillcolor="#fff6c8", color="#b8a040", fontsize="9",
@@ -415,7 +300,6 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
     # the segments: arrows first, then their labels, placed clear of each other
     arrows: list[tuple[float, float, float, float]] = []
     texts: list[str] = []
-    blocked: list[tuple[float, float, float, float]] = []
     for j, s in enumerate(segments):
         k = instances.index(s.src)
         x0, y0 = x[s.src], y(s.sent_row)
@@ -451,7 +335,39 @@ def _draw_ladder(g: graphviz.Digraph, steps: list[dict], instances: tuple[str, s
         g.node(f"{P}label{j}", _q(text), shape="plaintext", fontcolor=ink,
                style="filled", fillcolor="white", height="0.18", margin="0.02,0.01",
                pos=_pos(cx, cy))
+    legend = _legend(spans, segments)
+    if legend:
+        g.node(f"{P}legend", _q(legend), shape="plaintext", fontcolor=_DIM, fontsize="9",
+               pos=_pos((x[left] + x[right]) / 2, bottom - 16))
     return step_x - _GUTTER_W / 2, x[right] + note_off[right] + notes_w[right] / 2
+
+
+def _legend(spans: list[TimerSpan], segments: list[Arrow]) -> str:
+    """What the drawing's marks mean, when it has them: timer bars, the model's units."""
+    parts = []
+    if spans:
+        ends = {sp.end for sp in spans}
+        marks = [("in a bar when cancelled" + (" or rearmed" if "restarted" in ends else ""))
+                 if ends & {"cancelled", "restarted"} else None,
+                 "in a dot when fired" if "fired" in ends else None,
+                 "dashed when still running" if "running" in ends else None]
+        parts.append("coloured bars beside a lifeline: timers running, ending "
+                     + ", ".join(m for m in marks if m))
+    if any(s.wire is None for s in segments):
+        parts.append("seq, ack and len in the model's units (a FIN is one, data one)")
+    return "; ".join(parts)
+
+
+def _first_row(span: TimerSpan) -> int:
+    return -1 if span.start_row is None else span.start_row
+
+
+def _column_label(lines: list[tuple[str, str]], flush_right: bool) -> str:
+    """An HTML-like label: one line per (text, colour), flush towards the lifeline."""
+    br = f'<br align="{"right" if flush_right else "left"}"/>'
+    body = "".join(f'<font color="{ink}">{html.escape(text, quote=False)}</font>{br}'
+                   for text, ink in lines)
+    return f"<{body}>"
 
 
 _LABEL_H = 15.0
@@ -509,17 +425,20 @@ def _crosses(seg, box) -> bool:
     return True
 
 
-def _event_label(row: Row, name: str) -> str:
+def _event_label(row: Row, name: str, ran: str | None = None) -> str:
+    """The row's call or timer expiry, with how long the timer that fired had run (the time
+    of the step is in the gutter)."""
     text = row.events[name]
-    if row.step.get("time_ms") is not None:
-        text += f"  t={_ms(row.step['time_ms'])} ms"
-    return text
+    if ran and row.step.get("kind") == "expire":
+        return f"{text} after {ran}"
+    return text + (f" ({ran})" if ran else "")
 
 
 def write_ladder(steps: list[dict], title: str, out: Path,
-                 instances: tuple[str, str] | None = None) -> Written:
+                 instances: tuple[str, str] | None = None,
+                 timers: dict[str, dict[str, Range]] | None = None) -> Written:
     """Draw the ladder to `out` (.dot, .svg, .png or .pdf) with `render.write_drawing`."""
-    return write_drawing(ladder_dot(steps, title, instances), Path(out))
+    return write_drawing(ladder_dot(steps, title, instances, timers), Path(out))
 
 
 # ------------------------------------------------------------------ text

@@ -15,6 +15,7 @@ from .tcp import Flags
 from .capture import Capture
 from .diagnostics import Diagnostic
 from .ladder import ladder_dot, ladder_pair_dot, ladder_text
+from .lifelines import timer_ranges
 from .oneside import with_peer
 from .explore import StopReason
 from .replay import Replay
@@ -275,10 +276,33 @@ def capture_steps(cap: Capture) -> list[dict]:
     for seg in cap.segments:
         peer = "server" if seg.side == "client" else "client"
         steps.append({"step": f"#{seg.number}", "endpoint": seg.side, "kind": "send",
-                      "sent": [seg.as_model()], "time_ms": seg.time_ms})
+                      "sent": [seg.as_model()], "wire": [seg.tcp], "wire_ms": [seg.time_ms],
+                      "time_ms": seg.time_ms})
         steps.append({"step": "", "endpoint": peer, "kind": "recv",
                       "received": seg.as_model(), "time_ms": seg.time_ms})
     return steps
+
+
+def with_wire(steps: list[dict], cap: Capture) -> list[dict]:
+    """The matching run's steps with each segment's real numbers from the capture (a "wire"
+    list beside "sent"): the run sends the capture's segments in the capture's order, each
+    side's k-th send its k-th captured segment, with the capture's time of it ("wire_ms"); a
+    send the capture does not show (flags that differ) keeps the model's numbers."""
+    queue = {side: [seg for seg in cap.segments if seg.side == side]
+             for side in {seg.side for seg in cap.segments}}
+    out = []
+    for step in steps:
+        mine = queue.get(step.get("endpoint"), [])
+        wire, wire_ms = [], []
+        for sent in step.get("sent") or []:
+            if mine and str(mine[0].flags) == sent.get("flags"):
+                seg = mine.pop(0)
+                wire.append(seg.tcp)
+                wire_ms.append(seg.time_ms)
+            else:
+                break
+        out.append({**step, "wire": wire, "wire_ms": wire_ms} if wire else step)
+    return out
 
 
 def replay_dot(r: Replay) -> str | None:
@@ -289,7 +313,8 @@ def replay_dot(r: Replay) -> str | None:
     if r.accepted:
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         title = f"{Path(r.capture.source).name}: accepted ({r.kind or 'run'})"
-        return ladder_dot(with_choices(r, _steps(r, times)), title)
+        return ladder_dot(with_wire(with_choices(r, _steps(r, times)), r.capture), title,
+                          timers=timer_ranges(r.system.model))
     at = f"#{r.failed_at.number} {r.failed_at.side} {segment_text(r.failed_at.as_model())}" \
         if r.failed_at else "the end of the capture"
     title = f"{Path(r.capture.source).name}: rejected at {at}"
@@ -300,7 +325,8 @@ def replay_dot(r: Replay) -> str | None:
     marks = ({r.failed_at.number - 1} if r.failed_at else set(),
              set(range(n_model - n_alt, n_model)))
     return ladder_pair_dot(capture_steps(r.capture), model, title,
-                           ("the capture", "the nearest run of the model"), marks)
+                           ("the capture", "the nearest run of the model"), marks,
+                           timers=timer_ranges(r.system.model))
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,3 +56,18 @@ def field_texts(seg: dict, skip: tuple[str, ...] = ("flags",)) -> list[str]:
             continue
         out.append(k if v is True else f"{k}={v}")
     return out
+
+
+def wire_flags(flags: Flags) -> str:
+    """The flags as tcpdump prints them, `[F.]`: S, F, P (data), R, then `.` for ACK.
+
+    On the wire every segment after the handshake carries ACK, so the model's FIN (its first
+    FIN) and FIN+ACK (a FIN that acknowledges the peer's FIN) are both `[F.]`, its ACK `[.]`,
+    DATA `[P.]`, DATA+FIN `[FP.]`. The model does not say whether its RST carries ACK (Linux
+    sets it on the RST of close() and of SO_LINGER 0, not on one answering a segment for a
+    closed connection): RST is `[R]`, RST+ACK `[R.]`."""
+    letters = "".join(letter for bit, letter in ((Flags.SYN, "S"), (Flags.FIN, "F"),
+                                                 (Flags.DATA, "P"), (Flags.RST, "R"))
+                      if flags & bit)
+    acks = bool(flags & Flags.ACK) or not flags & (Flags.SYN | Flags.RST)
+    return f"[{letters}{'.' if acks else ''}]"
