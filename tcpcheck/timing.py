@@ -904,12 +904,15 @@ class PinnedRun:
     constraints of the form t_b - t_a <= c (difference constraints), and so does projecting
     onto the pinned steps. Their tightest form is the largest t_b - t_a for each ordered pair
     of pinned steps (z3's Optimize, once per pair), and pins fit exactly when every pinned
-    difference is within it: a question is then a few comparisons, no solver."""
+    difference is within it: a question is then a few comparisons, no solver.
+
+    The bounds of every pair come from one Optimize in z3's box mode (each objective on its
+    own), a few milliseconds a pair; a run is reduced once it has been asked more than
+    BOX_AFTER times and more than PAIR_COST checks per pair of its pins (a solver check costs
+    about a pair's optimization: a long run asked rarely keeps the solver)."""
 
     BOX_AFTER = 32
-    # an optimization per ordered pair of pins: a long connection's bounds cost more than
-    # its connections' solver checks save
-    BOX_PINS = 6
+    PAIR_COST = 3
 
     def __init__(self, ts: TransitionSystem, variants: list[Variant]):
         b = _Builder(ts, None)
@@ -928,7 +931,7 @@ class PinnedRun:
         self.asked += 1
         steps = tuple(step for step, _ms, _ in pinned or ())
         if (self.asked > self.BOX_AFTER and self._box_steps != steps
-                and len(steps) <= self.BOX_PINS):
+                and self.asked > self.PAIR_COST * len(steps) * (len(steps) - 1)):
             self._make_box(steps)
         if self._box_steps == steps and steps:
             return self._in_box(pinned)
@@ -953,16 +956,15 @@ class PinnedRun:
             self.BOX_AFTER = float("inf")
 
     def _fill_box(self, steps: tuple[int, ...]) -> None:
-        for a in steps:
-            for b in steps:
-                if a == b:
-                    continue
-                opt = z3.Optimize()
-                opt.add(*self.facts)
-                h = opt.maximize(self.t[b] - self.t[a])
-                if opt.check() != z3.sat:
-                    raise ValueError("no answer from the optimizer")
-                self._box[(a, b)] = _optimum(opt.upper(h))
+        opt = z3.Optimize()
+        opt.set(priority="box")       # each pair's largest difference on its own
+        opt.add(*self.facts)
+        goals = {(a, b): opt.maximize(self.t[b] - self.t[a])
+                 for a in steps for b in steps if a != b}
+        if opt.check() != z3.sat:
+            raise ValueError("no answer from the optimizer")
+        for pair, goal in goals.items():
+            self._box[pair] = _optimum(opt.upper(goal))
 
     def _in_box(self, pinned: list[tuple[int, float, str]]) -> bool:
         if self._never:

@@ -226,7 +226,7 @@ def test_the_timing_bounds_answer_as_the_solver_does(name):
     variants = Run.of(base.view, base.run).variants
     pinned = _pinned(cap, variants)
     solver, box = PinnedRun(ts, variants), PinnedRun(ts, variants)
-    solver.BOX_AFTER, box.BOX_AFTER = 10 ** 9, 0
+    solver.BOX_AFTER, box.BOX_AFTER, box.PAIR_COST = 10 ** 9, 0, 0
     rng = random.Random(7)
     answers = []
     for k in range(60):
