@@ -471,12 +471,13 @@ def _settle(audit: Audit, left: list[tuple[str, Leftover]], end_time: float) -> 
 
 
 def run_audit(path: str | Path, auditor: Auditor,
-              progress: Callable[[int, int, int], None] | None = None) -> Audit:
+              progress: Callable[[int, int, int, int], None] | None = None) -> Audit:
     """Audit every TCP connection of the capture at `path` (see the module docstring).
     Raises TcpcheckError when the file is no capture or holds no TCP segment; a file damaged
     part way gives the connections read before the damage and `Audit.error`. A signal or
     --max-memory (the auditor's deadline) ends it with the rows decided (`Audit.stopped`).
-    `progress(frames, decided, open)` is called now and then."""
+    `progress(frames, decided, open, position)` is called now and then (position: the
+    bytes of the file read so far)."""
     path = Path(path)
     with open_capture(path) as stream:
         packets = stream_packets(path, stream)
@@ -544,7 +545,7 @@ def run_audit(path: str | Path, auditor: Auditor,
                 if not audit.frames % POLL_EVERY:
                     auditor.deadline.check()
                     if progress is not None:
-                        progress(audit.frames, len(audit.rows), len(current))
+                        progress(audit.frames, len(audit.rows), len(current), stream.tell())
         except TcpcheckError as err:
             audit.error = err
         except LimitReached as stop:

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import signal
 import struct
+import subprocess
+import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +28,7 @@ from tcpcheck.audit import Auditor, json_lines, row_lines, run_audit, summary_li
 from tcpcheck.capture import read_capture
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.replay import load_open, replay
-from tcpcheck.verdicts import Verdict
+from tcpcheck.verdicts import ExitStatus, Verdict
 
 from conftest import ROOT, run_tcpcheck
 
@@ -237,3 +244,81 @@ def test_the_timing_bounds_answer_as_the_solver_does(name):
         answers.append(solver.fits(pins))
         assert box.fits(pins) == answers[-1], pins
     assert True in answers and False in answers      # both sides of the bounds were tried
+
+
+# ---------------------------------------------------------------- long captures: progress, signals
+
+def _long_capture(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "long.pcap"
+    bench.write_connections(path, [CAPTURES / n for n in (
+        "server_closes_first.pcap", "passive_quickack.pcap", "so_linger_zero.pcap")], count)
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum,as_json", [(signal.SIGINT, False), (signal.SIGTERM, True)])
+def test_a_signal_prints_the_summary_of_what_was_read_and_exits_3(tmp_path, signum, as_json):
+    # far more connections than are decided before the signal (a few thousand a second)
+    path = _long_capture(tmp_path, 40_000)
+    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", "replay", str(path), "--all",
+                             *PARAM_ARGS, *(["--json"] if as_json else [])], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        until = time.monotonic() + 60   # past imports and loading, whatever the machine's load
+        while _cpu_seconds(proc.pid) < 2.5 and time.monotonic() < until and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the audit finished before it could be interrupted"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == ExitStatus.INCONCLUSIVE, err
+    assert "Traceback" not in err
+    assert re.search(r"replay --all stopped \(interrupted\) after [\d,]+ frames and \d+ "
+                     r"connections; \d+ not decided", err), err
+    if as_json:
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["type"] == "summary" and summary["stopped"] == "interrupted"
+        assert 0 < summary["connections"] < 40_000
+        assert summary["connections"] == len(out.splitlines()) - 1
+    else:
+        first = out.splitlines()[0]
+        decided = int(re.search(r": (\d+) TCP connections in", first).group(1))
+        assert 0 < decided < 40_000 and "kind" in out.splitlines()[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(tmp_path):
+    path = _long_capture(tmp_path, 600)
+    master, slave = os.openpty()
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    done = subprocess.run([sys.executable, "-m", "tcpcheck", "replay", str(path), "--all",
+                           *PARAM_ARGS], cwd=ROOT, stdout=subprocess.PIPE, stderr=slave,
+                          text=True, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+                          timeout=120)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    assert done.returncode == 0
+    assert "replay --all" in shown.decode(errors="replace")     # the bar, on the terminal
+    assert "frames" in shown.decode(errors="replace")
+    assert done.stdout.startswith(f"{path}: 600 TCP connections in ")  # stdout stays plain
+    piped = run_tcpcheck("replay", str(path), "--all", *PARAM_ARGS)
+    assert piped.stderr == "" and piped.stdout == done.stdout
