@@ -924,6 +924,7 @@ class PinnedRun:
         self.asked = 0
         self._box: dict[tuple[int, int], Fraction | None] | None = None
         self._box_steps: tuple[int, ...] | None = None
+        self._checks: list[tuple[int, int, float, Fraction]] | None = None
         self._never = False           # the run does not fit the timers, whatever the pins
         # the constraints as a graph of differences (None: one is of another form): the
         # bounds are then shortest paths, no optimizer
@@ -950,7 +951,7 @@ class PinnedRun:
             self.solver.pop()
 
     def _make_box(self, steps: tuple[int, ...]) -> None:
-        self._box, self._box_steps = {}, steps
+        self._box, self._box_steps, self._checks = {}, steps, None
         if self.graph is not None:
             bounds = self.graph.bounds([self.t[k] for k in steps])
             if bounds is None:
@@ -982,16 +983,17 @@ class PinnedRun:
     def _in_box(self, pinned: list[tuple[int, float, str]]) -> bool:
         if self._never:
             return False
-        at = {step: ms for step, ms, _ in pinned}
-        for (a, b), top in self._box.items():
-            if top is None:
-                continue
-            gap, bound = at[b] - at[a], float(top)
-            if gap < bound - _NEAR:
+        if self._checks is None:    # (i, j, the bound less _NEAR as a float, the bound)
+            index = {step: k for k, step in enumerate(self._box_steps)}
+            self._checks = [(index[a], index[b], float(top) - _NEAR, top)
+                            for (a, b), top in self._box.items() if top is not None]
+        at = [ms for _step, ms, _ in pinned]
+        for i, j, near, top in self._checks:
+            if at[j] - at[i] < near:
                 continue
             # near the bound, or past it: exactly, the pins as z3 reads a Python float
             # (its shortest decimal)
-            if Fraction(repr(at[b])) - Fraction(repr(at[a])) > top:
+            if Fraction(repr(at[j])) - Fraction(repr(at[i])) > top:
                 return False
         return True
 
