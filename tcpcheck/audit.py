@@ -277,8 +277,9 @@ class Auditor:
     @staticmethod
     def sequence(cap: Capture) -> tuple:
         """The connection's abstract segment sequence: all its untimed verdict and its kind
-        of close depend on (side, flags, ack, stale of each segment)."""
-        return tuple((s.side, int(s.flags), s.ack, s.stale) for s in cap.segments)
+        of close depend on (side, flags, ack, stale of each segment): its side and model
+        segment (flags and fields) each."""
+        return tuple((s.side, s.segment) for s in cap.segments)
 
     def close_kind(self, cap: Capture, sequence: tuple) -> tuple[str, str | None]:
         """close_kind(cap), once per sequence (it reads side, flags and ack alone)."""
