@@ -333,3 +333,31 @@ def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(tmp_path):
     assert done.stdout.startswith(f"{path}: 600 TCP connections in ")  # stdout stays plain
     piped = run_tcpcheck("replay", str(path), "--all", *PARAM_ARGS)
     assert piped.stderr == "" and piped.stdout == done.stdout
+
+
+# ---------------------------------------------------------------- conform's connections at once
+
+# FIXED with the data phase open: a request and its response are a run of the model
+OPEN_DATA = [p for p in FIXED if p != "data_phase=false"]
+
+
+def test_connections_of_every_kind_at_once_get_what_a_single_replay_gives(tmp_path):
+    """Conform scenarios' connections of different kinds (data exchanges, an RST from each
+    side, a simultaneous close, the FIN on the last data), open at the same time in one
+    capture: each row has the kind and verdict that replaying that connection alone gives."""
+    originals = [CAPTURES / n for n in (
+        "http_server_closes.pcap", "close_with_unread_data.pcap",
+        "server_closes_client_replies.pcap", "simultaneous_close.pcap",
+        "shut_rdwr_late_data.pcap", "server_corks_reply_and_closes.pcap")]
+    path = tmp_path / "at_once.pcap"
+    truth = bench.write_connections(path, originals, len(originals), spacing_s=0.0005)
+    audit = run_audit(path, Auditor(MODEL, OPEN_DATA))
+    assert audit.peak_open == len(originals)            # every one open at once
+    ts = load_open(MODEL, OPEN_DATA)
+    for row, original in zip(audit.rows, truth):
+        assert row.compact == read_capture(original).compact, row    # its own segments
+        single = replay(ts, read_capture(path, conn=str(row.number)))   # replay --conn N
+        assert row.verdict == single.verdict == Verdict.ACCEPTED, (row, single.verdict)
+        assert row.kind == str(single.kind) and row.model_kind == str(single.kind), row
+    assert {r.kind_text for r in audit.rows} == {"three-way", "four-way", "simultaneous",
+                                                  "rst (server)", "rst (client)"}
