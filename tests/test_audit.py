@@ -361,3 +361,19 @@ def test_connections_of_every_kind_at_once_get_what_a_single_replay_gives(tmp_pa
         assert row.kind == str(single.kind) and row.model_kind == str(single.kind), row
     assert {r.kind_text for r in audit.rows} == {"three-way", "four-way", "simultaneous",
                                                   "rst (server)", "rst (client)"}
+
+
+def test_the_timestamps_shortcut_reads_the_options_as_the_general_walk(monkeypatch):
+    """frames._options reads Linux's NOP, NOP, timestamps once (every segment has them):
+    what the shortcut returns is what the walk over the options gives."""
+    import random
+
+    from tcpcheck import frames
+
+    rng = random.Random(5)
+    raws = [bytes((1, 1, 8, 10)) + bytes(rng.randrange(256) for _ in range(8))
+            for _ in range(50)]
+    fast = [frames._options(raw) for raw in raws]
+    monkeypatch.setattr(frames, "_NOP_NOP_TIMESTAMPS", b"no shortcut")
+    assert fast == [frames._options(raw) for raw in raws]
+    assert fast[0] == ("NOP", "timestamps")
