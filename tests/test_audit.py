@@ -377,3 +377,21 @@ def test_the_timestamps_shortcut_reads_the_options_as_the_general_walk(monkeypat
     monkeypatch.setattr(frames, "_NOP_NOP_TIMESTAMPS", b"no shortcut")
     assert fast == [frames._options(raw) for raw in raws]
     assert fast[0] == ("NOP", "timestamps")
+
+
+def test_one_sided_rows_are_decided_once_per_sequence_and_times(capture):
+    """--side: identical sequences are searched once for the side judged too (the copies of
+    an original have its times as well), and each row says what `replay --conn N --side`
+    says."""
+    from tcpcheck.oneside import replay_side
+
+    path, _truth = capture
+    audit = run_audit(path, Auditor(MODEL, FIXED, side="server"))
+    assert audit.distinct_sequences == 8 and audit.cache_hits == 8
+    ts = load_open(MODEL, FIXED)
+    for row in audit.rows[:8]:      # the copies after them are the same connections again
+        single = replay_side(ts, read_capture(path, conn=str(row.number)), "server",
+                             prefix=row.prefix)
+        assert row.verdict == single.verdict, row
+        twin = audit.rows[row.number + 7]
+        assert (twin.verdict, twin.kind, twin.cached) == (row.verdict, row.kind, True)
