@@ -1064,7 +1064,7 @@ class _DifferenceGraph:
             del self.out[virtual]
 
 
-def _linear(e) -> tuple[dict[str, Fraction], Fraction]:
+def _exact_linear(e) -> tuple[dict[str, Fraction], Fraction]:
     """A z3 arithmetic term as (variable -> coefficient, constant); ValueError when it is not
     linear with constant coefficients."""
     if z3.is_rational_value(e) or z3.is_int_value(e):
@@ -1072,7 +1072,7 @@ def _linear(e) -> tuple[dict[str, Fraction], Fraction]:
     if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
         return {str(e): Fraction(1)}, Fraction(0)
     if z3.is_add(e) or z3.is_sub(e):
-        parts = [_linear(c) for c in e.children()]
+        parts = [_exact_linear(c) for c in e.children()]
         coef, const = dict(parts[0][0]), parts[0][1]
         sign = -1 if z3.is_sub(e) else 1
         for vars_, k in parts[1:]:
@@ -1081,10 +1081,10 @@ def _linear(e) -> tuple[dict[str, Fraction], Fraction]:
             const += sign * k
         return coef, const
     if z3.is_app_of(e, z3.Z3_OP_UMINUS):
-        coef, const = _linear(e.arg(0))
+        coef, const = _exact_linear(e.arg(0))
         return {v: -c for v, c in coef.items()}, -const
     if z3.is_mul(e) and e.num_args() == 2:
-        (ca, ka), (cb, kb) = _linear(e.arg(0)), _linear(e.arg(1))
+        (ca, ka), (cb, kb) = _exact_linear(e.arg(0)), _exact_linear(e.arg(1))
         if not ca:
             return {v: ka * c for v, c in cb.items()}, ka * kb
         if not cb:
@@ -1097,7 +1097,7 @@ def _forms(fact) -> list[tuple[dict[str, Fraction], Fraction]]:
     equality gives two); ValueError when it is strict or not linear."""
     if fact.num_args() != 2 or not (z3.is_le(fact) or z3.is_ge(fact) or z3.is_eq(fact)):
         raise ValueError(f"not a linear constraint: {fact}")
-    (ca, ka), (cb, kb) = _linear(fact.arg(0)), _linear(fact.arg(1))
+    (ca, ka), (cb, kb) = _exact_linear(fact.arg(0)), _exact_linear(fact.arg(1))
     coef = dict(ca)
     for v, c in cb.items():
         coef[v] = coef.get(v, 0) - c
