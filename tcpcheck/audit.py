@@ -219,9 +219,26 @@ class Audit:
 OnRejected = Callable[[int, Replay], "str | None"]
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a row says of a connection's replay: the verdict, why not, the matching run's
+    kind. `replay` is the connection's own Replay when one was built (a rejection, a timed
+    search); an acceptance decided from an identical sequence builds none."""
+    verdict: Verdict
+    reason: str
+    model_kind: str | None
+    cached: bool
+    replay: Replay | None = None
+
+    @classmethod
+    def of(cls, r: Replay, cached: bool) -> Decision:
+        return cls(r.verdict, reason(r), None if r.kind is None else str(r.kind), cached, r)
+
+
 class Auditor:
     """Decides connections one at a time against one model: the compiled model per channel
-    depth and the untimed verdict per abstract segment sequence are kept across them."""
+    depth, the untimed verdict per abstract segment sequence, the kind of close it shows, and
+    the timed verdict per sequence and relative times are kept across them."""
 
     def __init__(self, model_path: Path, params: list[str], side: str | None = None,
                  prefix: bool = False, deadline: Deadline = NO_DEADLINE,
@@ -234,8 +251,12 @@ class Auditor:
         self.on_rejected = on_rejected
         self._systems = {0: load_open(model_path, self.params)}   # a bad model fails here
         self._untimed: dict[tuple, Replay] = {}
+        self._kinds: dict[tuple, tuple[str, str | None]] = {}     # sequence -> close_kind
         self._runs: dict[tuple, object] = {}    # (sequence, delay) -> timing.PinnedRun
         self._variants: dict[tuple, list] = {}  # sequence -> the matching run's variants
+        # (sequence, delay, times) -> the whole timed replay of a connection whose matching
+        # run did not fit its times (the copies of one connection need it once)
+        self._searched: dict[tuple, Replay] = {}
         self.hits = 0
 
     @property
@@ -246,49 +267,99 @@ class Auditor:
     def distinct(self) -> int:
         return len(self._untimed)
 
-    def _system(self, cap: Capture):
-        depth = channel_depth([cap])
+    def _system(self, depth: int, cap: Capture):
+        """The model compiled for the channel depth `depth` that `cap` needs."""
         ts = self._systems.get(depth)
         if ts is None:
             ts = self._systems[depth] = load_open(self.model_path, self.params, [cap])
         return ts
 
+    @staticmethod
+    def sequence(cap: Capture) -> tuple:
+        """The connection's abstract segment sequence: all its untimed verdict and its kind
+        of close depend on (side, flags, ack, stale of each segment): its side and model
+        segment (flags and fields) each."""
+        return tuple((s.side, s.segment) for s in cap.segments)
+
+    def close_kind(self, cap: Capture, sequence: tuple) -> tuple[str, str | None]:
+        """close_kind(cap), once per sequence (it reads side, flags and ack alone)."""
+        kind = self._kinds.get(sequence)
+        if kind is None:
+            if len(self._kinds) >= MAX_TIMED_RUNS:
+                self._kinds.clear()
+            kind = self._kinds[sequence] = close_kind(cap)
+        return kind
+
     def verdict(self, cap: Capture, prefix: bool) -> tuple[Replay, bool]:
         """The connection's replay, as `tcpcheck replay` gives it, and whether its untimed
         part came from the cache. Raises LimitReached when the deadline passes."""
-        ts = self._system(cap)
-        if self.side is not None:
-            return replay_side(ts, cap, self.side, prefix=prefix, delay=self.delay,
-                               deadline=self.deadline, max_nodes=self.max_nodes), False
-        key = (channel_depth([cap]), prefix,
-               tuple((s.side, int(s.flags), s.ack, s.stale) for s in cap.segments))
+        d = self.decide(cap, prefix, self.sequence(cap), want_replay=True)
+        return d.replay, d.cached
+
+    def decide(self, cap: Capture, prefix: bool, sequence: tuple,
+               want_replay: bool = False) -> Decision:
+        """The row's verdict for connection `cap` whose abstract sequence is `sequence`: the
+        untimed search once per sequence, then the connection's own times (with
+        `want_replay`, the connection's Replay is built even for a cached acceptance)."""
+        depth = channel_depth([cap])
+        ts = self._system(depth, cap)
+        key = (depth, prefix, self.side, sequence)
         base = self._untimed.get(key)
         cached = base is not None
         if cached:
             self.hits += 1
         else:
-            base = self._untimed[key] = replay(ts, cap, prefix=prefix, check_timing=False,
-                                               deadline=self.deadline,
-                                               max_nodes=self.max_nodes)
-        timed = self._timed(ts, key, base, cap)
-        if timed is None:       # the shortest run does not fit these times: search them all
-            timed = replay(ts, cap, prefix=prefix, delay=self.delay, deadline=self.deadline,
-                           max_nodes=self.max_nodes)
-        return timed, cached
-
-    def _timed(self, ts, key: tuple, base: Replay, cap: Capture) -> Replay | None:
-        """The untimed replay `base` of a sequence, for the connection `cap` with that
-        sequence: its own segments, channel delay and timing check (the matching run's
-        constraints built once per sequence and delay, the connection's times pinned on
-        them); None when that run does not fit the connection's times (then only a whole
-        replay can say whether another run does, and which constraints clash)."""
+            base = self._untimed[key] = self._replay(ts, cap, prefix, False)
         tsd, delay, given = network_delay(ts, cap, self.delay, True)
-        failed = cap.segments[base.failed_at.number - 1] if base.failed_at is not None else None
-        own = replace(base, capture=cap, system=tsd, failed_at=failed, channel_delay=delay,
-                      delay_given=given)
         if not base.accepted or base.run is None:
-            return own
-        from .timing import PinnedRun, RunTiming   # deferred: timing loads z3
+            # the times cannot make it any better: the untimed verdict is the row's
+            return Decision.of(self._own(base, cap, tsd, delay, given), cached)
+        if self.side is None:
+            fits = self._fits(tsd, key, delay, base, cap)
+            if fits and not want_replay:
+                return Decision(Verdict.ACCEPTED, "", None if base.kind is None
+                                else str(base.kind), cached)
+            if fits:
+                own = self._own(base, cap, tsd, delay, given)
+                # feasible, without the times of its steps: a row does not show them
+                # (--conn N does)
+                from .timing import RunTiming   # deferred: timing loads z3
+                return Decision.of(replace(own, timing=RunTiming(True, None, None),
+                                           timed_by_capture=bool(_pinned(cap, self._variants[
+                                               key]))), cached)
+        # the shortest run does not fit these times (or one side is judged: its timing pins
+        # the peer's segments too): the whole timed search, once per sequence and times
+        times = (key, delay, tuple(s.time_ms for s in cap.segments))
+        searched = self._searched.get(times)
+        if searched is None:
+            if len(self._searched) >= MAX_TIMED_RUNS:
+                self._searched.clear()
+            searched = self._searched[times] = self._replay(ts, cap, prefix, True)
+        return Decision.of(self._own(searched, cap, searched.system, searched.channel_delay,
+                                     searched.delay_given), cached)
+
+    def _replay(self, ts, cap: Capture, prefix: bool, check_timing: bool) -> Replay:
+        """A single replay of the connection, two-sided or of the side judged."""
+        if self.side is not None:
+            return replay_side(ts, cap, self.side, prefix=prefix, check_timing=check_timing,
+                               delay=self.delay, deadline=self.deadline,
+                               max_nodes=self.max_nodes)
+        return replay(ts, cap, prefix=prefix, check_timing=check_timing, delay=self.delay,
+                      deadline=self.deadline, max_nodes=self.max_nodes)
+
+    @staticmethod
+    def _own(r: Replay, cap: Capture, tsd, delay, given: bool) -> Replay:
+        """Replay `r` of an identical sequence, as this connection's: its segments (frames,
+        times), its channel delay."""
+        failed = cap.segments[r.failed_at.number - 1] if r.failed_at is not None else None
+        return replace(r, capture=cap, system=tsd, failed_at=failed, channel_delay=delay,
+                       delay_given=given)
+
+    def _fits(self, tsd, key: tuple, delay, base: Replay, cap: Capture) -> bool:
+        """Whether the matching run of the sequence fits the connection's times: its
+        constraints built once per sequence and delay, the connection's times pinned on
+        them (timing.PinnedRun, reduced to bounds when asked often)."""
+        from .timing import PinnedRun   # deferred: timing loads z3
 
         variants = self._variants.get(key)
         if variants is None:
@@ -298,11 +369,7 @@ class Auditor:
             if len(self._runs) >= MAX_TIMED_RUNS:   # a solver each: forget them all at once
                 self._runs.clear()
             run = self._runs[(key, delay)] = PinnedRun(tsd, variants)
-        pinned = _pinned(cap, variants)
-        if not run.fits(pinned):
-            return None
-        # feasible, without the times of its steps: a row does not show them (--conn N does)
-        return replace(own, timing=RunTiming(True, None, None), timed_by_capture=bool(pinned))
+        return run.fits(_pinned(cap, variants))
 
 
 def reason(r: Replay) -> str:
@@ -348,16 +415,16 @@ def close_kind(cap: Capture) -> tuple[str, str | None]:
 
 
 def _row(auditor: Auditor, conn: _Open, cap: Capture) -> Row:
-    kind, rst_by = close_kind(cap)
+    sequence = auditor.sequence(cap)
+    kind, rst_by = auditor.close_kind(cap, sequence)
     prefix = auditor.prefix or not conn.closed
     client, server = map(endpoint_text, endpoints(conn.packets))
     model_kind, drawn, cached = None, None, False
     try:
-        r, cached = auditor.verdict(cap, prefix)
-        verdict, why = r.verdict, reason(r)
-        model_kind = None if r.kind is None else str(r.kind)
+        d = auditor.decide(cap, prefix, sequence)
+        verdict, why, model_kind, cached = d.verdict, d.reason, d.model_kind, d.cached
         if verdict == Verdict.REJECTED and auditor.on_rejected is not None:
-            drawn = auditor.on_rejected(conn.number, r)
+            drawn = auditor.on_rejected(conn.number, d.replay)
     except TcpcheckError as err:    # this connection only (a one-sided replay it cannot do)
         d = err.diagnostics[0]
         verdict, why = Verdict.UNREADABLE, f"error[{d.code}]: {d.message}"
@@ -405,12 +472,13 @@ def _settle(audit: Audit, left: list[tuple[str, Leftover]], end_time: float) -> 
 
 
 def run_audit(path: str | Path, auditor: Auditor,
-              progress: Callable[[int, int, int], None] | None = None) -> Audit:
+              progress: Callable[[int, int, int, int], None] | None = None) -> Audit:
     """Audit every TCP connection of the capture at `path` (see the module docstring).
     Raises TcpcheckError when the file is no capture or holds no TCP segment; a file damaged
     part way gives the connections read before the damage and `Audit.error`. A signal or
     --max-memory (the auditor's deadline) ends it with the rows decided (`Audit.stopped`).
-    `progress(frames, decided, open)` is called now and then."""
+    `progress(frames, decided, open, position)` is called now and then (position: the
+    bytes of the file read so far)."""
     path = Path(path)
     with open_capture(path) as stream:
         packets = stream_packets(path, stream)
@@ -478,7 +546,7 @@ def run_audit(path: str | Path, auditor: Auditor,
                 if not audit.frames % POLL_EVERY:
                     auditor.deadline.check()
                     if progress is not None:
-                        progress(audit.frames, len(audit.rows), len(current))
+                        progress(audit.frames, len(audit.rows), len(current), stream.tell())
         except TcpcheckError as err:
             audit.error = err
         except LimitReached as stop:

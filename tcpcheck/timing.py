@@ -14,6 +14,7 @@ symbolic, eliminates the timestamps to answer "for which durations is this run p
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
@@ -904,12 +905,15 @@ class PinnedRun:
     constraints of the form t_b - t_a <= c (difference constraints), and so does projecting
     onto the pinned steps. Their tightest form is the largest t_b - t_a for each ordered pair
     of pinned steps (z3's Optimize, once per pair), and pins fit exactly when every pinned
-    difference is within it: a question is then a few comparisons, no solver."""
+    difference is within it: a question is then a few comparisons, no solver.
+
+    The bounds of every pair come from one Optimize in z3's box mode (each objective on its
+    own), a few milliseconds a pair; a run is reduced once it has been asked more than
+    BOX_AFTER times and more than PAIR_COST checks per pair of its pins (a solver check costs
+    about a pair's optimization: a long run asked rarely keeps the solver)."""
 
     BOX_AFTER = 32
-    # an optimization per ordered pair of pins: a long connection's bounds cost more than
-    # its connections' solver checks save
-    BOX_PINS = 6
+    PAIR_COST = 3
 
     def __init__(self, ts: TransitionSystem, variants: list[Variant]):
         b = _Builder(ts, None)
@@ -920,15 +924,20 @@ class PinnedRun:
         self.asked = 0
         self._box: dict[tuple[int, int], Fraction | None] | None = None
         self._box_steps: tuple[int, ...] | None = None
+        self._checks: list[tuple[int, int, float, Fraction]] | None = None
         self._never = False           # the run does not fit the timers, whatever the pins
+        # the constraints as a graph of differences (None: one is of another form): the
+        # bounds are then shortest paths, no optimizer
+        self.graph = _difference_graph(self.facts)
 
     def fits(self, pinned: list[tuple[int, float, str]] | None) -> bool:
         """Whether the run fits the timers and `pinned` (as check_run's); check_run gives the
         times or the clashing constraints when they are wanted."""
         self.asked += 1
         steps = tuple(step for step, _ms, _ in pinned or ())
-        if (self.asked > self.BOX_AFTER and self._box_steps != steps
-                and len(steps) <= self.BOX_PINS):
+        if self._box_steps != steps and steps and (self.graph is not None or (
+                self.asked > self.BOX_AFTER
+                and self.asked > self.PAIR_COST * len(steps) * (len(steps) - 1))):
             self._make_box(steps)
         if self._box_steps == steps and steps:
             return self._in_box(pinned)
@@ -942,7 +951,15 @@ class PinnedRun:
             self.solver.pop()
 
     def _make_box(self, steps: tuple[int, ...]) -> None:
-        self._box, self._box_steps = {}, steps
+        self._box, self._box_steps, self._checks = {}, steps, None
+        if self.graph is not None:
+            bounds = self.graph.bounds([self.t[k] for k in steps])
+            if bounds is None:
+                self._never = True
+            else:
+                self._box = {(a, b): bounds[i][j] for i, a in enumerate(steps)
+                             for j, b in enumerate(steps) if a != b}
+            return
         if self.solver.check() != z3.sat:
             self._never = True
             return
@@ -953,36 +970,206 @@ class PinnedRun:
             self.BOX_AFTER = float("inf")
 
     def _fill_box(self, steps: tuple[int, ...]) -> None:
-        for a in steps:
-            for b in steps:
-                if a == b:
-                    continue
-                opt = z3.Optimize()
-                opt.add(*self.facts)
-                h = opt.maximize(self.t[b] - self.t[a])
-                if opt.check() != z3.sat:
-                    raise ValueError("no answer from the optimizer")
-                self._box[(a, b)] = _optimum(opt.upper(h))
+        opt = z3.Optimize()
+        opt.set(priority="box")       # each pair's largest difference on its own
+        opt.add(*self.facts)
+        goals = {(a, b): opt.maximize(self.t[b] - self.t[a])
+                 for a in steps for b in steps if a != b}
+        if opt.check() != z3.sat:
+            raise ValueError("no answer from the optimizer")
+        for pair, goal in goals.items():
+            self._box[pair] = _optimum(opt.upper(goal))
 
     def _in_box(self, pinned: list[tuple[int, float, str]]) -> bool:
         if self._never:
             return False
-        at = {step: ms for step, ms, _ in pinned}
-        for (a, b), top in self._box.items():
-            if top is None:
-                continue
-            gap, bound = at[b] - at[a], float(top)
-            if gap < bound - _NEAR:
+        if self._checks is None:    # (i, j, the bound less _NEAR as a float, the bound)
+            index = {step: k for k, step in enumerate(self._box_steps)}
+            self._checks = [(index[a], index[b], float(top) - _NEAR, top)
+                            for (a, b), top in self._box.items() if top is not None]
+        at = [ms for _step, ms, _ in pinned]
+        for i, j, near, top in self._checks:
+            if at[j] - at[i] < near:
                 continue
             # near the bound, or past it: exactly, the pins as z3 reads a Python float
             # (its shortest decimal)
-            if Fraction(repr(at[b])) - Fraction(repr(at[a])) > top:
+            if Fraction(repr(at[j])) - Fraction(repr(at[i])) > top:
                 return False
         return True
 
 
 # ms: a pinned difference this far below its bound fits whatever the floats' rounding
 _NEAR = 1e-3
+
+
+class _DifferenceGraph:
+    """Constraints that are all of the form x - y <= c (x, y real variables, or the constant
+    0), as a graph: an edge y -> x of weight c each. The largest x - y the constraints allow
+    is the shortest path from y to x (None: no path, unbounded), and they are satisfiable
+    exactly when no cycle is negative (the textbook reading of difference constraints)."""
+
+    ZERO = "0"
+
+    def __init__(self, edges: list[tuple[str, str, Fraction]]):
+        self.out: dict[str, list[tuple[str, Fraction]]] = {self.ZERO: []}
+        for y, x, c in edges:
+            self.out.setdefault(y, []).append((x, c))
+            self.out.setdefault(x, [])
+
+    def _paths(self, source: str) -> dict[str, Fraction] | None:
+        """Shortest paths from `source` (queue-based Bellman-Ford); None on a negative
+        cycle reachable from it."""
+        dist = {source: Fraction(0)}
+        queue, queued, relaxed = deque([source]), {source}, dict.fromkeys(self.out, 0)
+        limit = len(self.out)
+        while queue:
+            y = queue.popleft()
+            queued.discard(y)
+            here = dist[y]
+            for x, c in self.out[y]:
+                if x not in dist or here + c < dist[x]:
+                    dist[x] = here + c
+                    relaxed[x] += 1
+                    if relaxed[x] > limit:
+                        return None
+                    if x not in queued:
+                        queue.append(x)
+                        queued.add(x)
+        return dist
+
+    def bounds(self, terms: list) -> list[list[Fraction | None]] | None:
+        """The largest t_j - t_i for every pair of the variables `terms` (None: unbounded);
+        None when the constraints are unsatisfiable."""
+        if self._paths_all() is None:       # a negative cycle anywhere: no run fits
+            return None
+        names = [str(t) for t in terms]
+        for name in names:                  # a step no constraint names is free
+            self.out.setdefault(name, [])
+        out = []
+        for a in names:
+            dist = self._paths(a)
+            if dist is None:
+                return None
+            out.append([dist.get(b) for b in names])
+        return out
+
+    def _paths_all(self) -> dict[str, Fraction] | None:
+        """Shortest paths from a virtual source joined to every node by 0: None when any
+        cycle is negative."""
+        virtual = "\0source"
+        self.out[virtual] = [(node, Fraction(0)) for node in self.out]
+        try:
+            return self._paths(virtual)
+        finally:
+            del self.out[virtual]
+
+
+def _exact_linear(e) -> tuple[dict[str, Fraction], Fraction]:
+    """A z3 arithmetic term as (variable -> coefficient, constant); ValueError when it is not
+    linear with constant coefficients."""
+    if z3.is_rational_value(e) or z3.is_int_value(e):
+        return {}, _optimum(e)
+    if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+        return {str(e): Fraction(1)}, Fraction(0)
+    if z3.is_add(e) or z3.is_sub(e):
+        parts = [_exact_linear(c) for c in e.children()]
+        coef, const = dict(parts[0][0]), parts[0][1]
+        sign = -1 if z3.is_sub(e) else 1
+        for vars_, k in parts[1:]:
+            for v, c in vars_.items():
+                coef[v] = coef.get(v, 0) + sign * c
+            const += sign * k
+        return coef, const
+    if z3.is_app_of(e, z3.Z3_OP_UMINUS):
+        coef, const = _exact_linear(e.arg(0))
+        return {v: -c for v, c in coef.items()}, -const
+    if z3.is_mul(e) and e.num_args() == 2:
+        (ca, ka), (cb, kb) = _exact_linear(e.arg(0)), _exact_linear(e.arg(1))
+        if not ca:
+            return {v: ka * c for v, c in cb.items()}, ka * kb
+        if not cb:
+            return {v: kb * c for v, c in ca.items()}, ka * kb
+    raise ValueError(f"not a linear term: {e}")
+
+
+def _forms(fact) -> list[tuple[dict[str, Fraction], Fraction]]:
+    """The fact as (variable -> coefficient, c) meaning sum(coefficient * variable) <= c (an
+    equality gives two); ValueError when it is strict or not linear."""
+    if fact.num_args() != 2 or not (z3.is_le(fact) or z3.is_ge(fact) or z3.is_eq(fact)):
+        raise ValueError(f"not a linear constraint: {fact}")
+    (ca, ka), (cb, kb) = _exact_linear(fact.arg(0)), _exact_linear(fact.arg(1))
+    coef = dict(ca)
+    for v, c in cb.items():
+        coef[v] = coef.get(v, 0) - c
+    coef = {v: c for v, c in coef.items() if c}
+    bound = kb - ka
+    forms = []
+    if z3.is_le(fact) or z3.is_eq(fact):
+        forms.append((coef, bound))
+    if z3.is_ge(fact) or z3.is_eq(fact):
+        forms.append(({v: -c for v, c in coef.items()}, -bound))
+    return forms
+
+
+# a timer's duration in _Builder's constraints (z3.Real(f"d_...")): it always appears added
+# to the time of the step that armed the timer
+_DURATION = "d_"
+
+
+def _expiries(forms) -> dict[str, str]:
+    """duration -> the step time it is added to (the arming step), from the constraints of
+    three variables: t_x - t_a - d <= c (or its negation). ValueError when a duration is
+    added to two different times (then no difference graph)."""
+    base: dict[str, str] = {}
+    for terms, _c in forms:
+        if len(terms) != 3:
+            continue
+        durations = [v for v in terms if v.startswith(_DURATION)]
+        if len(durations) != 1:
+            raise ValueError("not a timer's constraint")
+        d = durations[0]
+        same = [v for v in terms if v != d and terms[v] == terms[d]]
+        if len(same) != 1:
+            raise ValueError("not a timer's constraint")
+        if base.setdefault(d, same[0]) != same[0]:
+            raise ValueError(f"{d} is added to two step times")
+    return base
+
+
+def _difference_graph(facts: list) -> _DifferenceGraph | None:
+    """The facts as a difference graph, or None when one of them cannot be read as a
+    difference constraint (then z3's Optimize bounds them). A timer's duration d armed at
+    step a is read through its expiry e = t_a + d (a node of its own): t_x <= t_a + d is
+    t_x - e <= 0, and lo <= d <= hi is lo <= e - t_a <= hi (eliminating the durations, as
+    PinnedRun's docstring says, leaves difference constraints)."""
+    try:
+        forms = [f for fact in facts for f in _forms(fact)]
+        base = _expiries(forms)
+        edges = []
+        for terms, c in forms:
+            terms = dict(terms)
+            for d, a in base.items():
+                k = terms.pop(d, None)
+                if k is None:
+                    continue
+                expiry = f"expiry({d})"
+                terms[expiry] = terms.get(expiry, 0) + k      # k * d = k * e - k * t_a
+                terms[a] = terms.get(a, 0) - k
+                terms = {v: x for v, x in terms.items() if x}
+            plus = [v for v, k in terms.items() if k == 1]
+            minus = [v for v, k in terms.items() if k == -1]
+            if len(plus) + len(minus) != len(terms) or len(plus) > 1 or len(minus) > 1:
+                raise ValueError("not a difference constraint")
+            if not terms:
+                if c < 0:
+                    raise ValueError("a false constant constraint")
+                continue
+            x = plus[0] if plus else _DifferenceGraph.ZERO
+            y = minus[0] if minus else _DifferenceGraph.ZERO
+            edges.append((y, x, c))
+        return _DifferenceGraph(edges)
+    except ValueError:
+        return None
 
 
 def _optimum(value) -> Fraction | None:

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import signal
 import struct
+import subprocess
+import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +28,7 @@ from tcpcheck.audit import Auditor, json_lines, row_lines, run_audit, summary_li
 from tcpcheck.capture import read_capture
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.replay import load_open, replay
-from tcpcheck.verdicts import Verdict
+from tcpcheck.verdicts import ExitStatus, Verdict
 
 from conftest import ROOT, run_tcpcheck
 
@@ -210,10 +217,12 @@ def test_replay_all_takes_the_limits_and_delay_of_a_single_replay(capture):
 
 @pytest.mark.parametrize("name", ["server_closes_first.pcap", "passive_quickack.pcap",
                                   "passive_sends_data_then_closes.pcap",
+                                  "simultaneous_close.pcap",
                                   "invalid/late_fin_ack.pcap"])
 def test_the_timing_bounds_answer_as_the_solver_does(name):
-    """A run asked often is reduced to bounds on its pinned differences: for pins stretched,
-    squeezed and shuffled, the bounds must say what z3 says of each set of pins."""
+    """A run is reduced to bounds on its pinned differences (shortest paths of its difference
+    constraints, or z3's Optimize): they are the optimizer's, and for pins stretched,
+    squeezed and shuffled they must say what z3's solver says of each set of pins."""
     import random
 
     from tcpcheck.replay import _pinned
@@ -226,7 +235,16 @@ def test_the_timing_bounds_answer_as_the_solver_does(name):
     variants = Run.of(base.view, base.run).variants
     pinned = _pinned(cap, variants)
     solver, box = PinnedRun(ts, variants), PinnedRun(ts, variants)
-    solver.BOX_AFTER, box.BOX_AFTER = 10 ** 9, 0
+    assert box.graph is not None       # a run's constraints are difference constraints
+    solver.graph = None                 # this one asks z3 every time
+    solver.BOX_AFTER, box.BOX_AFTER, box.PAIR_COST = 10 ** 9, 0, 0
+    # the shortest paths of the difference graph are the bounds z3's Optimize finds
+    steps = tuple(step for step, _ms, _ in pinned)
+    optimized = PinnedRun(ts, variants)
+    optimized.graph = None
+    optimized._make_box(steps)
+    box._make_box(steps)
+    assert box._box == optimized._box and box._never == optimized._never
     rng = random.Random(7)
     answers = []
     for k in range(60):
@@ -237,3 +255,143 @@ def test_the_timing_bounds_answer_as_the_solver_does(name):
         answers.append(solver.fits(pins))
         assert box.fits(pins) == answers[-1], pins
     assert True in answers and False in answers      # both sides of the bounds were tried
+
+
+# ---------------------------------------------------------------- long captures: progress, signals
+
+def _long_capture(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "long.pcap"
+    bench.write_connections(path, [CAPTURES / n for n in (
+        "server_closes_first.pcap", "passive_quickack.pcap", "so_linger_zero.pcap")], count)
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum,as_json", [(signal.SIGINT, False), (signal.SIGTERM, True)])
+def test_a_signal_prints_the_summary_of_what_was_read_and_exits_3(tmp_path, signum, as_json):
+    # far more connections than are decided before the signal (a few thousand a second)
+    path = _long_capture(tmp_path, 40_000)
+    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", "replay", str(path), "--all",
+                             *PARAM_ARGS, *(["--json"] if as_json else [])], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        until = time.monotonic() + 60   # past imports and loading, whatever the machine's load
+        while _cpu_seconds(proc.pid) < 2.5 and time.monotonic() < until and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the audit finished before it could be interrupted"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == ExitStatus.INCONCLUSIVE, err
+    assert "Traceback" not in err
+    assert re.search(r"replay --all stopped \(interrupted\) after [\d,]+ frames and \d+ "
+                     r"connections; \d+ not decided", err), err
+    if as_json:
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["type"] == "summary" and summary["stopped"] == "interrupted"
+        assert 0 < summary["connections"] < 40_000
+        assert summary["connections"] == len(out.splitlines()) - 1
+    else:
+        first = out.splitlines()[0]
+        decided = int(re.search(r": (\d+) TCP connections in", first).group(1))
+        assert 0 < decided < 40_000 and "kind" in out.splitlines()[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(tmp_path):
+    path = _long_capture(tmp_path, 600)
+    master, slave = os.openpty()
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    done = subprocess.run([sys.executable, "-m", "tcpcheck", "replay", str(path), "--all",
+                           *PARAM_ARGS], cwd=ROOT, stdout=subprocess.PIPE, stderr=slave,
+                          text=True, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+                          timeout=120)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    assert done.returncode == 0
+    assert "replay --all" in shown.decode(errors="replace")     # the bar, on the terminal
+    assert "frames" in shown.decode(errors="replace")
+    assert done.stdout.startswith(f"{path}: 600 TCP connections in ")  # stdout stays plain
+    piped = run_tcpcheck("replay", str(path), "--all", *PARAM_ARGS)
+    assert piped.stderr == "" and piped.stdout == done.stdout
+
+
+# ---------------------------------------------------------------- conform's connections at once
+
+# FIXED with the data phase open: a request and its response are a run of the model
+OPEN_DATA = [p for p in FIXED if p != "data_phase=false"]
+
+
+def test_connections_of_every_kind_at_once_get_what_a_single_replay_gives(tmp_path):
+    """Conform scenarios' connections of different kinds (data exchanges, an RST from each
+    side, a simultaneous close, the FIN on the last data), open at the same time in one
+    capture: each row has the kind and verdict that replaying that connection alone gives."""
+    originals = [CAPTURES / n for n in (
+        "http_server_closes.pcap", "close_with_unread_data.pcap",
+        "server_closes_client_replies.pcap", "simultaneous_close.pcap",
+        "shut_rdwr_late_data.pcap", "server_corks_reply_and_closes.pcap")]
+    path = tmp_path / "at_once.pcap"
+    truth = bench.write_connections(path, originals, len(originals), spacing_s=0.0005)
+    audit = run_audit(path, Auditor(MODEL, OPEN_DATA))
+    assert audit.peak_open == len(originals)            # every one open at once
+    ts = load_open(MODEL, OPEN_DATA)
+    for row, original in zip(audit.rows, truth):
+        assert row.compact == read_capture(original).compact, row    # its own segments
+        single = replay(ts, read_capture(path, conn=str(row.number)))   # replay --conn N
+        assert row.verdict == single.verdict == Verdict.ACCEPTED, (row, single.verdict)
+        assert row.kind == str(single.kind) and row.model_kind == str(single.kind), row
+    assert {r.kind_text for r in audit.rows} == {"three-way", "four-way", "simultaneous",
+                                                  "rst (server)", "rst (client)"}
+
+
+def test_the_timestamps_shortcut_reads_the_options_as_the_general_walk(monkeypatch):
+    """frames._options reads Linux's NOP, NOP, timestamps once (every segment has them):
+    what the shortcut returns is what the walk over the options gives."""
+    import random
+
+    from tcpcheck import frames
+
+    rng = random.Random(5)
+    raws = [bytes((1, 1, 8, 10)) + bytes(rng.randrange(256) for _ in range(8))
+            for _ in range(50)]
+    fast = [frames._options(raw) for raw in raws]
+    monkeypatch.setattr(frames, "_NOP_NOP_TIMESTAMPS", b"no shortcut")
+    assert fast == [frames._options(raw) for raw in raws]
+    assert fast[0] == ("NOP", "timestamps")
+
+
+def test_one_sided_rows_are_decided_once_per_sequence_and_times(capture):
+    """--side: identical sequences are searched once for the side judged too (the copies of
+    an original have its times as well), and each row says what `replay --conn N --side`
+    says."""
+    from tcpcheck.oneside import replay_side
+
+    path, _truth = capture
+    audit = run_audit(path, Auditor(MODEL, FIXED, side="server"))
+    assert audit.distinct_sequences == 8 and audit.cache_hits == 8
+    ts = load_open(MODEL, FIXED)
+    for row in audit.rows[:8]:      # the copies after them are the same connections again
+        single = replay_side(ts, read_capture(path, conn=str(row.number)), "server",
+                             prefix=row.prefix)
+        assert row.verdict == single.verdict, row
+        twin = audit.rows[row.number + 7]
+        assert (twin.verdict, twin.kind, twin.cached) == (row.verdict, row.kind, True)
