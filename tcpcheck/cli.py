@@ -639,7 +639,8 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
     model failed while exploring, 2 bad input, 3 a limit stopped it or the graph is too big
     to lay out (nothing drawn).
     """
-    from .graph import endpoint_view  # deferred: graph and render load networkx and graphviz
+    # deferred: graph and render load networkx and graphviz
+    from .graph import SUMMARY_MAX_STATES, endpoint_view
     from .render import EDGES_PER_STATE, FORMATS, MAX_LAYOUT_STATES, endpoint_dot, joint_dot
 
     fmt = output.suffix.lstrip(".").lower()
@@ -647,19 +648,20 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
     deadline = command_deadline(time_limit, max_memory)
-    # an image of the joint graph is laid out by dot: the search stops one state past the
-    # bound, since a graph that big is refused whatever its size
+    # an image of the joint graph is laid out by dot: above the bound it is summarised on
+    # the TCP states, from a search that stops at SUMMARY_MAX_STATES (seconds, not minutes)
     layout_bound = (max_nodes or MAX_LAYOUT_STATES) if view == "joint" and fmt != "dot" else None
-    search_bound = max_states if layout_bound is None else min(max_states or MAX_STATE_LIMIT,
-                                                                layout_bound + 1)
+    search_bound = max_states if layout_bound is None else min(
+        max_states or MAX_STATE_LIMIT, max(SUMMARY_MAX_STATES, layout_bound + 1))
     path, ts, ex = _explore(model, params, search_bound, deadline, no_progress, as_json)
     _report_model_error(ex)
-    if layout_bound is not None and (ex.n_states > layout_bound
-                                     or ex.n_edges > EDGES_PER_STATE * layout_bound):
-        _refuse_layout(ts, ex, view, output, layout_bound, EDGES_PER_STATE * layout_bound,
-                       as_json)
+    too_big = layout_bound is not None and (ex.n_states > layout_bound
+                                            or ex.n_edges > EDGES_PER_STATE * layout_bound)
     source = None
     try:
+        if too_big:
+            _summarise(ts, ex, output, layout_bound, EDGES_PER_STATE * layout_bound, as_json,
+                       deadline)
         if view == "endpoint":
             names = [i.name for i in ts.model.instances]
             for e in endpoints:
@@ -696,6 +698,46 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
         shown = written.image_path or written.dot_path
         click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
     sys.exit(_exit_for(ex, deadline))
+
+
+def _graph_size(ex, max_states: int) -> str:
+    if ex.stop_reason is StopReason.MAX_STATES and ex.n_states > max_states:
+        return f"more than {ex.n_states:,} states (the search stopped there)"
+    return f"{ex.n_states:,} states and {ex.n_edges:,} edges"
+
+
+def _summarise(ts, ex, output: Path, max_states: int, max_edges: int, as_json: bool,
+               deadline: Deadline) -> None:
+    """The joint graph is too big for dot to lay out in seconds: draw it folded onto the
+    endpoints' TCP states instead, and say so; exit 3 (the joint graph was not drawn)."""
+    from .graph import tcp_state_summary  # deferred: graph and render load networkx, graphviz
+    from .render import summary_dot
+
+    summary = tcp_state_summary(ex, deadline)
+    if len(summary.states) > max_states:   # more TCP-state combinations than dot can take
+        _refuse_layout(ts, ex, "joint", output, max_states, max_edges, as_json)
+    size = _graph_size(ex, max_states)
+    partial = "" if ex.complete else f"; partial ({ex.stop_reason}): the first states found"
+    title = (f"{ts.model.name}: {size}, summarised on the TCP states of "
+             f"{' and '.join(summary.instances)}{partial}")
+    written = save_drawing(summary_dot(summary, title), output, deadline)
+    click.echo(f"tcpcheck: the joint graph has {size}; dot lays out at most {max_states:,} "
+               f"states and {max_edges:,} edges in reasonable time: drew a summary instead, one "
+               f"node per combination of TCP states ({len(summary.states)} nodes), in "
+               f"{written.image_path or written.dot_path}\n"
+               f"tcpcheck: fix parameters with --param NAME=VALUE, draw one endpoint with --view "
+               f"endpoint, write the DOT source alone with -o {output.with_suffix('.dot')}, or "
+               f"raise the bound with --max-nodes N", err=True)
+    if written.message:
+        click.echo(f"tcpcheck: {written.message}", err=True)
+    if as_json:
+        emit_json({"model": ts.model.name, "view": "summary", "states": ex.n_states,
+                   "edges": ex.n_edges, "complete": False, "stop_reason": "too-big-to-lay-out",
+                   **written.as_json(),
+                   "message": f"the joint graph has {size}; the bound is {max_states:,} "
+                              f"states and {max_edges:,} edges; drawn: a summary on the TCP "
+                              "states"})
+    sys.exit(ExitStatus.INCONCLUSIVE)
 
 
 def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: int,

@@ -264,3 +264,25 @@ def test_joint_dot_highlights_a_run_in_red():
 def test_partial_exploration_says_so_in_the_drawing():
     cut = explore(tcpcheck.load(DEFAULT_MODEL), max_states=10)
     assert "(partial: max-states)" in joint_dot(cut)
+
+
+def test_no_two_nodes_of_a_joint_drawing_read_alike(ex):
+    # without its "#id" line, every node's label still tells it apart from the others of its
+    # cluster (the default model has states that differ only in a variable the label omits)
+    import re
+    dot = joint_dot(ex)
+    for cluster in dot.split("subgraph cluster_")[1:]:
+        labels = [lab.split("\\n", 1)[1] for lab in
+                  re.findall(r'^\s*\d+ \[label="([^"]*)"', cluster, flags=re.M)]
+        assert labels and len(labels) == len(set(labels))
+
+
+def test_the_tcp_state_summary_counts_every_state_and_step(ex):
+    from tcpcheck.graph import tcp_state_summary
+    s = tcp_state_summary(ex)
+    assert sum(s.states.values()) == ex.n_states
+    across = sum(n for ways in s.edges.values() for n in ways.values())
+    assert across + s.loops == ex.n_edges
+    assert ("ESTABLISHED", "ESTABLISHED") in s.initial
+    # a three-way close passes through client FIN_WAIT_1 / server LAST_ACK in one step
+    assert any(a[0] == "FIN_WAIT_1" and b[1] == "LAST_ACK" for a, b in s.edges)
