@@ -653,6 +653,8 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
     layout_bound = (max_nodes or MAX_LAYOUT_STATES) if view == "joint" and fmt != "dot" else None
     search_bound = max_states if layout_bound is None else min(
         max_states or MAX_STATE_LIMIT, max(SUMMARY_MAX_STATES, layout_bound + 1))
+    if view == "endpoint":   # one parameter combination at a time: the whole model fits
+        _graph_endpoint(model, params, max_states, deadline, output, endpoints, as_json)
     path, ts, ex = _explore(model, params, search_bound, deadline, no_progress, as_json)
     _report_model_error(ex)
     too_big = layout_bound is not None and (ex.n_states > layout_bound
@@ -698,6 +700,54 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
         shown = written.image_path or written.dot_path
         click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
     sys.exit(_exit_for(ex, deadline))
+
+
+def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path, endpoints,
+                    as_json: bool) -> None:
+    """`graph --view endpoint`: the TCP states of one endpoint over every parameter
+    combination, each explored on its own (graph.endpoint_view_each); a limit draws the
+    combinations done, titled partial (exit 3)."""
+    from .graph import endpoint_view_each  # deferred: graph and render load networkx, graphviz
+    from .render import endpoint_dot
+
+    try:
+        ts = load(model or default_model(), list(params))
+    except TcpcheckError as err:
+        fail_input(err, as_json)
+    names = [i.name for i in ts.model.instances]
+    for e in endpoints:
+        if e not in names:
+            raise click.BadParameter(f"no instance '{e}'; the model has " + ", ".join(names),
+                                     param_hint="--endpoint")
+    each = endpoint_view_each(ts, list(endpoints) or None, max_states, deadline)
+    if each.last is not None and each.last.stop_reason is StopReason.MODEL_ERROR:
+        _report_model_error(each.last)
+    partial = "" if each.stop_reason is None else (
+        f" (partial, {each.stop_reason}: {each.combinations} of {each.total} parameter "
+        "combinations)")
+    title = (f"{ts.model.name}: TCP states of " + " and ".join(each.view.graph["instances"])
+             + partial)
+    try:
+        written = save_drawing(endpoint_dot(each.view, title), output, deadline)
+    except LimitReached as stop:
+        _stopped("drawing", stop.reason, f"nothing drawn in {output}")
+        sys.exit(exit_status(partial=True, interrupted=deadline.signal is not None))
+    if each.stop_reason is not None:
+        _stopped("the endpoint view", each.stop_reason, f"{each.combinations} of {each.total} "
+                 "parameter combinations drawn")
+    if written.message:
+        click.echo(f"tcpcheck: {written.message}", err=True)
+    if as_json:
+        emit_json({"model": ts.model.name, "view": "endpoint", "states": each.states,
+                   "edges": each.edges, "complete": each.stop_reason is None,
+                   "combinations": each.combinations, "of": each.total, **written.as_json()})
+    else:
+        shown = written.image_path or written.dot_path
+        click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
+    sys.exit(exit_status(model_error=each.last is not None
+                         and each.last.stop_reason is StopReason.MODEL_ERROR,
+                         partial=each.stop_reason is not None,
+                         interrupted=deadline.signal is not None))
 
 
 def _graph_size(ex, max_states: int) -> str:

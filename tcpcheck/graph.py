@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from .transitions import Variant
-from .explore import NO_DEADLINE, Deadline, Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration, explore
 from .run import received_flags as _received
 
 
@@ -214,3 +214,67 @@ def _shown(value) -> str:
     if isinstance(value, list):
         return "[" + " ".join(map(str, value)) + "]"
     return str(value)
+
+
+@dataclass(frozen=True)
+class EndpointViewEach:
+    """The endpoint view of every parameter combination, explored one at a time (memory:
+    one combination's graph). `combinations` were explored or shared an equivalent one's
+    view, of `total`; `stop_reason` says why the rest were not (None: all were)."""
+    view: nx.MultiDiGraph
+    combinations: int
+    total: int
+    states: int
+    edges: int
+    stop_reason: str | None
+    last: Exploration | None = None   # the combination a limit or a model error stopped
+
+
+def endpoint_view_each(ts, instances: list[str] | None = None, max_states: int | None = None,
+                       deadline: Deadline = NO_DEADLINE) -> EndpointViewEach:
+    """endpoint_view over every combination of the system's parameters, each explored on its
+    own and merged (edge counts added), as explore_each does for figures: the whole model's
+    endpoint diagram without holding every combination's states at once. Combinations that
+    behave alike (TransitionSystem.behaviour_key) project alike: the first one stands for
+    them. A limit ends it with the combinations done so far."""
+    merged: nx.MultiDiGraph | None = None
+    seen: set[tuple] = set()
+    states = edges = done = 0
+    stop = None
+    last = None
+    for k, s in enumerate(ts.initial):
+        key = ts.behaviour_key(k)
+        if key in seen:
+            done += 1
+            continue
+        if deadline.expired():
+            stop = str(deadline.reason)
+            break
+        left = None if max_states is None else max_states - states
+        if left is not None and left <= 0:
+            stop = "max-states"
+            break
+        ex = explore(ts, initial=(s,), max_states=left, deadline=deadline)
+        states += ex.n_states
+        edges += ex.n_edges
+        if not ex.complete:
+            stop, last = str(ex.stop_reason), ex
+            break
+        view = endpoint_view(ex, instances, deadline)
+        merged = view if merged is None else _merge_views(merged, view)
+        seen.add(key)
+        done += 1
+    if merged is None:
+        merged = nx.MultiDiGraph(instances=list(instances or []))
+    return EndpointViewEach(merged, done, len(ts.initial), states, edges, stop, last)
+
+
+def _merge_views(into: nx.MultiDiGraph, view: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    for n in view.nodes:
+        into.add_node(n)
+    for a, b, key, data in view.edges(keys=True, data=True):
+        if into.has_edge(a, b, key):
+            into.edges[a, b, key]["count"] += data["count"]
+        else:
+            into.add_edge(a, b, key=key, **data)
+    return into
