@@ -148,6 +148,7 @@ th, td { text-align: left; vertical-align: top; padding: .3rem .5rem;
          border-bottom: 1px solid var(--rule); }
 th { background: var(--tint); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td code { overflow-wrap: anywhere; }
 .verdict { font-weight: 600; white-space: nowrap; }
 .v-holds { color: var(--holds); }
 .v-violated, .v-error { color: var(--bad); }

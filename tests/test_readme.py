@@ -55,6 +55,12 @@ def test_diagrams_shown_in_readme_are_committed():
         assert (ROOT / "out" / name).is_file(), f"README shows out/{name}, which is missing"
 
 
+def test_the_report_screenshot_is_committed_and_linked():
+    # made by tests/test_report_browser.py with TCPCHECK_REPORT_SCREENSHOT=docs/report.png
+    assert "](docs/report.png)" in README
+    assert (ROOT / "docs" / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_error_example_is_what_a_misspelt_default_model_prints(tmp_path):
     # the README's broken.tcpm: 'state' misspelt in the shutdown(SHUT_WR) transition's guard
     # and in its assignment; the shown lines and columns must be the model's own

@@ -63,3 +63,12 @@ def test_a_bad_spec_is_a_located_error_and_no_page(tmp_path):
     assert re.search(r"missing_model\.spec:\d+:\d+: error\[TCP\d{3}\]", result.output)
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_check_writes_the_same_bytes(tmp_path):
+    pages = []
+    for name in ("a.html", "b.html"):
+        result = CliRunner().invoke(main, ["report", SPEC, "-o", str(tmp_path / name)])
+        assert result.exit_code == ExitStatus.OK, result.output
+        pages.append((tmp_path / name).read_bytes())
+    assert pages[0] == pages[1]
