@@ -731,7 +731,8 @@ def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path,
         written = save_drawing(endpoint_dot(each.view, title), output, deadline)
     except LimitReached as stop:
         _stopped("drawing", stop.reason, f"nothing drawn in {output}")
-        sys.exit(exit_status(partial=True, interrupted=deadline.signal is not None))
+        sys.exit(exit_status(partial=stop.reason is not None,
+                             interrupted=deadline.signal is not None))
     if each.stop_reason is not None:
         _stopped("the endpoint view", each.stop_reason, f"{each.combinations} of {each.total} "
                  "parameter combinations drawn")
