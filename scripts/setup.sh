@@ -2,7 +2,8 @@
 # Set up tcpcheck on a fresh Debian 12 machine (run as root, or with graphviz already there):
 # Graphviz's `dot` from Debian, then a virtual environment in .venv with tcpcheck installed.
 #   bash scripts/setup.sh          the tool
-#   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis)
+#   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis,
+#                                  selenium, Chromium for the report's browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,12 @@ fi
 # tcpdump captures the packets of `tcpcheck conform` (which also needs root or CAP_NET_RAW)
 if ! command -v tcpdump >/dev/null 2>&1; then
   apt_install tcpdump || echo "setup: continuing without tcpdump: tcpcheck conform cannot capture" >&2
+fi
+
+# the report's browser test (tests/test_report_browser.py) opens it in headless Chromium,
+# driven through Debian's own chromedriver (never one downloaded at run time)
+if [ -n "$extras" ] && ! command -v chromedriver >/dev/null 2>&1; then
+  apt_install chromium chromium-driver || echo "setup: continuing without Chromium: the browser test is skipped" >&2
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -16,6 +16,7 @@ import click
 
 from . import __version__, load
 from .cli_conform import register
+from .cli_report import report as report_command
 from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_output,
                      command_deadline, default_model, emit_json, fail_input, max_states_option,
                      memory_option, save_drawing, stop_on_signals, time_limit_option)
@@ -640,7 +641,8 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
     model failed while exploring, 2 bad input, 3 a limit stopped it or the graph is too big
     to lay out (nothing drawn).
     """
-    from .graph import endpoint_view  # deferred: graph and render load networkx and graphviz
+    # deferred: graph and render load networkx and graphviz
+    from .graph import SUMMARY_MAX_STATES, endpoint_view
     from .render import EDGES_PER_STATE, FORMATS, MAX_LAYOUT_STATES, endpoint_dot, joint_dot
 
     fmt = output.suffix.lstrip(".").lower()
@@ -648,19 +650,22 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
     deadline = command_deadline(time_limit, max_memory)
-    # an image of the joint graph is laid out by dot: the search stops one state past the
-    # bound, since a graph that big is refused whatever its size
+    # an image of the joint graph is laid out by dot: above the bound it is summarised on
+    # the TCP states, from a search that stops at SUMMARY_MAX_STATES (seconds, not minutes)
     layout_bound = (max_nodes or MAX_LAYOUT_STATES) if view == "joint" and fmt != "dot" else None
-    search_bound = max_states if layout_bound is None else min(max_states or MAX_STATE_LIMIT,
-                                                                layout_bound + 1)
+    search_bound = max_states if layout_bound is None else min(
+        max_states or MAX_STATE_LIMIT, max(SUMMARY_MAX_STATES, layout_bound + 1))
+    if view == "endpoint":   # one parameter combination at a time: the whole model fits
+        _graph_endpoint(model, params, max_states, deadline, output, endpoints, as_json)
     path, ts, ex = _explore(model, params, search_bound, deadline, no_progress, as_json)
     _report_model_error(ex)
-    if layout_bound is not None and (ex.n_states > layout_bound
-                                     or ex.n_edges > EDGES_PER_STATE * layout_bound):
-        _refuse_layout(ts, ex, view, output, layout_bound, EDGES_PER_STATE * layout_bound,
-                       as_json)
+    too_big = layout_bound is not None and (ex.n_states > layout_bound
+                                            or ex.n_edges > EDGES_PER_STATE * layout_bound)
     source = None
     try:
+        if too_big:
+            _summarise(ts, ex, output, layout_bound, EDGES_PER_STATE * layout_bound, as_json,
+                       deadline)
         if view == "endpoint":
             names = [i.name for i in ts.model.instances]
             for e in endpoints:
@@ -697,6 +702,95 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
         shown = written.image_path or written.dot_path
         click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
     sys.exit(_exit_for(ex, deadline))
+
+
+def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path, endpoints,
+                    as_json: bool) -> None:
+    """`graph --view endpoint`: the TCP states of one endpoint over every parameter
+    combination, each explored on its own (graph.endpoint_view_each); a limit draws the
+    combinations done, titled partial (exit 3)."""
+    from .graph import endpoint_view_each  # deferred: graph and render load networkx, graphviz
+    from .render import endpoint_dot
+
+    try:
+        ts = load(model or default_model(), list(params))
+    except TcpcheckError as err:
+        fail_input(err, as_json)
+    names = [i.name for i in ts.model.instances]
+    for e in endpoints:
+        if e not in names:
+            raise click.BadParameter(f"no instance '{e}'; the model has " + ", ".join(names),
+                                     param_hint="--endpoint")
+    each = endpoint_view_each(ts, list(endpoints) or None, max_states, deadline)
+    if each.last is not None and each.last.stop_reason is StopReason.MODEL_ERROR:
+        _report_model_error(each.last)
+    partial = "" if each.stop_reason is None else (
+        f" (partial, {each.stop_reason}: {each.combinations} of {each.total} parameter "
+        "combinations)")
+    title = (f"{ts.model.name}: TCP states of " + " and ".join(each.view.graph["instances"])
+             + partial)
+    try:
+        written = save_drawing(endpoint_dot(each.view, title), output, deadline)
+    except LimitReached as stop:
+        _stopped("drawing", stop.reason, f"nothing drawn in {output}")
+        sys.exit(exit_status(partial=stop.reason is not None,
+                             interrupted=deadline.signal is not None))
+    if each.stop_reason is not None:
+        _stopped("the endpoint view", each.stop_reason, f"{each.combinations} of {each.total} "
+                 "parameter combinations drawn")
+    if written.message:
+        click.echo(f"tcpcheck: {written.message}", err=True)
+    if as_json:
+        emit_json({"model": ts.model.name, "view": "endpoint", "states": each.states,
+                   "edges": each.edges, "complete": each.stop_reason is None,
+                   "combinations": each.combinations, "of": each.total, **written.as_json()})
+    else:
+        shown = written.image_path or written.dot_path
+        click.echo(f"wrote {shown}" + (f" (and {written.dot_path})" if written.image_path else ""))
+    sys.exit(exit_status(model_error=each.last is not None
+                         and each.last.stop_reason is StopReason.MODEL_ERROR,
+                         partial=each.stop_reason is not None,
+                         interrupted=deadline.signal is not None))
+
+
+def _graph_size(ex, max_states: int) -> str:
+    if ex.stop_reason is StopReason.MAX_STATES and ex.n_states > max_states:
+        return f"more than {ex.n_states:,} states (the search stopped there)"
+    return f"{ex.n_states:,} states and {ex.n_edges:,} edges"
+
+
+def _summarise(ts, ex, output: Path, max_states: int, max_edges: int, as_json: bool,
+               deadline: Deadline) -> None:
+    """The joint graph is too big for dot to lay out in seconds: draw it folded onto the
+    endpoints' TCP states instead, and say so; exit 3 (the joint graph was not drawn)."""
+    from .graph import tcp_state_summary  # deferred: graph and render load networkx, graphviz
+    from .render import summary_dot
+
+    summary = tcp_state_summary(ex, deadline)
+    if len(summary.states) > max_states:   # more TCP-state combinations than dot can take
+        _refuse_layout(ts, ex, "joint", output, max_states, max_edges, as_json)
+    size = _graph_size(ex, max_states)
+    partial = "" if ex.complete else f"; partial ({ex.stop_reason}): the first states found"
+    title = (f"{ts.model.name}: {size}, summarised on the TCP states of "
+             f"{' and '.join(summary.instances)}{partial}")
+    written = save_drawing(summary_dot(summary, title), output, deadline)
+    click.echo(f"tcpcheck: the joint graph has {size}; dot lays out at most {max_states:,} "
+               f"states and {max_edges:,} edges in reasonable time: drew a summary instead, one "
+               f"node per combination of TCP states ({len(summary.states)} nodes), in "
+               f"{written.image_path or written.dot_path}\n"
+               f"tcpcheck: fix parameters with --param NAME=VALUE, draw one endpoint with --view "
+               f"endpoint, write the DOT source alone with -o {output.with_suffix('.dot')}, or "
+               f"raise the bound with --max-nodes N", err=True)
+    if written.message:
+        click.echo(f"tcpcheck: {written.message}", err=True)
+    if as_json:
+        emit_json({"model": ts.model.name, "view": "summary", "states": ex.n_states,
+                   "edges": ex.n_edges, "complete": False, "stop_reason": "too-big-to-lay-out",
+                   **written.as_json(),
+                   "message": f"the joint graph has {size}; the bound is {max_states:,} "
+                              f"states and {max_edges:,} edges; drawn: a summary on the TCP "
+                              "states"})
+    sys.exit(ExitStatus.INCONCLUSIVE)
 
 
 def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: int,
@@ -965,6 +1059,7 @@ def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
 
 # replay and conform live in their own module (the kernel side of tcpcheck)
 register(main)
+main.add_command(report_command)
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,8 @@ import networkx as nx
 
 from .tcp import TCP_STATES
 from .explore import MB, NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
-from .graph import joint_graph, projection_label
+from .graph import (SUMMARY_LABELS, TcpStateSummary, distinguishing_values, joint_graph,
+                    projection_label)
 
 FORMATS = ("dot", "svg", "png", "pdf")
 
@@ -97,6 +98,17 @@ def _node_label(ex: Exploration, sid: int, state: dict) -> str:
     return "\\n".join(lines)
 
 
+def _distinct_labels(ex: Exploration, G: nx.MultiDiGraph) -> dict[int, str]:
+    """Every node's label; nodes of one cluster whose TCP states, channels and timers read
+    alike also get the variables that tell them apart (a bare state id would say nothing)."""
+    base = {sid: _node_label(ex, sid, d["state"]) for sid, d in G.nodes(data=True)}
+    alike: dict[tuple[int, str], list[int]] = {}   # one cluster (parameters) at a time
+    for sid in sorted(base):
+        alike.setdefault((G.nodes[sid]["region"], base[sid].split("\\n", 1)[-1]), []).append(sid)
+    extra = distinguishing_values(ex, [g for g in alike.values() if len(g) > 1])
+    return {sid: base[sid] + (f"\\n{extra[sid]}" if extra.get(sid) else "") for sid in base}
+
+
 def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = None,
               regions: set[int] | None = None, keep: set[int] | None = None,
               deadline: Deadline = NO_DEADLINE) -> str:
@@ -121,6 +133,7 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
         edge_attr={"fontname": _FONT, "fontsize": "8"})
     highlight = highlight or set()
     on_path = {n for e in highlight for n in e[:2]}
+    labels = _distinct_labels(ex, G)
     for k, init in enumerate(ex.initial):
         if regions is not None and k not in regions:
             continue
@@ -140,13 +153,52 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
                     attrs["peripheries"] = "2"
                 if sid in on_path:
                     attrs.update(color="red", penwidth="2")
-                sub.node(str(sid), label=_node_label(ex, sid, d["state"]), **attrs)
+                sub.node(str(sid), label=labels[sid], **attrs)
     for n, (src, dst, vid, d) in enumerate(sorted(G.edges(keys=True, data=True))):
         if not n & 1023:
             deadline.check()
         label = f"{d['endpoint']}: {projection_label(d)}"
         attrs = {"color": "red", "penwidth": "2.5"} if (src, dst, vid) in highlight else {}
         g.edge(str(src), str(dst), label=label, **attrs)
+    return g.source
+
+
+def summary_dot(summary: TcpStateSummary, title: str) -> str:
+    """A joint graph too big to lay out, folded onto the endpoints' TCP states
+    (graph.tcp_state_summary): one node per combination of TCP states with the number of
+    joint states it stands for, clustered by the first endpoint's TCP state."""
+    g = graphviz.Digraph("summary", graph_attr={
+        "label": title, "labelloc": "t", "fontname": _FONT, "rankdir": "TB", "nodesep": "0.5"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "#eef3fb",
+                   "fontname": _FONT, "fontsize": "10"},
+        edge_attr={"fontname": _FONT, "fontsize": "8"})
+    first = summary.instances[0] if summary.instances else ""
+
+    def order(k: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(_state_order(n) for n in k)
+
+    def node_id(k: tuple[str, ...]) -> str:
+        return "/".join(k)
+
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for k in sorted(summary.states, key=order):
+        by_first.setdefault(k[0] if k else "", []).append(k)
+    for n, (state, keys) in enumerate(sorted(by_first.items(), key=lambda i: _state_order(i[0]))):
+        with g.subgraph(name=f"cluster_{n}") as sub:
+            sub.attr(label=f"{first} {state}", style="rounded", color="#999999", fontname=_FONT)
+            for k in keys:
+                count = summary.states[k]
+                text = "\\n".join(f"{i} {s}" for i, s in zip(summary.instances, k))
+                attrs = {"penwidth": "2"} if k in summary.initial else {}
+                sub.node(node_id(k), label=f"{text}\\n{count:,} state{'s' if count != 1 else ''}",
+                         **attrs)
+    for (a, b) in sorted(summary.edges, key=lambda e: (order(e[0]), order(e[1]))):
+        ways = summary.edges[(a, b)]
+        named = sorted(ways, key=lambda w: (-ways[w], w))
+        shown = named[:SUMMARY_LABELS]
+        more = len(named) - len(shown)
+        label = "\\n".join(shown) + (f"\\n+{more} more" if more else "")
+        g.edge(node_id(a), node_id(b), label=label)
     return g.source
 
 

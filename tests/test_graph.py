@@ -264,3 +264,43 @@ def test_joint_dot_highlights_a_run_in_red():
 def test_partial_exploration_says_so_in_the_drawing():
     cut = explore(tcpcheck.load(DEFAULT_MODEL), max_states=10)
     assert "(partial: max-states)" in joint_dot(cut)
+
+
+def test_no_two_nodes_of_a_joint_drawing_read_alike(ex):
+    # without its "#id" line, every node's label still tells it apart from the others of its
+    # cluster (the default model has states that differ only in a variable the label omits)
+    import re
+    dot = joint_dot(ex)
+    for cluster in dot.split("subgraph cluster_")[1:]:
+        labels = [lab.split("\\n", 1)[1] for lab in
+                  re.findall(r'^\s*\d+ \[label="([^"]*)"', cluster, flags=re.M)]
+        assert labels and len(labels) == len(set(labels))
+
+
+def test_the_tcp_state_summary_counts_every_state_and_step(ex):
+    from tcpcheck.graph import tcp_state_summary
+    s = tcp_state_summary(ex)
+    assert sum(s.states.values()) == ex.n_states
+    across = sum(n for ways in s.edges.values() for n in ways.values())
+    assert across + s.loops == ex.n_edges
+    assert ("ESTABLISHED", "ESTABLISHED") in s.initial
+    # a three-way close passes through client FIN_WAIT_1 / server LAST_ACK in one step
+    assert any(a[0] == "FIN_WAIT_1" and b[1] == "LAST_ACK" for a, b in s.edges)
+
+
+def test_the_endpoint_view_one_combination_at_a_time_is_the_whole_view(ex):
+    from tcpcheck.graph import endpoint_view_each
+    each = endpoint_view_each(ex.system)
+    assert each.stop_reason is None and each.combinations == each.total == len(ex.initial)
+    assert endpoint_dot(each.view, "t") == endpoint_dot(endpoint_view(ex), "t")
+    assert sorted(each.view.edges(keys=True, data="count")) == \
+        sorted(endpoint_view(ex).edges(keys=True, data="count"))
+
+
+def test_the_endpoint_view_of_one_chosen_combination_is_a_part_of_the_whole(ex):
+    from tcpcheck.graph import endpoint_view_each
+    one = endpoint_view_each(tcpcheck.load(DEFAULT_MODEL, ["delayed_ack=false",
+                                                           "passive_has_data=true"]))
+    assert one.total == 1
+    whole = {(a, b, k) for a, b, k in endpoint_view(ex).edges(keys=True)}
+    assert {(a, b, k) for a, b, k in one.view.edges(keys=True)} < whole

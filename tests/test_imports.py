@@ -34,6 +34,10 @@ DEFERRED = {
     ("oneside", "timing"): "z3",
     ("audit", "timing"): "z3",
     ("cli_audit", "replay_report"): "graphviz",
+    ("cli_report", "report"): "z3",
+    ("cli_report", "render"): "graphviz",
+    ("cli_report", "verify"): "z3",
+    ("cli_report", "behaviour"): "z3",
 }
 # Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
 # model commands' start-up: (importer, imported) -> why. The test checks that `import

@@ -46,6 +46,12 @@ def test_diagrams_shown_in_readme_are_committed():
         assert (ROOT / "out" / name).is_file(), f"README shows out/{name}, which is missing"
 
 
+def test_the_report_screenshot_is_committed_and_linked():
+    # made by tests/test_report_browser.py with TCPCHECK_REPORT_SCREENSHOT=docs/report.png
+    assert "](docs/report.png)" in README
+    assert (ROOT / "docs" / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_error_example_is_what_a_misspelt_default_model_prints(tmp_path):
     # the README's broken.tcpm: 'state' misspelt in the shutdown(SHUT_WR) transition's guard
     # and in its assignment; the shown lines and columns must be the model's own
@@ -62,8 +68,9 @@ def test_the_error_example_is_what_a_misspelt_default_model_prints(tmp_path):
     assert result.stderr.strip().splitlines() == shown.strip().splitlines()
 
 
-def test_the_refused_graph_example_is_what_tcpcheck_prints(tmp_path):
-    # the README's "Limits and failures": the whole model's joint graph is too big to lay out
+def test_the_summarised_graph_example_is_what_tcpcheck_prints(tmp_path):
+    # the README's "Limits and failures": the whole model's joint graph is too big to lay out,
+    # and is drawn folded onto the TCP states instead
     shown = README.split("$ tcpcheck graph --param '*' -o out/all.svg\n", 1)[1]
     shown = shown.split("```", 1)[0].strip().splitlines()
     (tmp_path / "models").mkdir()
@@ -73,7 +80,7 @@ def test_the_refused_graph_example_is_what_tcpcheck_prints(tmp_path):
                           cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})  # this tcpcheck
     assert result.returncode == 3, result.stderr
     assert result.stderr.strip().splitlines() == shown
-    assert not (tmp_path / "out").exists()
+    assert (tmp_path / "out" / "all.dot").read_text(encoding="utf-8").startswith("digraph summary")
 
 
 def test_the_replay_all_example_is_what_tcpcheck_prints():
