@@ -2,7 +2,10 @@
 # Set up tcpcheck on a fresh Debian 12 machine (run as root, or with graphviz already there):
 # Graphviz's `dot` from Debian, then a virtual environment in .venv with tcpcheck installed.
 #   bash scripts/setup.sh          the tool
-#   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis)
+#   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis,
+#                                  pytest-lsp for the language server's tests)
+# (pyproject.toml lists the Python packages: pygls for `tcpcheck lsp`, watchfiles for
+# `tcpcheck watch`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -34,6 +34,7 @@ DEFERRED = {
     ("oneside", "timing"): "z3",
     ("audit", "timing"): "z3",
     ("cli_audit", "replay_report"): "graphviz",
+    ("cli_edit", "verify"): "z3",
 }
 # Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
 # model commands' start-up: (importer, imported) -> why. The test checks that `import
@@ -45,6 +46,8 @@ STARTUP = {
     ("cli_conform", "oneside"): "only replay judges one side of a capture",
     ("cli_conform", "packetdrill"): "only replay reads packetdrill scripts",
     ("cli_conform", "cli_audit"): "only replay --all audits a whole capture",
+    ("cli_edit", "lsp"): "only lsp loads pygls",
+    ("cli_edit", "watch"): "only watch loads watchfiles",
 }
 # Edges that close a cycle, kept (inside a function) until the code they wait for lands; each
 # must still be a cycle, so an entry is deleted once its cycle is gone.
