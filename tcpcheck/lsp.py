@@ -12,6 +12,8 @@ The first half of this module knows nothing of the protocol (`analyse`, `target_
 """
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,20 +76,33 @@ def _analyse_spec(path: str, text: str, read: Reader, default_model: Path) -> An
     try:
         sf = S.parse_spec_text(text, path)
     except TcpcheckError as err:
-        return Analysis(path, "spec", tuple(err.diagnostics), None)
+        # half a formula as it is typed: the model's names are still worth offering
+        named = _MODEL_LINE.search(text)
+        model_path = (Path(os.path.normpath(Path(path).parent / named.group(1))) if named
+                      else default_model)
+        return Analysis(path, "spec", tuple(err.diagnostics), _facts_of(model_path, read))
     model_path = S.model_path_of(sf) or default_model
     model_text = read(model_path)
-    facts = None
-    try:
-        facts = model_facts(parse_text(model_text if model_text is not None
-                                       else read_source(model_path), str(model_path)))
-    except TcpcheckError:
-        pass                        # resolve_specs reports it
+    facts = _facts_of(model_path, read)
     try:
         resolve_specs(model_path, [(Path(path), sf)], merge_params(sf.params, []), model_text)
     except TcpcheckError as err:
         return Analysis(path, "spec", tuple(err.diagnostics), facts, spec_facts(sf))
     return Analysis(path, "spec", (), facts, spec_facts(sf))
+
+
+_MODEL_LINE = re.compile(r'^\s*model\s+"([^"]+)"', re.MULTILINE)
+
+
+def _facts_of(model_path: Path, read: Reader) -> ModelFacts | None:
+    """The facts of the model a spec is about (None when it cannot be read or parsed: the
+    check reports why)."""
+    try:
+        text = read(model_path)
+        return model_facts(parse_text(text if text is not None else read_source(model_path),
+                                      str(model_path)))
+    except TcpcheckError:
+        return None
 
 
 # ---------------------------------------------------------------- what a name at a place is
@@ -279,6 +294,25 @@ def suggestion(message: str) -> str | None:
     return m.group(1) if m else None
 
 
+def misspelt(text: str, start: tuple[int, int], end: tuple[int, int], instead: str
+             ) -> tuple[int, int, int] | None:
+    """Where, inside a diagnostic's range (0-based line and character), the name that
+    `instead` should replace is written: (line, start, end). A diagnostic may cover more
+    than the name (`client.stat` for the variable `stat`): the name is the word in it most
+    like the suggestion."""
+    lines = text.split("\n")
+    best: tuple[float, tuple[int, int, int]] | None = None
+    for line in range(start[0], min(end[0], len(lines) - 1) + 1):
+        lo = start[1] if line == start[0] else 0
+        hi = end[1] if line == end[0] else len(lines[line])
+        for m in _WORD.finditer(lines[line]):
+            if m.start() >= lo and m.end() <= hi:
+                score = difflib.SequenceMatcher(None, m.group(), instead).ratio()
+                if best is None or score > best[0]:
+                    best = (score, (line, m.start(), m.end()))
+    return best[1] if best else None
+
+
 # ---------------------------------------------------------------- the protocol
 
 
@@ -439,12 +473,19 @@ def make_server(default_model: Path) -> TcpcheckServer:
                     lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
     def code_action(ls: TcpcheckServer, params: lsp.CodeActionParams):
         uri = params.text_document.uri
+        text = ls.workspace.get_text_document(uri).source
         actions = []
         for d in params.context.diagnostics:
             name = suggestion(d.message)
             if name is None or d.source != "tcpcheck":
                 continue
-            edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(d.range, name)]})
+            where = misspelt(text, (d.range.start.line, d.range.start.character),
+                             (d.range.end.line, d.range.end.character), name)
+            if where is None:
+                continue
+            line, first, last = where
+            edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(
+                lsp.Range(lsp.Position(line, first), lsp.Position(line, last)), name)]})
             actions.append(lsp.CodeAction(f"Change to '{name}'", kind=lsp.CodeActionKind.QuickFix,
                                           diagnostics=[d], edit=edit, is_preferred=True))
         return actions
@@ -476,5 +517,8 @@ def _outline(an: Analysis) -> list[lsp.DocumentSymbol]:
 
 
 def serve(default_model: Path) -> None:
-    """Run the server on stdin and stdout until the editor ends it."""
-    make_server(default_model).start_io()
+    """Run the server on stdin and stdout until the editor ends it. pygls closes the streams
+    it is given when it stops: it is given copies, so that the command's own stdout is still
+    open for the command line's last flush."""
+    with os.fdopen(os.dup(0), "rb") as stdin, os.fdopen(os.dup(1), "wb") as stdout:
+        make_server(default_model).start_io(stdin, stdout)
