@@ -58,7 +58,7 @@ def watch(files, params, max_states):
         click.echo(line)
     click.echo(f"watching {len(last.files)} files; Ctrl-C ends", err=True)
     for saved in saves(lambda: last.files, lambda: deadline.signal is not None):
-        click.echo(f"-- saved: {', '.join(sorted(str(p) for p in saved))}")
+        click.echo(f"-- saved: {', '.join(sorted(_shown(p) for p in saved))}")
         now = snapshot()
         for line in changes(last, now, checked):
             click.echo(line)
@@ -68,6 +68,14 @@ def watch(files, params, max_states):
     if deadline.signal is not None:
         click.echo(f"tcpcheck: watch ended ({deadline.signal})", err=True)
     sys.exit(last.status)
+
+
+def _shown(path: Path) -> str:
+    """A saved file as the user named it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def register(main: click.Group) -> None:

@@ -7,6 +7,7 @@ writing a new file and renaming it over the old one, which a watch on the file i
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,11 +100,22 @@ def changes(before: Snapshot, after: Snapshot, checked: Snapshot | None = None) 
                 out.append(f"flipped {name}: {old[name]} -> {verdict}")
         out += [f"gone {name} (was {verdict})" for name, verdict in base.verdicts
                 if name not in new]
-    old_keys = {_key(d) for d in before.diagnostics}
-    new_keys = {_key(d) for d in after.diagnostics}
-    out += [f"new {one_line(d)}" for d in after.diagnostics if _key(d) not in old_keys]
-    out += [f"fixed {one_line(d)}" for d in before.diagnostics if _key(d) not in new_keys]
+    out += [f"new {one_line(d)}" for d in _beyond(after.diagnostics, before.diagnostics)]
+    out += [f"fixed {one_line(d)}" for d in _beyond(before.diagnostics, after.diagnostics)]
     return (out or ["no change"]) + [_counts(after)]
+
+
+def _beyond(these: tuple[Diagnostic, ...], those: tuple[Diagnostic, ...]) -> list[Diagnostic]:
+    """The diagnostics of `these` that `those` does not have, counted: of three equal
+    messages, one fixed leaves two, and the third is the one reported fixed."""
+    budget = Counter(_key(d) for d in those)
+    out = []
+    for d in these:
+        if budget[_key(d)]:
+            budget[_key(d)] -= 1
+        else:
+            out.append(d)
+    return out
 
 
 def _counts(s: Snapshot) -> str:
