@@ -29,6 +29,7 @@ from .diagnostics import Diagnostic, Span, TcpcheckError
 from .facts import (CALL_NAMES, FLAG_NAMES, MODEL_KEYWORDS, SHUTDOWN_ARGS, SPEC_KEYWORDS,
                     STATE_NAMES, ModelFacts, Observation, Symbol, model_facts, spec_facts)
 from .parse import parse_text, read_source
+from .tcp import APP_CALLS
 from .verify import merge_params, resolve_specs
 
 MODEL_SUFFIX, SPEC_SUFFIX = ".tcpm", ".spec"
@@ -234,7 +235,10 @@ def hover_text(t: Target) -> str:
     if t.kind == "flag":
         return (f"**segment flag** `{t.name}`" + (" (not a header flag: the segment carries "
                                                    "one unit of data)" if t.name == "DATA" else ""))
-    return f"**application call** `{t.name}`"
+    if t.name in SHUTDOWN_ARGS:
+        return f"**shutdown's argument** `{t.name}`: `shutdown({t.name})`"
+    args = APP_CALLS.get(t.name, ())
+    return f"**application call** `{t.name}({' | '.join(args)})`"
 
 
 # ---------------------------------------------------------------- completion
@@ -310,7 +314,8 @@ def misspelt(text: str, start: tuple[int, int], end: tuple[int, int], instead: s
                 score = difflib.SequenceMatcher(None, m.group(), instead).ratio()
                 if best is None or score > best[0]:
                     best = (score, (line, m.start(), m.end()))
-    return best[1] if best else None
+    # a word nothing like the suggestion is not the misspelling (difflib's own threshold)
+    return best[1] if best and best[0] >= 0.6 else None
 
 
 # ---------------------------------------------------------------- the protocol
@@ -477,7 +482,8 @@ def make_server(default_model: Path) -> TcpcheckServer:
         actions = []
         for d in params.context.diagnostics:
             name = suggestion(d.message)
-            if name is None or d.source != "tcpcheck":
+            # a diagnostic of another file (a spec's model) is fixed in that file
+            if name is None or d.source != "tcpcheck" or d.related_information:
                 continue
             where = misspelt(text, (d.range.start.line, d.range.start.character),
                              (d.range.end.line, d.range.end.character), name)

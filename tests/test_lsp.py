@@ -239,3 +239,27 @@ async def test_definition_and_outline(client: LanguageClient):
     [tcp] = [s for s in symbols if s.name == "tcp"]
     assert {"state", "delack", "has_data"} <= {c.name for c in tcp.children}
     assert {"delayed_ack", "client", "server"} <= {s.name for s in symbols}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_models_error_is_shown_on_the_specs_model_line_and_fixed_in_the_model(
+        client: LanguageClient, tmp_path: Path):
+    model = tmp_path / "m.tcpm"
+    shutil.copy(FIXTURES / "bad" / "typo_in_variable.tcpm", model)
+    spec = tmp_path / "s.spec"
+    spec.write_text('# about m\nmodel "m.tcpm"\ninvariant x: client.state != CLOSING\n')
+    spec_uri = await _open(client, spec)
+    [d] = client.diagnostics[spec_uri]
+    assert d.code == "TCP201" and d.range.start.line == 1          # the `model` line
+    assert d.message.startswith(f"{model}:13:9: unknown variable 'stat'")
+    [related] = d.related_information
+    assert related.location.uri == model.as_uri() and related.location.range.start.line == 12
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        lsp.TextDocumentIdentifier(spec_uri), d.range, lsp.CodeActionContext([d])))
+    assert not actions                                   # nothing to change in the spec
+    model_uri = await _open(client, model)
+    [d] = client.diagnostics[model_uri]
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        lsp.TextDocumentIdentifier(model_uri), d.range, lsp.CodeActionContext([d])))
+    [edit] = actions[0].edit.changes[model_uri]
+    assert (edit.range.start.line, edit.range.start.character, edit.new_text) == (12, 8, "state")
