@@ -61,6 +61,10 @@ class ModelFacts:
         own = [s for s in self.symbols if s.name == name and s.scope == scope and scope]
         return own + [s for s in self.symbols if s.name == name and s.scope is None]
 
+    def of_kind(self, kind: str) -> list[Symbol]:
+        """Every symbol of one kind ("param", "timer", ...), in the order declared."""
+        return [s for s in self.symbols if s.kind == kind]
+
     def observation(self, name: str) -> Observation | None:
         return next((o for o in self.observations if o.name == name), None)
 
