@@ -134,7 +134,8 @@ def model_facts(mf: ast.ModelFile) -> ModelFacts:
                     recordings.setdefault(obs.name, []).append(Recording(d.name, start, obs.span))
         elif isinstance(d, ast.InstanceDecl):
             add(d.name, "instance", d.span, detail=f"instance {d.name} = {d.endpoint}(...)")
-    observations = tuple(Observation(name, tuple(recs)) for name, recs in sorted(recordings.items()))
+    observations = tuple(Observation(name, tuple(recs))
+                         for name, recs in sorted(recordings.items()))
     return ModelFacts(mf.path, tuple(symbols), observations, tuple(sorted(calls)))
 
 

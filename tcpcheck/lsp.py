@@ -263,23 +263,36 @@ def completions(an: Analysis, text: str, line: int, character: int) -> list[tupl
         if endpoint is not None:
             return [(s.name, s.kind, s.detail) for s in facts.symbols
                     if s.scope == endpoint and s.kind in ("var", "timer")]
+    flags = [(f, "flag", "segment flag") for f in FLAG_NAMES]
     if prev in ("observe", "observed"):
         return observations
-    if prev == "call" or (prev == "calls" and "," in before.rsplit("calls", 1)[1]):
+    if prev == "call" or re.search(r"\bcalls\(\s*\w+\s*,\s*\w*$", before):
         return [(c, "call", "application call") for c in CALL_NAMES]
     if prev == "shutdown":
         return [(a, "call", "shutdown's argument") for a in SHUTDOWN_ARGS]
+    # segment flags: what a transition sends or receives, what a spec's step sends, ...
+    flagged = re.search(r"\b(?:FIN|SYN|RST|ACK|DATA)\s*[+|]\s*\w*$", before)
+    if prev in ("send", "recv") or flagged or re.search(
+            r"\b(sends|receives|loses)\(\s*\w+\s*,[\s\w+|]*$", before):
+        return flags
+    if facts is not None and an.language == "model" and (
+            prev in ("arm", "cancel", "expire", "after", "running")):
+        scope = _scope_at(facts, an.path, line + 1)
+        return [(s.name, s.kind, s.detail) for s in facts.symbols
+                if s.kind == "timer" and s.scope == scope]
     if facts is not None:
         if an.language == "model":
-            scope = _scope_at(facts, an.path, line + 1)
+            scope = _scope_at(facts, an.path, line + 1)   # the endpoint's own names first
             out += [(s.name, s.kind, s.detail) for s in facts.symbols
-                    if s.scope in (None, scope) and s.kind not in ("endpoint",)]
+                    if scope is not None and s.scope == scope]
+            out += [(s.name, s.kind, s.detail) for s in facts.symbols
+                    if s.scope is None and s.kind != "endpoint"]
         else:
             out += [(s.name, s.kind, s.detail) for s in facts.symbols
                     if s.kind in ("param", "instance", "const", "value")]
     out += observations
     out += [(s, "state", "TCP state") for s in STATE_NAMES]
-    out += [(f, "flag", "segment flag") for f in FLAG_NAMES]
+    out += flags
     out += [(c, "call", "application call") for c in CALL_NAMES]
     keywords = MODEL_KEYWORDS if an.language == "model" else SPEC_KEYWORDS
     out += [(k, "keyword", "") for k in keywords]

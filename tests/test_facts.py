@@ -33,7 +33,8 @@ def test_names_with_their_declaration_comment_and_place():
     assert "icsk_ack.ato" in delack.comment
     [param] = [s for s in facts.of_kind("param") if s.name == "linger_zero"]
     assert param.detail == "param linger_zero: bool = false"
-    assert param.comment == "SO_LINGER with a zero timeout: close() aborts the connection with an RST."
+    assert param.comment == ("SO_LINGER with a zero timeout: close() aborts the connection "
+                             "with an RST.")
     line = MODEL.read_text().split("\n")[param.span.line - 1]
     assert line[param.span.column - 1:param.span.end_column - 1] == "linger_zero"
     assert facts.instances() == {"client": "tcp", "server": "tcp"}
