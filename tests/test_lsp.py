@@ -263,3 +263,25 @@ async def test_a_models_error_is_shown_on_the_specs_model_line_and_fixed_in_the_
         lsp.TextDocumentIdentifier(model_uri), d.range, lsp.CodeActionContext([d])))
     [edit] = actions[0].edit.changes[model_uri]
     assert (edit.range.start.line, edit.range.start.character, edit.new_text) == (12, 8, "state")
+
+
+def test_completion_follows_the_context():
+    from tcpcheck.lsp import analyse, completions
+
+    model = ROOT / "models" / "teardown.tcpm"
+    text = model.read_text()
+    an = analyse(str(model), text, lambda _path: None, model)
+    lines = text.split("\n")
+
+    def offered(line_text: str, typed: str) -> list[str]:
+        line = next(i for i, t in enumerate(lines) if line_text in t)
+        col = lines[line].index(typed) + len(typed)
+        return [label for label, _kind, _detail in completions(an, text, line, col)]
+
+    assert offered("cancel delack", "cancel ")[:2] == ["delack", "think"]     # timers
+    assert set(offered("send FIN(ack = rcvd)", "send ")) == {"FIN", "SYN", "RST", "ACK", "DATA"}
+    assert "SHUT_WR" in offered("on call shutdown(SHUT_WR)", "shutdown(")
+    assert offered("if state == FIN_WAIT_1 and seg.ack", "seg.") == ["ack", "stale"]
+    # in an expression: the endpoint's own names first, then the model's
+    got = offered("sent := min(sent + 1, 2)", "sent + ")
+    assert got.index("rcvd") < got.index("early_data")
