@@ -4,6 +4,7 @@ line's own (same code, same message)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,10 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 # one server for the module (starting one takes a second or two), as an editor keeps one
 @pytest_lsp.fixture(scope="module",
-                    config=ClientServerConfig(server_command=[sys.executable, "-m", "tcpcheck",
-                                                              "lsp"]))
+                    config=ClientServerConfig(
+                        server_command=[sys.executable, "-m", "tcpcheck", "lsp"],
+                        # this checkout's tcpcheck, wherever pytest runs from
+                        server_env={**os.environ, "PYTHONPATH": str(ROOT)}))
 async def client(lsp_client: LanguageClient):
     lsp_client.diagnostics = _Published()
     await lsp_client.initialize_session(lsp.InitializeParams(
