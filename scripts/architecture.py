@@ -34,7 +34,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
                    "audit",
                    "conform"),
-    "editing": ("lsp", "watch"),
+    "editing": ("editing", "lsp", "watch"),
     "command line": ("__main__", "cli", "cli_conform", "cli_audit", "cli_edit", "cli_io", "__init__"),
     "maintenance": ("mutate", "fuzz"),
     "vocabulary": ("tcp", "segment", "kinds", "diagnostics", "verdicts"),

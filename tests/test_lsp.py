@@ -269,7 +269,7 @@ async def test_a_models_error_is_shown_on_the_specs_model_line_and_fixed_in_the_
 
 
 def test_completion_follows_the_context():
-    from tcpcheck.lsp import analyse, completions
+    from tcpcheck.editing import analyse, completions
 
     model = ROOT / "models" / "teardown.tcpm"
     text = model.read_text()
