@@ -3,7 +3,10 @@
 # Graphviz's `dot` from Debian, then a virtual environment in .venv with tcpcheck installed.
 #   bash scripts/setup.sh          the tool
 #   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis,
-#                                  selenium, Chromium for the report's browser test)
+#                                  selenium, Chromium for the report's browser test,
+#                                  pytest-lsp for the language server's tests)
+# (pyproject.toml lists the Python packages: pygls for `tcpcheck lsp`, watchfiles for
+# `tcpcheck watch`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

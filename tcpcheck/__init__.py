@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .compile import compile_model
 from .params import parse_param_overrides
-from .parse import parse_file
+from .parse import parse_file, parse_text
 from .typecheck import check
 
 __version__ = "0.1.0"
@@ -24,14 +24,15 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "teardown.tc
 
 
 def load(path: str | Path, params: list | None = None, *, reduce: bool = True,
-         keep: frozenset[str] = frozenset(), min_capacity: int = 0):
+         keep: frozenset[str] = frozenset(), min_capacity: int = 0, text: str | None = None):
     """Parse, check and compile a model file; raises TcpcheckError on bad input.
 
     `params` are `--param name=value` strings or params.ParamSetting values.
 
     `reduce=False` keeps dead variables in the states (see tcpcheck.liveness); `keep` names
     variables ("client.rcvd") the reduction must never clear; `min_capacity` deepens the
-    channels (see compile_model)."""
-    model = check(parse_file(path))
+    channels (see compile_model); `text` is the file's text when an editor holds a newer one
+    than the disk (tcpcheck.lsp)."""
+    model = check(parse_file(path) if text is None else parse_text(text, str(path)))
     return compile_model(model, parse_param_overrides(model, params or []), keep=keep,
                          reduce=reduce, min_capacity=min_capacity)

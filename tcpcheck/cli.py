@@ -17,6 +17,7 @@ import click
 from . import __version__, load
 from .cli_conform import register
 from .cli_report import report as report_command
+from .cli_edit import register as register_edit
 from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_output,
                      command_deadline, default_model, emit_json, fail_input, max_states_option,
                      memory_option, save_drawing, stop_on_signals, time_limit_option)
@@ -1060,6 +1061,7 @@ def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
 # replay and conform live in their own module (the kernel side of tcpcheck)
 register(main)
 main.add_command(report_command)
+register_edit(main)   # lsp and watch
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Deadline, Exploration, StopReason, explore
 from .params import ParamSetting
 from .query import PropertyResult, check_property
+from .transitions import TransitionSystem
 
 DEFAULT_SPEC_DIR = Path("specs")
 
@@ -98,9 +99,27 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
     once it passes, the properties not yet checked are inconclusive."""
     if deadline is None:
         deadline = Deadline(time_limit)
+    ts, props = resolve_specs(model_path, specs, params)
+    result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
+    ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline)
+    result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
+    for prop in props:
+        start = time.perf_counter()
+        result.verdicts.append(check_property(ex, prop, deadline))
+        result.seconds.append(time.perf_counter() - start)
+    return result
+
+
+def resolve_specs(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
+                  params: list[ParamSetting | str], model_text: str | None = None
+                  ) -> tuple[TransitionSystem, list[S.Property]]:
+    """Load the model and resolve every property of the specs against it: what `check` does
+    before it explores, and all that an editor checks as the user types (tcpcheck.lsp, with
+    `model_text` the editor's text of the model). Raises TcpcheckError with every
+    diagnostic."""
     named = [sf for _path, sf in specs
              if sf.model_span is not None and S.model_path_of(sf) == Path(model_path)]
-    if not Path(model_path).exists() and named:
+    if model_text is None and not Path(model_path).exists() and named:
         raise TcpcheckError([Diagnostic(
             "TCP401", f"the model this spec names does not exist: {model_path}",
             named[0].model_span, ("a spec's model path is relative to the spec file",))])
@@ -108,10 +127,9 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
     # clear what nothing reads
     read = frozenset().union(*(S.variables_read(sf) for _path, sf in specs))
     try:
-        ts = load(model_path, params, keep=read)
+        ts = load(model_path, params, keep=read, text=model_text)
     except TcpcheckError as err:
         raise _located_at_the_spec(err, named) from None
-    result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
     props: list[S.Property] = []
     diags: list[Diagnostic] = []
     for _path, sf in specs:
@@ -121,10 +139,4 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
             diags.extend(err.diagnostics)
     if diags:
         raise TcpcheckError(diags)
-    ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline)
-    result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
-    for prop in props:
-        start = time.perf_counter()
-        result.verdicts.append(check_property(ex, prop, deadline))
-        result.seconds.append(time.perf_counter() - start)
-    return result
+    return ts, props

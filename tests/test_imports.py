@@ -38,6 +38,7 @@ DEFERRED = {
     ("cli_report", "render"): "graphviz",
     ("cli_report", "verify"): "z3",
     ("cli_report", "behaviour"): "z3",
+    ("cli_edit", "verify"): "z3",
 }
 # Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
 # model commands' start-up: (importer, imported) -> why. The test checks that `import
@@ -49,6 +50,8 @@ STARTUP = {
     ("cli_conform", "oneside"): "only replay judges one side of a capture",
     ("cli_conform", "packetdrill"): "only replay reads packetdrill scripts",
     ("cli_conform", "cli_audit"): "only replay --all audits a whole capture",
+    ("cli_edit", "lsp"): "only lsp loads pygls",
+    ("cli_edit", "watch"): "only watch loads watchfiles",
 }
 # Edges that close a cycle, kept (inside a function) until the code they wait for lands; each
 # must still be a cycle, so an entry is deleted once its cycle is gone.
