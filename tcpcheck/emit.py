@@ -399,16 +399,25 @@ class _Emitter:
         if timer_slot is not None:
             event.append(f"v{timer_slot}")
         # 2. the guard: its leading conjuncts that cannot fail and do not read the segment
-        # may be tested before the event; the rest keep their written order after it
+        # may be tested before the event; the rest keep their written order after it. Of
+        # those leading ones, the conjuncts over parameters come after the event: replay
+        # searches every parameter combination at once and splits them only where a step
+        # reads a parameter (tcpcheck.combos), so a parameter is best read only where the
+        # step is otherwise possible
         safe, rest = [], []
         for g in _conjuncts(tr.guard):
             movable = not rest and not _reads_seg(g) and _total(g)
-            (safe if movable else rest).append(self.expr(g, guard_scope))
-        rest_can_fail = any(not _total(g) for g in _conjuncts(tr.guard)[len(safe):])
+            (safe if movable else rest).append(g)
+        over_state = [self.expr(g, guard_scope) for g in safe
+                      if not _reads_param(g, settings)]
+        over_params = [self.expr(g, guard_scope) for g in safe if _reads_param(g, settings)]
+        rest_can_fail = any(not _total(g) for g in rest)
+        rest = [self.expr(g, guard_scope) for g in rest]
         # 3. room for what every path sends
         k_sends = _uniform_sends(tr.body)
         room = self.room(out, k_sends, guard_scope)
-        conditions = safe + event + (rest + room if rest_can_fail else room + rest)
+        conditions = (over_state + event + over_params
+                      + (rest + room if rest_can_fail else room + rest))
 
         # 4. the body, 5. the successor
         self.lines = []
@@ -584,6 +593,13 @@ def _walk(r: c.RExpr):
 
 def _reads_seg(r: c.RExpr) -> bool:
     return any(isinstance(x, c.RSeg) for x in _walk(r))
+
+
+def _reads_param(r: c.RExpr, settings: dict) -> bool:
+    """Whether the expression reads a parameter, itself or through an instance's setting."""
+    return any(isinstance(x, c.RParam)
+               or (isinstance(x, c.RSetting) and _reads_param(settings[x.name], settings))
+               for x in _walk(r))
 
 
 def _total(r: c.RExpr) -> bool:
