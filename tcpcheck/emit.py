@@ -144,6 +144,8 @@ class _Emitter:
         self.send_index = 0                 # sends before this point on every path
         self.static_sends = False           # every path sends the same number of segments
         self.divisions = 0                  # names the locals of checked divisions
+        self._const_params: frozenset[str] | None = None
+        self._combos_over: dict[frozenset[str], list[dict]] = {}
 
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
@@ -252,6 +254,27 @@ class _Emitter:
             case "max": return max(x[0] for x in a), max(x[1] for x in a)
         return None  # / and %: not worth it
 
+    @property
+    def const_params(self) -> frozenset[str]:
+        """The parameters that declared bounds, settings and capacities read."""
+        if self._const_params is None:
+            m = self.model
+            exprs = [e for ep in m.endpoints for v in ep.vars for e in (v.domain.lo, v.domain.hi)]
+            exprs += [e for v in m.globals for e in (v.domain.lo, v.domain.hi)]
+            exprs += [e for _n, d in m.fields for e in (d.lo, d.hi)]
+            exprs += [e for inst in m.instances for _n, e in inst.bindings]
+            exprs += [ch.capacity for ch in m.channels]
+            self._const_params = _param_names(exprs, {})
+        return self._const_params
+
+    def combos_over(self, names: frozenset[str]) -> list[dict]:
+        """The parameter combinations told apart only by these parameters' values."""
+        if names not in self._combos_over:
+            distinct = {tuple(env[n] for n in sorted(names)) for env in self.layout.combos}
+            self._combos_over[names] = [dict(zip(sorted(names), values))
+                                        for values in sorted(distinct)]
+        return self._combos_over[names]
+
     def var_domain(self, key) -> c.Domain:
         return self.var_decl(key).domain
 
@@ -264,7 +287,10 @@ class _Emitter:
     def fits(self, values: list[c.RExpr], dom: c.Domain, settings: dict, inst: str,
              written) -> bool:
         """Whether every one of these values provably lies in the domain, in every combination."""
-        for env in self.layout.combos:
+        # only the parameters these bounds can read tell combinations apart here: the
+        # domains' and settings', and those the values name (2,048 combinations are often 1)
+        names = self.const_params | _param_names(values, settings)
+        for env in self.combos_over(names):
             lo, hi = eval_const(dom.lo, env, settings), eval_const(dom.hi, env, settings)
             for r in values:
                 iv = self.interval(r, env, settings, inst, written)
@@ -399,16 +425,25 @@ class _Emitter:
         if timer_slot is not None:
             event.append(f"v{timer_slot}")
         # 2. the guard: its leading conjuncts that cannot fail and do not read the segment
-        # may be tested before the event; the rest keep their written order after it
+        # may be tested before the event; the rest keep their written order after it. Of
+        # those leading ones, the conjuncts over parameters come after the event: replay
+        # searches every parameter combination at once and splits them only where a step
+        # reads a parameter (tcpcheck.combos), so a parameter is best read only where the
+        # step is otherwise possible
         safe, rest = [], []
         for g in _conjuncts(tr.guard):
             movable = not rest and not _reads_seg(g) and _total(g)
-            (safe if movable else rest).append(self.expr(g, guard_scope))
-        rest_can_fail = any(not _total(g) for g in _conjuncts(tr.guard)[len(safe):])
+            (safe if movable else rest).append(g)
+        over_state = [self.expr(g, guard_scope) for g in safe
+                      if not _reads_param(g, settings)]
+        over_params = [self.expr(g, guard_scope) for g in safe if _reads_param(g, settings)]
+        rest_can_fail = any(not _total(g) for g in rest)
+        rest = [self.expr(g, guard_scope) for g in rest]
         # 3. room for what every path sends
         k_sends = _uniform_sends(tr.body)
         room = self.room(out, k_sends, guard_scope)
-        conditions = safe + event + (rest + room if rest_can_fail else room + rest)
+        conditions = (over_state + event + over_params
+                      + (rest + room if rest_can_fail else room + rest))
 
         # 4. the body, 5. the successor
         self.lines = []
@@ -584,6 +619,25 @@ def _walk(r: c.RExpr):
 
 def _reads_seg(r: c.RExpr) -> bool:
     return any(isinstance(x, c.RSeg) for x in _walk(r))
+
+
+def _param_names(exprs, settings: dict) -> frozenset[str]:
+    """The parameters these expressions read, themselves or through an instance's setting."""
+    out: set[str] = set()
+    for r in exprs:
+        for x in _walk(r):
+            if isinstance(x, c.RParam):
+                out.add(x.name)
+            elif isinstance(x, c.RSetting) and x.name in settings:
+                out |= _param_names([settings[x.name]], settings)
+    return frozenset(out)
+
+
+def _reads_param(r: c.RExpr, settings: dict) -> bool:
+    """Whether the expression reads a parameter, itself or through an instance's setting."""
+    return any(isinstance(x, c.RParam)
+               or (isinstance(x, c.RSetting) and _reads_param(settings[x.name], settings))
+               for x in _walk(r))
 
 
 def _total(r: c.RExpr) -> bool:

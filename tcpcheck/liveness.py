@@ -85,6 +85,7 @@ class _Analysis:
         self.n_modes = n_modes
         self.transitions = transitions
         self.combos = combos          # the parameter combinations the system is compiled for
+        self.over_parameters: dict = {}   # condition over parameters -> parameters_decide
         self.settings = settings      # the instance's settings (constant per combination)
 
     # ------------------------------------------------------------ which timers may run
@@ -158,6 +159,15 @@ class _Analysis:
 
     # ------------------------------------------------------------ three-valued conditions
 
+    def parameters_decide(self, r: c.RExpr):
+        """Parameters never change: a condition over them alone that has one value in every
+        combination is decided (`more_calls` when no combination sets it); else UNKNOWN."""
+        try:
+            seen = {bool(eval_const(r, env, self.settings)) for env in self.combos}
+        except (ConstantError, ZeroDivisionError, KeyError):  # the explorer reports it
+            return UNKNOWN
+        return seen.pop() if len(seen) == 1 else UNKNOWN
+
     def value(self, r: c.RExpr | None, m, run):
         """True, False, or UNKNOWN when the mode and the timers that may run do not decide."""
         if r is None:
@@ -167,14 +177,11 @@ class _Analysis:
         if isinstance(r, c.RRunning):
             return False if r.timer not in run else UNKNOWN
         if self.combos and _over_parameters(r):
-            # parameters never change: a condition over them alone that has one value in
-            # every combination is decided (`more_calls` when no combination sets it)
-            try:
-                seen = {bool(eval_const(r, env, self.settings)) for env in self.combos}
-            except (ConstantError, ZeroDivisionError, KeyError):  # the explorer reports it
-                seen = {True, False}
-            if len(seen) == 1:
-                return seen.pop()
+            if r not in self.over_parameters:
+                self.over_parameters[r] = self.parameters_decide(r)
+            decided = self.over_parameters[r]
+            if decided is not UNKNOWN:
+                return decided
         if not isinstance(r, c.ROp):
             return UNKNOWN
         if r.op == "not":

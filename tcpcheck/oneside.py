@@ -36,28 +36,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import deque
 
 from .capture import Capture, CapturedSegment, capture_kind
 from .explore import NO_DEADLINE, Deadline
 from .kinds import CloseKind
 from .model import CEvent
 from .packetdrill import TOLERANCE_MS
+from .combos import Combos, DeferredSuccessors, SetSearch, members
 from .replay import (
     _EVENT_ORDER,
     CALL_RESULTS,
     MAX_TIMING_CHECKS,
     Replay,
-    _path,
     _prefer,
     _required,
     _segment_matches,
     _sent,
     _states_summary,
-    _useful,
     first_timed_run,
     network_delay,
     search_stop,
+    timed_starts,
 )
 from .tcp import Flags
 from .trace import path_view, tcp_states
@@ -97,7 +96,8 @@ class _Environment:
         self.capacity = self.inbound.capacity
         self.channels = {ch.name: ch for ch in ts.channels}
         self.sent_cache: dict = {}
-        self.cache: dict[int, list] = {}
+        self.combos = Combos.of(ts)
+        self.successors = DeferredSuccessors(self.combos, self._tested_steps)
         # the environment's step, as a variant that only timing sees: the peer's segment shows
         # on the capture and enters the channel into the tested endpoint, whose delay bound
         # then holds for its receipt (timing.py: a segment arrives within its channel's delay)
@@ -133,21 +133,27 @@ class _Environment:
     def pending(self, state: int) -> bool:
         return bool((state >> self.in_offset) & self.in_mask)
 
-    def steps(self, state: int) -> list[tuple]:
+    def _tested_steps(self, succ: list) -> list[tuple]:
         """(variant id, next state, variant, segments sent) for the tested endpoint's steps
-        from `state`; what it sent before has been taken by the environment."""
-        out = self.cache.get(state)
-        if out is None:
-            out = []
-            for vid, nxt in self.ts.successors(state & self.clear_out):
-                v = self.ts.variants[vid]
-                if v.instance == self.tested:
-                    out.append((vid, nxt, v, _sent(self.ts, v, nxt, self.channels,
-                                                   self.sent_cache)))
-            # arrivals first, timer expiries last, as in two-sided replay
-            out.sort(key=lambda e: _EVENT_ORDER.get(e[2].event.kind, 2))
-            self.cache[state] = out
+        among the model's successors."""
+        out = []
+        for vid, nxt in succ:
+            v = self.ts.variants[vid]
+            if v.instance == self.tested:
+                out.append((vid, nxt, v, _sent(self.ts, v, nxt, self.channels,
+                                               self.sent_cache)))
         return out
+
+    def steps(self, state: int, combos: int) -> list[tuple]:
+        """[((variant id, next state, variant, segments sent), combinations)]: the tested
+        endpoint's steps from the stripped `state` in the set `combos`; what it sent before
+        has been taken by the environment. Arrivals first, timer expiries last, as in
+        two-sided replay."""
+        return self.successors.merged(state & self.clear_out, combos, _order)[0]
+
+
+def _order(entry) -> int:
+    return _EVENT_ORDER.get(entry[2].event.kind, 2)
 
 
 def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bool = False,
@@ -196,57 +202,48 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             return done
         return done + len(seen) if want[done:done + len(seen)] == seen else None
 
-    # nodes: (state, segments matched, call results matched, app calls matched)
-    parent: dict[tuple, tuple] = {}
-    region: dict[tuple, int] = {}
-    queue: deque = deque()
-    for r, s in enumerate(ts.initial):
-        if fixed and any(ts.initial_params[r].get(p) != v for p, v in fixed.items()):
-            continue
-        node = (s, 0, 0, 0)
-        if node not in parent:
-            parent[node], region[node] = (None, -1), r
-            queue.append(node)
-    children: dict[tuple, list] = {}
-    frontier: dict[int, list] = {0: []}
-    ends: list[tuple] = []
+    # keys: (stripped state, segments matched, call results matched, app calls matched),
+    # each reached for a set of parameter combinations (tcpcheck.combos)
+    cs = env.combos
+    keep = cs.matching(fixed) if fixed else None
+    search = SetSearch([((s, 0, 0, 0), combos) for s, combos in cs.initial(keep)])
+    ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes
     best = 0
     unfit = calls_short = False
     polled = 0
-    while queue:
-        node = queue.popleft()
-        state, k, done, j = node
+    while search:
+        key, combos = search.pop()
+        state, k, done, j = key
         polled += 1
-        stop = search_stop(deadline, len(parent), polled, max_nodes)
+        stop = search_stop(deadline, len(search), polled, max_nodes)
         if stop is not None:
             # no answer, and not a wrong one: why, and the run to where the search got
             stopped = Replay(capture, ts, False, best, side=side, search_limit=True,
-                             stop_reason=stop, searched=len(parent), channel_delay=delay,
+                             stop_reason=stop, searched=len(search), channel_delay=delay,
                              delay_given=delay_given)
-            stopped.view, stopped.run = _view(ts, env, parent, node, region[node])
-            stopped.given = _given(capture, env, _path(parent, node))
+            _show(stopped, env, search, key, combos)
             return stopped
         best = max(best, k)
-        frontier.setdefault(k, []).append(node)
         try:
-            own = env.steps(state)
+            own = env.steps(state, combos)
         except ExplorationError as err:
             failed = Replay(capture, ts, False, best, error=err, side=side,
                             channel_delay=delay, delay_given=delay_given)
-            failed.view, failed.run = _view(ts, env, parent, node, region[node])
-            failed.given = _given(capture, env, _path(parent, node))
+            _show(failed, env, search, key, combos)
             return failed
         moves = []
-        for vid, nxt, v, sent in own:
+        moving = 0                  # the combinations with a step they may take
+        for (vid, nxt, v, sent), part in own:
             j2 = call_ok(v, k, j)
             done2 = None if j2 is None else result_ok(v, done)
             if done2 is None:
                 continue
-            moves.append((vid, nxt, sent, done2, j2))
+            moves.append((vid, nxt, sent, done2, j2, part))
+            moving |= part
         if k == n and not env.pending(state):
-            if not moves and done == len(want) and j == len(app_calls or ()):
-                ends.append(node)
-            elif not any(sent for _vid, _nxt, sent, _d, _j in moves) and (
+            if combos & ~moving and done == len(want) and j == len(app_calls or ()):
+                ends[key] = ends.get(key, 0) | (combos & ~moving)
+            elif not any(move[2] for move in moves) and (
                     done != len(want) or j != len(app_calls or ())):
                 calls_short = True   # every segment matched; the calls are what is missing
         if k < n and segs[k].side != side:
@@ -255,8 +252,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             else:
                 given = env.inject(state, codes[k])
                 if given is not None:
-                    moves.append((env.given, given, (), done, j))
-        for vid, nxt, sent, done2, j2 in moves:
+                    moves.append((env.given, given, (), done, j, combos))
+        for vid, nxt, sent, done2, j2, part in moves:
             k2 = k + 1 if vid == env.given else k
             if sent:
                 if k2 + len(sent) > n or any(segs[k2 + i].side != side or
@@ -264,30 +261,28 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                                              for i in range(len(sent))):
                     continue
                 k2 += len(sent)
-            child = (nxt, k2, done2, j2)
-            children.setdefault(node, []).append((vid, child))
-            if child not in parent:
-                parent[child], region[child] = (node, vid), region[node]
-                queue.append(child)
+            search.step(key, vid, (nxt, k2, done2, j2), part)
 
     result = Replay(capture, ts, False, best, side=side, channel_delay=delay,
-                    delay_given=delay_given, searched=len(parent))
+                    delay_given=delay_given, searched=len(search))
     result.calls_checked = calls is not None or app_calls is not None
-    if ends or (prefix and best == n and frontier.get(n)):
-        finals = ends or frontier[n]
+    if ends or (prefix and best == n):
+        finals = ends or {key: c for key, c in search.reached.items() if key[1] == n}
         result.accepted = True
-        combos = sorted({region[f] for f in finals})
-        result.combos = [dict(ts.initial_params[r]) for r in combos]
-        result.required = _required(ts, combos)
-        chosen = _prefer(ts, finals, region)
+        allowing = 0
+        for combos in finals.values():
+            allowing |= combos
+        result.combos = [dict(ts.initial_params[r]) for r in members(allowing)]
+        result.required = _required(ts, members(allowing))
+        chosen = _prefer(cs, finals)
+        reg = cs.preferred(finals[chosen])
         result.kind = _kind(ts, capture, tested, chosen[0])
-        _time(result, ts, env, _path(parent, chosen), region[chosen], check_timing, app_calls)
+        _time(result, ts, env, search.path(chosen, reg), reg, check_timing, app_calls)
         if check_timing and result.timing is not None and not result.timing.feasible:
-            _find_timed_run(result, ts, env, children, finals, region, chosen, app_calls,
-                            deadline)
+            _find_timed_run(result, ts, env, search, finals, reg, app_calls, deadline)
         return result
 
-    at = frontier.get(best, [])
+    at = {key: c for key, c in search.reached.items() if key[1] == best}
     result.ended_early = best == n
     result.failed_at = segs[best] if best < n else None
     result.peer_unfit = unfit and result.failed_at is not None and result.failed_at.side != side
@@ -295,32 +290,43 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     result.calls_wanted = want
     result.could_be_in = _merge([{"tcp_states": {tested: c["tcp_states"].get(tested, "?")},
                                   "combinations": c["combinations"]}
-                                 for c in _states_summary(ts, at, region)])
+                                 for c in _states_summary(ts, at)])
     alternatives: dict[tuple, tuple] = {}
-    for node in at:
-        for vid, nxt, v, sent in env.steps(node[0]):
-            if sent and call_ok(v, node[1], node[3]) is not None:
-                key = tuple(tuple(sorted(s.as_dict().items())) for s in sent)
-                alternatives.setdefault(key, (node, vid, nxt, sent))
+    for key, combos in at.items():
+        for (vid, nxt, v, sent), part in env.steps(key[0], combos):
+            if sent and call_ok(v, key[1], key[3]) is not None:
+                what = tuple(tuple(sorted(s.as_dict().items())) for s in sent)
+                alternatives.setdefault(what, (key, vid, nxt, sent, part))
     ordered = sorted(alternatives.items(), key=lambda kv: str(kv[0]))
     result.instead = [{"side": tested, "segments": [s.as_dict() for s in sent],
                        "after": {tested: tcp_states(ts, nd[0]).get(tested)}}
-                      for _key, (nd, _vid, _nxt, sent) in ordered]
+                      for _what, (nd, _vid, _nxt, sent, _part) in ordered]
     if at:
         if ordered:
             # the nearest run: preferably one in which the peer's segments have all arrived,
             # and the application makes its next call
-            node, vid, nxt, _ = min(
-                (alt for _key, alt in ordered),
+            key, vid, nxt, _, part = min(
+                (alt for _what, alt in ordered),
                 key=lambda alt: (env.pending(alt[0][0]),
                                  call_ok(ts.variants[alt[1]], alt[0][1], alt[0][3]) == alt[0][3]))
-            result.view, result.run = _view(ts, env, parent, node, region[node], (vid, nxt))
-            result.given = _given(capture, env, _path(parent, node))
+            _show(result, env, search, key, part, (vid, nxt))
         else:
-            node = _prefer(ts, at, region)
-            result.view, result.run = _view(ts, env, parent, node, region[node])
-            result.given = _given(capture, env, _path(parent, node))
+            key = _prefer(cs, at)
+            _show(result, env, search, key, at[key])
     return result
+
+
+def _show(result: Replay, env: _Environment, search: SetSearch, key: tuple, combos: int,
+          extra=None) -> None:
+    """The run to `key` (then `extra`, a last (variant, stripped state)) in the combination of
+    `combos` closest to the defaults, as the result's view, run and the peer's segments."""
+    reg = env.combos.preferred(combos)
+    path = search.path(key, reg)
+    pairs = _pairs(env, path, reg)
+    if extra is not None:
+        pairs.append((extra[0], env.combos.concrete(extra[1], reg)))
+    result.view, result.run = path_view(env.ts, pairs, reg)
+    result.given = _given(result.capture, env, path)
 
 
 def _kind(ts: TransitionSystem, capture: Capture, tested: str, end: int) -> CloseKind | None:
@@ -344,25 +350,18 @@ def _merge(rows: list[dict]) -> list[dict]:
     return [{"tcp_states": dict(k), "combinations": c} for k, c in sorted(out.items())]
 
 
-def _pairs(env: _Environment, path) -> list[tuple[int, int]]:
-    """The run as (variant, packed state) for trace.path_view, without the environment's steps:
-    the state a peer segment was put on the channel in stands in for the state before it, so
-    that the tested endpoint's receipt reads it there (run.Step)."""
+def _pairs(env: _Environment, path, reg: int) -> list[tuple[int, int]]:
+    """The run in combination `reg` as (variant, packed state) for trace.path_view, without
+    the environment's steps: the state a peer segment was put on the channel in stands in for
+    the state before it, so that the tested endpoint's receipt reads it there (run.Step)."""
     pairs: list[tuple[int, int]] = []
     for vid, node in path:
+        state = env.combos.concrete(node[0], reg)
         if vid == env.given:
-            pairs[-1] = (pairs[-1][0], node[0])
+            pairs[-1] = (pairs[-1][0], state)
         else:
-            pairs.append((vid, node[0]))
+            pairs.append((vid, state))
     return pairs
-
-
-def _view(ts, env, parent, node, reg, extra=None):
-    path = _path(parent, node)
-    pairs = _pairs(env, path)
-    if extra is not None:
-        pairs.append(extra)
-    return path_view(ts, pairs, reg)
 
 
 def _given(capture: Capture, env: _Environment, path, times=None) -> tuple:
@@ -439,7 +438,7 @@ def _pins(capture: Capture, env: _Environment, variants, path, app_calls=None
 
 
 def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None) -> None:
-    result.view, result.run = path_view(ts, _pairs(env, path), reg)
+    result.view, result.run = path_view(ts, _pairs(env, path, reg), reg)
     result.given = _given(result.capture, env, path)
     if not check_timing:
         return
@@ -458,17 +457,14 @@ def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None
                                             times_ms=[result.timing.times_ms[i] for i in kept])
 
 
-def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen,
+def _find_timed_run(result: Replay, ts, env, search: SetSearch, finals: dict, reg: int,
                     app_calls=None, deadline: Deadline = NO_DEADLINE) -> None:
     """The shortest run does not fit the capture's times: search the others, depth first with
     z3's incremental solver (timing.TimedSearch, as two-sided replay does), until a run fits,
     MAX_TIMING_CHECKS steps are checked or the deadline passes (result.timing_limit)."""
     from .timing import TimedSearch  # deferred: timing loads z3
 
-    finals_set = set(finals)
-    useful = _useful(children, finals_set)
-    starts = sorted((nd for nd in useful if nd in region and parent_less(nd)),
-                    key=lambda nd: (region[nd] != region[chosen], region[nd]))
+    useful = search.useful(finals)
     timed = timing_system(ts, env)
     first = (result.view, result.run, result.timing)
     t0 = _segment_time(result.capture, 0)
@@ -482,29 +478,33 @@ def _find_timed_run(result: Replay, ts, env, children, finals, region, chosen,
                        if path[i][0] == env.given or timed.variants[path[i][0]].sends), len(path))
         pins = []
         if vid == env.given or timed.variants[vid].sends:
-            t = _segment_time(result.capture, path[-1][1][1])
+            t = _segment_time(result.capture, path[-1][1][0][1])
             if t is not None:
                 pins.append((anchor, t - t0, 0.0))
         if app_calls:
-            step = path + [(vid, path[-1][1])]   # _call_pin reads the matched count before it
+            # _call_pin reads the matched count before the step
+            step = _keys(path) + [(vid, path[-1][1][0])]
             call = _call_pin(timed.variants, step, len(path), app_calls)
             if call is not None and (anchor < len(path) or pins):
                 pins.append((anchor, call[0] - t0, TOLERANCE_MS))
         return tuple(pins) or None
 
-    def take(path, start) -> bool:
-        _time(result, ts, env, path, region[start], True, app_calls)
+    def take(path, _start) -> bool:
+        key, combos = path[-1][1]
+        _time(result, ts, env, _keys(path), env.combos.preferred(combos & finals[key]), True,
+              app_calls)
         return result.timing.feasible
 
-    search = TimedSearch(timed, MAX_TIMING_CHECKS)
-    if first_timed_run(result, search, starts, children, finals_set, useful, deadline, pin, take):
+    timed_search = TimedSearch(timed, MAX_TIMING_CHECKS)
+    if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
+                       search.children(useful), finals, deadline, pin, take):
         return
     result.view, result.run, result.timing = first
 
 
-def parent_less(node) -> bool:
-    """An initial node of the search: nothing matched yet."""
-    return node[1:] == (0, 0, 0)
+def _keys(path) -> list[tuple]:
+    """A timed search's path [(variant, (key, combinations))] as [(variant, key)]."""
+    return [(vid, node[0]) for vid, node in path]
 
 
 def with_peer(steps: list[dict], tested: str, peer: str, given=()) -> list[dict]:

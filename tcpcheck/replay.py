@@ -23,11 +23,11 @@ those alternatives).
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field, replace
 
 from . import load
 from .capture import Capture, CapturedSegment
+from .combos import Combos, DeferredSuccessors, SetSearch, count, members
 from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
@@ -149,6 +149,8 @@ def _sent(ts: TransitionSystem, v, new_state: int, out_of: dict, cache: dict) ->
         tail = cache.get(key)
         if tail is None:
             tail = cache[key] = ts.segments_on(new_state, ch.slot)[-n:]
+        if len(by_channel) == 1:
+            return tail     # the cached list itself: replay remembers matches by its identity
         segs.extend(tail)
     return segs
 
@@ -303,148 +305,132 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     names = [inst.name for inst in ts.model.instances]
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
     channels = {ch.name: ch for ch in ts.channels}
+    cs = Combos.of(ts)
 
-    # BFS over (state, matched). parent[node] = (previous node, variant)
-    parent: dict[tuple[int, int], tuple[tuple[int, int] | None, int]] = {}
-    region: dict[tuple[int, int], int] = {}
-    queue: deque[tuple[int, int]] = deque()
-    no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
-    for r, s in enumerate(ts.initial):
-        node = (s, 0, no_calls)
-        if node not in parent:
-            parent[node] = (None, -1)
-            region[node] = r
-            queue.append(node)
-    succ_cache: dict[int, list] = {}
-    sent_cache: dict[tuple, list] = {}
-    children: dict[tuple[int, int], list] = {}
-
-    def successors(state: int):
-        out = succ_cache.get(state)
-        if out is None:
-            out = []
-            for vid, nxt in ts.successors(state):
-                v = ts.variants[vid]
-                out.append((vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache)))
-            # arrivals first and timer expiries last: the first run found is then usually
-            # one the timers allow (a segment arrives in ms, TIME_WAIT lasts a minute)
-            out.sort(key=lambda e: _EVENT_ORDER.get(e[2].event.kind, 2))
-            succ_cache[state] = out
+    def decorate(succ: list) -> list:
+        out = []
+        for vid, nxt in succ:
+            v = ts.variants[vid]
+            out.append((vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache)))
         return out
 
+    def order(entry) -> int:
+        # arrivals first and timer expiries last: the first run found is then usually
+        # one the timers allow (a segment arrives in ms, TIME_WAIT lasts a minute)
+        return _EVENT_ORDER.get(entry[2].event.kind, 2)
+
+    sent_cache: dict[tuple, list] = {}
+    successors = DeferredSuccessors(cs, decorate)
+    fits: dict[tuple, bool] = {}
+
+    def _fits(sent: list, instance: str, k: int) -> bool:
+        return k + len(sent) <= n and all(
+            side_to_instance[segs[k + j].side] == instance
+            and _segment_matches(sent[j], segs[k + j]) for j in range(len(sent)))
+
+    # keys: (stripped state, segments matched, calls matched), each reached for a set of
+    # parameter combinations (tcpcheck.combos)
+    no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
+    search = SetSearch([((s, 0, no_calls), combos) for s, combos in cs.initial()])
     best = 0
-    frontier_nodes: dict[int, list[tuple[int, int]]] = {0: []}
-    ends: list[tuple[int, int]] = []
+    ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes quietly
     polled = 0
-    while queue:
-        node = queue.popleft()
-        state, k, done = node
+    while search:
+        key, combos = search.pop()
+        state, k, done = key
         polled += 1
-        stop = search_stop(deadline, len(parent), polled, max_nodes)
+        stop = search_stop(deadline, len(search), polled, max_nodes)
         if stop is not None:
             # no answer, and not a wrong one: say why and how far the search got
             stopped = Replay(capture, ts, False, best, search_limit=True, stop_reason=stop,
-                             searched=len(parent), channel_delay=delay, delay_given=delay_given)
-            stopped.view, stopped.run = _view(ts, _path(parent, node), region[node], None)
+                             searched=len(search), channel_delay=delay, delay_given=delay_given)
+            stopped.view, stopped.run = _shown(cs, search, key, combos)
             return stopped
         if k > best:
             best = k
-        frontier_nodes.setdefault(k, []).append(node)
         try:
-            succ = successors(state)
+            succ, quiet = successors.merged(state, combos, order)
         except ExplorationError as err:  # the model's own error: shown with the run to it
             failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
                             delay_given=delay_given)
-            failed.view, failed.run = _view(ts, _path(parent, node), region[node], None)
+            failed.view, failed.run = _shown(cs, search, key, combos)
             return failed
-        if k == n and not succ and done == all_calls:
-            ends.append(node)
-        for vid, nxt, v, sent in succ:
-            done2 = calls_step(done, v)
+        if k == n and quiet and done == all_calls:
+            ends[key] = ends.get(key, 0) | quiet
+        for (vid, nxt, v, sent), part in succ:
+            done2 = done if calls is None else calls_step(done, v)
             if done2 is None:
                 continue
             if sent:
-                if k + len(sent) > n:
+                # whether these segments, from this side, are the captured ones at k: the
+                # same few lists of segments recur at every position
+                memo = (id(sent), v.instance, k)
+                fit = fits.get(memo)
+                if fit is None:
+                    fit = fits[memo] = _fits(sent, v.instance, k)
+                if not fit:
                     continue
-                if side_to_instance[segs[k].side] != v.instance:
-                    continue
-                if not all(_segment_matches(sent[j], segs[k + j]) for j in range(len(sent))):
-                    continue
-                if any(side_to_instance[segs[k + j].side] != v.instance for j in range(len(sent))):
-                    continue
-                child = (nxt, k + len(sent), done2)
+                search.step(key, vid, (nxt, k + len(sent), done2), part)
             else:
-                child = (nxt, k, done2)
-            children.setdefault(node, []).append((vid, child))
-            if child not in parent:
-                parent[child] = (node, vid)
-                region[child] = region[node]
-                queue.append(child)
+                search.step(key, vid, (nxt, k, done2), part)
 
     result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given,
-                    searched=len(parent))
+                    searched=len(search))
     result.calls_checked = calls is not None
-    if ends or (prefix and best == n and frontier_nodes.get(n)):
+    if ends or (prefix and best == n):
         result.accepted = True
-        finals = ends if ends else frontier_nodes[n]
-        combos = sorted({region[f] for f in finals})
-        result.combos = [dict(ts.initial_params[r]) for r in combos]
-        result.required = _required(ts, combos)
-        result.choices = _choices(ts, segs, children, finals)
-        chosen = _prefer(ts, finals, region)
-        run_nodes = _path(parent, chosen)
-        _finish_accepted(result, ts, run_nodes, region[chosen], check_timing)
+        finals = ends or {key: combos for key, combos in search.reached.items() if key[1] == n}
+        allowing = 0
+        for combos in finals.values():
+            allowing |= combos
+        result.combos = [dict(ts.initial_params[r]) for r in members(allowing)]
+        result.required = _required(ts, members(allowing))
+        useful = search.useful(finals)
+        result.choices = _choices(ts, segs, search, useful)
+        chosen = _prefer(cs, finals)
+        reg = cs.preferred(finals[chosen])
+        _finish_accepted(result, cs, search.path(chosen, reg), reg, check_timing)
         if check_timing and not result.timing.feasible:
-            _find_timed_run(result, ts, children, finals, region, chosen, check_timing, deadline)
+            _find_timed_run(result, cs, search, useful, finals, reg, check_timing, deadline)
         return result
 
     # rejected: at segment `best` (or at the end, when every segment matched)
-    at = frontier_nodes.get(best, [])
+    at = [key for key in search.reached if key[1] == best]
     result.ended_early = best == n
     result.failed_at = segs[best] if best < n else None
-    result.could_be_in = _states_summary(ts, at, region)
-    alternatives: dict[tuple, tuple[tuple[int, int], int, list]] = {}
-    for node in at:
-        for vid, nxt, v, sent in successors(node[0]):
+    result.could_be_in = _states_summary(ts, {key: search.reached[key] for key in at})
+    alternatives: dict[tuple, tuple[tuple, int, int, int, list]] = {}
+    for key in at:
+        for (vid, nxt, v, sent), part in successors.merged(key[0], search.reached[key], order)[0]:
             if not sent:
                 continue
-            key = (v.instance, tuple(tuple(sorted(s.as_dict().items())) for s in sent))
-            alternatives.setdefault(key, (node, vid, sent))
+            what = (v.instance, tuple(tuple(sorted(s.as_dict().items())) for s in sent))
+            alternatives.setdefault(what, (key, vid, nxt, part, sent))
+    ordered = sorted(alternatives.items(), key=lambda kv: str(kv[0]))
     result.instead = [{"side": inst, "segments": [s.as_dict() for s in sent],
-                       "after": tcp_states(ts, node[0])}
-                      for (inst, _), (node, _vid, sent) in sorted(alternatives.items(),
-                                                                   key=lambda kv: str(kv[0]))]
+                       "after": tcp_states(ts, key[0])}
+                      for (inst, _), (key, _vid, _nxt, _part, sent) in ordered]
     if at:
         # the nearest run: the matched prefix, then (preferably) what the same side could send
         want = side_to_instance[segs[best].side] if best < n else None
         pick = None
-        for (inst, _), (node, vid, sent) in sorted(alternatives.items(), key=lambda kv: str(kv[0])):
-            if pick is None or (inst == want and pick[2] != want):
-                pick = (node, vid, inst)
-        node = pick[0] if pick else _prefer(ts, at, region)
-        run_nodes = _path(parent, node)
-        extra = None
+        for (inst, _), alt in ordered:
+            if pick is None or (inst == want and pick[1] != want):
+                pick = (alt, inst)
         if pick is not None:
-            extra = (pick[1], next(nx for vid, nx, _v, _s in successors(node[0]) if vid == pick[1]))
-        result.view, result.run = _view(ts, run_nodes, region[node], extra)
+            key, vid, nxt, part, _segments = pick[0]
+            result.view, result.run = _shown(cs, search, key, part, (vid, nxt))
+        else:
+            key = _prefer(cs, {key: search.reached[key] for key in at})
+            result.view, result.run = _shown(cs, search, key, search.reached[key])
     return result
 
 
-def _useful(children, finals) -> set:
-    """The nodes from which an accepting node can be reached (those on accepting runs)."""
-    useful: set = set(finals)
-    reverse: dict = {}
-    for node, outs in children.items():
-        for _vid, child in outs:
-            reverse.setdefault(child, []).append(node)
-    stack = list(useful)
-    while stack:
-        node = stack.pop()
-        for prev in reverse.get(node, []):
-            if prev not in useful:
-                useful.add(prev)
-                stack.append(prev)
-    return useful
+def _shown(cs: Combos, search: SetSearch, key: tuple, combos: int, extra=None):
+    """The run to `key` (then `extra`, a last (variant, stripped state)) in the combination of
+    `combos` closest to the defaults, as a small Exploration and its run (_view)."""
+    reg = cs.preferred(combos)
+    return _view(cs, search.path(key, reg), reg, extra)
 
 
 def step_label(v) -> str:
@@ -453,18 +439,16 @@ def step_label(v) -> str:
     return f"{label} after {v.fired}" if v.event.kind == "call" and v.fired else label
 
 
-def _choices(ts: TransitionSystem, segs, children, finals) -> list[SegmentChoices]:
+def _choices(ts: TransitionSystem, segs, search: SetSearch, useful: dict
+             ) -> list[SegmentChoices]:
     """For each captured segment, the steps of the accepting runs that send it: one run is
     shown, but any of these could have been it."""
-    useful = _useful(children, finals)
     found: dict[int, dict[tuple[str, tuple[str, ...]], None]] = {}
-    for node, outs in children.items():
-        if node not in useful:
-            continue
-        for vid, child in outs:
-            if child[1] != node[1] and child in useful:
+    for key, out in search.edges.items():
+        for (vid, to), combos in out.items():
+            if to[1] != key[1] and combos & useful.get(to, 0):
                 v = ts.variants[vid]
-                found.setdefault(node[1], {})[(step_label(v), v.observations)] = None
+                found.setdefault(key[1], {})[(step_label(v), v.observations)] = None
     out = []
     for k, alts in sorted(found.items()):
         calls = tuple(sorted({call for call, _ in alts}))
@@ -477,24 +461,17 @@ def _choices(ts: TransitionSystem, segs, children, finals) -> list[SegmentChoice
     return out
 
 
-def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_timing,
-                    deadline: Deadline = NO_DEADLINE) -> None:
-    """The shortest run was ruled out by time: search the other runs to the accepting nodes
-    (depth first, arrivals before expiries; first in the chosen parameter combination, then in
-    the others), growing each with z3's incremental solver so that a prefix the timers (or the
-    capture's timestamps) already rule out is dropped with all its extensions. Stops after
-    MAX_TIMING_CHECKS steps checked, or at the deadline (result.timing_limit)."""
+def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
+                    finals: dict, reg: int, check_timing, deadline: Deadline = NO_DEADLINE
+                    ) -> None:
+    """The shortest run was ruled out by time: search the other runs to the accepting keys
+    (depth first, arrivals before expiries; first in the chosen run's combination `reg`, then
+    in the others), growing each with z3's incremental solver so that a prefix the timers (or
+    the capture's timestamps) already rule out is dropped with all its extensions. Stops
+    after MAX_TIMING_CHECKS steps checked, or at the deadline (result.timing_limit)."""
     from .timing import TimedSearch  # deferred: timing loads z3
 
-    finals_set = set(finals)
-    useful = _useful(children, finals_set)
-    zeros = tuple(0 for _ in chosen[2])
-    starts = []
-    for init in ts.initial:        # the initial nodes an accepting node is reached from
-        node = (init, 0, zeros)
-        if node in useful and node not in starts:
-            starts.append(node)
-    starts.sort(key=lambda node: (region[node] != region[chosen], region[node]))
+    ts = cs.ts
     segs = result.capture.segments
     timed = result.timed_by_capture
     first = (result.view, result.run, result.kind, result.timing)
@@ -503,40 +480,58 @@ def _find_timed_run(result: Replay, ts, children, finals, region, chosen, check_
         """A sending step happens when its segment was captured, after the run's first send."""
         if not (timed and ts.variants[vid].sends):
             return None
-        k = path[-1][1][1]          # segments matched before this step
+        k = path[-1][1][0][1]       # segments matched before this step
         first_send = next((i for i, (v, _node) in enumerate(path) if i and ts.variants[v].sends),
                           len(path))
         return (first_send, segs[k].time_ms - segs[0].time_ms)
 
     # one search for every start: whether a prefix fits in time depends only on its variants
     # and pinned times, not on the parameter combination, and TimedSearch remembers it
-    def take(path, start) -> bool:
-        _finish_accepted(result, ts, path, region[start], check_timing)
+    def take(path, _start) -> bool:
+        key, combos = path[-1][1]
+        _finish_accepted(result, cs, [(vid, node[0]) for vid, node in path],
+                         cs.preferred(combos & finals[key]), check_timing)
         return result.timing.feasible
 
-    search = TimedSearch(ts, MAX_TIMING_CHECKS)
-    if first_timed_run(result, search, starts, children, finals_set, useful, deadline, pin, take):
+    timed_search = TimedSearch(ts, MAX_TIMING_CHECKS)
+    if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
+                       search.children(useful), finals, deadline, pin, take):
         return
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
 
 
-def first_timed_run(result: Replay, search, starts, children: dict, finals: set, useful: set,
+def timed_starts(search: SetSearch, useful: dict, reg: int) -> list[tuple]:
+    """The nodes (initial key, combinations) a timed search starts from: those from which an
+    accepting key is reached, the one holding combination `reg` first."""
+    starts = []
+    for key, arrivals in search.arrivals.items():
+        for combos, came_from, _vid in arrivals:
+            if came_from is None and combos & useful.get(key, 0):
+                starts.append((key, combos & useful[key]))
+    return sorted(starts, key=lambda node: not node[1] >> reg & 1)
+
+
+def first_timed_run(result: Replay, search, starts, children, finals: dict,
                     deadline: Deadline, pin, take) -> bool:
-    """The runs from each start in turn to an accepting node, depth first along the runs that
-    reach one (`useful`), as `search` (timing.TimedSearch) finds them fitting in time;
-    `take(path, start)` makes one the result's and says whether its whole timing is feasible.
-    True at the first that is. Else `result.timing_limit` says whether the search was cut
-    short: its budget of z3 checks, or the deadline, looked at every step
-    (`result.stop_reason`). Two-sided and one-sided replay both search this way."""
-    def skip(node, _steps) -> bool:
+    """The runs from each start (key, combinations) in turn to an accepting key, depth first
+    along `children` (SetSearch.children: only steps towards an accepting key), as `search`
+    (timing.TimedSearch) finds them fitting in time; `take(path, start)` makes one the
+    result's and says whether its whole timing is feasible. True at the first that is. Else
+    `result.timing_limit` says whether the search was cut short: its budget of z3 checks, or
+    the deadline, looked at every step (`result.stop_reason`). Two-sided and one-sided replay
+    both search this way."""
+    def skip(_node, _steps) -> bool:
         deadline.check()
-        return node not in useful
+        return False
+
+    def accepts(node) -> bool:
+        key, combos = node
+        return bool(combos & finals.get(key, 0))
 
     try:
         for start in starts:
-            for path in search.paths(start, lambda node: children.get(node, []),
-                                     finals.__contains__, skip=skip, pin=pin):
+            for path in search.paths(start, children, accepts, skip=skip, pin=pin):
                 if take(path, start):
                     return True
             if search.exhausted:
@@ -547,8 +542,11 @@ def first_timed_run(result: Replay, search, starts, children: dict, finals: set,
     return False
 
 
-def _finish_accepted(result: Replay, ts, run_nodes, reg: int, check_timing: bool) -> None:
-    result.view, result.run = _view(ts, run_nodes, reg, None)
+def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timing: bool
+                     ) -> None:
+    """The accepted run as the result's, in combination `reg`, with its kind and timing."""
+    ts = cs.ts
+    result.view, result.run = _view(cs, run_nodes, reg)
     run = Run.of(result.view, result.run)
     variants = run.variants
     result.kind = run.kind(complete=not ts.successors(run.steps[-1].state))
@@ -573,23 +571,13 @@ def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
     return out
 
 
-def _path(parent, node) -> list[tuple[int, tuple[int, int]]]:
-    """[(variant, node)] from an initial node to `node`."""
-    out = []
-    while node is not None:
-        prev, vid = parent[node]
-        out.append((vid, node))
-        node = prev
-    out.reverse()
-    return out
-
-
-def _view(ts: TransitionSystem, run_nodes, reg: int, extra) -> tuple[Exploration, list]:
-    """The run's states as a small Exploration (trace.path_view), `extra` a last step."""
-    pairs = [(vid, node[0]) for vid, node in run_nodes]
+def _view(cs: Combos, run_nodes, reg: int, extra=None) -> tuple[Exploration, list]:
+    """The run's states in combination `reg` as a small Exploration (trace.path_view),
+    `extra` a last (variant, stripped state)."""
+    pairs = [(vid, cs.concrete(node[0], reg)) for vid, node in run_nodes]
     if extra is not None:
-        pairs.append(extra)
-    return path_view(ts, pairs, reg)
+        pairs.append((extra[0], cs.concrete(extra[1], reg)))
+    return path_view(cs.ts, pairs, reg)
 
 
 def _required(ts: TransitionSystem, regions: list[int]) -> dict:
@@ -605,27 +593,20 @@ def _required(ts: TransitionSystem, regions: list[int]) -> dict:
     return out
 
 
-def _prefer(ts: TransitionSystem, nodes, region) -> tuple[int, int]:
-    """The node whose parameter combination is closest to the defaults (then found first)."""
-    def distance(node):
-        env = ts.initial_params[region[node]]
-        return len([p for p in ts.notable_params(env)
-                    if next(q for q in ts.model.params if q.name == p).default is not None])
-    best = None
-    for node in nodes:
-        d = distance(node)
-        if best is None or d < best[0]:
-            best = (d, node)
-    return best[1]
+def _prefer(cs: Combos, nodes: dict) -> tuple:
+    """Of `nodes` (node -> combinations), the one with the combination closest to the
+    defaults (then found first)."""
+    return min(nodes, key=lambda node: cs.closeness(nodes[node]))
 
 
-def _states_summary(ts: TransitionSystem, nodes, region) -> list[dict]:
-    """The distinct TCP state pairs among `nodes`, with how many parameter combinations."""
-    seen: dict[tuple, set[int]] = {}
-    for node in nodes:
+def _states_summary(ts: TransitionSystem, nodes: dict) -> list[dict]:
+    """The distinct TCP state pairs among `nodes` (key -> combinations), with how many
+    parameter combinations."""
+    seen: dict[tuple, int] = {}
+    for node, combos in nodes.items():
         key = tuple(sorted(tcp_states(ts, node[0]).items()))
-        seen.setdefault(key, set()).add(region[node])
-    return [{"tcp_states": dict(k), "combinations": len(v)} for k, v in sorted(seen.items())]
+        seen[key] = seen.get(key, 0) | combos
+    return [{"tcp_states": dict(k), "combinations": count(v)} for k, v in sorted(seen.items())]
 
 
 def open_params(model_path, fixed: list[str]) -> list[str]:

@@ -8,6 +8,8 @@ conditions in order and collects the successors.
 """
 from __future__ import annotations
 
+import re
+
 from .transitions import ExplorationError, TransitionSystem
 
 
@@ -37,15 +39,36 @@ def head_line(ts: TransitionSystem, i: int) -> str:
 
 def successor_function(ts: TransitionSystem):
     """(successors, its source) for this transition system."""
-    lines = ["def successors(s):"]
-    lines += ["    " + decode_line(ts, i) for i in range(len(ts.slots))]
+    return _function(ts, "successors(s)", lambda text: text, range(len(ts.slots)))
+
+
+def deferred_param_function(ts: TransitionSystem):
+    """(successors, its source) where the parameters that vary are not read from the state
+    but from `given` as the steps need them: `successors(s, given)` with `given[i]` the value
+    of parameter slot i (a mapping whose lookup may raise: tcpcheck.combos decides a
+    parameter only when a step reads it). The steps are the same; only where a varying
+    parameter's value comes from differs."""
+    deferred = {i for i, slot in enumerate(ts.slots) if slot.kind == "param" and slot.width}
+    # generated code names slot i's value `v<i>` (tcpcheck.emit), nothing else
+    read = re.compile(r"\bv(\d+)\b")
+
+    def from_given(text: str) -> str:
+        return read.sub(lambda m: f"given[{m[1]}]" if int(m[1]) in deferred else m[0], text)
+
+    return _function(ts, "successors(s, given)", from_given,
+                     [i for i in range(len(ts.slots)) if i not in deferred])
+
+
+def _function(ts: TransitionSystem, signature: str, rewrite, decoded):
+    lines = [f"def {signature}:"]
+    lines += ["    " + decode_line(ts, i) for i in decoded]
     lines += ["    " + head_line(ts, ch.slot) for ch in ts.channels]
     lines.append("    out = []")
     for step in ts.steps:
         lines.append("    " + step.comment)
-        cond = " and ".join(f"({c})" for c in step.conditions) or "True"
+        cond = " and ".join(f"({rewrite(c)})" for c in step.conditions) or "True"
         lines.append(f"    if {cond}:")
-        lines += ["        " + ln for ln in step.body]
+        lines += ["        " + rewrite(ln) for ln in step.body]
         lines.append("        " + "    " * step.record_depth + f"out.append(({step.variant}, t))")
     lines.append("    return out")
     source = "\n".join(lines) + "\n"

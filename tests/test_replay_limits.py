@@ -105,12 +105,12 @@ def test_a_directory_goes_on_past_a_capture_at_its_bound(tmp_path):
     for name in ("passive_closes_at_once.pcap", "so_linger_zero.pcap"):
         shutil.copy(CAPTURES / name, tmp_path)
     shutil.copy(PKT / "three_way_close.pkt", tmp_path)
-    result = invoke("--max-states", "50", "--json", str(tmp_path))
+    result = invoke("--max-states", "5", "--json", str(tmp_path))
     assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
     rows = json.loads(result.stdout)["captures"]
     assert [r["file"].rsplit("/", 1)[1] for r in rows] == sorted(p.name for p in tmp_path.iterdir())
     assert all(r["verdict"] == "inconclusive" and r["stop_reason"] == "max-states" for r in rows)
-    text = invoke("--max-states", "50", str(tmp_path)).output
+    text = invoke("--max-states", "5", str(tmp_path)).output
     assert text.count("inconclusive (max-states)") == 3 and "replay stopped" not in text
 
 

@@ -1,0 +1,307 @@
+"""Every parameter combination searched at once: a parameter is decided where a step reads it.
+
+Replay asks whether a capture is a run of the model *in some parameter combination*, and
+which. Searching each of the default model's 2,048 combinations on its own repeats the same
+work 2,048 times: most steps read no parameter, and a capture usually shows within a few
+segments which values of the few that matter it needs. So the search carries, beside each
+state, the *set* of combinations it stands for, and a step that reads a parameter the set does
+not agree on splits it (the classic lazy treatment of a model's constants).
+
+A set of combinations is an int whose bit r stands for `ts.initial[r]` (and its parameter
+values `ts.initial_params[r]`). A state the search keeps has the bits of the varying
+parameters cleared (`strip`); `concrete` puts back those of one combination of its set, giving
+a state of the model as the explorer knows it. The successor function that reads parameters
+from a mapping instead of the state is tcpcheck.successors.deferred_param_function, a sink of
+the same emitted steps.
+
+Why this is exact: the successor function is deterministic, so for a state and a set of
+combinations that agree on every parameter it read, the successors are the same for every
+combination of the set. A search over (state, set) pairs therefore finds a run for a
+combination exactly when the search of that combination alone does, and along every edge the
+set only shrinks: a path to a node is a run of every combination in the node's set.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .successors import deferred_param_function
+from .transitions import TransitionSystem
+
+
+class Undecided(Exception):
+    """A step read a parameter on which the combinations at hand differ."""
+
+    def __init__(self, slot: int):
+        super().__init__(slot)
+        self.slot = slot
+
+
+class _Decided(dict):
+    """The parameter values one set of combinations agrees on, looked up as steps read them:
+    a value is taken (and remembered as read) when every combination of the set has it."""
+
+    def __init__(self, combos: Combos, members: int):
+        super().__init__()
+        self.combos = combos
+        self.members = members
+
+    def __missing__(self, slot: int) -> int:
+        for value, having in self.combos.by_value[slot]:
+            if self.members & having == self.members:
+                self[slot] = value
+                return value
+        raise Undecided(slot)
+
+
+@dataclass(frozen=True)
+class Combos:
+    """The parameter combinations of a transition system as sets (see the module docstring)."""
+
+    ts: TransitionSystem
+    every: int                                   # the set of all of them
+    param_bits: int                              # the varying parameters' bits in a state
+    by_value: dict[int, tuple[tuple[int, int], ...]]  # slot -> ((value, combinations), ...)
+    by_closeness: tuple[int, ...]     # the combinations, closest to the defaults first
+
+    @classmethod
+    def of(cls, ts: TransitionSystem) -> Combos:
+        varying = [i for i, slot in enumerate(ts.slots) if slot.kind == "param" and slot.width]
+        bits = 0
+        by_value: dict[int, dict[int, int]] = {i: {} for i in varying}
+        for i in varying:
+            bits |= ts.slots[i].mask << ts.slots[i].offset
+            for r, state in enumerate(ts.initial):
+                value = ts.slot_value(state, i)
+                by_value[i][value] = by_value[i].get(value, 0) | (1 << r)
+        defaults = {p.name for p in ts.model.params if p.default is not None}
+
+        def away(r: int) -> int:
+            """How many parameters with a default combination r sets otherwise."""
+            return len([p for p in ts.notable_params(ts.initial_params[r]) if p in defaults])
+
+        order = tuple(sorted(range(len(ts.initial)), key=lambda r: (away(r), r)))
+        return cls(ts, (1 << len(ts.initial)) - 1, bits,
+                   {i: tuple(sorted(v.items())) for i, v in by_value.items()}, order)
+
+    def preferred(self, combos: int) -> int:
+        """The combination of the set closest to the defaults (the one a run is shown in)."""
+        return next(r for r in self.by_closeness if combos >> r & 1)
+
+    def closeness(self, combos: int) -> int:
+        """How far down by_closeness the set's preferred combination comes."""
+        return next(k for k, r in enumerate(self.by_closeness) if combos >> r & 1)
+
+    def strip(self, state: int) -> int:
+        """The state without its varying parameters' bits."""
+        return state & ~self.param_bits
+
+    def concrete(self, stripped: int, r: int) -> int:
+        """The state of combination r that `stripped` stands for."""
+        return stripped | (self.ts.initial[r] & self.param_bits)
+
+    def initial(self, keep: int | None = None) -> list[tuple[int, int]]:
+        """The initial states, stripped, each with the set of combinations starting there
+        (of those in `keep`, by default all), in the order of their first combination."""
+        out: dict[int, int] = {}
+        keep = self.every if keep is None else keep
+        for r, state in enumerate(self.ts.initial):
+            if keep >> r & 1:
+                s = self.strip(state)
+                out[s] = out.get(s, 0) | (1 << r)
+        return list(out.items())
+
+    def matching(self, wanted: dict[str, int]) -> int:
+        """The combinations whose parameters have these (raw) values."""
+        out = 0
+        for r, env in enumerate(self.ts.initial_params):
+            if all(env.get(p) == v for p, v in wanted.items()):
+                out |= 1 << r
+        return out
+
+
+def members(combos: int) -> list[int]:
+    """The combination numbers in a set, in order."""
+    out = []
+    r = 0
+    while combos:
+        low = combos & -combos
+        r = low.bit_length() - 1
+        out.append(r)
+        combos ^= low
+    return out
+
+
+def count(combos: int) -> int:
+    return combos.bit_count()
+
+
+class DeferredSuccessors:
+    """successors(stripped state, set) -> [(subset, [(variant, stripped successor)])]: the
+    set split where the steps read a parameter it does not agree on, each part with the
+    successors every one of its combinations has. Remembered per state: the parts found
+    for one set serve every later set they cover."""
+
+    def __init__(self, combos: Combos, decorate=lambda succ: succ):
+        self.combos = combos
+        self.decorate = decorate        # what the caller makes of a list of successors, once
+        self.function, _source = deferred_param_function(combos.ts)
+        # stripped state -> [(the combinations a part stands for, its successors)]
+        self.known: dict[int, list[tuple[int, list]]] = {}
+        # stripped state -> (parts known when made, [(successor, combinations)], quiet)
+        self.tables: dict[int, tuple] = {}
+
+    def __call__(self, state: int, combos: int) -> list[tuple[int, list]]:
+        known = self.known.setdefault(state, [])
+        out = []
+        left = combos
+        for having, succ in known:
+            part = left & having
+            if part:
+                out.append((part, succ))
+                left &= ~having
+                if not left:
+                    return out
+        if left:
+            for having, succ in self._split(state, left):
+                known.append((having, succ))
+                out.append((left & having, succ))
+        return out
+
+    def merged(self, state: int, combos: int, order=None) -> tuple[list[tuple], int]:
+        """The successors of `state` over the set at once: [(successor, the combinations
+        that have it)], each successor once however many parts have it, and the
+        combinations in which the state has no successor at all. `order` sorts the
+        successors (a key function), as the caller wants them tried."""
+        self(state, combos)     # every combination of the set in some known part
+        known = self.known[state]
+        cached = self.tables.get(state)
+        if cached is None or cached[0] != len(known):
+            having: dict = {}       # (variant, successor) -> [entry, combinations]
+            quiet = 0
+            for part, succ in known:
+                if not succ:
+                    quiet |= part
+                for entry in succ:
+                    seen = having.get(entry[:2])
+                    if seen is None:
+                        having[entry[:2]] = [entry, part]
+                    else:
+                        seen[1] |= part
+            table = [tuple(item) for item in having.values()]
+            if order is not None:
+                table.sort(key=lambda item: order(item[0]))
+            cached = self.tables[state] = (len(known), table, quiet)
+        _n, table, quiet = cached
+        return [(entry, part & combos) for entry, part in table if part & combos], quiet & combos
+
+    def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
+        """The parts of `combos` with their successors; each part named by every combination
+        that agrees with it on the parameters its steps read (not only those in `combos`)."""
+        decided = _Decided(self.combos, combos)
+        try:
+            succ = self.function(state, decided)
+        except Undecided as split:
+            out = []
+            for _value, having in self.combos.by_value[split.slot]:
+                part = combos & having
+                if part:
+                    out.extend(self._split(state, part))
+            return out
+        having = self.combos.every
+        for slot, value in decided.items():
+            having &= dict(self.combos.by_value[slot])[value]
+        return [(having, self.decorate(succ))]
+
+
+class SetSearch:
+    """A breadth-first search whose keys (a stripped state and what replay has matched) are
+    each reached for a set of combinations. Combinations that reach a key after it was
+    expanded queue it again for them alone, and those that reach it while it waits join
+    them: a key is expanded once per wave of new combinations, not once per path.
+
+    Everything a run is rebuilt from is kept per combination: `arrivals` (which step first
+    brought which combinations to a key) give, for any one combination, a path that is a run
+    of it (`path`); `edges` (which step leads where, for which combinations) give the runs
+    to an accepting key (`useful`)."""
+
+    def __init__(self, initial: list[tuple[tuple, int]]):
+        self.reached: dict[tuple, int] = {}
+        self.arrivals: dict[tuple, list[tuple[int, tuple | None, int]]] = {}
+        self.edges: dict[tuple, dict[tuple[int, tuple], int]] = {}
+        self.pending: dict[tuple, int] = {}
+        self.queue: deque[tuple] = deque()
+        for key, combos in initial:
+            self._arrive(key, combos, None, -1)
+
+    def __len__(self) -> int:
+        return len(self.reached)
+
+    def __bool__(self) -> bool:
+        return bool(self.queue)
+
+    def pop(self) -> tuple[tuple, int]:
+        """The next key, with the combinations it has not been expanded for."""
+        key = self.queue.popleft()
+        return key, self.pending.pop(key)
+
+    def step(self, key: tuple, vid: int, to: tuple, combos: int) -> None:
+        """In these combinations, step `vid` leads from `key` to `to`."""
+        out = self.edges.setdefault(key, {})
+        out[(vid, to)] = out.get((vid, to), 0) | combos
+        self._arrive(to, combos, key, vid)
+
+    def _arrive(self, key: tuple, combos: int, came_from: tuple | None, vid: int) -> None:
+        new = combos & ~self.reached.get(key, 0)
+        if not new:
+            return
+        self.reached[key] = self.reached.get(key, 0) | new
+        self.arrivals.setdefault(key, []).append((new, came_from, vid))
+        if key in self.pending:
+            self.pending[key] |= new
+        else:
+            self.pending[key] = new
+            self.queue.append(key)
+
+    def path(self, key: tuple, combo: int) -> list[tuple[int, tuple]]:
+        """[(variant, key)] from an initial key to `key`, a run of combination `combo`."""
+        out = []
+        while key is not None:
+            vid, came_from = next((v, f) for c, f, v in self.arrivals[key] if c >> combo & 1)
+            out.append((vid, key))
+            key = came_from
+        out.reverse()
+        return out
+
+    def useful(self, finals: dict[tuple, int]) -> dict[tuple, int]:
+        """key -> the combinations for which some run from it reaches an accepting key
+        (`finals`: key -> the combinations in which it accepts)."""
+        into: dict[tuple, list[tuple[tuple, int]]] = {}
+        for key, out in self.edges.items():
+            for (_vid, to), combos in out.items():
+                into.setdefault(to, []).append((key, combos))
+        useful = dict(finals)
+        todo = list(finals)
+        while todo:
+            key = todo.pop()
+            reach = useful[key]
+            for before, combos in into.get(key, ()):
+                more = reach & combos & ~useful.get(before, 0)
+                if more:
+                    useful[before] = useful.get(before, 0) | more
+                    todo.append(before)
+        return useful
+
+    def children(self, useful: dict[tuple, int]):
+        """children((key, combinations)) -> [(variant, (next key, combinations))]: the steps
+        along runs to an accepting key, each combination set narrowed to those the step is
+        taken in and that still accept; the order steps were found in."""
+        def of(node):
+            key, combos = node
+            out = []
+            for (vid, to), along in self.edges.get(key, {}).items():
+                narrowed = combos & along & useful.get(to, 0)
+                if narrowed:
+                    out.append((vid, (to, narrowed)))
+            return out
+        return of
