@@ -16,6 +16,7 @@ import click
 
 from . import __version__, load
 from .cli_conform import register
+from .cli_fmt import fmt_command
 from .cli_list import list_command
 from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_output,
                      command_deadline, default_model, emit_json, fail_input, max_states_option,
@@ -963,6 +964,7 @@ def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
 # replay and conform live in their own module (the kernel side of tcpcheck)
 register(main)
 main.add_command(list_command)
+main.add_command(fmt_command)
 
 if __name__ == "__main__":
     main()
