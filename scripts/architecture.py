@@ -31,7 +31,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "runs and views": ("run", "trace", "graph", "product", "timing", "simulate"),
     "properties": ("spec", "verify", "query", "behaviour", "catalog",
                    "layout"),
-    "drawing": ("ladder", "render"),
+    "drawing": ("ladder", "render", "lexer"),
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
                    "audit",
                    "conform"),
