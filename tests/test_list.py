@@ -62,3 +62,10 @@ def test_json_is_byte_identical_and_bad_input_is_located(tmp_path):
     r = run_tcpcheck("list", "params", str(bad))
     assert r.returncode == ExitStatus.BAD_INPUT
     assert "bad.tcpm:2:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_readme_shows_what_list_timers_prints():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ tcpcheck list timers\n", 1)[1].split("```", 1)[0]
+    assert shown.strip()
+    assert run_tcpcheck("list", "timers").stdout == shown
