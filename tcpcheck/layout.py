@@ -231,21 +231,24 @@ class _Writer:
     def token(self, t: _Tok) -> None:
         tok = t.tok
         boundary = t.item_start or t.block_close
+        # `} else {`, `} elif x {`: what follows a block's `}` joins its line, or starts a
+        # line at the block's own indent when a comment stands between them
+        after_close = (self.prev is not None and self.prev.tok.value == "}"
+                       and self.prev.parent in self.lang.blocks and not t.item_start)
         if t.block_close:
             self.depth -= 1
-        self.comments_before(tok.line, tok.column, boundary, t.block_close)
+        self.comments_before(tok.line, tok.column, boundary or after_close, t.block_close)
         if tok.type == "SEMICOLON":
             return
         if t.item_start:
             self.parens, self.hang = 0, 0
         if tok.value == ")":
             self.parens = max(0, self.parens - 1)
-        joins_prev = self.prev is not None and (
-            t.block_open or (self.prev.block_close and not t.item_start))
+        joins_prev = self.prev is not None and (t.block_open or after_close)
         new_line = (self.cur is None or boundary
                     or (not joins_prev and tok.line > self.prev.tok.end_line))
         if new_line:
-            indent = INDENT * self.depth if boundary else self.continuation()
+            indent = INDENT * self.depth if boundary or after_close else self.continuation()
             if self.after_header:
                 self.hang = 1
             self.cur = _Line(len(indent), tok.value, tok.line, tok.end_line)
