@@ -14,7 +14,7 @@ from . import catalog
 from .cli_io import default_model, fail_input
 from .diagnostics import TcpcheckError
 from .parse import parse_file
-from .spec import parse_spec_file
+from .spec import model_path_of, parse_spec_file
 from .typecheck import check
 from .verify import DEFAULT_SPEC_DIR, spec_files
 
@@ -27,7 +27,8 @@ from .verify import DEFAULT_SPEC_DIR, spec_files
 def list_command(kind: str, files: tuple[Path, ...], as_json: bool) -> None:
     """List what a model offers a spec: its observations (with the transitions that record
     each), params, calls (with the transitions that answer each), timers, or the properties
-    of specs (default: specs/*.spec). MODEL defaults to models/teardown.tcpm.
+    of specs (default: specs/*.spec). MODEL defaults to the model the first SPEC names, else
+    models/teardown.tcpm.
 
     \b
     Examples:
@@ -51,6 +52,10 @@ def _entries(kind: str, files: list[Path]) -> list[catalog.Entry]:
         specs, _model = spec_files(files, DEFAULT_SPEC_DIR)
         return catalog.properties([parse_spec_file(p) for p in specs])
     models = [f for f in files if f.suffix != ".spec"]
+    specs = [f for f in files if f.suffix == ".spec"]
+    if not models and specs:  # the model the first spec names
+        named = model_path_of(parse_spec_file(specs[0]))
+        models = [named] if named is not None else []
     model = check(parse_file(models[0] if models else default_model()))
     return {"observations": catalog.observations, "params": catalog.params,
             "calls": catalog.calls, "timers": catalog.timers}[kind](model)

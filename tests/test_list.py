@@ -69,3 +69,13 @@ def test_the_readme_shows_what_list_timers_prints():
     shown = readme.split("$ tcpcheck list timers\n", 1)[1].split("```", 1)[0]
     assert shown.strip()
     assert run_tcpcheck("list", "timers").stdout == shown
+
+
+def test_a_spec_alone_lists_what_its_model_offers(tmp_path):
+    bench = ROOT / "models" / "bench" / "teardown_n.tcpm"
+    spec = tmp_path / "bench.spec"
+    spec.write_text(f'model "{bench}"\ninvariant fine: true\n')
+    model = check(parse_file(bench))
+    doc = _json("params", str(spec))
+    assert [e["name"] for e in doc["entries"]] == sorted(p.name for p in model.params)
+    assert doc != _json("params")  # not the default model's
