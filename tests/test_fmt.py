@@ -7,7 +7,6 @@ import dataclasses
 import random
 import re
 import shutil
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st

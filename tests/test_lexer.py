@@ -33,13 +33,13 @@ def test_every_shipped_file_lexes_without_error_tokens(path):
 
 
 def test_words_get_their_kinds():
-    model = dict((v, t) for t, v in ModelLexer().get_tokens(
-        "endpoint tcp() {\n  on call close when room() >= 1 { send FIN+ACK(ack = 0) }\n}\n"))
+    model = {v: t for t, v in ModelLexer().get_tokens(
+        "endpoint tcp() {\n  on call close when room() >= 1 { send FIN+ACK(ack = 0) }\n}\n")}
     assert model["endpoint"] in Keyword.Declaration and model["on"] in Keyword
     assert model["room"] in Name.Builtin and model["FIN"] in Name.Constant
     assert model["close"] in Name.Function and model["tcp"] is Name
-    spec = dict((v, t) for t, v in SpecLexer().get_tokens(
-        "runs r: eventually sends(client, FIN) before observed x\n"))
+    spec = {v: t for t, v in SpecLexer().get_tokens(
+        "runs r: eventually sends(client, FIN) before observed x\n")}
     assert spec["runs"] in Keyword.Declaration and spec["eventually"] in Keyword
     assert spec["sends"] in Name.Builtin
 
