@@ -5,6 +5,8 @@ from tcpcheck.explore import explore
 from tcpcheck.parse import parse_text
 from tcpcheck.typecheck import check as check_model
 
+from conftest import FIXTURES, run_tcpcheck
+
 BRANCHES = """\
 model branches
 endpoint counter() {
@@ -55,3 +57,11 @@ def test_without_the_wide_branch_the_other_assignment_is_named():
     err = _error(text)
     assert err.code == "TCP500"
     assert err.span.line == _line_of(text, "n := n + 1")
+
+
+def test_the_command_line_shows_the_assignment_and_the_run():
+    model = FIXTURES / "models" / "overflow.tcpm"
+    line = _line_of(model.read_text(), "n := n + 1")
+    r = run_tcpcheck("explore", str(model), "--no-timing")
+    assert f"overflow.tcpm:{line}:9: error[TCP500]" in r.stderr
+    assert "reached by the run" in r.stderr and "jump" in r.stderr
