@@ -18,6 +18,8 @@ from . import __version__, load
 from .cli_conform import register
 from .cli_report import report as report_command
 from .cli_edit import register as register_edit
+from .cli_fmt import fmt_command
+from .cli_list import list_command
 from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_output,
                      command_deadline, default_model, emit_json, fail_input, max_states_option,
                      memory_option, save_drawing, stop_on_signals, time_limit_option)
@@ -1062,6 +1064,8 @@ def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
 register(main)
 main.add_command(report_command)
 register_edit(main)   # lsp and watch
+main.add_command(list_command)
+main.add_command(fmt_command)
 
 if __name__ == "__main__":
     main()

@@ -29,8 +29,8 @@ The rules, in the order a step is decided (`_Emitter.transition` writes them):
    `send`; a division by zero is one (TCP501) at its statement.
 5. **The successor.** A received segment leaves its channel, an `after`/`expire` timer
    stops, then the body's effects; every variable the step may write is checked against its
-   declared range (TCP500, at its declaration). With the dead-variable reduction
-   (tcpcheck.liveness) the successor's dead variables are cleared.
+   declared range (TCP500, at the assignment that wrote it on the path taken). With the
+   dead-variable reduction (tcpcheck.liveness) the successor's dead variables are cleared.
 
 Conditions that can neither fail nor depend on the event (the guard's first conjuncts over
 variables) are tested first, and the room before the rest of the guard when that rest
@@ -517,7 +517,21 @@ class _Emitter:
             lo, hi = self.range_expr(decl.domain, pre)
             msg = self.const(f"{slot.name} would become {{value}}, outside its range {{lo}}..{{hi}}")
             self.emit(d, f"if not {lo} <= w{i} <= {hi}: raise Bad({sc.vid}, 'TCP500', "
-                      f"{msg}.format(value=w{i}, lo={lo}, hi={hi}), {self.const(decl.span)})")
+                      f"{msg}.format(value=w{i}, lo={lo}, hi={hi}), "
+                      f"{self.assignment_span(tr, i, inst.name, decl.span, sc.vid)})")
+
+    def assignment_span(self, tr: c.CTransition, i: int, inst: str, fallback, vid: str) -> str:
+        """Where a range error of slot i is reported: the assignment that wrote its final
+        value, which is the last one on the path (the variant) the step took. Only the
+        failing step reads it, so a per-variant table costs the search nothing."""
+        spans = []
+        for effects in straight_paths(tr.body):
+            last = [s for s in effects if isinstance(s, c.SAssign)
+                    and self.slot_of[_slot_key(s.target, inst)] == i]
+            spans.append(last[-1].span if last else fallback)
+        if len(set(spans)) == 1:
+            return self.const(spans[0])
+        return f"{self.const(tuple(spans))}[{vid} - {len(self.variants)}]"
 
     def reduce_successor(self, d: int, inst: str, written, tr_index: int) -> None:
         """Clear the dead variables of `inst` in the successor `t`; not after a step that

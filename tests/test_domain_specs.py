@@ -16,7 +16,7 @@ MODEL_TEXT = DEFAULT_MODEL.read_text(encoding="utf-8")
 SPECS = sorted((ROOT / "specs").glob("*.spec"))
 
 _ORPHAN_FIN_WAIT_2 = ("            if orphan {\n                arm fin_wait_2\n"
-                      "                cancel delack        # tcp_time_wait, as for close() in FIN_WAIT_2 below\n"
+                      "                cancel delack  # tcp_time_wait, as for close() in FIN_WAIT_2 below\n"
                       "            }\n")
 
 # property -> (spec file, the model text to change, what to put instead)
@@ -40,7 +40,7 @@ VARIANTS = {
         "unread_data", "    on recv DATA when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2)\n",
         "    on recv DATA when state == ESTABLISHED {\n"),
     "data_on_a_fin_is_queued_for_read": (
-        "unread_data", "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2) + 1    # the data (counted up to two), then the FIN\n        unread := true\n",
+        "unread_data", "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2) + 1  # the data (counted up to two), then the FIN\n        unread := true\n",
         "    on recv DATA+FIN when state == ESTABLISHED {\n        rcvd := min(rcvd + 1, 2) + 1\n"),
     "linger_zero_close_sends_no_fin": (
         "linger", "        } elif unread or linger_zero {\n            send RST",
@@ -63,8 +63,8 @@ VARIANTS = {
         "data_phase", "and not running(delack) {\n        rcvd := min(rcvd + 1, 2)\n",
         "and not running(delack) {\n"),
     "close_with_unread_data_resets_after_any_exchange": (
-        "data_phase", "        } elif unread or linger_zero {\n            send RST\n            cancel delack            # tcp_done",
-        "        } elif linger_zero {\n            send RST\n            cancel delack            # tcp_done"),
+        "data_phase", "        } elif unread or linger_zero {\n            send RST\n            cancel delack  # tcp_done",
+        "        } elif linger_zero {\n            send RST\n            cancel delack  # tcp_done"),
     "every_close_after_a_data_phase_ends": (
         "data_phase", "when data_phase and state == CLOSED and room() == 0 {",
         "when false and state == CLOSED and room() == 0 {"),
@@ -79,7 +79,7 @@ VARIANTS = {
          "        send ACK(ack = rcvd)\n")),
     # close() in TIME_WAIT as if the socket were still open: tcp_close's reset for unread data
     "close_in_time_wait_sends_nothing": (
-        "late_data", "        unread := false          # the queue is dropped with the socket",
+        "late_data", "        unread := false  # the queue is dropped with the socket",
         "        if unread or linger_zero { send RST }  #"),
 }
 

@@ -155,7 +155,7 @@ def test_counter_overflow_is_a_model_error_with_the_shortest_run():
     assert ex.error.code == "TCP500"
     assert "client.n would become 3" in ex.error.message and "0..2" in ex.error.message
     assert ts.variants[ex.error.variant].event.name == "tick"
-    assert ex.error.span is not None and ex.error.span.line == 11  # the declaration of n
+    assert ex.error.span is not None and ex.error.span.line == 13  # the assignment n := n + 1
     assert ts.decode(ex.states[ex.error_state])["client.n"] == 2
     run = ex.path_to(ex.error_state)
     # n=0 -jump-> n=2 is shorter than n=0 -tick-> n=1 -tick-> n=2
