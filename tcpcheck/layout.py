@@ -57,7 +57,7 @@ MODEL = Language(
     items=frozenset({"model_decl", "param_decl", "const_decl", "enum_decl", "segment_decl",
                      "var_decl", "endpoint_decl", "instance_decl", "channel_decl", "field_decl",
                      "timer_decl", "transition", "assign", "send", "arm", "cancel", "observe",
-                     "if_stmt"}),
+                     "if_stmt", "call_decl"}),
     blocks=frozenset({"endpoint_decl", "segment_decl", "block"}),
     tight=frozenset({"flags", "neg"}),
     continued=2,  # past the body's statements, so a long guard does not read as one
