@@ -23,6 +23,9 @@ class Verdict(StrEnum):
     # a property that holds only because the premise of its implication is never met (no
     # complete run satisfies it): a pass, but one that tested nothing, so it says so
     VACUOUS = "holds vacuously"
+    # the symbolic engine's bounded model checking found no violation in runs of up to N
+    # steps (its message says N): evidence, not a proof, so it is no answer (exit 3)
+    BOUNDED = "holds up to depth"
     # a capture replayed against the model (tcpcheck replay, tcpcheck conform)
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -86,6 +89,6 @@ def exit_status(verdicts: Iterable[Verdict] = (), *, model_error: bool = False,
         return ExitStatus.VIOLATED
     if Verdict.UNREADABLE in seen:
         return ExitStatus.BAD_INPUT
-    if partial or Verdict.INCONCLUSIVE in seen:
+    if partial or Verdict.INCONCLUSIVE in seen or Verdict.BOUNDED in seen:
         return ExitStatus.INCONCLUSIVE
     return ExitStatus.OK
