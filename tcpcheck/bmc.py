@@ -271,3 +271,19 @@ def _model_error_at(un: Unrolling, k: int) -> str | None:
                                "successor function does not")
     finally:
         un.solver.pop()
+
+
+def agrees(explicit, symbolic: SymbolicResult, depth: int) -> bool | None:
+    """Whether the explorer's verdict (a query.PropertyResult) and bounded model checking to
+    `depth` say the same (None: nothing to compare, one of them has no answer). Holds agrees
+    with "holds up to depth"; a violation shown by a run of L steps agrees with a violation
+    at depth L (both find shortest runs) when L <= depth, else with "holds up to depth"."""
+    if symbolic.verdict not in (Verdict.VIOLATED, Verdict.BOUNDED) or \
+            explicit.verdict not in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.VACUOUS):
+        return None
+    if explicit.verdict is not Verdict.VIOLATED:
+        return symbolic.verdict is Verdict.BOUNDED
+    steps = len(explicit.run) - 1
+    if steps > depth:
+        return symbolic.verdict is Verdict.BOUNDED
+    return symbolic.verdict is Verdict.VIOLATED and symbolic.depth == steps
