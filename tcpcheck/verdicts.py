@@ -23,9 +23,6 @@ class Verdict(StrEnum):
     # a property that holds only because the premise of its implication is never met (no
     # complete run satisfies it): a pass, but one that tested nothing, so it says so
     VACUOUS = "holds vacuously"
-    # the symbolic engine's bounded model checking found no violation in runs of up to N
-    # steps (its message says N): evidence, not a proof, so it is no answer (exit 3)
-    BOUNDED = "holds up to depth"
     # a capture replayed against the model (tcpcheck replay, tcpcheck conform)
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -39,6 +36,9 @@ class Verdict(StrEnum):
     # a capture of a directory that could not be read (its TCP6xx diagnostic says why): bad
     # input, reported in its row while the others are replayed
     UNREADABLE = "unreadable"
+    # the symbolic engine's bounded model checking found no violation in runs of up to N
+    # steps (its message says N): evidence, not a proof, so it is no answer (exit 3)
+    BOUNDED = "holds up to depth"
 
 
 class ExitStatus(IntEnum):
