@@ -85,7 +85,7 @@ def _print(doc: dict) -> None:
             line += f" {p['depth']}"
         line += f": {p['message']}"
         if "explicit" in p:
-            agree = "agrees" if p["engines_agree"] else "DISAGREES"
+            agree = {True: "agrees", False: "DISAGREES", None: "not compared"}[p["engines_agree"]]
             line += f"  [explicit: {p['explicit']['verdict']}; {agree}]"
         click.echo(line)
         for run_line in p.get("run_lines", []):
