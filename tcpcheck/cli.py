@@ -336,8 +336,13 @@ def _print_stats(doc: dict, ex) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the verdicts as a Markdown page (for docs), linking the diagrams "
                    "written with --out.")
+@click.option("--engine", type=click.Choice(["explicit", "symbolic", "both"]), default="explicit",
+              help="symbolic: bounded model checking on z3 (invariants, up to --depth steps); "
+                   "both: beside the explorer, whose verdicts it must agree with.")
+@click.option("--depth", type=click.IntRange(0), default=10, show_default=True,
+              help="The symbolic engine's bound: runs of at most this many steps.")
 def check(files, params, max_states, time_limit, max_memory, no_progress, model_override,
-          as_json, out_dir, no_timing, report_path):
+          as_json, out_dir, no_timing, report_path, engine, depth):
     """Check properties: every spec in specs/ against the model it names, or the given ones.
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
@@ -363,6 +368,10 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
 
     # one for every model checked, and the drawings
     deadline = command_deadline(time_limit, max_memory)
+    if engine != "explicit":
+        from .cli_symbolic import check_symbolic  # deferred: the symbolic engine builds on z3
+        check_symbolic(files, params, engine, depth, model_override, default_model(), as_json,
+                       deadline)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())

@@ -36,6 +36,9 @@ class Verdict(StrEnum):
     # a capture of a directory that could not be read (its TCP6xx diagnostic says why): bad
     # input, reported in its row while the others are replayed
     UNREADABLE = "unreadable"
+    # the symbolic engine's bounded model checking found no violation in runs of up to N
+    # steps (its message says N): evidence, not a proof, so it is no answer (exit 3)
+    BOUNDED = "holds up to depth"
 
 
 class ExitStatus(IntEnum):
@@ -86,6 +89,6 @@ def exit_status(verdicts: Iterable[Verdict] = (), *, model_error: bool = False,
         return ExitStatus.VIOLATED
     if Verdict.UNREADABLE in seen:
         return ExitStatus.BAD_INPUT
-    if partial or Verdict.INCONCLUSIVE in seen:
+    if partial or Verdict.INCONCLUSIVE in seen or Verdict.BOUNDED in seen:
         return ExitStatus.INCONCLUSIVE
     return ExitStatus.OK

@@ -20,6 +20,7 @@ HEAVY = ("z3", "networkx", "graphviz", "dpkt", "rich")
 DEFERRED = {
     ("cli", "graph"): "networkx",
     ("cli", "verify"): "z3",
+    ("cli", "cli_symbolic"): "z3",
     ("cli", "render"): "graphviz",
     ("cli", "ladder"): "graphviz",
     ("cli", "simulate"): "z3",

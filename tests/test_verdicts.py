@@ -23,7 +23,8 @@ def test_verdicts_print_as_the_words_of_the_output():
     # text and JSON output show these words; the enum must not change them
     assert [str(v) for v in Verdict] == ["holds", "violated", "holds vacuously",
                                          "accepted", "rejected",
-                                         "inconclusive", "error", "model-error", "unreadable"]
+                                         "inconclusive", "error", "model-error", "unreadable",
+                                         "holds up to depth"]
     assert f"{Verdict.HOLDS}: ok" == "holds: ok"
 
 
@@ -44,6 +45,9 @@ def test_verdicts_print_as_the_words_of_the_output():
     ((Verdict.ACCEPTED, Verdict.INCONCLUSIVE), False, False, ExitStatus.INCONCLUSIVE),
     ((Verdict.ERROR,), False, False, ExitStatus.VIOLATED),   # a conform scenario broke
     ((Verdict.MODEL_ERROR,), False, False, ExitStatus.VIOLATED),   # replay: the model failed
+    # check --engine symbolic: no violation up to the depth is no proof
+    ((Verdict.HOLDS, Verdict.BOUNDED), False, False, ExitStatus.INCONCLUSIVE),
+    ((Verdict.BOUNDED, Verdict.VIOLATED), False, False, ExitStatus.VIOLATED),
     # replay of a directory with a capture that cannot be read
     ((Verdict.ACCEPTED, Verdict.UNREADABLE), False, False, ExitStatus.BAD_INPUT),
     ((Verdict.UNREADABLE, Verdict.REJECTED), False, False, ExitStatus.VIOLATED),
@@ -68,7 +72,7 @@ def test_exit_status_of_every_combination(n):
                 assert got is ExitStatus.VIOLATED, (verdicts, model_error, partial)
             elif Verdict.UNREADABLE in verdicts:
                 assert got is ExitStatus.BAD_INPUT, (verdicts, model_error, partial)
-            elif partial or Verdict.INCONCLUSIVE in verdicts:
+            elif partial or Verdict.INCONCLUSIVE in verdicts or Verdict.BOUNDED in verdicts:
                 assert got is ExitStatus.INCONCLUSIVE, (verdicts, model_error, partial)
             else:
                 assert set(verdicts) <= {Verdict.HOLDS, Verdict.VACUOUS, Verdict.ACCEPTED}

@@ -1,0 +1,92 @@
+"""`tcpcheck check --engine symbolic|both`: the specs' properties by bounded model checking
+(tcpcheck.bmc), alone or beside the explorer's verdicts, which they must agree with."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import load
+from . import spec as S
+from .bmc import SymbolicResult, agrees, check_bounded
+from .cli_io import emit_json, fail_input
+from .diagnostics import TcpcheckError
+from .trace import path_view, run_lines, run_steps
+from .verdicts import ExitStatus, exit_status
+from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
+
+
+def check_symbolic(files, params, engine: str, depth: int, model_override, default_model: Path,
+                   as_json: bool, deadline) -> None:
+    """Check every spec's properties with the symbolic engine (and the explorer: `both`);
+    print the verdicts and exit with their status (1 when the engines disagree)."""
+    try:
+        specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
+        groups = group_by_model(specs, model_override or model_arg, default_model)
+        docs, verdicts, disagree = [], [], 0
+        for (model_path, spec_params), group in groups.items():
+            chosen = merge_params(spec_params, list(params))
+            read = frozenset().union(*(S.variables_read(sf) for _p, sf in group))
+            ts = load(model_path, chosen, keep=read)
+            props = [p for _path, sf in group for p in S.resolve(sf, ts)]
+            start = time.perf_counter()
+            sym = check_bounded(ts, props, depth, deadline)
+            seconds = time.perf_counter() - start
+            explicit = None
+            if engine == "both":
+                explicit = check_model(model_path, group, chosen, None, None, deadline=deadline)
+            doc = _doc(ts, model_path, group, chosen, depth, sym, explicit, seconds)
+            disagree += sum(1 for p in doc["properties"] if p.get("engines_agree") is False)
+            verdicts += [r.verdict for r in sym]
+            docs.append(doc)
+    except TcpcheckError as err:
+        fail_input(err, as_json)
+    if as_json:
+        emit_json(docs[0] if len(docs) == 1 else {"models": docs})
+    else:
+        for doc in docs:
+            _print(doc)
+    if disagree:
+        click.echo(f"tcpcheck: the engines disagree on {disagree} properties", err=True)
+        sys.exit(ExitStatus.VIOLATED)
+    sys.exit(exit_status(verdicts, interrupted=deadline.signal is not None))
+
+
+def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explicit, seconds):
+    props = []
+    for k, r in enumerate(sym):
+        p = {"name": r.name, "kind": r.kind, "verdict": str(r.verdict), "message": r.message,
+             "depth": r.depth, "run": None}
+        if r.run is not None:
+            region = ts.initial.index(r.run[0][1])
+            view, run = path_view(ts, r.run, region)
+            p["run"] = run_steps(view, run, r.times)
+            p["run_lines"] = run_lines(view, run, r.times)
+        if explicit is not None:
+            e = explicit.verdicts[k]
+            p["explicit"] = {"verdict": str(e.verdict), "message": e.message,
+                             "steps": len(e.run) - 1 if e.run else None}
+            p["engines_agree"] = agrees(e, r, depth)
+        props.append(p)
+    return {"model": str(model_path), "specs": [str(p) for p, _ in group],
+            "params": [getattr(p, "text", p) for p in params], "engine": "symbolic",
+            "depth": depth, "seconds": round(seconds, 3), "properties": props}
+
+
+def _print(doc: dict) -> None:
+    with_ = f" with {', '.join(doc['params'])}" if doc["params"] else ""
+    click.echo(f"{doc['model']}{with_}: bounded model checking to depth {doc['depth']} "
+               f"({doc['seconds']:.1f} s), specs: {', '.join(doc['specs'])}")
+    for p in doc["properties"]:
+        line = f"  {p['name']} ({p['kind']}): {p['verdict']}"
+        if p["verdict"] == "holds up to depth":
+            line += f" {p['depth']}"
+        line += f": {p['message']}"
+        if "explicit" in p:
+            agree = {True: "agrees", False: "DISAGREES", None: "not compared"}[p["engines_agree"]]
+            line += f"  [explicit: {p['explicit']['verdict']}; {agree}]"
+        click.echo(line)
+        for run_line in p.get("run_lines", []):
+            click.echo("      " + run_line)
