@@ -583,3 +583,48 @@ def test_a_search_too_large_is_inconclusive_not_a_traceback(monkeypatch):
     r = replay(open_system(), cap)
     assert r.search_limit and r.verdict is Verdict.INCONCLUSIVE and not r.accepted
     assert any(line.startswith("verdict: inconclusive: the search stopped") for line in replay_lines(r))
+
+
+# Programs users run (issue 11, point 4), replayed as a user replays them: no parameter fixed,
+# no --from-close. Every combination is searched at once (tcpcheck.combos), so these take a
+# second each; the bulk transfers (15-25 s each) are in bench/replay_combos.py.
+PLAIN = {"http_server_closes.pcap": ("three-way", 48),
+         "http_client_closes.pcap": ("three-way", 48),
+         "client_closes_while_server_sends.pcap": ("rst", 256),
+         "read_after_rst_with_queued_data.pcap": ("rst", 96),
+         "shutdown_wr_then_close.pcap": ("rst", 576),
+         "server_corks_reply_and_closes.pcap": ("four-way", 192)}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_a_program_s_capture_replays_with_every_parameter_open(name):
+    capture = read_capture(CAPTURES / name)
+    ts = load_open(DEFAULT_MODEL, [], [capture])
+    result = replay(ts, capture)
+    kind, allowing = PLAIN[name]
+    assert result.verdict == Verdict.ACCEPTED, name
+    assert result.kind.value == kind
+    assert len(result.combos) == allowing and len(ts.initial) == 2048
+    # every combination said to allow it allows it alone, and one said not to does not
+    def only(env: dict) -> list[str]:
+        """--param arguments fixing every parameter as in `env` (the model's are all bool)."""
+        return [f"{p}={str(ts.param_value(p, v)).lower()}" for p, v in env.items()]
+    alone = load_open(DEFAULT_MODEL, only(result.combos[-1]), [capture])
+    assert replay(alone, capture, check_timing=False).verdict == Verdict.ACCEPTED
+    refused = next(env for env in ts.initial_params if env not in result.combos)
+    other = load_open(DEFAULT_MODEL, only(refused), [capture])
+    assert replay(other, capture, check_timing=False).verdict == Verdict.REJECTED
+
+
+@pytest.mark.parametrize("name", ["server_closes_first.pcap", "write_after_rst.pcap",
+                                  "invalid/data_after_fin.pcap"])
+def test_every_combination_at_once_is_each_combination_alone(name):
+    # the set search (tcpcheck.combos) against the search of one combination: the same
+    # verdict for every combination of a sample spread over all 2,048
+    capture = read_capture(CAPTURES / name)
+    ts = load_open(DEFAULT_MODEL, [], [capture])
+    allowing = replay(ts, capture, check_timing=False).combos
+    for env in ts.initial_params[::197]:
+        fixed = [f"{p}={str(ts.param_value(p, v)).lower()}" for p, v in env.items()]
+        alone = replay(load_open(DEFAULT_MODEL, fixed, [capture]), capture, check_timing=False)
+        assert (alone.verdict == Verdict.ACCEPTED) == (env in allowing), (name, fixed)
