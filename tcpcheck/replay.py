@@ -5,8 +5,9 @@ in the order they were sent, are exactly the captured ones? Everything else a ru
 hidden from a capture (receives, application calls, timer expiries) and is inferred.
 
 The search is breadth-first over pairs (model state, number of captured segments matched),
-from the initial state of every parameter combination. A step that sends nothing keeps the
-count; a step that sends must send the next captured segment(s), from the same side, with
+every parameter combination at once: a pair is reached for a set of combinations, split
+only where a step reads a parameter they do not agree on (tcpcheck.combos). A step that
+sends nothing keeps the count; a step that sends must send the next captured segment(s), from the same side, with
 the same flags and `ack` (an RST's ack is not compared). The model's state graph is walked
 on demand through the compiled successor function, so only the states the capture leads to
 are visited. A capture is accepted when, after its last segment, the model can finish
@@ -25,12 +26,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from . import load
+from .compile import compile_model
 from .capture import Capture, CapturedSegment
 from .combos import Combos, DeferredSuccessors, SetSearch, count, members
 from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
+from .params import parse_param_overrides
 from .parse import parse_file
 from .run import Run
 from .segment import Segment
@@ -609,10 +611,11 @@ def _states_summary(ts: TransitionSystem, nodes: dict) -> list[dict]:
     return [{"tcp_states": dict(k), "combinations": count(v)} for k, v in sorted(seen.items())]
 
 
-def open_params(model_path, fixed: list[str]) -> list[str]:
+def open_params(model_path, fixed: list[str], model=None) -> list[str]:
     """--param arguments that open every parameter declared with a default (NAME=*), except
-    those fixed by the user: replay tries every combination."""
-    model = check(parse_file(model_path))
+    those fixed by the user: replay tries every combination. `model`: the checked model, when
+    it has been read already."""
+    model = model if model is not None else check(parse_file(model_path))
     given = {p.split("=", 1)[0].strip() for p in fixed}
     return list(fixed) + [f"{p.name}=*" for p in model.params
                           if p.default is not None and p.name not in given]
@@ -623,9 +626,11 @@ def load_open(model_path, fixed: list[str] | None = None,
     """The model compiled with every parameter open, save those in `fixed`, and channels deep
     enough for every segment the `captures` had in flight at once (Capture.in_flight: a
     bulk transfer queues more than the model's capacity of 3; the capacity bounds the model's
-    exploration, not TCP, so a capture may widen it)."""
-    return load(model_path, open_params(model_path, list(fixed or [])),
-                min_capacity=channel_depth(captures))
+    exploration, not TCP, so a capture may widen it). The file is read once."""
+    model = check(parse_file(model_path))
+    params = open_params(model_path, list(fixed or []), model)
+    return compile_model(model, parse_param_overrides(model, params),
+                         min_capacity=channel_depth(captures))
 
 
 def channel_depth(captures) -> int:
