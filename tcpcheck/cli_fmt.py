@@ -15,7 +15,6 @@ import click
 
 from .diagnostics import Diagnostic, TcpcheckError, render_all
 from .layout import format_file
-from .render import write_whole
 from .verdicts import ExitStatus
 
 SUFFIXES = (".tcpm", ".spec")
@@ -44,6 +43,8 @@ def fmt_command(paths: tuple[Path, ...], check_only: bool) -> None:
       tcpcheck fmt models/teardown.tcpm
       tcpcheck fmt --check models specs    # in CI: exit 1 if a file would change
     """
+    from .render import write_whole  # deferred: render loads graphviz, every command's start-up
+
     unformatted: list[Path] = []
     errors: list[Diagnostic] = []
     sources: dict[str, str] = {}

@@ -16,7 +16,6 @@ from .diagnostics import TcpcheckError
 from .parse import parse_file
 from .spec import model_path_of, parse_spec_file
 from .typecheck import check
-from .verify import DEFAULT_SPEC_DIR, spec_files
 
 
 @click.command("list")
@@ -49,6 +48,8 @@ def list_command(kind: str, files: tuple[Path, ...], as_json: bool) -> None:
 
 def _entries(kind: str, files: list[Path]) -> list[catalog.Entry]:
     if kind == "properties":
+        from .verify import DEFAULT_SPEC_DIR, spec_files  # deferred: verify loads z3
+
         specs, _model = spec_files(files, DEFAULT_SPEC_DIR)
         return catalog.properties([parse_spec_file(p) for p in specs])
     models = [f for f in files if f.suffix != ".spec"]

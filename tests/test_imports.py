@@ -40,6 +40,8 @@ DEFERRED = {
     ("cli_report", "verify"): "z3",
     ("cli_report", "behaviour"): "z3",
     ("cli_edit", "verify"): "z3",
+    ("cli_fmt", "render"): "graphviz",
+    ("cli_list", "verify"): "z3",
 }
 # Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
 # model commands' start-up: (importer, imported) -> why. The test checks that `import
@@ -226,3 +228,16 @@ def test_the_model_commands_start_without_the_kernel_side():
         assert f"tcpcheck.{imported}" not in loaded, (
             f"tcpcheck.{imported} is loaded at start-up after all: drop it from STARTUP and "
             "import it at the top")
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    import subprocess
+    import sys
+
+    # every command pays for what `import tcpcheck.cli` loads: z3, networkx and graphviz come
+    # with the command or step that needs them (DEFERRED), never with the start-up
+    code = ("import sys, tcpcheck.cli; "
+            "print(' '.join(m for m in ('z3', 'networkx', 'graphviz') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=PACKAGE.parent).stdout.split()
+    assert not loaded, f"import tcpcheck.cli loads {loaded}"
