@@ -31,6 +31,19 @@ def _range(span: Span) -> lsp.Range:
                      lsp.Position(span.end_line - 1, max(span.end_column - 1, 0)))
 
 
+def _from_client(doc, position: lsp.Position) -> tuple[int, int]:
+    """An editor's position as (line, character in the text): the protocol counts a line's
+    columns in UTF-16 units unless the editor and the server agree otherwise, and a character
+    outside the Basic Multilingual Plane (an emoji in a description) is two of them."""
+    p = doc.position_codec.position_from_client_units(doc.lines, position)
+    return p.line, p.character
+
+
+def _to_client(doc, r: lsp.Range) -> lsp.Range:
+    """A range of this document in the editor's units (see _from_client)."""
+    return doc.position_codec.range_to_client_units(doc.lines, r)
+
+
 _FILE_START = lsp.Range(lsp.Position(0, 0), lsp.Position(0, 1))
 _SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning}
 
@@ -98,8 +111,11 @@ class TcpcheckServer(LanguageServer):
                 anchor = S.parse_spec_text(doc.source, path).model_span
             except TcpcheckError:
                 pass
+        shown = [lsp_diagnostic(d, path, anchor) for d in an.diagnostics]
+        for d in shown:     # every diagnostic is placed in this document (see lsp_diagnostic)
+            d.range = _to_client(doc, d.range)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri, [lsp_diagnostic(d, path, anchor) for d in an.diagnostics], doc.version))
+            uri, shown, doc.version))
 
     def refresh_dependents(self, uri: str) -> None:
         """A model changed: the open specs are checked again against its new text."""
@@ -138,8 +154,8 @@ def make_server(default_model: Path) -> TcpcheckServer:
         an = ls.analyses.get(uri)
         if an is None:
             return None
-        text = ls.workspace.get_text_document(uri).source
-        return an, target_at(an, text, params.position.line, params.position.character)
+        doc = ls.workspace.get_text_document(uri)
+        return an, target_at(an, doc.source, *_from_client(doc, params.position))
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: TcpcheckServer, params: lsp.HoverParams):
@@ -166,10 +182,10 @@ def make_server(default_model: Path) -> TcpcheckServer:
         an = ls.analyses.get(uri)
         if an is None:
             return None
-        text = ls.workspace.get_text_document(uri).source
+        doc = ls.workspace.get_text_document(uri)
         items = [lsp.CompletionItem(label, kind=_ITEM_KINDS.get(kind), detail=detail or None)
-                 for label, kind, detail in completions(an, text, params.position.line,
-                                                        params.position.character)]
+                 for label, kind, detail in completions(an, doc.source,
+                                                        *_from_client(doc, params.position))]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
@@ -177,26 +193,35 @@ def make_server(default_model: Path) -> TcpcheckServer:
         an = ls.analyses.get(params.text_document.uri)
         if an is None:
             return None
-        return _outline(an)
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        outline = _outline(an)
+        todo = list(outline)
+        while todo:         # every symbol of the outline is in this document
+            sym = todo.pop()
+            sym.range, sym.selection_range = (_to_client(doc, sym.range),
+                                              _to_client(doc, sym.selection_range))
+            todo += sym.children or []
+        return outline
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
                     lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
     def code_action(ls: TcpcheckServer, params: lsp.CodeActionParams):
         uri = params.text_document.uri
-        text = ls.workspace.get_text_document(uri).source
+        doc = ls.workspace.get_text_document(uri)
+        text = doc.source
         actions = []
         for d in params.context.diagnostics:
             name = suggestion(d.message)
             # a diagnostic of another file (a spec's model) is fixed in that file
             if name is None or d.source != "tcpcheck" or d.related_information:
                 continue
-            where = misspelt(text, (d.range.start.line, d.range.start.character),
-                             (d.range.end.line, d.range.end.character), name)
+            where = misspelt(text, _from_client(doc, d.range.start),
+                             _from_client(doc, d.range.end), name)
             if where is None:
                 continue
             line, first, last = where
-            edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(
-                lsp.Range(lsp.Position(line, first), lsp.Position(line, last)), name)]})
+            edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(_to_client(
+                doc, lsp.Range(lsp.Position(line, first), lsp.Position(line, last))), name)]})
             actions.append(lsp.CodeAction(f"Change to '{name}'", kind=lsp.CodeActionKind.QuickFix,
                                           diagnostics=[d], edit=edit, is_preferred=True))
         return actions

@@ -288,3 +288,20 @@ def test_completion_follows_the_context():
     # in an expression: the endpoint's own names first, then the model's
     got = offered("sent := min(sent + 1, 2)", "sent + ")
     assert got.index("rcvd") < got.index("early_data")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_columns_are_the_protocols_utf16_units(client: LanguageClient, workdir: Path):
+    # an emoji is one character of the text and two UTF-16 units of the editor's column
+    spec = workdir / "specs" / "a.spec"
+    text = SPEC.replace('"nobody in CLOSING": client.state',
+                        '"nobody \U0001F389 in CLOSING": client.stat')
+    uri = await _open(client, spec, text)
+    [d] = client.diagnostics[uri]
+    line = text.split("\n")[4]
+    assert d.range.start.character == line.index("client.stat ") + 1
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        lsp.TextDocumentIdentifier(uri), d.range, lsp.CodeActionContext([d])))
+    [edit] = actions[0].edit.changes[uri]
+    assert edit.new_text == "state"
+    assert edit.range.start.character == line.index("stat ") + 1
