@@ -114,8 +114,17 @@ class TcpcheckServer(LanguageServer):
         shown = [lsp_diagnostic(d, path, anchor) for d in an.diagnostics]
         for d in shown:     # every diagnostic is placed in this document (see lsp_diagnostic)
             d.range = _to_client(doc, d.range)
+            for r in d.related_information or ():   # where it is, in that file's units
+                r.location.range = _to_client(self.workspace.get_text_document(r.location.uri),
+                                              r.location.range)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri, shown, doc.version))
+
+    def location(self, span: Span) -> lsp.Location:
+        """Where a span is, for the editor: its file's URI and the range in the protocol's
+        units, counted on that file's text (the editor's when it has the file open)."""
+        uri = from_fs_path(str(Path(span.file).resolve()))
+        return lsp.Location(uri, _to_client(self.workspace.get_text_document(uri), _range(span)))
 
     def refresh_dependents(self, uri: str) -> None:
         """A model changed: the open specs are checked again against its new text."""
@@ -172,8 +181,7 @@ def make_server(default_model: Path) -> TcpcheckServer:
         t = found[1]
         spans = ([t.symbol.span] if t.symbol is not None else
                  [r.span for r in t.observation.recorded_by] if t.observation is not None else [])
-        return [lsp.Location(from_fs_path(str(Path(s.file).resolve())), _range(s))
-                for s in spans] or None
+        return [ls.location(s) for s in spans] or None
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION,
                     lsp.CompletionOptions(trigger_characters=[".", " ", "("]))

@@ -305,3 +305,27 @@ async def test_columns_are_the_protocols_utf16_units(client: LanguageClient, wor
     [edit] = actions[0].edit.changes[uri]
     assert edit.new_text == "state"
     assert edit.range.start.character == line.index("stat ") + 1
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_definition_is_in_the_protocols_utf16_units(client: LanguageClient, workdir: Path):
+    # the model's description holds an emoji (two UTF-16 units, one character of the text)
+    # and the variable is declared after it on the same line: go to definition from the
+    # spec must land on the name in the editor's units, one column right of its text index
+    model = workdir / "models" / "lossy.tcpm"
+    text = model.read_text().replace(
+        'model lossy "a FIN and its ACK over lossy channels"\n\nendpoint closer() {\n'
+        '    var state:',
+        'model lossy "a FIN \U0001F389" endpoint closer() { var state:', 1)
+    assert "\U0001F389" in text
+    model.write_text(text)
+    line = next(i for i, t in enumerate(text.split("\n")) if "\U0001F389" in t)
+    uri = await _open(client, workdir / "specs" / "a.spec")
+    assert not client.diagnostics[uri]                  # the model still checks
+    spec_line = SPEC.split("\n")[3]
+    [where] = await client.text_document_definition_async(lsp.DefinitionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(3, spec_line.index("state") + 1)))
+    assert where.uri == model.as_uri()
+    name_at = text.split("\n")[line].index("state:")
+    assert (where.range.start.line, where.range.start.character,
+            where.range.end.character) == (line, name_at + 1, name_at + 1 + len("state"))
