@@ -495,6 +495,8 @@ def _check_json(r, written, no_timing) -> dict:
            "states": ex.n_states, "edges": ex.n_edges, "complete": ex.complete,
            "stop_reason": ex.stop_reason,
            "explore_seconds": None if no_timing else round(ex.seconds, 3), "properties": props}
+    if ex.system.model.warnings:
+        doc["warnings"] = [d.as_json() for d in ex.system.model.warnings]
     if ex.stop_reason is StopReason.MODEL_ERROR:
         diag, steps = _model_error(ex)
         doc["error"] = {**diag.as_json(), "run": steps}
@@ -549,7 +551,7 @@ def _print_check(r, written) -> None:
 def _print_property_diagnostics(r) -> None:
     """What checking the properties found about the spec itself (a division by zero, with
     the run to it; a premise no state meets), located in the spec, on stderr."""
-    diags = [d for v in r.verdicts for d in v.diagnostics]
+    diags = [*r.exploration.system.model.warnings, *(d for v in r.verdicts for d in v.diagnostics)]
     if not diags:
         return
     sources = {}

@@ -57,6 +57,8 @@ CODES: dict[str, str] = {
     "TCP212": "missing endpoint setting",
     "TCP213": "bad call argument",
     "TCP214": "unknown function",
+    "TCP215": "a word of the model language used as a call name",
+    "TCP216": "a declared call no transition answers (warning)",
     "TCP300": "wrong number of endpoints",
     "TCP301": "missing channel",
     "TCP302": "bad channel",

@@ -58,10 +58,10 @@ def _analyse_model(path: str, text: str) -> Analysis:
     except TcpcheckError as err:
         return Analysis(path, "model", tuple(err.diagnostics), None)
     try:
-        load(path, text=text)      # type check and compile, with the defaults of the params
+        ts = load(path, text=text)   # type check and compile, with the defaults of the params
     except TcpcheckError as err:
         return Analysis(path, "model", tuple(err.diagnostics), facts)
-    return Analysis(path, "model", (), facts)
+    return Analysis(path, "model", ts.model.warnings, facts)
 
 
 def _analyse_spec(path: str, text: str, read: Reader, default_model: Path) -> Analysis:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .diagnostics import Span
+from .diagnostics import Diagnostic, Span
 from .tcp import APP_CALLS, flags_name
 
 # ---------------------------------------------------------------- types
@@ -240,6 +240,7 @@ class CheckedModel:
     instances: tuple[CInstance, ...]
     channels: tuple[CChannel, ...]
     calls: tuple[CCall, ...] = ()  # the model's own calls, in declaration order
+    warnings: tuple[Diagnostic, ...] = ()  # what the checker found odd but not wrong
 
     def app_calls(self) -> dict[str, tuple[str, ...]]:
         """Every call a transition or a spec may name, with its arguments: the built-in

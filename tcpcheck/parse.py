@@ -28,6 +28,14 @@ def _parser() -> Lark:
                 maybe_placeholders=True, cache=True)
 
 
+@functools.cache
+def keywords() -> frozenset[str]:
+    """The words of the model language (`when`, `send`, `any`, ...), read from its grammar:
+    a name the user declares may not be one of them where it would read as the word."""
+    return frozenset(t.pattern.value for t in _parser().terminals
+                     if t.pattern.type == "str" and t.pattern.value.isidentifier())
+
+
 def parse_text(text: str, path: str = "<model>") -> ast.ModelFile:
     """Parse model source; raise TcpcheckError with one diagnostic on a syntax error."""
     try:

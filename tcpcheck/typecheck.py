@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import syntax as ast
 from .diagnostics import Diagnostic, Span, TcpcheckError, did_you_mean
+from .parse import keywords
 from .model import (BOOL, CCall, CChannel, CEndpoint, CEvent, CInstance, CParam, CTimer, CTransition,
                     CVar, CheckedModel, Domain, INT, RConst, RExpr, RGlobal, RLocal, ROp, RParam,
                     RRoom, RRunning, RSeg, RSetting, SAssign, SIf, SObserve, SSend, SStmt, STimer, Type)
@@ -150,16 +151,37 @@ class _Checker:
         declared = {d.name for d in instance_decls}
         channels = [c for d in channel_decls for c in [self.channel_decl(d, declared)] if c]
         self.topology(decls, instance_decls, channel_decls)
-        if self.diags:
-            # in file order, as a reader goes through the file
+        self.unanswered_calls(decls)
+        if any(d.severity == "error" for d in self.diags):
+            # in file order, as a reader goes through the file (its warnings among them)
             raise TcpcheckError(sorted(self.diags, key=_position))
         return CheckedModel(model_name, doc, self.mf.path, self.mf.text,
                             tuple(self.enums.items()), tuple(params), tuple(fields),
                             tuple(globals_), tuple(endpoints), tuple(instances), tuple(channels),
-                            tuple(self.own_calls))
+                            tuple(self.own_calls), tuple(sorted(self.diags, key=_position)))
+
+    def unanswered_calls(self, decls) -> None:
+        """A declared call no transition answers is a warning (TCP216): the program can
+        never make it, so a spec's `calls(I, NAME)` never holds, which is rarely meant."""
+        answered = {tr.event.call for d in decls if isinstance(d, ast.EndpointDecl)
+                    for tr in d.transitions if isinstance(tr.event, ast.AppCall)}
+        for call in self.own_calls:
+            if call.name not in answered:
+                decl = next(d for d in decls if isinstance(d, ast.CallDecl) and d.name == call.name)
+                self.diags.append(Diagnostic(
+                    "TCP216", f"call '{call.name}' is declared but no transition answers it",
+                    decl.name_span, (f"write 'on call {call.name}' in an endpoint, or remove "
+                                     "the declaration",), severity="warning"))
 
     def call_decl(self, d: ast.CallDecl) -> None:
         # calls have their own namespace: a name after 'call' is never a variable or a value
+        if d.name in keywords():
+            # `on call any` would read as "on any call", `calls(I, when)` as the word
+            self.error("TCP215", f"'{d.name}' is a word of the model language, not a call name",
+                       d.name_span, "name the call after the step of your program it is, "
+                       "e.g. 'drain' or 'half_close'")
+            self.calls[d.name] = tuple(d.args)   # its uses stay quiet: the declaration is the error
+            return
         if d.name in APP_CALLS:
             self.error("TCP200", f"'{d.name}' is a built-in application call", d.name_span,
                        "the built-in calls are " + _and_list(sorted(APP_CALLS)))

@@ -329,3 +329,16 @@ async def test_definition_is_in_the_protocols_utf16_units(client: LanguageClient
     name_at = text.split("\n")[line].index("state:")
     assert (where.range.start.line, where.range.start.character,
             where.range.end.character) == (line, name_at + 1, name_at + 1 + len("state"))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_declared_call_nothing_answers_is_a_warning_in_the_editor(client: LanguageClient,
+                                                                          workdir: Path):
+    model = workdir / "models" / "lossy.tcpm"
+    text = model.read_text() + "\ncall half_close\n"
+    uri = await _open(client, model, text)
+    [d] = client.diagnostics[uri]
+    assert (d.code, d.severity) == ("TCP216", lsp.DiagnosticSeverity.Warning)
+    assert d.message.startswith("call 'half_close' is declared but no transition answers it")
+    last = len(text.split("\n")) - 2
+    assert (d.range.start.line, d.range.start.character) == (last, len("call "))

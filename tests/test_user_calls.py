@@ -68,7 +68,8 @@ def test_an_undeclared_call_is_unknown_and_the_error_says_how_to_declare_it():
 ])
 def test_a_call_declared_or_used_wrongly_is_located(top, body, code, needle, message):
     text = model("    " + body, top=top)
-    (d,) = errors(text)
+    # (a call declared and not answered is also warned about: TCP216, tested below)
+    (d,) = [d for d in errors(text) if d.severity == "error"]
     assert (d.code, d.message) == (code, message)
     nth = 1 if top == "call abort\ncall abort" else 0
     assert where(d) == pos(text, needle, nth)
@@ -124,3 +125,39 @@ def test_a_spec_names_a_call_with_arguments_without_one_for_any_of_them(tmp_path
     verdicts = {p["name"]: p["verdict"] for p in json.loads(result.stdout)["properties"]}
     assert verdicts == {"server_drains": "holds", "client_never_drains": "holds",
                         "one_drain_is_a_drain": "holds"}
+
+
+@pytest.mark.parametrize("word", ["any", "when", "send", "observe", "call"])
+def test_a_call_named_with_a_word_of_the_model_language_is_refused(word):
+    # `on call any` would read as "on any call": the declaration is the error, its uses are not
+    text = model(f"    on call {word} {{ }}", top=f"call {word}")
+    (d,) = errors(text)
+    assert (d.code, d.severity) == ("TCP215", "error")
+    assert d.message == f"'{word}' is a word of the model language, not a call name"
+    assert where(d) == pos(text, f"{word}\n")
+
+
+def test_a_declared_call_no_transition_answers_is_a_warning_and_the_model_still_checks():
+    text = model("    on call drain { }", top="call drain\ncall half_close(SOFT, HARD)")
+    checked = check(parse_text(text, "m.tcpm"))
+    (w,) = checked.warnings
+    assert (w.code, w.severity, w.message) == (
+        "TCP216", "warning", "call 'half_close' is declared but no transition answers it")
+    assert where(w) == pos(text, "half_close")
+    answered = model("    on call drain { }", top="call drain")
+    assert check(parse_text(answered, "m.tcpm")).warnings == ()
+
+
+def test_check_prints_the_warning_and_still_exits_with_the_verdicts_status(tmp_path, golden):
+    path = tmp_path / "m.tcpm"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8") + "\ncall half_close\n", encoding="utf-8")
+    spec = tmp_path / "s.spec"
+    spec.write_text('model "m.tcpm"\nreachable drains: calls(server, drain(ALL))\n',
+                    encoding="utf-8")
+    result = run_tcpcheck("check", str(spec), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    golden("diagnostics/unanswered_call.txt", result.stderr.replace(str(tmp_path), "TMP"))
+    result = run_tcpcheck("check", str(spec), "--no-progress", "--json")
+    [w] = json.loads(result.stdout)["warnings"]
+    assert (w["code"], w["severity"], w["line"]) == ("TCP216", "warning",
+                                                     path.read_text().count("\n"))
