@@ -13,6 +13,7 @@ import click
 from . import catalog
 from .cli_io import default_model, fail_input
 from .diagnostics import TcpcheckError
+from .facts import model_facts
 from .parse import parse_file
 from .spec import model_path_of, parse_spec_file
 from .typecheck import check
@@ -57,6 +58,7 @@ def _entries(kind: str, files: list[Path]) -> list[catalog.Entry]:
     if not models and specs:  # the model the first spec names
         named = model_path_of(parse_spec_file(specs[0]))
         models = [named] if named is not None else []
-    model = check(parse_file(models[0] if models else default_model()))
+    parsed = parse_file(models[0] if models else default_model())
+    check(parsed)   # a model that does not check is refused (exit 2), as every command does
     return {"observations": catalog.observations, "params": catalog.params,
-            "calls": catalog.calls, "timers": catalog.timers}[kind](model)
+            "calls": catalog.calls, "timers": catalog.timers}[kind](model_facts(parsed))

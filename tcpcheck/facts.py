@@ -35,11 +35,15 @@ class Symbol:
 
 @dataclass(frozen=True, slots=True)
 class Recording:
-    """A transition that records an observation: its endpoint, how it starts ("on call
-    close when ..."), and where the `observe` statement is."""
+    """A transition that records an observation or answers a call: its endpoint, how it
+    starts ("on call close when ..."), its event as a spec sees it ("on call close after
+    think", no guard), where the transition starts, and where the `observe` statement (or the
+    call's event) is. The network's loss step on a lossy channel is one too ("network")."""
 
     endpoint: str
     transition: str
+    event: str
+    at: Span
     span: Span
 
 
@@ -50,11 +54,20 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """An application call as transitions take it ("drain(ALL)": with its argument)."""
+
+    call: str
+    answered_by: tuple[Recording, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ModelFacts:
     path: str
     symbols: tuple[Symbol, ...]
     observations: tuple[Observation, ...]
     calls: tuple[str, ...]      # the application calls the model's transitions react to
+    answered: tuple[Answered, ...] = ()   # each call and argument, with its transitions
 
     def named(self, name: str, scope: str | None = None) -> list[Symbol]:
         """The symbols called `name` visible in `scope` (an endpoint's own first)."""
@@ -73,6 +86,9 @@ class ModelFacts:
         return {s.name: s.detail.split("=", 1)[1].strip().split("(")[0]
                 for s in self.symbols if s.kind == "instance"}
 
+
+# what the loss of a segment on a lossy channel records (the name emit.py gives that step)
+LOSS_OBSERVATION = "segment_lost"
 
 # the words of the languages, for completion and for telling a keyword from a name
 FLAG_NAMES: tuple[str, ...] = tuple(FLAG_BITS)
@@ -97,6 +113,7 @@ def model_facts(mf: ast.ModelFile) -> ModelFacts:
     lines = mf.text.split("\n")
     symbols: list[Symbol] = []
     recordings: dict[str, list[Recording]] = {}
+    answers: dict[str, list[Recording]] = {}
     calls: set[str] = set()
 
     def add(name: str, kind: str, decl: Span, scope: str | None = None,
@@ -124,19 +141,39 @@ def model_facts(mf: ast.ModelFile) -> ModelFacts:
                     detail=f"{s.name}: {_source(lines, s.type.span)} (a setting of {d.name})")
             for v in d.vars:
                 add(v.name, "var", v.span, d.name)
-            for t in d.timers:
-                add(t.name, "timer", t.span, d.name, detail=f"timer {t.name} {t.lo}..{t.hi}")
+            for t in d.timers:   # the range as written (100us..100us), no unit changed
+                add(t.name, "timer", t.span, d.name)
             for tr in d.transitions:
+                start = _line_of(lines, tr.span).rstrip(" {")
+                event = _event_text(lines, tr)
                 if isinstance(tr.event, ast.AppCall):
                     calls.add(tr.event.call)
-                start = _line_of(lines, tr.span).rstrip(" {")
+                    ev = tr.event
+                    answers.setdefault(ev.call + (f"({ev.arg})" if ev.arg else ""), []).append(
+                        Recording(d.name, start, event, tr.span, ev.span))
                 for obs in _observations(tr.body):
-                    recordings.setdefault(obs.name, []).append(Recording(d.name, start, obs.span))
+                    recordings.setdefault(obs.name, []).append(
+                        Recording(d.name, start, event, tr.span, obs.span))
         elif isinstance(d, ast.InstanceDecl):
             add(d.name, "instance", d.span, detail=f"instance {d.name} = {d.endpoint}(...)")
+        elif isinstance(d, ast.ChannelDecl) and d.lossy:
+            # the network's own step records it (tcpcheck.emit, the loss step)
+            where = f"{d.src}->{d.dst}"
+            recordings.setdefault(LOSS_OBSERVATION, []).append(Recording(
+                "network", _line_of(lines, d.span), f"loss on {where}", d.span, d.span))
     observations = tuple(Observation(name, tuple(recs))
                          for name, recs in sorted(recordings.items()))
-    return ModelFacts(mf.path, tuple(symbols), observations, tuple(sorted(calls)))
+    answered = tuple(Answered(call, tuple(recs)) for call, recs in sorted(answers.items()))
+    return ModelFacts(mf.path, tuple(symbols), observations, tuple(sorted(calls)), answered)
+
+
+def _event_text(lines: list[str], tr: ast.Transition) -> str:
+    """A transition's event as written, with the timer it waits for and without its guard:
+    "on call close after think", "on recv FIN | FIN+ACK"."""
+    words = " ".join(_source(lines, tr.event.span).split())
+    if isinstance(tr.event, ast.Expire) and not words.startswith("expire"):
+        words = f"expire {words}"
+    return f"on {words}" + (f" after {tr.after}" if tr.after else "")
 
 
 def _observations(body) -> list[ast.Observe]:
@@ -200,7 +237,9 @@ def _comment(lines: list[str], span: Span) -> str:
         return " ".join(out)
     above: list[str] = []
     k = span.line - 2
-    while k >= 0 and lines[k].strip().startswith("#"):
+    # a section rule (`# ---- ...`) ends it: what is above the rule is about the section
+    while k >= 0 and lines[k].strip().startswith("#") and \
+            not lines[k].strip()[1:].strip().startswith("--"):
         above.append(lines[k].strip()[1:].strip())
         k -= 1
     return "\n".join(reversed(above))

@@ -16,12 +16,21 @@ def test_every_observation_of_the_default_model_with_the_transitions_that_record
     facts = model_facts(parse_file(MODEL))
     text = MODEL.read_text()
     written = set(re.findall(r"\bobserve (\w+)", text))
-    assert {o.name for o in facts.observations} == written
+    # and the network's loss step records segment_lost on each lossy channel
+    lossy = [ln for ln in text.split("\n") if re.match(r"channel .* lossy", ln)]
+    assert lossy
+    assert {o.name for o in facts.observations} == written | {"segment_lost"}
     lines = text.split("\n")
     for o in facts.observations:
         for r in o.recorded_by:
+            if o.name == "segment_lost":
+                assert r.endpoint == "network" and lines[r.at.line - 1] in lossy
+                assert r.event.startswith("loss on ")
+                continue
             assert f"observe {o.name}" in lines[r.span.line - 1]
             assert r.transition.startswith("on ") and r.endpoint == "tcp"
+            assert lines[r.at.line - 1].lstrip().startswith("on ") and " when " not in r.event
+    assert len(facts.observation("segment_lost").recorded_by) == len(lossy)
     reset = facts.observation("rst_for_unread_data")
     assert "on call close when state == ESTABLISHED" in {r.transition for r in reset.recorded_by}
 
@@ -55,3 +64,21 @@ def test_a_specs_properties():
     props = spec_facts(parse_spec_file(ROOT / "specs" / "teardown.spec"))
     [p] = [p for p in props if p.name == "three_way_close_is_possible"]
     assert p.detail == 'reachable three_way_close_is_possible "a three-way close can happen"'
+
+
+def test_each_call_with_its_argument_and_the_transitions_that_answer_it():
+    facts = model_facts(parse_file(ROOT / "docs" / "examples" / "drain.tcpm"))
+    answered = {a.call: [r.event for r in a.answered_by] for a in facts.answered}
+    assert answered["drain(ALL)"] == ["on call drain(ALL)"]
+    assert answered["close"] == ["on call close", "on call close"]
+    assert set(facts.calls) == {c.split("(")[0] for c in answered}
+
+
+def test_a_comment_above_a_section_rule_is_not_the_declarations():
+    mf = parse_text("model m\n# about the model\n# ---- parameters\nparam p: bool\n"
+                    "endpoint e() {\n    var n: 0..2 = 0\n    on call close { n := 1 }\n}\n"
+                    "instance client = e()\ninstance server = e()\n"
+                    "channel client -> server capacity 1\nchannel server -> client capacity 1\n",
+                    "m.tcpm")
+    [p] = model_facts(mf).of_kind("param")
+    assert p.comment == ""
