@@ -197,8 +197,9 @@ async def test_completion(client: LanguageClient, workdir: Path):
         items = got.items if isinstance(got, lsp.CompletionList) else got
         return {i.label for i in items}
 
-    # after `observed`: the model's observations (lossy.tcpm records none)
-    assert await labels(last, len("reachable r: observed ")) == set()
+    # after `observed`: the model's observations (lossy.tcpm observes nothing itself; its
+    # lossy channels record the network's segment_lost)
+    assert await labels(last, len("reachable r: observed ")) == {"segment_lost"}
     # after `client.`: the variables and timers of the instance's endpoint
     assert "state" in await labels(3, len("    eventually client."))
     # anywhere in a formula: instances, TCP states, flags, calls, keywords
