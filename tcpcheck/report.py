@@ -23,12 +23,16 @@ from html import escape
 from pathlib import Path
 
 import z3
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
 
 from . import __version__
 from .behaviour import KINDS, MapRow
 from .explore import NO_DEADLINE, Deadline, Exploration
 from .graph import endpoint_view
 from .ladder import ladder_dot
+from .lexer import ModelLexer, SpecLexer
 from .model import CheckedModel
 from .render import endpoint_dot, write_drawing
 from .trace import run_steps
@@ -177,6 +181,19 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .9em; }
 """
 
 
+# model and spec text is highlighted by tcpcheck's own lexers (tcpcheck.lexer) into spans
+# with Pygments' short token classes; their colours are rules in the page's own <style>
+_HIGHLIGHT = HtmlFormatter(nowrap=True, style="default")
+HIGHLIGHT_CSS = "\n".join(
+    rule for rule in _HIGHLIGHT.get_style_defs(".hl").splitlines()
+    if rule.startswith(".hl .") and "{" in rule)   # the token rules, not the box's own
+
+
+def highlighted(text: str, lexer: Lexer) -> str:
+    """`text` as HTML: escaped, each token in a span of its class (no wrapper element)."""
+    return highlight(text, lexer, _HIGHLIGHT).rstrip("\n")
+
+
 def _verdict_class(verdict: Verdict | str) -> str:
     return "verdict v-" + str(verdict).replace(" ", "-")
 
@@ -214,7 +231,7 @@ def _property_article(c: int, check: ModelCheck, v, draw) -> list[str]:
            f'<span class="{_verdict_class(v.verdict)}">{escape(str(v.verdict))}</span></h3>']
     if v.doc:
         out.append(f"<p>{escape(v.doc)}</p>")
-    out.append(f"<pre>{escape(v.source)}</pre>")
+    out.append(f'<pre class="hl">{highlighted(v.source, SpecLexer())}</pre>')
     out.append(f"<p>{escape(v.message)}</p>")
     figures = [("kind", v.kind), ("model", f"{check.model_path} with {_configuration(check)}"),
                ("states", f"{ex.n_states:,}"), ("edges", f"{ex.n_edges:,}")]
@@ -287,7 +304,8 @@ def _declared_table(rows: list[Declared], timers: bool) -> list[str]:
     for d in rows:
         first = f"<td>{escape(d.where)}</td>" if timers else ""
         out.append(f"<tr>{first}<td><code>{escape(d.name)}</code></td>"
-                   f"<td><code>{escape(d.what)}</code></td><td>{escape(d.comment)}</td></tr>")
+                   f'<td><code class="hl">{highlighted(d.what, ModelLexer())}</code></td>'
+                   f"<td>{escape(d.comment)}</td></tr>")
     out.append("</tbody></table></div>")
     return out
 
@@ -305,7 +323,7 @@ def report_html(checks: list[ModelCheck], overview: Overview | None,
     title = f"tcpcheck report: {model.name}" if model is not None else "tcpcheck report"
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+           f"<title>{escape(title)}</title><style>{CSS}{HIGHLIGHT_CSS}\n</style></head><body>",
            f"<header><h1>{escape(title)}</h1>"]
     if model is not None:
         out.append(f'<p class="muted">model <code>{escape(model.path)}</code></p>')

@@ -6,16 +6,41 @@ The page's verdicts come from `check`'s own library call on the same spec; the b
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from click.testing import CliRunner
 
 from tcpcheck.cli import main
-from tcpcheck.report import declaration_comment, declarations
+from tcpcheck.lexer import ModelLexer, SpecLexer
+from tcpcheck.report import HIGHLIGHT_CSS, declaration_comment, declarations, highlighted
 from tcpcheck.verdicts import ExitStatus
 
 from conftest import DEFAULT_MODEL, FIXTURES, ROOT
 
 SPEC = str(ROOT / "specs" / "teardown.spec")
+
+
+def _text(html: str) -> str:
+    """What a reader sees of some HTML: the tags left out, the entities read."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def _assert_highlighted(page: str) -> None:
+    """Every property's statement and every declaration is shown through the lexers: the
+    words in spans of their token class, the text unchanged, each class coloured by a rule
+    of the page's own style (no link, no script)."""
+    blocks = re.findall(r'<pre class="hl">(.*?)</pre>', page, re.S)
+    spec_text = (ROOT / "specs" / "teardown.spec").read_text(encoding="utf-8")
+    assert blocks and all(" ".join(_text(b).split()) in " ".join(spec_text.split())
+                          for b in blocks)
+    assert all('<span class="k' in b for b in blocks)     # a keyword's class (k, kd, ...)
+    cells = re.findall(r'<code class="hl">(.*?)</code>', page, re.S)
+    assert any('<span class="kd">param</span>' in c for c in cells)
+    used = set(re.findall(r'<span class="([\w-]+)">', "".join(blocks + cells)))
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    coloured = set(re.findall(r"^\.hl \.([\w-]+) \{", style, re.M))
+    assert used - {"w", "n", "p"} <= coloured, used - coloured   # plain words stay plain
+    assert "http" not in style and "@import" not in style
 
 
 def test_the_page_holds_every_verdict_the_model_and_the_versions(tmp_path, teardown_ex):
@@ -31,7 +56,8 @@ def test_the_page_holds_every_verdict_the_model_and_the_versions(tmp_path, teard
         assert f'id="{section}"' in page
     assert "<script" not in page and page.count("<svg") >= 2
     assert "tcpcheck 0." in page and "z3 " in page and "Graphviz " in page
-    assert "60s..60s" in page                      # the time_wait timer's range
+    assert "60s..60s" in _text(page)               # the time_wait timer's range
+    _assert_highlighted(page)
     # the map's rows: one per parameter combination of the model at its own parameters
     assert page.count("<tr><td>") >= len(teardown_ex.initial)
     # written whole: nothing but the page is left in the directory
@@ -72,3 +98,18 @@ def test_the_same_check_writes_the_same_bytes(tmp_path):
         assert result.exit_code == ExitStatus.OK, result.output
         pages.append((tmp_path / name).read_bytes())
     assert pages[0] == pages[1]
+
+
+def test_model_and_spec_text_is_highlighted_by_the_lexers_and_escaped():
+    spec = highlighted('reachable r "a <b> & c": eventually client.state == TIME_WAIT',
+                       SpecLexer())
+    assert spec.startswith('<span class="kd">reachable</span>')
+    assert '<span class="k">eventually</span>' in spec and "<b>" not in spec
+    assert _text(spec) == 'reachable r "a <b> & c": eventually client.state == TIME_WAIT'
+    model = highlighted("param delayed_ack: bool = false  # pingpong", ModelLexer())
+    assert '<span class="kd">param</span>' in model and '<span class="c' in model
+    assert _text(model) == "param delayed_ack: bool = false  # pingpong"
+    # the same text gives the same bytes; the colours are plain CSS rules
+    assert highlighted("timer delack 0ms..200ms", ModelLexer()) == \
+        highlighted("timer delack 0ms..200ms", ModelLexer())
+    assert HIGHLIGHT_CSS and all(r.startswith(".hl .") for r in HIGHLIGHT_CSS.splitlines())
