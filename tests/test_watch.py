@@ -135,3 +135,39 @@ def test_the_command_reacts_to_a_save_and_ends_on_ctrl_c(workdir):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_transcript_of_docs_editors_md_is_what_watch_prints(tmp_path, monkeypatch):
+    # docs/editors.md shows `tcpcheck watch specs/teardown.spec` across three saves: `== 4`
+    # made `== 3` in four_way_close_is_possible, a typo in an observation, both undone. The
+    # same saves are made here to copies, and each check printed as the command prints it
+    # (the first in full, then the changes); the page's `...` stands for verdicts left out.
+    page = (ROOT / "docs" / "editors.md").read_text(encoding="utf-8")
+    shown = page.split("$ tcpcheck watch specs/teardown.spec\n", 1)[1].split("```", 1)[0]
+    shown_lines = shown.rstrip("\n").split("\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "specs").mkdir()
+    shutil.copy(ROOT / "models" / "teardown.tcpm", tmp_path / "models")
+    original = (ROOT / "specs" / "teardown.spec").read_text(encoding="utf-8")
+    spec = Path("specs/teardown.spec")
+    monkeypatch.chdir(tmp_path)
+    spec.write_text(original)
+
+    def snapshot() -> "watch.Snapshot":
+        return watch.take_snapshot([spec], None, Path("models/teardown.tcpm"), Path("specs"),
+                                   [], None, Deadline())
+
+    fewer = original.replace("count(sends(any, any)) == 4", "count(sends(any, any)) == 3", 1)
+    typo = fewer.replace("    observed three_way_close\n", "    observed three_way_clos\n", 1)
+    assert original != fewer != typo
+    last = checked = snapshot()
+    printed = watch.summary(last)
+    for text in (fewer, typo, original):
+        spec.write_text(text)
+        now = snapshot()
+        printed += ["-- saved: specs/teardown.spec", *watch.changes(last, now, checked)]
+        last, checked = now, (now if now.status is not ExitStatus.BAD_INPUT else checked)
+    cut = shown_lines.index("...")
+    head, tail = shown_lines[:cut], shown_lines[cut + 1:]
+    assert printed[:len(head)] == head
+    assert printed[len(printed) - len(tail):] == tail
