@@ -1,12 +1,17 @@
-"""The reference pages (docs/language.md, docs/specs.md) cannot rot: every command they show
-prints what they say, every model and spec they show is a file of docs/examples/ as it
-stands, every keyword of both languages appears in one of those examples, and the table of
-the default model's observations is the model's. The machinery is the README's
+"""The docs cannot rot. The reference pages (docs/language.md, docs/specs.md): every command
+they show prints what they say, every model and spec they show is a file of docs/examples/ as
+it stands, every keyword of both languages appears in one of those examples, and the table of
+the default model's observations is the model's. Every other page (README.md, docs/*.md):
+each fenced block says, on the line above it, how it is checked: `<!-- example: checked by
+tests/FILE.py::TEST -->` (that test exists and names the command shown), `<!-- example:
+excerpt -->` (its commands are run here and the lines shown, between `...`, are printed in
+that order), or `<!-- example: not run: REASON -->`. The machinery is the README's
 (tests/transcript.py); `pytest tests/test_docs.py --update-golden` rewrites the output shown
 under each command (read the diff)."""
 from __future__ import annotations
 
 import re
+import shlex
 
 import pytest
 
@@ -16,7 +21,9 @@ from tcpcheck.parse import _parser as model_parser
 from tcpcheck.spec import _parser as spec_parser
 
 from conftest import DEFAULT_MODEL, ROOT
-from transcript import Block, blocks, check_example_file, commands, rewritten, run
+from conftest import run_tcpcheck
+from transcript import (Block, blocks, check_example_file, commands, normalized, rewritten,
+                        run)
 
 PAGES = ("docs/language.md", "docs/specs.md")
 # a ```text block is an outline of the syntax, not an example: it runs nothing
@@ -114,3 +121,87 @@ def test_the_default_models_observations_are_the_ones_the_reference_lists():
     expected["segment_lost"] = "a loss on a `lossy` channel"  # recorded by the network
     assert listed == expected, "docs/specs.md's table should be:\n" + "\n".join(
         f"| `{n}` | {e} |" for n, e in expected.items())
+
+
+
+# ---------------------------------------------------------------- every other page
+
+OTHER_PAGES = ["README.md"] + sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md") if str(p.relative_to(ROOT))
+    not in PAGES)
+MARK = re.compile(r"<!-- example: (checked by (tests/\w+\.py)::(\w+)|excerpt(?: of: (.+))?"
+                  r"|not run: (.+)) -->")
+
+
+def _marked() -> list[tuple[str, Block, re.Match | None]]:
+    out = []
+    for page in OTHER_PAGES:
+        lines = (ROOT / page).read_text(encoding="utf-8").split("\n")
+        for b in _blocks(page):
+            above = lines[b.line - 3] if b.line >= 3 else ""
+            out.append((page, b, MARK.fullmatch(above)))
+    return out
+
+
+MARKED = _marked()
+
+
+def _shown_commands(block: Block) -> list[str]:
+    return [ln[2:] for ln in block.text.split("\n") if ln.startswith("$ tcpcheck ")]
+
+
+@pytest.mark.parametrize("page, block, mark", MARKED,
+                         ids=[f"{p}:{b.line}" for p, b, _m in MARKED])
+def test_every_block_of_every_page_says_how_it_is_checked(page, block, mark):
+    assert mark, (f"{page}:{block.line}: say above the block how it is checked: "
+                  "<!-- example: checked by tests/FILE.py::TEST -->, <!-- example: excerpt -->"
+                  " or <!-- example: not run: REASON -->")
+    if mark.group(2):
+        source = (ROOT / mark.group(2)).read_text(encoding="utf-8")
+        body = re.search(rf"^def {mark.group(3)}\(.*?(?=^\S|\Z)", source, re.M | re.S)
+        assert body, f"{page}:{block.line}: {mark.group(2)} has no test {mark.group(3)}"
+        for command in _shown_commands(block)[:1]:
+            words = shlex.split(command, comments=True)[1:]
+            missing = [w for w in words if w not in body.group(0)]
+            assert not missing, f"{page}:{block.line}: {mark.group(3)} never runs {missing}"
+    elif mark.group(1).startswith("excerpt"):
+        assert _shown_commands(block) or mark.group(4), \
+            f"{page}:{block.line}: an excerpt shows or names its command"
+    else:
+        assert not _shown_commands(block) or len(mark.group(5)) > 20, \
+            f"{page}:{block.line}: say why a command shown is not run"
+
+
+EXCERPTS = [(p, b, m) for p, b, m in MARKED if m and m.group(1).startswith("excerpt")]
+
+
+def _excerpt_runs(block: Block, mark: re.Match) -> list[tuple[str, list[str]]]:
+    """(command, lines shown under it) for each command of an excerpt."""
+    if mark.group(4):
+        return [(mark.group(4), block.text.rstrip("\n").split("\n"))]
+    runs: list[tuple[str, list[str]]] = []
+    for ln in block.text.rstrip("\n").split("\n"):
+        if ln.startswith("$ "):
+            runs.append((ln[2:], []))
+        else:
+            runs[-1][1].append(ln)
+    return runs
+
+
+@pytest.mark.parametrize("page, block, mark", EXCERPTS,
+                         ids=[f"{p}:{b.line}" for p, b, _m in EXCERPTS])
+def test_an_excerpt_shows_lines_the_command_prints_in_that_order(page, block, mark):
+    for command, shown_lines in _excerpt_runs(block, mark):
+        words = shlex.split(command)
+        assert words[0] == "tcpcheck"
+        result = run_tcpcheck(*words[1:])
+        printed_lines = normalized(result.stdout + result.stderr)
+        at = 0
+        for part in re.split(r"\n\s*\.\.\.\n", "\n" + "\n".join(shown_lines) + "\n"):
+            want = normalized(part.strip("\n"))
+            if not want:
+                continue
+            found = next((k for k in range(at, len(printed_lines) - len(want) + 1)
+                          if printed_lines[k:k + len(want)] == want), None)
+            assert found is not None, f"{page}:{block.line}: not printed in a row: {want}"
+            at = found + len(want)

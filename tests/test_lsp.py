@@ -4,6 +4,7 @@ line's own (same code, same message)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import shutil
 import subprocess
@@ -343,3 +344,18 @@ async def test_a_declared_call_nothing_answers_is_a_warning_in_the_editor(client
     assert d.message.startswith("call 'half_close' is declared but no transition answers it")
     last = len(text.split("\n")) - 2
     assert (d.range.start.line, d.range.start.character) == (last, len("call "))
+
+
+def test_the_editor_setups_start_the_server_the_tests_drive():
+    # docs/editors.md's Neovim and Emacs set-ups (and the VS Code extension) cannot run here:
+    # each must start `tcpcheck lsp`, the server these tests drive, for .tcpm and specs' files
+    page = (ROOT / "docs" / "editors.md").read_text(encoding="utf-8")
+    setups = re.findall(r"```(lua|elisp)\n(.*?)```", page, re.S)
+    assert [kind for kind, _ in setups] == ["lua", "lua", "elisp"]
+    started = {"lua": '{ "tcpcheck", "lsp" }', "elisp": '("tcpcheck" "lsp")'}
+    for kind, text in setups:
+        assert started[kind] in text, text
+        assert "tcpm" in text and ("spec" in text)
+    vscode = (ROOT / "editors" / "vscode")
+    said = " ".join(p.read_text(encoding="utf-8") for p in sorted(vscode.glob("*.js*")))
+    assert '"lsp"' in said and ".tcpm" in said
