@@ -50,12 +50,16 @@ def test_names_with_their_declaration_comment_and_place():
     assert {"close", "shutdown", "write", "read"} <= set(facts.calls)
 
 
+def _small(top: str, var: str):
+    """A two-endpoint model with `top` after its `model` line and `var` in its endpoint."""
+    return parse_text(f"model m\n{top}endpoint e() {{\n{var}    on call close {{ n := 1 }}\n}}\n"
+                      "instance client = e()\ninstance server = e()\n"
+                      "channel client -> server capacity 1\nchannel server -> client capacity 1\n",
+                      "m.tcpm")
+
+
 def test_a_comment_beside_a_declaration_goes_on_below_it():
-    mf = parse_text("model m\nendpoint e() {\n    var n: 0..2 = 0   # how many,\n"
-                    "                      # at most two\n    on call close { n := 1 }\n}\n"
-                    "instance client = e()\ninstance server = e()\n"
-                    "channel client -> server capacity 1\nchannel server -> client capacity 1\n",
-                    "m.tcpm")
+    mf = _small("", "    var n: 0..2 = 0   # how many,\n                      # at most two\n")
     [n] = model_facts(mf).of_kind("var")
     assert n.comment == "how many, at most two" and n.detail == "var n: 0..2 = 0"
 
@@ -75,10 +79,7 @@ def test_each_call_with_its_argument_and_the_transitions_that_answer_it():
 
 
 def test_a_comment_above_a_section_rule_is_not_the_declarations():
-    mf = parse_text("model m\n# about the model\n# ---- parameters\nparam p: bool\n"
-                    "endpoint e() {\n    var n: 0..2 = 0\n    on call close { n := 1 }\n}\n"
-                    "instance client = e()\ninstance server = e()\n"
-                    "channel client -> server capacity 1\nchannel server -> client capacity 1\n",
-                    "m.tcpm")
+    mf = _small("# about the model\n# ---- parameters\nparam p: bool\n",
+                "    var n: 0..2 = 0\n")
     [p] = model_facts(mf).of_kind("param")
     assert p.comment == ""
