@@ -55,11 +55,6 @@ def _site(r: Recording) -> Site:
     return Site(r.endpoint, r.event, r.at.line, r.at.column)
 
 
-def _doc(s: Symbol) -> str:
-    """A declaration's comment on one line."""
-    return " ".join(s.comment.split("\n"))
-
-
 def _after_name(s: Symbol) -> str:
     """What a declaration says after its name: "bool = false", "0ms..200ms"."""
     return s.detail.split(s.name, 1)[1].lstrip(": ").strip()
@@ -77,7 +72,7 @@ def observations(facts: ModelFacts) -> list[Entry]:
 
 
 def params(facts: ModelFacts) -> list[Entry]:
-    entries = [Entry(s.name, _after_name(s), s.span, _doc(s)) for s in facts.of_kind("param")]
+    entries = [Entry(s.name, _after_name(s), s.span, s.paragraph()) for s in facts.of_kind("param")]
     return sorted(entries, key=lambda e: e.name)
 
 
@@ -87,7 +82,7 @@ def calls(facts: ModelFacts) -> list[Entry]:
 
 
 def timers(facts: ModelFacts) -> list[Entry]:
-    entries = [Entry(f"{s.scope}.{s.name}", _after_name(s), s.span, _doc(s))
+    entries = [Entry(f"{s.scope}.{s.name}", _after_name(s), s.span, s.paragraph())
                for s in facts.of_kind("timer")]
     return sorted(entries, key=lambda e: e.name)
 
@@ -96,7 +91,7 @@ def properties(specs: list[SpecFile]) -> list[Entry]:
     entries = []
     for sf in specs:
         for p, sym in zip(sf.properties, spec_facts(sf)):
-            entries.append(Entry(p.name, p.kind, p.span, p.doc or _doc(sym)))
+            entries.append(Entry(p.name, p.kind, p.span, p.doc or sym.paragraph()))
     return entries
 
 

@@ -32,6 +32,10 @@ class Symbol:
     decl_span: Span   # the whole declaration
     scope: str | None = None
 
+    def paragraph(self) -> str:
+        """The comment on one line, as a listing or a table shows it."""
+        return " ".join(line for line in self.comment.split("\n") if line)
+
 
 @dataclass(frozen=True, slots=True)
 class Recording:

@@ -31,9 +31,11 @@ from . import __version__
 from .behaviour import KINDS, MapRow
 from .explore import NO_DEADLINE, Deadline, Exploration
 from .graph import endpoint_view
+from .facts import model_facts
 from .ladder import ladder_dot
 from .lexer import ModelLexer, SpecLexer
 from .model import CheckedModel
+from .parse import parse_text
 from .render import endpoint_dot, write_drawing
 from .trace import run_steps
 from .verdicts import Verdict
@@ -61,35 +63,13 @@ class Overview:
 
 # ---------------------------------------------------------------- what the page is made of
 
-def declaration_comment(text: str, line: int) -> str:
-    """The `#` comment lines written directly above line `line` (1-based) of a model, joined
-    into one paragraph; a blank line or a `# ----` rule ends it."""
-    lines = text.splitlines()
-    out: list[str] = []
-    k = line - 2
-    while k >= 0:
-        stripped = lines[k].strip()
-        if not stripped.startswith("#") or stripped.startswith("# ----"):
-            break
-        out.append(stripped.lstrip("#").strip())
-        k -= 1
-    return " ".join(reversed([o for o in out if o]))
-
-
 def declarations(model: CheckedModel) -> tuple[list[Declared], list[Declared]]:
-    """The model's parameters and its endpoints' timers, in the order they are written."""
-    lines = model.text.splitlines()
-
-    def written(span) -> str:
-        return lines[span.line - 1].strip() if 0 < span.line <= len(lines) else ""
-
-    params = [Declared(p.name, "", written(p.span), declaration_comment(model.text, p.span.line))
-              for p in model.params]
-    timers = []
-    for e in model.endpoints:
-        for t in e.timers:
-            timers.append(Declared(t.name, e.name, written(t.span),
-                                   declaration_comment(model.text, t.span.line)))
+    """The model's parameters and its endpoints' timers, in the order they are written, as
+    tcpcheck.facts reads them (the declaration as written, the comment above it)."""
+    facts = model_facts(parse_text(model.text, model.path))
+    params = [Declared(s.name, "", s.detail, s.paragraph()) for s in facts.of_kind("param")]
+    timers = [Declared(s.name, s.scope or "", s.detail, s.paragraph())
+              for s in facts.of_kind("timer")]
     return params, timers
 
 

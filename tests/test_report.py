@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tcpcheck.cli import main
 from tcpcheck.lexer import ModelLexer, SpecLexer
-from tcpcheck.report import HIGHLIGHT_CSS, declaration_comment, declarations, highlighted
+from tcpcheck.report import HIGHLIGHT_CSS, declarations, highlighted
 from tcpcheck.verdicts import ExitStatus
 
 from conftest import DEFAULT_MODEL, FIXTURES, ROOT
@@ -72,7 +72,7 @@ def test_a_declaration_carries_the_comment_written_above_it():
     assert "pingpong" in delayed.comment and delayed.what == "param delayed_ack: bool"
     time_wait = next(t for t in timers if t.name == "time_wait")
     assert "TIME_WAIT lasts" in time_wait.comment
-    assert declaration_comment("# a\n\nparam x: bool\n", 3) == ""
+
 
 
 def test_an_output_that_is_not_html_is_a_usage_error(tmp_path):
