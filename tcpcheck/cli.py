@@ -733,7 +733,11 @@ def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path,
         if e not in names:
             raise click.BadParameter(f"no instance '{e}'; the model has " + ", ".join(names),
                                      param_hint="--endpoint")
-    each = endpoint_view_each(ts, list(endpoints) or None, max_states, deadline)
+    # deferred with endpoint_view_each: graph loads networkx
+    from .graph import ENDPOINT_EACH_MAX_STATES
+    bounded = max_states is None and len(ts.initial) > 1   # the whole model: answer in seconds
+    each = endpoint_view_each(ts, list(endpoints) or None,
+                              ENDPOINT_EACH_MAX_STATES if bounded else max_states, deadline)
     if each.last is not None and each.last.stop_reason is StopReason.MODEL_ERROR:
         _report_model_error(each.last)
     partial = "" if each.stop_reason is None else (
@@ -747,7 +751,14 @@ def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path,
         _stopped("drawing", stop.reason, f"nothing drawn in {output}")
         sys.exit(exit_status(partial=stop.reason is not None,
                              interrupted=deadline.signal is not None))
-    if each.stop_reason is not None:
+    if bounded and each.stop_reason == "max-states":
+        click.echo(f"tcpcheck: the endpoint view of all {each.total} parameter combinations "
+                   f"needs more than {ENDPOINT_EACH_MAX_STATES:,} states of search (the search stopped "
+                   f"there): drew the first {each.combinations} of them, titled partial",
+                   err=True)
+        click.echo("tcpcheck: fix parameters with --param NAME=VALUE, or raise the bound with "
+                   "--max-states N (every combination: about 2 minutes)", err=True)
+    elif each.stop_reason is not None:
         _stopped("the endpoint view", each.stop_reason, f"{each.combinations} of {each.total} "
                  "parameter combinations drawn")
     if written.message:

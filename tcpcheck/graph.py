@@ -131,6 +131,11 @@ SUMMARY_LABELS = 4   # ways across one summary edge listed by name; the rest are
 # here, so that `graph --param '*'` answers in seconds (50,000 states: about 2 s of search and
 # 1 s of folding on the 2-core machine); a bigger graph's summary is marked partial.
 SUMMARY_MAX_STATES = 50_000
+# The search behind `graph --view endpoint` over several parameter combinations stops here
+# when no --max-states is given: every open parameter (`--param '*'`, 1,024 combinations that
+# behave apart) is about 2 minutes of search and projection, 100,000 states about 5 s. The
+# combinations done are drawn, titled partial, with a message saying how to see the rest.
+ENDPOINT_EACH_MAX_STATES = 100_000
 
 
 @dataclass(frozen=True)
