@@ -17,6 +17,7 @@ import click
 from . import __version__, load
 from .cli_conform import register
 from .cli_report import report as report_command
+from .cli_diagrams import diagrams as diagrams_command
 from .cli_edit import register as register_edit
 from .cli_fmt import fmt_command
 from .cli_list import list_command
@@ -1083,6 +1084,7 @@ def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
 # replay and conform live in their own module (the kernel side of tcpcheck)
 register(main)
 main.add_command(report_command)
+main.add_command(diagrams_command)
 register_edit(main)   # lsp and watch
 main.add_command(list_command)
 main.add_command(fmt_command)
