@@ -847,8 +847,11 @@ def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: 
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the ladder diagram to this file (.svg, .png, .pdf or .dot).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
+@click.option("--around", "around", type=click.IntRange(min=0), default=None, metavar="K",
+              help="With -o: draw the joint graph of the run's parameter combination cut to the "
+                   "states within K steps of the run (the run in red), instead of the ladder.")
 def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progress,
-          model_override, output, as_json):
+          model_override, output, as_json, around):
     """Show the run behind one property's verdict as a TCP ladder diagram.
 
     FILES are spec files (default: specs/*.spec) and optionally a model. The run is the
@@ -860,12 +863,15 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
       tcpcheck trace -p three_way_close_is_possible
       tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
       tcpcheck trace -p four_way_close_is_possible --json
+      tcpcheck trace -p simultaneous_close_is_possible --around 1 -o out/near.svg
     """
     # deferred: verify loads z3 and networkx, ladder and render graphviz
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
     from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
 
+    if around is not None and output is None:
+        raise click.BadParameter("draws a picture: give -o FILE too", param_hint="--around")
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
@@ -900,8 +906,9 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
-        written = save_drawing(ladder_dot(steps, title, timers=timer_ranges(ex.system.model)),
-                               output, deadline)
+        source = (ladder_dot(steps, title, timers=timer_ranges(ex.system.model))
+                  if around is None else _around_dot(ex, v.run, around))
+        written = save_drawing(source, output, deadline)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -913,6 +920,17 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
         if output is not None:
             click.echo(f"wrote {written.image_path or written.dot_path}")
     sys.exit(status)
+
+
+def _around_dot(ex, run, steps: int) -> str:
+    """`trace --around K`: the run's parameter combination cut to the states within K steps
+    of the run, the run's edges in red."""
+    from .graph import neighbourhood  # deferred: graph and render load networkx, graphviz
+    from .render import joint_dot
+    edges = {(run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(run) if i}
+    region = ex.region_of()[run[0][1]]
+    keep = neighbourhood(ex, {sid for _vid, sid in run}, steps)
+    return joint_dot(ex, highlight=edges, regions={region}, keep=keep)
 
 
 @main.command()
@@ -951,6 +969,8 @@ def simulate(model, seed, params, max_steps, time_limit, max_memory, output, as_
     from .render import FORMATS
     from .simulate import WalkEnd, simulate as walk
 
+    if around is not None and output is None:
+        raise click.BadParameter("draws a picture: give -o FILE too", param_hint="--around")
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")

@@ -283,3 +283,20 @@ def _merge_views(into: nx.MultiDiGraph, view: nx.MultiDiGraph) -> nx.MultiDiGrap
         else:
             into.add_edge(a, b, key=key, **data)
     return into
+
+
+# ---------------------------------------------------------------- a run's neighbourhood
+
+def neighbourhood(ex: Exploration, run_states: set[int], steps: int) -> set[int]:
+    """The states within `steps` transitions of a run (either way along an edge): what the
+    run passed by -- the choices it did not take and the states that lead into it -- small
+    enough to lay out when the whole graph is not."""
+    adjacent: dict[int, set[int]] = {}
+    for src, dst in zip(ex.edge_src, ex.edge_dst):
+        adjacent.setdefault(src, set()).add(dst)
+        adjacent.setdefault(dst, set()).add(src)
+    near, frontier = set(run_states), set(run_states)
+    for _ in range(steps):
+        frontier = {n for s in frontier for n in adjacent.get(s, ())} - near
+        near |= frontier
+    return near
