@@ -969,8 +969,6 @@ def simulate(model, seed, params, max_steps, time_limit, max_memory, output, as_
     from .render import FORMATS
     from .simulate import WalkEnd, simulate as walk
 
-    if around is not None and output is None:
-        raise click.BadParameter("draws a picture: give -o FILE too", param_hint="--around")
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
