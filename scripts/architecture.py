@@ -37,7 +37,7 @@ STAGES: dict[str, tuple[str, ...]] = {
                    "conform"),
     "editing": ("editing", "lsp", "watch"),
     "command line": ("__main__", "cli", "cli_conform", "cli_audit", "cli_report", "cli_edit",
-                     "cli_list", "cli_fmt", "cli_symbolic", "cli_io", "__init__"),
+                     "cli_list", "cli_fmt", "cli_symbolic", "cli_diagrams", "cli_io", "__init__"),
     "maintenance": ("mutate", "fuzz"),
     "vocabulary": ("tcp", "segment", "kinds", "diagnostics", "verdicts"),
 }

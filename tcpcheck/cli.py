@@ -17,6 +17,7 @@ import click
 from . import __version__, load
 from .cli_conform import register
 from .cli_report import report as report_command
+from .cli_diagrams import diagrams as diagrams_command
 from .cli_edit import register as register_edit
 from .cli_fmt import fmt_command
 from .cli_list import list_command
@@ -735,7 +736,11 @@ def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path,
         if e not in names:
             raise click.BadParameter(f"no instance '{e}'; the model has " + ", ".join(names),
                                      param_hint="--endpoint")
-    each = endpoint_view_each(ts, list(endpoints) or None, max_states, deadline)
+    # deferred with endpoint_view_each: graph loads networkx
+    from .graph import ENDPOINT_EACH_MAX_STATES
+    bounded = max_states is None and len(ts.initial) > 1   # the whole model: answer in seconds
+    each = endpoint_view_each(ts, list(endpoints) or None,
+                              ENDPOINT_EACH_MAX_STATES if bounded else max_states, deadline)
     if each.last is not None and each.last.stop_reason is StopReason.MODEL_ERROR:
         _report_model_error(each.last)
     partial = "" if each.stop_reason is None else (
@@ -749,7 +754,14 @@ def _graph_endpoint(model, params, max_states, deadline: Deadline, output: Path,
         _stopped("drawing", stop.reason, f"nothing drawn in {output}")
         sys.exit(exit_status(partial=stop.reason is not None,
                              interrupted=deadline.signal is not None))
-    if each.stop_reason is not None:
+    if bounded and each.stop_reason == "max-states":
+        click.echo(f"tcpcheck: the endpoint view of all {each.total} parameter combinations "
+                   f"needs more than {ENDPOINT_EACH_MAX_STATES:,} states of search (the search stopped "
+                   f"there): drew the first {each.combinations} of them, titled partial",
+                   err=True)
+        click.echo("tcpcheck: fix parameters with --param NAME=VALUE, or raise the bound with "
+                   "--max-states N (every combination: about 2 minutes)", err=True)
+    elif each.stop_reason is not None:
         _stopped("the endpoint view", each.stop_reason, f"{each.combinations} of {each.total} "
                  "parameter combinations drawn")
     if written.message:
@@ -837,8 +849,11 @@ def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: 
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Draw the ladder diagram to this file (.svg, .png, .pdf or .dot).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON (the trace format).")
+@click.option("--around", "around", type=click.IntRange(min=0), default=None, metavar="K",
+              help="With -o: draw the joint graph of the run's parameter combination cut to the "
+                   "states within K steps of the run (the run in red), instead of the ladder.")
 def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progress,
-          model_override, output, as_json):
+          model_override, output, as_json, around):
     """Show the run behind one property's verdict as a TCP ladder diagram.
 
     FILES are spec files (default: specs/*.spec) and optionally a model. The run is the
@@ -850,12 +865,15 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
       tcpcheck trace -p three_way_close_is_possible
       tcpcheck trace -p three_way_close_is_possible -o out/three-way.svg
       tcpcheck trace -p four_way_close_is_possible --json
+      tcpcheck trace -p simultaneous_close_is_possible --around 1 -o out/near.svg
     """
     # deferred: verify loads z3 and networkx, ladder and render graphviz
     from .ladder import ladder_dot, ladder_text
     from .render import FORMATS
     from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
 
+    if around is not None and output is None:
+        raise click.BadParameter("draws a picture: give -o FILE too", param_hint="--around")
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +
                                  ", ".join("." + f for f in FORMATS), param_hint="-o/--output")
@@ -890,8 +908,9 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
     steps = run_steps(ex, v.run, v.times)
     title = f"{v.name}: {v.verdict}" + (f" ({v.answer})" if v.answer else "")
     if output is not None:
-        written = save_drawing(ladder_dot(steps, title, timers=timer_ranges(ex.system.model)),
-                               output, deadline)
+        source = (ladder_dot(steps, title, timers=timer_ranges(ex.system.model))
+                  if around is None else _around_dot(ex, v.run, around))
+        written = save_drawing(source, output, deadline)
         if written.message:
             click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -903,6 +922,17 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
         if output is not None:
             click.echo(f"wrote {written.image_path or written.dot_path}")
     sys.exit(status)
+
+
+def _around_dot(ex, run, steps: int) -> str:
+    """`trace --around K`: the run's parameter combination cut to the states within K steps
+    of the run, the run's edges in red."""
+    from .graph import neighbourhood  # deferred: graph and render load networkx, graphviz
+    from .render import joint_dot
+    edges = {(run[i - 1][1], sid, vid) for i, (vid, sid) in enumerate(run) if i}
+    region = ex.region_of()[run[0][1]]
+    keep = neighbourhood(ex, {sid for _vid, sid in run}, steps)
+    return joint_dot(ex, highlight=edges, regions={region}, keep=keep)
 
 
 @main.command()
@@ -1074,6 +1104,7 @@ def _rows_until_stopped(rows) -> tuple[list, StopReason | None]:
 # replay and conform live in their own module (the kernel side of tcpcheck)
 register(main)
 main.add_command(report_command)
+main.add_command(diagrams_command)
 register_edit(main)   # lsp and watch
 main.add_command(list_command)
 main.add_command(fmt_command)

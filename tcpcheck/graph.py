@@ -131,6 +131,11 @@ SUMMARY_LABELS = 4   # ways across one summary edge listed by name; the rest are
 # here, so that `graph --param '*'` answers in seconds (50,000 states: about 2 s of search and
 # 1 s of folding on the 2-core machine); a bigger graph's summary is marked partial.
 SUMMARY_MAX_STATES = 50_000
+# The search behind `graph --view endpoint` over several parameter combinations stops here
+# when no --max-states is given: every open parameter (`--param '*'`, 1,024 combinations that
+# behave apart) is about 2 minutes of search and projection, 100,000 states about 5 s. The
+# combinations done are drawn, titled partial, with a message saying how to see the rest.
+ENDPOINT_EACH_MAX_STATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -278,3 +283,20 @@ def _merge_views(into: nx.MultiDiGraph, view: nx.MultiDiGraph) -> nx.MultiDiGrap
         else:
             into.add_edge(a, b, key=key, **data)
     return into
+
+
+# ---------------------------------------------------------------- a run's neighbourhood
+
+def neighbourhood(ex: Exploration, run_states: set[int], steps: int) -> set[int]:
+    """The states within `steps` transitions of a run (either way along an edge): what the
+    run passed by -- the choices it did not take and the states that lead into it -- small
+    enough to lay out when the whole graph is not."""
+    adjacent: dict[int, set[int]] = {}
+    for src, dst in zip(ex.edge_src, ex.edge_dst):
+        adjacent.setdefault(src, set()).add(dst)
+        adjacent.setdefault(dst, set()).add(src)
+    near, frontier = set(run_states), set(run_states)
+    for _ in range(steps):
+        frontier = {n for s in frontier for n in adjacent.get(s, ())} - near
+        near |= frontier
+    return near

@@ -37,6 +37,7 @@ DEFERRED = {
     ("cli_audit", "replay_report"): "graphviz",
     ("cli_report", "report"): "z3",
     ("cli_report", "render"): "graphviz",
+    ("cli_diagrams", "render"): "graphviz",
     ("cli_report", "verify"): "z3",
     ("cli_report", "behaviour"): "z3",
     ("cli_edit", "verify"): "z3",

@@ -270,6 +270,19 @@ def test_the_whole_model_is_summarised_at_once_without_exploring_it(tmp_path):
     assert "partial (max-states)" in (tmp_path / "all.dot").read_text(encoding="utf-8")
 
 
+def test_the_whole_models_endpoint_view_is_drawn_in_part_with_a_message(tmp_path):
+    # every parameter open: 1,024 combinations that behave apart, about 2 minutes to project
+    # each; without --max-states the search stops at ENDPOINT_EACH_MAX_STATES and says so
+    r = run_tcpcheck("graph", "--view", "endpoint", "--param", "*", "-o",
+                     str(tmp_path / "all.dot"), "--no-progress")
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "needs more than 100,000 states of search (the search stopped there)" in said
+    assert "fix parameters with --param NAME=VALUE" in said and "Traceback" not in said
+    dot = (tmp_path / "all.dot").read_text(encoding="utf-8")
+    assert "(partial, max-states: " in dot and "ESTABLISHED" in dot and "TIME_WAIT" in dot
+
+
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_a_device_is_not_read_as_a_capture():
     # /dev/zero never ends: reading it took every byte of memory before it was refused
