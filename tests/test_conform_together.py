@@ -1,7 +1,7 @@
 """conform --together: the conform scenarios run at once into one capture, audited by `replay
 --all`, every row what replaying that connection alone says.
 
-tests/captures/together/conform_together.pcap was made here (root, tcpdump) by
+tests/fixtures/conform_together.pcap was made here (root, tcpdump) by
 `tcpcheck conform --together FILE` with eight scenarios: eight connections open at the same
 time on loopback, closing three-way, four-way, by an RST from each side. The live test makes a
 new one where this machine can capture and is skipped with the reason elsewhere.
@@ -22,7 +22,7 @@ from tcpcheck.verdicts import Verdict
 from conftest import ROOT, run_tcpcheck
 
 MODEL = ROOT / "models" / "teardown.tcpm"
-TOGETHER = ROOT / "tests" / "captures" / "together" / "conform_together.pcap"
+TOGETHER = ROOT / "tests" / "fixtures" / "conform_together.pcap"
 SCENARIOS = ["passive_closes_at_once", "passive_quickack", "close_with_unread_data",
              "so_linger_zero", "simultaneous_close", "http_server_closes",
              "server_closes_client_replies", "process_killed"]
