@@ -48,11 +48,13 @@ class _Layout:
 
 
 def _bounds(dom: c.Domain, combos, settings_of=None) -> tuple[int, int]:
+    const = ConstValues()   # a bound reads few parameters, often none: once per their values
     los, his = [], []
     for env in combos:
         for settings in (settings_of or [None]):
-            los.append(eval_const(dom.lo, env, settings))
-            his.append(eval_const(dom.hi, env, settings))
+            # the settings dict is alive for the whole call: its id tells the instances apart
+            los.append(const(dom.lo, env, settings, settings))
+            his.append(const(dom.hi, env, settings, settings))
     return min(los), max(his)
 
 
