@@ -6,6 +6,7 @@ model, 2 bad input (a corrupt capture, a missing file), 3 cannot tell (no captur
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -434,6 +435,10 @@ def _together(conform, scenarios: list, path: Path, as_json: bool) -> None:
     """conform --together: one capture of every scenario's connection at once, written whole
     (captured beside it, then renamed) or not at all; a line per connection; exit 0."""
     part = path.with_name(path.name + ".part")
+    # tcpdump would fail on it without saying why: a path that cannot be written is bad input
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise click.BadParameter(f"cannot write a capture in '{path.parent}' (no such "
+                                 f"directory, or not writable)", param_hint="--together")
     try:
         ran = conform.run_together(scenarios, part)
         part.replace(path)

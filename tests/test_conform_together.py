@@ -82,3 +82,10 @@ def test_conform_together_captures_the_scenarios_at_once_live(tmp_path):
     assert len(rows) == len(SCENARIOS)
     # the server port names the scenario: each row's server is one of the ports listed
     assert {int(r.server.rsplit(":", 1)[1]) for r in rows} == {c["server_port"] for c in listed}
+
+
+def test_together_into_a_directory_that_does_not_exist_is_bad_input(tmp_path):
+    out = run_tcpcheck("conform", "--together", str(tmp_path / "no" / "x.pcap"),
+                       "--scenario", "so_linger_zero")
+    assert out.returncode == 2, out
+    assert "cannot write a capture" in out.stderr and "Traceback" not in out.stderr
