@@ -6,6 +6,7 @@ model, 2 bad input (a corrupt capture, a missing file), 3 cannot tell (no captur
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -365,9 +366,14 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
 @click.option("--pending", is_flag=True,
               help="Also run the scenarios the model does not pass yet (--list marks them, "
                    "with why); a scenario named with --scenario always runs.")
+@click.option("--together", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE.pcap",
+              help="Run the scenarios all at once (a port each) into this one capture, and "
+                   "list its connections; audit it with `tcpcheck replay FILE.pcap --all`.")
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def conform_cmd(repeat, only, list_only, keep, model, from_close, pending, max_memory, as_json):
+def conform_cmd(repeat, only, list_only, keep, model, from_close, pending, together, max_memory,
+                as_json):
     """Run DOMAIN.md's teardown scenarios on real sockets and replay each capture.
 
     Every scenario runs a client and a server over loopback (separate processes where it
@@ -401,6 +407,8 @@ def conform_cmd(repeat, only, list_only, keep, model, from_close, pending, max_m
         if as_json:
             emit_json({"error": "cannot capture", "reason": problem})
         sys.exit(ExitStatus.INCONCLUSIVE)
+    if together is not None:
+        _together(conform, conform.selected(list(only) or None, pending), together, as_json)
     try:
         report = conform.run_suite(model or default_model(), list(only) or None, repeat, keep,
                                    progress=None if as_json or not sys.stderr.isatty() else
@@ -421,3 +429,31 @@ def conform_cmd(repeat, only, list_only, keep, model, from_close, pending, max_m
     # the suite as one verdict: accepted only if every capture is, with the kind of close and
     # the calls' results the model predicts
     sys.exit(exit_status([Verdict.ACCEPTED if report.ok else Verdict.REJECTED]))
+
+
+def _together(conform, scenarios: list, path: Path, as_json: bool) -> None:
+    """conform --together: one capture of every scenario's connection at once, written whole
+    (captured beside it, then renamed) or not at all; a line per connection; exit 0."""
+    part = path.with_name(path.name + ".part")
+    # tcpdump would fail on it without saying why: a path that cannot be written is bad input
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise click.BadParameter(f"cannot write a capture in '{path.parent}' (no such "
+                                 f"directory, or not writable)", param_hint="--together")
+    try:
+        ran = conform.run_together(scenarios, part)
+        part.replace(path)
+    except conform.CaptureUnavailable as err:
+        click.echo(f"tcpcheck conform: cannot capture packets here: {err}", err=True)
+        sys.exit(ExitStatus.INCONCLUSIVE)
+    finally:
+        part.unlink(missing_ok=True)
+    rows = [{"server_port": port, "scenario": sc.name, "calls": calls}
+            for port, (sc, calls) in sorted(ran.items())]
+    if as_json:
+        emit_json({"capture": str(path), "connections": rows})
+    else:
+        click.echo(f"{path}: {len(rows)} scenarios at once; audit with: "
+                   f"tcpcheck replay {path} --all")
+        for row in rows:
+            click.echo(f"  port {row['server_port']:<6} {row['scenario']}")
+    sys.exit(ExitStatus.OK)

@@ -13,7 +13,7 @@ from . import model as c
 from .diagnostics import Diagnostic, TcpcheckError, unique
 from .emit import StateLayout, emit_steps, n_paths
 from .liveness import endpoint_liveness
-from .params import check_constants, eval_const, param_combinations
+from .params import ConstValues, check_constants, eval_const, param_combinations
 from .successors import successor_function
 from .tcp import FLAG_WIDTH
 from .transitions import ChannelInfo, Slot, TransitionSystem
@@ -48,11 +48,13 @@ class _Layout:
 
 
 def _bounds(dom: c.Domain, combos, settings_of=None) -> tuple[int, int]:
+    const = ConstValues()   # a bound reads few parameters, often none: once per their values
     los, his = [], []
     for env in combos:
         for settings in (settings_of or [None]):
-            los.append(eval_const(dom.lo, env, settings))
-            his.append(eval_const(dom.hi, env, settings))
+            # the settings dict is alive for the whole call: its id tells the instances apart
+            los.append(const(dom.lo, env, settings, settings))
+            his.append(const(dom.hi, env, settings, settings))
     return min(los), max(his)
 
 
@@ -244,16 +246,19 @@ def _assigned_names(stmts) -> set[str]:
 def _initial_states(model, combos, layout, slot_of):
     states, params = [], []
     diags = []
+    const = ConstValues()   # each initial value once per value of the parameters it reads
+    settings_of = {inst.name: dict(inst.bindings) for inst in model.instances}
     for env in combos:
         values: dict[int, int] = {}
         for p in model.params:
             values[slot_of[("param", p.name)]] = env[p.name]
         for g in model.globals:
-            values[slot_of[("global", g.name)]] = _init_value(g, env, None, diags)
+            values[slot_of[("global", g.name)]] = _init_value(g, env, None, diags, const)
         for inst in model.instances:
-            settings = dict(inst.bindings)
+            settings = settings_of[inst.name]
             for v in model.endpoint(inst.endpoint).vars:
-                values[slot_of[("var", inst.name, v.name)]] = _init_value(v, env, settings, diags)
+                values[slot_of[("var", inst.name, v.name)]] = _init_value(
+                    v, env, settings, diags, const, inst.bindings)
         state = 0
         for i, v in values.items():
             slot = layout.slots[i]
@@ -265,9 +270,9 @@ def _initial_states(model, combos, layout, slot_of):
     return states, params
 
 
-def _init_value(v: c.CVar, env, settings, diags) -> int:
-    value = eval_const(v.init, env, settings)
-    lo, hi = eval_const(v.domain.lo, env, settings), eval_const(v.domain.hi, env, settings)
+def _init_value(v: c.CVar, env, settings, diags, const: ConstValues, scope=None) -> int:
+    value = const(v.init, env, settings, scope)
+    lo, hi = const(v.domain.lo, env, settings, scope), const(v.domain.hi, env, settings, scope)
     if not lo <= value <= hi:
         diags.append(Diagnostic("TCP303", f"initial value {value} of '{v.name}' is outside its "
                                 f"range {lo}..{hi}", v.span))

@@ -652,12 +652,12 @@ class Outcome:
 
 
 class _Tcpdump:
-    def __init__(self, port: int, path: Path, snaplen: int | None = None):
+    def __init__(self, bpf: str, path: Path, snaplen: int | None = None):
         self.path = path
         snap = ["-s", str(snaplen)] if snaplen else []
         self.proc = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", *snap, "-w", str(path),
-             f"tcp port {port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             bpf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # tcpdump says "listening on lo" once the capture is active
         start = time.monotonic()
         line = b""
@@ -722,59 +722,104 @@ def _child(role: str, fn, listener: socket.socket, port: int, ctl: socket.socket
         os._exit(code)
 
 
-def run_scenario(sc: Scenario, workdir: Path, run: int = 1) -> tuple[Path, dict]:
-    """Run one scenario under tcpdump; the capture's path and each side's call results."""
+def _listen() -> tuple[socket.socket, int]:
+    """A loopback listener on a port of the kernel's choosing: the scenario's port."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    port = listener.getsockname()[1]
-    path = workdir / f"{sc.name}-{run}.pcap"
-    dump = _Tcpdump(port, path, sc.snaplen)
+    return listener, listener.getsockname()[1]
+
+
+@dataclass
+class _Pair:
+    """A scenario's two forked processes, running: each one's pid and result pipe."""
+    pids: dict = field(default_factory=dict)
+    pipes: dict = field(default_factory=dict)
+
+
+def _start(sc: Scenario, listener: socket.socket, port: int) -> _Pair:
+    """Fork the scenario's server and client; they talk over `listener`'s port."""
+    a, b = socket.socketpair()
+    pair = _Pair()
+    for role, fn, ctl in (("server", sc.server, b), ("client", sc.client, a)):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            _child(role, fn, listener, port, ctl, w)
+        os.close(w)
+        pair.pipes[role], pair.pids[role] = r, pid
+    listener.close()
+    a.close()
+    b.close()
+    return pair
+
+
+def _finish(pair: _Pair, deadline: float) -> dict:
+    """Wait for the pair (killing a process still running at `deadline`); each side's calls."""
     calls: dict = {}
+    for role, pid in pair.pids.items():
+        while True:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                calls.setdefault(role, []).append("error: timed out")
+                break
+            time.sleep(0.005)
+    for role, r in pair.pipes.items():
+        with os.fdopen(r, "rb") as f:
+            text = f.read().decode(errors="replace").strip()
+        if text:
+            try:
+                calls[role] = calls.get(role, []) + json.loads(text)
+            except json.JSONDecodeError:
+                calls[role] = [f"error: {text[:80]}"]
+        elif role not in calls:
+            calls[role] = ["(killed)"]
+    return calls
+
+
+def run_scenario(sc: Scenario, workdir: Path, run: int = 1) -> tuple[Path, dict]:
+    """Run one scenario under tcpdump; the capture's path and each side's call results."""
+    listener, port = _listen()
+    path = workdir / f"{sc.name}-{run}.pcap"
+    dump = _Tcpdump(f"tcp port {port}", path, sc.snaplen)
     try:
-        a, b = socket.socketpair()
-        pipes = {}
-        pids = {}
-        for role, fn, ctl in (("server", sc.server, b), ("client", sc.client, a)):
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                _child(role, fn, listener, port, ctl, w)
-            os.close(w)
-            pipes[role], pids[role] = r, pid
-        listener.close()
-        a.close()
-        b.close()
-        deadline = time.monotonic() + CHILD_TIMEOUT + 2
-        for role, pid in pids.items():
-            while True:
-                done, _status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    break
-                if time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    calls.setdefault(role, []).append("error: timed out")
-                    break
-                time.sleep(0.005)
-        for role, r in pipes.items():
-            with os.fdopen(r, "rb") as f:
-                text = f.read().decode(errors="replace").strip()
-            if text:
-                try:
-                    calls[role] = calls.get(role, []) + json.loads(text)
-                except json.JSONDecodeError:
-                    calls[role] = [f"error: {text[:80]}"]
-            elif role not in calls:
-                calls[role] = ["(killed)"]
+        calls = _finish(_start(sc, listener, port), time.monotonic() + CHILD_TIMEOUT + 2)
         time.sleep(SETTLE)
         dump.drain()
     finally:
         dump.stop()
         listener.close()
     return path, calls
+
+
+def run_together(scenarios: list[Scenario], path: Path) -> dict[int, tuple[Scenario, dict]]:
+    """Run the scenarios all at once, each on its own port, under one tcpdump writing `path`:
+    a capture of several connections open at the same time, as a server's capture has them.
+    By server port: the scenario and each side's call results. The snap length is the
+    shortest any scenario asks for (a bulk transfer's headers only), for all of them."""
+    listeners = [_listen() for _ in scenarios]
+    ports = [port for _l, port in listeners]
+    snaps = [sc.snaplen for sc in scenarios if sc.snaplen]
+    dump = _Tcpdump("tcp and (" + " or ".join(f"port {p}" for p in ports) + ")", path,
+                    min(snaps) if snaps else None)
+    try:
+        pairs = [_start(sc, lst, port) for sc, (lst, port) in zip(scenarios, listeners)]
+        deadline = time.monotonic() + CHILD_TIMEOUT + 2
+        results = {port: (sc, _finish(pair, deadline))
+                   for sc, port, pair in zip(scenarios, ports, pairs)}
+        time.sleep(SETTLE)
+        dump.drain()
+    finally:
+        dump.stop()
+        for lst, _port in listeners:
+            lst.close()
+    return results
 
 
 # ------------------------------------------------------------------ the model's prediction

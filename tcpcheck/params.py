@@ -57,6 +57,51 @@ def eval_const(r: c.RExpr, env: dict[str, int], settings: dict[str, c.RExpr] | N
     return value
 
 
+def params_read(r: c.RExpr, settings: dict[str, c.RExpr] | None = None) -> tuple[str, ...]:
+    """The parameters a constant expression reads (through its instance's settings), sorted."""
+    if isinstance(r, c.RParam):
+        return (r.name,)
+    if isinstance(r, c.RSetting):
+        assert settings is not None
+        return params_read(settings[r.name])
+    if isinstance(r, c.ROp):
+        return tuple(sorted({n for x in r.args for n in params_read(x, settings)}))
+    return ()
+
+
+class ConstValues:
+    """eval_const over many parameter combinations, worked out once per distinct value of the
+    parameters the expression reads: a bound that reads one parameter of eleven has two
+    values, not 2,048 (the all-open model's start-up spent most of its time re-evaluating
+    them). A ConstantError is remembered and raised again, so callers see what eval_const
+    gives. Live only while the model is: keys are the expressions' ids."""
+
+    def __init__(self) -> None:
+        self._reads: dict[tuple[int, int], tuple[str, ...]] = {}
+        self._values: dict[tuple, int | ConstantError] = {}
+
+    def __call__(self, r: c.RExpr, env: dict[str, int],
+                 settings: dict[str, c.RExpr] | None = None, scope: object = None) -> int:
+        """`scope`: what `settings` belong to (the instance's bindings), alive with the model."""
+        if type(r) is c.RConst:      # most bounds and initial values: nothing to remember
+            return r.value
+        where = (id(r), id(scope))
+        names = self._reads.get(where)
+        if names is None:
+            names = self._reads[where] = params_read(r, settings)
+        key = (where, tuple(env[n] for n in names))
+        value = self._values.get(key)
+        if value is None:
+            try:
+                value = eval_const(r, env, settings)
+            except ConstantError as err:
+                value = err
+            self._values[key] = value
+        if isinstance(value, ConstantError):
+            raise value
+        return value
+
+
 def _apply(op: str, a: list[int]) -> int:
     match op:
         case "not": return int(not a[0])
@@ -243,14 +288,56 @@ def _constant_diagnostic(err: ConstantError, what: str, span: Span | None,
     return Diagnostic(err.code, f"{what}: {err.message}", span, notes)
 
 
+def _constants(model: c.CheckedModel):
+    """Every constant expression of the model: (expression, what, span, settings, scope)."""
+    for name, dom in model.fields:
+        for r in (dom.lo, dom.hi):
+            yield r, f"segment field '{name}'", dom.span, None, None
+    for g in model.globals:
+        for r in (g.domain.lo, g.domain.hi, g.init):
+            yield r, f"variable '{g.name}'", g.span, None, None
+    for inst in model.instances:
+        settings = dict(inst.bindings)
+        for _name, r in inst.bindings:
+            yield r, f"instance '{inst.name}'", inst.span, None, None
+        for v in model.endpoint(inst.endpoint).vars:
+            for r in (v.domain.lo, v.domain.hi, v.init):
+                yield r, f"variable '{v.name}'", v.span, settings, inst.bindings
+    for ch in model.channels:
+        for r in (ch.capacity, ch.loss_max, ch.loss_when):
+            yield r, f"channel {ch.name}", ch.span, None, None
+
+
+def _constants_all_defined(model: c.CheckedModel, combos: list[dict[str, int]]) -> bool:
+    """Whether every constant has a value in every combination, evaluating each expression
+    once per distinct value of the parameters it reads (the same answer as evaluating it in
+    each combination: it reads nothing else)."""
+    seen: dict[tuple[str, ...], set[tuple[int, ...]]] = {}
+    for r, _what, _span, settings, _scope in _constants(model):
+        if r is None or type(r) is c.RConst:
+            continue
+        names = params_read(r, settings)
+        if names not in seen:
+            seen[names] = {tuple(env[n] for n in names) for env in combos}
+        for values in seen[names]:
+            try:
+                eval_const(r, dict(zip(names, values)), settings)
+            except ConstantError:
+                return False
+    return True
+
+
 def check_constants(model: c.CheckedModel, combos: list[dict[str, int]]) -> None:
     """Work out every constant of the model (bounds, initial values, settings, capacities,
     losses) in every parameter combination, so that no later stage meets one without a
     value. TcpcheckError names the first combination in which each declaration fails."""
+    if _constants_all_defined(model, combos):
+        return      # the usual case, found quickly; else walk the combinations for the notes
     diags: list[Diagnostic] = []
     failed: set[int] = set()  # declarations already reported (by id of their span)
 
-    def value(r: c.RExpr | None, what: str, span: Span, env, settings=None) -> None:
+    def value(r: c.RExpr | None, what: str, span: Span, env, settings=None,
+              scope=None) -> None:
         if r is None or id(span) in failed:
             return
         try:
@@ -272,7 +359,7 @@ def check_constants(model: c.CheckedModel, combos: list[dict[str, int]]) -> None
                 value(r, f"instance '{inst.name}'", inst.span, env)
             for v in model.endpoint(inst.endpoint).vars:
                 for r in (v.domain.lo, v.domain.hi, v.init):
-                    value(r, f"variable '{v.name}'", v.span, env, settings)
+                    value(r, f"variable '{v.name}'", v.span, env, settings, inst.bindings)
         for ch in model.channels:
             for r in (ch.capacity, ch.loss_max, ch.loss_when):
                 value(r, f"channel {ch.name}", ch.span, env)
