@@ -17,6 +17,7 @@ concurrent builds never leave a half-written module.
 from __future__ import annotations
 
 import ast
+from array import array
 import hashlib
 import importlib.util
 import os
@@ -243,6 +244,7 @@ int64_t seed(ctx_t *c, uint64_t lo, uint64_t hi) {
 void get_state(ctx_t *c, int64_t i, uint64_t *lo, uint64_t *hi) {
     *lo = (uint64_t)c->states[i]; *hi = (uint64_t)(c->states[i] >> 64);
 }
+const void *states_of(ctx_t *c) { return c->states; }
 void release(ctx_t *c) {
     free(c->states); free(c->parent); free(c->pvar); free(c->table);
     free(c->esrc); free(c->edst); free(c->evar); free(c->dead);
@@ -265,6 +267,7 @@ typedef struct {
 int64_t seed(ctx_t *c, uint64_t lo, uint64_t hi);
 void get_state(ctx_t *c, int64_t i, uint64_t *lo, uint64_t *hi);
 void release(ctx_t *c);
+const void *states_of(ctx_t *c);
 int64_t expand(ctx_t *c, int64_t head, int64_t until);
 """
 
@@ -353,11 +356,11 @@ def _load(directory: Path, name: str):
 @dataclass(frozen=True, slots=True)
 class CResult:
     states: list[int]
-    parent: list[int]
-    parent_variant: list[int]
-    edge_src: list[int]
-    edge_dst: list[int]
-    edge_variant: list[int]
+    parent: array
+    parent_variant: array
+    edge_src: array
+    edge_dst: array
+    edge_variant: array
     deadlocks: list[int]
     expanded: int
     edge_count: int
@@ -390,15 +393,18 @@ def search(ts: TransitionSystem, *, record_edges: bool = True, max_states: int |
                 break
         if stop is None and c.dropped > 0:
             stop = "max-states"
-        lo, hi = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-        states = []
-        for i in range(c.n):
-            lib.get_state(c, i, lo, hi)
-            states.append(lo[0] | (hi[0] << 64))
         n = c.n
-        return CResult(states, list(ffi.unpack(c.parent, n)), list(ffi.unpack(c.pvar, n)),
-                       list(ffi.unpack(c.esrc, c.ne)), list(ffi.unpack(c.edst, c.ne)),
-                       list(ffi.unpack(c.evar, c.ne)), list(ffi.unpack(c.dead, c.nd)),
+        words = array("Q")  # two words a state, low first (x86-64 and arm64 are little-endian)
+        words.frombytes(ffi.buffer(lib.states_of(c), 16 * n)[:] if n else b"")
+        states = [lo | (hi << 64) for lo, hi in zip(words[0::2], words[1::2])]
+        def ints(ptr, count: int) -> array:
+            out = array("i")
+            if count:  # an array never grown is NULL
+                out.frombytes(ffi.buffer(ptr, 4 * count)[:])
+            return out
+        return CResult(states, ints(c.parent, n), ints(c.pvar, n),
+                       ints(c.esrc, c.ne), ints(c.edst, c.ne),
+                       ints(c.evar, c.ne), list(ints(c.dead, c.nd)),
                        head, c.nedges - max(c.dropped, 0), stop, error_state)
     finally:
         lib.release(c)
