@@ -185,7 +185,7 @@ typedef struct {
     int32_t *table; int64_t tcap;
     int32_t *esrc, *edst, *evar; int64_t ne, ecap;
     int32_t *dead; int64_t nd, dcap;
-    int record_edges; int64_t max_states, dropped, nedges;
+    int record_edges; int64_t max_states, dropped, nedges, error_state;
 } ctx_t;
 static inline uint64_t hash_(U s) {
     uint64_t x = (uint64_t)s ^ ((uint64_t)(s >> 64) * 0x9E3779B97F4A7C15ULL);
@@ -261,7 +261,7 @@ typedef struct {
     int32_t *parent; int32_t *pvar; int64_t n;
     int32_t *esrc, *edst, *evar; int64_t ne;
     int32_t *dead; int64_t nd;
-    int record_edges; int64_t max_states, dropped, nedges;
+    int record_edges; int64_t max_states, dropped, nedges, error_state;
     ...;
 } ctx_t;
 int64_t seed(ctx_t *c, uint64_t lo, uint64_t hi);
@@ -297,7 +297,7 @@ def c_source(ts: TransitionSystem) -> str:
     out.append("        c->nedges += k;")
     out.append("        continue;")
     out.append("    model_error:")
-    out.append("        c->dropped = -1 - head; return -1;")
+    out.append("        c->error_state = head; return -1;")
     out.append("    }")
     out.append("    return head;")
     out.append("}")
@@ -305,7 +305,17 @@ def c_source(ts: TransitionSystem) -> str:
 
 
 def build(ts: TransitionSystem, use_cache: bool = True):
-    """The compiled module (cffi `lib`, `ffi`) for this transition system."""
+    """The compiled module (cffi `lib`, `ffi`) for this transition system (made once per
+    system: explore_each runs it once per parameter combination)."""
+    made = ts.__dict__.setdefault("_compiled_core", {})
+    if os.environ.get("TCPCHECK_NO_CACHE"):  # `--no-cache`: the command line's wish
+        use_cache = False
+    if "module" not in made:
+        made["module"] = _build(ts, use_cache)
+    return made["module"]
+
+
+def _build(ts: TransitionSystem, use_cache: bool):
     try:
         import cffi  # noqa: F401 -- optional: without it the Python core runs
     except ImportError as err:
@@ -369,29 +379,32 @@ class CResult:
 
 
 def search(ts: TransitionSystem, *, record_edges: bool = True, max_states: int | None = None,
-           use_cache: bool = True, chunk: int = 1 << 16, tick=None) -> CResult:
+           use_cache: bool = True, chunk: int = 1 << 16, tick=None,
+           initial: tuple[int, ...] | None = None) -> CResult:
     """Breadth-first search in C; `tick()` between chunks returns a stop reason or None."""
     mod = build(ts, use_cache)
     ffi, lib = mod.ffi, mod.lib
     c = ffi.new("ctx_t *")
     c.record_edges = int(record_edges)
-    c.max_states = max_states if max_states is not None else (1 << 31) - 1
+    c.max_states = (1 << 31) - 1  # every initial state is kept, as the Python core does
     try:
-        for s in ts.initial:
+        for s in ts.initial if initial is None else initial:
             lib.seed(c, s & ((1 << 64) - 1), s >> 64)
+        if max_states is not None:
+            c.max_states = max_states
         head, stop, error_state = 0, None, None
         while head < c.n:
             nxt = lib.expand(c, head, head + chunk)
             if nxt == -2:
                 raise MemoryError("the compiled core ran out of memory")
             if nxt == -1:
-                error_state, stop = -1 - c.dropped, "model-error"
+                error_state, stop = c.error_state, "model-error"
                 head = error_state
                 break
             head = nxt
-            if tick is not None and (stop := tick(head, c.n)):
+            if tick is not None and (stop := tick(head, c.n, c.nedges - c.dropped)):
                 break
-        if stop is None and c.dropped > 0:
+        if stop is None and c.dropped > 0:  # the Python core says so only once it ends
             stop = "max-states"
         n = c.n
         words = array("Q")  # two words a state, low first (x86-64 and arm64 are little-endian)
@@ -405,6 +418,44 @@ def search(ts: TransitionSystem, *, record_edges: bool = True, max_states: int |
         return CResult(states, ints(c.parent, n), ints(c.pvar, n),
                        ints(c.esrc, c.ne), ints(c.edst, c.ne),
                        ints(c.evar, c.ne), list(ints(c.dead, c.nd)),
-                       head, c.nedges - max(c.dropped, 0), stop, error_state)
+                       head, c.nedges - c.dropped, stop, error_state)
     finally:
         lib.release(c)
+
+
+_said: set[str] = set()
+
+
+def resolve(core: str) -> str:
+    """'c' or 'python' for `--core c|python|auto`: auto is C when cffi and a compiler are here;
+    the fallback is said once, plainly, on stderr."""
+    if core != "auto":
+        return core
+    reason = None
+    try:
+        import cffi  # noqa: F401 -- only to know whether the compiled core can be built
+    except ImportError:
+        reason = "cffi is not installed"
+    if reason is None and shutil.which(os.environ.get("CC", "cc")) is None:
+        reason = "no C compiler (cc) was found"
+    if reason is None:
+        return "c"
+    if reason not in _said:
+        _said.add(reason)
+        print(f"tcpcheck: {reason}; exploring with the Python core (slower)", file=sys.stderr)
+    return "python"
+
+
+def memory_estimate(n: int, edges: int) -> int:
+    """Bytes the C search holds for n states and this many recorded edges (for --max-memory):
+    16 a state, 8 its parent and variant, 8 its slot in a table at most half full, 12 an edge;
+    arrays and the table double when full."""
+    return 2 * (32 * n + 12 * edges)
+
+
+def resolve_failed(reason: str) -> None:
+    """`auto` found a compiler but this model cannot be built: said once, then Python runs."""
+    if reason not in _said:
+        _said.add(reason)
+        print(f"tcpcheck: the compiled core is not used ({reason}); exploring with the "
+              "Python core", file=sys.stderr)
