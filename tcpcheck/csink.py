@@ -338,7 +338,7 @@ def _build(ts: TransitionSystem, use_cache: bool):
     tmp_parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=tmp_parent))
     try:
-        ffi.compile(tmpdir=str(tmp), verbose=False)
+        _compile(ffi, tmp)
     except Exception as err:  # cffi reports compiler failures as several types
         shutil.rmtree(tmp, ignore_errors=True)
         raise CoreUnavailable(f"the C compiler failed: {err}") from err
@@ -351,6 +351,11 @@ def _build(ts: TransitionSystem, use_cache: bool):
             shutil.rmtree(tmp, ignore_errors=True)
         return _load(target, name)
     return _load(tmp, name)
+
+
+def _compile(ffi, directory: Path) -> None:
+    """The one place the C compiler runs (cffi calls the compiler named by $CC, else cc)."""
+    ffi.compile(tmpdir=str(directory), verbose=False)
 
 
 def _load(directory: Path, name: str):
