@@ -245,6 +245,17 @@ void get_state(ctx_t *c, int64_t i, uint64_t *lo, uint64_t *hi) {
     *lo = (uint64_t)c->states[i]; *hi = (uint64_t)(c->states[i] >> 64);
 }
 const void *states_of(ctx_t *c) { return c->states; }
+/* the search is over: drop the hash table and give back the arrays' unused tails, so that
+   copying them out does not hold twice the memory (the peak the bench measures) */
+void finish(ctx_t *c) {
+    free(c->table); c->table = NULL; c->tcap = 0;
+    if (c->n && c->n < c->cap) {
+        U *a = realloc(c->states, sizeof(U) * c->n); if (a) c->states = a;
+        int32_t *b = realloc(c->parent, 4 * c->n); if (b) c->parent = b;
+        int32_t *d = realloc(c->pvar, 4 * c->n); if (d) c->pvar = d;
+        c->cap = c->n;
+    }
+}
 void release(ctx_t *c) {
     free(c->states); free(c->parent); free(c->pvar); free(c->table);
     free(c->esrc); free(c->edst); free(c->evar); free(c->dead);
@@ -268,6 +279,7 @@ int64_t seed(ctx_t *c, uint64_t lo, uint64_t hi);
 void get_state(ctx_t *c, int64_t i, uint64_t *lo, uint64_t *hi);
 void release(ctx_t *c);
 const void *states_of(ctx_t *c);
+void finish(ctx_t *c);
 int64_t expand(ctx_t *c, int64_t head, int64_t until);
 """
 
@@ -368,9 +380,38 @@ def _load(directory: Path, name: str):
     return mod
 
 
+class PackedStates:
+    """id -> packed state, read from two machine words a state (16 bytes, where a list of
+    Python ints takes about 40): the explorer's `states` for the compiled core."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, words: array):
+        self.words = words
+
+    def __len__(self) -> int:
+        return len(self.words) // 2
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.words[2 * i] | (self.words[2 * i + 1] << 64)
+
+    def __iter__(self):
+        w = self.words
+        return (lo | (hi << 64) for lo, hi in zip(w[0::2], w[1::2]))
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
 @dataclass(frozen=True, slots=True)
 class CResult:
-    states: list[int]
+    states: PackedStates
     parent: array
     parent_variant: array
     edge_src: array
@@ -412,9 +453,11 @@ def search(ts: TransitionSystem, *, record_edges: bool = True, max_states: int |
         if stop is None and c.dropped > 0:  # the Python core says so only once it ends
             stop = "max-states"
         n = c.n
+        lib.finish(c)
         words = array("Q")  # two words a state, low first (x86-64 and arm64 are little-endian)
-        words.frombytes(ffi.buffer(lib.states_of(c), 16 * n)[:] if n else b"")
-        states = [lo | (hi << 64) for lo, hi in zip(words[0::2], words[1::2])]
+        if n:
+            words.frombytes(ffi.buffer(lib.states_of(c), 16 * n))
+        states = PackedStates(words)
         def ints(ptr, count: int) -> array:
             out = array("i")
             if count:  # an array never grown is NULL

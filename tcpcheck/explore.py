@@ -412,6 +412,7 @@ def _explore_compiled(ts, max_states, record_edges, progress, initial_states, de
     n_edges = r.edge_count
     if stop_reason is StopReason.MODEL_ERROR:
         # the C search stops at the failing state; the successor function names the error
+        states = list(states)
         try:
             ts.successors(states[r.error_state])
         except ExplorationError as err:
