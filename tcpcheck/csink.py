@@ -362,7 +362,10 @@ def _build(ts: TransitionSystem, use_cache: bool):
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
         return _load(target, name)
-    return _load(tmp, name)
+    try:
+        return _load(tmp, name)
+    finally:  # --no-cache keeps nothing: the loaded module no longer needs its file
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _compile(ffi, directory: Path) -> None:

@@ -116,3 +116,14 @@ def test_core_c_without_a_compiler_is_a_clear_error(tmp_path):
                      env={"CC": "no-such-compiler", "XDG_CACHE_HOME": str(tmp_path)})
     assert r.returncode == 2
     assert "error: --core c: no C compiler found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_cache_builds_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr("tempfile.tempdir", None)  # TMPDIR is read again
+    mod = csink.build(load(TEARDOWN_N, ["N=1"]), use_cache=False)
+    assert mod.lib.expand is not None
+    assert not (tmp_path / "cache").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
