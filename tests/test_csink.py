@@ -127,3 +127,14 @@ def test_no_cache_builds_and_leaves_nothing(tmp_path, monkeypatch):
     assert mod.lib.expand is not None
     assert not (tmp_path / "cache").exists()
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("limit,reason", [(["--time-limit", "0.01"], "time-limit"),
+                                          (["--max-states", "5000"], "max-states"),
+                                          (["--max-memory", "1"], "memory")])
+def test_the_limits_end_a_compiled_search_with_exit_3(limit, reason, tmp_path):
+    r = run_tcpcheck("explore", str(TEARDOWN_N), "--param", "N=8", "--no-reduction", "--json",
+                     "--core", "c", *limit, env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert '"complete": false' in r.stdout and reason in r.stdout
+    assert "Traceback" not in r.stderr
