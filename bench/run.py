@@ -8,6 +8,8 @@ For every N it runs, each as its own process and each timed from start to exit:
             (in a temporary directory, on bench/teardown.pml)
   tcpcheck: tcpcheck explore models/bench/teardown_n.tcpm --param N=n --json --no-reduction
             (the plain search SPIN does: dead variables kept, so the counts are comparable)
+  C core:   the same with --core c, twice on a fresh cache directory: cold (the C compiler
+            included) and warm (the built module loaded from the cache)
 and prints one Markdown table. It installs nothing: without `spin` or `gcc` it says so and
 times tcpcheck alone (`apt-get install -y spin gcc` gives you the peer).
 
@@ -56,10 +58,11 @@ class Run:
     stderr: str
 
 
-def run(cmd: list[str], cwd: Path | str | None = None) -> Run:
+def run(cmd: list[str], cwd: Path | str | None = None, env: dict | None = None) -> Run:
     """One child process: wall time from start to exit, and its own peak RSS."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env)
     # read both pipes to the end first (a full pipe would block the child), then reap it
     out, err = _drain(p)
     _pid, status, usage = os.wait4(p.pid, 0)
@@ -128,6 +131,25 @@ def tcpcheck_once(n: int) -> dict:
             "e2e": r.seconds, "search": doc["seconds"], "rss": r.rss_mib}
 
 
+def tcpcheck_c_once(n: int) -> dict:
+    """The compiled core (--core c): cold (a fresh cache: the C compiler's time included),
+    then warm (the same cache: the built module is loaded)."""
+    with tempfile.TemporaryDirectory(prefix="tcpcheck-bench-cache-") as cache:
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        cold = run(tcpcheck_cmd(n, "--core", "c"), env=env)
+        warm = run(tcpcheck_cmd(n, "--core", "c"), env=env)
+        base = run(tcpcheck_cmd(n, "--core", "c", "--max-states", "1"), env=env)
+    for r in (cold, warm):
+        if r.returncode != 0:
+            raise SystemExit(f"bench: tcpcheck --core c failed at N={n} (exit {r.returncode}):\n"
+                             f"{r.stderr}")
+    doc = json.loads(warm.stdout)
+    return {"states": doc["states"], "edges": doc["edges"],
+            "transitions": doc["edges"] + doc["terminal_states"] + 1,
+            "cold": cold.seconds, "e2e": warm.seconds, "search": doc["seconds"],
+            "rss": warm.rss_mib, "base_rss": base.rss_mib}
+
+
 def tcpcheck_baseline_rss(n: int) -> float:
     r = run(tcpcheck_cmd(n, "--max-states", "1"))
     return r.rss_mib
@@ -136,7 +158,7 @@ def tcpcheck_baseline_rss(n: int) -> float:
 def median_run(fn, n: int, repeat: int) -> dict:
     runs = [fn(n) for _ in range(repeat)]
     out = dict(runs[0])
-    for key in ("e2e", "pan", "search", "rss"):
+    for key in ("e2e", "pan", "search", "rss", "cold", "base_rss"):
         if key in out:
             out[key] = statistics.median(r[key] for r in runs)
     return out
@@ -181,10 +203,12 @@ def fmt(x, spec: str) -> str:
 
 def table(rows: list[dict]) -> str:
     head = ("| N | states | transitions | SPIN e2e s | pan s | tcpcheck e2e s | tcpcheck search s "
-            "| states/s | peak RSS MiB (tcpcheck / pan) | bytes/state | ratio e2e tcpcheck/SPIN |")
+            "| states/s | peak RSS MiB (tcpcheck / pan) | bytes/state | ratio e2e tcpcheck/SPIN "
+            "| C cold e2e s | C warm e2e s | C search s | C states/s | C bytes/state "
+            "| ratio C cold/SPIN | ratio C warm/SPIN |")
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
-        t, s = r["tcpcheck"], r["spin"]
+        t, s, c = r["tcpcheck"], r["spin"], r["c"]
         states = f"{t['states']:,}"
         trans = f"{t['transitions']:,}"
         if s is not None and s["states"] != t["states"]:
@@ -196,7 +220,11 @@ def table(rows: list[dict]) -> str:
             f"| {r['n']} | {states} | {trans} | {fmt(s and s['e2e'], '.2f')} "
             f"| {fmt(s and s['pan'], '.2f')} | {t['e2e']:.2f} | {t['search']:.2f} "
             f"| {t['states'] / t['search'] / 1e3:,.0f}k | {rss} | {r['bytes_per_state']:.0f} "
-            f"| {fmt(s and t['e2e'] / s['e2e'], '.2f')} |")
+            f"| {fmt(s and t['e2e'] / s['e2e'], '.2f')} "
+            f"| {c['cold']:.2f} | {c['e2e']:.2f} | {c['search']:.2f} "
+            f"| {c['states'] / max(c['search'], 1e-3) / 1e3:,.0f}k "
+            f"| {max(0.0, c['rss'] - c['base_rss']) * 2**20 / c['states']:.0f} "
+            f"| {fmt(s and c['cold'] / s['e2e'], '.2f')} | {fmt(s and c['e2e'] / s['e2e'], '.2f')} |")
     return "\n".join(lines)
 
 
@@ -244,12 +272,18 @@ def main() -> int:
     for n in ns:
         s = median_run(spin_once, n, args.repeat) if with_spin else None
         t = median_run(tcpcheck_once, n, args.repeat)
+        c = median_run(tcpcheck_c_once, n, args.repeat)
         base = tcpcheck_baseline_rss(n)
-        row = {"n": n, "spin": s, "tcpcheck": t,
+        row = {"n": n, "spin": s, "tcpcheck": t, "c": c,
                "bytes_per_state": max(0.0, t["rss"] - base) * 2**20 / t["states"]}
         rows.append(row)
         problems += check_counts(n, t, s)
-        print(f"bench: N={n} done (tcpcheck {t['e2e']:.2f} s"
+        if (c["states"], c["transitions"]) != (t["states"], t["transitions"]):
+            problems.append(f"N={n}: the compiled core has {c['states']:,} states and "
+                            f"{c['transitions']:,} transitions, the Python core "
+                            f"{t['states']:,} and {t['transitions']:,}")
+        print(f"bench: N={n} done (tcpcheck {t['e2e']:.2f} s, C cold {c['cold']:.2f} s, "
+              f"warm {c['e2e']:.2f} s"
               + (f", SPIN {s['e2e']:.2f} s)" if s else ")"), file=sys.stderr, flush=True)
     text = table(rows)
     how = (f"Machine: {machine()}. Each figure is the median of {args.repeat} run(s); "

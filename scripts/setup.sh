@@ -25,6 +25,10 @@ apt_install() {
 if ! command -v dot >/dev/null 2>&1; then
   apt_install graphviz || echo "setup: continuing without Graphviz: diagrams are written as .dot only" >&2
 fi
+# gcc builds the compiled core (explore --core c; without it the Python core runs)
+if ! command -v cc >/dev/null 2>&1; then
+  apt_install gcc || echo "setup: continuing without gcc: the Python core explores" >&2
+fi
 # tcpdump captures the packets of `tcpcheck conform` (which also needs root or CAP_NET_RAW)
 if ! command -v tcpdump >/dev/null 2>&1; then
   apt_install tcpdump || echo "setup: continuing without tcpdump: tcpcheck conform cannot capture" >&2

@@ -16,6 +16,7 @@ import click
 
 from . import __version__, load
 from .cli_conform import register
+from .csink import CoreUnavailable
 from .cli_report import report as report_command
 from .cli_diagrams import diagrams as diagrams_command
 from .cli_edit import register as register_edit
@@ -74,7 +75,8 @@ def _model_argument(f):
 
 
 def _explore(model: Path | None, params, max_states, deadline: Deadline, no_progress, as_json,
-             record_edges: bool = True, reduce: bool = True, figures_only: bool = False):
+             record_edges: bool = True, reduce: bool = True, figures_only: bool = False,
+             core: str = "python"):
     """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
     parameter combination at a time and returns a Summary (tcpcheck.explore.explore_each)."""
     path = model or default_model()
@@ -85,15 +87,20 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
 
     def run(report):
         if figures_only:
-            return explore_each(ts, max_states=max_states, progress=report, deadline=deadline)
+            return explore_each(ts, max_states=max_states, progress=report, deadline=deadline,
+                                core=core)
         return explore_states(ts, max_states=max_states, progress=report, deadline=deadline,
-                              record_edges=record_edges)
+                              record_edges=record_edges, core=core)
 
     progress, report = _progress_reporter(not no_progress)
-    if progress is None:
-        return path, ts, run(None)
-    with progress:
-        return path, ts, run(report)
+    try:
+        if progress is None:
+            return path, ts, run(None)
+        with progress:
+            return path, ts, run(report)
+    except CoreUnavailable as err:  # --core c asked for what cannot be built here
+        click.echo(f"error: --core c: {err}", err=True)
+        sys.exit(2)
 
 
 def _exit_now(status: ExitStatus, ex) -> None:
@@ -203,8 +210,14 @@ def main(ctx):
               help="Keep dead variables in the states: without it a variable no step can read "
                    "any more (a closed socket's counters) is cleared, which merges states with "
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
+@click.option("--core", type=click.Choice(["auto", "c", "python"]), default="python",
+              show_default=True,
+              help="The search engine: c is the model's steps compiled with the system C "
+                   "compiler (cached in ~/.cache/tcpcheck), python the reference; auto takes c "
+                   "when a compiler works. Both number states and edges alike.")
+@click.option("--no-cache", is_flag=True, help="With --core c: compile again, keep nothing.")
 def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph,
-            no_timing, no_reduction):
+            no_timing, no_reduction, core, no_cache):
     """Explore every reachable joint state of MODEL and print statistics.
 
     Exploration is breadth-first from one initial state per combination of the model's
@@ -223,8 +236,11 @@ def explore(model, params, max_states, time_limit, max_memory, no_progress, as_j
     # combination: without --with-graph each combination is explored on its own
     whole = bool(with_graph and as_json)
     deadline = command_deadline(time_limit, max_memory)
+    if no_cache:
+        os.environ["TCPCHECK_NO_CACHE"] = "1"  # read by tcpcheck.csink.build
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
-                            record_edges=whole, reduce=not no_reduction, figures_only=not whole)
+                            record_edges=whole, reduce=not no_reduction, figures_only=not whole,
+                            core=core)
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None

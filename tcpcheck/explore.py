@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable
 
+from . import csink
 from .searchloop import search_function
 from .transitions import ExplorationError, TransitionSystem
 
@@ -300,7 +301,7 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
             time_limit: float | None = None, record_edges: bool = True,
             progress: ProgressFn | None = None, progress_every: float = 0.2,
             initial: tuple[int, ...] | None = None,
-            deadline: Deadline | None = None) -> Exploration:
+            deadline: Deadline | None = None, core: str = "python") -> Exploration:
     """Explore breadth-first from every initial state.
 
     Keeps at most `max_states` states (one more would be dropped, with the edges to it) and
@@ -316,6 +317,14 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
     if deadline is None:
         deadline = Deadline(time_limit)
     initial_states = ts.initial if initial is None else initial
+    if csink.resolve(core) == "c":
+        try:
+            return _explore_compiled(ts, max_states, record_edges, progress, initial_states,
+                                     deadline)
+        except csink.CoreUnavailable as err:
+            if core == "c":
+                raise
+            csink.resolve_failed(str(err))
     search = search_function(ts, record_edges)
     states: list[int] = []
     seen: dict[int, int] | set[int] = {} if record_edges else set()
@@ -380,6 +389,49 @@ def explore(ts: TransitionSystem, *, max_states: int | None = None,
                        _index=seen if record_edges else None)
 
 
+def _explore_compiled(ts, max_states, record_edges, progress, initial_states, deadline):
+    """explore() on the compiled core (tcpcheck.csink): the same numbering, edges, limits."""
+    start = time.perf_counter()
+
+    def tick(done: int, found: int, edges: int):
+        growth = csink.memory_estimate(found, edges if record_edges else 0)
+        if deadline.expired(growth if deadline.bounds_memory else 0):
+            return deadline.reason or StopReason.TIME_LIMIT
+        if progress is not None:
+            progress(done, found, edges)
+        return None
+
+    r = csink.search(ts, record_edges=record_edges, max_states=max_states, tick=tick,
+                     initial=tuple(initial_states))
+    wide = len(ts.variants) >= 1 << 15
+    states, parent = r.states, r.parent
+    parent_variant = array("i" if wide else "h", r.parent_variant)
+    esrc, edst, evar = r.edge_src, r.edge_dst, array("i" if wide else "h", r.edge_variant)
+    stop_reason = None if r.stop_reason is None else StopReason(r.stop_reason)
+    error = None
+    n_edges = r.edge_count
+    if stop_reason is StopReason.MODEL_ERROR:
+        # the C search stops at the failing state; the successor function names the error
+        states = list(states)
+        try:
+            ts.successors(states[r.error_state])
+        except ExplorationError as err:
+            error = err
+        seen = set(states)
+        _forget_expansion(r.error_state, states, seen, parent, parent_variant, esrc, edst, evar)
+        if record_edges:
+            n_edges = len(esrc)
+    first = {}
+    for i, s in enumerate(states[:len(initial_states)]):
+        first.setdefault(s, i)
+    initial_ids = [first[s] for s in initial_states]
+    if progress is not None:
+        progress(r.expanded, len(states), n_edges)
+    return Exploration(ts, states, parent, parent_variant, esrc, edst, evar, initial_ids,
+                       r.expanded, time.perf_counter() - start, stop_reason is None,
+                       stop_reason, error, r.error_state, r.deadlocks, edge_count=n_edges)
+
+
 def _next_growth(seen, states, parent, esrc) -> int:
     """Bytes the search's containers may take at once, in one step between two looks at the
     memory: the state set (or index) doubles its table when it fills up, keeping the old one
@@ -435,7 +487,7 @@ class Summary:
 
 def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
                  time_limit: float | None = None, progress: ProgressFn | None = None,
-                 deadline: Deadline | None = None) -> Summary:
+                 deadline: Deadline | None = None, core: str = "python") -> Summary:
     """Explore each parameter combination on its own, keeping only the figures.
 
     Parameters never change, so the combinations' state spaces are disjoint and the figures
@@ -477,6 +529,7 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
         report = None if progress is None else (
             lambda d, f, e: progress(done_before + d, found_before + f, edges_before + e))
         ex = explore(ts, initial=(s,), record_edges=False, deadline=deadline, progress=report,
+                     core=core,
                      max_states=None if max_states is None else max_states - out.n_states)
         out.n_states += ex.n_states
         out.edge_count += ex.edge_count
