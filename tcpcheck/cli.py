@@ -24,10 +24,11 @@ from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_o
                      command_deadline, default_model, emit_json, fail_input, max_states_option,
                      memory_option, save_drawing, stop_on_signals, time_limit_option)
 from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
-from .explore import (Deadline, LimitReached, StopReason, explore as explore_states,  # `explore`
-                      explore_each)                                                  # is the command
+from .explore import (Deadline, LimitReached, StopReason,  # `explore` is the command
+                      explore as explore_states)
 from .lifelines import timer_ranges
 from .params import assignments_text
+from .sweep import WorkerLost, default_jobs, explore_sweep
 from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
 
@@ -68,14 +69,22 @@ def _explore_options(f):
     return f
 
 
+def _jobs_option(f):
+    return click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+                        help="Explore parameter combinations in N processes at once (default: "
+                             "every core); the output is the same as with --jobs 1.")(f)
+
+
 def _model_argument(f):
     return click.argument("model", required=False, type=click.Path(dir_okay=True, path_type=Path))(f)
 
 
 def _explore(model: Path | None, params, max_states, deadline: Deadline, no_progress, as_json,
-             record_edges: bool = True, reduce: bool = True, figures_only: bool = False):
+             record_edges: bool = True, reduce: bool = True, figures_only: bool = False,
+             jobs: int = 1):
     """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
-    parameter combination at a time and returns a Summary (tcpcheck.explore.explore_each)."""
+    parameter combination at a time, `jobs` of them at once, and returns a Summary
+    (tcpcheck.sweep.explore_sweep)."""
     path = model or default_model()
     try:
         ts = load(path, list(params), reduce=reduce)
@@ -84,7 +93,12 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
 
     def run(report):
         if figures_only:
-            return explore_each(ts, max_states=max_states, progress=report, deadline=deadline)
+            try:
+                return explore_sweep(ts, jobs=jobs, max_states=max_states, progress=report,
+                                     deadline=deadline)
+            except WorkerLost as err:
+                click.echo(f"tcpcheck: a worker process died: {err}; try --jobs 1", err=True)
+                sys.exit(ExitStatus.INCONCLUSIVE)
         return explore_states(ts, max_states=max_states, progress=report, deadline=deadline,
                               record_edges=record_edges)
 
@@ -202,8 +216,9 @@ def main(ctx):
               help="Keep dead variables in the states: without it a variable no step can read "
                    "any more (a closed socket's counters) is cleared, which merges states with "
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
+@_jobs_option
 def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph,
-            no_timing, no_reduction):
+            no_timing, no_reduction, jobs):
     """Explore every reachable joint state of MODEL and print statistics.
 
     Exploration is breadth-first from one initial state per combination of the model's
@@ -223,7 +238,8 @@ def explore(model, params, max_states, time_limit, max_memory, no_progress, as_j
     whole = bool(with_graph and as_json)
     deadline = command_deadline(time_limit, max_memory)
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
-                            record_edges=whole, reduce=not no_reduction, figures_only=not whole)
+                            record_edges=whole, reduce=not no_reduction, figures_only=not whole,
+                            jobs=jobs or default_jobs())
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None
