@@ -70,6 +70,12 @@ def _explore_options(f):
 
 
 def _jobs_option(f):
+    f = click.option("--partitioned", is_flag=True,
+                     help="With --cluster: one breadth-first search of every combination at "
+                          "once, its states partitioned over the workers (figures only).")(f)
+    f = click.option("--cluster", metavar="ADDRESS", default=None,
+                     help="Run on a Ray cluster (pip install tcpcheck[cluster]): its address, "
+                          "or 'local' for a Ray on this machine with --jobs workers.")(f)
     return click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
                         help="Explore parameter combinations in N processes at once (default: "
                              "every core); the output is the same as with --jobs 1.")(f)
@@ -81,7 +87,7 @@ def _model_argument(f):
 
 def _explore(model: Path | None, params, max_states, deadline: Deadline, no_progress, as_json,
              record_edges: bool = True, reduce: bool = True, figures_only: bool = False,
-             jobs: int = 1):
+             jobs: int = 1, cluster: str | None = None):
     """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
     parameter combination at a time, `jobs` of them at once, and returns a Summary
     (tcpcheck.sweep.explore_sweep)."""
@@ -94,6 +100,10 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
     def run(report):
         if figures_only:
             try:
+                if cluster is not None:
+                    return _cluster(cluster, jobs).explore_sweep_ray(
+                        ts, _source(path, ts, params, reduce), workers=jobs,
+                        max_states=max_states, progress=report, deadline=deadline)
                 return explore_sweep(ts, jobs=jobs, max_states=max_states, progress=report,
                                      deadline=deadline)
             except WorkerLost as err:
@@ -107,6 +117,53 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
         return path, ts, run(None)
     with progress:
         return path, ts, run(report)
+
+
+def _cluster(address: str, workers: int):
+    """tcpcheck.cluster, connected; exits 2 when Ray is not installed."""
+    try:
+        from . import cluster  # deferred: Ray, an optional extra, loads only with --cluster
+    except ImportError as err:
+        click.echo(f"tcpcheck: --cluster needs Ray: pip install 'tcpcheck[cluster]' ({err})",
+                   err=True)
+        sys.exit(ExitStatus.BAD_INPUT)
+    cluster.connect(address, workers)
+    return cluster
+
+
+def _source(path: Path, ts, params, reduce: bool):
+    from .cluster import ModelSource  # deferred: Ray (only reached once _cluster loaded it)
+    return ModelSource(str(path), ts.model.text, tuple(params), reduce)
+
+
+def _explore_partitioned(model, params, max_states, deadline, as_json, no_timing, reduce,
+                         address, workers) -> None:
+    """`explore --cluster ADDRESS --partitioned`: one search over Ray actors; figures only."""
+    path = model or default_model()
+    try:
+        ts = load(path, list(params), reduce=reduce)
+    except TcpcheckError as err:
+        fail_input(err, as_json)
+    cluster = _cluster(address, workers)
+    r = cluster.explore_partitioned(_source(path, ts, params, reduce), workers=workers,
+                                    max_states=max_states, deadline=deadline)
+    doc = {"model": ts.model.name, "file": str(path), "states": r.n_states,
+           "edges": r.edge_count, "depth": r.max_depth, "levels": list(r.levels),
+           "terminal_states": r.terminal_states, "complete": r.complete,
+           "stop_reason": r.stop_reason, "error": r.error, "workers": r.workers,
+           "bytes_sent": r.bytes_sent, "bytes_per_state": round(r.bytes_per_state, 2),
+           "seconds": None if no_timing else round(r.seconds, 3)}
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"{doc['model']}: {r.n_states:,} states, {r.edge_count:,} edges, depth "
+                   f"{r.max_depth}, {r.terminal_states:,} terminal; {r.workers} workers sent "
+                   f"{r.bytes_sent:,} bytes ({r.bytes_per_state:.1f} per state) in "
+                   f"{r.seconds:.2f} s" + ("" if r.complete else f" (stopped: {r.stop_reason})"))
+        if r.error:
+            click.echo(f"tcpcheck: the model failed: {r.error}", err=True)
+    sys.exit(exit_status(model_error=r.error is not None, partial=not r.complete,
+                         interrupted=deadline.signal is not None))
 
 
 def _exit_now(status: ExitStatus, ex) -> None:
@@ -218,7 +275,7 @@ def main(ctx):
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
 @_jobs_option
 def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph,
-            no_timing, no_reduction, jobs):
+            no_timing, no_reduction, jobs, cluster, partitioned):
     """Explore every reachable joint state of MODEL and print statistics.
 
     Exploration is breadth-first from one initial state per combination of the model's
@@ -237,9 +294,14 @@ def explore(model, params, max_states, time_limit, max_memory, no_progress, as_j
     # combination: without --with-graph each combination is explored on its own
     whole = bool(with_graph and as_json)
     deadline = command_deadline(time_limit, max_memory)
+    if partitioned:
+        if cluster is None:
+            raise click.UsageError("--partitioned needs --cluster ADDRESS (or --cluster local)")
+        _explore_partitioned(model, params, max_states, deadline, as_json, no_timing,
+                             not no_reduction, cluster, jobs or default_jobs())
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
                             record_edges=whole, reduce=not no_reduction, figures_only=not whole,
-                            jobs=jobs or default_jobs())
+                            jobs=jobs or default_jobs(), cluster=cluster)
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None
