@@ -4,14 +4,14 @@
 #   bash scripts/setup.sh          the tool
 #   bash scripts/setup.sh --test   the tool and what the tests need (pytest, hypothesis,
 #                                  selenium, Chromium for the report's browser test,
-#                                  pytest-lsp for the language server's tests)
+#                                  pytest-lsp for the language server's tests, Ray for the cluster tests)
 # (pyproject.toml lists the Python packages: pygls for `tcpcheck lsp`, watchfiles for
 # `tcpcheck watch`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--test" ] && extras="[test,cluster]"   # cluster: Ray, for tests/test_cluster.py
 
 apt_install() {
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

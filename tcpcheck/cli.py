@@ -26,10 +26,11 @@ from .cli_io import (MAX_STATE_LIMIT, OUTPUT_ERRNOS, Interrupted, cannot_write_o
                      command_deadline, default_model, emit_json, fail_input, max_states_option,
                      memory_option, save_drawing, stop_on_signals, time_limit_option)
 from .diagnostics import Diagnostic, TcpcheckError, did_you_mean, render
-from .explore import (Deadline, LimitReached, StopReason, explore as explore_states,  # `explore`
-                      explore_each)                                                  # is the command
+from .explore import (Deadline, LimitReached, StopReason,  # `explore` is the command
+                      explore as explore_states)
 from .lifelines import timer_ranges
 from .params import assignments_text
+from .sweep import WorkerLost, default_jobs, explore_sweep
 from .trace import model_error_diagnostic, run_lines, run_steps
 from .verdicts import ExitStatus, Verdict, exit_status
 
@@ -70,15 +71,28 @@ def _explore_options(f):
     return f
 
 
+def _jobs_option(f):
+    f = click.option("--partitioned", is_flag=True,
+                     help="With --cluster: one breadth-first search of every combination at "
+                          "once, its states partitioned over the workers (figures only).")(f)
+    f = click.option("--cluster", metavar="ADDRESS", default=None,
+                     help="Run on a Ray cluster (pip install tcpcheck[cluster]): its address, "
+                          "or 'local' for a Ray on this machine with --jobs workers.")(f)
+    return click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+                        help="Explore parameter combinations in N processes at once (default: "
+                             "every core); the output is the same as with --jobs 1.")(f)
+
+
 def _model_argument(f):
     return click.argument("model", required=False, type=click.Path(dir_okay=True, path_type=Path))(f)
 
 
 def _explore(model: Path | None, params, max_states, deadline: Deadline, no_progress, as_json,
              record_edges: bool = True, reduce: bool = True, figures_only: bool = False,
-             core: str = "python"):
+             jobs: int = 1, cluster: str | None = None, core: str = "python"):
     """Load and explore; exits 2 with diagnostics on bad input. `figures_only` explores one
-    parameter combination at a time and returns a Summary (tcpcheck.explore.explore_each)."""
+    parameter combination at a time, `jobs` of them at once, and returns a Summary
+    (tcpcheck.sweep.explore_sweep)."""
     path = model or default_model()
     try:
         ts = load(path, list(params), reduce=reduce)
@@ -87,8 +101,16 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
 
     def run(report):
         if figures_only:
-            return explore_each(ts, max_states=max_states, progress=report, deadline=deadline,
-                                core=core)
+            try:
+                if cluster is not None:
+                    return _cluster(cluster, jobs).explore_sweep_ray(
+                        ts, _source(path, ts, params, reduce), workers=jobs,
+                        max_states=max_states, progress=report, deadline=deadline)
+                return explore_sweep(ts, jobs=jobs, max_states=max_states, progress=report,
+                                     deadline=deadline, core=core)
+            except WorkerLost as err:
+                click.echo(f"tcpcheck: a worker process died: {err}; try --jobs 1", err=True)
+                sys.exit(ExitStatus.INCONCLUSIVE)
         return explore_states(ts, max_states=max_states, progress=report, deadline=deadline,
                               record_edges=record_edges, core=core)
 
@@ -101,6 +123,53 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
     except CoreUnavailable as err:  # --core c asked for what cannot be built here
         click.echo(f"error: --core c: {err}", err=True)
         sys.exit(2)
+
+
+def _cluster(address: str, workers: int):
+    """tcpcheck.cluster, connected; exits 2 when Ray is not installed."""
+    try:
+        from . import cluster  # deferred: Ray, an optional extra, loads only with --cluster
+    except ImportError as err:
+        click.echo(f"tcpcheck: --cluster needs Ray: pip install 'tcpcheck[cluster]' ({err})",
+                   err=True)
+        sys.exit(ExitStatus.BAD_INPUT)
+    cluster.connect(address, workers)
+    return cluster
+
+
+def _source(path: Path, ts, params, reduce: bool):
+    from .cluster import ModelSource  # deferred: Ray (only reached once _cluster loaded it)
+    return ModelSource(str(path), ts.model.text, tuple(params), reduce)
+
+
+def _explore_partitioned(model, params, max_states, deadline, as_json, no_timing, reduce,
+                         address, workers) -> None:
+    """`explore --cluster ADDRESS --partitioned`: one search over Ray actors; figures only."""
+    path = model or default_model()
+    try:
+        ts = load(path, list(params), reduce=reduce)
+    except TcpcheckError as err:
+        fail_input(err, as_json)
+    cluster = _cluster(address, workers)
+    r = cluster.explore_partitioned(_source(path, ts, params, reduce), workers=workers,
+                                    max_states=max_states, deadline=deadline)
+    doc = {"model": ts.model.name, "file": str(path), "states": r.n_states,
+           "edges": r.edge_count, "depth": r.max_depth, "levels": list(r.levels),
+           "terminal_states": r.terminal_states, "complete": r.complete,
+           "stop_reason": r.stop_reason, "error": r.error, "workers": r.workers,
+           "bytes_sent": r.bytes_sent, "bytes_per_state": round(r.bytes_per_state, 2),
+           "seconds": None if no_timing else round(r.seconds, 3)}
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"{doc['model']}: {r.n_states:,} states, {r.edge_count:,} edges, depth "
+                   f"{r.max_depth}, {r.terminal_states:,} terminal; {r.workers} workers sent "
+                   f"{r.bytes_sent:,} bytes ({r.bytes_per_state:.1f} per state) in "
+                   f"{r.seconds:.2f} s" + ("" if r.complete else f" (stopped: {r.stop_reason})"))
+        if r.error:
+            click.echo(f"tcpcheck: the model failed: {r.error}", err=True)
+    sys.exit(exit_status(model_error=r.error is not None, partial=not r.complete,
+                         interrupted=deadline.signal is not None))
 
 
 def _exit_now(status: ExitStatus, ex) -> None:
@@ -210,6 +279,7 @@ def main(ctx):
               help="Keep dead variables in the states: without it a variable no step can read "
                    "any more (a closed socket's counters) is cleared, which merges states with "
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
+@_jobs_option
 @click.option("--core", type=click.Choice(["auto", "c", "python"]), default="python",
               show_default=True,
               help="The search engine: c is the model's steps compiled with the system C "
@@ -217,7 +287,7 @@ def main(ctx):
                    "when a compiler works. Both number states and edges alike.")
 @click.option("--no-cache", is_flag=True, help="With --core c: compile again, keep nothing.")
 def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph,
-            no_timing, no_reduction, core, no_cache):
+            no_timing, no_reduction, jobs, cluster, partitioned, core, no_cache):
     """Explore every reachable joint state of MODEL and print statistics.
 
     Exploration is breadth-first from one initial state per combination of the model's
@@ -238,9 +308,14 @@ def explore(model, params, max_states, time_limit, max_memory, no_progress, as_j
     deadline = command_deadline(time_limit, max_memory)
     if no_cache:
         os.environ["TCPCHECK_NO_CACHE"] = "1"  # read by tcpcheck.csink.build
+    if partitioned:
+        if cluster is None:
+            raise click.UsageError("--partitioned needs --cluster ADDRESS (or --cluster local)")
+        _explore_partitioned(model, params, max_states, deadline, as_json, no_timing,
+                             not no_reduction, cluster, jobs or default_jobs())
     path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
                             record_edges=whole, reduce=not no_reduction, figures_only=not whole,
-                            core=core)
+                            jobs=jobs or default_jobs(), cluster=cluster, core=core)
     stats = ex.stats()
     if no_timing:
         stats["seconds"] = None

@@ -12,13 +12,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tcpcheck"
 MODULES = {p.stem for p in PACKAGE.glob("*.py")}
-HEAVY = ("z3", "networkx", "graphviz", "dpkt", "rich")
+HEAVY = ("z3", "networkx", "graphviz", "dpkt", "rich", "ray")
 
 # Function-local imports of the package's own modules: (importer, imported) -> why. A module that
 # loads a heavy library when imported is imported by the command or step that needs it, so that
 # the others start without it; the test checks that the library named is really loaded.
 DEFERRED = {
     ("cli", "graph"): "networkx",
+    ("cli", "cluster"): "ray",
     ("cli", "verify"): "z3",
     ("cli", "cli_symbolic"): "z3",
     ("cli", "render"): "graphviz",
