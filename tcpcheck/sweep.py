@@ -22,6 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from . import csink
 from .explore import (Deadline, ProgressFn, StopReason, Summary, explore, explore_each)
 from .transitions import TransitionSystem
 
@@ -86,6 +87,8 @@ def explore_sweep(ts: TransitionSystem, *, jobs: int, max_states: int | None = N
                   deadline: Deadline | None = None, core: str = "python") -> Summary:
     """explore_each over `jobs` processes: the same Summary (figures, regions, reuse, the
     combination that stopped the search), byte for byte, whatever `jobs` is."""
+    # decided here, before the workers fork, so that a fallback to Python is said once
+    core = csink.resolve(core)
     reps = representatives(ts)
     if jobs <= 1 or len(reps) <= 1:
         return explore_each(ts, max_states=max_states, progress=progress, deadline=deadline,
