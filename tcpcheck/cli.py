@@ -730,9 +730,9 @@ def _draw_runs(results, out_dir, deadline, written, messages, ladder_dot, joint_
                    "every instance of the first instance's behaviour, merged.")
 @click.option("--max-nodes", type=click.IntRange(min=1, max=MAX_STATE_LIMIT), default=None,
               metavar="N",
-              help="Lay out a joint graph of at most N states and 3N edges as an image (default: "
-                   "what dot lays out in seconds); above it nothing is drawn (exit 3). A .dot "
-                   "output is never laid out and has no such bound.")
+              help="Draw a joint graph of at most N states and 3N edges (default: what dot lays "
+                   "out in seconds for an image, 200,000 states for a .dot file); above it a "
+                   "summary on the TCP states is drawn instead (exit 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def graph(model, params, max_states, time_limit, max_memory, no_progress, output, view,
           endpoints, max_nodes, as_json):
@@ -742,14 +742,16 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
     tcpcheck graph --view endpoint -o out/endpoint.svg   # RFC-style diagram
     tcpcheck graph -o out/joint.svg                      # every joint state
 
-    An image of the joint graph (.svg, .png, .pdf) is refused above 500 states or 1,500
-    edges (--max-nodes changes it): dot would take minutes. Exit status: 0 drawn, 1 the
-    model failed while exploring, 2 bad input, 3 a limit stopped it or the graph is too big
-    to lay out (nothing drawn).
+    An image of the joint graph (.svg, .png, .pdf) above 500 states or 1,500 edges, or a .dot
+    file above 200,000 states, is drawn as a summary on the endpoints' TCP states instead
+    (--max-nodes changes the bound): dot would take minutes. Exit status: 0 drawn, 1 the
+    model failed while exploring, 2 bad input, 3 a limit stopped it or the graph was too big
+    (a summary, or nothing, drawn).
     """
     # deferred: graph and render load networkx and graphviz
     from .graph import SUMMARY_MAX_STATES, endpoint_view
-    from .render import EDGES_PER_STATE, FORMATS, MAX_LAYOUT_STATES, endpoint_dot, joint_dot
+    from .render import (EDGES_PER_STATE, FORMATS, MAX_DOT_STATES, MAX_LAYOUT_STATES, endpoint_dot,
+                         joint_dot)
 
     fmt = output.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
@@ -758,7 +760,9 @@ def graph(model, params, max_states, time_limit, max_memory, no_progress, output
     deadline = command_deadline(time_limit, max_memory)
     # an image of the joint graph is laid out by dot: above the bound it is summarised on
     # the TCP states, from a search that stops at SUMMARY_MAX_STATES (seconds, not minutes)
-    layout_bound = (max_nodes or MAX_LAYOUT_STATES) if view == "joint" and fmt != "dot" else None
+    # (a .dot file is not laid out, but it too is bounded, higher, so that it comes back in seconds)
+    default_bound = MAX_DOT_STATES if fmt == "dot" else MAX_LAYOUT_STATES
+    layout_bound = (max_nodes or default_bound) if view == "joint" else None
     search_bound = max_states if layout_bound is None else min(
         max_states or MAX_STATE_LIMIT, max(SUMMARY_MAX_STATES, layout_bound + 1))
     if view == "endpoint":   # one parameter combination at a time: the whole model fits
@@ -876,6 +880,21 @@ def _graph_size(ex, max_states: int) -> str:
     return f"{ex.n_states:,} states and {ex.n_edges:,} edges"
 
 
+def _bound_words(output: Path, max_states: int, max_edges: int) -> str:
+    if output.suffix.lower() == ".dot":
+        return f"a .dot file is drawn of at most {max_states:,} states and {max_edges:,} edges"
+    return (f"dot lays out at most {max_states:,} states and {max_edges:,} edges in reasonable "
+            "time")
+
+
+def _smaller_requests(output: Path) -> str:
+    """What to ask for instead of a joint graph too big to draw."""
+    dot_alone = ("" if output.suffix.lower() == ".dot"
+                 else f"write the DOT source alone with -o {output.with_suffix('.dot')}, ")
+    return (f"fix parameters with --param NAME=VALUE, draw one endpoint with --view endpoint, "
+            f"{dot_alone}or raise the bound with --max-nodes N")
+
+
 def _summarise(ts, ex, output: Path, max_states: int, max_edges: int, as_json: bool,
                deadline: Deadline) -> None:
     """The joint graph is too big for dot to lay out in seconds: draw it folded onto the
@@ -891,13 +910,10 @@ def _summarise(ts, ex, output: Path, max_states: int, max_edges: int, as_json: b
     title = (f"{ts.model.name}: {size}, summarised on the TCP states of "
              f"{' and '.join(summary.instances)}{partial}")
     written = save_drawing(summary_dot(summary, title), output, deadline)
-    click.echo(f"tcpcheck: the joint graph has {size}; dot lays out at most {max_states:,} "
-               f"states and {max_edges:,} edges in reasonable time: drew a summary instead, one "
-               f"node per combination of TCP states ({len(summary.states)} nodes), in "
-               f"{written.image_path or written.dot_path}\n"
-               f"tcpcheck: fix parameters with --param NAME=VALUE, draw one endpoint with --view "
-               f"endpoint, write the DOT source alone with -o {output.with_suffix('.dot')}, or "
-               f"raise the bound with --max-nodes N", err=True)
+    click.echo(f"tcpcheck: the joint graph has {size}; {_bound_words(output, max_states, max_edges)}"
+               f": drew a summary instead, one node per combination of TCP states "
+               f"({len(summary.states)} nodes), in {written.image_path or written.dot_path}\n"
+               f"tcpcheck: {_smaller_requests(output)}", err=True)
     if written.message:
         click.echo(f"tcpcheck: {written.message}", err=True)
     if as_json:
@@ -916,11 +932,8 @@ def _refuse_layout(ts, ex, view: str, output: Path, max_states: int, max_edges: 
     bound, and what to do instead; nothing is written; exit 3 (no drawing: a limit)."""
     states = (f"more than {max_states:,} states" if ex.stop_reason is StopReason.MAX_STATES
               and ex.n_states > max_states else f"{ex.n_states:,} states and {ex.n_edges:,} edges")
-    click.echo(f"tcpcheck: the joint graph has {states}; dot lays out at most {max_states:,} "
-               f"states and {max_edges:,} edges in reasonable time: nothing written to {output}\n"
-               f"tcpcheck: fix parameters with --param NAME=VALUE, draw one endpoint with --view "
-               f"endpoint, write the DOT source alone with -o {output.with_suffix('.dot')}, or "
-               f"raise the bound with --max-nodes N", err=True)
+    click.echo(f"tcpcheck: the joint graph has {states}; {_bound_words(output, max_states, max_edges)}"
+               f": nothing written to {output}\ntcpcheck: {_smaller_requests(output)}", err=True)
     if as_json:
         emit_json({"model": ts.model.name, "view": view, "states": ex.n_states,
                    "edges": ex.n_edges, "complete": False, "stop_reason": "too-big-to-lay-out",

@@ -28,6 +28,9 @@ FORMATS = ("dot", "svg", "png", "pdf")
 # 3,336: 31 s; 1,600 and 4,428: 200 s. Time grows with the cube of the size, so past about
 # 500 states (and three edges a state) a drawing takes minutes: `graph` refuses it.
 MAX_LAYOUT_STATES = 500
+# a .dot file is not laid out, but one of millions of states helps no reader and takes minutes
+# to explore and write: above this it is summarised too (--max-nodes raises the bound)
+MAX_DOT_STATES = 200_000
 EDGES_PER_STATE = 3     # the bound on edges is this many times the bound on states
 
 # dot's own memory, measured the same way: about 15 MB plus 150 bytes for every byte of DOT

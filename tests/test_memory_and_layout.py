@@ -172,11 +172,20 @@ def test_the_edges_are_bounded_too(tmp_path, monkeypatch):
     assert '"view": "summary"' in result.output
 
 
-def test_a_graph_at_the_bound_is_drawn_and_a_dot_output_has_no_bound(tmp_path):
-    r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.dot"), "--max-nodes", "10",
-                     "--no-progress")
+def test_a_graph_at_the_bound_is_drawn_and_a_dot_output_has_a_higher_bound(tmp_path):
+    # a .dot file is not laid out: its bound is higher (200,000 states) than an image's, so the
+    # default model's 428 states are written whole
+    r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.dot"), "--no-progress")
     assert r.returncode == ExitStatus.OK, r.stderr
     assert (tmp_path / "joint.dot").read_text(encoding="utf-8").startswith("digraph joint {")
+    # ... but above its own bound it is summarised like an image, and says so
+    r = run_tcpcheck("graph", "-o", str(tmp_path / "small.dot"), "--max-nodes", "50",
+                     "--no-progress")
+    assert r.returncode == ExitStatus.INCONCLUSIVE, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "a .dot file is drawn of at most 50 states and 150 edges" in said
+    assert "write the DOT source alone" not in said
+    assert (tmp_path / "small.dot").read_text(encoding="utf-8").startswith("digraph summary {")
     r = run_tcpcheck("graph", "-o", str(tmp_path / "joint.svg"),
                      "--max-nodes", str(_default_size()[0]),
                      "--no-progress", env={"PATH": _fake_dot(tmp_path, "cat")})
