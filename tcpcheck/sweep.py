@@ -139,7 +139,7 @@ def _result(future: Future, deadline: Deadline) -> Figures | None:
 
 
 def _merge(ts: TransitionSystem, futures: dict[int, Future], max_states: int | None,
-           progress: ProgressFn | None, deadline: Deadline, core: str) -> Summary:
+           progress: ProgressFn | None, deadline: Deadline, core: str = "python") -> Summary:
     """explore_each's loop, taking each searched combination's figures from its worker."""
     out = Summary(ts)
     start = time.perf_counter()
