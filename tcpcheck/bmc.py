@@ -1,7 +1,7 @@
 """Bounded model checking of invariants on the symbolic engine (tcpcheck.symbolic).
 
 The steps are unrolled depth by depth in one incremental z3 solver: states s0, s1, ... sN
-(the packed state as a bit-vector), variants x0, x1, ..., the first state one of the initial
+(each one small bit-vector per slot: tcpcheck.symbolic.SlotState), variants x0, x1, ..., the first state one of the initial
 states and each next one a successor by some path of some step. At every depth each
 invariant's negation is asked under push/pop, so the first violation found is at the least
 depth: a shortest run, as the explorer's. A run found this way is shown only after it
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import z3
 
 from . import spec as S
-from .symbolic import failing, symbolic_steps, width_of
+from .symbolic import SlotState, failing, slot_state, symbolic_steps, width_of
 from .timing import check_run
 from .transitions import ExplorationError, TransitionSystem
 from .verdicts import Verdict
@@ -82,46 +82,57 @@ class Unrolling:
     def __init__(self, ts: TransitionSystem):
         self.ts = ts
         self.width = width_of(ts)
-        s, nxt = z3.BitVec("s", self.width), z3.BitVec("s'", self.width)
+        here, there = slot_state(ts, "s"), slot_state(ts, "s'")
         x = z3.BitVec("x", VARIANT_BITS)
-        steps = symbolic_steps(ts, s)
-        # the relation over (s, s', x) once; each depth substitutes its own variables
-        self._s, self._nxt, self._x = s, nxt, x
-        self._rel = z3.simplify(z3.Or([z3.And(p.condition, nxt == p.successor, x == p.variant)
+        steps = symbolic_steps(ts, here.packed, by_slot=True)
+        # the relation over (here, there, x) once, slot by slot; each depth substitutes its
+        # own variables
+        self._here, self._there, self._x = here, there, x
+        self._rel = z3.simplify(z3.Or([z3.And(p.condition, there.equals(p.successor, ts),
+                                              x == p.variant)
                                        for st in steps for p in st.paths]))
-        self._fails = failing(steps)
-        self.states = [z3.BitVec("s0", self.width)]
+        self._fails = z3.simplify(failing(steps))
+        self.states: list[SlotState] = [slot_state(ts, "s0")]
         self.variants: list[z3.BitVecRef] = []
         self.solver = z3.Solver()
-        self.solver.add(z3.Or([self.states[0] == i for i in ts.initial]))
+        self.solver.add(z3.Or([self.states[0].is_value(i, ts) for i in ts.initial]))
 
     @property
     def depth(self) -> int:
         return len(self.variants)
 
+    def _at(self, k: int, nxt: SlotState | None = None):
+        pairs = list(zip(self._here.variables, self.states[k].variables))
+        if nxt is not None:
+            pairs += list(zip(self._there.variables, nxt.variables))
+        return pairs
+
     def deepen(self) -> None:
         k = self.depth
-        nxt, x = z3.BitVec(f"s{k + 1}", self.width), z3.BitVec(f"x{k}", VARIANT_BITS)
-        self.solver.add(z3.substitute(self._rel, (self._s, self.states[k]),
-                                      (self._nxt, nxt), (self._x, x)))
+        nxt, x = slot_state(self.ts, f"s{k + 1}"), z3.BitVec(f"x{k}", VARIANT_BITS)
+        self.solver.add(z3.substitute(self._rel, *self._at(k, nxt), (self._x, x)))
         self.states.append(nxt)
         self.variants.append(x)
 
     def fails_at(self, k: int) -> z3.BoolRef:
-        return z3.substitute(self._fails, (self._s, self.states[k]))
+        return z3.substitute(self._fails, *self._at(k))
+
+    def packed(self, k: int) -> z3.BitVecRef:
+        """The state at depth k as the packed bit-vector the properties read."""
+        return self.states[k].packed
 
     def run_of(self, m: z3.ModelRef, k: int) -> list[tuple[int, int]]:
-        def value(e):
-            return m.eval(e, model_completion=True)
-        run = [(-1, value(self.states[0]).as_long())]
+        """The run of k steps in the model, re-packed to the successor function's ints."""
+        run = [(-1, self.states[0].pack(m, self.ts))]
         for i in range(k):
-            run.append((value(self.variants[i]).as_long(), value(self.states[i + 1]).as_long()))
+            vid = m.eval(self.variants[i], model_completion=True).as_long()
+            run.append((vid, self.states[i + 1].pack(m, self.ts)))
         return run
 
     def excluding(self, run: list[tuple[int, int]]) -> z3.BoolRef:
         """Not this run (its states and variants)."""
         k = len(run) - 1
-        same = [self.states[i] == run[i][1] for i in range(k + 1)]
+        same = [self.states[i].is_value(run[i][1], self.ts) for i in range(k + 1)]
         same += [self.variants[i] == run[i + 1][0] for i in range(k)]
         return z3.Not(z3.And(same))
 
@@ -209,7 +220,8 @@ def check_bounded(ts: TransitionSystem, props: list[S.Property], depth: int,
                 open_ = []
         still = []
         for p, (s, pred) in open_:
-            found = _violation(un, k, z3.substitute(z3.Not(pred), (s, un.states[k])))
+            found = _violation(un, k, z3.simplify(
+                z3.substitute(z3.Not(pred), (s, un.packed(k)))))
             if found is None:
                 still.append((p, (s, pred)))
                 continue

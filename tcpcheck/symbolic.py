@@ -5,8 +5,11 @@ module reads that text (Python's own `ast`) and executes it with z3 bit-vectors 
 ints, forking at every `if`. Nothing here restates a rule of the language: a step is
 enabled, waits, fails or makes its successor exactly where the generated code says so.
 The slots are decoded with the successor function's own decoding lines
-(successors.decode_line, head_line), so the packed state is one bit-vector `s` and a
-successor is the bit-vector `t` the body computes.
+(successors.decode_line, head_line) from the bit-vector `s`, and a successor is the
+bit-vector `t` the body computes. For bounded model checking `s` is a SlotState's packed
+vector: one small variable per slot concatenated at the slots' offsets (the layout of the
+transition system), and the body's `t = s + ((w - v) << offset) + ...` is built slot by
+slot, so a decoded slot simplifies to its variable and no wide adder reaches the solver.
 
 What comes out is, per step, when it is enabled, its successors (one per path through the
 body's branches, with the path's variant) and when it fails (a range error or a division by
@@ -63,11 +66,78 @@ def width_of(ts: TransitionSystem) -> int:
     return max(ts.state_bits, 1) + MARGIN_BITS
 
 
-def symbolic_steps(ts: TransitionSystem, s: z3.BitVecRef) -> tuple[SymbolicStep, ...]:
-    """Every step of `ts`, in step order, as z3 terms over the packed state `s`."""
+@dataclass(frozen=True)
+class SlotState:
+    """One state as one small z3 bit-vector per slot (as wide as the slot), in the slots'
+    order; slots of width 0 (constants) have none. `packed` is the same state as the
+    bit-vector the generated code reads (`s`): the slots concatenated at their offsets,
+    zero above, so decoding a slot from it simplifies back to the slot's variable and the
+    solver never sees the wide state as an unknown."""
+
+    slots: tuple[z3.BitVecRef | None, ...]
+    width: int
+
+    @property
+    def variables(self) -> tuple[z3.BitVecRef, ...]:
+        return tuple(v for v in self.slots if v is not None)
+
+    @property
+    def packed(self) -> z3.BitVecRef:
+        parts = [v for v in reversed(self.slots) if v is not None]   # high slots first
+        used = sum(v.size() for v in parts)
+        if self.width > used:
+            parts.insert(0, z3.BitVecVal(0, self.width - used))
+        return z3.Concat(parts) if len(parts) > 1 else parts[0]
+
+    def equals(self, t: z3.BitVecRef, ts: TransitionSystem) -> z3.BoolRef:
+        """This state is the packed value `t` (a successor the generated code computes):
+        slot by slot, and nothing set above the packed state (an int the explicit engine
+        would hold there is no state of ours)."""
+        eqs = [v == z3.Extract(slot.offset + slot.width - 1, slot.offset, t)
+               for v, slot in zip(self.slots, ts.slots) if v is not None]
+        top = max(ts.state_bits, 0)
+        eqs.append(z3.Extract(self.width - 1, top, t) == 0)
+        return z3.And(eqs)
+
+    def pack(self, m: z3.ModelRef, ts: TransitionSystem) -> int:
+        """The packed int of this state in the model `m`."""
+        out = 0
+        for v, slot in zip(self.slots, ts.slots):
+            if v is not None:
+                out |= m.eval(v, model_completion=True).as_long() << slot.offset
+        return out
+
+    def is_value(self, packed: int, ts: TransitionSystem) -> z3.BoolRef:
+        return z3.And([v == (packed >> slot.offset) & slot.mask
+                       for v, slot in zip(self.slots, ts.slots) if v is not None])
+
+
+def slot_state(ts: TransitionSystem, name: str) -> SlotState:
+    """Fresh per-slot variables named `name.<slot>`, laid out as the successor function's
+    own decoding reads them (each slot's offset and width from the transition system);
+    falls back to no per-slot split only if the slots do not tile the packed state."""
+    slots = tuple(z3.BitVec(f"{name}.{slot.name}", slot.width) if slot.width else None
+                  for slot in ts.slots)
+    covered = sorted((slot.offset, slot.width) for slot in ts.slots if slot.width)
+    at = 0
+    for offset, width in covered:
+        if offset != at:
+            raise UnsupportedCode(f"the slots do not tile the packed state at bit {at}")
+        at += width
+    if at != ts.state_bits:
+        raise UnsupportedCode("the slots do not cover the packed state")
+    return SlotState(slots, width_of(ts))
+
+
+def symbolic_steps(ts: TransitionSystem, s: z3.BitVecRef,
+                   by_slot: bool = False) -> tuple[SymbolicStep, ...]:
+    """Every step of `ts`, in step order, as z3 terms over the packed state `s`; `by_slot`
+    (when `s` is a SlotState's packed vector) builds each successor slot by slot, so no
+    wide adder reaches the solver."""
     w = s.size()
     env: dict = {"s": s}
-    run = _Run(ts.consts, w, max(slot.width for slot in ts.slots))
+    layout = [(slot.offset, slot.width, slot.base) for slot in ts.slots] if by_slot else None
+    run = _Run(ts.consts, w, max(slot.width for slot in ts.slots), layout)
     decoding = [decode_line(ts, i) for i in range(len(ts.slots))]
     decoding += [head_line(ts, ch.slot) for ch in ts.channels]
     for line in decoding:
@@ -100,7 +170,8 @@ class _Path:
 
 
 class _Run:
-    def __init__(self, consts: dict, width: int, slot_bits: int):
+    def __init__(self, consts: dict, width: int, slot_bits: int, layout=None):
+        self.layout = layout      # the slots (offset, width, base) when `s` is per-slot
         self.consts = consts
         self.width = width
         self.slot_bits = slot_bits   # no slot is wider: what bit_length is asked of fits
@@ -154,6 +225,10 @@ class _Run:
         env = p.env
         if isinstance(st, ast.Assign) and len(st.targets) == 1 \
                 and isinstance(st.targets[0], ast.Name):
+            changed = _slot_updates(st.value) if self.layout is not None else None
+            if changed is not None and st.targets[0].id == "t":
+                env["t"] = self.successor_by_slot(changed, p, env)
+                return [p]
             env[st.targets[0].id] = self.expr(st.value, p.pc, env)
             return [p]
         if isinstance(st, ast.AugAssign) and isinstance(st.target, ast.Name):
@@ -176,6 +251,31 @@ class _Run:
             # waits (the `break` path ends as "wait"; the successor is recorded inside)
             return self.block(st.body, [p])
         raise UnsupportedCode(f"statement {ast.dump(st)[:80]}")
+
+    def successor_by_slot(self, changed: dict[int, tuple[str, str]], p: _Path, env: dict):
+        """`t = s + ((w - v) << offset) + ...`, the generated code's successor, built slot by
+        slot: a changed slot holds its new value, the others are read from `s`. Equal to the
+        generated sum wherever each new value fits its slot; where one does not (the sum
+        would carry into the next slot) the step is marked failing, which the successor
+        function must confirm (bmc: a loud RunDoesNotReplay otherwise), never a silent
+        difference."""
+        by_offset = {off: (i, w, base) for i, (off, w, base) in enumerate(self.layout) if w}
+        parts, fits = [], []
+        for off in sorted(by_offset, reverse=True):
+            i, w, base = by_offset[off]
+            if off in changed:
+                new_name, old_name = changed[off]
+                raw = self.int_(env[new_name]) - base
+                fits.append(z3.And(raw >= 0, raw <= (1 << w) - 1))
+                parts.append(z3.Extract(w - 1, 0, raw))
+            else:
+                parts.append(z3.Extract(off + w - 1, off, env["s"]))
+        used = sum(x.size() for x in parts)
+        if self.width > used:
+            parts.insert(0, z3.BitVecVal(0, self.width - used))
+        if fits:
+            self.errors.append(z3.And(p.pc, z3.Not(z3.And(fits))))
+        return z3.Concat(parts) if len(parts) > 1 else parts[0]
 
     # ---------------------------------------------------- expressions
 
@@ -288,6 +388,29 @@ class _Run:
         for k in range(self.slot_bits):
             out = z3.If(z3.UGE(low, z3.BitVecVal(1 << k, self.slot_bits)), self.int_(k + 1), out)
         return out
+
+
+def _slot_updates(e) -> dict[int, tuple[str, str]] | None:
+    """{offset: (new, old)} when `e` is `s + ((new - old) << offset) + ...` (how emit.py
+    writes a successor), else None."""
+    terms = []
+    while isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add):
+        terms.append(e.right)
+        e = e.left
+    if not (isinstance(e, ast.Name) and e.id == "s") or not terms:
+        return None
+    out = {}
+    for t in terms:
+        off = 0
+        if isinstance(t, ast.BinOp) and isinstance(t.op, ast.LShift):
+            if not isinstance(t.right, ast.Constant):
+                return None
+            off, t = t.right.value, t.left
+        if not (isinstance(t, ast.BinOp) and isinstance(t.op, ast.Sub)
+                and isinstance(t.left, ast.Name) and isinstance(t.right, ast.Name)):
+            return None
+        out[off] = (t.left.id, t.right.id)
+    return out
 
 
 def _floordiv(a, b):
