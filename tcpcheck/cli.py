@@ -122,7 +122,7 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
             return path, ts, run(report)
     except CoreUnavailable as err:  # --core c asked for what cannot be built here
         click.echo(f"error: --core c: {err}", err=True)
-        sys.exit(2)
+        sys.exit(ExitStatus.BAD_INPUT)
 
 
 def _cluster(address: str, workers: int):
