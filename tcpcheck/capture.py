@@ -33,13 +33,15 @@ import io
 import json
 import stat
 import struct
-from collections.abc import Iterator
-from typing import BinaryIO
+from array import array
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, NamedTuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, TcpcheckError
-from .frames import MALFORMED_OPTIONS, NotTcp, TcpFrame, decode
+from .frames import MALFORMED_OPTIONS, NotTcp, decode_fields
 from .kinds import CloseKind, CloseRecord
 from .segment import Segment
 from .tcp import Flags
@@ -59,9 +61,10 @@ def _bad(code: str, message: str, *notes: str) -> TcpcheckError:
 
 # ------------------------------------------------------------------ data
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """One TCP segment as it appears in the file (absolute numbers)."""
+class Packet(NamedTuple):
+    """One TCP segment as it appears in the file (absolute numbers). A named tuple, not a
+    frozen dataclass: a capture holds one per packet, and a tuple is built in a fifth of the
+    time (a dataclass's frozen __init__ sets each field through object.__setattr__)."""
     frame: int                   # 1-based position in the file (or step in a JSON trace)
     time: float                  # seconds
     src: tuple[str, int]
@@ -203,15 +206,17 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
     path = Path(path)
     with _opened(path) as stream:
         try:
-            data = stream.read()
+            # a pcap or pcapng file is read a record at a time (a million-packet file is
+            # not held in memory beside its packets); a JSON trace is read whole
+            magic = stream.read(4)
+            found = _records(path, magic, stream)
+            if found is not None:
+                fmt, records = found
+                conns, skipped = _split_frames(decoded(records))
+                return _connection(conns, skipped, str(path), fmt, conn, from_close)
+            data = magic + stream.read()
         except OSError as err:
             raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
-    if data[:4] in PCAP_MAGICS:
-        packets, skipped = _decode_frames(_read_pcap(data, path))
-        return _connection(packets, skipped, str(path), "pcap", conn, from_close)
-    if data[:4] == PCAPNG_MAGIC:
-        packets, skipped = _decode_frames(_read_pcapng(data, path))
-        return _connection(packets, skipped, str(path), "pcapng", conn, from_close)
     stripped = data.lstrip()
     if stripped[:1] in (b"{", b"["):
         return _read_json(data, path)
@@ -253,11 +258,9 @@ def stream_packets(path: str | Path, stream: BinaryIO) -> PacketStream | None:
     truncated one (after the frames before the damage)."""
     path = Path(path)
     magic = stream.read(4)
-    rewound = io.BufferedReader(_Prefixed(magic, stream)) if magic else stream
-    if magic in PCAP_MAGICS:
-        return PacketStream(str(path), "pcap", decoded(_pcap_records(rewound, path)))
-    if magic == PCAPNG_MAGIC:
-        return PacketStream(str(path), "pcapng", decoded(_pcapng_records(rewound, path)))
+    found = _records(path, magic, stream)
+    if found is not None:
+        return PacketStream(str(path), found[0], decoded(found[1]))
     if magic.lstrip()[:1] in (b"{", b"[") or (magic and not magic.strip()):
         return None
     if not magic:
@@ -265,6 +268,16 @@ def stream_packets(path: str | Path, stream: BinaryIO) -> PacketStream | None:
     raise _bad("TCP601", f"{path} is not a pcap, pcapng or JSON trace (it starts with bytes "
                f"{magic.hex(' ')})", "write captures with tcpdump -w FILE, or give a JSON "
                "trace as `tcpcheck trace --json` prints it")
+
+
+def _records(path: Path, magic: bytes, stream: BinaryIO) -> tuple[str, Iterator[Record]] | None:
+    """("pcap" or "pcapng", its records read from `stream`) for a file that starts with
+    `magic` (its first 4 bytes, already read), None for any other file."""
+    if magic in PCAP_MAGICS:
+        return "pcap", _pcap_records(io.BufferedReader(_Prefixed(magic, stream)), path)
+    if magic == PCAPNG_MAGIC:
+        return "pcapng", _pcapng_records(io.BufferedReader(_Prefixed(magic, stream)), path)
+    return None
 
 
 class _Prefixed(io.RawIOBase):
@@ -466,21 +479,28 @@ def decoded(records: Iterator[Record]) -> Iterator[Packet | Skipped]:
     """Each frame decoded (tcpcheck.frames), in file order: a TCP segment as a `Packet`, any
     other frame as `Skipped` (one pass: a generator)."""
     for frame, t, linktype, raw in records:
-        seg = decode(linktype, raw)
-        if isinstance(seg, TcpFrame):
-            yield Packet(frame, t, seg.src, seg.dst, seg.seq, seg.ack, seg.flags, seg.length,
-                         seg.window, seg.options)
+        seg = decode_fields(linktype, raw)
+        if type(seg) is tuple:
+            src, dst, seq, ack, flags, window, length, options = seg
+            yield Packet(frame, t, src, dst, seq, ack, flags, length, window, options)
         else:
             yield Skipped(frame, seg)
 
 
-def _decode_frames(records: Iterator[Record]) -> tuple[list[Packet], list[Skipped]]:
-    """Every frame decoded (tcpcheck.frames): the TCP segments, and the frames set aside."""
-    packets: list[Packet] = []
+def _split_frames(frames: Iterator[Packet | Skipped]) -> tuple[list[list[Packet]],
+                                                                list[Skipped]]:
+    """The TCP segments per connection (see `_split_connections`), and the frames set
+    aside, from one pass over the decoded frames (no list of every packet is made)."""
     skipped: list[Skipped] = []
-    for item in decoded(records):
-        (packets if isinstance(item, Packet) else skipped).append(item)
-    return packets, skipped
+
+    def segments() -> Iterator[Packet]:
+        for item in frames:
+            if type(item) is Packet:
+                yield item
+            else:
+                skipped.append(item)
+
+    return _split_connections(segments()), skipped
 
 # ------------------------------------------------------------------ connection
 
@@ -488,7 +508,7 @@ def _ep(a: tuple[str, int]) -> str:
     return f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"
 
 
-def _split_connections(packets: list[Packet]) -> list[list[Packet]]:
+def _split_connections(packets: Iterable[Packet]) -> list[list[Packet]]:
     """Packets per connection: same 4-tuple, and a new SYN after a FIN or RST starts anew."""
     conns: list[list[Packet]] = []
     current: dict[frozenset, int] = {}
@@ -587,33 +607,53 @@ def _conn_text(c: list[Packet]) -> str:
     return f"client {_ep(cl)} <-> server {_ep(sv)} ({len(c)} packets)"
 
 
-def _connection(packets: list[Packet], skipped: list[Skipped], source: str, fmt: str,
+def _connection(conns: list[list[Packet]], skipped: list[Skipped], source: str, fmt: str,
                 conn: str | None, from_close: bool = False) -> Capture:
-    if not packets:
+    """The chosen connection of `conns` as a Capture. Its packets are translated as they are
+    let go (`_drained`): `conns` is this reader's own, and a long connection's packets and
+    segments are not both held whole."""
+    if not conns:
         raise _bad("TCP602", f"{source}: the capture holds no TCP segment",
                    *_skipped_summary(skipped),
                    "capture with a filter such as: tcpdump -i lo -w FILE 'tcp port PORT'")
-    conns = _split_connections(packets)
     k = _choose(conns, conn, source)
+    listing = [_conn_text(c) for c in conns]
     chosen = conns[k]
-    cap = connection_capture(chosen, source, fmt, from_close)
+    conns.clear()
     client, server, _ = _describe(chosen)
+    cap = _capture_of(chosen, source, fmt, from_close, _drained(chosen))
     cap.ignored = _with_skipped(cap.ignored, skipped, client, server)
-    cap.connections = [_conn_text(c) for c in conns]
-    if len(conns) > 1:
-        cap.notes.append(f"the capture has {len(conns)} TCP connections; replaying number "
+    cap.connections = listing
+    if len(listing) > 1:
+        cap.notes.append(f"the capture has {len(listing)} TCP connections; replaying number "
                          f"{k + 1} (choose with --conn)")
     return cap
+
+
+def _drained(packets: list[Packet]) -> Iterator[Packet]:
+    """Each packet of the list in order, let go of as it is read (the list ends empty)."""
+    packets.reverse()
+    while packets:
+        yield packets.pop()
 
 
 def connection_capture(packets: list[Packet], source: str, fmt: str,
                        from_close: bool = False) -> Capture:
     """One connection's packets (as `_split_connections` and `starts_anew` split them) in the
     model's words: the client is the side that sent the SYN."""
+    return _capture_of(packets, source, fmt, from_close, packets)
+
+
+def _capture_of(packets: list[Packet], source: str, fmt: str, from_close: bool,
+                translated: Iterable[Packet]) -> Capture:
+    """connection_capture, reading the packets for the translation from `translated` (the
+    same packets, in order; it may let go of `packets` as it goes)."""
     client, server, handshake = _describe(packets)
-    cap = segments_from_packets(packets, client, server, handshake, from_close)
+    round_trip = _handshake_round_trip(packets, client) if handshake else None
+    fold = _first_close(packets) if from_close else None
+    cap = _translate(translated, client, server, handshake, fold)
     cap.source, cap.format = source, fmt
-    cap.round_trip_ms = _handshake_round_trip(packets, client) if handshake else None
+    cap.round_trip_ms = round_trip
     return cap
 
 
@@ -639,7 +679,8 @@ class _Side:
 
     def __init__(self):
         self.isn: int | None = None
-        self.units: list[int] = []     # relative end sequence number of each unit sent
+        # relative end sequence number of each unit sent (8 bytes each, not an int object)
+        self.units = array("q")
         self.high = 1                  # next relative sequence number (the SYN took 0)
         self.fin_end: int | None = None
         self.last_ack_units = 0
@@ -654,11 +695,45 @@ class _Side:
 # flag sets of the model's segments, made once (an IntFlag's `|` costs a microsecond a packet)
 _DATA_FIN, _FIN_ACK = Flags.DATA | Flags.FIN, Flags.FIN | Flags.ACK
 
+# the flags noted once and otherwise ignored, and the names each combination of them adds
+_NOTED_FLAGS = PSH | URG | ECE | CWR
+_NOTED_FLAG_NAMES = {bits: tuple(name for bit, name in ((PSH, "PSH"), (URG, "URG"), (ECE, "ECE"),
+                                                         (CWR, "CWR")) if bits & bit)
+                     for bits in range(_NOTED_FLAGS + 1) if not bits & ~_NOTED_FLAGS}
+
+# the model's segments a capture's are translated into: a few dozen distinct ones (flags,
+# an ack counted up to DATA_COUNTED, stale), each made once and shared by every captured
+# segment that is it (a million-packet connection repeats the same two)
+_MODEL_SEGMENTS: dict[tuple[Flags, int | None, bool], Segment] = {}
+
+
+def _model_segment(flags: Flags, ack: int | None, stale: bool) -> Segment:
+    key = (flags, ack, stale)
+    found = _MODEL_SEGMENTS.get(key)
+    if found is None:
+        found = CapturedSegment.of(0, 0, "", flags, ack, "", stale=stale).segment
+        _MODEL_SEGMENTS[key] = found
+    return found
+
 
 def segments_from_packets(packets: list[Packet], client: tuple[str, int],
                           server: tuple[str, int], handshake: bool = True,
                           from_close: bool = False) -> Capture:
     """Translate one connection's packets into model segments (see the module docstring)."""
+    return _translate(packets, client, server, handshake,
+                      _first_close(packets) if from_close else None)
+
+
+def _first_close(packets: list[Packet]) -> int | None:
+    """Where --from-close starts the close: the index of the first FIN or RST."""
+    return next((k for k, p in enumerate(packets)
+                 if p.flags & (FIN | RST) and not p.flags & SYN), None)
+
+
+def _translate(packets: Iterable[Packet], client: tuple[str, int], server: tuple[str, int],
+               handshake: bool, fold: int | None) -> Capture:
+    """segments_from_packets, with the packets read once, in order, and with --from-close's
+    start (`fold`, None without it) already found."""
     sides = {"client": _Side(), "server": _Side()}
     name_of = {client: "client", server: "server"}
     segments: list[CapturedSegment] = []
@@ -667,16 +742,13 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     seen_opts: set[str] = set()
     seen_flags: set[str] = set()
     t0: float | None = None
-    sent_units: list[tuple[str, int, int | None]] = []   # per kept segment: side, its units
-                                                         # so far, the peer's units it acks
+    depth = _Depth()
+    options_seen: set[tuple[str, ...]] = set()   # each set of options is looked at once
     if not handshake:
         notes.append("the capture does not show the handshake: sequence numbers are counted "
                      "from each side's first segment")
     established = {"client": False, "server": False}
-    # with from_close: where the close starts (the first FIN or RST), and how much went before
-    fold = next((k for k, p in enumerate(packets)
-                 if p.flags & (FIN | RST) and not p.flags & SYN), None) if from_close else None
-    before_close = 0
+    before_close = 0     # with from_close: how much went before the close
 
     def keep(p: Packet, who: str, tcp: str, flags: Flags, ack, stale: bool = False) -> None:
         # `me` and `peer` are the sides of the packet being read (the loop below)
@@ -684,9 +756,10 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if t0 is None:
             t0 = p.time
         shown = None if ack is None else _counted(peer, ack)
-        sent_units.append((who, len(me.units), ack))
-        segments.append(CapturedSegment.of(len(segments) + 1, p.frame, who, flags, shown, tcp,
-                                           round((p.time - t0) * 1000, 3), stale))
+        depth.sent(who, len(me.units), ack)
+        segments.append(CapturedSegment(len(segments) + 1, p.frame, who,
+                                        _model_segment(flags, shown, stale), tcp,
+                                        round((p.time - t0) * 1000, 3)))
 
     for k, p in enumerate(packets):
         who = name_of.get(p.src)
@@ -698,7 +771,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
             for side in sides.values():
                 if side.isn is not None:
                     side.isn = (side.isn + side.high - 1) % _MOD
-                side.units, side.high, side.last_ack_units = [], 1, 0
+                side.units, side.high, side.last_ack_units = array("q"), 1, 0
             notes.append(f"{before_close} segments before the first FIN or RST set aside "
                          "(--from-close); sequence numbers count from there")
         if fold is not None and k < fold and not p.flags & SYN:
@@ -727,16 +800,16 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if peer.isn is None and p.flags & ACK:
             peer.isn = (p.ack - 1) % _MOD
         tcp = _tcp_text(p, me, peer)
-        for o in p.options:
-            if o not in ("NOP", "end"):
-                seen_opts.add(o)
-            if o == MALFORMED_OPTIONS:
+        if p.options:
+            if p.options not in options_seen:
+                options_seen.add(p.options)
+                seen_opts.update(o for o in p.options if o not in ("NOP", "end"))
+            if MALFORMED_OPTIONS in p.options:
                 notes.append(f"frame {p.frame}: malformed TCP options, read as a segment "
                              "without them (as Linux does)")
-        for bit, name in ((PSH, "PSH"), (URG, "URG"), (ECE, "ECE"), (CWR, "CWR")):
-            if p.flags & bit:
-                seen_flags.add(name)
-        start = me.rel(p.seq)
+        if p.flags & _NOTED_FLAGS:
+            seen_flags.update(_NOTED_FLAG_NAMES[p.flags & _NOTED_FLAGS])
+        start = (p.seq - me.isn) % _MOD
         end = start + p.length + (1 if p.flags & FIN else 0)
         ack_units = _units_acked(peer, p) if p.flags & ACK else None
 
@@ -769,7 +842,7 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
         if p.length and p.flags & FIN:
             # the FIN on the last data segment (`[FP.]`): one segment of the model, DATA+FIN,
             # two units (the data, then the FIN)
-            me.units += [start + p.length, end]
+            me.units.extend((start + p.length, end))
             me.fin_end = end
             me.high = max(me.high, end)
             keep(p, who, tcp, _DATA_FIN, ack_units)
@@ -817,32 +890,45 @@ def segments_from_packets(packets: list[Packet], client: tuple[str, int],
     if seen_flags:
         notes.append("flags ignored: " + ", ".join(sorted(seen_flags)))
     conn = f"client {_ep(client)} <-> server {_ep(server)}"
-    return Capture("", "", conn, segments, ignored, notes, in_flight=_in_flight(sent_units))
+    return Capture("", "", conn, segments, ignored, notes, in_flight=depth.deepest)
 
 
-def _in_flight(sent_units: list[tuple[str, int, int | None]]) -> int:
-    """The deepest queue the capture shows: after each segment, for each side, how many of
-    its segments come after its first unit the peer has not acknowledged yet (a bare ACK
-    sent behind such a unit waits behind it too). On loopback a receiver that holds its
-    socket (in recv()) lets segments wait in the backlog and acknowledges them all later
-    (tcp_v4_rcv -> sk_add_backlog): a bulk transfer shows four or five in a row.
+class _Depth:
+    """The deepest queue the capture shows (`Capture.in_flight`): after each kept segment,
+    for each side, how many of its segments come after its first unit the peer has not
+    acknowledged yet (a bare ACK sent behind such a unit waits behind it too). On loopback a
+    receiver that holds its socket (in recv()) lets segments wait in the backlog and
+    acknowledges them all later (tcp_v4_rcv -> sk_add_backlog): a bulk transfer shows four
+    or five in a row.
 
-    A side's units so far only grow and what the peer acknowledged only grows, so each list
-    is sorted and a binary search counts the waiting segments: linear in the capture (the
-    count by a scan of every earlier segment made a million-packet connection quadratic)."""
-    deepest = 0
-    acked = {"client": 0, "server": 0}         # each side's units the peer has acknowledged
-    mine: dict[str, list[int]] = {"client": [], "server": []}   # units so far, per segment
-    for who, units, ack in sent_units:
-        peer = "server" if who == "client" else "client"
-        mine[who].append(units)
+    A side's units so far only grow and what the peer acknowledged only grows, so the
+    segments still waiting are a queue: a segment joins at the back and leaves from the front
+    once the peer acknowledges its units. Each segment joins and leaves once (linear in the
+    capture), and memory is the deepest queue, not the connection."""
+
+    def __init__(self):
+        self.deepest = 0
+        self.acked = {"client": 0, "server": 0}    # each side's units the peer acknowledged
+        # per side, the units it had sent at each of its segments still waiting
+        self.waiting: dict[str, deque[int]] = {"client": deque(), "server": deque()}
+
+    def sent(self, who: str, units: int, ack: int | None) -> None:
+        """`who` sent a segment after `units` of its units, acknowledging `ack` of the peer's.
+        Its own queue grows by it (unless the peer acknowledged all of that already); the
+        peer's only shrinks, by what `ack` acknowledges that is new."""
+        mine, acked = self.waiting[who], self.acked[who]
+        mine.append(units)
+        while mine and mine[0] <= acked:
+            mine.popleft()
+        if len(mine) > self.deepest:
+            self.deepest = len(mine)
         if ack is not None:
-            acked[peer] = max(acked[peer], ack)
-        for side in ("client", "server"):
-            units_so_far = mine[side]
-            waiting = len(units_so_far) - bisect.bisect_right(units_so_far, acked[side])
-            deepest = max(deepest, waiting)
-    return deepest
+            peer = "server" if who == "client" else "client"
+            if ack > self.acked[peer]:
+                self.acked[peer] = ack
+                theirs = self.waiting[peer]
+                while theirs and theirs[0] <= ack:
+                    theirs.popleft()
 
 
 def _units_acked(peer: _Side, p: Packet) -> int:
@@ -853,7 +939,10 @@ def _units_acked(peer: _Side, p: Packet) -> int:
     connection is read in linear time, not in time quadratic in its length."""
     if peer.isn is None:
         return 0
-    return bisect.bisect_right(peer.units, peer.rel(p.ack))
+    units, acked = peer.units, (p.ack - peer.isn) % _MOD
+    if not units or acked >= units[-1]:
+        return len(units)            # all of them, as most acks are: no search
+    return bisect.bisect_right(units, acked)
 
 
 def _counted(peer: _Side, acked: int) -> int:
