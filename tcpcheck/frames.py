@@ -117,8 +117,9 @@ def decode_fields(linktype: int, frame: bytes) -> TcpFields | NotTcp:
                     options = _NOP_AND_TIMESTAMPS
                 else:
                     options = _options(frame[off + 40:off + 20 + header])
-                return (_endpoint(src, sport), _endpoint(dst, dport), seq, ack, flags, window,
-                        total - 20 - header, options)
+                return (_ENDPOINTS.get((src, sport)) or _endpoint(src, sport),
+                        _ENDPOINTS.get((dst, dport)) or _endpoint(dst, dport), seq, ack, flags,
+                        window, total - 20 - header, options)
     found = decode(linktype, frame)
     if isinstance(found, NotTcp):
         return found
