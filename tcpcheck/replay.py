@@ -33,7 +33,8 @@ from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
 from .params import parse_param_overrides
-from .parse import parse_file
+from .modelcache import cached_system
+from .parse import parse_file, parse_text
 from .run import Run
 from .segment import Segment
 from .tcp import Flags
@@ -626,11 +627,17 @@ def load_open(model_path, fixed: list[str] | None = None,
     """The model compiled with every parameter open, save those in `fixed`, and channels deep
     enough for every segment the `captures` had in flight at once (Capture.in_flight: a
     bulk transfer queues more than the model's capacity of 3; the capacity bounds the model's
-    exploration, not TCP, so a capture may widen it). The file is read once."""
-    model = check(parse_file(model_path))
-    params = open_params(model_path, list(fixed or []), model)
-    return compile_model(model, parse_param_overrides(model, params),
-                         min_capacity=channel_depth(captures))
+    exploration, not TCP, so a capture may widen it). The file is read once; the compiled
+    system is kept in the user's cache (tcpcheck.modelcache) for the next replay."""
+    fixed = list(fixed or [])
+    depth = channel_depth(captures)
+
+    def build(text: str) -> TransitionSystem:
+        model = check(parse_text(text, str(model_path)))
+        params = open_params(model_path, fixed, model)
+        return compile_model(model, parse_param_overrides(model, params), min_capacity=depth)
+
+    return cached_system(model_path, {"open_all_but": fixed, "min_capacity": depth}, build)
 
 
 def channel_depth(captures) -> int:

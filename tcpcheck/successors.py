@@ -72,6 +72,17 @@ def _function(ts: TransitionSystem, signature: str, rewrite, decoded):
         lines.append("        " + "    " * step.record_depth + f"out.append(({step.variant}, t))")
     lines.append("    return out")
     source = "\n".join(lines) + "\n"
+    return function_of(ts, compiled_source(ts, source)), source
+
+
+def compiled_source(ts: TransitionSystem, source: str):
+    """The code object of a generated function's source (what tcpcheck.modelcache keeps, so
+    that a model read from the cache is not compiled again)."""
+    return compile(source, f"<tcpcheck successors for {ts.model.path}>", "exec")
+
+
+def function_of(ts: TransitionSystem, code):
+    """The function a generated source's code object defines, with the names it may use."""
     scope = namespace(ts)
-    exec(compile(source, f"<tcpcheck successors for {ts.model.path}>", "exec"), scope)
-    return scope["successors"], source
+    exec(code, scope)
+    return scope["successors"]
