@@ -5,8 +5,9 @@ than the replay of a small capture that follows it, and gives the same transitio
 every time. So `replay` keeps that system, pickled, under a name that hashes everything it
 depends on: the model's text and path, the caller's settings (the parameters it compiles
 with, the channels' depth), tcpcheck's own source (every module and grammar of the package:
-a changed emitter makes new entries) and the Python version (the successor function is kept
-as a code object, whose format is Python's). An entry that cannot be read, or does not carry
+a changed emitter makes new entries) and the Python version (the successor functions, the
+plain one and replay's with the parameters deferred, are kept as code objects, whose format
+is Python's). An entry that cannot be read, or does not carry
 its own key, is ignored and made again; a new entry is written under a temporary name and
 renamed into place, so another process reads it whole or not at all. With TCPCHECK_NO_CACHE
 (`--no-cache`) nothing is read or written.
@@ -27,7 +28,7 @@ from typing import Callable
 
 from .csink import cache_dir
 from .parse import read_source
-from .successors import compiled_source, function_of
+from .successors import KEPT_DEFERRED, compiled_source, deferred_param_source, function_of
 from .transitions import TransitionSystem
 
 FORMAT = 1              # an entry's layout: bumped when it changes
@@ -82,11 +83,12 @@ def cached_system(path: str | Path, settings: dict,
 def _read(entry: Path, key: str) -> TransitionSystem | None:
     try:
         with open(entry, "rb") as f:
-            stored, state, code = pickle.load(f)
+            stored, state, code, deferred_source, deferred_code = pickle.load(f)
         if stored != key:
             return None
         ts = TransitionSystem(**state)
         ts.successors = function_of(ts, marshal.loads(code))
+        ts.__dict__[KEPT_DEFERRED] = (deferred_source, marshal.loads(deferred_code))
         return ts
     except Exception:   # noqa: BLE001 -- missing, truncated, corrupt or foreign: made again
         return None
@@ -96,8 +98,9 @@ def _write(entry: Path, key: str, ts: TransitionSystem) -> None:
     state = {f.name: getattr(ts, f.name) for f in fields(ts) if f.name != "successors"}
     tmp = None
     try:
-        payload = pickle.dumps((key, state, marshal.dumps(compiled_source(ts, ts.successor_source))),
-                               protocol=pickle.HIGHEST_PROTOCOL)
+        deferred = deferred_param_source(ts)     # replay's successors (tcpcheck.combos)
+        payload = pickle.dumps((key, state, _code(ts, ts.successor_source), deferred,
+                                _code(ts, deferred)), protocol=pickle.HIGHEST_PROTOCOL)
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".entry-", dir=entry.parent)
         with os.fdopen(fd, "wb") as f:
@@ -110,6 +113,10 @@ def _write(entry: Path, key: str, ts: TransitionSystem) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _code(ts: TransitionSystem, source: str) -> bytes:
+    return marshal.dumps(compiled_source(ts, source))
 
 
 def _prune(directory: Path) -> None:

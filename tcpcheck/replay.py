@@ -312,9 +312,13 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
 
     def decorate(succ: list) -> list:
         out = []
-        for vid, nxt in succ:
-            v = ts.variants[vid]
-            out.append((vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache)))
+        for step in succ:
+            entry = decorated.get(step)
+            if entry is None:   # the parts of one state's combinations share most steps
+                vid, nxt = step
+                v = ts.variants[vid]
+                entry = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
+            out.append(entry)
         return out
 
     def order(entry) -> int:
@@ -323,6 +327,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         return _EVENT_ORDER.get(entry[2].event.kind, 2)
 
     sent_cache: dict[tuple, list] = {}
+    decorated: dict[tuple[int, int], tuple] = {}
     successors = DeferredSuccessors(cs, decorate)
     fits: dict[tuple, bool] = {}
 
