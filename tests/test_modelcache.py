@@ -49,10 +49,12 @@ def test_a_cached_replay_prints_what_an_uncached_one_prints(cache):
 
 
 def test_no_cache_keeps_nothing(cache):
-    out = run_tcpcheck("replay", str(CAPTURE), env={"TCPCHECK_NO_CACHE": "1",
-                                                    "XDG_CACHE_HOME": str(cache.parent.parent)})
-    assert out.returncode == 0, out.stderr
-    assert not cache.exists()
+    env = {"XDG_CACHE_HOME": str(cache.parent.parent)}
+    for args, more in ((["--no-cache"], {}), ([], {"TCPCHECK_NO_CACHE": "1"})):
+        out = run_tcpcheck("replay", str(CAPTURE), *args, env={**env, **more})
+        assert out.returncode == 0, out.stderr
+        assert "accepted" in out.stdout
+        assert not cache.exists()
 
 
 def test_the_second_load_reads_the_cache_and_replays_alike(cache, monkeypatch):
