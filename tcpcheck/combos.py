@@ -204,7 +204,8 @@ class DeferredSuccessors:
                 table.sort(key=lambda item: order(item[0]))
             cached = self.tables[state] = (len(known), table, quiet)
         _n, table, quiet = cached
-        return [(entry, part & combos) for entry, part in table if part & combos], quiet & combos
+        return [(entry, both) for entry, part in table if (both := part & combos)], \
+            quiet & combos
 
     def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
         """The parts of `combos` with their successors; each part named by every combination
@@ -220,8 +221,9 @@ class DeferredSuccessors:
                     out.extend(self._split(state, part))
             return out
         having = self.combos.every
+        by_value = self.combos.by_value
         for slot, value in decided.items():
-            having &= dict(self.combos.by_value[slot])[value]
+            having &= next(part for v, part in by_value[slot] if v == value)
         return [(having, self.decorate(succ))]
 
 
