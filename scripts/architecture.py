@@ -26,7 +26,7 @@ DOT = ROOT / "docs" / "architecture.dot"
 STAGES: dict[str, tuple[str, ...]] = {
     "model language": ("syntax", "parse", "model", "typecheck", "params"),
     "transition system": ("compile", "liveness", "emit", "transitions", "successors",
-                          "searchloop", "csink", "symbolic"),
+                          "searchloop", "csink", "symbolic", "modelcache"),
     "exploration": ("explore", "combos", "sweep", "cluster"),
     "runs and views": ("run", "trace", "graph", "product", "timing", "simulate"),
     "properties": ("spec", "verify", "query", "behaviour", "facts", "catalog", "layout",

@@ -220,8 +220,11 @@ def register(main: click.Group) -> None:
 @memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout "
               "(with --all: JSON lines, a connection each, then the summary).")
+@click.option("--no-cache", is_flag=True,
+              help="Compile the model again instead of reading it from ~/.cache/tcpcheck, "
+                   "and keep nothing there.")
 def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output, every, draw,
-               max_states, time_limit, max_memory, as_json):
+               max_states, time_limit, max_memory, as_json, no_cache):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -268,6 +271,8 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     """
     from .render import FORMATS  # deferred: render loads graphviz and networkx
 
+    if no_cache:
+        os.environ["TCPCHECK_NO_CACHE"] = "1"  # read by tcpcheck.modelcache
     model, target = _split_args(args)
     if output is not None and output.suffix.lstrip(".").lower() not in FORMATS:
         raise click.BadParameter(f"'{output}' must end in one of " +

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from .params import ConstValues
 from .successors import deferred_param_function
 from .transitions import TransitionSystem
 
@@ -68,17 +69,27 @@ class Combos:
     def of(cls, ts: TransitionSystem) -> Combos:
         varying = [i for i, slot in enumerate(ts.slots) if slot.kind == "param" and slot.width]
         bits = 0
-        by_value: dict[int, dict[int, int]] = {i: {} for i in varying}
+        by_value: dict[int, dict[int, int]] = {}
         for i in varying:
-            bits |= ts.slots[i].mask << ts.slots[i].offset
+            slot = ts.slots[i]
+            bits |= slot.mask << slot.offset
+            # each value's set as a bit array first: or-ing 2,048 growing ints costs more
+            having: dict[int, bytearray] = {}
             for r, state in enumerate(ts.initial):
-                value = ts.slot_value(state, i)
-                by_value[i][value] = by_value[i].get(value, 0) | (1 << r)
-        defaults = {p.name for p in ts.model.params if p.default is not None}
+                value = ((state >> slot.offset) & slot.mask) + slot.base   # ts.slot_value
+                row = having.get(value)
+                if row is None:
+                    row = having[value] = bytearray((len(ts.initial) + 7) >> 3)
+                row[r >> 3] |= 1 << (r & 7)
+            by_value[i] = {v: int.from_bytes(row, "little") for v, row in having.items()}
+        with_default = [p for p in ts.model.params if p.default is not None]
+        const = ConstValues()   # a default reads few parameters, often none
 
         def away(r: int) -> int:
-            """How many parameters with a default combination r sets otherwise."""
-            return len([p for p in ts.notable_params(ts.initial_params[r]) if p in defaults])
+            """How many parameters with a default combination r sets otherwise (those of
+            ts.notable_params that have a default)."""
+            env = ts.initial_params[r]
+            return sum(1 for p in with_default if const(p.default, env) != env[p.name])
 
         order = tuple(sorted(range(len(ts.initial)), key=lambda r: (away(r), r)))
         return cls(ts, (1 << len(ts.initial)) - 1, bits,
@@ -193,7 +204,8 @@ class DeferredSuccessors:
                 table.sort(key=lambda item: order(item[0]))
             cached = self.tables[state] = (len(known), table, quiet)
         _n, table, quiet = cached
-        return [(entry, part & combos) for entry, part in table if part & combos], quiet & combos
+        return [(entry, both) for entry, part in table if (both := part & combos)], \
+            quiet & combos
 
     def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
         """The parts of `combos` with their successors; each part named by every combination
@@ -209,8 +221,9 @@ class DeferredSuccessors:
                     out.extend(self._split(state, part))
             return out
         having = self.combos.every
+        by_value = self.combos.by_value
         for slot, value in decided.items():
-            having &= dict(self.combos.by_value[slot])[value]
+            having &= next(part for v, part in by_value[slot] if v == value)
         return [(having, self.decorate(succ))]
 
 

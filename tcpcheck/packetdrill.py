@@ -35,6 +35,7 @@ step of the model, so the two must agree within it, as packetdrill demands.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,14 @@ COMMENT: /\/\/[^\n]*/ | /\/\*(.|\n)*?\*\//
 %ignore /[ \t]+/
 """
 
-_PARSER = Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True,
-               maybe_placeholders=True)
+
+
+@functools.cache
+def _parser() -> Lark:
+    """The script grammar's parser, built when a script is first read (building it takes
+    longer than a small replay: a replay of a capture never needs it)."""
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
 
 # the calls a teardown script may make; the others are setup the model does not see
 CALLS = ("socket", "setsockopt", "getsockopt", "fcntl", "bind", "listen", "accept", "connect",
@@ -168,7 +175,7 @@ def _parse(text: str, source: str) -> Tree:
     if not text.endswith("\n"):
         text += "\n"
     try:
-        return _PARSER.parse(text)
+        return _parser().parse(text)
     except UnexpectedCharacters as err:
         span = Span(source, err.line, err.column, err.line, err.column + 1)
         raise _error("TCP620", f"unexpected character {text[err.pos_in_stream]!r} in this "

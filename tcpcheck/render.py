@@ -12,13 +12,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import graphviz
-import networkx as nx
 
 from .tcp import TCP_STATES
 from .explore import MB, NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
-from .graph import (SUMMARY_LABELS, TcpStateSummary, distinguishing_values, joint_graph,
-                    projection_label)
+
+if TYPE_CHECKING:   # annotations only: writing a ladder (replay, trace) needs no networkx
+    import networkx as nx
+
+    from .graph import TcpStateSummary
 
 FORMATS = ("dot", "svg", "png", "pdf")
 
@@ -104,6 +108,7 @@ def _node_label(ex: Exploration, sid: int, state: dict) -> str:
 def _distinct_labels(ex: Exploration, G: nx.MultiDiGraph) -> dict[int, str]:
     """Every node's label; nodes of one cluster whose TCP states, channels and timers read
     alike also get the variables that tell them apart (a bare state id would say nothing)."""
+    from .graph import distinguishing_values  # deferred: graph loads networkx
     base = {sid: _node_label(ex, sid, d["state"]) for sid, d in G.nodes(data=True)}
     alike: dict[tuple[int, str], list[int]] = {}   # one cluster (parameters) at a time
     for sid in sorted(base):
@@ -125,6 +130,8 @@ def joint_dot(ex: Exploration, highlight: set[tuple[int, int, int]] | None = Non
         region = ex.region_of()
         chosen = {sid for sid in range(ex.n_states)
                   if (regions is None or region[sid] in regions) and (keep is None or sid in keep)}
+    from .graph import joint_graph, projection_label  # deferred: graph loads networkx
+
     G = joint_graph(ex, chosen, deadline)
     ts = ex.system
     shown = "" if keep is None else f"; showing {G.number_of_nodes()} around the run"
@@ -170,6 +177,8 @@ def summary_dot(summary: TcpStateSummary, title: str) -> str:
     """A joint graph too big to lay out, folded onto the endpoints' TCP states
     (graph.tcp_state_summary): one node per combination of TCP states with the number of
     joint states it stands for, clustered by the first endpoint's TCP state."""
+    from .graph import SUMMARY_LABELS  # deferred: graph loads networkx
+
     g = graphviz.Digraph("summary", graph_attr={
         "label": title, "labelloc": "t", "fontname": _FONT, "rankdir": "TB", "nodesep": "0.5"},
         node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "#eef3fb",

@@ -33,7 +33,8 @@ from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
 from .params import parse_param_overrides
-from .parse import parse_file
+from .modelcache import cached_system
+from .parse import parse_file, parse_text
 from .run import Run
 from .segment import Segment
 from .tcp import Flags
@@ -44,7 +45,10 @@ from .verdicts import Verdict
 # The (state, segments matched) pairs a search keeps when --max-states does not say: a guard,
 # a capture of teardown never needs this many
 MAX_NODES = 2_000_000
-MAX_TIMING_CHECKS = 20_000   # steps checked with z3 before giving up on a run that fits in time
+# steps checked with z3 before giving up on a run that fits in time: the 300 ms late FIN+ACK
+# (tests/captures/invalid/late_fin_ack.pcap) with every parameter open is decided (rejected)
+# after 29,816, about 11 s; at 20,000 it was inconclusive
+MAX_TIMING_CHECKS = 50_000
 _EVENT_ORDER = {"recv": 0, "call": 1, "internal": 2, "expire": 3}
 # how many (state, position) pairs a search takes between two looks at the deadline
 _POLL_EVERY = 1024
@@ -311,9 +315,13 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
 
     def decorate(succ: list) -> list:
         out = []
-        for vid, nxt in succ:
-            v = ts.variants[vid]
-            out.append((vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache)))
+        for step in succ:
+            entry = decorated.get(step)
+            if entry is None:   # the parts of one state's combinations share most steps
+                vid, nxt = step
+                v = ts.variants[vid]
+                entry = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
+            out.append(entry)
         return out
 
     def order(entry) -> int:
@@ -322,6 +330,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         return _EVENT_ORDER.get(entry[2].event.kind, 2)
 
     sent_cache: dict[tuple, list] = {}
+    decorated: dict[tuple[int, int], tuple] = {}
     successors = DeferredSuccessors(cs, decorate)
     fits: dict[tuple, bool] = {}
 
@@ -626,11 +635,17 @@ def load_open(model_path, fixed: list[str] | None = None,
     """The model compiled with every parameter open, save those in `fixed`, and channels deep
     enough for every segment the `captures` had in flight at once (Capture.in_flight: a
     bulk transfer queues more than the model's capacity of 3; the capacity bounds the model's
-    exploration, not TCP, so a capture may widen it). The file is read once."""
-    model = check(parse_file(model_path))
-    params = open_params(model_path, list(fixed or []), model)
-    return compile_model(model, parse_param_overrides(model, params),
-                         min_capacity=channel_depth(captures))
+    exploration, not TCP, so a capture may widen it). The file is read once; the compiled
+    system is kept in the user's cache (tcpcheck.modelcache) for the next replay."""
+    fixed = list(fixed or [])
+    depth = channel_depth(captures)
+
+    def build(text: str) -> TransitionSystem:
+        model = check(parse_text(text, str(model_path)))
+        params = open_params(model_path, fixed, model)
+        return compile_model(model, parse_param_overrides(model, params), min_capacity=depth)
+
+    return cached_system(model_path, {"open_all_but": fixed, "min_capacity": depth}, build)
 
 
 def channel_depth(captures) -> int:

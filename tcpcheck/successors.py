@@ -48,6 +48,21 @@ def deferred_param_function(ts: TransitionSystem):
     of parameter slot i (a mapping whose lookup may raise: tcpcheck.combos decides a
     parameter only when a step reads it). The steps are the same; only where a varying
     parameter's value comes from differs."""
+    kept = ts.__dict__.get(KEPT_DEFERRED)
+    if kept is not None:
+        source, code = kept
+        return function_of(ts, code), source
+    source = deferred_param_source(ts)
+    return function_of(ts, compiled_source(ts, source)), source
+
+
+# where tcpcheck.modelcache leaves the deferred function's (source, code object) on a system
+# it read, so that a replay does not compile it again
+KEPT_DEFERRED = "_deferred_param_code"
+
+
+def deferred_param_source(ts: TransitionSystem) -> str:
+    """The source of deferred_param_function's function."""
     deferred = {i for i, slot in enumerate(ts.slots) if slot.kind == "param" and slot.width}
     # generated code names slot i's value `v<i>` (tcpcheck.emit), nothing else
     read = re.compile(r"\bv(\d+)\b")
@@ -55,11 +70,16 @@ def deferred_param_function(ts: TransitionSystem):
     def from_given(text: str) -> str:
         return read.sub(lambda m: f"given[{m[1]}]" if int(m[1]) in deferred else m[0], text)
 
-    return _function(ts, "successors(s, given)", from_given,
-                     [i for i in range(len(ts.slots)) if i not in deferred])
+    return _source(ts, "successors(s, given)", from_given,
+                   [i for i in range(len(ts.slots)) if i not in deferred])
 
 
 def _function(ts: TransitionSystem, signature: str, rewrite, decoded):
+    source = _source(ts, signature, rewrite, decoded)
+    return function_of(ts, compiled_source(ts, source)), source
+
+
+def _source(ts: TransitionSystem, signature: str, rewrite, decoded) -> str:
     lines = [f"def {signature}:"]
     lines += ["    " + decode_line(ts, i) for i in decoded]
     lines += ["    " + head_line(ts, ch.slot) for ch in ts.channels]
@@ -71,7 +91,17 @@ def _function(ts: TransitionSystem, signature: str, rewrite, decoded):
         lines += ["        " + rewrite(ln) for ln in step.body]
         lines.append("        " + "    " * step.record_depth + f"out.append(({step.variant}, t))")
     lines.append("    return out")
-    source = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def compiled_source(ts: TransitionSystem, source: str):
+    """The code object of a generated function's source (what tcpcheck.modelcache keeps, so
+    that a model read from the cache is not compiled again)."""
+    return compile(source, f"<tcpcheck successors for {ts.model.path}>", "exec")
+
+
+def function_of(ts: TransitionSystem, code):
+    """The function a generated source's code object defines, with the names it may use."""
     scope = namespace(ts)
-    exec(compile(source, f"<tcpcheck successors for {ts.model.path}>", "exec"), scope)
-    return scope["successors"], source
+    exec(code, scope)
+    return scope["successors"]

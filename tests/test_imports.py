@@ -44,6 +44,7 @@ DEFERRED = {
     ("cli_edit", "verify"): "z3",
     ("cli_fmt", "render"): "graphviz",
     ("cli_list", "verify"): "z3",
+    ("render", "graph"): "networkx",
 }
 # Function-local imports that keep the kernel side (captures, replay, live scenarios) out of the
 # model commands' start-up: (importer, imported) -> why. The test checks that `import

@@ -628,3 +628,13 @@ def test_every_combination_at_once_is_each_combination_alone(name):
         fixed = [f"{p}={str(ts.param_value(p, v)).lower()}" for p, v in env.items()]
         alone = replay(load_open(DEFAULT_MODEL, fixed, [capture]), capture, check_timing=False)
         assert (alone.verdict == Verdict.ACCEPTED) == (env in allowing), (name, fixed)
+
+
+def test_a_late_fin_ack_is_rejected_with_every_parameter_open_too():
+    """The lossy network open as well: many more runs send these segments, and the timed
+    search walks them all (29,816 steps checked) before it can say that none fits the 300 ms
+    the FIN+ACK took; its budget (replay.MAX_TIMING_CHECKS) lets it finish."""
+    cap = read_capture(CAPTURES / "invalid" / "late_fin_ack.pcap")
+    r = replay(load_open(DEFAULT_MODEL, [], [cap]), cap)
+    assert r.verdict is Verdict.REJECTED
+    assert r.accepted and r.untimely and not r.timing_limit
