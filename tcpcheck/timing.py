@@ -246,11 +246,11 @@ class TimedSearch:
         `acyclic`: never step back onto a node of the current path. A graph with cycles of
         steps that change nothing (read() on a closed socket, again and again) otherwise
         leads a depth-first search down one endless path, each step fitting in time, until
-        its budget is spent. Cutting a cycle loses no run when none of its steps arms a
-        timer: it sends nothing (a send moves on in the capture) and ends where it began, so
-        the run without it keeps every segment, timer and pin and has fewer constraints. A
-        cycle that arms a timer (postponing its deadline) is cut too, but sets
-        `cut_timed_cycle`: the search then no longer covers every run."""
+        its budget is spent. Cutting a cycle loses no run when none of its steps sends or
+        arms a timer: it ends where it began (no segment taken from a channel either, as
+        none was put back), so the run without it keeps every segment, timer and pin and has
+        fewer constraints. Any other cycle (a timer armed again postpones its deadline) is
+        cut too, but sets `cut_timed_cycle`: the search then no longer covers every run."""
         path = [(-1, start)]
         prefix = [0]
         on_path = {start: 0} if acyclic else None
@@ -305,8 +305,8 @@ class TimedSearch:
 
     def _cut(self, cycle, vid: int) -> None:
         """A cycle (the path's steps since the node it returns to, then `vid`) is cut."""
-        steps = [v for v, _node in cycle] + [vid]
-        if any(op == "arm" for v in steps for op, _name in self.variants[v].timer_ops):
+        steps = [self.variants[v] for v, _node in cycle] + [self.variants[vid]]
+        if any(v.sends or any(op == "arm" for op, _name in v.timer_ops) for v in steps):
             self.cut_timed_cycle = True
 
 
