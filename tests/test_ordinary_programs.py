@@ -12,6 +12,7 @@ import tomllib
 import pytest
 from conftest import DEFAULT_MODEL, ROOT
 
+from tcpcheck import load
 from tcpcheck.capture import read_capture
 from tcpcheck.replay import load_open, replay
 from tcpcheck.verdicts import Verdict
@@ -83,3 +84,30 @@ def test_the_programs_captured_again_here_are_runs_of_the_model(scenario, tmp_pa
     cap, r = replayed(made)
     assert r.verdict is Verdict.ACCEPTED, (scenario, cap.compact)
     assert r.timed_by_capture and r.timing.feasible
+
+
+def _variant(ts, label: str, arms: bool) -> int:
+    """The id of a step of the model with this label that sends nothing and arms a timer or
+    not."""
+    return next(i for i, v in enumerate(ts.variants)
+                if v.label == label and not v.sends
+                and any(op == "arm" for op, _ in v.timer_ops) == arms)
+
+
+@pytest.mark.parametrize("label, arms", [("client: read()", False),
+                                         ("server: recv FIN", True)])
+def test_the_timed_search_cuts_a_cycle_and_says_when_that_may_lose_a_run(label, arms):
+    # a graph of one node with a step back to itself and no target: depth first without the
+    # cut this is an endless path, each step fitting in time, until the budget runs out
+    from tcpcheck.timing import TimedSearch
+    ts = load(DEFAULT_MODEL, ["lossy_network=false"])
+    loop = _variant(ts, label, arms)
+    search = TimedSearch(ts, budget=50)
+    found = list(search.paths("n", lambda node: [(loop, "n")], lambda node: False,
+                              acyclic=True))
+    assert found == [] and not search.exhausted
+    # a cycle that arms a timer may be what a run needs (its deadline postponed)
+    assert search.cut_timed_cycle is arms
+    endless = TimedSearch(ts, budget=50)
+    assert list(endless.paths("n", lambda node: [(loop, "n")], lambda node: False)) == []
+    assert endless.exhausted
