@@ -55,6 +55,7 @@ from .replay import (
     _states_summary,
     first_timed_run,
     network_delay,
+    preferring,
     search_stop,
     timed_starts,
 )
@@ -497,7 +498,7 @@ def _find_timed_run(result: Replay, ts, env, search: SetSearch, finals: dict, re
 
     timed_search = TimedSearch(timed, MAX_TIMING_CHECKS)
     if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
-                       search.children(useful), finals, deadline, pin, take):
+                       preferring(search.children(useful), reg), finals, deadline, pin, take):
         return
     result.view, result.run, result.timing = first
 

@@ -506,7 +506,7 @@ def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
 
     timed_search = TimedSearch(ts, MAX_TIMING_CHECKS)
     if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
-                       search.children(useful), finals, deadline, pin, take):
+                       preferring(search.children(useful), reg), finals, deadline, pin, take):
         return
     # none found: keep the shortest run, and its timing says which constraints clash
     result.view, result.run, result.kind, result.timing = first
@@ -523,6 +523,15 @@ def timed_starts(search: SetSearch, useful: dict, reg: int) -> list[tuple]:
     return sorted(starts, key=lambda node: not node[1] >> reg & 1)
 
 
+def preferring(children, reg: int):
+    """`children` (SetSearch.children) with the steps taken in combination `reg` first, in
+    their order, then the others: the run found stays in the combination closest to the
+    defaults where one fits, rather than wander into calls only other combinations make."""
+    def of(node):
+        return sorted(children(node), key=lambda step: not step[1][1] >> reg & 1)
+    return of
+
+
 def first_timed_run(result: Replay, search, starts, children, finals: dict,
                     deadline: Deadline, pin, take) -> bool:
     """The runs from each start (key, combinations) in turn to an accepting key, depth first
@@ -530,8 +539,10 @@ def first_timed_run(result: Replay, search, starts, children, finals: dict,
     (timing.TimedSearch) finds them fitting in time; `take(path, start)` makes one the
     result's and says whether its whole timing is feasible. True at the first that is. Else
     `result.timing_limit` says whether the search was cut short: its budget of z3 checks, or
-    the deadline, looked at every step (`result.stop_reason`). Two-sided and one-sided replay
-    both search this way."""
+    the deadline, looked at every step (`result.stop_reason`), or a cycle of steps that arms
+    a timer, left out (TimedSearch.paths, `acyclic`: a path never returns to a node it
+    passed, else a cycle of steps that change nothing, such as read() on a closed socket,
+    is an endless path). Two-sided and one-sided replay both search this way."""
     def skip(_node, _steps) -> bool:
         deadline.check()
         return False
@@ -542,12 +553,14 @@ def first_timed_run(result: Replay, search, starts, children, finals: dict,
 
     try:
         for start in starts:
-            for path in search.paths(start, children, accepts, skip=skip, pin=pin):
+            for path in search.paths(start, children, accepts, skip=skip, pin=pin,
+                                     acyclic=True):
                 if take(path, start):
                     return True
             if search.exhausted:
                 result.timing_limit = True
                 return False
+        result.timing_limit = search.cut_timed_cycle
     except LimitReached as stop:
         result.timing_limit, result.stop_reason = True, stop.reason
     return False

@@ -228,19 +228,32 @@ class TimedSearch:
         self.inc = IncrementalRun(ts, fixed)
         self.budget = budget
         self.exhausted = False
+        # a cycle that arms a timer was cut (paths(acyclic=True)): the search covered less
+        # than every run, so "no run fits" is not its answer
+        self.cut_timed_cycle = False
         # the prefixes asked about, as a tree: (parent prefix, variant, pin) -> prefix id,
         # and whether each fits in time; prefix 0 is the empty run
         self._prefix: dict[tuple[int, int, object], int] = {}
         self._fits: list[bool] = [True]
 
-    def paths(self, start, children, is_target, *, skip=None, pin=None):
+    def paths(self, start, children, is_target, *, skip=None, pin=None, acyclic=False):
         """Yield, depth first with `children(node)` -> [(variant id, node)] in order, every
         path [(-1, start), (variant id, node), ...] that fits in time and ends in a node where
         `is_target(node)`; the search goes on past a target when asked for the next one.
         `skip(node, steps)` prunes the branch to `node` taken after `steps` - 1 steps;
-        `pin(path, variant id)` gives the step's pin (see IncrementalRun.push) or None."""
+        `pin(path, variant id)` gives the step's pin (see IncrementalRun.push) or None.
+
+        `acyclic`: never step back onto a node of the current path. A graph with cycles of
+        steps that change nothing (read() on a closed socket, again and again) otherwise
+        leads a depth-first search down one endless path, each step fitting in time, until
+        its budget is spent. Cutting a cycle loses no run when none of its steps sends or
+        arms a timer: it ends where it began (no segment taken from a channel either, as
+        none was put back), so the run without it keeps every segment, timer and pin and has
+        fewer constraints. Any other cycle (a timer armed again postpones its deadline) is
+        cut too, but sets `cut_timed_cycle`: the search then no longer covers every run."""
         path = [(-1, start)]
         prefix = [0]
+        on_path = {start: 0} if acyclic else None
         try:
             if is_target(start):
                 yield list(path)
@@ -252,9 +265,14 @@ class TimedSearch:
                     if len(path) > 1:
                         self.inc.pop()
                         prefix.pop()
-                    path.pop()
+                    left = path.pop()
+                    if on_path is not None:
+                        del on_path[left[1]]
                     continue
                 vid, node = step
+                if on_path is not None and node in on_path:
+                    self._cut(path[on_path[node] + 1:], vid)
+                    continue
                 if skip is not None and skip(node, len(path)):
                     continue
                 p = pin(path, vid) if pin is not None else None
@@ -274,6 +292,8 @@ class TimedSearch:
                     continue
                 prefix.append(known)
                 path.append((vid, node))
+                if on_path is not None:
+                    on_path[node] = len(path) - 1
                 if is_target(node):
                     yield list(path)
                 todo.append(iter(children(node)))
@@ -281,6 +301,13 @@ class TimedSearch:
             # leave the solver as it was, however the caller stopped
             for _ in range(len(path) - 1):
                 self.inc.pop()
+
+
+    def _cut(self, cycle, vid: int) -> None:
+        """A cycle (the path's steps since the node it returns to, then `vid`) is cut."""
+        steps = [self.variants[v] for v, _node in cycle] + [self.variants[vid]]
+        if any(v.sends or any(op == "arm" for op, _name in v.timer_ops) for v in steps):
+            self.cut_timed_cycle = True
 
 
 def check_run(ts: TransitionSystem, variants: list[Variant],
