@@ -106,6 +106,9 @@ def test_a_model_error_in_one_combination_is_reported_as_one_job_does(tmp_path):
     assert one.returncode == two.returncode == ExitStatus.VIOLATED
     assert "TCP500" in two.stderr and "Traceback" not in two.stderr
     assert (one.stdout, one.stderr) == (two.stdout, two.stderr)
+    # the run starts in the failing combination (bound=3), not in the first one (bound=0)
+    assert "start (bound=3)" in one.stderr and "bound=0)" not in one.stderr
+    assert '"  0  start (bound=3): "' in one.stdout
     ts = load(model, ["bound=*"])
     many = explore_sweep(ts, jobs=2)
     assert many.stop_reason is StopReason.MODEL_ERROR and many.last is not None
