@@ -26,14 +26,8 @@ HERE = Path(__file__).resolve().parent
 
 def read_table(path: Path) -> list[dict]:
     """The rows between run.py's marker lines, as numbers."""
-    text = path.read_text(encoding="utf-8")
-    body = text.split("<!-- bench/run.py table: begin -->", 1)[1].split(
-        "<!-- bench/run.py table: end -->", 1)[0]
-    lines = [ln for ln in body.splitlines() if ln.startswith("|")]
-    head = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = []
-    for ln in lines[2:]:
-        cells = dict(zip(head, (c.strip() for c in ln.strip("|").split("|"))))
+    for cells in _cells(path, "bench/run.py table"):
         rss = re.match(r"([\d.]+)\s*/\s*([\d.]+|-)", cells["peak RSS MiB (tcpcheck / pan)"])
         rows.append({
             "n": int(cells["N"]),
@@ -50,18 +44,19 @@ def read_table(path: Path) -> list[dict]:
 
 def read_workers(path: Path) -> list[dict]:
     """The rows of the workers table: runner, workers, states, wall seconds."""
+    return [{"runner": cells["runner"], "workers": int(cells["workers"]),
+             "states": int(cells["states"].replace(",", "")),
+             "wall_s": float(cells["wall s"])} for cells in _cells(path, "workers table")]
+
+
+def _cells(path: Path, marker: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table between `<!-- MARKER: begin -->` and its end, each as
+    {column heading: cell}."""
     text = path.read_text(encoding="utf-8")
-    body = text.split("<!-- workers table: begin -->", 1)[1].split(
-        "<!-- workers table: end -->", 1)[0]
+    body = text.split(f"<!-- {marker}: begin -->", 1)[1].split(f"<!-- {marker}: end -->", 1)[0]
     lines = [ln for ln in body.splitlines() if ln.startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = []
-    for ln in lines[2:]:
-        cells = dict(zip(head, (c.strip() for c in ln.strip("|").split("|"))))
-        rows.append({"runner": cells["runner"], "workers": int(cells["workers"]),
-                     "states": int(cells["states"].replace(",", "")),
-                     "wall_s": float(cells["wall s"])})
-    return rows
+    return [dict(zip(head, (c.strip() for c in ln.strip("|").split("|")))) for ln in lines[2:]]
 
 
 def _num(text: str) -> float | None:
