@@ -3,18 +3,14 @@ properties, map rows, captures -- done by forked workers gives the bytes one pro
 limits cut the same, and ^C leaves no worker behind."""
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
-from test_jobs import _children, _group_alive, tcpcheck
+from test_jobs import interrupt_once_workers_run, tcpcheck
 from tcpcheck.verdicts import ExitStatus
 
 SPECS = ["specs/teardown.spec", "specs/linger.spec", "specs/shutdown.spec", "specs/leak.spec"]
@@ -103,26 +99,10 @@ def test_a_search_bound_cuts_directory_replay_as_one_job_does(capture_dir):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_ends_every_check_worker():
-    # data_phase.spec: eleven properties, seconds of work each; a session of its own, as a
-    # terminal's job, so that ^C goes to the whole process group
-    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", "check", "specs/data_phase.spec",
-                             "--jobs", "2", "--no-progress", "--json", "--no-timing"],
-                            cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        until = time.monotonic() + 120
-        while len(_children(proc.pid)) < 2 and time.monotonic() < until:
-            time.sleep(0.05)   # the workers are checking properties
-        assert len(_children(proc.pid)) >= 2, "no workers were started"
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == ExitStatus.INCONCLUSIVE, err
+    # data_phase.spec: eleven properties, seconds of work each
+    returncode, out, err = interrupt_once_workers_run(
+        "check", "specs/data_phase.spec", "--jobs", "2", "--no-progress", "--json",
+        "--no-timing")
+    assert returncode == ExitStatus.INCONCLUSIVE, err
     assert "Traceback" not in err
     assert '"verdict": "inconclusive"' in out and "interrupted before checking" in out
-    until = time.monotonic() + 5
-    while _group_alive(proc.pid) and time.monotonic() < until:
-        time.sleep(0.05)
-    assert not _group_alive(proc.pid), "a worker outlived the command"
