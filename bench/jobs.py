@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`tcpcheck explore --jobs N` against one job, side by side (tcpcheck.sweep).
 
-    python bench/jobs.py [--whole] [JOBS ...]
+    python bench/jobs.py [--whole] [--core c|python] [JOBS ...]
 
 Runs `tcpcheck explore --json --no-timing` as a user does, in a new process for each number of
 jobs (default 1 and every core), on the default model with every parameter open but
@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBSET = ["--param", "*", "--param", "lossy_network=false", "--param", "more_calls=false"]
 
 
-def run(jobs: int, whole: bool) -> dict:
+def run(jobs: int, whole: bool, core: str = "python") -> dict:
     args = [sys.executable, "-m", "tcpcheck", "explore", "--json", "--no-timing",
-            "--no-progress", "--jobs", str(jobs), *(["--param", "*"] if whole else SUBSET)]
+            "--no-progress", "--jobs", str(jobs), "--core", core,
+            *(["--param", "*"] if whole else SUBSET)]
     start = time.perf_counter()
     with subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL) as proc:
@@ -41,13 +42,16 @@ def run(jobs: int, whole: bool) -> dict:
 
 def main(argv: list[str]) -> None:
     whole = "--whole" in argv
-    jobs = [int(a) for a in argv if a != "--whole"] or [1, len(os.sched_getaffinity(0))]
+    core = argv[argv.index("--core") + 1] if "--core" in argv else "python"
+    rest = [a for a in argv if a not in ("--whole", "--core", core)]
+    jobs = [int(a) for a in rest] or [1, len(os.sched_getaffinity(0))]
+    print(f"core: {core}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print("| jobs | wall s | CPU s | states | states/s | speed-up | same JSON as row 1 |")
     print("|---|---|---|---|---|---|---|")
     first = None
     for n in jobs:
-        r = run(n, whole)
+        r = run(n, whole, core)
         first = first or r
         print(f"| {n} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['states']:,} | "
               f"{r['states'] / r['wall']:,.0f} | {first['wall'] / r['wall']:.2f} | "

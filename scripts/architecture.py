@@ -27,7 +27,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "model language": ("syntax", "parse", "model", "typecheck", "params"),
     "transition system": ("compile", "liveness", "emit", "transitions", "successors",
                           "searchloop", "csink", "symbolic", "modelcache"),
-    "exploration": ("explore", "combos", "sweep", "cluster"),
+    "exploration": ("explore", "combos", "workers", "sweep", "cluster"),
     "runs and views": ("run", "trace", "graph", "product", "timing", "simulate"),
     "properties": ("spec", "verify", "query", "behaviour", "facts", "catalog", "layout",
                    "bmc"),

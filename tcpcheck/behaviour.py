@@ -16,7 +16,8 @@ explored graph with monitors (tcpcheck.product) give the answer instead:
 
 The map is made one parameter combination (row) at a time, polling the command's deadline:
 when it passes, or a product would keep more than MAX_PRODUCT nodes, LimitReached says why
-and the rows made so far stand.
+and the rows made so far stand. The rows are independent, so `jobs` forked workers
+(tcpcheck.workers) make them at once, each sending back its rows; they come out in order.
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ from dataclasses import dataclass
 
 import z3
 
-from .explore import NO_DEADLINE, Deadline, Exploration
+from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind, CloseRecord
 from .product import count_runs, monitor_product
 from .query import end_predicate
 from .run import received_flags
 from .timing import ZoneFolder, show, simplify_under, timers_of
+from .workers import in_order
 
 KINDS = tuple(CloseKind)     # the order the map lists them in
 MAX_PRODUCT = 1_000_000      # nodes of one product (graph state x monitor): a few GB at most
@@ -47,8 +49,29 @@ def behaviour_map(ex: Exploration, deadline: Deadline = NO_DEADLINE) -> list[Map
     return list(map_rows(ex, deadline))
 
 
-def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
-    """The rows of the map, one per parameter combination, as each is made."""
+def map_rows_on(ex: Exploration, deadline: Deadline, jobs: int):
+    """map_rows, the rows made by `jobs` processes at once: the same rows, in the same order,
+    and the same LimitReached when a limit stops them (the rows before it stand)."""
+    if jobs <= 1:
+        yield from map_rows(ex, deadline)
+        return
+
+    def row(k: int) -> MapRow | StopReason:
+        try:
+            return next(map_rows(ex, deadline, regions=(k,)))
+        except LimitReached as stop:    # sent back as its reason: the parent raises it
+            return stop.reason
+
+    for found in in_order(row, len(ex.initial), jobs, deadline):
+        if not isinstance(found, MapRow):
+            raise LimitReached(deadline.reason if found is None else found)
+        yield found
+
+
+def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE,
+             regions: tuple[int, ...] | None = None):
+    """The rows of the map, one per parameter combination (or those of `regions`), as each
+    is made."""
     ts = ex.system
     refs = timers_of(ts)
     free = {key: z3.Real(f"{key[0]}.{key[1]}") for key, r in refs.items() if r.lo_ms != r.hi_ms}
@@ -75,7 +98,8 @@ def map_rows(ex: Exploration, deadline: Deadline = NO_DEADLINE):
         return None if zone is None else (record_after(record, src, vid), zone)
 
     start = CloseRecord.start(inst.name for inst in ts.model.instances)
-    for region, init in enumerate(ex.initial):
+    for region in range(len(ex.initial)) if regions is None else regions:
+        init = ex.initial[region]
         untimed = monitor_product(ex, init, start, fold_record, deadline=deadline,
                                   max_nodes=MAX_PRODUCT)
 

@@ -83,6 +83,29 @@ def _jobs_option(f):
                              "every core); the output is the same as with --jobs 1.")(f)
 
 
+def _core_option(f):
+    f = click.option("--no-cache", is_flag=True,
+                     help="With --core c: compile again, keep nothing.")(f)
+    return click.option("--core", type=click.Choice(["auto", "c", "python"]), default="python",
+                        show_default=True,
+                        help="The search engine: c is the model's steps compiled with the "
+                             "system C compiler (cached in ~/.cache/tcpcheck), python the "
+                             "reference; auto takes c when a compiler works. Both number "
+                             "states and edges alike.")(f)
+
+
+def _workers_option(what: str):
+    """--jobs N for a command whose work after the search is split (tcpcheck.workers)."""
+    return click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+                        help=f"{what} in N processes at once (default: every core); the "
+                             "output is the same as with --jobs 1.")
+
+
+def _no_cache(no_cache: bool) -> None:
+    if no_cache:
+        os.environ["TCPCHECK_NO_CACHE"] = "1"  # read by tcpcheck.csink.build
+
+
 def _model_argument(f):
     return click.argument("model", required=False, type=click.Path(dir_okay=True, path_type=Path))(f)
 
@@ -109,8 +132,7 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
                 return explore_sweep(ts, jobs=jobs, max_states=max_states, progress=report,
                                      deadline=deadline, core=core)
             except WorkerLost as err:
-                click.echo(f"tcpcheck: a worker process died: {err}; try --jobs 1", err=True)
-                sys.exit(ExitStatus.INCONCLUSIVE)
+                _worker_lost(err)
         return explore_states(ts, max_states=max_states, progress=report, deadline=deadline,
                               record_edges=record_edges, core=core)
 
@@ -121,8 +143,17 @@ def _explore(model: Path | None, params, max_states, deadline: Deadline, no_prog
         with progress:
             return path, ts, run(report)
     except CoreUnavailable as err:  # --core c asked for what cannot be built here
-        click.echo(f"error: --core c: {err}", err=True)
-        sys.exit(ExitStatus.BAD_INPUT)
+        _core_unavailable(err)
+
+
+def _core_unavailable(err: CoreUnavailable) -> None:
+    click.echo(f"error: --core c: {err}", err=True)
+    sys.exit(ExitStatus.BAD_INPUT)
+
+
+def _worker_lost(err: WorkerLost) -> None:
+    click.echo(f"tcpcheck: a worker process died: {err}; try --jobs 1", err=True)
+    sys.exit(ExitStatus.INCONCLUSIVE)
 
 
 def _cluster(address: str, workers: int):
@@ -280,12 +311,7 @@ def main(ctx):
                    "any more (a closed socket's counters) is cleared, which merges states with "
                    "the same future. With it the counts are those of a plain search (as SPIN's).")
 @_jobs_option
-@click.option("--core", type=click.Choice(["auto", "c", "python"]), default="python",
-              show_default=True,
-              help="The search engine: c is the model's steps compiled with the system C "
-                   "compiler (cached in ~/.cache/tcpcheck), python the reference; auto takes c "
-                   "when a compiler works. Both number states and edges alike.")
-@click.option("--no-cache", is_flag=True, help="With --core c: compile again, keep nothing.")
+@_core_option
 def explore(model, params, max_states, time_limit, max_memory, no_progress, as_json, with_graph,
             no_timing, no_reduction, jobs, cluster, partitioned, core, no_cache):
     """Explore every reachable joint state of MODEL and print statistics.
@@ -306,8 +332,7 @@ def explore(model, params, max_states, time_limit, max_memory, no_progress, as_j
     # combination: without --with-graph each combination is explored on its own
     whole = bool(with_graph and as_json)
     deadline = command_deadline(time_limit, max_memory)
-    if no_cache:
-        os.environ["TCPCHECK_NO_CACHE"] = "1"  # read by tcpcheck.csink.build
+    _no_cache(no_cache)
     if partitioned:
         if cluster is None:
             raise click.UsageError("--partitioned needs --cluster ADDRESS (or --cluster local)")
@@ -433,8 +458,10 @@ def _print_stats(doc: dict, ex) -> None:
                    "both: beside the explorer, whose verdicts it must agree with.")
 @click.option("--depth", type=click.IntRange(0), default=10, show_default=True,
               help="The symbolic engine's bound: runs of at most this many steps.")
+@_workers_option("Check properties")
+@_core_option
 def check(files, params, max_states, time_limit, max_memory, no_progress, model_override,
-          as_json, out_dir, no_timing, report_path, engine, depth):
+          as_json, out_dir, no_timing, report_path, engine, depth, jobs, core, no_cache):
     """Check properties: every spec in specs/ against the model it names, or the given ones.
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
@@ -460,6 +487,8 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
 
     # one for every model checked, and the drawings
     deadline = command_deadline(time_limit, max_memory)
+    _no_cache(no_cache)
+    jobs = jobs or default_jobs()
     if engine != "explicit":
         from .cli_symbolic import check_symbolic  # deferred: the symbolic engine builds on z3
         check_symbolic(files, params, engine, depth, model_override, default_model(), as_json,
@@ -479,12 +508,16 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
             if progress is not None:
                 with progress:
                     results.append(check_model(model_path, group, chosen, max_states, None,
-                                               report, deadline=deadline))
+                                               report, deadline=deadline, jobs=jobs, core=core))
             else:
                 results.append(check_model(model_path, group, chosen, max_states, None,
-                                           deadline=deadline))
+                                           deadline=deadline, jobs=jobs, core=core))
     except TcpcheckError as err:
         fail_input(err, as_json)
+    except CoreUnavailable as err:  # --core c asked for what cannot be built here
+        _core_unavailable(err)
+    except WorkerLost as err:
+        _worker_lost(err)
     written, drawing_stop = _write_runs(results, out_dir, deadline) if out_dir is not None \
         else ({}, None)
     if drawing_stop is not None:
@@ -1128,7 +1161,10 @@ def _only(sf, name):
 @_model_argument
 @_explore_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def map_(model, params, max_states, time_limit, max_memory, no_progress, as_json):
+@_workers_option("Map parameter combinations")
+@_core_option
+def map_(model, params, max_states, time_limit, max_memory, no_progress, as_json, jobs, core,
+         no_cache):
     """Which kinds of close each parameter combination allows, and for which timer durations.
 
     Every complete run of MODEL is classified by what it puts on the wire (four-way,
@@ -1143,16 +1179,21 @@ def map_(model, params, max_states, time_limit, max_memory, no_progress, as_json
       tcpcheck map                     # the default model
       tcpcheck map --json
     """
-    from .behaviour import KINDS, map_rows  # deferred: behaviour loads z3 and networkx
+    from .behaviour import KINDS, map_rows_on  # deferred: behaviour loads z3 and networkx
 
     deadline = command_deadline(time_limit, max_memory)
-    path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json)
+    _no_cache(no_cache)
+    path, ts, ex = _explore(model, params, max_states, deadline, no_progress, as_json,
+                            core=core)
     _report_model_error(ex)
     if not ex.complete:
         click.echo(f"tcpcheck: the search stopped early ({ex.stop_reason}); a behaviour map "
                    "needs every run", err=True)
         sys.exit(_exit_for(ex, deadline))
-    rows, stop = _rows_until_stopped(map_rows(ex, deadline))
+    try:
+        rows, stop = _rows_until_stopped(map_rows_on(ex, deadline, jobs or default_jobs()))
+    except WorkerLost as err:
+        _worker_lost(err)
     if stop is not None:
         _stopped("the behaviour map", stop, f"{len(rows)} of {len(ex.initial)} parameter "
                  "combinations mapped (shown); the others are unknown")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -19,6 +19,7 @@ from .diagnostics import Diagnostic, TcpcheckError, render
 from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .trace import model_error_diagnostic
 from .verdicts import ExitStatus, Verdict, exit_status
+from .workers import WorkerLost, default_jobs, in_order
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".json", ".pkt")
 
@@ -131,34 +132,65 @@ def _command_stop(r) -> StopReason | None:
     return None if reason in (None, StopReason.MAX_STATES) else reason
 
 
-def _replay_each(ts, items: list, prefix: bool, progress: bool, limits: ReplayLimits,
-                 side: str | None = None) -> tuple[list, StopReason | None]:
-    """Replay every capture read from a directory; an unreadable one stays its row, and so
-    does one whose search met its bound (inconclusive, max-states). The command's deadline
-    stops it between captures or inside one (that row inconclusive): (the rows done, why it
-    stopped or None)."""
+def _replay_row(ts, item, side: str | None, prefix: bool, limits: ReplayLimits):
+    """One capture's row of a directory: its replay, Unreadable when the model refuses it
+    (a packetdrill script of the other side), or the reason a limit stopped it."""
     from .replay_report import Unreadable   # deferred: see replay_cmd
 
+    if isinstance(item, Unreadable):
+        return item
+    try:
+        return replay_one(ts, item, side, prefix, limits)
+    except TcpcheckError as err:
+        return Unreadable(_captured(item).source, tuple(err.diagnostics))
+    except LimitReached as limit:
+        return limit.reason
+
+
+def _rows_sent_back(ts, items: list, side: str | None, prefix: bool, limits: ReplayLimits,
+                    jobs: int):
+    """_replay_row of every item, made by `jobs` forked workers (tcpcheck.workers), in order.
+    A row comes back without the transition system and the run's states (they do not pickle,
+    and the directory's report reads neither); one where the model failed is replayed here
+    again, whole (its error shows the run). None: the deadline passed before it came back."""
+    from .replay import Replay              # deferred: see replay_cmd
+
+    def slim(k: int):
+        r = _replay_row(ts, items[k], side, prefix, limits)
+        if not isinstance(r, Replay):
+            return r
+        return None if r.error is not None else replace(r, system=None, view=None)
+
+    for k, r in enumerate(in_order(slim, len(items), jobs, limits.deadline)):
+        if r is None and not limits.deadline.expired():
+            r = _replay_row(ts, items[k], side, prefix, limits)
+        yield replace(r, system=ts) if isinstance(r, Replay) else r
+
+
+def _replay_each(ts, items: list, prefix: bool, progress: bool, limits: ReplayLimits,
+                 side: str | None = None, jobs: int = 1) -> tuple[list, StopReason | None]:
+    """Replay every capture read from a directory, `jobs` at once; an unreadable one stays
+    its row, and so does one whose search met its bound (inconclusive, max-states). The
+    command's deadline stops it between captures or inside one (that row inconclusive): (the
+    rows done, why it stopped or None)."""
     results = []
     stop = None
     deadline = limits.deadline
+    rows = (_rows_sent_back(ts, items, side, prefix, limits, jobs) if jobs > 1 else
+            (_replay_row(ts, item, side, prefix, limits) for item in items))
     for k, item in enumerate(items, start=1):
         if deadline.expired():
             stop = deadline.reason
             break
-        if isinstance(item, Unreadable):
-            results.append(item)
-            continue
-        if progress:    # a directory can take a while: say where it is, on one terminal line
-            name = Path(_captured(item).source).name
+        captured = _captured(item)
+        if progress and captured is not None:   # a directory can take a while: say where
+            name = Path(captured.source).name    # it is, on one terminal line
             click.echo(f"\rreplaying {k}/{len(items)}: {name}\x1b[K", err=True, nl=False)
-        try:
-            results.append(replay_one(ts, item, side, prefix, limits))
-        except TcpcheckError as err:
-            results.append(Unreadable(_captured(item).source, tuple(err.diagnostics)))
-        except LimitReached as limit:
-            stop = limit.reason
+        row = next(rows)
+        if row is None or isinstance(row, StopReason):
+            stop = deadline.reason if row is None else row
             break
+        results.append(row)
         stop = _command_stop(results[-1])
         if stop is not None:
             break
@@ -223,8 +255,11 @@ def register(main: click.Group) -> None:
 @click.option("--no-cache", is_flag=True,
               help="Compile the model again instead of reading it from ~/.cache/tcpcheck, "
                    "and keep nothing there.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="A directory: replay N captures at once, in N processes (default: every "
+                   "core); the output is the same as with --jobs 1.")
 def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output, every, draw,
-               max_states, time_limit, max_memory, as_json, no_cache):
+               max_states, time_limit, max_memory, as_json, no_cache, jobs):
     """Is a packet capture a run of the model? Replay CAPTURE against MODEL.
 
     CAPTURE is a pcap or pcapng file (tcpdump -w, tshark) or a JSON trace (as `tcpcheck trace
@@ -317,9 +352,14 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
         sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
     stop = None
     if target.is_dir():
-        results, stop = _replay_each(ts, captures, prefix,
-                                     progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
-                                     limits=limits, side=side)
+        try:
+            results, stop = _replay_each(
+                ts, captures, prefix,
+                progress=len(files) > 1 and not as_json and sys.stderr.isatty(),
+                limits=limits, side=side, jobs=jobs or default_jobs())
+        except WorkerLost as err:
+            click.echo(f"tcpcheck: a worker process died: {err}; try --jobs 1", err=True)
+            sys.exit(ExitStatus.INCONCLUSIVE)
         if as_json:
             emit_json(directory_json(ts, results))
         else:

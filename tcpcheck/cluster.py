@@ -24,8 +24,8 @@ import ray
 from ray.exceptions import RayError
 
 from . import load
-from .explore import Deadline, ProgressFn, StopReason, Summary, explore
-from .sweep import Figures, WorkerLost, _merge, representatives
+from .explore import Deadline, Figures, ProgressFn, StopReason, Summary, explore
+from .sweep import WorkerLost, _merge, representatives
 from .transitions import ExplorationError, TransitionSystem
 
 LOCAL = "local"   # --cluster local: start a Ray on this machine for the command
@@ -74,8 +74,7 @@ class _SweepActor:
     def explore(self, k: int, max_states: int | None) -> Figures:
         ex = explore(self.ts, initial=(self.ts.initial[k],), record_edges=False,
                      max_states=max_states, deadline=Deadline(*self.limits))
-        return Figures(ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks),
-                       ex.max_depth, ex.complete, ex.stop_reason)
+        return Figures.of(ex)
 
 
 def explore_sweep_ray(ts: TransitionSystem, source: ModelSource, *, workers: int,

@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Callable
 
@@ -484,10 +484,63 @@ class Summary:
     def stats(self) -> dict:
         return _stats(self, len(self.system.initial), self.deadlocks)
 
+    def add(self, f: Figures) -> None:
+        """Count one more combination's figures."""
+        self.n_states += f.n_states
+        self.edge_count += f.edge_count
+        self.expanded += f.expanded
+        self.deadlocks += f.deadlocks
+        self.max_depth = max(self.max_depth, f.max_depth)
+        self.regions.append((f.n_states, f.deadlocks))
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One parameter combination's share of a Summary: what explore_each adds up (and what a
+    worker process of a sweep sends back, tcpcheck.sweep)."""
+    n_states: int
+    edge_count: int
+    expanded: int
+    deadlocks: int
+    max_depth: int
+    complete: bool
+    stop_reason: str | None
+
+    @classmethod
+    def of(cls, ex: Exploration) -> Figures:
+        return cls(ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks), ex.max_depth,
+                   ex.complete, ex.stop_reason)
+
+
+# the search of combination k below a bound of `left` states (None: no bound), reporting its
+# own progress through the function given: its figures, and its Exploration when it has one
+# (a search that stops shows its run from it); None when the command stopped before it began
+CombinationSearch = Callable[[int, "int | None", "ProgressFn | None"],
+                             "tuple[Figures, Exploration | None] | None"]
+
+
+def search_combination(ts: TransitionSystem, deadline: Deadline, core: str = "python"
+                       ) -> CombinationSearch:
+    """The search of one combination in this process, as explore_each makes it."""
+    def search(k: int, left: int | None, report: ProgressFn | None):
+        ex = explore(ts, initial=(ts.initial[k],), record_edges=False, deadline=deadline,
+                     progress=report, core=core, max_states=left)
+        return Figures.of(ex), (None if ex.complete else as_combination(ex, k))
+    return search
+
+
+def as_combination(ex: Exploration, k: int) -> Exploration:
+    """An exploration from combination k's initial state alone, numbered as one of the
+    whole system's: its run starts at combination k (with k's parameters), not at the first."""
+    initial = [-1] * len(ex.system.initial)
+    initial[k] = ex.initial[0]
+    return replace(ex, initial=initial)
+
 
 def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
                  time_limit: float | None = None, progress: ProgressFn | None = None,
-                 deadline: Deadline | None = None, core: str = "python") -> Summary:
+                 deadline: Deadline | None = None, core: str = "python",
+                 search: CombinationSearch | None = None) -> Summary:
     """Explore each parameter combination on its own, keeping only the figures.
 
     Parameters never change, so the combinations' state spaces are disjoint and the figures
@@ -500,23 +553,23 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
     set (TransitionSystem.behaviour_key: delayed_ack=false makes client_quickack irrelevant)
     explore graphs that differ only in those parameters' bits: the first one is explored and
     the others get its figures (`reused` counts them).
+
+    `search` makes the search of one combination (default: here, search_combination); a
+    sweep over processes passes one that takes the figures its workers found. These rules --
+    reuse, limits, where the figures stop -- are the same whoever searches.
     """
     if deadline is None:
         deadline = Deadline(time_limit)
+    if search is None:
+        search = search_combination(ts, deadline, core)
     out = Summary(ts)
     start = time.perf_counter()
-    seen_behaviour: dict[tuple, tuple[int, int, int, int, int]] = {}
-    for k, s in enumerate(ts.initial):
+    seen_behaviour: dict[tuple, Figures] = {}
+    for k in range(len(ts.initial)):
         key = ts.behaviour_key(k)
-        if key in seen_behaviour and (max_states is None
-                                      or out.n_states + seen_behaviour[key][0] <= max_states):
-            n, edges, expanded, deadlocks, depth = seen_behaviour[key]
-            out.n_states += n
-            out.edge_count += edges
-            out.expanded += expanded
-            out.deadlocks += deadlocks
-            out.max_depth = max(out.max_depth, depth)
-            out.regions.append((n, deadlocks))
+        same = seen_behaviour.get(key)
+        if same is not None and (max_states is None or out.n_states + same.n_states <= max_states):
+            out.add(same)
             out.reused += 1
             continue
         if deadline.expired():
@@ -525,24 +578,24 @@ def explore_each(ts: TransitionSystem, *, max_states: int | None = None,
         if max_states is not None and out.n_states >= max_states:
             out.complete, out.stop_reason = False, StopReason.MAX_STATES
             break
-        done_before, found_before, edges_before = out.expanded, out.n_states, out.edge_count
-        report = None if progress is None else (
-            lambda d, f, e: progress(done_before + d, found_before + f, edges_before + e))
-        ex = explore(ts, initial=(s,), record_edges=False, deadline=deadline, progress=report,
-                     core=core,
-                     max_states=None if max_states is None else max_states - out.n_states)
-        out.n_states += ex.n_states
-        out.edge_count += ex.edge_count
-        out.expanded += ex.expanded
-        out.deadlocks += len(ex.deadlocks)
-        out.max_depth = max(out.max_depth, ex.max_depth)
-        out.regions.append((ex.n_states, len(ex.deadlocks)))
-        if ex.complete:
-            seen_behaviour[key] = (ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks),
-                                   ex.max_depth)
-        if not ex.complete:
-            out.complete, out.stop_reason, out.last = False, ex.stop_reason, ex
+        found = search(k, None if max_states is None else max_states - out.n_states,
+                       _offset(progress, out))
+        if found is None:   # a limit or a signal came first: nothing of this combination
+            out.complete, out.stop_reason = False, deadline.reason
             break
-        del ex
+        figures, ex = found
+        out.add(figures)
+        if not figures.complete:
+            out.complete, out.stop_reason, out.last = False, figures.stop_reason, ex
+            break
+        seen_behaviour[key] = figures
     out.seconds = time.perf_counter() - start
     return out
+
+
+def _offset(progress: ProgressFn | None, out: Summary) -> ProgressFn | None:
+    """Progress of one combination's search, reported as the sweep's totals."""
+    if progress is None:
+        return None
+    done, found, edges = out.expanded, out.n_states, out.edge_count
+    return lambda d, f, e: progress(done + d, found + f, edges + e)

@@ -8,69 +8,29 @@ Summary -- and every byte printed from it -- is the one a single core gives. Whe
 figures cannot stand in for the one-core search (the state bound cuts the combination, or the
 model fails in it), the parent searches that combination again itself, as one core would.
 
-Workers are forked: the transition system holds generated functions that cannot be pickled,
-and a fork hands them over for free. They ignore SIGINT (a terminal sends it to the whole
-process group; the parent decides) and the parent terminates them when it stops early.
+Workers are forked (tcpcheck.workers): the transition system holds generated functions that
+cannot be pickled, and a fork hands them over for free.
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
-import time
-from concurrent.futures import Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import replace
 
 from . import csink
-from .explore import (Deadline, ProgressFn, StopReason, Summary, explore, explore_each)
+from .explore import (Deadline, Figures, ProgressFn, StopReason, Summary, explore,
+                      explore_each, search_combination)
 from .transitions import TransitionSystem
+from .workers import WorkerLost, default_jobs, forked, result
 
-POLL_SECONDS = 0.1   # how often the parent looks at its deadline while it waits for a worker
-
-
-def default_jobs() -> int:
-    """All the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:      # not on Linux
-        return max(1, os.cpu_count() or 1)
+__all__ = ["WorkerLost", "default_jobs", "explore_sweep", "representatives"]
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """What a worker sends back for one combination: a Summary's share of it."""
-    n_states: int
-    edge_count: int
-    expanded: int
-    deadlocks: int
-    max_depth: int
-    complete: bool
-    stop_reason: str | None
-
-
-class WorkerLost(Exception):
-    """A worker process died (killed by the system, out of memory): the sweep has no answer
-    for its combination."""
-
-
-# set in the parent just before the workers are forked, read by them (never pickled)
-_SYSTEM: list[TransitionSystem] = []
-_WORKER_LIMITS: list[tuple[float | None, float | None]] = []
-
-
-def _start_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent takes ^C and ends us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # the parent's handler is not ours
-
-
-def _explore_combination(k: int, max_states: int | None, core: str) -> Figures:
-    ts = _SYSTEM[0]
-    seconds, memory_mb = _WORKER_LIMITS[0]
+def _explore_combination(ts: TransitionSystem, limits: tuple[float | None, float | None],
+                         k: int, max_states: int | None, core: str) -> Figures:
+    """In a worker: one combination's figures, under the worker's share of the limits."""
     ex = explore(ts, initial=(ts.initial[k],), record_edges=False, max_states=max_states,
-                 deadline=Deadline(seconds, memory_mb), core=core)
-    return Figures(ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks), ex.max_depth,
-                   ex.complete, ex.stop_reason)
+                 deadline=Deadline(*limits), core=core)
+    return Figures.of(ex)
 
 
 def representatives(ts: TransitionSystem) -> list[int]:
@@ -98,110 +58,36 @@ def explore_sweep(ts: TransitionSystem, *, jobs: int, max_states: int | None = N
     seconds = deadline.left()
     # each worker gets an equal share of the memory bound; the parent holds only figures
     memory = None if deadline.max_memory_mb is None else deadline.max_memory_mb / jobs
-    _SYSTEM[:] = [ts]
-    _WORKER_LIMITS[:] = [(seconds, memory)]
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(reps)),
-                               mp_context=multiprocessing.get_context("fork"),
-                               initializer=_start_worker)
-    try:
-        futures = {k: pool.submit(_explore_combination, k, max_states, core) for k in reps}
-        out = _merge(ts, futures, max_states, progress, deadline, core)
-    finally:
-        _stop(pool)
-        _SYSTEM.clear()
-    return out
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """End the workers now, busy or not, and reap them: no orphan outlives the command."""
-    # the executor has no public way to end a busy worker (Python 3.14 adds terminate_workers)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for p in processes:
-        if p.is_alive():
-            p.terminate()
-    for p in processes:
-        p.join()
-    # its manager thread sees the workers gone and ends; waiting for it leaves nothing behind
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _result(future: Future, deadline: Deadline) -> Figures | None:
-    """The worker's figures, or None when the command must stop first (a limit, a signal)."""
-    while True:
-        if deadline.expired():
-            return None
-        done, _ = wait([future], timeout=POLL_SECONDS)
-        if done:
-            try:
-                return future.result()
-            except BrokenProcessPool as err:
-                raise WorkerLost(str(err)) from err
+    limits = (seconds, memory)
+    with forked(min(jobs, len(reps)),
+                lambda *args: _explore_combination(ts, limits, *args)) as submit:
+        futures = {k: submit(k, max_states, core) for k in reps}
+        return _merge(ts, futures, max_states, progress, deadline, core)
 
 
 def _merge(ts: TransitionSystem, futures: dict[int, Future], max_states: int | None,
            progress: ProgressFn | None, deadline: Deadline, core: str = "python") -> Summary:
-    """explore_each's loop, taking each searched combination's figures from its worker."""
-    out = Summary(ts)
-    start = time.perf_counter()
-    seen_behaviour: dict[tuple, tuple[int, int, int, int, int]] = {}
-    for k, s in enumerate(ts.initial):
-        key = ts.behaviour_key(k)
-        if key in seen_behaviour and (max_states is None
-                                      or out.n_states + seen_behaviour[key][0] <= max_states):
-            n, edges, expanded, deadlocks, depth = seen_behaviour[key]
-            _add(out, n, edges, expanded, deadlocks, depth)
-            out.reused += 1
-            continue
-        if deadline.expired():
-            out.complete, out.stop_reason = False, deadline.reason
-            break
-        if max_states is not None and out.n_states >= max_states:
-            out.complete, out.stop_reason = False, StopReason.MAX_STATES
-            break
-        left = None if max_states is None else max_states - out.n_states
-        f = _result(futures[k], deadline) if k in futures else None
+    """explore_each, taking each searched combination's figures from its worker."""
+    here = search_combination(ts, deadline, core)
+
+    def search(k: int, left: int | None, report: ProgressFn | None):
+        f = result(futures[k], deadline) if k in futures else None
         if f is None and deadline.expired():
-            out.complete, out.stop_reason = False, deadline.reason
-            break
+            return None
         if f is not None and f.complete and (left is None or f.n_states < left):
             # a complete search below the bound is the one the bounded search would make
-            _add(out, f.n_states, f.edge_count, f.expanded, f.deadlocks, f.max_depth)
-            seen_behaviour[key] = (f.n_states, f.edge_count, f.expanded, f.deadlocks,
-                                   f.max_depth)
-            _report(progress, out)
-            continue
+            if report is not None:
+                report(f.expanded, f.n_states, f.edge_count)
+            return f, None
         if f is not None and not f.complete and f.stop_reason in _WORKER_LIMIT_REASONS:
             # the worker's own share of the time or memory bound ran out
-            _add(out, f.n_states, f.edge_count, f.expanded, f.deadlocks, f.max_depth)
-            out.complete, out.stop_reason = False, deadline.reason or f.stop_reason
-            break
+            return replace(f, stop_reason=deadline.reason or f.stop_reason), None
         # the bound cuts it, or the model fails in it: search it here, exactly as one core
         # does, so that the cut figures and the failing run are one core's
-        ex = explore(ts, initial=(s,), record_edges=False, deadline=deadline, max_states=left,
-                     core=core)
-        _add(out, ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks), ex.max_depth)
-        _report(progress, out)
-        if not ex.complete:
-            out.complete, out.stop_reason, out.last = False, ex.stop_reason, ex
-            break
-        seen_behaviour[key] = (ex.n_states, ex.edge_count, ex.expanded, len(ex.deadlocks),
-                               ex.max_depth)
-    out.seconds = time.perf_counter() - start
-    return out
+        return here(k, left, report)
+
+    return explore_each(ts, max_states=max_states, progress=progress, deadline=deadline,
+                        search=search)
 
 
 _WORKER_LIMIT_REASONS = (StopReason.TIME_LIMIT, StopReason.MAX_MEMORY, StopReason.INTERRUPTED)
-
-
-def _add(out: Summary, n: int, edges: int, expanded: int, deadlocks: int, depth: int) -> None:
-    out.n_states += n
-    out.edge_count += edges
-    out.expanded += expanded
-    out.deadlocks += deadlocks
-    out.max_depth = max(out.max_depth, depth)
-    out.regions.append((n, deadlocks))
-
-
-def _report(progress: ProgressFn | None, out: Summary) -> None:
-    if progress is not None:
-        progress(out.expanded, out.n_states, out.edge_count)

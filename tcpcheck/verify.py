@@ -14,6 +14,7 @@ from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Deadline, Exploration, StopReason, explore
 from .params import ParamSetting
 from .query import PropertyResult, check_property
+from .workers import in_order
 from .transitions import TransitionSystem
 
 DEFAULT_SPEC_DIR = Path("specs")
@@ -92,8 +93,11 @@ def _located_at_the_spec(err: TcpcheckError, named: list[S.SpecFile]) -> Tcpchec
 def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
                 params: list[ParamSetting | str],
                 max_states: int | None, time_limit: float | None, progress=None,
-                deadline: Deadline | None = None) -> ModelCheck:
-    """Load the model, resolve every property, explore once and check them all.
+                deadline: Deadline | None = None, jobs: int = 1,
+                core: str = "python") -> ModelCheck:
+    """Load the model, resolve every property, explore once (on `core`) and check them all,
+    `jobs` properties at once (tcpcheck.workers: forked after the search, each worker checks
+    against the same graph and sends back its verdict; the results are one process's).
 
     `deadline` is the command's (several models share it; then `time_limit` is ignored):
     once it passes, the properties not yet checked are inconclusive."""
@@ -101,12 +105,19 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
         deadline = Deadline(time_limit)
     ts, props = resolve_specs(model_path, specs, params)
     result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
-    ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline)
+    ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline, core=core)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
-    for prop in props:
+
+    def timed(k: int) -> tuple[PropertyResult, float]:
         start = time.perf_counter()
-        result.verdicts.append(check_property(ex, prop, deadline))
-        result.seconds.append(time.perf_counter() - start)
+        return check_property(ex, props[k], deadline), time.perf_counter() - start
+
+    for k, found in enumerate(in_order(timed, len(props), jobs, deadline)):
+        # None: the command stopped before this property's worker answered; checked here
+        # under the passed deadline, it says so (inconclusive) as one process would
+        verdict, seconds = timed(k) if found is None else found
+        result.verdicts.append(verdict)
+        result.seconds.append(seconds)
     return result
 
 

@@ -106,6 +106,9 @@ def test_a_model_error_in_one_combination_is_reported_as_one_job_does(tmp_path):
     assert one.returncode == two.returncode == ExitStatus.VIOLATED
     assert "TCP500" in two.stderr and "Traceback" not in two.stderr
     assert (one.stdout, one.stderr) == (two.stdout, two.stderr)
+    # the run starts in the failing combination (bound=3), not in the first one (bound=0)
+    assert "start (bound=3)" in one.stderr and "bound=0)" not in one.stderr
+    assert '"  0  start (bound=3): "' in one.stdout
     ts = load(model, ["bound=*"])
     many = explore_sweep(ts, jobs=2)
     assert many.stop_reason is StopReason.MODEL_ERROR and many.last is not None
@@ -136,28 +139,35 @@ def _group_alive(pgid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_ends_every_worker_and_prints_what_was_found():
-    # a session of its own, as a terminal's job: ^C goes to the whole process group
-    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", "explore", "--param", "*",
-                             "--jobs", "2", "--no-progress"], cwd=ROOT, text=True,
+    returncode, out, err = interrupt_once_workers_run("explore", "--param", "*", "--jobs", "2",
+                                                      "--no-progress")
+    assert returncode == ExitStatus.INCONCLUSIVE, err
+    assert "Traceback" not in err
+    assert "stopped early (interrupted): the figures cover" in out
+
+
+def interrupt_once_workers_run(*args: str) -> tuple[int, str, str]:
+    """Run tcpcheck in a session of its own, as a terminal's job, send ^C to the whole process
+    group once two workers run, and check that none outlives the command: (exit status,
+    stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tcpcheck", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, env={**os.environ, "COLUMNS": "200"})
     try:
-        until = time.monotonic() + 60
+        until = time.monotonic() + 120
         while len(_children(proc.pid)) < 2 and time.monotonic() < until:
-            time.sleep(0.05)   # the workers are running: the sweep has started
+            time.sleep(0.05)   # the workers are running
         assert len(_children(proc.pid)) >= 2, "no workers were started"
         time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == ExitStatus.INCONCLUSIVE, err
-    assert "Traceback" not in err
-    assert "stopped early (interrupted): the figures cover" in out
     until = time.monotonic() + 5
     while _group_alive(proc.pid) and time.monotonic() < until:
         time.sleep(0.05)
     assert not _group_alive(proc.pid), "a worker outlived the command"
+    return proc.returncode, out, err
 
 
 def _children(pid: int) -> list[int]:
