@@ -26,6 +26,7 @@ to depth N (Verdict.BOUNDED) when neither is reached by k = N.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -39,8 +40,9 @@ from .symbolic import SlotState, width_of
 from .transitions import TransitionSystem
 from .verdicts import Verdict
 
+HOUDINI_SECONDS = 60        # how long Houdini may filter the candidates (then: no facts)
 SPACER_SECONDS = 120        # how long z3's Spacer may look for an inductive invariant
-SAMPLE_STATES = 20_000      # states of a bounded exploration the candidate facts come from
+SAMPLE_STATES = 2_000       # states of a bounded exploration the candidate facts come from
 MAX_PAIR_VALUES = 512       # a pair of slots with more value pairs than this gives no fact
 MAX_PROJECTION_ROWS = 5_000  # nor a wider projection with more rows (a term z3 chokes on)
 
@@ -105,9 +107,12 @@ def houdini(ts: TransitionSystem, facts: list[Fact], deadline=None) -> list[Fact
     un.deepen()
     here, there = un.states[0], un.states[1]
     kept = list(facts)
+    end = time.perf_counter() + HOUDINI_SECONDS
     while kept:
-        if deadline is not None and deadline.expired():
+        left = end - time.perf_counter()
+        if left <= 0 or deadline is not None and deadline.expired():
             return None
+        un.solver.set(timeout=int(left * 1000))
         un.solver.push()
         un.solver.add([f.term(here) for f in kept])
         un.solver.add(z3.Or([z3.Not(f.term(there)) for f in kept]))
@@ -140,9 +145,14 @@ def check_inductive(ts: TransitionSystem, props: list[S.Property], depth: int, d
                     spacer: bool = True) -> list[SymbolicResult]:
     """Every invariant in `props` by k-induction, k = 0..depth, then (`spacer`) by z3's
     Spacer when k-induction does not prove it."""
-    if strengthening is None:
-        strengthening = strengthen(ts, deadline)
-    return [_prove(ts, p, depth, strengthening, deadline, spacer) for p in props]
+    made: list[Strengthening] = [strengthening] if strengthening is not None else []
+
+    def strong() -> Strengthening:
+        # only when a step is first asked: a violation found before needs none
+        if not made:
+            made.append(strengthen(ts, deadline))
+        return made[0]
+    return [_prove(ts, p, depth, strong, deadline, spacer) for p in props]
 
 
 def _predicate(ts: TransitionSystem, p: S.Property, width: int):
@@ -151,7 +161,7 @@ def _predicate(ts: TransitionSystem, p: S.Property, width: int):
     return s, (pred if z3.is_bool(pred) else pred != 0)
 
 
-def _prove(ts, p: S.Property, depth: int, strong: Strengthening, deadline,
+def _prove(ts, p: S.Property, depth: int, strong_of, deadline,
            spacer: bool = True) -> SymbolicResult:
     base = dict(name=p.name, kind=p.kind, doc=p.doc, source=p.source)
     try:
@@ -160,8 +170,7 @@ def _prove(ts, p: S.Property, depth: int, strong: Strengthening, deadline,
         return SymbolicResult(verdict=Verdict.INCONCLUSIVE,
                               message=f"the symbolic engine cannot check it yet: {why}", **base)
     reach = Unrolling(ts)                       # the base: runs from the initial states
-    free = Unrolling(ts, from_initial=False)    # the step: paths from any state
-    free.solver.add(strong.term(free.states[0]))
+    free = strong = None        # the step: paths from any state (made when first asked)
     untimed_bad = None          # a depth where an untimed run breaks it (no proof then)
 
     def good(un: Unrolling, k: int) -> z3.BoolRef:
@@ -189,7 +198,13 @@ def _prove(ts, p: S.Property, depth: int, strong: Strengthening, deadline,
                     verdict=Verdict.VIOLATED, run=run, times=timing.times_ms, depth=k,
                     message=f"a state reached in {k} steps breaks it (bounded model checking)",
                     **base)
-        if untimed_bad is None and _step_holds(free, k, good, strong):
+        if untimed_bad is not None:
+            continue
+        if free is None:
+            strong = strong_of()
+            free = Unrolling(ts, from_initial=False)
+            free.solver.add(strong.term(free.states[0]))
+        if _step_holds(free, k, good, strong):
             return SymbolicResult(verdict=Verdict.HOLDS, depth=k, message=(
                 f"proved by k-induction at k={k} ({strong.text})"), **base)
     if untimed_bad is not None:
@@ -219,10 +234,10 @@ def _step_holds(free: Unrolling, k: int, good, strong: Strengthening) -> bool:
         free.solver.pop()
 
 
-def _bounded(base: dict, depth: int, strong: Strengthening, why: str) -> SymbolicResult:
+def _bounded(base: dict, depth: int, strong: Strengthening | None, why: str) -> SymbolicResult:
+    facts = f" ({strong.text})" if strong is not None else ""
     return SymbolicResult(verdict=Verdict.BOUNDED, depth=max(depth, 0), message=(
-        f"no run of up to {max(depth, 0)} steps breaks it, but no proof: {why} "
-        f"({strong.text})"), **base)
+        f"no run of up to {max(depth, 0)} steps breaks it, but no proof: {why}{facts}"), **base)
 
 
 def spacer_proves(ts: TransitionSystem, s: z3.BitVecRef, pred: z3.BoolRef, deadline=None,
