@@ -78,7 +78,7 @@ def test_a_failing_invariant_variant_is_violated_by_both_engines(tmp_path):
     engines find it violated, the symbolic one by a replayed run as short as the explorer's."""
     name, spec_name, old, new = ("a_held_ack_leaves_before_time_wait",
                                  *VARIANTS["a_held_ack_leaves_before_time_wait"])
-    pairs = _both(ROOT / "specs" / f"{spec_name}.spec", _variant(tmp_path, old, new), 5, False,
+    pairs = _both(ROOT / "specs" / f"{spec_name}.spec", _variant(tmp_path, old, new), 6, False,
                   only=name)
     (e, s), = pairs
     assert e.verdict is Verdict.VIOLATED and s.verdict is Verdict.VIOLATED, s.message

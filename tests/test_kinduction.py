@@ -77,22 +77,21 @@ def test_a_false_invariant_gives_the_explorers_shortest_run_replayed():
 
 
 def test_a_witness_found_by_bmc_is_a_run_of_the_model():
-    """The shortest three-way close is a complete run of 6 steps: BMC finds it as the witness
-    of `reachable` and as the counterexample of the `runs` property that denies it; a `runs`
-    property no short run breaks holds up to the depth, and no further."""
+    """The shortest complete runs of the default model take 5 steps: BMC finds one as the
+    witness of `reachable` and as the counterexample of the `runs` property that denies it;
+    a `runs` property no run of up to 5 steps breaks holds up to depth 5, and no further."""
     ts = load(DEFAULT_MODEL)
-    sf, props = _props('reachable three "a three-way close":\n'
-                       '    observed three_way_close\n'
-                       'runs never_three "no three-way close":\n'
-                       '    not observed three_way_close\n'
-                       'runs three_segments "three segments":\n'
-                       '    observed three_way_close and not observed stale_ack_after_fin\n'
-                       '        implies count(sends(any, any)) == 3\n', ts)
-    witness, counter, bounded = check_runs(ts, props, 6)
+    sf, props = _props('reachable sends "a segment is sent":\n'
+                       '    eventually sends(any, any)\n'
+                       'runs silent "no segment is ever sent":\n'
+                       '    not eventually sends(any, any)\n'
+                       'runs sends_always "every run sends a segment":\n'
+                       '    eventually sends(any, any)\n', ts)
+    witness, counter, bounded = check_runs(ts, props, 5)
     assert witness.verdict is Verdict.HOLDS and replay(ts, witness.run) == witness.run
-    assert counter.verdict is Verdict.VIOLATED and len(counter.run) - 1 == 6
+    assert counter.verdict is Verdict.VIOLATED and len(counter.run) - 1 == 5
     assert replay(ts, counter.run) == counter.run
-    assert bounded.verdict is Verdict.BOUNDED and bounded.depth == 6
+    assert bounded.verdict is Verdict.BOUNDED and bounded.depth == 5
 
 
 def test_agrees_never_takes_opposite_verdicts():
