@@ -81,7 +81,7 @@ def test_a_witness_found_by_bmc_is_a_run_of_the_model():
     witness of `reachable` and as the counterexample of the `runs` property that denies it;
     a `runs` property no run of up to 5 steps breaks holds up to depth 5, and no further."""
     ts = load(DEFAULT_MODEL)
-    sf, props = _props('reachable sends "a segment is sent":\n'
+    sf, props = _props('reachable some_send "a segment is sent":\n'
                        '    eventually sends(any, any)\n'
                        'runs silent "no segment is ever sent":\n'
                        '    not eventually sends(any, any)\n'
