@@ -3,9 +3,10 @@
 equal where the symbolic engine is conclusive, "holds up to depth N" beside holds (or beside
 a violation whose run is longer than N), never opposite (bmc.agrees).
 
-CI runs the default configuration (teardown.spec) and one failing variant; with
-TCPCHECK_SLOW=1 every shipped spec in the configuration it names and every failing variant
-of tests/test_domain_specs.py run, deeper and with Spacer."""
+CI runs the default configuration (teardown.spec, depth 6, no Spacer) and the documented
+command; with TCPCHECK_SLOW=1 every shipped spec in the configuration it names and every
+failing variant of tests/test_domain_specs.py run, deeper and with Spacer (the data_phase
+configuration's variant alone took over 160 s CPU: too slow for CI)."""
 from __future__ import annotations
 
 import json
@@ -72,6 +73,7 @@ def test_the_default_configuration_agrees_and_the_symbolic_engine_answers():
     assert compared.count(True) >= 5, compared
 
 
+@slow
 def test_a_failing_invariant_variant_is_violated_by_both_engines(tmp_path):
     """a_held_ack_leaves_before_time_wait (specs/data_phase.spec) on the variant of
     tests/test_domain_specs.py whose FIN_WAIT_2 no longer cancels the held-back ACK: both
