@@ -79,7 +79,9 @@ def replay(ts: TransitionSystem, run: list[tuple[int, int]]) -> list[tuple[int, 
 class Unrolling:
     """The steps unrolled from the initial states, one depth at a time, in one solver."""
 
-    def __init__(self, ts: TransitionSystem):
+    def __init__(self, ts: TransitionSystem, from_initial: bool = True):
+        """`from_initial`: the first state is an initial state (bounded model checking);
+        otherwise any state at all (the inductive step of tcpcheck.kinduction)."""
         self.ts = ts
         self.width = width_of(ts)
         here, there = slot_state(ts, "s"), slot_state(ts, "s'")
@@ -92,10 +94,31 @@ class Unrolling:
                                               x == p.variant)
                                        for st in steps for p in st.paths]))
         self._fails = z3.simplify(failing(steps))
+        # no step at all: where a complete run ends (Exploration.terminal)
+        self._stuck = z3.simplify(z3.Not(z3.Or([st.enabled for st in steps])))
         self.states: list[SlotState] = [slot_state(ts, "s0")]
         self.variants: list[z3.BitVecRef] = []
         self.solver = z3.Solver()
-        self.solver.add(z3.Or([self.states[0].is_value(i, ts) for i in ts.initial]))
+        if from_initial:
+            self.solver.add(z3.Or([self.states[0].is_value(i, ts) for i in ts.initial]))
+
+    def states_for_relation(self) -> tuple[SlotState, SlotState]:
+        """The two states the one-step relation is stated over (before, after)."""
+        return self._here, self._there
+
+    @property
+    def relation(self) -> z3.BoolRef:
+        """One step from states_for_relation()[0] to [1] (with variant_of_relation)."""
+        return self._rel
+
+    @property
+    def variant_of_relation(self) -> z3.BitVecRef:
+        return self._x
+
+    @property
+    def relation_fails(self) -> z3.BoolRef:
+        """Some step fails in states_for_relation()[0]."""
+        return self._fails
 
     @property
     def depth(self) -> int:
@@ -116,6 +139,9 @@ class Unrolling:
 
     def fails_at(self, k: int) -> z3.BoolRef:
         return z3.substitute(self._fails, *self._at(k))
+
+    def stuck_at(self, k: int) -> z3.BoolRef:
+        return z3.substitute(self._stuck, *self._at(k))
 
     def packed(self, k: int) -> z3.BitVecRef:
         """The state at depth k as the packed bit-vector the properties read."""
@@ -210,7 +236,7 @@ def check_bounded(ts: TransitionSystem, props: list[S.Property], depth: int,
         if k:
             un.deepen()
         if open_ and model_error is None:
-            model_error = _model_error_at(un, k)
+            model_error = model_error_at(un, k)
             if model_error is not None:
                 for p, _ in open_:
                     results[p.name] = SymbolicResult(
@@ -220,7 +246,7 @@ def check_bounded(ts: TransitionSystem, props: list[S.Property], depth: int,
                 open_ = []
         still = []
         for p, (s, pred) in open_:
-            found = _violation(un, k, z3.simplify(
+            found = violation(un, k, z3.simplify(
                 z3.substitute(z3.Not(pred), (s, un.packed(k)))))
             if found is None:
                 still.append((p, (s, pred)))
@@ -247,7 +273,7 @@ def check_bounded(ts: TransitionSystem, props: list[S.Property], depth: int,
     return [results[p.name] for p in props]
 
 
-def _violation(un: Unrolling, k: int, bad: z3.BoolRef):
+def violation(un: Unrolling, k: int, bad: z3.BoolRef):
     """A run of k steps to a state where `bad` holds that the timers allow: (run, timing);
     (run, None) when too many are forbidden; None when there is none."""
     un.solver.push()
@@ -266,7 +292,7 @@ def _violation(un: Unrolling, k: int, bad: z3.BoolRef):
         un.solver.pop()
 
 
-def _model_error_at(un: Unrolling, k: int) -> str | None:
+def model_error_at(un: Unrolling, k: int) -> str | None:
     """Whether some step fails in a state reached in k steps (confirmed by the successor
     function, which must raise there)."""
     un.solver.push()
@@ -285,17 +311,25 @@ def _model_error_at(un: Unrolling, k: int) -> str | None:
         un.solver.pop()
 
 
-def agrees(explicit, symbolic: SymbolicResult, depth: int) -> bool | None:
-    """Whether the explorer's verdict (a query.PropertyResult) and bounded model checking to
-    `depth` say the same (None: nothing to compare, one of them has no answer). Holds agrees
-    with "holds up to depth"; a violation shown by a run of L steps agrees with a violation
-    at depth L (both find shortest runs) when L <= depth, else with "holds up to depth"."""
-    if symbolic.verdict not in (Verdict.VIOLATED, Verdict.BOUNDED) or \
-            explicit.verdict not in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.VACUOUS):
+def agrees(explicit, symbolic: SymbolicResult) -> bool | None:
+    """Whether the explorer's verdict (a query.PropertyResult) and the symbolic engine's say
+    the same (None: nothing to compare, one of them has no answer). Holds (proved) agrees
+    with holds (vacuously too); "holds up to depth N" agrees with holds, and with a violation
+    whose run is longer than N; a violation agrees with a violation, for an invariant at the
+    same depth (both find shortest runs), for a run property at most as deep (the symbolic
+    engine looks at every complete run of each length in turn)."""
+    s, e = symbolic.verdict, explicit.verdict
+    if s not in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.BOUNDED) or \
+            e not in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.VACUOUS):
         return None
-    if explicit.verdict is not Verdict.VIOLATED:
-        return symbolic.verdict is Verdict.BOUNDED
-    steps = len(explicit.run) - 1
-    if steps > depth:
-        return symbolic.verdict is Verdict.BOUNDED
-    return symbolic.verdict is Verdict.VIOLATED and symbolic.depth == steps
+    e_holds = e is not Verdict.VIOLATED
+    steps = len(explicit.run) - 1 if explicit.run else None
+    if s is Verdict.HOLDS:
+        return e_holds
+    if s is Verdict.BOUNDED:
+        return e_holds or (steps is not None and steps > symbolic.depth)
+    if e_holds:
+        return False
+    if steps is None or symbolic.run is None:
+        return True
+    return symbolic.depth == steps if symbolic.kind == "invariant" else symbolic.depth <= steps

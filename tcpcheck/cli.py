@@ -454,7 +454,8 @@ def _print_stats(doc: dict, ex) -> None:
               help="Also write the verdicts as a Markdown page (for docs), linking the diagrams "
                    "written with --out.")
 @click.option("--engine", type=click.Choice(["explicit", "symbolic", "both"]), default="explicit",
-              help="symbolic: bounded model checking on z3 (invariants, up to --depth steps); "
+              help="symbolic: on z3, invariants proved by k-induction (k up to --depth) or "
+                   "Spacer, reachable/runs by bounded model checking (docs/engines.md); "
                    "both: beside the explorer, whose verdicts it must agree with.")
 @click.option("--depth", type=click.IntRange(0), default=10, show_default=True,
               help="The symbolic engine's bound: runs of at most this many steps.")

@@ -1,5 +1,6 @@
-"""`tcpcheck check --engine symbolic|both`: the specs' properties by bounded model checking
-(tcpcheck.bmc), alone or beside the explorer's verdicts, which they must agree with."""
+"""`tcpcheck check --engine symbolic|both`: the specs' properties on the symbolic engine
+(tcpcheck.symbolic_check: k-induction, Spacer, bounded model checking), alone or beside the
+explorer's verdicts, which they must agree with."""
 from __future__ import annotations
 
 import sys
@@ -10,9 +11,10 @@ import click
 
 from . import load
 from . import spec as S
-from .bmc import SymbolicResult, agrees, check_bounded
+from .bmc import SymbolicResult, agrees
 from .cli_io import emit_json, fail_input
 from .diagnostics import TcpcheckError
+from .symbolic_check import check_symbolic_properties
 from .trace import path_view, run_lines, run_steps
 from .verdicts import ExitStatus, exit_status
 from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params, spec_files
@@ -32,7 +34,7 @@ def check_symbolic(files, params, engine: str, depth: int, model_override, defau
             ts = load(model_path, chosen, keep=read)
             props = [p for _path, sf in group for p in S.resolve(sf, ts)]
             start = time.perf_counter()
-            sym = check_bounded(ts, props, depth, deadline)
+            sym = check_symbolic_properties(ts, props, depth, deadline)
             seconds = time.perf_counter() - start
             explicit = None
             if engine == "both":
@@ -68,7 +70,7 @@ def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explic
             e = explicit.verdicts[k]
             p["explicit"] = {"verdict": str(e.verdict), "message": e.message,
                              "steps": len(e.run) - 1 if e.run else None}
-            p["engines_agree"] = agrees(e, r, depth)
+            p["engines_agree"] = agrees(e, r)
         props.append(p)
     return {"model": str(model_path), "specs": [str(p) for p, _ in group],
             "params": [getattr(p, "text", p) for p in params], "engine": "symbolic",
@@ -77,7 +79,7 @@ def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explic
 
 def _print(doc: dict) -> None:
     with_ = f" with {', '.join(doc['params'])}" if doc["params"] else ""
-    click.echo(f"{doc['model']}{with_}: bounded model checking to depth {doc['depth']} "
+    click.echo(f"{doc['model']}{with_}: symbolic engine to depth {doc['depth']} "
                f"({doc['seconds']:.1f} s), specs: {', '.join(doc['specs'])}")
     for p in doc["properties"]:
         line = f"  {p['name']} ({p['kind']}): {p['verdict']}"
