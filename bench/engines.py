@@ -26,8 +26,8 @@ process whose CPU time (getrusage) and peak memory (VmHWM) the parent measures:
 --time-limit is each run's CPU seconds (RLIMIT_CPU: the machine is shared, so wall time says
 little), --max-memory the explorer's resident memory (its --max-memory).
 
-The crossover is the first size where the symbolic engine gives every answer and the
-explorer does not, or gives them slower. The machine's load average is printed before and
+The crossover, for the invariants and for each variant, is the first size where the
+symbolic engine answers and the explorer does not, or answers with more CPU time. The machine's load average is printed before and
 after: on a shared machine the CPU seconds are what to compare.
 """
 from __future__ import annotations
@@ -190,16 +190,16 @@ def row(m: Measured) -> str:
             f"{m.cpu_s:.1f} | {m.wall_s:.1f} | {m.peak_mb:.0f} | {verdicts} | {m.note} |")
 
 
-def crossover(rows: list[Measured]) -> int | None:
-    """The first size where the symbolic engine answered both runs and the explorer did not
-    answer them, or took more CPU time."""
+def crossover(rows: list[Measured], model: str) -> int | None:
+    """The first size where the symbolic engine answered on `model` (the model's invariants,
+    or a variant's counterexample) and the explorer either did not answer or took more CPU
+    time for it."""
     for size in sorted({m.size for m in rows}):
-        ex = [m for m in rows if m.size == size and m.engine == "explicit"]
-        sy = [m for m in rows if m.size == size and m.engine == "symbolic"]
-        if not sy or not all(m.finished for m in sy):
+        sy = [m for m in rows if (m.size, m.engine, m.model) == (size, "symbolic", model)]
+        ex = [m for m in rows if (m.size, m.engine, m.model) == (size, "explicit", model)]
+        if not sy or not sy[0].finished:
             continue
-        if not ex or not all(m.finished for m in ex) \
-                or sum(m.cpu_s for m in ex) > sum(m.cpu_s for m in sy):
+        if not ex or not ex[0].finished or ex[0].cpu_s > sy[0].cpu_s:
             return size
     return None
 
@@ -245,8 +245,11 @@ def main(argv: list[str]) -> None:
                 print(row(m), flush=True)
                 if engine == "explicit" and not m.finished:
                     explicit_out = True
-    at = crossover(rows)
-    print(f"crossover: D = {at}" if at is not None else "crossover: not within these sizes")
+    for model in ("model", *VARIANTS):
+        at = crossover(rows, model)
+        what = "the invariants (bounded)" if model == "model" else f"the variant of {model}"
+        print(f"crossover for {what}: " + (f"D = {at}" if at is not None else
+                                            "not within these sizes"))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
