@@ -23,6 +23,7 @@ computed modulo 2**width, is the same packed int.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 import z3
@@ -252,7 +253,8 @@ class _Run:
             return self.block(st.body, [p])
         raise UnsupportedCode(f"statement {ast.dump(st)[:80]}")
 
-    def successor_by_slot(self, changed: dict[int, tuple[str, str]], p: _Path, env: dict):
+    def successor_by_slot(self, changed: dict[int, list[tuple[str, str]]], p: _Path,
+                         env: dict):
         """`t = s + ((w - v) << offset) + ...`, the generated code's successor, built slot by
         slot: a changed slot holds its new value, the others are read from `s`. Equal to the
         generated sum wherever each new value fits its slot; where one does not (the sum
@@ -263,8 +265,15 @@ class _Run:
         parts, fits = [], []
         for off in sorted(by_offset, reverse=True):
             i, w, base = by_offset[off]
-            if off in changed:
-                new_name, old_name = changed[off]
+            # a slot of width 0 (a constant) shares its offset with the slot after it; its
+            # change is 0 on every path that keeps it in range (the code checks the range
+            # before the sum), so only the slot that holds the bits is written
+            terms = [(new, old) for new, old in changed.get(off, ())
+                     if self._width_of_value(new) != 0]
+            if terms:
+                if len(terms) > 1:
+                    raise UnsupportedCode(f"two slots change at bit {off}")
+                new_name, old_name = terms[0]
                 raw = self.int_(env[new_name]) - base
                 fits.append(z3.And(raw >= 0, raw <= (1 << w) - 1))
                 parts.append(z3.Extract(w - 1, 0, raw))
@@ -276,6 +285,13 @@ class _Run:
         if fits:
             self.errors.append(z3.And(p.pc, z3.Not(z3.And(fits))))
         return z3.Concat(parts) if len(parts) > 1 else parts[0]
+
+    def _width_of_value(self, name: str) -> int | None:
+        """The width of the slot a successor's new value `w<i>` is written to (emit.py
+        names slot i's values v<i> and w<i>); None for any other name."""
+        m = re.fullmatch(r"w(\d+)", name)
+        return self.layout[int(m.group(1))][1] if m and int(m.group(1)) < len(self.layout) \
+            else None
 
     # ---------------------------------------------------- expressions
 
@@ -390,9 +406,9 @@ class _Run:
         return out
 
 
-def _slot_updates(e) -> dict[int, tuple[str, str]] | None:
-    """{offset: (new, old)} when `e` is `s + ((new - old) << offset) + ...` (how emit.py
-    writes a successor), else None."""
+def _slot_updates(e) -> dict[int, list[tuple[str, str]]] | None:
+    """{offset: [(new, old), ...]} when `e` is `s + ((new - old) << offset) + ...` (how
+    emit.py writes a successor), else None."""
     terms = []
     while isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add):
         terms.append(e.right)
@@ -409,7 +425,7 @@ def _slot_updates(e) -> dict[int, tuple[str, str]] | None:
         if not (isinstance(t, ast.BinOp) and isinstance(t.op, ast.Sub)
                 and isinstance(t.left, ast.Name) and isinstance(t.right, ast.Name)):
             return None
-        out[off] = (t.left.id, t.right.id)
+        out.setdefault(off, []).append((t.left.id, t.right.id))
     return out
 
 

@@ -77,6 +77,10 @@ VARIANTS = {
          "        send ACK(ack = rcvd)\n        cancel delack"),
         ("    on recv FIN | FIN+ACK when state == FIN_WAIT_2 {\n        rcvd := rcvd + 1\n"
          "        send ACK(ack = rcvd)\n")),
+    # the ACK of our FIN taken for the peer's FIN too: TIME_WAIT while the peer is in CLOSE_WAIT
+    "time_wait_only_after_the_peer_closed": (
+        "teardown", "    on recv ACK when state != CLOSED {\n        if state == FIN_WAIT_1 and seg.ack == sent + 1 {\n            state := FIN_WAIT_2\n",
+        "    on recv ACK when state != CLOSED {\n        if state == FIN_WAIT_1 and seg.ack == sent + 1 {\n            state := TIME_WAIT\n"),
     # close() in TIME_WAIT as if the socket were still open: tcp_close's reset for unread data
     "close_in_time_wait_sends_nothing": (
         "late_data", "        unread := false  # the queue is dropped with the socket",

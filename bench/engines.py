@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""The explicit and the symbolic engine side by side as the model grows (issue 16).
+
+    python bench/engines.py [--sizes 2,3,4,5] [--time-limit 600] [--max-memory 4000]
+                            [--depth 8] [--markdown]
+
+The model is models/parametric.tcpm (the default model with its size bounds as parameters)
+in data_phase.spec's configuration (data_phase, delayed ACK, a passive side with nothing to
+reply), with D, the data segments a side the model tells apart, as the size; the properties
+are the shipped specs' invariants (DOMAIN.md: TIME_WAIT never faces a peer in CLOSE_WAIT; no
+delayed-ACK timer runs on into TIME_WAIT or CLOSED), on the model and on its two failing
+variants (tests/test_domain_specs.py VARIANTS), one for each: the ACK of a FIN moves FIN_WAIT_1
+straight to TIME_WAIT; the half-closed side's held-back ACK does not leave with the ACK of the
+peer's FIN. For every size, six runs, each in a new
+process whose CPU time (getrusage) and peak memory (VmHWM) the parent measures:
+
+    explicit  the explorer (`--core c`, the compiled core, while the state fits its 128 bits;
+              the Python core above, said in the row) and its verdicts on the model, then on
+              the variant, under --time-limit and --max-memory (a run cut off is "did not
+              finish"; a size the explorer did not finish is not tried again above it)
+    symbolic  bounded model checking (tcpcheck.bmc) of the invariants to --depth steps on the
+              model ("holds up to depth N": bounded, not a proof), and on each variant of
+              the property it breaks, until its shortest counterexample (at most --depth
+              steps); killed at --time-limit
+
+--time-limit is each run's CPU seconds (RLIMIT_CPU: the machine is shared, so wall time says
+little), --max-memory the explorer's resident memory (its --max-memory).
+
+The crossover, for the invariants and for each variant, is the first size where the
+symbolic engine answers and the explorer does not, or answers with more CPU time. The machine's load average is printed before and
+after: on a shared machine the CPU seconds are what to compare.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "parametric.tcpm"
+SPECS = [ROOT / "specs" / "teardown.spec", ROOT / "specs" / "data_phase.spec"]
+CONFIG = ["data_phase=true", "delayed_ack=true", "passive_has_data=false"]
+# the failing variants (tests/test_domain_specs.py VARIANTS): the property each one breaks
+VARIANTS = ("time_wait_only_after_the_peer_closed", "a_held_ack_leaves_before_time_wait")
+WALL_FACTOR = 4  # a run is killed after this many times its CPU limit in wall time (the
+                 # machine is shared: the limit itself is on CPU time, RLIMIT_CPU)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run: what it answered and what it cost."""
+
+    engine: str
+    model: str          # "model", or the property whose variant it is
+    size: int
+    finished: bool      # every property answered, nothing cut off
+    verdicts: dict      # property -> verdict (and depth for the symbolic engine)
+    note: str
+    wall_s: float
+    cpu_s: float
+    peak_mb: float
+
+
+# ---------------------------------------------------------------- one run (child process)
+
+def _variant_text(prop: str) -> str:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_domain_specs import VARIANTS as RULES  # the failing variants, stated once there
+    _spec, old, new = RULES[prop]
+    text = MODEL.read_text(encoding="utf-8")
+    if text.count(old) != 1:
+        raise SystemExit(f"the parametric model no longer has the rule {prop} takes out")
+    return text.replace(old, new)
+
+
+def _invariants(ts):
+    from tcpcheck import spec as S
+    return [p for path in SPECS for p in S.resolve(S.parse_spec_file(path), ts)
+            if p.kind == "invariant"]
+
+
+def _load(model: str, size: int):
+    from tcpcheck import load
+    from tcpcheck import spec as S
+    params = [f"D={size}", *CONFIG]
+    keep = frozenset().union(*(S.variables_read(S.parse_spec_file(p)) for p in SPECS))
+    text = None if model == "model" else _variant_text(model)
+    return load(MODEL, params, keep=keep, text=text)
+
+
+def run_explicit(model: str, size: int, max_memory: float) -> dict:
+    from tcpcheck import csink
+    from tcpcheck.explore import Deadline, explore
+    from tcpcheck.query import check_property
+    ts = _load(model, size)
+    deadline = Deadline(None, max_memory)   # the time limit is the process's CPU limit
+    try:
+        csink.build(ts)
+        core = "c"
+    except csink.CoreUnavailable as why:
+        core, note = "python", f"python core ({why})"
+    else:
+        note = "C core"
+    ex = explore(ts, deadline=deadline, core=core)
+    verdicts = {}
+    if ex.complete:
+        for p in _invariants(ts):
+            verdicts[p.name] = str(check_property(ex, p, deadline).verdict)
+    finished = ex.complete and not deadline.expired()
+    return {"finished": finished, "verdicts": verdicts,
+            "note": f"{note}, {len(ex.states):,} states"
+                    + ("" if ex.complete else f", stopped: {ex.stop_reason}")}
+
+
+def run_symbolic(model: str, size: int, depth: int) -> dict:
+    from tcpcheck.bmc import check_bounded
+    from tcpcheck.explore import Deadline
+    ts = _load(model, size)
+    # on the variant only the property it breaks: the search stops at its shortest run
+    props = [p for p in _invariants(ts) if model in ("model", p.name)]
+    results = check_bounded(ts, props, depth, Deadline(None))
+    verdicts = {r.name: f"violated at depth {r.depth}" if str(r.verdict) == "violated"
+                else f"{r.verdict} {r.depth}" for r in results}
+    done = all(r.depth == depth or str(r.verdict) == "violated" for r in results)
+    return {"finished": done, "verdicts": verdicts,
+            "note": f"bounded model checking, {ts.state_bits} state bits"}
+
+
+# ---------------------------------------------------------------- the table (parent)
+
+def measure(engine: str, model: str, size: int, args: dict) -> Measured:
+    """One run in a new process: its CPU time from getrusage(RUSAGE_CHILDREN) around it, its
+    peak resident memory from /proc (VmHWM, read each second), killed past its limit."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--run", engine, model, str(size),
+           str(args["time_limit"]), str(args["max_memory"]), str(args["depth"])]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    peak_kb, killed = 0, False
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, env=env,
+                             start_new_session=True) as proc:
+        while True:
+            peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+            try:
+                proc.wait(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                if time.perf_counter() - start > args["time_limit"] * WALL_FACTOR:
+                    os.killpg(proc.pid, signal.SIGKILL)   # our own child's session only
+                    proc.wait()
+                    killed = True
+                    break
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read().decode(), err.read().decode(errors="replace")
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    why = (f"killed after {wall:.0f} s wall" if killed else
+           f"CPU limit ({args['time_limit']:.0f} s) reached" if proc.returncode == -signal.SIGXCPU
+           else (errors.strip().splitlines() or [f"no output, exit {proc.returncode}"])[-1])
+    got = {"finished": False, "verdicts": {}, "note": why}
+    if text.strip():
+        got = json.loads(text)
+    return Measured(engine, model, size, got["finished"], got["verdicts"], got["note"], wall,
+                    cpu, peak_kb / 1024)
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def row(m: Measured) -> str:
+    verdicts = "; ".join(f"{k}: {v}" for k, v in sorted(m.verdicts.items())) or "-"
+    return (f"| {m.size} | {m.engine} | {m.model} | {'yes' if m.finished else 'no'} | "
+            f"{m.cpu_s:.1f} | {m.wall_s:.1f} | {m.peak_mb:.0f} | {verdicts} | {m.note} |")
+
+
+def crossover(rows: list[Measured], model: str) -> int | None:
+    """The first size where the symbolic engine answered on `model` (the model's invariants,
+    or a variant's counterexample) and the explorer either did not answer or took more CPU
+    time for it."""
+    for size in sorted({m.size for m in rows}):
+        sy = [m for m in rows if (m.size, m.engine, m.model) == (size, "symbolic", model)]
+        ex = [m for m in rows if (m.size, m.engine, m.model) == (size, "explicit", model)]
+        if not sy or not sy[0].finished:
+            continue
+        if not ex or not ex[0].finished or ex[0].cpu_s > sy[0].cpu_s:
+            return size
+    return None
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--run"]:
+        engine, model, size, limit, memory, depth = argv[1:7]
+        cpu = int(float(limit))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 10))   # SIGXCPU ends the run
+        if engine == "explicit":
+            got = run_explicit(model, int(size), float(memory))
+        else:
+            got = run_symbolic(model, int(size), int(depth))
+        print(json.dumps(got))
+        return
+    args = {"time_limit": 600.0, "max_memory": 4000.0, "depth": 8}
+    sizes = [2, 3, 4, 5]
+    it = iter(argv)
+    for a in it:
+        if a == "--sizes":
+            sizes = [int(x) for x in next(it).split(",")]
+        elif a in ("--time-limit", "--max-memory"):
+            args[a[2:].replace("-", "_")] = float(next(it))
+        elif a == "--depth":
+            args["depth"] = int(next(it))
+        else:
+            raise SystemExit(__doc__)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; limits: {args['time_limit']:.0f} CPU s, "
+          f"{args['max_memory']:.0f} MB; symbolic depth {args['depth']}", flush=True)
+    print("| D | engine | model | finished | CPU s | wall s | peak MB | verdicts | note |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    rows: list[Measured] = []
+    explicit_out = False
+    for size in sizes:
+        for engine in ("explicit", "symbolic"):
+            for model in ("model", *VARIANTS):
+                if engine == "explicit" and explicit_out:
+                    print(f"| {size} | explicit | {model} | not run | | | | | did not finish "
+                          f"at a smaller D |", flush=True)
+                    continue
+                m = measure(engine, model, size, args)
+                rows.append(m)
+                print(row(m), flush=True)
+                if engine == "explicit" and not m.finished:
+                    explicit_out = True
+    for model in ("model", *VARIANTS):
+        at = crossover(rows, model)
+        what = "the invariants (bounded)" if model == "model" else f"the variant of {model}"
+        print(f"crossover for {what}: " + (f"D = {at}" if at is not None else
+                                            "not within these sizes"))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
