@@ -145,4 +145,4 @@ def test_both_engines_agree_on_the_invariants_at_small_sizes(size, tmp_path):
         props = [p for p in S.resolve(sf, ts) if p.kind == "invariant"]
         for r in check_bounded(ts, props, depth):
             assert r.verdict is expected, (model.name, r.name, r.message)
-            assert agrees(by_name[r.name], r, depth) is True, (model.name, r.name)
+            assert agrees(by_name[r.name], r) is True, (model.name, r.name)
