@@ -421,7 +421,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         chosen = _prefer(cs, finals)
         reg = cs.preferred(finals[chosen])
         _finish_accepted(result, cs, _path(search, chosen, reg), reg, check_timing)
-        if check_timing and not result.timing.feasible and result.run_fold is None:
+        if check_timing and not result.timing.feasible and result.run_length > LONG_RUN:
+            # a long run is timed step by step (tcpcheck.timeline); other runs to the same
+            # end are not tried: no answer, rather than a wrong one
+            result.timing_limit = True
+        elif check_timing and not result.timing.feasible:
             _find_timed_run(result, cs, search, useful, finals, reg, check_timing, deadline)
         return result
 
@@ -461,8 +465,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
 def _signature(g: CapturedSegment) -> tuple:
     """A captured segment as `_fits` compares it (side, then what _segment_matches reads):
     two positions with the same signature are the same to the search."""
-    ack = None if g.flags == Flags.RST else g.ack
-    return (g.side, g.flags, g.stale, ack)
+    return (g.side, g.segment)     # finer than _fits needs (an RST's ack): never wrong
 
 
 def _unfolded(search: SetSearch, folded: Fold | None):
@@ -478,6 +481,10 @@ def _real_key(folded: Fold | None, key: tuple) -> tuple:
     return key if folded is None else (key[0], folded.real_position(key[1]), key[2])
 
 
+# A run longer than this many steps has its timing decided step by step in linear time
+# (tcpcheck.timeline: the verdict, not z3's times and core), and when it does not fit, no
+# other run is tried (the verdict is then inconclusive)
+LONG_RUN = 2_000
 # A run through a folded phase longer than this many steps is shown folded (its repeated
 # stretch once, with how many times round: Replay.run_fold); a shorter one whole
 SHOW_WHOLE = 20_000
@@ -651,9 +658,11 @@ def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timi
         [ts.variants[vid] for vid, _key in run_nodes.unrolled()][1:]
     if check_timing:
         from .timing import check_run  # deferred: timing loads z3
+        from .timeline import fits     # deferred: it loads z3 too
         pinned = _pinned(result.capture, variants)
         result.timed_by_capture = bool(pinned)
-        result.timing = check_run(ts, variants, pinned)
+        result.timing = check_run(ts, variants, pinned) if len(variants) <= LONG_RUN \
+            else fits(ts, variants, pinned)
 
 
 def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:
