@@ -420,7 +420,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         result.choices = _choices(ts, segs, _sends(search, useful))
         chosen = _prefer(cs, finals)
         reg = cs.preferred(finals[chosen])
-        _finish_accepted(result, cs, _path(search, chosen, reg), reg, check_timing)
+        _finish_accepted(result, cs, _path(search, chosen, reg), reg, check_timing, deadline)
         if check_timing and not result.timing.feasible and result.run_length > LONG_RUN:
             # a long run is timed step by step (tcpcheck.timeline); other runs to the same
             # end are not tried: no answer, rather than a wrong one
@@ -647,8 +647,8 @@ def first_timed_run(result: Replay, search, starts, children, finals: dict,
     return False
 
 
-def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timing: bool
-                     ) -> None:
+def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timing: bool,
+                     deadline: Deadline = NO_DEADLINE) -> None:
     """The accepted run as the result's, in combination `reg`, with its kind and timing."""
     ts = cs.ts
     _set_run(result, cs, run_nodes, reg)
@@ -657,12 +657,19 @@ def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timi
     variants = run.variants if result.run_fold is None else \
         [ts.variants[vid] for vid, _key in run_nodes.unrolled()][1:]
     if check_timing:
-        from .timing import check_run  # deferred: timing loads z3
+        from .timing import RunTiming, check_run  # deferred: timing loads z3
         from .timeline import fits     # deferred: it loads z3 too
         pinned = _pinned(result.capture, variants)
         result.timed_by_capture = bool(pinned)
-        result.timing = check_run(ts, variants, pinned) if len(variants) <= LONG_RUN \
-            else fits(ts, variants, pinned)
+        if len(variants) <= LONG_RUN:
+            result.timing = check_run(ts, variants, pinned)
+            return
+        try:
+            result.timing = fits(ts, variants, pinned, deadline.check)
+        except LimitReached as stop:    # no answer, and not a wrong one
+            result.timing_limit, result.stop_reason = True, stop.reason
+            result.timing = RunTiming(False, None, [
+                f"the timing check was stopped ({stop.reason}) before the run's end"])
 
 
 def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:

@@ -152,10 +152,15 @@ class _Zone:
         self.d = {(u, w): c for (u, w), c in self.d.items() if u in live and w in live}
 
 
+# steps between two looks at the caller's deadline
+POLL_EVERY = 1 << 16
+
+
 def fits(ts: TransitionSystem, variants: Iterable[Variant],
-         pinned: list[tuple[int, float, str]] | None) -> RunTiming:
+         pinned: list[tuple[int, float, str]] | None, poll=None) -> RunTiming:
     """check_run's verdict (not its times or core) in time linear in the run's length.
-    `variants` are the run's steps 1, 2, ...; `pinned` as check_run's (step, ms, what)."""
+    `variants` are the run's steps 1, 2, ...; `pinned` as check_run's (step, ms, what);
+    `poll()` is called every POLL_EVERY steps (a deadline's check: it may raise)."""
     templates = _Templates(ts)
     index = {id(v): vid for vid, v in enumerate(ts.variants)}
     pins = {}
@@ -168,6 +173,8 @@ def fits(ts: TransitionSystem, variants: Iterable[Variant],
     last_offset = None
     memo: dict[tuple, tuple | None] = {}
     for i, v in enumerate(variants, start=1):
+        if poll is not None and i % POLL_EVERY == 0:
+            poll()
         pin = pins.get(i)
         gap = None
         if pin is not None:
