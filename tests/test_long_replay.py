@@ -75,7 +75,7 @@ def test_accepted_capture_folds_to_the_same_answer(ts, tmp_path, packets):
         assert folded.searched < unfolded.searched
 
 
-@pytest.mark.parametrize("kw", [dict(fin=8), dict(fin=16)],
+@pytest.mark.parametrize("kw", [dict(fin=14), dict(fin=16)],
                          ids=["fin-in-the-repeating-phase", "fin-in-the-tail"])
 def test_rejected_capture_folds_to_the_same_answer(ts, tmp_path, kw):
     unfolded, folded = _both(ts, _capture(tmp_path, 41, **kw))
