@@ -53,15 +53,22 @@ def frame(src, dst, seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
     return bytes(12) + b"\x08\x00" + ip + tcp + data
 
 
-def write_connection(path: Path, packets: int) -> None:
+def write_connection(path: Path, packets: int, *, odd: int | None = None,
+                     fin: int | None = None,
+                     late: int | None = None, late_us: int = 0) -> None:
+    """The connection of `packets` packets (see the module docstring). For tests of replay
+    on captures it must reject: `odd` makes the server send a byte of data instead of the
+    bare ACK of write number `odd` (counted from 0; a write past the last means none), and
+    `fin` makes the client send a FIN with write number `fin` (then goes on writing), and
+    `late` holds the server's ACK of write number `late` back by `late_us` microseconds."""
     nxt = {CLIENT: 1000, SERVER: 9000}
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
     t = [0]
 
-    def send(src, flags, data=b""):
+    def send(src, flags, data=b"", wait_us=50):
         dst = SERVER if src == CLIENT else CLIENT
         buf = frame(src, dst, nxt[src], nxt[dst] if flags & ACK else 0, flags, data)
-        t[0] += 50
+        t[0] += wait_us
         out.append(struct.pack("<IIII", 1_700_000_000 + t[0] // 1_000_000, t[0] % 1_000_000,
                                len(buf), len(buf)) + buf)
         nxt[src] = (nxt[src] + len(data) + (1 if flags & (SYN | FIN) else 0)) % (1 << 32)
@@ -69,9 +76,14 @@ def write_connection(path: Path, packets: int) -> None:
     send(CLIENT, SYN)
     send(SERVER, SYN | ACK)
     send(CLIENT, ACK)
-    for _ in range((packets - 7) // 2):
-        send(CLIENT, PSH | ACK, b"x")
-        send(SERVER, ACK)
+    for write in range((packets - 7) // 2):
+        send(CLIENT, PSH | ACK | (FIN if write == fin else 0), b"x")
+        if write == fin:
+            nxt[CLIENT] -= 1        # the FIN's sequence number, taken again by the next write
+        if write == odd:
+            send(SERVER, PSH | ACK, b"y")
+        else:
+            send(SERVER, ACK, wait_us=50 + (late_us if write == late else 0))
     send(CLIENT, FIN | ACK)
     send(SERVER, ACK)
     send(SERVER, FIN | ACK)

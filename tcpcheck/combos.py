@@ -276,6 +276,10 @@ class SetSearch:
             self.pending[key] = new
             self.queue.append(key)
 
+    def reached_at(self, k: int) -> list[tuple]:
+        """The keys reached with k segments matched."""
+        return [key for key in self.reached if key[1] == k]
+
     def path(self, key: tuple, combo: int) -> list[tuple[int, tuple]]:
         """[(variant, key)] from an initial key to `key`, a run of combination `combo`."""
         out = []

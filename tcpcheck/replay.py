@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from .compile import compile_model
 from .capture import Capture, CapturedSegment
 from .combos import Combos, DeferredSuccessors, SetSearch, count, members
+from .fold import Fold, Folder, FoldedPath, FoldingSearch, Unfolded
 from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
@@ -109,6 +110,10 @@ class Replay:
     calls_wanted: tuple = ()                  # those results, as the model's observations
     given: tuple = ()                         # where the peer's segments entered the run
                                               # (oneside._given), for the report's ladder
+    fold: Fold | None = None                  # the periods the search cut out (tcpcheck.fold)
+    run_fold: tuple[int, int, int] | None = None  # the run is shown folded: (first step of
+                                              # the repeated stretch, its steps, times round)
+    run_length: int = 0                       # the run's steps, every time round counted
 
 
     @property
@@ -274,8 +279,13 @@ def parse_delay(text: str) -> tuple[float, float]:
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
            delay: tuple[float, float] | None = None,
-           deadline: Deadline = NO_DEADLINE, max_nodes: int | None = None) -> Replay:
+           deadline: Deadline = NO_DEADLINE, max_nodes: int | None = None,
+           fold: bool = True) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
+
+    `fold` (the default) lets the search cut out the periods of a repeating phase once it
+    repeats itself (tcpcheck.fold): the same answer as without, at the cost of a short
+    capture; `fold=False` searches every position (the reference the fold is tested against).
 
     The search keeps at most `max_nodes` (default MAX_NODES) (state, segments matched) pairs
     and polls `deadline`
@@ -335,6 +345,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     fits: dict[tuple, bool] = {}
 
     def _fits(sent: list, instance: str, k: int) -> bool:
+        if folder is not None:
+            folder.looked(k + len(sent))
         return k + len(sent) <= n and all(
             side_to_instance[segs[k + j].side] == instance
             and _segment_matches(sent[j], segs[k + j]) for j in range(len(sent)))
@@ -342,29 +354,41 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     # keys: (stripped state, segments matched, calls matched), each reached for a set of
     # parameter combinations (tcpcheck.combos)
     no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
-    search = SetSearch([((s, 0, no_calls), combos) for s, combos in cs.initial()])
+    initial = [((s, 0, no_calls), combos) for s, combos in cs.initial()]
+    search = FoldingSearch(initial) if fold else SetSearch(initial)
+    folder = Folder([_signature(g) for g in segs],
+                    max((len(v.sends) for v in ts.variants), default=1)) if fold else None
+    folded = None                    # the Fold, once the search has cut periods out
+    full_segs = segs
     best = 0
     ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes quietly
     polled = 0
     while search:
         key, combos = search.pop()
         state, k, done = key
+        if folder is not None and k > folder.top and folded is None:
+            folded = folder.at_pop(search, key, combos)
+            if folded is not None:      # from here on, positions after the cut are compressed
+                segs = folded.compress(full_segs)
+                n = len(segs)
         polled += 1
         stop = search_stop(deadline, len(search), polled, max_nodes)
         if stop is not None:
             # no answer, and not a wrong one: say why and how far the search got
-            stopped = Replay(capture, ts, False, best, search_limit=True, stop_reason=stop,
-                             searched=len(search), channel_delay=delay, delay_given=delay_given)
-            stopped.view, stopped.run = _shown(cs, search, key, combos)
+            view = _unfolded(search, folded)
+            stopped = Replay(capture, ts, False, _real(folded, best), search_limit=True,
+                             stop_reason=stop, searched=len(search), channel_delay=delay,
+                             delay_given=delay_given)
+            _show(stopped, cs, view, _real_key(folded, key), combos)
             return stopped
         if k > best:
             best = k
         try:
             succ, quiet = successors.merged(state, combos, order)
         except ExplorationError as err:  # the model's own error: shown with the run to it
-            failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
-                            delay_given=delay_given)
-            failed.view, failed.run = _shown(cs, search, key, combos)
+            failed = Replay(capture, ts, False, _real(folded, best), error=err,
+                            channel_delay=delay, delay_given=delay_given)
+            _show(failed, cs, _unfolded(search, folded), _real_key(folded, key), combos)
             return failed
         if k == n and quiet and done == all_calls:
             ends[key] = ends.get(key, 0) | quiet
@@ -385,28 +409,37 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             else:
                 search.step(key, vid, (nxt, k, done2), part)
 
+    # from here on, in the unfolded search's positions
+    reached_end = best == n
+    segs, n, best = full_segs, len(full_segs), _real(folded, best)
+    ends = {_real_key(folded, key): combos for key, combos in ends.items()}
+    raw, search = search, _unfolded(search, folded)
     result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given,
-                    searched=len(search))
+                    searched=len(search), fold=folded)
     result.calls_checked = calls is not None
-    if ends or (prefix and best == n):
+    if ends or (prefix and reached_end):
         result.accepted = True
-        finals = ends or {key: combos for key, combos in search.reached.items() if key[1] == n}
+        finals = ends or {key: search.reached[key] for key in search.reached_at(n)}
         allowing = 0
         for combos in finals.values():
             allowing |= combos
         result.combos = [dict(ts.initial_params[r]) for r in members(allowing)]
         result.required = _required(ts, members(allowing))
         useful = search.useful(finals)
-        result.choices = _choices(ts, segs, search, useful)
+        result.choices = _choices(ts, segs, _sends(search, useful))
         chosen = _prefer(cs, finals)
         reg = cs.preferred(finals[chosen])
-        _finish_accepted(result, cs, search.path(chosen, reg), reg, check_timing)
-        if check_timing and not result.timing.feasible:
+        _finish_accepted(result, cs, _path(search, chosen, reg), reg, check_timing, deadline)
+        if check_timing and not result.timing.feasible and result.run_length > LONG_RUN:
+            # a long run is timed step by step (tcpcheck.timeline); other runs to the same
+            # end are not tried: no answer, rather than a wrong one
+            result.timing_limit = True
+        elif check_timing and not result.timing.feasible:
             _find_timed_run(result, cs, search, useful, finals, reg, check_timing, deadline)
         return result
 
     # rejected: at segment `best` (or at the end, when every segment matched)
-    at = [key for key in search.reached if key[1] == best]
+    at = search.reached_at(best)
     result.ended_early = best == n
     result.failed_at = segs[best] if best < n else None
     result.could_be_in = _states_summary(ts, {key: search.reached[key] for key in at})
@@ -430,18 +463,80 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                 pick = (alt, inst)
         if pick is not None:
             key, vid, nxt, part, _segments = pick[0]
-            result.view, result.run = _shown(cs, search, key, part, (vid, nxt))
+            _show(result, cs, search, key, part, (vid, nxt))
         else:
             key = _prefer(cs, {key: search.reached[key] for key in at})
-            result.view, result.run = _shown(cs, search, key, search.reached[key])
+            _show(result, cs, search, key, search.reached[key])
+    del raw
     return result
 
 
-def _shown(cs: Combos, search: SetSearch, key: tuple, combos: int, extra=None):
+def _signature(g: CapturedSegment) -> tuple:
+    """A captured segment as `_fits` compares it (side, then what _segment_matches reads):
+    two positions with the same signature are the same to the search."""
+    return (g.side, g.segment)     # finer than _fits needs (an RST's ack): never wrong
+
+
+def _unfolded(search: SetSearch, folded: Fold | None):
+    """The search answering in the capture's own positions."""
+    return search if folded is None else Unfolded(search, folded)
+
+
+def _real(folded: Fold | None, k: int) -> int:
+    return k if folded is None else folded.real_position(k)
+
+
+def _real_key(folded: Fold | None, key: tuple) -> tuple:
+    return key if folded is None else (key[0], folded.real_position(key[1]), key[2])
+
+
+# A run longer than this many steps has its timing decided step by step in linear time
+# (tcpcheck.timeline: the verdict, not z3's times and core), and when it does not fit, no
+# other run is tried (the verdict is then inconclusive)
+LONG_RUN = 2_000
+# A run through a folded phase longer than this many steps is shown folded (its repeated
+# stretch once, with how many times round: Replay.run_fold); a shorter one whole
+SHOW_WHOLE = 20_000
+
+
+def _path(search, key: tuple, reg: int):
+    """The run to `key` in combination `reg`: a list of (variant, key), or a FoldedPath when
+    it is long."""
+    path = search.path(key, reg)
+    if isinstance(path, FoldedPath) and len(path) <= SHOW_WHOLE:
+        return list(path.unrolled())
+    return path
+
+
+def _sends(search, useful: dict):
+    """(position, variants) of the sending steps towards an accepting key, by position."""
+    if isinstance(search, Unfolded):
+        return search.sends(useful)
+    found: dict[int, dict[int, None]] = {}
+    for key, out in search.edges.items():
+        for (vid, to), combos in out.items():
+            if to[1] != key[1] and combos & useful.get(to, 0):
+                found.setdefault(key[1], {})[vid] = None
+    return ((k, tuple(found[k])) for k in sorted(found))
+
+
+def _show(result: Replay, cs: Combos, search, key: tuple, combos: int, extra=None) -> None:
     """The run to `key` (then `extra`, a last (variant, stripped state)) in the combination of
-    `combos` closest to the defaults, as a small Exploration and its run (_view)."""
+    `combos` closest to the defaults, as the result's small Exploration and run (_view)."""
     reg = cs.preferred(combos)
-    return _view(cs, search.path(key, reg), reg, extra)
+    _set_run(result, cs, _path(search, key, reg), reg, extra)
+
+
+def _set_run(result: Replay, cs: Combos, path, reg: int, extra=None) -> None:
+    """result.view and result.run from a path (a list, or a FoldedPath shown with its loop
+    once and result.run_fold saying where the loop is and how many times it goes round)."""
+    if isinstance(path, FoldedPath):
+        result.run_fold = (len(path.prefix), len(path.loop), path.count)
+        result.run_length = len(path) + (1 if extra is not None else 0)
+        path = [*path.prefix, *path.loop, *path.rest]
+    else:
+        result.run_fold, result.run_length = None, len(path) + (1 if extra is not None else 0)
+    result.view, result.run = _view(cs, path, reg, extra)
 
 
 def step_label(v) -> str:
@@ -450,26 +545,34 @@ def step_label(v) -> str:
     return f"{label} after {v.fired}" if v.event.kind == "call" and v.fired else label
 
 
-def _choices(ts: TransitionSystem, segs, search: SetSearch, useful: dict
-             ) -> list[SegmentChoices]:
+def _choices(ts: TransitionSystem, segs, sends) -> list[SegmentChoices]:
     """For each captured segment, the steps of the accepting runs that send it: one run is
-    shown, but any of these could have been it."""
-    found: dict[int, dict[tuple[str, tuple[str, ...]], None]] = {}
-    for key, out in search.edges.items():
-        for (vid, to), combos in out.items():
-            if to[1] != key[1] and combos & useful.get(to, 0):
-                v = ts.variants[vid]
-                found.setdefault(key[1], {})[(step_label(v), v.observations)] = None
+    shown, but any of these could have been it. `sends`: (position, variants), by position."""
+    memo: dict[tuple[int, ...], tuple] = {}
     out = []
-    for k, alts in sorted(found.items()):
-        calls = tuple(sorted({call for call, _ in alts}))
-        every = set.intersection(*(set(obs) for _, obs in alts))
-        # what the alternatives observe beyond what all of them do, one entry per alternative
-        # ("none": an alternative that observes nothing more)
-        differ = {", ".join(o for o in obs if o not in every) or "none" for _, obs in alts}
-        causes = tuple(sorted(differ)) if len(differ) > 1 else ()
-        out.append(SegmentChoices(segs[k].number, segs[k].side, calls, causes))
+    for k, vids in sends:
+        if not vids:
+            continue
+        told = memo.get(vids)
+        if told is None:
+            told = memo[vids] = _told_apart(ts, vids)
+        out.append(SegmentChoices(segs[k].number, segs[k].side, *told))
     return out
+
+
+def _told_apart(ts: TransitionSystem, vids: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """The calls that may send a segment and, when they observe different things, what."""
+    alts: dict[tuple[str, tuple[str, ...]], None] = {}
+    for vid in vids:
+        v = ts.variants[vid]
+        alts[(step_label(v), v.observations)] = None
+    calls = tuple(sorted({call for call, _ in alts}))
+    every = set.intersection(*(set(obs) for _, obs in alts))
+    # what the alternatives observe beyond what all of them do, one entry per alternative
+    # ("none": an alternative that observes nothing more)
+    differ = {", ".join(o for o in obs if o not in every) or "none" for _, obs in alts}
+    causes = tuple(sorted(differ)) if len(differ) > 1 else ()
+    return calls, causes
 
 
 def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
@@ -566,19 +669,29 @@ def first_timed_run(result: Replay, search, starts, children, finals: dict,
     return False
 
 
-def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timing: bool
-                     ) -> None:
+def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timing: bool,
+                     deadline: Deadline = NO_DEADLINE) -> None:
     """The accepted run as the result's, in combination `reg`, with its kind and timing."""
     ts = cs.ts
-    result.view, result.run = _view(cs, run_nodes, reg)
+    _set_run(result, cs, run_nodes, reg)
     run = Run.of(result.view, result.run)
-    variants = run.variants
     result.kind = run.kind(complete=not ts.successors(run.steps[-1].state))
+    variants = run.variants if result.run_fold is None else \
+        [ts.variants[vid] for vid, _key in run_nodes.unrolled()][1:]
     if check_timing:
-        from .timing import check_run  # deferred: timing loads z3
+        from .timing import RunTiming, check_run  # deferred: timing loads z3
+        from .timeline import fits     # deferred: it loads z3 too
         pinned = _pinned(result.capture, variants)
         result.timed_by_capture = bool(pinned)
-        result.timing = check_run(ts, variants, pinned)
+        if len(variants) <= LONG_RUN:
+            result.timing = check_run(ts, variants, pinned)
+            return
+        try:
+            result.timing = fits(ts, variants, pinned, deadline.check)
+        except LimitReached as stop:    # no answer, and not a wrong one
+            result.timing_limit, result.stop_reason = True, stop.reason
+            result.timing = RunTiming(False, None, [
+                f"the timing check was stopped ({stop.reason}) before the run's end"])
 
 
 def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:

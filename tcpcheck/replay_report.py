@@ -62,6 +62,7 @@ def replay_json(r: Replay) -> dict:
             "feasible": r.timing.feasible, "conflict": r.timing.conflict}
         times = r.timing.times_ms if r.timing is not None and r.timing.feasible else None
         doc["run"] = _steps(r, times)
+        doc.update(_run_fold_json(r))
         doc["choices"] = [{"segment": c.number, "side": c.side, "calls": list(c.calls),
                            "causes": list(c.causes)} for c in r.choices]
     else:
@@ -70,7 +71,27 @@ def replay_json(r: Replay) -> dict:
         doc["could_be_in"] = r.could_be_in
         doc["instead"] = r.instead
         doc["nearest_run"] = _steps(r) if r.run else None
+        doc.update(_run_fold_json(r))
     return doc
+
+
+def _run_fold_json(r: Replay) -> dict:
+    """A run through a folded phase (too long to list: Replay.run_fold) is listed with its
+    repeated stretch once: `run_fold` says which steps and how many times round they go."""
+    if r.run_fold is None:
+        return {}
+    first, length, times = r.run_fold
+    return {"run_fold": {"first_step": first, "steps": length, "times": times,
+                         "run_steps": r.run_length}}
+
+
+def fold_note(r: Replay) -> list[str]:
+    """The text report's word on a run shown folded."""
+    if r.run_fold is None:
+        return []
+    first, length, times = r.run_fold
+    return [f"(the repeating phase is folded: steps {first}..{first + length - 1} stand for "
+            f"{times:,} times round; the whole run has {r.run_length - 1:,} steps)"]
 
 
 def _data_phase_hint(ts) -> str:
@@ -171,6 +192,7 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
                        "from others shows them all):" if any(c.ambiguous for c in r.choices)
                        else "the matching run (hidden steps inferred):")
             steps = with_choices(r, _steps(r, times))
+            out.extend(fold_note(r))
             out.extend("  " + line for line in ladder_text(steps).rstrip("\n").split("\n"))
     else:
         if r.failed_at is not None:
@@ -214,6 +236,7 @@ def replay_lines(r: Replay, show_run: bool = True) -> list[str]:
         if show_run and r.run:
             out.append("the nearest run of the model (the matched part, then what it could "
                        "send instead):")
+            out.extend(fold_note(r))
             out.extend("  " + line for line in
                        ladder_text(_steps(r)).rstrip("\n").split("\n"))
     return out
@@ -226,7 +249,10 @@ def choices_lines(r: Replay) -> list[str]:
         return []
     flags = {g.number: str(g.flags) for g in r.capture.segments}
     out = ["the wire cannot tell these apart (every run that sends the capture's segments):"]
-    for c in shown:
+    for c in _listed(shown):
+        if c is None:
+            out.append(f"  ... {len(shown) - MAX_LISTED:,} more (--json lists every one)")
+            continue
         causes = f"; observing {' or '.join(c.causes)}" if c.causes else ""
         out.append(f"  #{c.number} {c.side} {flags[c.number]}: {' or '.join(c.calls)}{causes}")
     return out
@@ -238,8 +264,14 @@ def with_choices(r: Replay, steps: list[dict]) -> list[dict]:
     drawing does not present one arbitrary pick as what happened."""
     by_segment = {c.number - 1: c for c in r.choices if c.ambiguous}   # by position sent
     out, k = [], 0
-    for step in steps:
+    first, length, times = r.run_fold or (-1, 0, 1)
+    looped = 0                          # segments sent by the folded stretch, once round
+    for i, step in enumerate(steps):
+        if i == first + length:         # past the stretch shown once: it went round `times`
+            k += looped * (times - 1)
         sent = step.get("sent") or []
+        if first <= i < first + length:
+            looped += len(sent)
         c = by_segment.get(k) if sent else None
         k += len(sent)
         if c is None:

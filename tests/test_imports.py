@@ -33,6 +33,7 @@ DEFERRED = {
     ("conform", "query"): "z3",
     ("conform", "timing"): "z3",
     ("replay", "timing"): "z3",
+    ("replay", "timeline"): "z3",
     ("oneside", "timing"): "z3",
     ("audit", "timing"): "z3",
     ("cli_audit", "replay_report"): "graphviz",
