@@ -37,7 +37,7 @@ import stat
 import struct
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, NamedTuple
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,14 +197,18 @@ PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",      # microseconds, ei
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 
-def read_capture(path: str | Path, conn: str | None = None, from_close: bool = False) -> Capture:
+def read_capture(path: str | Path, conn: str | None = None, from_close: bool = False,
+                 poll: Callable[[], None] | None = None) -> Capture:
     """Read a capture file (pcap, pcapng or JSON trace) and pick one TCP connection.
 
     `conn` chooses among several connections: a 1-based number, a port, or
     `ADDR:PORT-ADDR:PORT`. Without it the first connection that carries a FIN or an RST is
     taken (the others are listed in `Capture.connections`). With `from_close` the segments
     before the connection's first FIN or RST are set aside (a request and its response, say)
-    and sequence numbers count from there. Raises TcpcheckError (TCP6xx)."""
+    and sequence numbers count from there. Raises TcpcheckError (TCP6xx).
+
+    `poll` is called every POLL_RECORDS records and may raise to stop the reading (the
+    command's --time-limit, --max-memory or a signal: a million-packet file takes seconds)."""
     path = Path(path)
     with _opened(path) as stream:
         try:
@@ -214,9 +218,11 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
             found = _records(path, magic, stream)
             if found is not None:
                 fmt, records = found
+                if poll is not None:
+                    records = _polled(records, poll)
                 with _no_cycle_collection():
                     conns, skipped = _split_frames(decoded(records))
-                    return _connection(conns, skipped, str(path), fmt, conn, from_close)
+                    return _connection(conns, skipped, str(path), fmt, conn, from_close, poll)
             data = magic + stream.read()
         except OSError as err:
             raise _bad("TCP600", f"cannot read {path}: {err.strerror or err}") from None
@@ -228,6 +234,18 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
     raise _bad("TCP601", f"{path} is not a pcap, pcapng or JSON trace (it starts with bytes "
                f"{data[:4].hex(' ')})", "write captures with tcpdump -w FILE, or give a JSON "
                "trace as `tcpcheck trace --json` prints it")
+
+
+POLL_RECORDS = 1 << 14   # about a tenth of a second of reading between two looks
+
+
+def _polled(items: Iterable, poll: Callable[[], None]) -> Iterator:
+    """The items (records, packets), with `poll()` called before the first and every
+    POLL_RECORDS after."""
+    for i, item in enumerate(items):
+        if not i % POLL_RECORDS:
+            poll()
+        yield item
 
 
 @contextlib.contextmanager
@@ -625,10 +643,12 @@ def _conn_text(c: list[Packet]) -> str:
 
 
 def _connection(conns: list[list[Packet]], skipped: list[Skipped], source: str, fmt: str,
-                conn: str | None, from_close: bool = False) -> Capture:
+                conn: str | None, from_close: bool = False,
+                poll: Callable[[], None] | None = None) -> Capture:
     """The chosen connection of `conns` as a Capture. Its packets are translated as they are
     let go (`_drained`): `conns` is this reader's own, and a long connection's packets and
-    segments are not both held whole."""
+    segments are not both held whole. `poll` as for read_capture (translating is slower
+    than decoding)."""
     if not conns:
         raise _bad("TCP602", f"{source}: the capture holds no TCP segment",
                    *_skipped_summary(skipped),
@@ -638,7 +658,10 @@ def _connection(conns: list[list[Packet]], skipped: list[Skipped], source: str, 
     chosen = conns[k]
     conns.clear()
     client, server, _ = _describe(chosen)
-    cap = _capture_of(chosen, source, fmt, from_close, _drained(chosen))
+    translated: Iterable[Packet] = _drained(chosen)
+    if poll is not None:
+        translated = _polled(translated, poll)
+    cap = _capture_of(chosen, source, fmt, from_close, translated)
     cap.ignored = _with_skipped(cap.ignored, skipped, client, server)
     cap.connections = listing
     if len(listing) > 1:

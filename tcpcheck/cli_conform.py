@@ -59,14 +59,15 @@ def _stopped_at(stop: LimitReached, what: str) -> None:
     sys.exit(ExitStatus.INCONCLUSIVE)
 
 
-def _read_one(path: Path, conn: str | None, from_close: bool):
-    """A capture (pcap, pcapng, JSON trace) or a packetdrill script (.pkt), read whole."""
+def _read_one(path: Path, conn: str | None, from_close: bool, poll=None):
+    """A capture (pcap, pcapng, JSON trace) or a packetdrill script (.pkt), read whole;
+    `poll` (the command's Deadline.check) may stop a long read with LimitReached."""
     from .capture import read_capture       # deferred: see replay_cmd
     from .packetdrill import read_script
 
     if path.suffix.lower() == ".pkt":
         return read_script(path)
-    return read_capture(path, conn, from_close)
+    return read_capture(path, conn, from_close, poll)
 
 
 def _read_each(files: list[Path], conn: str | None, from_close: bool) -> list:
@@ -329,6 +330,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     if every or draw is not None:
         _audit(model, target, list(params), side, prefix, every, draw, conn, output,
                from_close, limits, as_json)
+    ts = None   # the model: loaded once the captures are read
     try:
         if target.is_dir():
             files = sorted(p for p in target.iterdir()
@@ -338,7 +340,7 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
                                                 f"({', '.join(CAPTURE_SUFFIXES)})")])
             captures = _read_each(files, conn, from_close)
         else:
-            captures = [_read_one(target, conn, from_close)]
+            captures = [_read_one(target, conn, from_close, limits.deadline.check)]
         # the channels hold as many segments as the captures had in flight at once
         ts = load_open(model, list(params),
                        [c for c in map(_captured, captures) if c is not None])
@@ -347,7 +349,8 @@ def replay_cmd(args, conn, params, from_close, prefix, delay_text, side, output,
     except TcpcheckError as err:
         fail_input(err, as_json)
     except LimitReached as limit:
-        click.echo(f"tcpcheck: replay stopped ({limit.reason}) while searching the runs of "
+        doing = "reading" if ts is None else "searching the runs of"
+        click.echo(f"tcpcheck: replay stopped ({limit.reason}) while {doing} "
                    f"{target}: no verdict", err=True)
         sys.exit(ExitStatus.INCONCLUSIVE)   # no verdict: stopped part way
     stop = None

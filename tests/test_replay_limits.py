@@ -194,3 +194,40 @@ def test_delay_reaches_one_sided_and_packetdrill_replay():
     r = replay_side(open_system(), cap, "server", delay=(0.0, 500.0))
     assert r.channel_delay == (0.0, 500.0) and r.delay_given
     assert all(ch.delay_ms == (0.0, 500.0) for ch in r.system.channels)
+
+
+def _long_connection(path, packets: int):
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    import captures   # bench/captures.py writes one long connection
+    captures.write_connection(path, packets)
+    return path
+
+
+def test_reading_a_long_capture_polls_the_commands_deadline(tmp_path):
+    # a million-packet file takes seconds to read and translate: the reading looks at the
+    # deadline every POLL_RECORDS records and packets, so --time-limit bounds it too
+    from tcpcheck.capture import POLL_RECORDS
+    from tcpcheck.explore import LimitReached
+    path = _long_connection(tmp_path / "long.pcap", 3 * POLL_RECORDS)
+    looks = []
+
+    def poll():
+        looks.append(1)
+        if len(looks) == 3:
+            raise LimitReached(StopReason.TIME_LIMIT)
+
+    with pytest.raises(LimitReached):
+        read_capture(path, poll=poll)
+    assert len(looks) == 3
+    whole = read_capture(path, poll=lambda: None)
+    assert len(whole.segments) == len(read_capture(path).segments) == 3 * POLL_RECORDS - 4
+
+
+def test_a_time_limit_met_while_reading_says_so_and_exits_3(tmp_path, monkeypatch):
+    from tcpcheck import capture
+    path = _long_connection(tmp_path / "long.pcap", 2_000)
+    monkeypatch.setattr(capture, "POLL_RECORDS", 100)
+    result = CliRunner().invoke(main, ["replay", str(path), "--time-limit", "0.000001"])
+    assert result.exit_code == ExitStatus.INCONCLUSIVE, result.output
+    assert "replay stopped (time-limit) while reading" in result.output
