@@ -30,6 +30,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tcpcheck.layout import MODEL, format_text  # noqa: E402  (laid out as `tcpcheck fmt` does)
+
 DEFAULT = ROOT / "models" / "teardown.tcpm"
 TARGET = ROOT / "models" / "parametric.tcpm"
 
@@ -95,7 +98,8 @@ def parametric(text: str) -> str:
         if found != times:
             raise OutOfStep(f"{old!r} occurs {found} times in the default model, not {times}")
         text = re.sub(pattern, new if regex else new.replace("\\", "\\\\"), text)
-    return HEADER + text
+    # the rewrites lengthen some lines: laid out again, so `tcpcheck fmt --check` passes
+    return format_text(HEADER + text, str(TARGET), MODEL)
 
 
 def main(argv: list[str]) -> int:

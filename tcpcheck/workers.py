@@ -44,6 +44,36 @@ def _start_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)   # the parent's handler is not ours
 
 
+# A worker must never run the parent's signal handler (tcpcheck.cli_io's, which raises in a
+# process that already saw ^C: a traceback on the user's terminal). The pool's initializer
+# comes too late for a SIGTERM sent while the worker is still starting (the parent ends
+# workers it has just forked when ^C comes), so the stop signals are blocked across the
+# fork itself and the child sets its own handlers before it unblocks them (a signal pending
+# in the parent stays pending there; a child starts with none).
+_FORKING_WORKERS = [False]
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _before_fork() -> None:
+    if _FORKING_WORKERS[0]:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def _after_fork_in_parent() -> None:
+    if _FORKING_WORKERS[0]:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _after_fork_in_child() -> None:
+    if _FORKING_WORKERS[0]:
+        _start_worker()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
+
+
 def _call(*args):
     return _WORK[0](*args)
 
@@ -53,6 +83,7 @@ def forked(jobs: int, work: Callable[..., Any]) -> Iterator[Callable[..., Future
     """`jobs` processes forked now, each able to run `work`; yields submit(*args) -> Future.
     On leaving (done, a limit, a signal, an error) every worker is ended and reaped."""
     _WORK[:] = [work]
+    _FORKING_WORKERS[0] = True
     pool = ProcessPoolExecutor(max_workers=jobs,
                                mp_context=multiprocessing.get_context("fork"),
                                initializer=_start_worker)
@@ -61,6 +92,7 @@ def forked(jobs: int, work: Callable[..., Any]) -> Iterator[Callable[..., Future
     finally:
         _stop(pool)
         _WORK.clear()
+        _FORKING_WORKERS[0] = False
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

@@ -117,7 +117,7 @@ SIGINT_CASES = {
     # a .dot output: an image of this size would be refused at once (the layout bound)
     "graph": (["graph", "--param", "*", "--no-progress", "-o", "{out}/g.dot"],
               r"drawing stopped \(interrupted\); explored [\d,]+ states .*nothing written"),
-    "replay": (["replay", "--param", "*", "tests/captures"],
+    "replay": (["replay", "--param", "*", "--jobs", "1", "tests/captures"],
                r"replay stopped \(interrupted\) after \d+ of \d+ captures; not replayed: "),
 }
 
