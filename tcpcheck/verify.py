@@ -13,7 +13,7 @@ from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Deadline, Exploration, StopReason, explore
 from .params import ParamSetting
-from .query import PropertyResult, check_property
+from .query import PropertyResult, check_property, prepare
 from .workers import in_order
 from .transitions import TransitionSystem
 
@@ -107,10 +107,13 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
     result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
     ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline, core=core)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
+    # the work every property shares (the edges labelled for their monitors), done before
+    # the workers fork so that each inherits it
+    prepared = prepare(ex, props, deadline)
 
     def timed(k: int) -> tuple[PropertyResult, float]:
         start = time.perf_counter()
-        return check_property(ex, props[k], deadline), time.perf_counter() - start
+        return check_property(ex, props[k], deadline, prepared), time.perf_counter() - start
 
     for k, found in enumerate(in_order(timed, len(props), jobs, deadline)):
         # None: the command stopped before this property's worker answered; checked here
