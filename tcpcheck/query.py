@@ -31,7 +31,7 @@ from .diagnostics import Diagnostic, Span
 from .transitions import ExplorationError, TransitionSystem
 from .tcp import FLAG_WIDTH, flags_name
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
-from .graph import received_flags
+from .run import received_flags
 from .monitor import Alphabet, TabledMonitor, leaves_of, tabled
 from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
 from .trace import model_error_diagnostic, tcp_states
@@ -148,7 +148,8 @@ class _Eval:
                     return False
                 hit = heads.get((a, v))
                 if hit is None:
-                    hit = heads[(a, v)] = received_flags(ex, a, ts.variants[v]) in wanted
+                    got = received_flags(ts, ex.states[a], ts.variants[v])
+                    hit = heads[(a, v)] = str(got) in wanted
                 return hit
             return receives
         if isinstance(e, S.Loses):
