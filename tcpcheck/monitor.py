@@ -265,19 +265,28 @@ class TabledMonitor:
         self._rows[m][lt] = m2
         return m2
 
+    def _grow(self, placed: list[list[int]]) -> None:
+        """The product's node numbers of the states with each monitor value (-1: not yet
+        met), one list per value met so far: a list look-up an edge instead of hashing a
+        pair (a formula's monitor has few values)."""
+        while len(placed) < len(self._values):
+            placed.append([-1] * self.ex.n_states)
+
     def targets(self, want: bool, deadline: Deadline) -> Iterator[list[tuple[int, int]]]:
         """query._RunSearch.targets over the tabled product: complete runs whose verdict is
         `want`, shortest first, found in the same order."""
-        ex, edges, rows, n = self.ex, self.alphabet.edges, self._rows, self.ex.n_states
+        ex, edges, rows = self.ex, self.alphabet.edges, self._rows
         terminal, accepts = ex.terminal, self.accepts
-        index: dict[int, int] = {}
+        placed: list[list[int]] = []
         node_sid: list[int] = []
         node_m: list[int] = []
         parent: list[tuple[int, int]] = []
         for sid in ex.initial:
             m = self.start(sid)
-            if m * n + sid not in index:
-                index[m * n + sid] = len(node_sid)
+            self._grow(placed)
+            at = placed[m]
+            if at[sid] < 0:
+                at[sid] = len(node_sid)
                 node_sid.append(sid)
                 node_m.append(m)
                 parent.append((-1, -1))
@@ -293,9 +302,10 @@ class TabledMonitor:
                 m2 = row[lt]
                 if m2 < 0:
                     m2 = self._fill(m, lt, sid, v, dst)
-                key = m2 * n + dst
-                if key not in index:
-                    index[key] = len(node_sid)
+                    self._grow(placed)
+                at = placed[m2]
+                if at[dst] < 0:
+                    at[dst] = len(node_sid)
                     node_sid.append(dst)
                     node_m.append(m2)
                     parent.append((head, v))
@@ -305,14 +315,16 @@ class TabledMonitor:
         """The whole product graph, numbered as query.timed_search numbers it: (nodes as
         (state id, value id), successors as [(variant, node)], the nodes of the initial
         states)."""
-        ex, edges, rows, n = self.ex, self.alphabet.edges, self._rows, self.ex.n_states
-        index: dict[int, int] = {}
+        ex, edges, rows = self.ex, self.alphabet.edges, self._rows
+        placed: list[list[int]] = []
         nodes: list[tuple[int, int]] = []
         succ: list[list[tuple[int, int]]] = []
         starts_at = [(sid, self.start(sid)) for sid in ex.initial]
+        self._grow(placed)
         for sid, m in starts_at:
-            if m * n + sid not in index:
-                index[m * n + sid] = len(nodes)
+            at = placed[m]
+            if at[sid] < 0:
+                at[sid] = len(nodes)
                 nodes.append((sid, m))
         head = 0
         while head < len(nodes):
@@ -325,15 +337,16 @@ class TabledMonitor:
                 m2 = row[lt]
                 if m2 < 0:
                     m2 = self._fill(m, lt, sid, v, dst)
-                key = m2 * n + dst
-                j = index.get(key)
-                if j is None:
-                    j = index[key] = len(nodes)
+                    self._grow(placed)
+                at = placed[m2]
+                j = at[dst]
+                if j < 0:
+                    j = at[dst] = len(nodes)
                     nodes.append((dst, m2))
                 out.append((v, j))
             succ.append(out)
             head += 1
-        return nodes, succ, [index[m * n + sid] for sid, m in starts_at]
+        return nodes, succ, [placed[m][sid] for sid, m in starts_at]
 
 
 def _run(k: int, node_sid: list[int], parent: list[tuple[int, int]]) -> list[tuple[int, int]]:
