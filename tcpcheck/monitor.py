@@ -82,16 +82,32 @@ def _slot_bits(ts: TransitionSystem, slot: int) -> int:
     return s.mask << s.offset
 
 
-def _state_bits(ts: TransitionSystem, e) -> int:
+def state_bits(ts: TransitionSystem, e) -> int:
     """The bits of the packed state a state expression reads."""
     if isinstance(e, (S.SlotVal, S.ChanLen)):
         return _slot_bits(ts, e.slot)
     if isinstance(e, S.Op):
         bits = 0
         for a in e.args:
-            bits |= _state_bits(ts, a)
+            bits |= state_bits(ts, a)
         return bits
     return 0
+
+
+def by_bits(fn: Callable[[int], object], bits: int) -> Callable[[int], object]:
+    """A function of packed states that reads only `bits` of them, remembered by those bits:
+    a scan of every state (an invariant, the end states of `terminates`) evaluates it once
+    per distinct value of what it reads. The first state met with each value is the one it
+    is evaluated on, so a division by zero is found in the same state as without the table."""
+    table: dict[int, object] = {}
+
+    def remembered(s: int):
+        key = s & bits
+        if key in table:
+            return table[key]
+        got = table[key] = fn(s)
+        return got
+    return remembered
 
 
 def _step_reads(ts: TransitionSystem, e) -> tuple[bool, int, int]:
@@ -108,7 +124,7 @@ def _step_reads(ts: TransitionSystem, e) -> tuple[bool, int, int]:
     if isinstance(e, (S.Receives, S.Loses)):
         return True, (0 if e.flags is None else channels), 0
     if isinstance(e, S.StateAfter):
-        return False, 0, _state_bits(ts, e.expr)
+        return False, 0, state_bits(ts, e.expr)
     assert isinstance(e, S.Op), e
     variant, src, dst = False, 0, 0
     for a in e.args:
@@ -120,7 +136,7 @@ def _step_reads(ts: TransitionSystem, e) -> tuple[bool, int, int]:
 def _leaf_reads(ts: TransitionSystem, leaf: Leaf) -> tuple[bool, int, int]:
     kind, body = leaf
     if kind == "state":
-        return False, 0, _state_bits(ts, body)
+        return False, 0, state_bits(ts, body)
     if kind == "count" and isinstance(body, S.Sends):
         return True, 0, 0
     return _step_reads(ts, body)
@@ -157,6 +173,7 @@ class Alphabet:
         self.leaves = leaves
         self._order = by_variant + by_state + mixed   # a letter's values, part by part
         self.values: list[tuple[int, ...]] = []
+        self._numbered: dict[tuple[int, ...], int] = {}   # a letter's values -> letter
         self.edges = self._label(ex, deadline, fns, reads, by_variant, by_state, mixed)
 
     def _label(self, ex: Exploration, deadline: Deadline, fns, reads, by_variant, by_state,
@@ -168,50 +185,65 @@ class Alphabet:
         for k in mixed:
             src_bits |= reads[k][1]
             dst_bits |= reads[k][2]
-        # each state's bits that the leaves read, numbered: an edge is then known by
-        # (variant, number of what its source shows, number of what its target shows)
-        shown: dict[tuple[int, int], int] = {}
-        as_src = [shown.setdefault((s & src_bits, -1), len(shown)) for s in states]
-        as_dst = [shown.setdefault((s & dst_bits, s & state_bits), len(shown)) for s in states]
-        variant_part: dict[int, tuple] = {}
-        state_part: dict[int, tuple] = {}
-        mixed_part: dict[tuple[int, int, int], tuple] = {}
-        letter_of: dict[tuple, int] = {}     # (variant, source's, target's) -> letter
-        numbered: dict[tuple, int] = {}      # a letter's values -> letter
-        values = self.values
+        # the parts of a letter: by variant, by the state reached (once per state: by the
+        # bits its leaves read), and the rest by (variant, the bits they read of both states)
+        variant_part: list[int] = [-1] * len(ex.system.variants)
+        state_part: list[int] = [-1] * len(states)
+        parts: dict[tuple, int] = {}      # a part's values -> its number
+        by_bits: dict[int, int] = {}      # the bits the state part reads -> part
+        letter_of: dict[tuple[int, int, int], int] = {}
+        mixed_part: dict[tuple[int, int, int], int] = {}
+        part_values: list[tuple] = []
         order = self._order
+
+        def part(values: tuple) -> int:
+            k = parts.setdefault(values, len(parts))
+            if k == len(part_values):
+                part_values.append(values)
+            return k
+
         edges: list[list[tuple[int, int, int]]] = []
         for a, out in enumerate(adj):
             if not a & 1023:
                 deadline.check()
-            src = as_src[a]
+            src = states[a] & src_bits
             labelled = []
             for v, b in out:
-                key = (v, src, as_dst[b])
+                vp = variant_part[v]
+                if vp < 0:
+                    vp = variant_part[v] = part(tuple(fns[k](a, b, v) for k in by_variant))
+                sp = state_part[b]
+                if sp < 0:
+                    bits = states[b] & state_bits
+                    sp = by_bits.get(bits, -1)
+                    if sp < 0:
+                        sp = by_bits[bits] = part(tuple(fns[k](a, b, v) for k in by_state))
+                    state_part[b] = sp
+                mp = -1
+                if mixed:
+                    mkey = (v, src, states[b] & dst_bits)
+                    mp = mixed_part.get(mkey, -1)
+                    if mp < 0:
+                        mp = mixed_part[mkey] = part(tuple(fns[k](a, b, v) for k in mixed))
+                key = (vp, sp, mp)
                 lt = letter_of.get(key)
                 if lt is None:
-                    # a new kind of edge: its leaves' values, each part tabled by what it reads
-                    s_a, s_b = states[a], states[b]
-                    vp = variant_part.get(v)
-                    if vp is None:
-                        vp = variant_part[v] = tuple(fns[k](a, b, v) for k in by_variant)
-                    sp = state_part.get(s_b & state_bits)
-                    if sp is None:
-                        sp = state_part[s_b & state_bits] = tuple(fns[k](a, b, v) for k in by_state)
-                    mkey = (v, s_a & src_bits, s_b & dst_bits)
-                    mp = mixed_part.get(mkey)
-                    if mp is None:
-                        mp = mixed_part[mkey] = tuple(fns[k](a, b, v) for k in mixed)
-                    by_part = vp + sp + mp
-                    got = [0] * len(order)
-                    for pos, k in enumerate(order):
-                        got[k] = by_part[pos]
-                    lt = letter_of[key] = numbered.setdefault(tuple(got), len(numbered))
-                    if lt == len(values):
-                        values.append(tuple(got))
+                    lt = letter_of[key] = self._letter(
+                        part_values[vp] + part_values[sp] + (part_values[mp] if mixed else ()))
                 labelled.append((lt, v, b))
             edges.append(labelled)
         return edges
+
+    def _letter(self, by_part: tuple) -> int:
+        """The number of the letter whose leaf values, part by part, are `by_part`."""
+        got = [0] * len(self._order)
+        for pos, k in enumerate(self._order):
+            got[k] = by_part[pos]
+        values = tuple(got)
+        lt = self._numbered.setdefault(values, len(self.values))
+        if lt == len(self.values):
+            self.values.append(values)
+        return lt
 
 
 class TabledMonitor:

@@ -32,7 +32,7 @@ from .transitions import ExplorationError, TransitionSystem
 from .tcp import FLAG_WIDTH, flags_name
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .run import received_flags
-from .monitor import Alphabet, TabledMonitor, leaves_of, tabled
+from .monitor import Alphabet, TabledMonitor, by_bits, leaves_of, state_bits, tabled
 from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
 from .trace import model_error_diagnostic, tcp_states
 from .verdicts import Verdict
@@ -641,7 +641,7 @@ def _unmet_premises_warned(ex: Exploration, ev: _Eval, prop: S.Property,
         return result
     warnings = []
     for p in prop.premises:
-        if not _some_state_satisfies(ex, ev, ev.state_fn(p.formula)):
+        if not _some_state_satisfies(ex, ev, _remembered(ex, ev, p.formula)):
             warnings.append(Diagnostic(
                 "TCP503", f"no reachable state satisfies `{p.text}`: invariant "
                 f"'{prop.name}' holds without ever being put to the test", p.span,
@@ -664,7 +664,7 @@ def _stopped_note(ex: Exploration, reason: StopReason, when: str) -> str:
 
 
 def _invariant(ex, ev, prop, base) -> PropertyResult:
-    pred = ev.state_fn(prop.formula)
+    pred = _remembered(ex, ev, prop.formula)
 
     def bad_runs():
         for sid, s in enumerate(ex.states):
@@ -766,6 +766,20 @@ def end_predicate(ts: TransitionSystem):
     return end
 
 
+def _end_bits(ts: TransitionSystem) -> int:
+    """The bits end_predicate reads: every endpoint's tcp_state and every channel."""
+    slots = [ts.tcp_state_slot(i.name) for i in ts.model.instances]
+    bits = 0
+    for i in [i for i in slots if i is not None] + [c.slot for c in ts.channels]:
+        bits |= ts.slots[i].mask << ts.slots[i].offset
+    return bits
+
+
+def _remembered(ex: Exploration, ev: _Eval, formula):
+    """A state predicate for a scan of every state, tabled by the bits it reads."""
+    return by_bits(ev.state_fn(formula), state_bits(ex.system, formula))
+
+
 def _application_timers(ts: TransitionSystem) -> set[str]:
     """Timer slots that only time application calls (`on call X after T`), never TCP's own
     expiries: a think time. A run may stop with one running: the application just never
@@ -800,7 +814,8 @@ def _tcp_states(ex: Exploration, sid: int) -> dict[str, str]:
 
 
 def _terminates(ex, ev, prop, base) -> PropertyResult:
-    end = ev.state_fn(prop.formula) if prop.formula is not None else end_predicate(ex.system)
+    end = _remembered(ex, ev, prop.formula) if prop.formula is not None \
+        else by_bits(end_predicate(ex.system), _end_bits(ex.system))
     if not ex.complete:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     notes = ["assumes fairness: every running timer eventually fires and every application "
@@ -832,9 +847,9 @@ def _terminates(ex, ev, prop, base) -> PropertyResult:
     # (b) a state from which no end state can be reached (a cycle that never closes)
     can_end = [False] * ex.n_states
     rev: list[list[int]] = [[] for _ in range(ex.n_states)]
-    for k in range(ex.n_edges):
-        rev[ex.edge_dst[k]].append(ex.edge_src[k])
-    todo = deque(sid for sid in range(ex.n_states) if end(ex.states[sid]))
+    for src, dst in zip(ex.edge_src, ex.edge_dst):
+        rev[dst].append(src)
+    todo = deque(sid for sid, s in enumerate(ex.states) if end(s))
     for sid in todo:
         can_end[sid] = True
     ev.deadline.check()  # the rest is linear in the edges: one look before it is enough
