@@ -31,7 +31,8 @@ from .diagnostics import Diagnostic, Span
 from .transitions import ExplorationError, TransitionSystem
 from .tcp import FLAG_WIDTH, flags_name
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
-from .graph import received_flags
+from .run import received_flags
+from .monitor import Alphabet, TabledMonitor, by_bits, leaves_of, state_bits, tabled
 from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
 from .trace import model_error_diagnostic, tcp_states
 from .verdicts import Verdict
@@ -147,7 +148,8 @@ class _Eval:
                     return False
                 hit = heads.get((a, v))
                 if hit is None:
-                    hit = heads[(a, v)] = received_flags(ex, a, ts.variants[v]) in wanted
+                    got = received_flags(ts, ex.states[a], ts.variants[v])
+                    hit = heads[(a, v)] = str(got) in wanted
                 return hit
             return receives
         if isinstance(e, S.Loses):
@@ -414,8 +416,55 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
     `is_target(state id, monitor value)` says where a run may end; `fixed` pins timers to one
     duration each (see timing.IncrementalRun). Returns (run, exhausted); raises LimitReached
     when the deadline passes."""
+    if isinstance(monitor, TabledMonitor):
+        nodes, succ, starts = monitor.product(deadline)
+    else:
+        nodes, succ, starts = _product(ex, adj, monitor, deadline)
+    far = len(nodes) + 1
+    dist = [far] * len(nodes)
+    preds: list[list[int]] = [[] for _ in nodes]
+    for k, out in enumerate(succ):
+        for _v, j in out:
+            preds[j].append(k)
+    todo = deque()
+    for k, (sid, m) in enumerate(nodes):
+        if is_target(sid, m):
+            dist[k] = 0
+            todo.append(k)
+    while todo:
+        k = todo.popleft()
+        for p in preds[k]:
+            if dist[p] == far:
+                dist[p] = dist[k] + 1
+                todo.append(p)
+
+    best = min((dist[k] for k in starts), default=far)
+    if best == far:
+        return None, False
+    search = TimedSearch(ex.system, budget, fixed)
+    for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
+
+        def out_of_reach(j, steps, limit=limit):
+            deadline.check()  # called for every step tried: the timed search's heartbeat
+            return dist[j] > limit - steps  # no target within the length left, whatever the timing
+
+        for k in starts:
+            if dist[k] > limit:
+                continue
+            path = next(search.paths(k, succ.__getitem__, lambda j: dist[j] == 0,
+                                     skip=out_of_reach), None)
+            if path is not None:
+                return [(v, nodes[j][0]) for v, j in path], False
+            if search.exhausted:
+                return None, True
+    return None, False
+
+
+def _product(ex: Exploration, adj, monitor, deadline: Deadline):
+    """The product of the state graph with a generic monitor (None: the graph itself):
+    nodes (state id, monitor value) numbered breadth-first in edge order, their successors
+    [(variant, node)], and the nodes of the initial states."""
     states = ex.states
-    # the product of the state graph with the monitor, and each node's distance to a target
     index: dict[tuple, int] = {}
     nodes: list[tuple[int, object]] = []
     succ: list[list[tuple[int, int]]] = []
@@ -439,45 +488,8 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
             out.append((v, index[key]))
         succ.append(out)
         head += 1
-    far = len(nodes) + 1
-    dist = [far] * len(nodes)
-    preds: list[list[int]] = [[] for _ in nodes]
-    for k, out in enumerate(succ):
-        for _v, j in out:
-            preds[j].append(k)
-    todo = deque()
-    for k, (sid, m) in enumerate(nodes):
-        if is_target(sid, m):
-            dist[k] = 0
-            todo.append(k)
-    while todo:
-        k = todo.popleft()
-        for p in preds[k]:
-            if dist[p] == far:
-                dist[p] = dist[k] + 1
-                todo.append(p)
-
     starts = [index[(sid, monitor.initial(states[sid]) if monitor else None)] for sid in ex.initial]
-    best = min((dist[k] for k in starts), default=far)
-    if best == far:
-        return None, False
-    search = TimedSearch(ex.system, budget, fixed)
-    for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
-
-        def out_of_reach(j, steps, limit=limit):
-            deadline.check()  # called for every step tried: the timed search's heartbeat
-            return dist[j] > limit - steps  # no target within the length left, whatever the timing
-
-        for k in starts:
-            if dist[k] > limit:
-                continue
-            path = next(search.paths(k, succ.__getitem__, lambda j: dist[j] == 0,
-                                     skip=out_of_reach), None)
-            if path is not None:
-                return [(v, nodes[j][0]) for v, j in path], False
-            if search.exhausted:
-                return None, True
-    return None, False
+    return nodes, succ, starts
 
 
 def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED, deadline: Deadline = NO_DEADLINE):
@@ -500,11 +512,46 @@ def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED, deadline: Deadline = NO_D
 # ---------------------------------------------------------------- the checks
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What the properties checked on one exploration share, made once (and before workers
+    fork, so that they all inherit it): the adjacency lists, and the edges labelled with the
+    leaves of every run formula (monitor.Alphabet)."""
+    exploration: Exploration
+    alphabet: Alphabet | None
+
+
+def prepare(ex: Exploration, props: list[S.Property],
+            deadline: Deadline = NO_DEADLINE) -> Prepared | None:
+    """The shared work of checking `props` on `ex` (see Prepared); None when there is none to
+    do or the deadline passed while doing it (each property then does its own, or says it
+    was stopped)."""
+    if ex.stop_reason is StopReason.MODEL_ERROR:
+        return None
+    formulas = [f for p in props if p.kind in ("runs", "reachable")
+                for f in (p.formula, *(q.formula for q in p.premises)) if tabled(f)]
+    if not formulas:
+        return None
+    try:
+        return Prepared(ex, Alphabet(ex, _Eval(ex, deadline), formulas, deadline))
+    except LimitReached:
+        return None
+
+
+def _alphabet_for(ex: Exploration, ev: _Eval, formula, prepared: Prepared | None) -> Alphabet:
+    """The prepared alphabet when it covers the formula, else one made for it alone."""
+    if prepared is not None and prepared.exploration is ex and prepared.alphabet is not None \
+            and all(leaf in prepared.alphabet.position for leaf in leaves_of(formula)):
+        return prepared.alphabet
+    return Alphabet(ex, ev, [formula], ev.deadline)
+
+
 def check_property(ex: Exploration, prop: S.Property,
-                   deadline: Deadline = NO_DEADLINE) -> PropertyResult:
-    """Check one resolved property against an exploration. When the command's deadline
-    passes (time limit, signal) the property is inconclusive: a check never answers from
-    part of its search."""
+                   deadline: Deadline = NO_DEADLINE,
+                   prepared: Prepared | None = None) -> PropertyResult:
+    """Check one resolved property against an exploration (`prepared`: prepare()'s work for
+    the properties checked together). When the command's deadline passes (time limit,
+    signal) the property is inconclusive: a check never answers from part of its search."""
     base = dict(name=prop.name, kind=prop.kind, doc=prop.doc, source=prop.source)
     if ex.stop_reason is StopReason.MODEL_ERROR:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
@@ -522,7 +569,7 @@ def check_property(ex: Exploration, prop: S.Property,
             return _terminates(ex, ev, prop, base)
         if prop.kind == "timing":
             return _timing(ex, ev, prop, base)
-        return _vacuity(ex, ev, prop, _run_property(ex, ev, prop, base))
+        return _vacuity(ex, ev, prop, _run_property(ex, ev, prop, base, prepared), prepared)
     except LimitReached as stop:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
                               message=_stopped_note(ex, stop.reason, "while checking"), **base)
@@ -543,7 +590,7 @@ def _arithmetic_error(ex: Exploration, fault: SpecArithmeticError, base) -> Prop
 
 
 def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
-             result: PropertyResult) -> PropertyResult:
+             result: PropertyResult, prepared: Prepared | None = None) -> PropertyResult:
     """A `runs` property that holds, looked at again: if no complete run (that the timers
     allow) meets the premise of its implication, it holds only vacuously, and says so (a
     `reachable A implies B` too: its witness is then a run where A fails, which shows
@@ -551,7 +598,7 @@ def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
     ever put to the test; an untested one among tested ones is a note."""
     if result.verdict is not Verdict.HOLDS or not prop.premises:
         return result
-    unmet = [p for p in prop.premises if _premise_met(ex, ev, prop, p) is False]
+    unmet = [p for p in prop.premises if _premise_met(ex, ev, prop, p, prepared) is False]
     if not unmet:
         return result
     what = "; ".join(dict.fromkeys(_unmet_text(p) for p in unmet))   # each premise once
@@ -566,10 +613,11 @@ def _unmet_text(p: S.Premise) -> str:
     return f"observed {p.observed}" if p.observed else f"met the premise `{p.text}`"
 
 
-def _premise_met(ex: Exploration, ev: _Eval, prop: S.Property, p: S.Premise) -> bool | None:
+def _premise_met(ex: Exploration, ev: _Eval, prop: S.Property, p: S.Premise,
+                 prepared: Prepared | None = None) -> bool | None:
     """Whether some complete run the timers allow satisfies the premise (None: unknown)."""
     question = S.Property("reachable", prop.name, None, p.formula, (), p.span, p.text)
-    got = _run_property(ex, ev, question, dict(name=prop.name, kind="reachable"))
+    got = _run_property(ex, ev, question, dict(name=prop.name, kind="reachable"), prepared)
     if got.verdict is Verdict.INCONCLUSIVE:
         return None
     return got.verdict is Verdict.HOLDS
@@ -593,7 +641,7 @@ def _unmet_premises_warned(ex: Exploration, ev: _Eval, prop: S.Property,
         return result
     warnings = []
     for p in prop.premises:
-        if not _some_state_satisfies(ex, ev, ev.state_fn(p.formula)):
+        if not _some_state_satisfies(ex, ev, _remembered(ex, ev, p.formula)):
             warnings.append(Diagnostic(
                 "TCP503", f"no reachable state satisfies `{p.text}`: invariant "
                 f"'{prop.name}' holds without ever being put to the test", p.span,
@@ -616,7 +664,7 @@ def _stopped_note(ex: Exploration, reason: StopReason, when: str) -> str:
 
 
 def _invariant(ex, ev, prop, base) -> PropertyResult:
-    pred = ev.state_fn(prop.formula)
+    pred = _remembered(ex, ev, prop.formula)
 
     def bad_runs():
         for sid, s in enumerate(ex.states):
@@ -654,21 +702,30 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
                           notes=notes, **base)
 
 
-def _run_property(ex, ev, prop, base) -> PropertyResult:
+def _run_property(ex, ev, prop, base, prepared: Prepared | None = None) -> PropertyResult:
     mon = _Monitor(ev, prop.formula)
     adj = ex.adjacency_until(ev.deadline)
-    search = _RunSearch(ex, mon, adj, ev.deadline)
     want = prop.kind == "reachable"
-    # fast path: the first run the product BFS finds is a shortest run; if the timers allow
-    # it, it is the answer. If not, search the runs themselves, shortest first.
-    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want), budget=1,
-                                                        deadline=ev.deadline)
-    if run is None and first_bad is not None:
-        states, terminal = ex.states, ex.terminal
+    states, terminal = ex.states, ex.terminal
+    if tabled(prop.formula):
+        walked = TabledMonitor(ex, mon, _alphabet_for(ex, ev, prop.formula, prepared),
+                               prop.formula)
+        runs = walked.targets(want, ev.deadline)
+
+        def is_target(sid, m):
+            return sid in terminal and walked.accepts(sid, m) == want
+    else:   # a division: the generic monitor, which evaluates only what it needs
+        walked = mon
+        runs = _RunSearch(ex, mon, adj, ev.deadline).targets(want)
 
         def is_target(sid, m):
             return sid in terminal and mon.top(m, states[sid]) == want
-        run, exhausted = timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1,
+    # fast path: the first run the product BFS finds is a shortest run; if the timers allow
+    # it, it is the answer. If not, search the runs themselves, shortest first.
+    run, timing, first_bad, exhausted = _first_feasible(ex, runs, budget=1,
+                                                        deadline=ev.deadline)
+    if run is None and first_bad is not None:
+        run, exhausted = timed_search(ex, adj, walked, is_target, len(first_bad[0]) - 1,
                                       deadline=ev.deadline)
         timing = _timed(ex, run) if run is not None else None
     if run is not None:
@@ -709,6 +766,20 @@ def end_predicate(ts: TransitionSystem):
     return end
 
 
+def _end_bits(ts: TransitionSystem) -> int:
+    """The bits end_predicate reads: every endpoint's tcp_state and every channel."""
+    slots = [ts.tcp_state_slot(i.name) for i in ts.model.instances]
+    bits = 0
+    for i in [i for i in slots if i is not None] + [c.slot for c in ts.channels]:
+        bits |= ts.slots[i].mask << ts.slots[i].offset
+    return bits
+
+
+def _remembered(ex: Exploration, ev: _Eval, formula):
+    """A state predicate for a scan of every state, tabled by the bits it reads."""
+    return by_bits(ev.state_fn(formula), state_bits(ex.system, formula))
+
+
 def _application_timers(ts: TransitionSystem) -> set[str]:
     """Timer slots that only time application calls (`on call X after T`), never TCP's own
     expiries: a think time. A run may stop with one running: the application just never
@@ -743,7 +814,8 @@ def _tcp_states(ex: Exploration, sid: int) -> dict[str, str]:
 
 
 def _terminates(ex, ev, prop, base) -> PropertyResult:
-    end = ev.state_fn(prop.formula) if prop.formula is not None else end_predicate(ex.system)
+    end = _remembered(ex, ev, prop.formula) if prop.formula is not None \
+        else by_bits(end_predicate(ex.system), _end_bits(ex.system))
     if not ex.complete:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     notes = ["assumes fairness: every running timer eventually fires and every application "
@@ -775,9 +847,9 @@ def _terminates(ex, ev, prop, base) -> PropertyResult:
     # (b) a state from which no end state can be reached (a cycle that never closes)
     can_end = [False] * ex.n_states
     rev: list[list[int]] = [[] for _ in range(ex.n_states)]
-    for k in range(ex.n_edges):
-        rev[ex.edge_dst[k]].append(ex.edge_src[k])
-    todo = deque(sid for sid in range(ex.n_states) if end(ex.states[sid]))
+    for src, dst in zip(ex.edge_src, ex.edge_dst):
+        rev[dst].append(src)
+    todo = deque(sid for sid, s in enumerate(ex.states) if end(s))
     for sid in todo:
         can_end[sid] = True
     ev.deadline.check()  # the rest is linear in the edges: one look before it is enough
