@@ -344,8 +344,10 @@ class Auditor:
             return replay_side(ts, cap, self.side, prefix=prefix, check_timing=check_timing,
                                delay=self.delay, deadline=self.deadline,
                                max_nodes=self.max_nodes)
+        # a row shows no choices (what else may have sent a segment), so the untimed search
+        # works none out; the timed one does, for the ladder --draw gives a rejection
         return replay(ts, cap, prefix=prefix, check_timing=check_timing, delay=self.delay,
-                      deadline=self.deadline, max_nodes=self.max_nodes)
+                      deadline=self.deadline, max_nodes=self.max_nodes, choices=check_timing)
 
     @staticmethod
     def _own(r: Replay, cap: Capture, tsd, delay, given: bool) -> Replay:
