@@ -639,7 +639,7 @@ def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
                          cs.preferred(combos & finals[key]), check_timing)
         return result.timing.feasible
 
-    timed_search = TimedSearch(ts, MAX_TIMING_CHECKS)
+    timed_search = TimedSearch(ts, MAX_TIMING_CHECKS, difference=True)
     if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
                        preferring(search.children(useful), reg), finals, deadline, pin, take):
         return
