@@ -254,13 +254,16 @@ def no_cycle_collection() -> Iterator[None]:
     a cycle, and the collector would walk the growing heap of them again and again (an
     eighth of the time of a million-packet read). The audit pauses it for the whole file
     too: a replay's search makes millions of tuples and ints, none in a cycle either.
-    Nested uses keep it paused until the outermost ends."""
+    Nested uses keep it paused until the outermost ends, which moves what was made meanwhile
+    out of the collector's sight (gc.freeze): else its first collection after would walk the
+    millions of objects at once (seconds, for nothing)."""
     paused = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if paused:
+            gc.freeze()
             gc.enable()
 
 

@@ -206,18 +206,16 @@ class DeferredSuccessors:
 
 
 class _Reading(dict):
-    """The parameter values of one combination (number r), looked up as the steps read them,
-    with the slots read listed in the order they were read."""
+    """The parameter values of one combination (`values`: slot -> value), looked up as the
+    steps read them, with the slots read listed in the order they were read."""
 
-    def __init__(self, combos: Combos, r: int):
+    def __init__(self, values: dict[int, int]):
         super().__init__()
-        self.state = combos.ts.initial[r]
-        self.slots = combos.ts.slots
+        self.values = values
         self.order: list[int] = []
 
     def __missing__(self, slot: int) -> int:
-        info = self.slots[slot]
-        value = self[slot] = ((self.state >> info.offset) & info.mask) + info.base
+        value = self[slot] = self.values[slot]
         self.order.append(slot)
         return value
 
@@ -247,6 +245,7 @@ class SplitTree:
         self.nodes: dict[int, dict[tuple, tuple]] = {}
         # the values read, sorted -> every combination having them
         self.parts_by_values: dict[tuple, int] = {}
+        self.values: dict[int, dict[int, int]] = {}     # combination -> _values
 
     def parts(self, state: int, combos: int) -> list[tuple[int, list]]:
         """[(part, successors)]: the leaves `combos` reaches, in the order of the values."""
@@ -273,7 +272,10 @@ class SplitTree:
         the leaf they end in the part of every combination with the values read. One run
         per leaf, never one per split."""
         r = (combos & -combos).bit_length() - 1
-        given = _Reading(self.combos, r)
+        values = self.values.get(r)
+        if values is None:
+            values = self.values[r] = self._values(r)
+        given = _Reading(values)
         succ = self.function(state, given)
         leaf = (self.LEAF, self._part(given), self.decorate(succ))
         full = tuple((slot, given[slot]) for slot in given.order)
@@ -282,6 +284,12 @@ class SplitTree:
             tree.setdefault(full[:k], (self.READS, full[k][0]))
         tree[full] = leaf
         return tree[path]
+
+    def _values(self, r: int) -> dict[int, int]:
+        """Combination r's value of each varying parameter, by slot."""
+        state, slots = self.combos.ts.initial[r], self.combos.ts.slots
+        return {i: ((state >> slots[i].offset) & slots[i].mask) + slots[i].base
+                for i in self.combos.by_value}
 
     def _part(self, given: dict) -> int:
         """Every combination with the values the steps read."""
