@@ -346,16 +346,31 @@ class SetSearch:
         self._arrive(to, combos, key, vid)
 
     def _arrive(self, key: tuple, combos: int, came_from: tuple | None, vid: int) -> None:
-        new = combos & ~self.reached.get(key, 0)
+        # the hot path of a large search (a bulk transfer: two million steps): each dict
+        # looked up once
+        had = self.reached.get(key)
+        if had is None:
+            if combos:
+                self._first(key)
+                self.reached[key] = combos
+                self.arrivals[key] = [(combos, came_from, vid)]
+                self.pending[key] = combos
+                self.queue.append(key)
+            return
+        new = combos & ~had
         if not new:
             return
-        self.reached[key] = self.reached.get(key, 0) | new
-        self.arrivals.setdefault(key, []).append((new, came_from, vid))
-        if key in self.pending:
-            self.pending[key] |= new
+        self.reached[key] = had | new
+        self.arrivals[key].append((new, came_from, vid))
+        pending = self.pending.get(key)
+        if pending is not None:
+            self.pending[key] = pending | new
         else:
             self.pending[key] = new
             self.queue.append(key)
+
+    def _first(self, key: tuple) -> None:
+        """`key` is reached for the first time (a subclass may note it)."""
 
     def reached_at(self, k: int) -> list[tuple]:
         """The keys reached with k segments matched."""

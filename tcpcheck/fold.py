@@ -48,12 +48,10 @@ class FoldingSearch(SetSearch):
         self.furthest = 0
         super().__init__(initial, record_edges)
 
-    def _arrive(self, key: tuple, combos: int, came_from: tuple | None, vid: int) -> None:
-        if combos and key not in self.reached:
-            self.at.setdefault(key[1], []).append(key)
-            if key[1] > self.furthest:
-                self.furthest = key[1]
-        super()._arrive(key, combos, came_from, vid)
+    def _first(self, key: tuple) -> None:
+        self.at.setdefault(key[1], []).append(key)
+        if key[1] > self.furthest:
+            self.furthest = key[1]
 
     def reached_at(self, k: int) -> list[tuple]:
         return list(self.at.get(k, ()))
