@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .capture import (ACK, FIN, RST, SYN, Capture, Packet, Skipped, capture_kind,
-                      connection_capture, endpoint_text, endpoints, open_capture,
-                      read_capture, starts_anew, stream_packets)
+                      connection_capture, endpoint_text, endpoints, no_cycle_collection,
+                      open_capture, read_capture, starts_anew, stream_packets)
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .kinds import CloseKind
@@ -344,8 +344,10 @@ class Auditor:
             return replay_side(ts, cap, self.side, prefix=prefix, check_timing=check_timing,
                                delay=self.delay, deadline=self.deadline,
                                max_nodes=self.max_nodes)
+        # a row shows no choices (what else may have sent a segment), so the untimed search
+        # works none out; the timed one does, for the ladder --draw gives a rejection
         return replay(ts, cap, prefix=prefix, check_timing=check_timing, delay=self.delay,
-                      deadline=self.deadline, max_nodes=self.max_nodes)
+                      deadline=self.deadline, max_nodes=self.max_nodes, choices=check_timing)
 
     @staticmethod
     def _own(r: Replay, cap: Capture, tsd, delay, given: bool) -> Replay:
@@ -480,7 +482,7 @@ def run_audit(path: str | Path, auditor: Auditor,
     `progress(frames, decided, open, position)` is called now and then (position: the
     bytes of the file read so far)."""
     path = Path(path)
-    with open_capture(path) as stream:
+    with open_capture(path) as stream, no_cycle_collection():
         packets = stream_packets(path, stream)
         if packets is None:     # a JSON trace: one connection, read whole
             return _audit_trace(path, auditor)
@@ -559,8 +561,9 @@ def run_audit(path: str | Path, auditor: Auditor,
     end_time = now
     try:
         if audit.stopped is None:
-            for key, conn in sorted(current.items(), key=lambda kv: kv[1].number):
-                decide(key, conn, at_end=True)
+            with no_cycle_collection():
+                for key, conn in sorted(current.items(), key=lambda kv: kv[1].number):
+                    decide(key, conn, at_end=True)
     except LimitReached as stop:
         audit.stopped = stop.reason
     audit.undecided = len(current)

@@ -220,7 +220,7 @@ def read_capture(path: str | Path, conn: str | None = None, from_close: bool = F
                 fmt, records = found
                 if poll is not None:
                     records = _polled(records, poll)
-                with _no_cycle_collection():
+                with no_cycle_collection():
                     conns, skipped = _split_frames(decoded(records))
                     return _connection(conns, skipped, str(path), fmt, conn, from_close, poll)
             data = magic + stream.read()
@@ -249,16 +249,21 @@ def _polled(items: Iterable, poll: Callable[[], None]) -> Iterator:
 
 
 @contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """The cyclic garbage collector paused: reading makes a few objects per packet, none in
     a cycle, and the collector would walk the growing heap of them again and again (an
-    eighth of the time of a million-packet read)."""
+    eighth of the time of a million-packet read). The audit pauses it for the whole file
+    too: a replay's search makes millions of tuples and ints, none in a cycle either.
+    Nested uses keep it paused until the outermost ends, which moves what was made meanwhile
+    out of the collector's sight (gc.freeze): else its first collection after would walk the
+    millions of objects at once (seconds, for nothing)."""
     paused = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if paused:
+            gc.freeze()
             gc.enable()
 
 

@@ -30,31 +30,6 @@ from .successors import deferred_param_function
 from .transitions import TransitionSystem
 
 
-class Undecided(Exception):
-    """A step read a parameter on which the combinations at hand differ."""
-
-    def __init__(self, slot: int):
-        super().__init__(slot)
-        self.slot = slot
-
-
-class _Decided(dict):
-    """The parameter values one set of combinations agrees on, looked up as steps read them:
-    a value is taken (and remembered as read) when every combination of the set has it."""
-
-    def __init__(self, combos: Combos, members: int):
-        super().__init__()
-        self.combos = combos
-        self.members = members
-
-    def __missing__(self, slot: int) -> int:
-        for value, having in self.combos.by_value[slot]:
-            if self.members & having == self.members:
-                self[slot] = value
-                return value
-        raise Undecided(slot)
-
-
 @dataclass(frozen=True)
 class Combos:
     """The parameter combinations of a transition system as sets (see the module docstring)."""
@@ -153,14 +128,20 @@ class DeferredSuccessors:
     successors every one of its combinations has. Remembered per state: the parts found
     for one set serve every later set they cover."""
 
-    def __init__(self, combos: Combos, decorate=lambda succ: succ):
+    def __init__(self, combos: Combos, decorate=lambda succ: succ,
+                 tree: SplitTree | None = None):
         self.combos = combos
-        self.decorate = decorate        # what the caller makes of a list of successors, once
-        self.function, _source = deferred_param_function(combos.ts)
+        if tree is None:    # what the caller makes of a list of successors, once
+            tree = SplitTree(combos, deferred_param_function(combos.ts)[0], decorate)
+        self.tree = tree
         # stripped state -> [(the combinations a part stands for, its successors)]
         self.known: dict[int, list[tuple[int, list]]] = {}
         # stripped state -> (parts known when made, [(successor, combinations)], quiet)
         self.tables: dict[int, tuple] = {}
+        # (stripped state, set) -> merged's answer: a search meets the same state with the
+        # same set at many positions (a bulk transfer's states recur at every segment), and
+        # the answer depends on nothing else (see `merged`)
+        self.answers: dict[tuple[int, int], tuple[list[tuple], int]] = {}
 
     def __call__(self, state: int, combos: int) -> list[tuple[int, list]]:
         known = self.known.setdefault(state, [])
@@ -183,7 +164,17 @@ class DeferredSuccessors:
         """The successors of `state` over the set at once: [(successor, the combinations
         that have it)], each successor once however many parts have it, and the
         combinations in which the state has no successor at all. `order` sorts the
-        successors (a key function), as the caller wants them tried."""
+        successors (a key function), as the caller wants them tried (one `order` for the
+        life of this object: the answers are remembered with it).
+
+        Remembered per (state, set): the table only grows by parts of combinations not in
+        the set, whose successors are each either new (placed after the others) or already
+        in the table (their place kept), so a later table filtered by the same set is the
+        same list in the same order."""
+        memo = (state, combos)
+        answer = self.answers.get(memo)
+        if answer is not None:
+            return answer
         self(state, combos)     # every combination of the set in some known part
         known = self.known[state]
         cached = self.tables.get(state)
@@ -204,27 +195,113 @@ class DeferredSuccessors:
                 table.sort(key=lambda item: order(item[0]))
             cached = self.tables[state] = (len(known), table, quiet)
         _n, table, quiet = cached
-        return [(entry, both) for entry, part in table if (both := part & combos)], \
-            quiet & combos
+        answer = self.answers[memo] = (
+            [(entry, both) for entry, part in table if (both := part & combos)], quiet & combos)
+        return answer
 
     def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
         """The parts of `combos` with their successors; each part named by every combination
         that agrees with it on the parameters its steps read (not only those in `combos`)."""
-        decided = _Decided(self.combos, combos)
-        try:
-            succ = self.function(state, decided)
-        except Undecided as split:
-            out = []
-            for _value, having in self.combos.by_value[split.slot]:
-                part = combos & having
-                if part:
-                    out.extend(self._split(state, part))
-            return out
-        having = self.combos.every
-        by_value = self.combos.by_value
-        for slot, value in decided.items():
-            having &= next(part for v, part in by_value[slot] if v == value)
-        return [(having, self.decorate(succ))]
+        return self.tree.parts(state, combos)
+
+
+class _Reading(dict):
+    """The parameter values of one combination (`values`: slot -> value), looked up as the
+    steps read them, with the slots read listed in the order they were read."""
+
+    def __init__(self, values: dict[int, int]):
+        super().__init__()
+        self.values = values
+        self.order: list[int] = []
+
+    def __missing__(self, slot: int) -> int:
+        value = self[slot] = self.values[slot]
+        self.order.append(slot)
+        return value
+
+
+class SplitTree:
+    """The parameters a state's steps read, as a decision tree shared by every set of
+    combinations and every search that asks (replay.shared_successors keeps one per system
+    for all its replays): a node is the path of (slot, value) read so far, in the order the
+    steps read them, and holds either the next slot read or, at a leaf, the part (every
+    combination with the path's values) and its successors.
+
+    Why it answers as splitting each set afresh: the successor function is deterministic, so
+    which slot it reads next depends only on the values it has read; a set that agrees on that
+    slot goes down one branch, one that does not is split there, its parts in the order of
+    the slot's values. Walking the tree in that order gives the same parts in the same
+    order, while the function runs once per leaf for the life of the tree (in one combination
+    of the part, whose values it reads as it goes) instead of again from the start for every
+    part of every set."""
+
+    LEAF, READS = 0, 1
+
+    def __init__(self, combos: Combos, function, decorate):
+        self.combos = combos
+        self.function = function
+        self.decorate = decorate
+        # stripped state -> {path: (READS, slot) or (LEAF, part, successors)}
+        self.nodes: dict[int, dict[tuple, tuple]] = {}
+        # the values read, sorted -> every combination having them
+        self.parts_by_values: dict[tuple, int] = {}
+        self.values: dict[int, dict[int, int]] = {}     # combination -> _values
+
+    def parts(self, state: int, combos: int) -> list[tuple[int, list]]:
+        """[(part, successors)]: the leaves `combos` reaches, in the order of the values."""
+        out: list[tuple[int, list]] = []
+        self._walk(state, self.nodes.setdefault(state, {}), (), combos, out)
+        return out
+
+    def _walk(self, state: int, tree: dict, path: tuple, combos: int, out: list) -> None:
+        node = tree.get(path)
+        if node is None:
+            node = self._grow(state, tree, path, combos)
+        if node[0] == self.LEAF:
+            out.append((node[1], node[2]))
+            return
+        slot = node[1]
+        for value, having in self.combos.by_value[slot]:
+            part = combos & having
+            if part:
+                self._walk(state, tree, path + ((slot, value),), part, out)
+
+    def _grow(self, state: int, tree: dict, path: tuple, combos: int) -> tuple:
+        """Run the steps once, in one combination of `combos` (the node at `path` says which
+        values they read before): every slot they read after it is a node of the tree, and
+        the leaf they end in the part of every combination with the values read. One run
+        per leaf, never one per split."""
+        r = (combos & -combos).bit_length() - 1
+        values = self.values.get(r)
+        if values is None:
+            values = self.values[r] = self._values(r)
+        given = _Reading(values)
+        succ = self.function(state, given)
+        leaf = (self.LEAF, self._part(given), self.decorate(succ))
+        full = tuple((slot, given[slot]) for slot in given.order)
+        assert full[:len(path)] == path, "the steps read the parameters in another order"
+        for k in range(len(path), len(full)):
+            tree.setdefault(full[:k], (self.READS, full[k][0]))
+        tree[full] = leaf
+        return tree[path]
+
+    def _values(self, r: int) -> dict[int, int]:
+        """Combination r's value of each varying parameter, by slot."""
+        state, slots = self.combos.ts.initial[r], self.combos.ts.slots
+        return {i: ((state >> slots[i].offset) & slots[i].mask) + slots[i].base
+                for i in self.combos.by_value}
+
+    def _part(self, given: dict) -> int:
+        """Every combination with the values the steps read."""
+        key = tuple(sorted(given.items()))
+        having = self.parts_by_values.get(key)
+        if having is None:
+            having = self.combos.every
+            by_value = self.combos.by_value
+            for slot, value in key:
+                having &= next(part for v, part in by_value[slot] if v == value)
+            self.parts_by_values[key] = having
+        return having
 
 
 class SetSearch:
@@ -236,12 +313,15 @@ class SetSearch:
     Everything a run is rebuilt from is kept per combination: `arrivals` (which step first
     brought which combinations to a key) give, for any one combination, a path that is a run
     of it (`path`); `edges` (which step leads where, for which combinations) give the runs
-    to an accepting key (`useful`)."""
+    to an accepting key (`useful`). A search whose caller asks for no such runs (replay's
+    untimed verdict for an audit: `record_edges=False`) keeps no edges: they are most of a
+    large search's memory and a third of its steps' cost, and nothing it decides reads them."""
 
-    def __init__(self, initial: list[tuple[tuple, int]]):
+    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True):
         self.reached: dict[tuple, int] = {}
         self.arrivals: dict[tuple, list[tuple[int, tuple | None, int]]] = {}
         self.edges: dict[tuple, dict[tuple[int, tuple], int]] = {}
+        self.record_edges = record_edges
         self.pending: dict[tuple, int] = {}
         self.queue: deque[tuple] = deque()
         for key, combos in initial:
@@ -260,21 +340,37 @@ class SetSearch:
 
     def step(self, key: tuple, vid: int, to: tuple, combos: int) -> None:
         """In these combinations, step `vid` leads from `key` to `to`."""
-        out = self.edges.setdefault(key, {})
-        out[(vid, to)] = out.get((vid, to), 0) | combos
+        if self.record_edges:
+            out = self.edges.setdefault(key, {})
+            out[(vid, to)] = out.get((vid, to), 0) | combos
         self._arrive(to, combos, key, vid)
 
     def _arrive(self, key: tuple, combos: int, came_from: tuple | None, vid: int) -> None:
-        new = combos & ~self.reached.get(key, 0)
+        # the hot path of a large search (a bulk transfer: two million steps): each dict
+        # looked up once
+        had = self.reached.get(key)
+        if had is None:
+            if combos:
+                self._first(key)
+                self.reached[key] = combos
+                self.arrivals[key] = [(combos, came_from, vid)]
+                self.pending[key] = combos
+                self.queue.append(key)
+            return
+        new = combos & ~had
         if not new:
             return
-        self.reached[key] = self.reached.get(key, 0) | new
-        self.arrivals.setdefault(key, []).append((new, came_from, vid))
-        if key in self.pending:
-            self.pending[key] |= new
+        self.reached[key] = had | new
+        self.arrivals[key].append((new, came_from, vid))
+        pending = self.pending.get(key)
+        if pending is not None:
+            self.pending[key] = pending | new
         else:
             self.pending[key] = new
             self.queue.append(key)
+
+    def _first(self, key: tuple) -> None:
+        """`key` is reached for the first time (a subclass may note it)."""
 
     def reached_at(self, k: int) -> list[tuple]:
         """The keys reached with k segments matched."""
@@ -293,6 +389,7 @@ class SetSearch:
     def useful(self, finals: dict[tuple, int]) -> dict[tuple, int]:
         """key -> the combinations for which some run from it reaches an accepting key
         (`finals`: key -> the combinations in which it accepts)."""
+        assert self.record_edges, "useful() reads the edges a search kept"
         into: dict[tuple, list[tuple[tuple, int]]] = {}
         for key, out in self.edges.items():
             for (_vid, to), combos in out.items():

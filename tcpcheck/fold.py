@@ -43,17 +43,15 @@ class FoldingSearch(SetSearch):
     """A SetSearch that also knows its keys by position (segments matched): the fold compares
     the keys at and beyond the queue's lowest position."""
 
-    def __init__(self, initial: list[tuple[tuple, int]]):
+    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True):
         self.at: dict[int, list[tuple]] = {}     # position -> keys, first reached first
         self.furthest = 0
-        super().__init__(initial)
+        super().__init__(initial, record_edges)
 
-    def _arrive(self, key: tuple, combos: int, came_from: tuple | None, vid: int) -> None:
-        if combos and key not in self.reached:
-            self.at.setdefault(key[1], []).append(key)
-            if key[1] > self.furthest:
-                self.furthest = key[1]
-        super()._arrive(key, combos, came_from, vid)
+    def _first(self, key: tuple) -> None:
+        self.at.setdefault(key[1], []).append(key)
+        if key[1] > self.furthest:
+            self.furthest = key[1]
 
     def reached_at(self, k: int) -> list[tuple]:
         return list(self.at.get(k, ()))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from .compile import compile_model
 from .capture import Capture, CapturedSegment
-from .combos import Combos, DeferredSuccessors, SetSearch, count, members
+from .combos import Combos, DeferredSuccessors, SetSearch, SplitTree, count, members
 from .fold import Fold, Folder, FoldedPath, FoldingSearch, Unfolded
 from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
@@ -40,6 +40,7 @@ from .run import Run
 from .segment import Segment
 from .tcp import Flags
 from .trace import path_view, tcp_states
+from .successors import deferred_param_function
 from .typecheck import check
 from .verdicts import Verdict
 
@@ -276,16 +277,62 @@ def parse_delay(text: str) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
+def _order(entry) -> int:
+    """The order replay tries a state's successors in: arrivals first and timer expiries
+    last, so that the first run found is usually one the timers allow (a segment arrives in
+    ms, TIME_WAIT lasts a minute)."""
+    return _EVENT_ORDER.get(entry[2].event.kind, 2)
+
+
+# where shared_splits keeps its SplitTree on a transition system
+_SHARED = "_replay_splits"
+# states whose decision trees a system's replays share before the trees are forgotten all at
+# once (at the start of a replay, never during one: `fits` remembers segments by id)
+MAX_SHARED_STATES = 200_000
+
+
+def shared_splits(ts: TransitionSystem) -> SplitTree:
+    """What the parameters do in each state the replays of `ts` meet (combos.SplitTree: which
+    parts of the combinations have which successors, decorated with the segments each step
+    sends), kept on the system for all of them: it depends on the model alone, not on the
+    capture, and the distinct segment sequences of an audit walk many of the same states."""
+    shared = ts.__dict__.get(_SHARED)
+    if shared is not None and len(shared.nodes) <= MAX_SHARED_STATES:
+        return shared
+    channels = {ch.name: ch for ch in ts.channels}
+    sent_cache: dict[tuple, list] = {}
+    decorated: dict[tuple[int, int], tuple] = {}
+
+    def decorate(succ: list) -> list:
+        out = []
+        for step in succ:
+            entry = decorated.get(step)
+            if entry is None:   # the parts of one state's combinations share most steps
+                vid, nxt = step
+                v = ts.variants[vid]
+                entry = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
+            out.append(entry)
+        return out
+
+    cs = Combos.of(ts)
+    shared = ts.__dict__[_SHARED] = SplitTree(cs, deferred_param_function(ts)[0], decorate)
+    return shared
+
+
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
            delay: tuple[float, float] | None = None,
            deadline: Deadline = NO_DEADLINE, max_nodes: int | None = None,
-           fold: bool = True) -> Replay:
+           fold: bool = True, choices: bool = True) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
     `fold` (the default) lets the search cut out the periods of a repeating phase once it
     repeats itself (tcpcheck.fold): the same answer as without, at the cost of a short
     capture; `fold=False` searches every position (the reference the fold is tested against).
+
+    `choices=False` leaves out `Replay.choices` (what else may have sent each segment): an
+    untimed search then keeps no edges (SetSearch's `record_edges`), which only the choices
+    and the timed search read. The audit's rows need neither.
 
     The search keeps at most `max_nodes` (default MAX_NODES) (state, segments matched) pairs
     and polls `deadline`
@@ -297,6 +344,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
     returned after the RST). `delay` (ms) sets the channels' delay range (`--delay`) instead
     of the one the capture's handshake gives."""
+    model_ts = ts
     ts, delay, delay_given = network_delay(ts, capture, delay, check_timing)
     segs = capture.segments
     watched = set(CALL_RESULTS.values())
@@ -320,28 +368,10 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     n = len(segs)
     names = [inst.name for inst in ts.model.instances]
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
-    channels = {ch.name: ch for ch in ts.channels}
-    cs = Combos.of(ts)
-
-    def decorate(succ: list) -> list:
-        out = []
-        for step in succ:
-            entry = decorated.get(step)
-            if entry is None:   # the parts of one state's combinations share most steps
-                vid, nxt = step
-                v = ts.variants[vid]
-                entry = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
-            out.append(entry)
-        return out
-
-    def order(entry) -> int:
-        # arrivals first and timer expiries last: the first run found is then usually
-        # one the timers allow (a segment arrives in ms, TIME_WAIT lasts a minute)
-        return _EVENT_ORDER.get(entry[2].event.kind, 2)
-
-    sent_cache: dict[tuple, list] = {}
-    decorated: dict[tuple[int, int], tuple] = {}
-    successors = DeferredSuccessors(cs, decorate)
+    splits = shared_splits(model_ts)
+    cs = splits.combos if ts is model_ts else replace(splits.combos, ts=ts)
+    successors = DeferredSuccessors(cs, tree=splits)
+    order = _order
     fits: dict[tuple, bool] = {}
 
     def _fits(sent: list, instance: str, k: int) -> bool:
@@ -355,7 +385,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     # parameter combinations (tcpcheck.combos)
     no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
     initial = [((s, 0, no_calls), combos) for s, combos in cs.initial()]
-    search = FoldingSearch(initial) if fold else SetSearch(initial)
+    record_edges = choices or check_timing
+    search = FoldingSearch(initial, record_edges) if fold else SetSearch(initial, record_edges)
     folder = Folder([_signature(g) for g in segs],
                     max((len(v.sends) for v in ts.variants), default=1)) if fold else None
     folded = None                    # the Fold, once the search has cut periods out
@@ -425,8 +456,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             allowing |= combos
         result.combos = [dict(ts.initial_params[r]) for r in members(allowing)]
         result.required = _required(ts, members(allowing))
-        useful = search.useful(finals)
-        result.choices = _choices(ts, segs, _sends(search, useful))
+        useful = search.useful(finals) if record_edges else None
+        if choices:
+            result.choices = _choices(ts, segs, _sends(search, useful))
         chosen = _prefer(cs, finals)
         reg = cs.preferred(finals[chosen])
         _finish_accepted(result, cs, _path(search, chosen, reg), reg, check_timing, deadline)
@@ -607,7 +639,7 @@ def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
                          cs.preferred(combos & finals[key]), check_timing)
         return result.timing.feasible
 
-    timed_search = TimedSearch(ts, MAX_TIMING_CHECKS)
+    timed_search = TimedSearch(ts, MAX_TIMING_CHECKS, difference=True)
     if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
                        preferring(search.children(useful), reg), finals, deadline, pin, take):
         return

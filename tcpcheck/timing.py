@@ -223,9 +223,11 @@ class TimedSearch:
     to find a capture's run that fits in time."""
 
     def __init__(self, ts: TransitionSystem, budget: int,
-                 fixed: dict[tuple[str, str], float] | None = None):
+                 fixed: dict[tuple[str, str], float] | None = None, difference: bool = False):
         self.variants = ts.variants
-        self.inc = IncrementalRun(ts, fixed)
+        # `difference`: the prefixes checked as difference constraints (DifferenceRun, the
+        # same answers without z3: replay's search of many runs asks tens of thousands)
+        self.inc = DifferenceRun(ts, fixed) if difference else IncrementalRun(ts, fixed)
         self.budget = budget
         self.exhausted = False
         # a cycle that arms a timer was cut (paths(acyclic=True)): the search covered less
@@ -1209,3 +1211,171 @@ def _optimum(value) -> Fraction | None:
     if str(value) == "oo":
         return None
     raise ValueError(f"not an exact bound: {value}")
+
+
+class _ExpiryBuilder(_Builder):
+    """_Builder over _Terms whose each arming of a timer has its own variable: the expiry
+    e = t_armed + d, so that t <= t_armed + d is t - e <= 0 and lo <= d <= hi is
+    lo <= e - t_armed <= hi. Every constraint of a run is then a difference constraint."""
+
+    def __init__(self, ts: TransitionSystem, fixed: dict[tuple[str, str], float] | None,
+                 new_variable):
+        super().__init__(ts, {k: _MsTerm({}, _ms(v)) for k, v in (fixed or {}).items()})
+        self.new_variable = new_variable
+        self.step_var = None            # step -> its variable (DifferenceRun's)
+
+    def duration(self, key, step: int):
+        ref = self.timers[key]
+        if key in self.symbolic:
+            return self.symbolic[key]
+        e = self.new_variable()
+        d = _MsTerm({e: 1, self.step_var(step): -1})    # e - t_step: read as t_step + d
+        self.add(d >= ref.lo_ms, "")
+        if ref.hi_ms is not None:
+            self.add(d <= ref.hi_ms, "")
+        return d
+
+
+class _MsTerm(_Term):
+    """A _Term whose numbers are read as z3 reads them (_ms), so that DifferenceRun answers
+    exactly as the solver does, on a bound too."""
+    __slots__ = ()
+
+    def __add__(self, other):
+        if not isinstance(other, _Term):
+            return _MsTerm(self.coefs, self.const + _ms(other))
+        coefs = dict(self.coefs)
+        for n, c in other.coefs.items():
+            coefs[n] = coefs.get(n, 0) + c
+        return _MsTerm(coefs, self.const + other.const)
+
+    __radd__ = __add__
+
+    def _minus(self, other) -> Linear:
+        return _Term._minus(self, other if isinstance(other, _Term) else _Term({}, _ms(other)))
+
+    def __ge__(self, other) -> tuple[Linear]:
+        other = other if isinstance(other, _Term) else _Term({}, _ms(other))
+        return (other._minus(self),)
+
+
+def _ms(x):
+    """A time in ms as z3 reads a Python number (a float by its shortest decimal), exactly."""
+    if type(x) is float:
+        f = Fraction(repr(x))
+        return int(f) if f.denominator == 1 else f
+    return _exact(x)
+
+
+class DifferenceRun:
+    """IncrementalRun's answers without z3: a run's constraints (the same _Builder states
+    them, over _Terms) are difference constraints x - y <= c once each arming's duration is
+    read through its expiry (_ExpiryBuilder), and they are satisfiable exactly when their
+    graph (an edge y -> x of weight c each) has no negative cycle. A feasible potential p
+    (p[x] <= p[y] + c on every edge) is kept; an edge that breaks it lowers p from its head
+    on, and the run stops fitting exactly when that lowering comes back to the edge's tail
+    (the graph had no negative cycle before, so a new one goes through the new edge).
+    Variable 0 is t0 = 0 itself. `pop` undoes a step: its edges and the potentials it
+    lowered."""
+
+    def __init__(self, ts: TransitionSystem, fixed: dict[tuple[str, str], float] | None = None):
+        self.p: list = [0]
+        self.out: list[list[tuple[int, object]]] = [[]]
+        self.trail: list[list[tuple]] = []
+        self.b = _ExpiryBuilder(ts, fixed, self._variable)
+        self.b.step_var = lambda step: next(iter(self.t[step].coefs))
+        self.t = [_MsTerm({0: 1})]
+        self.running: dict = {}
+        self.in_flight: dict[str, list[int]] = {ch.name: [] for ch in ts.channels}
+        self.saved: list = []
+        self.checks = 0
+        self.fits = True
+
+    def _variable(self) -> int:
+        self.p.append(0)
+        self.out.append([])
+        self.trail[-1].append(("var",))
+        return len(self.p) - 1
+
+    def push(self, v: Variant, pin: tuple | None = None, check: bool = True) -> bool:
+        """IncrementalRun.push: add one step; whether the run so far is possible in time."""
+        self.saved.append((dict(self.running), {k: list(q) for k, q in self.in_flight.items()},
+                           self.fits))
+        self.trail.append([])
+        i = len(self.t)
+        self._variable_for_step(i)
+        self.b.facts = []
+        self.b.step(v, i, self.t, self.running, self.in_flight)
+        facts = [lin for c, _why in self.b.facts for lin in c]
+        t = self.t
+        for anchor, ms, tolerance in _pin_list(pin):
+            if anchor > i:
+                continue
+            if tolerance:
+                facts += t[i] >= t[anchor] + (_ms(ms) - _ms(tolerance))
+                facts += t[i] <= t[anchor] + (_ms(ms) + _ms(tolerance))
+            elif anchor < i:
+                facts += t[i] == t[anchor] + _ms(ms)
+        for vec, bound in facts:
+            if not self.fits:
+                break
+            self._edge(vec, bound)
+        if check:
+            self.checks += 1
+        return self.fits
+
+    def _variable_for_step(self, i: int) -> None:
+        self.t.append(_MsTerm({self._variable(): 1}))
+
+    def _edge(self, vec, bound) -> None:
+        """Constraint sum(c * x) <= bound, a difference constraint."""
+        if not vec:
+            if bound < 0:
+                self.fits = False
+            return
+        if len(vec) == 1 and vec[0][1] == 1:
+            head, tail = vec[0][0], 0
+        elif len(vec) == 1 and vec[0][1] == -1:
+            head, tail = 0, vec[0][0]
+        elif len(vec) == 2 and {vec[0][1], vec[1][1]} == {1, -1}:
+            (a, ca), (b, _cb) = vec
+            head, tail = (a, b) if ca == 1 else (b, a)
+        else:
+            raise ValueError(f"not a difference constraint: {vec} <= {bound}")
+        self.out[tail].append((head, bound))
+        self.trail[-1].append(("edge", tail))
+        p = self.p
+        if p[tail] + bound >= p[head]:
+            return
+        # lower the potentials from `head` on; reaching `tail` again is a negative cycle
+        lowered = self.trail[-1]
+        queue = deque([head])
+        lowered.append(("p", head, p[head]))
+        p[head] = p[tail] + bound
+        queued = {head}
+        while queue:
+            y = queue.popleft()
+            queued.discard(y)
+            here = p[y]
+            for x, c in self.out[y]:
+                if here + c < p[x]:
+                    if x == tail:
+                        self.fits = False
+                        return
+                    lowered.append(("p", x, p[x]))
+                    p[x] = here + c
+                    if x not in queued:
+                        queue.append(x)
+                        queued.add(x)
+
+    def pop(self) -> None:
+        for entry in reversed(self.trail.pop()):
+            if entry[0] == "p":
+                self.p[entry[1]] = entry[2]
+            elif entry[0] == "edge":
+                self.out[entry[1]].pop()
+            else:
+                self.p.pop()
+                self.out.pop()
+        self.t.pop()
+        self.running, self.in_flight, self.fits = self.saved.pop()

@@ -1,0 +1,102 @@
+"""Every parameter combination searched at once (tcpcheck.combos) is each combination searched
+alone: the grouped successors, their remembered answers, the successors shared between
+replays and a search that keeps no edges all give what the plain successor function gives."""
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+from conftest import DEFAULT_MODEL, ROOT
+
+from tcpcheck.capture import read_capture
+from tcpcheck.combos import Combos, DeferredSuccessors, members
+from tcpcheck.replay import load_open, replay, shared_splits
+from tcpcheck.verdicts import Verdict
+
+CAPTURES = ROOT / "tests" / "captures"
+
+
+@pytest.fixture(scope="module")
+def ts():
+    return load_open(DEFAULT_MODEL, [])
+
+
+def _reachable(deferred: DeferredSuccessors, limit: int) -> list[tuple[int, int]]:
+    """(stripped state, set) pairs breadth-first from the initial states, as a replay meets
+    them (each successor with the part of the set that has it)."""
+    seen: dict[tuple[int, int], None] = {}
+    todo = deque(deferred.combos.initial())
+    while todo and len(seen) < limit:
+        node = todo.popleft()
+        if node in seen:
+            continue
+        seen[node] = None
+        succ, _quiet = deferred.merged(*node)
+        todo.extend((nxt, part) for (_vid, nxt), part in succ)
+    return list(seen)
+
+
+def test_grouped_successors_are_each_combinations_own(ts):
+    # for a sample of the combinations of each set, the successors the set search gives it
+    # are exactly those of the plain successor function on its own concrete state
+    cs = Combos.of(ts)
+    deferred = DeferredSuccessors(cs)
+    nodes = _reachable(deferred, 400)
+    assert len(nodes) == 400
+    checked = 0
+    for state, combos in nodes[::7]:
+        succ, quiet = deferred.merged(state, combos)
+        for r in members(combos)[::61]:
+            own = sorted((vid, cs.strip(nxt)) for vid, nxt in ts.successors(cs.concrete(state, r)))
+            grouped = sorted(entry for entry, part in succ if part >> r & 1)
+            assert grouped == own, (state, r)
+            assert bool(quiet >> r & 1) == (not own)
+            checked += 1
+    assert checked > 200
+
+
+def test_a_remembered_answer_is_the_one_worked_out_afresh(ts):
+    # merged() remembers its answer per (state, set); parts learnt later for other
+    # combinations of the same state must not change it, order included
+    cs = Combos.of(ts)
+    learnt = DeferredSuccessors(cs)
+    nodes = _reachable(learnt, 300)
+    for state, combos in nodes[::11]:
+        first = learnt.merged(state, combos)
+        learnt.merged(state, cs.every)          # every other part of the state learnt
+        remembered = learnt.merged(state, combos)
+        learnt.answers.clear()
+        assert remembered == first == learnt.merged(state, combos)
+
+
+@pytest.mark.parametrize("names", [("bulk_then_close.pcap", "http_server_closes.pcap"),
+                                   ("server_closes_first.pcap", "invalid/data_after_fin.pcap",
+                                    "write_after_rst.pcap")])
+def test_replays_sharing_successors_answer_as_alone(names):
+    # the successors a system's replays share (replay.shared_splits) leave each verdict,
+    # run and set of combinations as a replay on a system of its own gives them
+    caps = [read_capture(CAPTURES / name) for name in names]
+    shared = load_open(DEFAULT_MODEL, [], caps)
+    for cap in caps:
+        together = replay(shared, cap, check_timing=False)
+        alone_ts = load_open(DEFAULT_MODEL, [], caps)
+        assert alone_ts is not shared
+        alone = replay(alone_ts, cap, check_timing=False)
+        assert (together.verdict, together.run, together.combos, together.matched,
+                together.choices) == (alone.verdict, alone.run, alone.combos, alone.matched,
+                                      alone.choices)
+    assert shared_splits(shared).nodes
+
+
+@pytest.mark.parametrize("name", ["bulk_then_close.pcap", "client_closes_while_server_sends.pcap",
+                                  "invalid/rst_from_last_ack.pcap", "simultaneous_close.pcap"])
+def test_a_search_without_edges_decides_as_one_with_them(name):
+    cap = read_capture(CAPTURES / name)
+    ts = load_open(DEFAULT_MODEL, [], [cap])
+    full = replay(ts, cap, check_timing=False)
+    bare = replay(ts, cap, check_timing=False, choices=False)
+    assert bare.choices == [] and (full.choices != []) == (full.verdict is Verdict.ACCEPTED)
+    assert (bare.verdict, bare.run, bare.combos, bare.required, bare.kind, bare.matched,
+            bare.searched, bare.could_be_in, bare.instead) == \
+        (full.verdict, full.run, full.combos, full.required, full.kind, full.matched,
+         full.searched, full.could_be_in, full.instead)
