@@ -60,7 +60,7 @@ def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explic
     props = []
     for k, r in enumerate(sym):
         p = {"name": r.name, "kind": r.kind, "verdict": str(r.verdict), "message": r.message,
-             "depth": r.depth, "run": None}
+             "answer": r.answer, "depth": r.depth, "run": None}
         if r.run is not None:
             region = ts.initial.index(r.run[0][1])
             view, run = path_view(ts, r.run, region)
@@ -69,7 +69,7 @@ def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explic
         if explicit is not None:
             e = explicit.verdicts[k]
             p["explicit"] = {"verdict": str(e.verdict), "message": e.message,
-                             "steps": len(e.run) - 1 if e.run else None}
+                             "answer": e.answer, "steps": len(e.run) - 1 if e.run else None}
             p["engines_agree"] = agrees(e, r)
         props.append(p)
     return {"model": str(model_path), "specs": [str(p) for p, _ in group],

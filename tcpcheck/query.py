@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-import z3
-
 from . import spec as S
 from .diagnostics import Diagnostic, Span
 from .transitions import ExplorationError, TransitionSystem
@@ -33,7 +31,7 @@ from .tcp import FLAG_WIDTH, flags_name
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .run import received_flags
 from .monitor import Alphabet, TabledMonitor, by_bits, leaves_of, state_bits, tabled
-from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
+from .timing import DurationAnswer, DurationQuestion, TimedSearch, check_run
 from .trace import model_error_diagnostic, tcp_states
 from .verdicts import Verdict
 
@@ -50,13 +48,18 @@ class PropertyResult:
     message: str
     run: list[tuple[int, int]] | None = None   # (variant, state id); the first has variant -1
     times: list[float] | None = None
-    answer: str | None = None          # timing queries
+    durations: DurationAnswer | None = None   # timing queries: for which durations
     notes: list[str] = field(default_factory=list)
     doc: str | None = None
     source: str = ""
     # located findings of the check itself: the error behind an ERROR verdict (a division by
     # zero in the spec, with the run that reaches it), warnings (a premise no state meets)
     diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def answer(self) -> str | None:
+        """A timing query's answer in words (None for the other kinds)."""
+        return self.durations.text if self.durations is not None else None
 
 
 class SpecArithmeticError(Exception):
@@ -325,6 +328,9 @@ class _RunSearch:
 
     def __init__(self, ex: Exploration, monitor: _Monitor, adj, deadline: Deadline = NO_DEADLINE):
         self.ex, self.mon, self.adj, self.deadline = ex, monitor, adj, deadline
+        # all_paths stopped at its limit of partial paths (how many it had): the runs it
+        # yielded are not all the runs there are, so no answer may rest on their being all
+        self.cut_short = 0
 
     def targets(self, want: bool):
         ex, mon, adj = self.ex, self.mon, self.adj
@@ -367,7 +373,8 @@ class _RunSearch:
 
     def all_paths(self, want: bool, budget: int):
         """Every complete run ending in a target, as paths (not merged by state), shortest
-        first and in edge order; stops after `budget` runs or ten times as many partial paths."""
+        first and in edge order; stops after `budget` runs, or after ten times as many partial
+        paths, saying so in `cut_short` (a cycle makes the paths endless)."""
         ex, mon, adj = self.ex, self.mon, self.adj
         states, terminal, deadline = ex.states, ex.terminal, self.deadline
         # the tree of paths: entry = (state id, monitor, parent entry, variant)
@@ -376,6 +383,7 @@ class _RunSearch:
         head = found = 0
         while head < len(tree):
             if head > 10 * budget:
+                self.cut_short = head
                 return
             if not head & 1023:
                 deadline.check()
@@ -875,48 +883,45 @@ def _timing(ex, ev, prop, base) -> PropertyResult:
     if not ex.complete:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     ts = ex.system
-    refs = timers_of(ts)
-    symbolic = {key: z3.Real(f"{key[0]}.{key[1]}") for key in prop.timers}
-    names = {f"{k[0]}.{k[1]}": f"{k[0]}.{k[1]}" for k in prop.timers}
-    ranges = []
-    for key, var in symbolic.items():
-        ref = refs[key]
-        ranges.append(var >= ref.lo_ms)
-        if ref.hi_ms is not None:
-            ranges.append(var <= ref.hi_ms)
+    question = DurationQuestion(ts, tuple(prop.timers))
     mon = _Monitor(ev, prop.formula)
     search = _RunSearch(ex, mon, ex.adjacency_until(ev.deadline), ev.deadline)
-    conds: dict[str, z3.BoolRef] = {}
-    runs = 0
     example = None
     for run in search.all_paths(True, MAX_RUNS_CHECKED + 1):
-        runs += 1
         ev.deadline.check()
-        if runs > MAX_RUNS_CHECKED:
+        if question.runs >= MAX_RUNS_CHECKED:
             return PropertyResult(verdict=Verdict.INCONCLUSIVE, message="too many runs to solve",
                                   **base)
-        variants = [ts.variants[v] for v, _ in run[1:]]
-        cond = run_condition(ts, variants, symbolic)
-        key = cond.sexpr()
-        if key not in conds:
-            conds[key] = cond
-            if example is None and not z3.is_false(cond):
-                example = run
-    if not conds:
-        return PropertyResult(verdict=Verdict.VIOLATED,
-                              message="no run satisfies the formula at all, whatever the timers",
-                              **base)
-    answer = simplify_under(z3.Or(*conds.values()), ranges)
-    text = show(answer, names)
-    possible = not z3.is_false(answer)
+        if question.add([ts.variants[v] for v, _ in run[1:]]) and example is None:
+            example = run
+    answer = question.answer(complete=not search.cut_short)
+    if not answer.complete:
+        # runs not looked at could widen the answer, or make "never" possible
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=(
+            f"stopped after {search.cut_short} partial runs; among the {question.runs} runs "
+            f"found, possible {'when ' + answer.text if answer.possible else 'never'}"),
+            durations=answer, **base)
     timing = _timed(ex, example) if example else None
-    if not possible:
+    return PropertyResult(**duration_verdict(answer, example, timing), **base)
+
+
+def duration_verdict(answer: DurationAnswer, example, timing, untimed_known: bool = True) -> dict:
+    """A timing query's verdict from its answer, the same for both engines: holds when some
+    durations make a run possible (with an example run and its times), violated when none
+    do. `untimed_known`: every run satisfying the formula untimed was counted (the symbolic
+    engine leaves out the runs the timers forbid whatever the durations)."""
+    if not answer.runs:
+        why = "at all, whatever the timers" if untimed_known else "that the timers allow"
+        return dict(verdict=Verdict.VIOLATED, message=f"no run satisfies the formula {why}",
+                    durations=answer)
+    if not answer.possible:
         message = "impossible for every duration"
-    elif text == "always":
+    elif answer.everything:
         message = "possible for every duration in the declared ranges"
     else:
-        message = f"possible when {text}"
-    return PropertyResult(verdict=Verdict.HOLDS if possible else Verdict.VIOLATED,
-                          message=message, answer=text, run=example,
-                          times=timing.times_ms if timing else None,
-                          notes=[f"{runs} runs satisfy the formula untimed"], **base)
+        message = f"possible when {answer.text}"
+    counted = "untimed" if untimed_known else "and the timers allow for some durations"
+    return dict(verdict=Verdict.HOLDS if answer.possible else Verdict.VIOLATED,
+                message=message, durations=answer, run=example,
+                times=timing.times_ms if timing and timing.feasible else None,
+                notes=[f"{answer.runs} runs satisfy the formula {counted}"])
