@@ -30,7 +30,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "exploration": ("explore", "combos", "fold", "workers", "sweep", "cluster"),
     "runs and views": ("run", "trace", "graph", "product", "timing", "timeline", "simulate"),
     "properties": ("spec", "monitor", "verify", "query", "behaviour", "facts", "catalog", "layout",
-                   "bmc", "kinduction", "bmc_runs", "symbolic_check"),
+                   "bmc", "lemmas", "kinduction", "bmc_runs", "symbolic_check"),
     "drawing": ("lifelines", "ladder_run", "ladder", "render", "report", "lexer"),
     "the kernel": ("frames", "capture", "replay", "oneside", "packetdrill", "replay_report",
                    "audit",
