@@ -35,6 +35,8 @@ from .transitions import TransitionSystem
 
 FLAG_MASK = (1 << FLAG_WIDTH) - 1
 
+LIST_SLOTS = 4_000_000   # node-number slots kept in lists by a product search (see _grow)
+
 # a leaf of a run formula: ("step", step predicate), ("state", state predicate read in the
 # state a step reaches) or ("count", what count(...) adds for a step)
 Leaf = tuple[str, object]
@@ -297,19 +299,22 @@ class TabledMonitor:
         self._rows[m][lt] = m2
         return m2
 
-    def _grow(self, placed: list[list[int]]) -> None:
+    def _grow(self, placed: list) -> None:
         """The product's node numbers of the states with each monitor value (-1: not yet
-        met), one list per value met so far: a list look-up an edge instead of hashing a
-        pair (a formula's monitor has few values)."""
+        met), one table per value met so far: a list look-up an edge instead of hashing a
+        pair. A list holds a slot for every state, so only the first values get one (about
+        32 MB of them in all); a formula with more values (counts to large bounds) gets
+        dicts for the rest, as big as the nodes they hold."""
+        lists = max(1, LIST_SLOTS // max(1, self.ex.n_states))
         while len(placed) < len(self._values):
-            placed.append([-1] * self.ex.n_states)
+            placed.append([-1] * self.ex.n_states if len(placed) < lists else _Unplaced())
 
     def targets(self, want: bool, deadline: Deadline) -> Iterator[list[tuple[int, int]]]:
         """query._RunSearch.targets over the tabled product: complete runs whose verdict is
         `want`, shortest first, found in the same order."""
         ex, edges, rows = self.ex, self.alphabet.edges, self._rows
         terminal, accepts = ex.terminal, self.accepts
-        placed: list[list[int]] = []
+        placed: list = []
         node_sid: list[int] = []
         node_m: list[int] = []
         parent: list[tuple[int, int]] = []
@@ -348,7 +353,7 @@ class TabledMonitor:
         (state id, value id), successors as [(variant, node)], the nodes of the initial
         states)."""
         ex, edges, rows = self.ex, self.alphabet.edges, self._rows
-        placed: list[list[int]] = []
+        placed: list = []
         nodes: list[tuple[int, int]] = []
         succ: list[list[tuple[int, int]]] = []
         starts_at = [(sid, self.start(sid)) for sid in ex.initial]
@@ -379,6 +384,13 @@ class TabledMonitor:
             succ.append(out)
             head += 1
         return nodes, succ, [placed[m][sid] for sid, m in starts_at]
+
+
+class _Unplaced(dict):
+    """A value's node numbers by state, as a dict: -1 for a state not yet met."""
+
+    def __missing__(self, sid: int) -> int:
+        return -1
 
 
 def _run(k: int, node_sid: list[int], parent: list[tuple[int, int]]) -> list[tuple[int, int]]:
