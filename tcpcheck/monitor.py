@@ -327,8 +327,9 @@ class TabledMonitor:
                 node_sid.append(sid)
                 node_m.append(m)
                 parent.append((-1, -1))
-        head = 0
-        while head < len(node_sid):
+        head, count = 0, len(node_sid)
+        add_sid, add_m, add_parent = node_sid.append, node_m.append, parent.append
+        while head < count:
             if not head & 1023:
                 deadline.check()
             sid, m = node_sid[head], node_m[head]
@@ -342,10 +343,11 @@ class TabledMonitor:
                     self._grow(placed)
                 at = placed[m2]
                 if at[dst] < 0:
-                    at[dst] = len(node_sid)
-                    node_sid.append(dst)
-                    node_m.append(m2)
-                    parent.append((head, v))
+                    at[dst] = count
+                    count += 1
+                    add_sid(dst)
+                    add_m(m2)
+                    add_parent((head, v))
             head += 1
 
     def product(self, deadline: Deadline):
@@ -363,13 +365,15 @@ class TabledMonitor:
             if at[sid] < 0:
                 at[sid] = len(nodes)
                 nodes.append((sid, m))
-        head = 0
-        while head < len(nodes):
+        head, count = 0, len(nodes)
+        add_node, add_succ = nodes.append, succ.append
+        while head < count:
             if not head & 1023:
                 deadline.check()
             sid, m = nodes[head]
             row = rows[m]
             out = []
+            add = out.append
             for lt, v, dst in edges[sid]:
                 m2 = row[lt]
                 if m2 < 0:
@@ -378,10 +382,11 @@ class TabledMonitor:
                 at = placed[m2]
                 j = at[dst]
                 if j < 0:
-                    j = at[dst] = len(nodes)
-                    nodes.append((dst, m2))
-                out.append((v, j))
-            succ.append(out)
+                    j = at[dst] = count
+                    count += 1
+                    add_node((dst, m2))
+                add((v, j))
+            add_succ(out)
             head += 1
         return nodes, succ, [placed[m][sid] for sid, m in starts_at]
 
