@@ -196,7 +196,6 @@ class Alphabet:
         letter_of: dict[tuple[int, int, int], int] = {}
         mixed_part: dict[tuple[int, int, int], int] = {}
         part_values: list[tuple] = []
-        order = self._order
 
         def part(values: tuple) -> int:
             k = parts.setdefault(values, len(parts))
