@@ -35,6 +35,8 @@ from .transitions import TransitionSystem
 
 FLAG_MASK = (1 << FLAG_WIDTH) - 1
 
+LIST_SLOTS = 4_000_000   # node-number slots kept in lists by a product search (see _grow)
+
 # a leaf of a run formula: ("step", step predicate), ("state", state predicate read in the
 # state a step reaches) or ("count", what count(...) adds for a step)
 Leaf = tuple[str, object]
@@ -194,7 +196,6 @@ class Alphabet:
         letter_of: dict[tuple[int, int, int], int] = {}
         mixed_part: dict[tuple[int, int, int], int] = {}
         part_values: list[tuple] = []
-        order = self._order
 
         def part(values: tuple) -> int:
             k = parts.setdefault(values, len(parts))
@@ -297,19 +298,22 @@ class TabledMonitor:
         self._rows[m][lt] = m2
         return m2
 
-    def _grow(self, placed: list[list[int]]) -> None:
+    def _grow(self, placed: list) -> None:
         """The product's node numbers of the states with each monitor value (-1: not yet
-        met), one list per value met so far: a list look-up an edge instead of hashing a
-        pair (a formula's monitor has few values)."""
+        met), one table per value met so far: a list look-up an edge instead of hashing a
+        pair. A list holds a slot for every state, so only the first values get one (about
+        32 MB of them in all); a formula with more values (counts to large bounds) gets
+        dicts for the rest, as big as the nodes they hold."""
+        lists = max(1, LIST_SLOTS // max(1, self.ex.n_states))
         while len(placed) < len(self._values):
-            placed.append([-1] * self.ex.n_states)
+            placed.append([-1] * self.ex.n_states if len(placed) < lists else _Unplaced())
 
     def targets(self, want: bool, deadline: Deadline) -> Iterator[list[tuple[int, int]]]:
         """query._RunSearch.targets over the tabled product: complete runs whose verdict is
         `want`, shortest first, found in the same order."""
         ex, edges, rows = self.ex, self.alphabet.edges, self._rows
         terminal, accepts = ex.terminal, self.accepts
-        placed: list[list[int]] = []
+        placed: list = []
         node_sid: list[int] = []
         node_m: list[int] = []
         parent: list[tuple[int, int]] = []
@@ -322,8 +326,9 @@ class TabledMonitor:
                 node_sid.append(sid)
                 node_m.append(m)
                 parent.append((-1, -1))
-        head = 0
-        while head < len(node_sid):
+        head, count = 0, len(node_sid)
+        add_sid, add_m, add_parent = node_sid.append, node_m.append, parent.append
+        while head < count:
             if not head & 1023:
                 deadline.check()
             sid, m = node_sid[head], node_m[head]
@@ -337,10 +342,11 @@ class TabledMonitor:
                     self._grow(placed)
                 at = placed[m2]
                 if at[dst] < 0:
-                    at[dst] = len(node_sid)
-                    node_sid.append(dst)
-                    node_m.append(m2)
-                    parent.append((head, v))
+                    at[dst] = count
+                    count += 1
+                    add_sid(dst)
+                    add_m(m2)
+                    add_parent((head, v))
             head += 1
 
     def product(self, deadline: Deadline):
@@ -348,7 +354,7 @@ class TabledMonitor:
         (state id, value id), successors as [(variant, node)], the nodes of the initial
         states)."""
         ex, edges, rows = self.ex, self.alphabet.edges, self._rows
-        placed: list[list[int]] = []
+        placed: list = []
         nodes: list[tuple[int, int]] = []
         succ: list[list[tuple[int, int]]] = []
         starts_at = [(sid, self.start(sid)) for sid in ex.initial]
@@ -358,13 +364,15 @@ class TabledMonitor:
             if at[sid] < 0:
                 at[sid] = len(nodes)
                 nodes.append((sid, m))
-        head = 0
-        while head < len(nodes):
+        head, count = 0, len(nodes)
+        add_node, add_succ = nodes.append, succ.append
+        while head < count:
             if not head & 1023:
                 deadline.check()
             sid, m = nodes[head]
             row = rows[m]
             out = []
+            add = out.append
             for lt, v, dst in edges[sid]:
                 m2 = row[lt]
                 if m2 < 0:
@@ -373,12 +381,20 @@ class TabledMonitor:
                 at = placed[m2]
                 j = at[dst]
                 if j < 0:
-                    j = at[dst] = len(nodes)
-                    nodes.append((dst, m2))
-                out.append((v, j))
-            succ.append(out)
+                    j = at[dst] = count
+                    count += 1
+                    add_node((dst, m2))
+                add((v, j))
+            add_succ(out)
             head += 1
         return nodes, succ, [placed[m][sid] for sid, m in starts_at]
+
+
+class _Unplaced(dict):
+    """A value's node numbers by state, as a dict: -1 for a state not yet met."""
+
+    def __missing__(self, sid: int) -> int:
+        return -1
 
 
 def _run(k: int, node_sid: list[int], parent: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -5,7 +5,9 @@
 * reachable / runs: a run formula is checked over complete runs (runs that end in a state
   with no successor) by a breadth-first search of the product of the state graph with small
   monitors, one per temporal word (a bit for `eventually`, a counter for `count`, ...), so
-  witnesses and counterexamples are shortest runs.
+  witnesses and counterexamples are shortest runs. `_Monitor` states what a monitor does;
+  tcpcheck.monitor walks the same product with its steps tabled (`prepare` labels the
+  edges once for all the properties checked together).
 * terminates: every terminal state is an end state, and an end state stays reachable from
   every reachable state (with finitely many states this is termination under fairness: every
   timer that runs fires and every application eventually makes its next call).

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import tcpcheck
 from conftest import DEFAULT_MODEL, ROOT
-from tcpcheck import query, verify
+from tcpcheck import monitor, query, verify
 from tcpcheck.explore import NO_DEADLINE, explore
 from tcpcheck.monitor import Alphabet, TabledMonitor, divides, leaves_of, tabled
 from tcpcheck.spec import parse_spec_text, resolve
@@ -149,3 +149,15 @@ def test_random_formulas_agree(kind, text):
     alphabet = Alphabet(_EX, query._Eval(_EX), [prop.formula], NO_DEADLINE)
     _same_product(_EX, prop.formula, alphabet)
     assert query.check_property(_EX, prop) == _generic_verdicts(_EX, [prop])[0]
+
+
+def test_values_past_the_lists_are_placed_in_dicts(monkeypatch):
+    # a formula with many monitor values keeps the later values' nodes in dicts: the same
+    # product either way
+    monkeypatch.setattr(monitor, "LIST_SLOTS", 1)
+    sf = parse_spec_text('model "../models/teardown.tcpm"\n'
+                         'runs p "x": count(sends(any, any)) <= 3 and eventually '
+                         'client.state == TIME_WAIT\n', str(ROOT / "specs" / "x.spec"))
+    (prop,) = resolve(sf, _TS)
+    _same_product(_EX, prop.formula, Alphabet(_EX, query._Eval(_EX), [prop.formula],
+                                              NO_DEADLINE))
