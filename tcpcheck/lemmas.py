@@ -395,6 +395,12 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
             seen = frozenset((cols.col[n][i],) for i, _s in where)
             if len(seen) < len(set(cols.col[n])):
                 out.append(Lemma((is_f,), Member((Term(n),), seen), "each", ch))
+        # the counters of the two sides while this segment is in flight (a FIN ahead of
+        # which the receiver has counted all but the data still in the channel)
+        for a, b in combinations(sorted(n for n in scaled if len(set(cols.col[n])) > 1), 2):
+            diffs = [cols.col[a][i] - cols.col[b][i] for i, _s in where]
+            out.append(Lemma((is_f,), Within(Term(a), Term(b), min(diffs), max(diffs)),
+                             "each", ch))
         for f in numeric:
             values = frozenset((seg[f],) for _i, seg in where)
             out.append(Lemma((is_f,), Member((Term(ch, f),), values), "each", ch))
