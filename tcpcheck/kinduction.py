@@ -45,8 +45,8 @@ LEMMA_HOUDINI_SECONDS = 600  # ... the candidates mined at a smaller size (lemma
                              # of them, over a larger state
 SPACER_SECONDS = 120        # how long z3's Spacer may look for an inductive invariant
 SAMPLE_STATES = 2_000       # states of a bounded exploration the candidate facts come from
-REACHED_STATES = 3_000      # reachable states run through before Houdini's solver starts
-CTI_STATES = 200            # states run through from each state the solver finds
+REACHED_STATES = 1_000      # reachable states run through before Houdini's solver starts
+CTI_STATES = 50            # states run through from each state the solver finds
 MAX_PAIR_VALUES = 512       # a pair of slots with more value pairs than this gives no fact
 MAX_PROJECTION_ROWS = 5_000  # nor a wider projection with more rows (a term z3 chokes on)
 

@@ -334,6 +334,13 @@ def _state_lemmas(cols: _Columns, conds: list[Member], scaled: dict) -> list[Lem
     everywhere = {n: frozenset(cols.col[n]) for n in cols.scalars}
     for n in cols.scalars:
         out.append(Lemma((), Member((Term(n),), frozenset((v,) for v in everywhere[n]))))
+    # two variables' values together, where not every combination occurs: of variables
+    # whose ranges do not grow with the size (flags, timers, TCP states), read as they are
+    fixed = [n for n in cols.scalars if n not in scaled and len(everywhere[n]) > 1]
+    for a, b in combinations(fixed, 2):
+        seen = frozenset(zip(cols.col[a], cols.col[b]))
+        if len(seen) < len(everywhere[a]) * len(everywhere[b]):
+            out.append(Lemma((), Member((Term(a), Term(b)), seen)))
     moving = sorted(n for n in scaled if len(everywhere[n]) > 1)
     pairs = list(combinations(moving, 2))
     plain: dict = {}        # (a, b) -> the unconditional bounds: a premise must say more
@@ -375,6 +382,10 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
         seen = frozenset((seg["flags"],) for i in rows for seg in segs[i])
         out.append(Lemma(() if cond is None else (cond,), Member((Term(ch, "flags"),), seen),
                          "each", ch))
+    # an empty position holds nothing but zeros (a made-up state could hide a field there)
+    empty = Member((Term(ch, "flags"),), frozenset({(0,)}))
+    for f in numeric:
+        out.append(Lemma((empty,), Member((Term(ch, f),), frozenset({(0,)})), "each", ch))
     # given the segment at a position: its sender's (and receiver's) variables, its fields
     flags = sorted({seg["flags"] for row in segs for seg in row} - {0})
     for fl in flags:
@@ -384,6 +395,12 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
             seen = frozenset((cols.col[n][i],) for i, _s in where)
             if len(seen) < len(set(cols.col[n])):
                 out.append(Lemma((is_f,), Member((Term(n),), seen), "each", ch))
+        # the counters of the two sides while this segment is in flight (a FIN ahead of
+        # which the receiver has counted all but the data still in the channel)
+        for a, b in combinations(sorted(n for n in scaled if len(set(cols.col[n])) > 1), 2):
+            diffs = [cols.col[a][i] - cols.col[b][i] for i, _s in where]
+            out.append(Lemma((is_f,), Within(Term(a), Term(b), min(diffs), max(diffs)),
+                             "each", ch))
         for f in numeric:
             values = frozenset((seg[f],) for _i, seg in where)
             out.append(Lemma((is_f,), Member((Term(ch, f),), values), "each", ch))
