@@ -2,7 +2,7 @@
 """The explicit and the symbolic engine side by side as the model grows (issue 16).
 
     python bench/engines.py [--sizes 2,3,4,5] [--time-limit 600] [--max-memory 4000]
-                            [--depth 8] [--markdown]
+                            [--depth 8] [--proof | --only-proof]
 
 The model is models/parametric.tcpm (the default model with its size bounds as parameters)
 in data_phase.spec's configuration (data_phase, delayed ACK, a passive side with nothing to
@@ -22,6 +22,11 @@ process whose CPU time (getrusage) and peak memory (VmHWM) the parent measures:
               model ("holds up to depth N": bounded, not a proof), and on each variant of
               the property it breaks, until its shortest counterexample (at most --depth
               steps); killed at --time-limit
+
+    proof     (--proof, or --only-proof without the others) k-induction on the model's
+              invariants, strengthened by the facts tcpcheck.lemmas mines from every state
+              at D=2 and Houdini keeps at the size (`check --lemmas-from D=2`): proved, or
+              holds up to a depth
 
 --time-limit is each run's CPU seconds (RLIMIT_CPU: the machine is shared, so wall time says
 little), --max-memory the explorer's resident memory (its --max-memory).
@@ -49,6 +54,7 @@ SPECS = [ROOT / "specs" / "teardown.spec", ROOT / "specs" / "data_phase.spec"]
 CONFIG = ["data_phase=true", "delayed_ack=true", "passive_has_data=false"]
 # the failing variants (tests/test_domain_specs.py VARIANTS): the property each one breaks
 VARIANTS = ("time_wait_only_after_the_peer_closed", "a_held_ack_leaves_before_time_wait")
+MINED_AT = 2     # the size the proof's facts are mined at (the whole state space, explicitly)
 WALL_FACTOR = 4  # a run is killed after this many times its CPU limit in wall time (the
                  # machine is shared: the limit itself is on CPU time, RLIMIT_CPU)
 
@@ -117,6 +123,27 @@ def run_explicit(model: str, size: int, max_memory: float) -> dict:
     return {"finished": finished, "verdicts": verdicts,
             "note": f"{note}, {len(ex.states):,} states"
                     + ("" if ex.complete else f", stopped: {ex.stop_reason}")}
+
+
+def run_proof(model: str, size: int, depth: int) -> dict:
+    """k-induction with facts mined at D=2 (tcpcheck.lemmas: the whole state space explored
+    there, carried over to `size`, kept where Houdini proves them inductive): what
+    `tcpcheck check ... --engine symbolic --param D=SIZE --lemmas-from D=2` does."""
+    from tcpcheck.explore import Deadline, explore
+    from tcpcheck.kinduction import check_inductive, strengthen_from
+    from tcpcheck.lemmas import mine
+    small, ts = _load(model, MINED_AT), _load(model, size)
+    deadline = Deadline(None)       # the time limit is the process's CPU limit
+    ex = explore(small, record_edges=False, deadline=deadline, core="auto")
+    strong = strengthen_from(ts, mine(small, ex.states, ts, f"D={MINED_AT}"), deadline)
+    if strong is None:
+        return {"finished": False, "verdicts": {}, "note": "Houdini did not finish"}
+    results = check_inductive(ts, _invariants(ts), min(depth, 2), deadline,
+                              strengthening=strong, spacer=False)
+    verdicts = {r.name: (f"proved at k={r.depth}" if str(r.verdict) == "holds"
+                         else f"{r.verdict} {r.depth}") for r in results}
+    return {"finished": all(str(r.verdict) == "holds" for r in results), "verdicts": verdicts,
+            "note": strong.text}
 
 
 def run_symbolic(model: str, size: int, depth: int) -> dict:
@@ -211,6 +238,8 @@ def main(argv: list[str]) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 10))   # SIGXCPU ends the run
         if engine == "explicit":
             got = run_explicit(model, int(size), float(memory))
+        elif engine == "proof":
+            got = run_proof(model, int(size), int(depth))
         else:
             got = run_symbolic(model, int(size), int(depth))
         print(json.dumps(got))
@@ -223,6 +252,10 @@ def main(argv: list[str]) -> None:
             sizes = [int(x) for x in next(it).split(",")]
         elif a in ("--time-limit", "--max-memory"):
             args[a[2:].replace("-", "_")] = float(next(it))
+        elif a == "--proof":
+            pass
+        elif a == "--only-proof":
+            args["only_proof"] = True
         elif a == "--depth":
             args["depth"] = int(next(it))
         else:
@@ -234,7 +267,7 @@ def main(argv: list[str]) -> None:
     rows: list[Measured] = []
     explicit_out = False
     for size in sizes:
-        for engine in ("explicit", "symbolic"):
+        for engine in () if args.get("only_proof") else ("explicit", "symbolic"):
             for model in ("model", *VARIANTS):
                 if engine == "explicit" and explicit_out:
                     print(f"| {size} | explicit | {model} | not run | | | | | did not finish "
@@ -245,6 +278,10 @@ def main(argv: list[str]) -> None:
                 print(row(m), flush=True)
                 if engine == "explicit" and not m.finished:
                     explicit_out = True
+        if "--proof" in argv or args.get("only_proof"):
+            m = measure("proof", "model", size, args)
+            rows.append(m)
+            print(row(m), flush=True)
     for model in ("model", *VARIANTS):
         at = crossover(rows, model)
         what = "the invariants (bounded)" if model == "model" else f"the variant of {model}"

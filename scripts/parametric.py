@@ -77,7 +77,7 @@ REPLACEMENTS: list[tuple[str, str, int, bool]] = [
     (_RELEASE[0], _RELEASE[1], 4, True),
     ("    var sent: 0..2 = 0 ", "    var sent: 0..D = 0 ", 1, False),
     ("    var rcvd: 0..3 = 0 ", "    var rcvd: 0..D + 1 = 0 ", 1, False),
-    ("min(sent + 1, 2)", "min(sent + 1, D)", 5, False),
+    ("min(sent + 1, 2)", "min(sent + 1, D)", 6, False),
     ("min(rcvd + 1, 2)", "min(rcvd + 1, D)", 7, False),
     ("    var retries: 0..2 = 0 ", "    var retries: 0..L + 1 = 0 ", 1, False),
     ("on expire rto when retries < 2 {", "on expire rto when retries < L + 1 {", 1, False),

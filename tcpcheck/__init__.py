@@ -10,11 +10,12 @@ real kernel: capture -> replay, and conform (live scenarios); simulate walks ran
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from .compile import compile_model
 from .params import parse_param_overrides
-from .parse import parse_file, parse_text
+from .parse import parse_text, read_source
 from .typecheck import check
 
 __version__ = "0.1.0"
@@ -33,6 +34,16 @@ def load(path: str | Path, params: list | None = None, *, reduce: bool = True,
     variables ("client.rcvd") the reduction must never clear; `min_capacity` deepens the
     channels (see compile_model); `text` is the file's text when an editor holds a newer one
     than the disk (tcpcheck.lsp)."""
-    model = check(parse_file(path) if text is None else parse_text(text, str(path)))
+    model = _checked(read_source(path) if text is None else text, str(path))
     return compile_model(model, parse_param_overrides(model, params or []), keep=keep,
                          reduce=reduce, min_capacity=min_capacity)
+
+
+@functools.lru_cache(maxsize=1)
+def _checked(text: str, path: str):
+    """The checked model of a model's text, kept for the next load of the same text: `check`
+    loads one model once per spec group (each with its own parameters), and parsing is the
+    larger half of a load. The model is immutable (frozen dataclasses and tuples), so every
+    compile may share it; one entry is enough, and an editor's changing text (tcpcheck.lsp)
+    holds no more than the last one."""
+    return check(parse_text(text, path))

@@ -24,7 +24,7 @@ import z3
 
 from . import spec as S
 from .symbolic import SlotState, failing, slot_state, symbolic_steps, width_of
-from .timing import check_run
+from .timing import DurationAnswer, IncrementalRun, check_run
 from .transitions import ExplorationError, TransitionSystem
 from .verdicts import Verdict
 
@@ -55,6 +55,23 @@ class SymbolicResult:
     notes: list[str] = field(default_factory=list)
     doc: str | None = None
     source: str = ""
+    durations: DurationAnswer | None = None     # timing queries: for which durations
+
+    @property
+    def answer(self) -> str | None:
+        """A timing query's answer in words, as the explorer's (query.PropertyResult)."""
+        return self.durations.text if self.durations is not None else None
+
+
+def forbidden_prefix(ts: TransitionSystem, run: list[tuple[int, int]]) -> int | None:
+    """The number of steps of the shortest prefix of `run` the timers rule out (the
+    explorer's timing constraints, step by step in one incremental solver); None when the
+    whole run is possible in time. Every run beginning with that prefix is ruled out too."""
+    inc = IncrementalRun(ts)
+    for k, (vid, _state) in enumerate(run[1:], start=1):
+        if not inc.push(ts.variants[vid]):
+            return k
+    return None
 
 
 def replay(ts: TransitionSystem, run: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -156,7 +173,8 @@ class Unrolling:
         return run
 
     def excluding(self, run: list[tuple[int, int]]) -> z3.BoolRef:
-        """Not this run (its states and variants)."""
+        """Not this run (its states and variants) nor, when it is shorter than the unrolling,
+        any run that begins with it."""
         k = len(run) - 1
         same = [self.states[i].is_value(run[i][1], self.ts) for i in range(k + 1)]
         same += [self.variants[i] == run[i + 1][0] for i in range(k)]
@@ -283,10 +301,10 @@ def violation(un: Unrolling, k: int, bad: z3.BoolRef):
             if un.solver.check() != z3.sat:
                 return None
             run = replay(un.ts, un.run_of(un.solver.model(), k))
-            timing = check_run(un.ts, [un.ts.variants[v] for v, _ in run[1:]])
-            if timing.feasible:
-                return run, timing
-            un.solver.add(un.excluding(run))
+            cut = forbidden_prefix(un.ts, run)
+            if cut is None:
+                return run, check_run(un.ts, [un.ts.variants[v] for v, _ in run[1:]])
+            un.solver.add(un.excluding(run[:cut + 1]))
         return run, None
     finally:
         un.solver.pop()
@@ -318,6 +336,8 @@ def agrees(explicit, symbolic: SymbolicResult) -> bool | None:
     whose run is longer than N; a violation agrees with a violation, for an invariant at the
     same depth (both find shortest runs), for a run property at most as deep (the symbolic
     engine looks at every complete run of each length in turn)."""
+    if symbolic.kind == "timing":
+        return _durations_agree(explicit, symbolic)
     s, e = symbolic.verdict, explicit.verdict
     if s not in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.BOUNDED) or \
             e not in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.VACUOUS):
@@ -333,3 +353,17 @@ def agrees(explicit, symbolic: SymbolicResult) -> bool | None:
     if steps is None or symbolic.run is None:
         return True
     return symbolic.depth == steps if symbolic.kind == "invariant" else symbolic.depth <= steps
+
+
+def _durations_agree(explicit, symbolic: SymbolicResult) -> bool | None:
+    """Two answers to a timing query: the same verdict and the same words when both looked
+    at every run; an answer from some of the runs must allow no duration the other's
+    complete answer does not (None: nothing to compare)."""
+    e, s = explicit.durations, symbolic.durations
+    if e is None or s is None:
+        return None
+    if e.complete and s.complete:
+        return explicit.verdict is symbolic.verdict and e.text == s.text
+    if e.complete and not s.within(e) or s.complete and not e.within(s):
+        return False
+    return None

@@ -459,10 +459,20 @@ def _print_stats(doc: dict, ex) -> None:
                    "both: beside the explorer, whose verdicts it must agree with.")
 @click.option("--depth", type=click.IntRange(0), default=10, show_default=True,
               help="The symbolic engine's bound: runs of at most this many steps.")
+@click.option("--lemmas-from", "lemmas_from", multiple=True, metavar="NAME=VALUE",
+              help="With --engine symbolic|both: prove invariants at a size the explorer "
+                   "cannot finish. The model is explored completely with these parameter "
+                   "values instead (a smaller size, e.g. D=2), facts true in all its states "
+                   "are carried over to the checked size, and those z3 proves inductive "
+                   "there (Houdini) strengthen k-induction. A wrong fact is dropped, never "
+                   "trusted: the verdict says holds (proved) only when the induction goes "
+                   "through. Example: check models/parametric.tcpm specs/teardown.spec "
+                   "--engine symbolic --param D=4 --lemmas-from D=2 --depth 2.")
 @_workers_option("Check properties")
 @_core_option
 def check(files, params, max_states, time_limit, max_memory, no_progress, model_override,
-          as_json, out_dir, no_timing, report_path, engine, depth, jobs, core, no_cache):
+          as_json, out_dir, no_timing, report_path, engine, depth, lemmas_from, jobs, core,
+          no_cache):
     """Check properties: every spec in specs/ against the model it names, or the given ones.
 
     FILES are spec files (.spec) and at most one model (.tcpm); a model given here or with
@@ -479,6 +489,9 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
       tcpcheck check specs/teardown.spec --json
       tcpcheck check --param delayed_ack=false        # one parameter fixed
       tcpcheck check --out out/                       # ladder diagrams of every run shown
+      # a proof at a size the explorer cannot finish, from facts explored at D=2:
+      tcpcheck check models/parametric.tcpm specs/teardown.spec --param D=4
+          --engine symbolic --lemmas-from D=2     (one command, on two lines here)
 
     Exit status: 0 every property holds (vacuously too), 1 one is violated or in error (or
     the model failed while exploring), 2 bad input, 3 inconclusive.
@@ -493,7 +506,11 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
     if engine != "explicit":
         from .cli_symbolic import check_symbolic  # deferred: the symbolic engine builds on z3
         check_symbolic(files, params, engine, depth, model_override, default_model(), as_json,
-                       deadline)
+                       deadline, lemmas_from)
+    if lemmas_from:
+        fail_input(TcpcheckError([Diagnostic(
+            "TCP400", "--lemmas-from strengthens the symbolic engine's proofs: give it with "
+                      "--engine symbolic or --engine both")]), as_json)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model())

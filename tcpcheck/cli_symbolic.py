@@ -14,6 +14,9 @@ from . import spec as S
 from .bmc import SymbolicResult, agrees
 from .cli_io import emit_json, fail_input
 from .diagnostics import TcpcheckError
+from .explore import explore
+from .kinduction import Strengthening, strengthen_from
+from .lemmas import mine
 from .symbolic_check import check_symbolic_properties
 from .trace import path_view, run_lines, run_steps
 from .verdicts import ExitStatus, exit_status
@@ -21,9 +24,12 @@ from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params,
 
 
 def check_symbolic(files, params, engine: str, depth: int, model_override, default_model: Path,
-                   as_json: bool, deadline) -> None:
+                   as_json: bool, deadline, lemmas_from=()) -> None:
     """Check every spec's properties with the symbolic engine (and the explorer: `both`);
-    print the verdicts and exit with their status (1 when the engines disagree)."""
+    print the verdicts and exit with their status (1 when the engines disagree).
+    `lemmas_from`: parameter settings (`D=2`) at which the model is explored completely for
+    the facts that strengthen k-induction (tcpcheck.lemmas), instead of a bounded
+    exploration at the checked size."""
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model)
@@ -34,7 +40,9 @@ def check_symbolic(files, params, engine: str, depth: int, model_override, defau
             ts = load(model_path, chosen, keep=read)
             props = [p for _path, sf in group for p in S.resolve(sf, ts)]
             start = time.perf_counter()
-            sym = check_symbolic_properties(ts, props, depth, deadline)
+            strong = _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline) \
+                if lemmas_from and any(p.kind == "invariant" for p in props) else None
+            sym = check_symbolic_properties(ts, props, depth, deadline, strengthening=strong)
             seconds = time.perf_counter() - start
             explicit = None
             if engine == "both":
@@ -56,11 +64,28 @@ def check_symbolic(files, params, engine: str, depth: int, model_override, defau
     sys.exit(exit_status(verdicts, interrupted=deadline.signal is not None))
 
 
+def _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline) -> Strengthening:
+    """Explore the model completely at the `lemmas_from` settings, mine facts from every
+    state, carry them over to `ts` and keep what Houdini proves inductive there. What a
+    limit cuts short proves nothing: the facts found so far are proposed all the same (a
+    state the search did not reach only makes a candidate wrong, and Houdini drops it)."""
+    small = load(model_path, merge_params((), [getattr(p, "text", p) for p in chosen]
+                                          + list(lemmas_from)), keep=read)
+    ex = explore(small, record_edges=False, deadline=deadline, core="auto")
+    at = ", ".join(lemmas_from) + ("" if ex.complete else f", stopped: {ex.stop_reason}")
+    mined = mine(small, ex.states, ts, at)
+    kept = strengthen_from(ts, mined, deadline)
+    if kept is None:
+        return Strengthening((), len(mined.candidates), mined.states,
+                             at + "; Houdini stopped by a limit, none")
+    return kept
+
+
 def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explicit, seconds):
     props = []
     for k, r in enumerate(sym):
         p = {"name": r.name, "kind": r.kind, "verdict": str(r.verdict), "message": r.message,
-             "depth": r.depth, "run": None}
+             "answer": r.answer, "depth": r.depth, "run": None}
         if r.run is not None:
             region = ts.initial.index(r.run[0][1])
             view, run = path_view(ts, r.run, region)
@@ -69,7 +94,7 @@ def _doc(ts, model_path, group, params, depth, sym: list[SymbolicResult], explic
         if explicit is not None:
             e = explicit.verdicts[k]
             p["explicit"] = {"verdict": str(e.verdict), "message": e.message,
-                             "steps": len(e.run) - 1 if e.run else None}
+                             "answer": e.answer, "steps": len(e.run) - 1 if e.run else None}
             p["engines_agree"] = agrees(e, r)
         props.append(p)
     return {"model": str(model_path), "specs": [str(p) for p, _ in group],

@@ -47,7 +47,9 @@ class _Layout:
         return len(self.slots) - 1
 
 
-def _bounds(dom: c.Domain, combos, settings_of=None) -> tuple[int, int]:
+def bounds(dom: c.Domain, combos, settings_of=None) -> tuple[int, int]:
+    """The least and greatest value of a domain over the parameter combinations `combos`
+    (and the instances' settings `settings_of`): a slot holds value - least."""
     const = ConstValues()   # a bound reads few parameters, often none: once per their values
     los, his = [], []
     for env in combos:
@@ -89,13 +91,13 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
         hi = max(env[p.name] for env in combos)
         slot_of[("param", p.name)] = layout.add(p.name, "param", None, lo, hi, p.domain.type, p.span)
     for g in model.globals:
-        lo, hi = _bounds(g.domain, combos)
+        lo, hi = bounds(g.domain, combos)
         slot_of[("global", g.name)] = layout.add(g.name, "global", None, lo, hi, g.domain.type, g.span)
     for inst in model.instances:
         ep = model.endpoint(inst.endpoint)
         settings = [dict(inst.bindings)]
         for v in ep.vars:
-            lo, hi = _bounds(v.domain, combos, settings)
+            lo, hi = bounds(v.domain, combos, settings)
             slot_of[("var", inst.name, v.name)] = layout.add(
                 f"{inst.name}.{v.name}", "var", inst.name, lo, hi, v.domain.type, v.span)
         for t in ep.timers:
@@ -105,7 +107,7 @@ def compile_model(model: c.CheckedModel, fixed: dict[str, int] | None = None, *,
     seg_fields = []
     off = FLAG_WIDTH
     for name, dom in model.fields:
-        lo, hi = _bounds(dom, combos)
+        lo, hi = bounds(dom, combos)
         width = _width(hi - lo + 1)
         seg_fields.append((name, off, width, lo, dom.type))
         off += width

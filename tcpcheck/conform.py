@@ -181,6 +181,16 @@ def _c_request_read_late_close(c, ctl, calls):
     c.close()
 
 
+def _c_corked_request_shut_wr_read_close(c, ctl, calls):
+    # TCP_CORK holds the request back until shutdown(SHUT_WR): the FIN rides on it, and the
+    # client still reads the reply to EOF before it closes
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    _call(calls, "write", lambda: c.send(b"request"))
+    c.shutdown(socket.SHUT_WR)
+    _read_to_eof(c, calls)
+    c.close()
+
+
 def _s_answer_corked_close(s, ctl, calls):
     # TCP_CORK holds the response back until close(): the FIN rides on it
     _call(calls, "read", lambda: s.recv(100))
@@ -587,6 +597,12 @@ SCENARIOS: tuple[Scenario, ...] = (
              ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "server",
              "four-way", _c_request_read_late_close, _s_answer_corked_close, think_ms=100,
              opened_by="close()"),
+    Scenario("client_corks_request_and_shuts_down", "the client corks (TCP_CORK) its "
+             "request and shutdown(SHUT_WR)s: the FIN rides on the data; the server reads to "
+             "EOF, replies and closes; the client reads the reply and EOF, then closes",
+             ("delayed_ack=true", "passive_has_data=true", "early_data=true"), "client",
+             "four-way", _c_corked_request_shut_wr_read_close, _s_reply_close, think_ms=0,
+             opened_by="shutdown(SHUT_WR)"),
     Scenario("server_more_reply_and_closes", "a request; the server writes its response with "
              "MSG_MORE (no TCP_CORK) and closes: the FIN rides on the data",
              ("delayed_ack=true", "passive_has_data=false", "early_data=true"), "server",

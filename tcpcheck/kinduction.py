@@ -37,12 +37,16 @@ from .bmc import SymbolicResult, Unrolling, Unsupported, model_error_at, state_p
     violation
 from .explore import explore
 from .symbolic import SlotState, width_of
-from .transitions import TransitionSystem
+from .transitions import ExplorationError, TransitionSystem
 from .verdicts import Verdict
 
 HOUDINI_SECONDS = 60        # how long Houdini may filter the candidates (then: no facts)
+LEMMA_HOUDINI_SECONDS = 600  # ... the candidates mined at a smaller size (lemmas.py): more
+                             # of them, over a larger state
 SPACER_SECONDS = 120        # how long z3's Spacer may look for an inductive invariant
 SAMPLE_STATES = 2_000       # states of a bounded exploration the candidate facts come from
+REACHED_STATES = 1_000      # reachable states run through before Houdini's solver starts
+CTI_STATES = 50            # states run through from each state the solver finds
 MAX_PAIR_VALUES = 512       # a pair of slots with more value pairs than this gives no fact
 MAX_PROJECTION_ROWS = 5_000  # nor a wider projection with more rows (a term z3 chokes on)
 
@@ -54,6 +58,10 @@ class Fact:
 
     slots: tuple[int, ...]
     values: frozenset[tuple[int, ...]]
+
+    def holds(self, ts: TransitionSystem, packed: int) -> bool:
+        return tuple((packed >> ts.slots[i].offset) & ts.slots[i].mask
+                     for i in self.slots) in self.values
 
     def term(self, st: SlotState) -> z3.BoolRef:
         vs = [st.slots[i] for i in self.slots]
@@ -67,14 +75,16 @@ class Strengthening:
     facts: tuple[Fact, ...]
     candidates: int      # how many were proposed
     sampled: int         # from how many explored states
+    origin: str = ""     # the parameter values they were explored at, when not the checked ones
 
     def term(self, st: SlotState) -> z3.BoolRef:
         return z3.And([f.term(st) for f in self.facts]) if self.facts else z3.BoolVal(True)
 
     @property
     def text(self) -> str:
+        at = f" at {self.origin}" if self.origin else ""
         return (f"{len(self.facts)} of {self.candidates} facts from {self.sampled:,} explored "
-                f"states proved inductive")
+                f"states{at} proved inductive")
 
 
 def candidate_facts(ts: TransitionSystem, states: list[int]) -> list[Fact]:
@@ -99,31 +109,71 @@ def candidate_facts(ts: TransitionSystem, states: list[int]) -> list[Fact]:
     return facts
 
 
-def houdini(ts: TransitionSystem, facts: list[Fact], deadline=None) -> list[Fact] | None:
+def houdini(ts: TransitionSystem, facts: list, deadline=None,
+            seconds: float = HOUDINI_SECONDS) -> list | None:
     """The largest subset of `facts` that is inductive (every step from a state satisfying
-    all of them reaches one that does), assuming each holds initially; None when the
-    deadline ends the search (nothing proved)."""
+    all of them reaches one that does), assuming each holds initially; None when `seconds`,
+    the deadline's time or its memory bound end the search (nothing proved). A fact is
+    anything with `term(SlotState)`: a Fact, or a lemmas.Candidate."""
     un = Unrolling(ts, from_initial=False)
     un.deepen()
     here, there = un.states[0], un.states[1]
-    kept = list(facts)
-    end = time.perf_counter() + HOUDINI_SECONDS
+    # each fact's terms built once; a literal per fact switches its assumption on, so the
+    # solver keeps what it learnt from one round to the next
+    before = [f.term(here) for f in facts]
+    after = [f.term(there) for f in facts]
+    switch = [z3.Bool(f"fact{i}") for i in range(len(facts))]
+    un.solver.add([z3.Implies(a, b) for a, b in zip(switch, before)])
+    kept = _refuted(ts, facts, list(range(len(facts))), list(ts.initial), REACHED_STATES)
+    end = time.perf_counter() + seconds
+    if deadline is not None and deadline.max_memory_mb is not None:
+        # z3 answers unknown rather than grow past the command's bound (its own allocator)
+        z3.set_param("memory_max_size", max(int(deadline.max_memory_mb), 64))
     while kept:
         left = end - time.perf_counter()
+        if deadline is not None and deadline.seconds is not None:
+            left = min(left, deadline.left())
         if left <= 0 or deadline is not None and deadline.expired():
             return None
         un.solver.set(timeout=int(left * 1000))
         un.solver.push()
-        un.solver.add([f.term(here) for f in kept])
-        un.solver.add(z3.Or([z3.Not(f.term(there)) for f in kept]))
-        answer = un.solver.check()
+        un.solver.add(z3.Or([z3.Not(after[i]) for i in kept]))
+        try:
+            answer = un.solver.check([switch[i] for i in kept])
+        except z3.Z3Exception:          # z3 past its memory bound
+            return None
         model = un.solver.model() if answer == z3.sat else None
         un.solver.pop()
         if answer == z3.unknown:
             return None
         if model is None:
-            return kept
-        kept = [f for f in kept if z3.is_true(model.eval(f.term(there), model_completion=True))]
+            return [facts[i] for i in kept]
+        kept = [i for i in kept if z3.is_true(model.eval(after[i], model_completion=True))]
+        kept = _refuted(ts, facts, kept, [here.pack(model, ts)], CTI_STATES)
+    return []
+
+
+def _refuted(ts: TransitionSystem, facts: list, kept: list[int], start: list[int],
+             budget: int) -> list[int]:
+    """`kept` without the facts false in a successor of a state that satisfies all of them,
+    found by running the successor function from `start` (each such state satisfies them,
+    or is initial) through states satisfying what is left, up to `budget` states. Dropping
+    such a fact is what Houdini's solver would do, one model at a time: the concrete steps
+    drop dozens at once, so the solver is asked far fewer times."""
+    seen, work = set(start), list(start)
+    for s in start:
+        kept = [i for i in kept if facts[i].holds(ts, s)]
+    while work and len(seen) < budget:
+        s = work.pop()
+        try:
+            after = [t for _v, t in ts.successors(s)]
+        except ExplorationError:      # the model fails there: the solver's turn to judge
+            continue
+        for t in after:
+            kept = [i for i in kept if facts[i].holds(ts, t)]
+            if t not in seen:         # it satisfies every fact kept: its steps count too
+                seen.add(t)
+                work.append(t)
     return kept
 
 
@@ -138,6 +188,16 @@ def strengthen(ts: TransitionSystem, deadline=None,
     facts = candidate_facts(ts, states)
     kept = houdini(ts, facts, deadline) or []
     return Strengthening(tuple(kept), len(facts), len(states))
+
+
+def strengthen_from(ts: TransitionSystem, mined, deadline=None,
+                    seconds: float = LEMMA_HOUDINI_SECONDS) -> Strengthening | None:
+    """The candidates lemmas.mine carried over from a smaller size, filtered by Houdini at
+    `ts`; None when a limit ended Houdini first (the command then has no proof to give)."""
+    kept = houdini(ts, list(mined.candidates), deadline, seconds)
+    if kept is None:
+        return None
+    return Strengthening(tuple(kept), len(mined.candidates), mined.states, mined.origin)
 
 
 def check_inductive(ts: TransitionSystem, props: list[S.Property], depth: int, deadline=None,

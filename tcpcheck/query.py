@@ -5,7 +5,9 @@
 * reachable / runs: a run formula is checked over complete runs (runs that end in a state
   with no successor) by a breadth-first search of the product of the state graph with small
   monitors, one per temporal word (a bit for `eventually`, a counter for `count`, ...), so
-  witnesses and counterexamples are shortest runs.
+  witnesses and counterexamples are shortest runs. `_Monitor` states what a monitor does;
+  tcpcheck.monitor walks the same product with its steps tabled (`prepare` labels the
+  edges once for all the properties checked together).
 * terminates: every terminal state is an end state, and an end state stays reachable from
   every reachable state (with finitely many states this is termination under fairness: every
   timer that runs fires and every application eventually makes its next call).
@@ -24,15 +26,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-import z3
-
 from . import spec as S
 from .diagnostics import Diagnostic, Span
 from .transitions import ExplorationError, TransitionSystem
 from .tcp import FLAG_WIDTH, flags_name
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
-from .graph import received_flags
-from .timing import TimedSearch, check_run, run_condition, show, simplify_under, timers_of
+from .run import received_flags
+from .monitor import Alphabet, TabledMonitor, by_bits, leaves_of, state_bits, tabled
+from .timing import DurationAnswer, DurationQuestion, TimedSearch, check_run
 from .trace import model_error_diagnostic, tcp_states
 from .verdicts import Verdict
 
@@ -49,13 +50,18 @@ class PropertyResult:
     message: str
     run: list[tuple[int, int]] | None = None   # (variant, state id); the first has variant -1
     times: list[float] | None = None
-    answer: str | None = None          # timing queries
+    durations: DurationAnswer | None = None   # timing queries: for which durations
     notes: list[str] = field(default_factory=list)
     doc: str | None = None
     source: str = ""
     # located findings of the check itself: the error behind an ERROR verdict (a division by
     # zero in the spec, with the run that reaches it), warnings (a premise no state meets)
     diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def answer(self) -> str | None:
+        """A timing query's answer in words (None for the other kinds)."""
+        return self.durations.text if self.durations is not None else None
 
 
 class SpecArithmeticError(Exception):
@@ -147,7 +153,8 @@ class _Eval:
                     return False
                 hit = heads.get((a, v))
                 if hit is None:
-                    hit = heads[(a, v)] = received_flags(ex, a, ts.variants[v]) in wanted
+                    got = received_flags(ts, ex.states[a], ts.variants[v])
+                    hit = heads[(a, v)] = str(got) in wanted
                 return hit
             return receives
         if isinstance(e, S.Loses):
@@ -323,6 +330,9 @@ class _RunSearch:
 
     def __init__(self, ex: Exploration, monitor: _Monitor, adj, deadline: Deadline = NO_DEADLINE):
         self.ex, self.mon, self.adj, self.deadline = ex, monitor, adj, deadline
+        # all_paths stopped at its limit of partial paths (how many it had): the runs it
+        # yielded are not all the runs there are, so no answer may rest on their being all
+        self.cut_short = 0
 
     def targets(self, want: bool):
         ex, mon, adj = self.ex, self.mon, self.adj
@@ -365,7 +375,8 @@ class _RunSearch:
 
     def all_paths(self, want: bool, budget: int):
         """Every complete run ending in a target, as paths (not merged by state), shortest
-        first and in edge order; stops after `budget` runs or ten times as many partial paths."""
+        first and in edge order; stops after `budget` runs, or after ten times as many partial
+        paths, saying so in `cut_short` (a cycle makes the paths endless)."""
         ex, mon, adj = self.ex, self.mon, self.adj
         states, terminal, deadline = ex.states, ex.terminal, self.deadline
         # the tree of paths: entry = (state id, monitor, parent entry, variant)
@@ -374,6 +385,7 @@ class _RunSearch:
         head = found = 0
         while head < len(tree):
             if head > 10 * budget:
+                self.cut_short = head
                 return
             if not head & 1023:
                 deadline.check()
@@ -414,8 +426,55 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
     `is_target(state id, monitor value)` says where a run may end; `fixed` pins timers to one
     duration each (see timing.IncrementalRun). Returns (run, exhausted); raises LimitReached
     when the deadline passes."""
+    if isinstance(monitor, TabledMonitor):
+        nodes, succ, starts = monitor.product(deadline)
+    else:
+        nodes, succ, starts = _product(ex, adj, monitor, deadline)
+    far = len(nodes) + 1
+    dist = [far] * len(nodes)
+    preds: list[list[int]] = [[] for _ in nodes]
+    for k, out in enumerate(succ):
+        for _v, j in out:
+            preds[j].append(k)
+    todo = deque()
+    for k, (sid, m) in enumerate(nodes):
+        if is_target(sid, m):
+            dist[k] = 0
+            todo.append(k)
+    while todo:
+        k = todo.popleft()
+        for p in preds[k]:
+            if dist[p] == far:
+                dist[p] = dist[k] + 1
+                todo.append(p)
+
+    best = min((dist[k] for k in starts), default=far)
+    if best == far:
+        return None, False
+    search = TimedSearch(ex.system, budget, fixed)
+    for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
+
+        def out_of_reach(j, steps, limit=limit):
+            deadline.check()  # called for every step tried: the timed search's heartbeat
+            return dist[j] > limit - steps  # no target within the length left, whatever the timing
+
+        for k in starts:
+            if dist[k] > limit:
+                continue
+            path = next(search.paths(k, succ.__getitem__, lambda j: dist[j] == 0,
+                                     skip=out_of_reach), None)
+            if path is not None:
+                return [(v, nodes[j][0]) for v, j in path], False
+            if search.exhausted:
+                return None, True
+    return None, False
+
+
+def _product(ex: Exploration, adj, monitor, deadline: Deadline):
+    """The product of the state graph with a generic monitor (None: the graph itself):
+    nodes (state id, monitor value) numbered breadth-first in edge order, their successors
+    [(variant, node)], and the nodes of the initial states."""
     states = ex.states
-    # the product of the state graph with the monitor, and each node's distance to a target
     index: dict[tuple, int] = {}
     nodes: list[tuple[int, object]] = []
     succ: list[list[tuple[int, int]]] = []
@@ -439,45 +498,8 @@ def timed_search(ex: Exploration, adj, monitor: "_Monitor | None", is_target, mi
             out.append((v, index[key]))
         succ.append(out)
         head += 1
-    far = len(nodes) + 1
-    dist = [far] * len(nodes)
-    preds: list[list[int]] = [[] for _ in nodes]
-    for k, out in enumerate(succ):
-        for _v, j in out:
-            preds[j].append(k)
-    todo = deque()
-    for k, (sid, m) in enumerate(nodes):
-        if is_target(sid, m):
-            dist[k] = 0
-            todo.append(k)
-    while todo:
-        k = todo.popleft()
-        for p in preds[k]:
-            if dist[p] == far:
-                dist[p] = dist[k] + 1
-                todo.append(p)
-
     starts = [index[(sid, monitor.initial(states[sid]) if monitor else None)] for sid in ex.initial]
-    best = min((dist[k] for k in starts), default=far)
-    if best == far:
-        return None, False
-    search = TimedSearch(ex.system, budget, fixed)
-    for limit in range(max(best, min_len), max(ex.max_depth, min_len) + extra + 1):
-
-        def out_of_reach(j, steps, limit=limit):
-            deadline.check()  # called for every step tried: the timed search's heartbeat
-            return dist[j] > limit - steps  # no target within the length left, whatever the timing
-
-        for k in starts:
-            if dist[k] > limit:
-                continue
-            path = next(search.paths(k, succ.__getitem__, lambda j: dist[j] == 0,
-                                     skip=out_of_reach), None)
-            if path is not None:
-                return [(v, nodes[j][0]) for v, j in path], False
-            if search.exhausted:
-                return None, True
-    return None, False
+    return nodes, succ, starts
 
 
 def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED, deadline: Deadline = NO_DEADLINE):
@@ -500,11 +522,46 @@ def _first_feasible(ex, runs, budget=MAX_RUNS_CHECKED, deadline: Deadline = NO_D
 # ---------------------------------------------------------------- the checks
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What the properties checked on one exploration share, made once (and before workers
+    fork, so that they all inherit it): the adjacency lists, and the edges labelled with the
+    leaves of every run formula (monitor.Alphabet)."""
+    exploration: Exploration
+    alphabet: Alphabet | None
+
+
+def prepare(ex: Exploration, props: list[S.Property],
+            deadline: Deadline = NO_DEADLINE) -> Prepared | None:
+    """The shared work of checking `props` on `ex` (see Prepared); None when there is none to
+    do or the deadline passed while doing it (each property then does its own, or says it
+    was stopped)."""
+    if ex.stop_reason is StopReason.MODEL_ERROR:
+        return None
+    formulas = [f for p in props if p.kind in ("runs", "reachable")
+                for f in (p.formula, *(q.formula for q in p.premises)) if tabled(f)]
+    if not formulas:
+        return None
+    try:
+        return Prepared(ex, Alphabet(ex, _Eval(ex, deadline), formulas, deadline))
+    except LimitReached:
+        return None
+
+
+def _alphabet_for(ex: Exploration, ev: _Eval, formula, prepared: Prepared | None) -> Alphabet:
+    """The prepared alphabet when it covers the formula, else one made for it alone."""
+    if prepared is not None and prepared.exploration is ex and prepared.alphabet is not None \
+            and all(leaf in prepared.alphabet.position for leaf in leaves_of(formula)):
+        return prepared.alphabet
+    return Alphabet(ex, ev, [formula], ev.deadline)
+
+
 def check_property(ex: Exploration, prop: S.Property,
-                   deadline: Deadline = NO_DEADLINE) -> PropertyResult:
-    """Check one resolved property against an exploration. When the command's deadline
-    passes (time limit, signal) the property is inconclusive: a check never answers from
-    part of its search."""
+                   deadline: Deadline = NO_DEADLINE,
+                   prepared: Prepared | None = None) -> PropertyResult:
+    """Check one resolved property against an exploration (`prepared`: prepare()'s work for
+    the properties checked together). When the command's deadline passes (time limit,
+    signal) the property is inconclusive: a check never answers from part of its search."""
     base = dict(name=prop.name, kind=prop.kind, doc=prop.doc, source=prop.source)
     if ex.stop_reason is StopReason.MODEL_ERROR:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
@@ -522,7 +579,7 @@ def check_property(ex: Exploration, prop: S.Property,
             return _terminates(ex, ev, prop, base)
         if prop.kind == "timing":
             return _timing(ex, ev, prop, base)
-        return _vacuity(ex, ev, prop, _run_property(ex, ev, prop, base))
+        return _vacuity(ex, ev, prop, _run_property(ex, ev, prop, base, prepared), prepared)
     except LimitReached as stop:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE,
                               message=_stopped_note(ex, stop.reason, "while checking"), **base)
@@ -543,7 +600,7 @@ def _arithmetic_error(ex: Exploration, fault: SpecArithmeticError, base) -> Prop
 
 
 def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
-             result: PropertyResult) -> PropertyResult:
+             result: PropertyResult, prepared: Prepared | None = None) -> PropertyResult:
     """A `runs` property that holds, looked at again: if no complete run (that the timers
     allow) meets the premise of its implication, it holds only vacuously, and says so (a
     `reachable A implies B` too: its witness is then a run where A fails, which shows
@@ -551,7 +608,7 @@ def _vacuity(ex: Exploration, ev: _Eval, prop: S.Property,
     ever put to the test; an untested one among tested ones is a note."""
     if result.verdict is not Verdict.HOLDS or not prop.premises:
         return result
-    unmet = [p for p in prop.premises if _premise_met(ex, ev, prop, p) is False]
+    unmet = [p for p in prop.premises if _premise_met(ex, ev, prop, p, prepared) is False]
     if not unmet:
         return result
     what = "; ".join(dict.fromkeys(_unmet_text(p) for p in unmet))   # each premise once
@@ -566,10 +623,11 @@ def _unmet_text(p: S.Premise) -> str:
     return f"observed {p.observed}" if p.observed else f"met the premise `{p.text}`"
 
 
-def _premise_met(ex: Exploration, ev: _Eval, prop: S.Property, p: S.Premise) -> bool | None:
+def _premise_met(ex: Exploration, ev: _Eval, prop: S.Property, p: S.Premise,
+                 prepared: Prepared | None = None) -> bool | None:
     """Whether some complete run the timers allow satisfies the premise (None: unknown)."""
     question = S.Property("reachable", prop.name, None, p.formula, (), p.span, p.text)
-    got = _run_property(ex, ev, question, dict(name=prop.name, kind="reachable"))
+    got = _run_property(ex, ev, question, dict(name=prop.name, kind="reachable"), prepared)
     if got.verdict is Verdict.INCONCLUSIVE:
         return None
     return got.verdict is Verdict.HOLDS
@@ -593,7 +651,7 @@ def _unmet_premises_warned(ex: Exploration, ev: _Eval, prop: S.Property,
         return result
     warnings = []
     for p in prop.premises:
-        if not _some_state_satisfies(ex, ev, ev.state_fn(p.formula)):
+        if not _some_state_satisfies(ex, ev, _remembered(ex, ev, p.formula)):
             warnings.append(Diagnostic(
                 "TCP503", f"no reachable state satisfies `{p.text}`: invariant "
                 f"'{prop.name}' holds without ever being put to the test", p.span,
@@ -616,7 +674,7 @@ def _stopped_note(ex: Exploration, reason: StopReason, when: str) -> str:
 
 
 def _invariant(ex, ev, prop, base) -> PropertyResult:
-    pred = ev.state_fn(prop.formula)
+    pred = _remembered(ex, ev, prop.formula)
 
     def bad_runs():
         for sid, s in enumerate(ex.states):
@@ -654,21 +712,30 @@ def _invariant(ex, ev, prop, base) -> PropertyResult:
                           notes=notes, **base)
 
 
-def _run_property(ex, ev, prop, base) -> PropertyResult:
+def _run_property(ex, ev, prop, base, prepared: Prepared | None = None) -> PropertyResult:
     mon = _Monitor(ev, prop.formula)
     adj = ex.adjacency_until(ev.deadline)
-    search = _RunSearch(ex, mon, adj, ev.deadline)
     want = prop.kind == "reachable"
-    # fast path: the first run the product BFS finds is a shortest run; if the timers allow
-    # it, it is the answer. If not, search the runs themselves, shortest first.
-    run, timing, first_bad, exhausted = _first_feasible(ex, search.targets(want), budget=1,
-                                                        deadline=ev.deadline)
-    if run is None and first_bad is not None:
-        states, terminal = ex.states, ex.terminal
+    states, terminal = ex.states, ex.terminal
+    if tabled(prop.formula):
+        walked = TabledMonitor(ex, mon, _alphabet_for(ex, ev, prop.formula, prepared),
+                               prop.formula)
+        runs = walked.targets(want, ev.deadline)
+
+        def is_target(sid, m):
+            return sid in terminal and walked.accepts(sid, m) == want
+    else:   # a division: the generic monitor, which evaluates only what it needs
+        walked = mon
+        runs = _RunSearch(ex, mon, adj, ev.deadline).targets(want)
 
         def is_target(sid, m):
             return sid in terminal and mon.top(m, states[sid]) == want
-        run, exhausted = timed_search(ex, adj, mon, is_target, len(first_bad[0]) - 1,
+    # fast path: the first run the product BFS finds is a shortest run; if the timers allow
+    # it, it is the answer. If not, search the runs themselves, shortest first.
+    run, timing, first_bad, exhausted = _first_feasible(ex, runs, budget=1,
+                                                        deadline=ev.deadline)
+    if run is None and first_bad is not None:
+        run, exhausted = timed_search(ex, adj, walked, is_target, len(first_bad[0]) - 1,
                                       deadline=ev.deadline)
         timing = _timed(ex, run) if run is not None else None
     if run is not None:
@@ -709,6 +776,20 @@ def end_predicate(ts: TransitionSystem):
     return end
 
 
+def _end_bits(ts: TransitionSystem) -> int:
+    """The bits end_predicate reads: every endpoint's tcp_state and every channel."""
+    slots = [ts.tcp_state_slot(i.name) for i in ts.model.instances]
+    bits = 0
+    for i in [i for i in slots if i is not None] + [c.slot for c in ts.channels]:
+        bits |= ts.slots[i].mask << ts.slots[i].offset
+    return bits
+
+
+def _remembered(ex: Exploration, ev: _Eval, formula):
+    """A state predicate for a scan of every state, tabled by the bits it reads."""
+    return by_bits(ev.state_fn(formula), state_bits(ex.system, formula))
+
+
 def _application_timers(ts: TransitionSystem) -> set[str]:
     """Timer slots that only time application calls (`on call X after T`), never TCP's own
     expiries: a think time. A run may stop with one running: the application just never
@@ -743,7 +824,8 @@ def _tcp_states(ex: Exploration, sid: int) -> dict[str, str]:
 
 
 def _terminates(ex, ev, prop, base) -> PropertyResult:
-    end = ev.state_fn(prop.formula) if prop.formula is not None else end_predicate(ex.system)
+    end = _remembered(ex, ev, prop.formula) if prop.formula is not None \
+        else by_bits(end_predicate(ex.system), _end_bits(ex.system))
     if not ex.complete:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     notes = ["assumes fairness: every running timer eventually fires and every application "
@@ -775,9 +857,9 @@ def _terminates(ex, ev, prop, base) -> PropertyResult:
     # (b) a state from which no end state can be reached (a cycle that never closes)
     can_end = [False] * ex.n_states
     rev: list[list[int]] = [[] for _ in range(ex.n_states)]
-    for k in range(ex.n_edges):
-        rev[ex.edge_dst[k]].append(ex.edge_src[k])
-    todo = deque(sid for sid in range(ex.n_states) if end(ex.states[sid]))
+    for src, dst in zip(ex.edge_src, ex.edge_dst):
+        rev[dst].append(src)
+    todo = deque(sid for sid, s in enumerate(ex.states) if end(s))
     for sid in todo:
         can_end[sid] = True
     ev.deadline.check()  # the rest is linear in the edges: one look before it is enough
@@ -803,48 +885,45 @@ def _timing(ex, ev, prop, base) -> PropertyResult:
     if not ex.complete:
         return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=_partial_note(ex), **base)
     ts = ex.system
-    refs = timers_of(ts)
-    symbolic = {key: z3.Real(f"{key[0]}.{key[1]}") for key in prop.timers}
-    names = {f"{k[0]}.{k[1]}": f"{k[0]}.{k[1]}" for k in prop.timers}
-    ranges = []
-    for key, var in symbolic.items():
-        ref = refs[key]
-        ranges.append(var >= ref.lo_ms)
-        if ref.hi_ms is not None:
-            ranges.append(var <= ref.hi_ms)
+    question = DurationQuestion(ts, tuple(prop.timers))
     mon = _Monitor(ev, prop.formula)
     search = _RunSearch(ex, mon, ex.adjacency_until(ev.deadline), ev.deadline)
-    conds: dict[str, z3.BoolRef] = {}
-    runs = 0
     example = None
     for run in search.all_paths(True, MAX_RUNS_CHECKED + 1):
-        runs += 1
         ev.deadline.check()
-        if runs > MAX_RUNS_CHECKED:
+        if question.runs >= MAX_RUNS_CHECKED:
             return PropertyResult(verdict=Verdict.INCONCLUSIVE, message="too many runs to solve",
                                   **base)
-        variants = [ts.variants[v] for v, _ in run[1:]]
-        cond = run_condition(ts, variants, symbolic)
-        key = cond.sexpr()
-        if key not in conds:
-            conds[key] = cond
-            if example is None and not z3.is_false(cond):
-                example = run
-    if not conds:
-        return PropertyResult(verdict=Verdict.VIOLATED,
-                              message="no run satisfies the formula at all, whatever the timers",
-                              **base)
-    answer = simplify_under(z3.Or(*conds.values()), ranges)
-    text = show(answer, names)
-    possible = not z3.is_false(answer)
+        if question.add([ts.variants[v] for v, _ in run[1:]]) and example is None:
+            example = run
+    answer = question.answer(complete=not search.cut_short)
+    if not answer.complete:
+        # runs not looked at could widen the answer, or make "never" possible
+        return PropertyResult(verdict=Verdict.INCONCLUSIVE, message=(
+            f"stopped after {search.cut_short} partial runs; among the {question.runs} runs "
+            f"found, possible {'when ' + answer.text if answer.possible else 'never'}"),
+            durations=answer, **base)
     timing = _timed(ex, example) if example else None
-    if not possible:
+    return PropertyResult(**duration_verdict(answer, example, timing), **base)
+
+
+def duration_verdict(answer: DurationAnswer, example, timing, untimed_known: bool = True) -> dict:
+    """A timing query's verdict from its answer, the same for both engines: holds when some
+    durations make a run possible (with an example run and its times), violated when none
+    do. `untimed_known`: every run satisfying the formula untimed was counted (the symbolic
+    engine leaves out the runs the timers forbid whatever the durations)."""
+    if not answer.runs:
+        why = "at all, whatever the timers" if untimed_known else "that the timers allow"
+        return dict(verdict=Verdict.VIOLATED, message=f"no run satisfies the formula {why}",
+                    durations=answer)
+    if not answer.possible:
         message = "impossible for every duration"
-    elif text == "always":
+    elif answer.everything:
         message = "possible for every duration in the declared ranges"
     else:
-        message = f"possible when {text}"
-    return PropertyResult(verdict=Verdict.HOLDS if possible else Verdict.VIOLATED,
-                          message=message, answer=text, run=example,
-                          times=timing.times_ms if timing else None,
-                          notes=[f"{runs} runs satisfy the formula untimed"], **base)
+        message = f"possible when {answer.text}"
+    counted = "untimed" if untimed_known else "and the timers allow for some durations"
+    return dict(verdict=Verdict.HOLDS if answer.possible else Verdict.VIOLATED,
+                message=message, durations=answer, run=example,
+                times=timing.times_ms if timing and timing.feasible else None,
+                notes=[f"{answer.runs} runs satisfy the formula {counted}"])

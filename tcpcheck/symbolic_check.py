@@ -14,10 +14,13 @@ from .transitions import TransitionSystem
 
 
 def check_symbolic_properties(ts: TransitionSystem, props: list[S.Property], depth: int,
-                              deadline=None, spacer: bool = True) -> list[SymbolicResult]:
-    """Every property, in order, by the symbolic engine."""
+                              deadline=None, spacer: bool = True,
+                              strengthening=None) -> list[SymbolicResult]:
+    """Every property, in order, by the symbolic engine; `strengthening` (kinduction's):
+    the facts k-induction assumes, instead of those from a bounded exploration."""
     invariants = [p for p in props if p.kind == "invariant"]
-    out = {r.name: r for r in check_inductive(ts, invariants, depth, deadline, spacer=spacer)} \
+    out = {r.name: r for r in check_inductive(ts, invariants, depth, deadline, spacer=spacer,
+                                              strengthening=strengthening)} \
         if invariants else {}
     others = [p for p in props if p.kind != "invariant"]
     out.update({r.name: r for r in check_runs(ts, others, depth, deadline)})

@@ -1379,3 +1379,93 @@ class DifferenceRun:
                 self.out.pop()
         self.t.pop()
         self.running, self.in_flight, self.fits = self.saved.pop()
+
+
+# ---------------------------------------------------------------- duration answers
+#
+# A `timing` property asks for which durations of some timers a run satisfying its formula
+# is possible. Both engines answer it here, from the runs they found (the explorer's paths,
+# the symbolic engine's unrolled runs): each run's condition (run_condition), their
+# disjunction simplified under the declared ranges, in words. The disjuncts are ordered by
+# their text, not by the order the runs came in, so the same set of runs gives the same
+# words whichever engine (and search order) found them.
+
+
+@dataclass(frozen=True)
+class DurationAnswer:
+    """For which durations of `timers` some run satisfying a formula is possible.
+
+    `text` is the answer in the model's words ('server.think <= server.delack', 'always',
+    'never'); `smt` the same condition as SMT-LIB (picklable, for comparing two answers by
+    meaning); `runs` how many runs satisfying the formula untimed were looked at;
+    `complete`: every such run was looked at (False: more runs could widen the answer, so
+    it says "at least when")."""
+
+    timers: tuple[tuple[str, str], ...]
+    text: str
+    smt: str
+    runs: int
+    complete: bool = True
+
+    @property
+    def possible(self) -> bool:
+        return self.text != "never"
+
+    @property
+    def everything(self) -> bool:
+        """Every duration in the declared ranges: no further run can widen it."""
+        return self.text == "always"
+
+    def condition(self) -> z3.BoolRef:
+        variables = {f"{i}.{n}": z3.Real(f"{i}.{n}") for i, n in self.timers}
+        return z3.parse_smt2_string(f"(assert {self.smt})", decls=variables)[0]
+
+    def same_durations(self, other: "DurationAnswer") -> bool:
+        """Whether the two answers allow exactly the same durations."""
+        return _valid(self.condition() == other.condition())
+
+    def within(self, other: "DurationAnswer") -> bool:
+        """Whether every duration this answer allows, `other` allows too."""
+        return _valid(z3.Implies(self.condition(), other.condition()))
+
+
+def _valid(claim: z3.BoolRef) -> bool:
+    solver = z3.Solver()
+    solver.add(z3.Not(claim))
+    return solver.check() == z3.unsat
+
+
+class DurationQuestion:
+    """The durations of `timers` for which one of the runs added is possible: add every run
+    that satisfies the formula untimed (in any order), then ask for the answer."""
+
+    def __init__(self, ts: TransitionSystem, timers: tuple[tuple[str, str], ...]):
+        self.ts = ts
+        self.timers = tuple(timers)
+        self.symbolic = {key: z3.Real(f"{key[0]}.{key[1]}") for key in self.timers}
+        refs = timers_of(ts)
+        self.ranges = []
+        for key, var in self.symbolic.items():
+            self.ranges.append(var >= refs[key].lo_ms)
+            if refs[key].hi_ms is not None:
+                self.ranges.append(var <= refs[key].hi_ms)
+        self.conditions: dict[str, z3.BoolRef] = {}
+        self.runs = 0
+
+    def add(self, variants: list[Variant]) -> bool:
+        """One run satisfying the formula untimed; whether its condition is not plainly false
+        (it may be the example shown)."""
+        self.runs += 1
+        cond = run_condition(self.ts, variants, self.symbolic)
+        self.conditions.setdefault(cond.sexpr(), cond)
+        return not z3.is_false(cond)
+
+    def answer(self, complete: bool = True) -> DurationAnswer:
+        """The answer from the runs added; `complete`: they were all the runs there are."""
+        ordered = [self.conditions[k] for k in sorted(self.conditions)]
+        cond = simplify_under(z3.Or(*ordered), self.ranges) if ordered else z3.BoolVal(False)
+        names = {f"{i}.{n}": f"{i}.{n}" for i, n in self.timers}
+        text = show(cond, names)
+        # every duration already: no run left out could widen it
+        return DurationAnswer(self.timers, text, cond.sexpr(), self.runs,
+                              complete or text == "always")

@@ -4,7 +4,9 @@ The command line only prints what this returns.
 """
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from . import spec as S
 from .diagnostics import Diagnostic, TcpcheckError
 from .explore import Deadline, Exploration, StopReason, explore
 from .params import ParamSetting
-from .query import PropertyResult, check_property
+from .query import PropertyResult, check_property, prepare
 from .workers import in_order
 from .transitions import TransitionSystem
 
@@ -103,14 +105,41 @@ def check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
     once it passes, the properties not yet checked are inconclusive."""
     if deadline is None:
         deadline = Deadline(time_limit)
+    with _cyclic_gc_paused():
+        return _check_model(model_path, specs, params, max_states, progress, deadline, jobs,
+                            core)
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """The cyclic garbage collector off while a model is checked: the graph, its labelled
+    edges and each property's product are millions of tuples and lists that hold no cycle,
+    and a full collection walks them all, again and again as more are made (it was half
+    the time of the biggest spec file's properties). Whatever cycles a check leaves are
+    collected once it is back on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check_model(model_path: Path, specs: list[tuple[Path, S.SpecFile]],
+                 params: list[ParamSetting | str], max_states: int | None, progress,
+                 deadline: Deadline, jobs: int, core: str) -> ModelCheck:
     ts, props = resolve_specs(model_path, specs, params)
     result_params = [p.text if isinstance(p, ParamSetting) else p for p in params]
     ex = explore(ts, max_states=max_states, progress=progress, deadline=deadline, core=core)
     result = ModelCheck(model_path, [p for p, _ in specs], ex, params=result_params)
+    # the work every property shares (the edges labelled for their monitors), done before
+    # the workers fork so that each inherits it
+    prepared = prepare(ex, props, deadline)
 
     def timed(k: int) -> tuple[PropertyResult, float]:
         start = time.perf_counter()
-        return check_property(ex, props[k], deadline), time.perf_counter() - start
+        return check_property(ex, props[k], deadline, prepared), time.perf_counter() - start
 
     for k, found in enumerate(in_order(timed, len(props), jobs, deadline)):
         # None: the command stopped before this property's worker answered; checked here

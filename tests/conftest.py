@@ -21,6 +21,25 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_MODEL = ROOT / "models" / "teardown.tcpm"
 
 
+def pytest_configure(config):
+    """Give the test session a compile cache of its own (unless TCPCHECK_TEST_CACHE names one):
+    tests must neither read what a user's earlier runs left in ~/.cache/tcpcheck nor leave
+    entries there, and two sessions side by side must not share one."""
+    chosen = os.environ.get("TCPCHECK_TEST_CACHE")
+    if not chosen:
+        import tempfile
+        chosen = tempfile.mkdtemp(prefix="tcpcheck-test-cache-")
+        config._tcpcheck_made_cache = chosen   # ours to remove when the session ends
+    os.environ["XDG_CACHE_HOME"] = chosen
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_tcpcheck_made_cache", None)
+    if made:
+        import shutil
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite golden files with the current output instead of comparing")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+import tcpcheck
 from tcpcheck.typecheck import check
 from tcpcheck.diagnostics import TcpcheckError
 from tcpcheck.parse import parse_file, parse_text
@@ -455,3 +456,19 @@ def test_structure_errors_are_reported_alongside_type_errors():
     text = model("    on call read { rcvd := true }",
                  instances="instance client = tcp(has_data = false)\n")
     assert [d.code for d in errors(text)] == ["TCP202", "TCP300"]
+
+
+def test_a_model_is_parsed_once_for_every_configuration_check_loads(tmp_path):
+    # `check` loads the model once per spec group, each with its own parameters: the text
+    # is parsed and type-checked once, and a changed text is read afresh
+    one = tcpcheck.load(DEFAULT_MODEL, ["delayed_ack=true"])
+    two = tcpcheck.load(DEFAULT_MODEL, ["delayed_ack=false"])
+    assert one.model is two.model and one.fixed != two.fixed
+    path = tmp_path / "m.tcpm"
+    text = DEFAULT_MODEL.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    first = tcpcheck.load(path).model
+    path.write_text(text.replace("timer think 0ms..inf", "timer think 5ms..inf"),
+                    encoding="utf-8")
+    again = tcpcheck.load(path).model
+    assert again is not first and "5ms" in again.text

@@ -1,12 +1,25 @@
 """Both engines on the shipped specs: the explorer's verdicts and the symbolic engine's
-(k-induction, Spacer, bounded model checking) must be compatible, property by property:
-equal where the symbolic engine is conclusive, "holds up to depth N" beside holds (or beside
-a violation whose run is longer than N), never opposite (bmc.agrees).
+(k-induction, Spacer, bounded model checking, timing answers from the explorer's own timing
+code) must be compatible, property by property: equal where the symbolic engine is
+conclusive (a timing query: the same answer, word for word), "holds up to depth N" beside
+holds (or beside a violation whose run is longer than N), never opposite (bmc.agrees).
 
 CI runs the default configuration (teardown.spec, depth 6, no Spacer) and the documented
-command; with TCPCHECK_SLOW=1 every shipped spec in the configuration it names and every
-failing variant of tests/test_domain_specs.py run, deeper and with Spacer (the data_phase
-configuration's variant alone took over 160 s CPU: too slow for CI)."""
+command. The full cross-check is slow (the data_phase configuration's variants take minutes
+each) and runs only when asked:
+
+  TCPCHECK_SLOW=1        every shipped spec in the configuration it names, and every failing
+                         variant of tests/test_domain_specs.py (the variant model with the
+                         spec it fails), one test each, spec by spec
+  TCPCHECK_SLOW_DEPTH=N  the symbolic engine's depth there (default 5; 4 for the
+                         data_phase configuration and its variants: SLOW_DEPTHS)
+  TCPCHECK_PAIRS=a,b     only these configurations (spec stems, variant names)
+  TCPCHECK_SPACER=1      let z3's Spacer try the invariants k-induction does not prove
+
+`python tests/test_engines_agree.py docs/engines-crosscheck.tsv` records the full cross-check
+(the same knobs apply) as a table, a row per (configuration, property) pair with both
+verdicts, the timing answers and whether they agree, and a summary line: how many pairs,
+how many compared (both engines conclusive), how many disagree."""
 from __future__ import annotations
 
 import json
@@ -25,10 +38,30 @@ from tcpcheck.verdicts import Verdict
 from tcpcheck.verify import check_model, group_by_model, merge_params, spec_files
 
 SLOW = os.environ.get("TCPCHECK_SLOW") == "1"
-CI_DEPTH, SLOW_DEPTH = 6, 8
+CI_DEPTH = 6
+# the symbolic engine's depth in the full cross-check, by spec: the data_phase configuration
+# (a cyclic graph, its invariant's strengthening) costs over a minute of CPU at depth 4
+SLOW_DEPTHS = {"data_phase": 4}
+SLOW_DEPTH = os.environ.get("TCPCHECK_SLOW_DEPTH")
+SPACER = os.environ.get("TCPCHECK_SPACER") == "1"
 SPECS = sorted((ROOT / "specs").glob("*.spec"))
 ALL_VARIANTS = {**VARIANTS, **REACHABLE_VARIANTS}
+PAIRS = [p for p in os.environ.get("TCPCHECK_PAIRS", "").split(",") if p]
 slow = pytest.mark.skipif(not SLOW, reason="the full cross-check: set TCPCHECK_SLOW=1")
+
+
+def _configurations() -> list[tuple[str, str, tuple[str, str] | None]]:
+    """(name, spec stem, (old, new) model change or None): every shipped spec as it is,
+    then every failing variant with the spec it fails; TCPCHECK_PAIRS picks some."""
+    out = [(spec.stem, spec.stem, None) for spec in SPECS]
+    out += [(name, spec, (old, new)) for name, (spec, old, new) in sorted(ALL_VARIANTS.items())]
+    # the cheap ones first: a recording cut short keeps the most rows
+    out.sort(key=lambda c: c[1] in SLOW_DEPTHS)
+    return [c for c in out if not PAIRS or c[0] in PAIRS]
+
+
+def slow_depth(spec: str) -> int:
+    return int(SLOW_DEPTH) if SLOW_DEPTH else SLOW_DEPTHS.get(spec, 5)
 
 
 def _both(spec: Path, model: Path | None, depth: int, spacer: bool, only: str | None = None):
@@ -88,17 +121,12 @@ def test_a_failing_invariant_variant_is_violated_by_both_engines(tmp_path):
 
 
 @slow
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
-def test_every_shipped_spec_agrees(spec):
-    _assert_compatible(_both(spec, None, SLOW_DEPTH, spacer=True))
-
-
-@slow
-@pytest.mark.parametrize("name", sorted(ALL_VARIANTS))
-def test_every_failing_variant_agrees(tmp_path, name):
-    spec_name, old, new = ALL_VARIANTS[name]
-    _assert_compatible(_both(ROOT / "specs" / f"{spec_name}.spec", _variant(tmp_path, old, new),
-                             SLOW_DEPTH, spacer=True))
+@pytest.mark.parametrize("config", _configurations(), ids=lambda c: c[0])
+def test_every_shipped_spec_and_failing_variant_agrees(tmp_path, config):
+    name, spec, change = config
+    model = _variant(tmp_path, *change) if change else None
+    _assert_compatible(_both(ROOT / "specs" / f"{spec}.spec", model, slow_depth(spec),
+                             spacer=SPACER))
 
 
 def test_the_documented_command_compares_the_engines():
@@ -112,3 +140,57 @@ def test_the_documented_command_compares_the_engines():
     invariant = props["time_wait_only_after_the_peer_closed"]
     assert invariant["verdict"] == "holds" and invariant["engines_agree"] is True
     assert invariant["message"].startswith("proved by k-induction at k=0")
+
+
+# ---------------------------------------------------------------- the recorded cross-check
+
+COLUMNS = ("configuration", "property", "kind", "explicit", "symbolic", "depth", "agree",
+           "explicit answer", "symbolic answer", "cpu s")
+
+
+def _rows(name: str, pairs, cpu: float) -> list[tuple]:
+    word = {True: "yes", False: "NO", None: "not compared"}
+    out = []
+    for k, (e, s) in enumerate(pairs):
+        out.append((name, e.name, e.kind, str(e.verdict), str(s.verdict), s.depth,
+                    word[agrees(e, s)], e.answer or "", s.answer or "",
+                    f"{cpu:.1f}" if k == 0 else ""))
+    return out
+
+
+def record(path: Path) -> int:
+    """Run the cross-check configuration by configuration, appending each one's rows to
+    `path` as it finishes (a long run keeps what it did); the summary line last. Returns
+    the number of disagreements."""
+    import tempfile
+    import time
+
+    with path.open("w", encoding="utf-8") as out:
+        depths = SLOW_DEPTH or "".join(f"{k} {v}, " for k, v in SLOW_DEPTHS.items()) + "5 otherwise"
+        out.write("# both engines on every shipped spec and failing variant "
+                  f"(tests/test_engines_agree.py); symbolic depth {depths}, "
+                  f"Spacer {'on' if SPACER else 'off'}\n")
+        out.write("\t".join(COLUMNS) + "\n")
+        pairs = compared = disagree = 0
+        for name, spec, change in _configurations():
+            with tempfile.TemporaryDirectory() as tmp:
+                model = _variant(Path(tmp), *change) if change else None
+                start = time.process_time()
+                got = _both(ROOT / "specs" / f"{spec}.spec", model, slow_depth(spec),
+                            spacer=SPACER)
+                cpu = time.process_time() - start
+            for row in _rows(name, got, cpu):
+                out.write("\t".join(str(x) for x in row) + "\n")
+            out.flush()
+            verdicts = [agrees(e, s) for e, s in got]
+            pairs += len(got)
+            compared += sum(v is not None for v in verdicts)
+            disagree += verdicts.count(False)
+            print(f"{name}: {len(got)} pairs, {cpu:.1f} s CPU", flush=True)
+        out.write(f"# {pairs} pairs, {compared} compared, {disagree} disagree\n")
+    return disagree
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(1 if record(Path(sys.argv[1])) else 0)

@@ -157,12 +157,29 @@ def client_closes_with_unread_data(port: int) -> None:
     t.join()
 
 
+def upload_then_shutdown(port: int) -> None:
+    """The client uploads 200 kB (sendall), shutdown(SHUT_WR)s, reads the reply to EOF and
+    closes; the server reads to EOF, replies and closes. The FIN rides on the upload's last
+    segment, which was still queued when shutdown() came."""
+    def handle(s):
+        _read_to_eof(s)
+        s.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + BODY)
+        s.close()
+    t = _serve_once(port, handle)
+    with socket.create_connection((HOST, port)) as c:
+        c.sendall(b"u" * 200_000)
+        c.shutdown(socket.SHUT_WR)
+        _read_to_eof(c)
+    t.join()
+
+
 SCENARIOS = [Scenario(f.__name__, f.__doc__.split("\n")[0], f, protocol)
              for f, protocol in ((http_shutdown_then_close, "HTTP/1.0"),
                                  (http_keepalive_two_requests, "HTTP/1.1"),
                                  (bulk_server_closes_first, None),
                                  (cork_then_uncork_close, None),
-                                 (client_closes_with_unread_data, None))]
+                                 (client_closes_with_unread_data, None),
+                                 (upload_then_shutdown, None))]
 
 
 def can_capture() -> str | None:

@@ -1,0 +1,494 @@
+"""Candidate facts for a proof at a size the explorer cannot finish, mined where it can.
+
+k-induction (tcpcheck.kinduction) needs a strengthening: facts every reachable state
+satisfies that make the step go through. At a large size (models/parametric.tcpm at D=4)
+the explorer cannot list the reachable states, but at a small one (D=2) it can, and most of
+what the model's steps keep true does not depend on D: which TCP states each side can be in
+together, which segments a channel holds in which state of its sender, that the segments
+sit at the head of the channel without gaps, that an acknowledgement never runs ahead of
+what its sender received. This module reads such facts off every state of the small model
+and writes them over the large model's state:
+
+- a variable's values, and a variable's values when another has a given value;
+- differences of two counters (a FIN counts one on top of the data: `rcvd - peer.sent`);
+- per channel, for every position: what the segment there may be, what its sender's
+  variables are when it is a given segment, how its `ack` stands to the counters; for
+  neighbouring and for later positions, which segments may follow which.
+
+A counter whose range grows with the size (`sent: 0..D`) has its observed values carried
+over by their distance from the ends of its range: the top (`D`, "D or more") stays the top.
+Where that reading is ambiguous both readings are proposed. Nothing here is trusted: a
+candidate false in an initial state of the large model is dropped, and Houdini
+(kinduction.houdini) keeps only those the steps provably preserve, so a wrong guess costs a
+fact, never a verdict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import z3
+
+from .compile import bounds
+from .params import param_combinations
+from .symbolic import SlotState
+from .tcp import FLAG_WIDTH
+from .transitions import TransitionSystem
+
+WIDE = 24          # bits of a term's arithmetic: any slot's value, and a difference's sign
+MAX_CONDITION_VALUES = 12   # a variable with more values observed is no condition
+SCALAR_KINDS = ("global", "var", "timer", "counter")
+
+
+# ---------------------------------------------------------------- what a fact says
+
+
+@dataclass(frozen=True)
+class Term:
+    """A number read off a state: a slot's stored value (`field` None), or a field of the
+    segment at position `at` ("k", or "j": the next or a later one) of a channel; `flags`
+    is 0 where the position is empty (a segment's flags are never 0)."""
+
+    slot: str
+    field: str | None = None
+    at: str = "k"
+
+    @property
+    def text(self) -> str:
+        return self.slot if self.field is None else f"{self.slot}[{self.at}].{self.field}"
+
+
+@dataclass(frozen=True)
+class Member:
+    """The terms hold one of the rows (stored values)."""
+
+    terms: tuple[Term, ...]
+    rows: frozenset[tuple[int, ...]]
+
+    @property
+    def text(self) -> str:
+        names = ", ".join(t.text for t in self.terms)
+        values = " | ".join(",".join(map(str, r)) for r in sorted(self.rows))
+        return f"({names}) in {{{values}}}"
+
+
+@dataclass(frozen=True)
+class Within:
+    """lo <= a - b <= hi (None: no bound on that side)."""
+
+    a: Term
+    b: Term
+    lo: int | None
+    hi: int | None
+
+    @property
+    def text(self) -> str:
+        lo = "" if self.lo is None else f"{self.lo} <= "
+        hi = "" if self.hi is None else f" <= {self.hi}"
+        return f"{lo}{self.a.text} - {self.b.text}{hi}"
+
+
+@dataclass(frozen=True)
+class Lemma:
+    """When every condition in `when` holds, `then` does, in every reachable state; `over`
+    says for which positions of `channel` the terms at "k" (and "j") are read: "state" (no
+    channel), "each" position k, "adjacent" k and j = k + 1, "later" k < j."""
+
+    when: tuple[Member, ...]
+    then: Member | Within
+    over: str = "state"
+    channel: str | None = None
+
+    @property
+    def text(self) -> str:
+        scope = {"state": "", "each": f"for each k of {self.channel}: ",
+                 "adjacent": f"for each k, j = k + 1 of {self.channel}: ",
+                 "later": f"for each k < j of {self.channel}: "}[self.over]
+        cond = " and ".join(m.text for m in self.when)
+        return scope + (f"{cond} implies " if cond else "") + self.then.text
+
+
+# ---------------------------------------------------------------- a fact over a layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a Term is in one transition system's state: slot indices, channel capacities,
+    the segment fields' places (read once per system)."""
+
+    slot_of: dict = field(hash=False)           # slot name -> index
+    capacity: dict = field(hash=False)          # channel slot name -> segments
+    fields: dict = field(hash=False)            # segment field -> (offset, width)
+    seg_width: int
+    ranges: dict = field(hash=False)            # Term key -> (least, greatest) stored value
+
+    @staticmethod
+    def of(ts: TransitionSystem) -> "Layout":
+        fields = {"flags": (0, FLAG_WIDTH)}
+        fields.update({name: (off, width) for name, off, width, _lo, _t in ts.seg_fields})
+        return Layout({s.name: i for i, s in enumerate(ts.slots)},
+                      {ch.name: ch.capacity for ch in ts.channels}, fields, ts.seg_width,
+                      value_ranges(ts))
+
+
+def value_ranges(ts: TransitionSystem) -> dict:
+    """Every scalar slot's and segment field's stored range at `ts`'s parameter values:
+    (slot name, None) or (None, field name) -> (0, greatest)."""
+    combos = param_combinations(ts.model, ts.fixed)
+    out = {}
+    declared = {}
+    for g in ts.model.globals:
+        declared[g.name] = (g.domain, None)
+    for inst in ts.model.instances:
+        for v in ts.model.endpoint(inst.endpoint).vars:
+            declared[f"{inst.name}.{v.name}"] = (v.domain, [dict(inst.bindings)])
+    for s in ts.slots:
+        if s.kind in SCALAR_KINDS and s.width:
+            if s.name in declared:
+                lo, hi = bounds(declared[s.name][0], combos, declared[s.name][1])
+                out[(s.name, None)] = (0, hi - lo)
+            else:                     # a timer (0..1) or a loss counter: its width says it
+                out[(s.name, None)] = (0, s.mask)
+    for (name, dom), (fname, _off, _w, _lo, _t) in zip(ts.model.fields, ts.seg_fields):
+        lo, hi = bounds(dom, combos)
+        out[(None, fname)] = (0, hi - lo)
+    return out
+
+
+def _key(t: Term) -> tuple:
+    return (t.slot, None) if t.field is None else (None, t.field)
+
+
+def _read(t: Term, st: SlotState, lay: Layout, pos: dict) -> z3.BitVecRef:
+    v = st.slots[lay.slot_of[t.slot]]
+    if v is None:
+        return z3.BitVecVal(0, WIDE)
+    if t.field is not None:
+        start = pos[t.at] * lay.seg_width
+        off, width = lay.fields[t.field]
+        v = z3.Extract(start + off + width - 1, start + off, v)
+    return z3.ZeroExt(WIDE - v.size(), v)
+
+
+def _claim(c: Member | Within, st: SlotState, lay: Layout, pos: dict) -> z3.BoolRef:
+    if isinstance(c, Member):
+        vs = [_read(t, st, lay, pos) for t in c.terms]
+        return z3.Or([z3.And([v == x for v, x in zip(vs, row)]) for row in sorted(c.rows)])
+    d = _read(c.a, st, lay, pos) - _read(c.b, st, lay, pos)
+    parts = ([d >= c.lo] if c.lo is not None else []) + ([d <= c.hi] if c.hi is not None else [])
+    return z3.And(parts)
+
+
+def _positions(over: str, capacity: int) -> list[dict]:
+    if over == "each":
+        return [{"k": k} for k in range(capacity)]
+    if over == "adjacent":
+        return [{"k": k, "j": k + 1} for k in range(capacity - 1)]
+    return [{"k": k, "j": j} for k, j in combinations(range(capacity), 2)]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A lemma over one transition system's state: what Houdini asserts and drops."""
+
+    lemma: Lemma
+    layout: Layout = field(compare=False, hash=False)
+
+    @property
+    def text(self) -> str:
+        return self.lemma.text
+
+    def holds(self, ts: TransitionSystem, packed: int) -> bool:
+        return holds_at(self, ts, packed)
+
+    def term(self, st: SlotState) -> z3.BoolRef:
+        lm, lay = self.lemma, self.layout
+        places = [{}] if lm.over == "state" else _positions(lm.over, lay.capacity[lm.channel])
+        return z3.And([z3.Implies(z3.And([_claim(m, st, lay, p) for m in lm.when]),
+                                  _claim(lm.then, st, lay, p)) for p in places])
+
+
+def holds_at(c: Candidate, ts: TransitionSystem, packed: int) -> bool:
+    """Whether the candidate holds in one packed state (read in Python: no solver)."""
+    lm, lay = c.lemma, c.layout
+    places = [{}] if lm.over == "state" else _positions(lm.over, lay.capacity[lm.channel])
+    return all(not all(_claim_at(m, ts, lay, packed, p) for m in lm.when)
+               or _claim_at(lm.then, ts, lay, packed, p) for p in places)
+
+
+def _value(t: Term, ts: TransitionSystem, lay: Layout, packed: int, pos: dict) -> int:
+    s = ts.slots[lay.slot_of[t.slot]]
+    v = (packed >> s.offset) & s.mask
+    if t.field is None:
+        return v
+    off, width = lay.fields[t.field]
+    return (v >> (pos[t.at] * lay.seg_width + off)) & ((1 << width) - 1)
+
+
+def _claim_at(c: Member | Within, ts, lay: Layout, packed: int, pos: dict) -> bool:
+    if isinstance(c, Member):
+        return tuple(_value(t, ts, lay, packed, pos) for t in c.terms) in c.rows
+    d = _value(c.a, ts, lay, packed, pos) - _value(c.b, ts, lay, packed, pos)
+    return (c.lo is None or d >= c.lo) and (c.hi is None or d <= c.hi)
+
+
+# ---------------------------------------------------------------- mining
+
+
+@dataclass(frozen=True)
+class Mined:
+    """The candidates for the large system, and where they came from."""
+
+    candidates: tuple[Candidate, ...]
+    proposed: int        # before those false in an initial state were dropped
+    states: int          # how many states of the small system they were read from
+    origin: str          # the small system's size, as the user gave it ("D=2")
+
+
+def mine(small: TransitionSystem, states, large: TransitionSystem, origin: str = "") -> Mined:
+    """Candidate facts true in every one of `states` (the small system's reachable states),
+    carried over to `large` (the same model at other parameter values) and kept where they
+    hold in every initial state of `large`."""
+    states = list(states)
+    src, dst = Layout.of(small), Layout.of(large)
+    lemmas = _mine(small, states, src)
+    out, seen = [], set()
+    for lm in lemmas:
+        for moved in _carry(lm, src, dst):
+            if moved not in seen:
+                seen.add(moved)
+                out.append(Candidate(moved, dst))
+    kept = tuple(c for c in out if all(holds_at(c, large, i) for i in large.initial))
+    return Mined(kept, len(out), len(states), origin)
+
+
+class _Columns:
+    """The small system's states read term by term (stored values), once."""
+
+    def __init__(self, ts: TransitionSystem, states: list[int], lay: Layout):
+        self.scalars = [s.name for s in ts.slots if s.kind in SCALAR_KINDS and s.width]
+        self.col = {n: [ts.slot_value(x, lay.slot_of[n]) - ts.slots[lay.slot_of[n]].base
+                        for x in states] for n in self.scalars}
+        self.channels = {}     # name -> per state, the list of segments as dicts of fields
+        for ch in ts.channels:
+            s = ts.slots[ch.slot]
+            segs = []
+            for x in states:
+                raw = (x >> s.offset) & s.mask
+                row = []
+                for k in range(ch.capacity):
+                    code = (raw >> (k * lay.seg_width)) & ((1 << lay.seg_width) - 1)
+                    row.append({f: (code >> off) & ((1 << w) - 1)
+                                for f, (off, w) in lay.fields.items()})
+                segs.append(row)
+            self.channels[ch.name] = segs
+        self.n = len(states)
+
+
+def _conditions(cols: _Columns, scaled: dict, ts: TransitionSystem, lay: Layout
+                ) -> list[Member]:
+    """The premises of implications: each value of each variable with few values; of a
+    flag or a timer only "set" or "running" (what its being clear implies is mostly the
+    contrapositive of another fact); of a counter only the ends of its range (0, the top),
+    the values with one reading at every size."""
+    out = []
+    for n in cols.scalars:
+        values = sorted(set(cols.col[n]))
+        if len(values) < 2 or len(values) > MAX_CONDITION_VALUES:
+            continue
+        if n in scaled:
+            values = [v for v in values if v in (0, scaled[n])]
+        elif ts.slots[lay.slot_of[n]].width == 1:
+            values = [1]
+        out += [Member((Term(n),), frozenset({(v,)})) for v in values]
+    return out
+
+
+def _is_state(cond: Member | None) -> bool:
+    """A premise on a TCP state: the only ones differences of counters are read under."""
+    return cond is None or cond.terms[0].slot.endswith(".state")
+
+
+def _mine(ts: TransitionSystem, states: list[int], lay: Layout) -> list[Lemma]:
+    cols = _Columns(ts, states, lay)
+    scaled = {n: lay.ranges[(n, None)][1] for n in cols.scalars
+              if ts.slots[lay.slot_of[n]].type is not None
+              and ts.slots[lay.slot_of[n]].type.kind == "int"}
+    conds = _conditions(cols, scaled, ts, lay)
+    out = _state_lemmas(cols, conds, scaled)
+    for ch in ts.channels:
+        out += _channel_lemmas(cols, ch.name, conds, scaled, lay)
+    return out
+
+
+def _rows_where(cols: _Columns, cond: Member | None) -> list[int]:
+    if cond is None:
+        return list(range(cols.n))
+    (t,), ((v,),) = cond.terms, tuple(cond.rows)
+    col = cols.col[t.slot]
+    return [i for i in range(cols.n) if col[i] == v]
+
+
+def _state_lemmas(cols: _Columns, conds: list[Member], scaled: dict) -> list[Lemma]:
+    out = []
+    everywhere = {n: frozenset(cols.col[n]) for n in cols.scalars}
+    for n in cols.scalars:
+        out.append(Lemma((), Member((Term(n),), frozenset((v,) for v in everywhere[n]))))
+    # two variables' values together, where not every combination occurs: of variables
+    # whose ranges do not grow with the size (flags, timers, TCP states), read as they are
+    fixed = [n for n in cols.scalars if n not in scaled and len(everywhere[n]) > 1]
+    for a, b in combinations(fixed, 2):
+        seen = frozenset(zip(cols.col[a], cols.col[b]))
+        if len(seen) < len(everywhere[a]) * len(everywhere[b]):
+            out.append(Lemma((), Member((Term(a), Term(b)), seen)))
+    moving = sorted(n for n in scaled if len(everywhere[n]) > 1)
+    pairs = list(combinations(moving, 2))
+    plain: dict = {}        # (a, b) -> the unconditional bounds: a premise must say more
+    for cond in [None, *conds]:
+        rows = _rows_where(cols, cond)
+        if not rows:
+            continue
+        when = () if cond is None else (cond,)
+        if cond is not None:
+            for n in cols.scalars:
+                if n == cond.terms[0].slot:
+                    continue
+                seen = frozenset(cols.col[n][i] for i in rows)
+                if seen < everywhere[n]:
+                    out.append(Lemma(when, Member((Term(n),), frozenset((v,) for v in seen))))
+        if not _is_state(cond):
+            continue
+        for a, b in pairs:
+            diffs = [cols.col[a][i] - cols.col[b][i] for i in rows]
+            lo, hi = min(diffs), max(diffs)
+            lo = None if lo <= -scaled[b] else lo        # no tighter than the ranges say
+            hi = None if hi >= scaled[a] else hi
+            if (lo is not None or hi is not None) and plain.setdefault((a, b), (lo, hi)) != \
+                    (lo, hi) or cond is None and (lo is not None or hi is not None):
+                out.append(Lemma(when, Within(Term(a), Term(b), lo, hi)))
+    return out
+
+
+def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
+                    lay: Layout) -> list[Lemma]:
+    segs = cols.channels[ch]
+    out = []
+    numeric = [f for f in lay.fields if f != "flags"]
+    # what a position holds, and when the state is in each condition
+    for cond in [None, *conds]:
+        rows = _rows_where(cols, cond)
+        if not rows:
+            continue
+        seen = frozenset((seg["flags"],) for i in rows for seg in segs[i])
+        out.append(Lemma(() if cond is None else (cond,), Member((Term(ch, "flags"),), seen),
+                         "each", ch))
+    # an empty position holds nothing but zeros (a made-up state could hide a field there)
+    empty = Member((Term(ch, "flags"),), frozenset({(0,)}))
+    for f in numeric:
+        out.append(Lemma((empty,), Member((Term(ch, f),), frozenset({(0,)})), "each", ch))
+    # given the segment at a position: its sender's (and receiver's) variables, its fields
+    flags = sorted({seg["flags"] for row in segs for seg in row} - {0})
+    for fl in flags:
+        is_f = Member((Term(ch, "flags"),), frozenset({(fl,)}))
+        where = [(i, seg) for i, row in enumerate(segs) for seg in row if seg["flags"] == fl]
+        for n in cols.scalars:
+            seen = frozenset((cols.col[n][i],) for i, _s in where)
+            if len(seen) < len(set(cols.col[n])):
+                out.append(Lemma((is_f,), Member((Term(n),), seen), "each", ch))
+        # the counters of the two sides while this segment is in flight (a FIN ahead of
+        # which the receiver has counted all but the data still in the channel)
+        for a, b in combinations(sorted(n for n in scaled if len(set(cols.col[n])) > 1), 2):
+            diffs = [cols.col[a][i] - cols.col[b][i] for i, _s in where]
+            out.append(Lemma((is_f,), Within(Term(a), Term(b), min(diffs), max(diffs)),
+                             "each", ch))
+        for f in numeric:
+            values = frozenset((seg[f],) for _i, seg in where)
+            out.append(Lemma((is_f,), Member((Term(ch, f),), values), "each", ch))
+            if (None, f) not in lay.ranges or lay.ranges[(None, f)][1] <= 1:
+                continue
+            for n in scaled:
+                diffs = [seg[f] - cols.col[n][i] for i, seg in where]
+                out.append(Lemma((is_f,), Within(Term(ch, f), Term(n), min(diffs), max(diffs)),
+                                 "each", ch))
+    # which segments follow which: next to each other (no gaps), and anywhere later
+    for over, pairs in (("adjacent", lambda row: zip(row, row[1:])),
+                        ("later", lambda row: combinations(row, 2))):
+        seen = frozenset((a["flags"], b["flags"]) for row in segs for a, b in pairs(row))
+        out.append(Lemma((), Member((Term(ch, "flags"), Term(ch, "flags", "j")), seen),
+                         over, ch))
+        nonempty = Member((Term(ch, "flags", "j"),), frozenset((f,) for f in flags))
+        for f in numeric:
+            diffs = [b[f] - a[f] for row in segs for a, b in pairs(row) if b["flags"]]
+            if diffs:
+                out.append(Lemma((nonempty,), Within(Term(ch, f, "j"), Term(ch, f),
+                                                     min(diffs), max(diffs)), over, ch))
+    return out
+
+
+# ---------------------------------------------------------------- carrying over
+
+
+def _carry(lm: Lemma, src: Layout, dst: Layout) -> list[Lemma]:
+    """The lemma written over the large system's state: each condition's and claim's values
+    moved by their place in their term's range (both readings where it is ambiguous); a
+    condition that cannot be moved drops the lemma."""
+    when = []
+    for m in lm.when:
+        moved = _moved_condition(m, src, dst)
+        if moved is None:
+            return []
+        when.append(moved)
+    if isinstance(lm.then, Within):
+        return [Lemma(tuple(when), lm.then, lm.over, lm.channel)]
+    return [Lemma(tuple(when), then, lm.over, lm.channel)
+            for then in _moved_claims(lm.then, src, dst)]
+
+
+def _shift(t: Term, src: Layout, dst: Layout) -> tuple[int, int]:
+    """(the term's greatest value at the small size, how much more it is at the large)."""
+    top = src.ranges.get(_key(t), (0, 0))[1]
+    return top, dst.ranges.get(_key(t), (0, top))[1] - top
+
+
+def _moved_condition(m: Member, src: Layout, dst: Layout) -> Member | None:
+    rows = set()
+    for row in m.rows:
+        out = []
+        for t, v in zip(m.terms, row):
+            top, more = _shift(t, src, dst)
+            if more and 0 < v < top:
+                return None            # a count in the middle of its range: no single reading
+            out.append(v + more if more and v == top else v)
+        rows.add(tuple(out))
+    return Member(m.terms, frozenset(rows))
+
+
+def _moved_claims(m: Member, src: Layout, dst: Layout) -> list[Member]:
+    if len(m.terms) != 1:
+        if any(_shift(t, src, dst)[1] for t in m.terms):
+            return []                  # rows over several growing terms: no reading
+        return [m]
+    (t,) = m.terms
+    top, more = _shift(t, src, dst)
+    values = sorted(v for (v,) in m.rows)
+    if not more:
+        return [m]
+    runs = _runs(values)
+    # widened: a run that reaches above 0 reaches as much further as the range grew; kept at
+    # the top: a run that ends at the top moves up whole ("the peer's FIN came": D + 1)
+    widened = {v for a, b in runs for v in range(a, b + (more if b > 0 else 0) + 1)}
+    at_top = {v for a, b in runs
+              for v in (range(a + more, b + more + 1) if b == top
+                        else range(a, b + (more if b > 0 else 0) + 1))}
+    return [Member(m.terms, frozenset((v,) for v in sorted(s))) for s in
+            dict.fromkeys((frozenset(widened), frozenset(at_top)))]
+
+
+def _runs(values: list[int]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for v in values:
+        if out and v == out[-1][1] + 1:
+            out[-1][1] = v
+        else:
+            out.append([v, v])
+    return [(a, b) for a, b in out]

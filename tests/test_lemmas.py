@@ -1,0 +1,163 @@
+"""Facts mined at a small size (tcpcheck.lemmas), filtered by Houdini (tcpcheck.kinduction)
+and used by k-induction at a larger one: what is mined holds, what is not inductive is
+dropped, a proof agrees with the explorer, and a false invariant is never proved.
+
+The slow tests (TCPCHECK_SLOW=1) prove the data-phase invariants of models/parametric.tcpm
+at D=3 from facts mined at D=2, as `bench/engines.py` does at D=4."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import z3
+
+from conftest import run_tcpcheck
+from tcpcheck import DEFAULT_MODEL, load
+from tcpcheck import spec as S
+from tcpcheck.explore import Deadline, explore
+from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
+from tcpcheck.lemmas import Candidate, Lemma, Member, Term, holds_at, mine
+from tcpcheck.symbolic import SlotState
+from tcpcheck.verdicts import Verdict
+from tcpcheck.verify import check_model
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMETRIC = ROOT / "models" / "parametric.tcpm"
+TEARDOWN = ROOT / "specs" / "teardown.spec"
+DATA_PHASE = ROOT / "specs" / "data_phase.spec"
+DATA = ["data_phase=true", "delayed_ack=true", "passive_has_data=false"]
+slow = pytest.mark.skipif(os.environ.get("TCPCHECK_SLOW") != "1",
+                          reason="proofs at D=3 take minutes: set TCPCHECK_SLOW=1")
+
+
+def _invariants(ts, *specs):
+    return [p for path in specs for p in S.resolve(S.parse_spec_file(path), ts)
+            if p.kind == "invariant"]
+
+
+def _constant(ts, packed: int) -> SlotState:
+    return SlotState(tuple(z3.BitVecVal((packed >> s.offset) & s.mask, s.width) if s.width
+                           else None for s in ts.slots), ts.state_bits + 16)
+
+
+def test_what_is_mined_holds_in_every_reachable_state():
+    """Mined on the default model's 428 states and carried over to the same model: every
+    candidate holds in every reachable state, read in Python and as its z3 term alike."""
+    ts = load(DEFAULT_MODEL)
+    ex = explore(ts, record_edges=False)
+    mined = mine(ts, ex.states, ts)
+    assert mined.states == len(ex.states) and len(mined.candidates) > 100
+    kinds = {c.lemma.over for c in mined.candidates}
+    assert {"state", "each", "adjacent", "later"} <= kinds
+    for c in mined.candidates:
+        assert all(holds_at(c, ts, s) for s in ex.states), c.text
+    for s in list(ex.states)[::40]:          # the term says what the Python reading says
+        st = _constant(ts, s)
+        for c in mined.candidates[::7]:
+            assert z3.is_true(z3.simplify(c.term(st))), c.text
+
+
+def test_facts_carried_to_a_larger_size_are_checked_there():
+    """Mined at D=1 and carried to D=2 (no data phase): a counter's top moves with the size,
+    and what survives Houdini holds in every state the explorer finds at D=2."""
+    small = load(PARAMETRIC, ["D=1", "delayed_ack=true", "passive_has_data=false"])
+    large = load(PARAMETRIC, ["D=2", "delayed_ack=true", "passive_has_data=false"])
+    mined = mine(small, explore(small, record_edges=False).states, large, "D=1")
+    moved = [c for c in _unconditional(mined) if c.lemma.over == "state"]
+    kept = houdini(large, moved)
+    assert kept is not None and 0 < len(kept) <= len(moved)
+    states = explore(large, record_edges=False).states
+    for c in kept:
+        assert all(holds_at(c, large, s) for s in states), c.text
+
+
+def test_houdini_drops_a_planted_fact_that_a_step_breaks():
+    """"The client stays ESTABLISHED" holds initially but not after its close: Houdini drops
+    it and keeps the mined facts that are inductive together."""
+    ts = load(DEFAULT_MODEL)
+    mined = mine(ts, explore(ts, record_edges=False).states, ts)
+    i = next(i for i, s in enumerate(ts.slots) if s.name == "client.state")
+    established = (ts.initial[0] >> ts.slots[i].offset) & ts.slots[i].mask  # as stored
+    planted = Candidate(Lemma((), Member((Term("client.state"),),
+                                         frozenset({(established,)}))), mined.candidates[0].layout)
+    assert all(holds_at(planted, ts, i) for i in ts.initial)
+    plain = _unconditional(mined)
+    kept = houdini(ts, [planted, *plain], seconds=120)
+    assert kept is not None and planted not in kept
+    assert len(kept) > len(plain) // 2
+
+
+def _unconditional(mined) -> list[Candidate]:
+    """The mined facts that have no premise: few, so Houdini is quick on them."""
+    return [c for c in mined.candidates if not c.lemma.when]
+
+
+@slow
+def test_a_proof_with_mined_facts_agrees_with_the_explorer():
+    """time_wait_only_after_the_peer_closed at D=2 from facts mined at D=1: proved by
+    k-induction, as the explorer finds it holds."""
+    params = ["D=2", "delayed_ack=true", "passive_has_data=false"]
+    small = load(PARAMETRIC, ["D=1", *params[1:]])
+    large = load(PARAMETRIC, params)
+    mined = mine(small, explore(small, record_edges=False).states, large, "D=1")
+    strong = strengthen_from(large, mined)
+    (r,) = [r for r in check_inductive(large, _invariants(large, TEARDOWN), 1, Deadline(300),
+                                       strengthening=strong, spacer=False)]
+    assert r.verdict is Verdict.HOLDS and "at D=1" in r.message, r.message
+    sf = S.parse_spec_file(TEARDOWN)
+    explicit = check_model(PARAMETRIC, [(TEARDOWN, sf)], params, None, None)
+    (e,) = [v for v in explicit.verdicts if v.name == r.name]
+    assert e.verdict is Verdict.HOLDS
+
+
+def test_a_false_invariant_is_not_proved():
+    """With every mined fact at hand, an invariant some run breaks comes out violated, with
+    a run, never proved."""
+    ts = load(DEFAULT_MODEL)
+    mined = mine(ts, explore(ts, record_edges=False).states, ts)
+    strong = Strengthening(tuple(houdini(ts, _unconditional(mined))), len(mined.candidates),
+                           mined.states)
+    sf = S.parse_spec_text('model "../models/teardown.tcpm"\n'
+                           "invariant client_never_closes: client.state == ESTABLISHED\n",
+                           str(ROOT / "specs" / "x.spec"))
+    (r,) = check_inductive(ts, S.resolve(sf, ts), 6, strengthening=strong, spacer=False)
+    assert r.verdict is Verdict.VIOLATED and r.run is not None, r.message
+
+
+def test_the_cli_says_what_a_time_limit_left_unproved():
+    """Houdini stopped by --time-limit proves nothing: holds up to a depth at best, exit 3."""
+    got = run_tcpcheck("check", str(PARAMETRIC), str(TEARDOWN), "--engine", "symbolic",
+                       "--param", "D=2", "--param", "delayed_ack=true", "--param",
+                       "passive_has_data=false", "--lemmas-from", "D=1", "--depth", "1",
+                       "--time-limit", "3")
+    assert got.returncode == 3, got.stdout + got.stderr
+    assert "proved" not in got.stdout.replace("no proof", "") and "Traceback" not in got.stderr
+
+
+@slow
+def test_the_cli_proves_with_facts_from_a_smaller_size():
+    got = run_tcpcheck("check", str(PARAMETRIC), str(TEARDOWN), "--engine", "symbolic",
+                       "--param", "D=2", "--param", "delayed_ack=true", "--param",
+                       "passive_has_data=false", "--lemmas-from", "D=1", "--depth", "1")
+    line = next(x for x in got.stdout.splitlines() if "time_wait_only_after" in x)
+    assert "holds: proved by k-induction" in line and "at D=1" in line, got.stdout
+
+
+def test_lemmas_from_without_the_symbolic_engine_is_bad_input():
+    got = run_tcpcheck("check", str(TEARDOWN), "--lemmas-from", "D=1")
+    assert got.returncode == 2 and "--engine symbolic" in got.stderr
+    assert "Traceback" not in got.stderr
+
+
+@slow
+def test_the_data_phase_invariants_at_d3_from_facts_mined_at_d2():
+    small = load(PARAMETRIC, ["D=2", *DATA])
+    large = load(PARAMETRIC, ["D=3", *DATA])
+    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "D=2")
+    strong = strengthen_from(large, mined, Deadline(900))
+    assert strong is not None
+    props = [p for p in _invariants(large, TEARDOWN)
+             if p.name == "time_wait_only_after_the_peer_closed"]
+    (r,) = check_inductive(large, props, 2, Deadline(900), strengthening=strong, spacer=False)
+    assert r.verdict is Verdict.HOLDS, r.message
