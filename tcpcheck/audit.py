@@ -482,7 +482,7 @@ def run_audit(path: str | Path, auditor: Auditor,
     `progress(frames, decided, open, position)` is called now and then (position: the
     bytes of the file read so far)."""
     path = Path(path)
-    with open_capture(path) as stream, no_cycle_collection():
+    with open_capture(path) as stream, no_cycle_collection(freeze=True):
         packets = stream_packets(path, stream)
         if packets is None:     # a JSON trace: one connection, read whole
             return _audit_trace(path, auditor)
@@ -561,7 +561,7 @@ def run_audit(path: str | Path, auditor: Auditor,
     end_time = now
     try:
         if audit.stopped is None:
-            with no_cycle_collection():
+            with no_cycle_collection(freeze=True):
                 for key, conn in sorted(current.items(), key=lambda kv: kv[1].number):
                     decide(key, conn, at_end=True)
     except LimitReached as stop:

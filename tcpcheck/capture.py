@@ -249,21 +249,23 @@ def _polled(items: Iterable, poll: Callable[[], None]) -> Iterator:
 
 
 @contextlib.contextmanager
-def no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection(freeze: bool = False) -> Iterator[None]:
     """The cyclic garbage collector paused: reading makes a few objects per packet, none in
     a cycle, and the collector would walk the growing heap of them again and again (an
     eighth of the time of a million-packet read). The audit pauses it for the whole file
     too: a replay's search makes millions of tuples and ints, none in a cycle either.
-    Nested uses keep it paused until the outermost ends, which moves what was made meanwhile
-    out of the collector's sight (gc.freeze): else its first collection after would walk the
-    millions of objects at once (seconds, for nothing)."""
+    Nested uses keep it paused until the outermost ends. `freeze` (the audit's): that end
+    moves every object out of the collector's sight (gc.freeze), else its first collection
+    would walk the millions made meanwhile at once (seconds, for nothing); only the audit
+    asks for it (frozen objects are hidden from gc.get_referrers too)."""
     paused = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if paused:
-            gc.freeze()
+            if freeze:
+                gc.freeze()
             gc.enable()
 
 
