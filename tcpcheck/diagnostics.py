@@ -57,7 +57,7 @@ CODES: dict[str, str] = {
     "TCP212": "missing endpoint setting",
     "TCP213": "bad call argument",
     "TCP214": "unknown function",
-    "TCP215": "a word of the model language used as a call name",
+    "TCP215": "a word of the model language used as a name (of a call, parameter, variable, timer, ...)",
     "TCP216": "a declared call no transition answers (warning)",
     "TCP300": "wrong number of endpoints",
     "TCP301": "missing channel",

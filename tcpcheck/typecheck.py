@@ -87,7 +87,16 @@ class _Checker:
             return span
         return Span(span.file, span.line, m.start() + 1, span.line, m.end() + 1)
 
+    def reserved(self, name: str, at: Span, what: str) -> None:
+        """A declared name that is a word of the language (TCP215). Lark's lexer would read
+        `param true: bool` or `var when` as the word wherever both fit, so every use of the
+        name would be a puzzling error elsewhere: say it once, at the declaration."""
+        if name in keywords():
+            self.error("TCP215", f"'{name}' is a word of the model language, not {_a_name(what)}",
+                       at, f"rename it, e.g. '{name}_'")
+
     def declare(self, name: str, span: Span, what: str) -> bool:
+        self.reserved(name, self.name_span(span, name), what)
         if name in self.declared:
             prev = self.declared[name]
             self.error("TCP200", f"{what} '{name}' is already declared",
@@ -124,6 +133,7 @@ class _Checker:
             elif isinstance(d, ast.SegmentDecl):
                 for f in d.fields:
                     dom = self.domain(f.type, _Scope(constant=True))
+                    self.reserved(f.name, self.name_span(f.span, f.name, after=""), "segment field")
                     if f.name in self.fields or f.name in self.broken_fields:
                         self.error("TCP200", f"segment field '{f.name}' is already declared",
                                    self.name_span(f.span, f.name, after=""))
@@ -206,6 +216,7 @@ class _Checker:
             return
         seen = []
         for v, sp in zip(d.values, d.value_spans):
+            self.reserved(v, sp, "enum value")
             if v in self.enum_value:
                 other = self.enum_value[v][0]
                 self.error("TCP200", f"enum value '{v}' is already a value of '{other}'", sp)
@@ -275,6 +286,7 @@ class _Checker:
 
         def local(name: str, span: Span, what: str) -> bool:
             at = self.name_span(span, name, after="" if what == "setting" else None)
+            self.reserved(name, at, what)
             if name in local_names:
                 prev = local_names[name]
                 self.error("TCP200", f"{what} '{name}' is already declared in endpoint '{d.name}'",
@@ -796,6 +808,11 @@ def _or_list(words) -> str:
 def _a(t: Type) -> str:
     s = str(t)
     return ("an " if s[0] in "aeiou" else "a ") + s
+
+
+def _a_name(what: str) -> str:
+    """'a parameter name', 'an enum value name'."""
+    return ("an " if what[0] in "aeiou" else "a ") + what + " name"
 
 
 def check(mf: ast.ModelFile) -> CheckedModel:
