@@ -76,8 +76,15 @@ class Fold:
         return k + self.cut if k >= self.start else k
 
 
+def shifted(key: tuple, by: int) -> tuple:
+    """`key` (stripped state, segments matched, then whatever else the search counts: calls
+    matched, ...) moved `by` positions along the capture; only the position moves, the rest
+    counts things that do not repeat with the segments."""
+    return (key[0], key[1] + by, *key[2:])
+
+
 def _relative(key: tuple | None, at: int) -> tuple | None:
-    return None if key is None else (key[0], key[1] - at, key[2])
+    return None if key is None else shifted(key, -at)
 
 
 class Folder:
@@ -172,7 +179,7 @@ class FoldedPath:
         yield from self.prefix
         for j in range(self.count):
             for vid, key in self.loop:
-                yield vid, (key[0], key[1] + j * self.shift, key[2])
+                yield vid, shifted(key, j * self.shift)
         yield from self.rest
 
 
@@ -213,25 +220,24 @@ class Unfolded:
 
     def base(self, key: tuple) -> tuple[tuple, int]:
         """The compressed key holding a real key's data, and the shift from it to the real."""
-        k = key[1]
+        shift = self.shift_at(key[1])
+        return shifted(key, -shift), shift
+
+    def shift_at(self, k: int) -> int:
+        """How far real position k lies beyond the compressed position holding its data."""
         f = self.fold
         j = self.copy(k)
         if j is not None:
-            shift = j * f.period
-        elif k < self.low:
-            shift = 0
-        else:
-            shift = f.cut
-        return (key[0], k - shift, key[2]), shift
+            return j * f.period
+        return 0 if k < self.low else f.cut
 
     def real(self, key: tuple) -> tuple:
         """A compressed key as the unfolded search's (those at and after the cut move)."""
-        k = self.fold.real_position(key[1])
-        return (key[0], k, key[2])
+        return shifted(key, self.fold.real_position(key[1]) - key[1])
 
     def reached_at(self, k: int) -> list[tuple]:
-        base, shift = self.base((None, k, None))
-        return [(key[0], k, key[2]) for key in self.search.reached_at(base[1])]
+        shift = self.shift_at(k)
+        return [shifted(key, shift) for key in self.search.reached_at(k - shift)]
 
     @property
     def arrivals(self) -> dict:
@@ -241,12 +247,12 @@ class Unfolded:
 
     def edges_of(self, key: tuple) -> dict:
         base, shift = self.base(key)
-        return {(vid, (to[0], to[1] + shift, to[2])): c
+        return {(vid, shifted(to, shift)): c
                 for (vid, to), c in self.search.edges.get(base, {}).items()}
 
     def arrivals_of(self, key: tuple) -> list:
         base, shift = self.base(key)
-        return [(c, None if f is None else (f[0], f[1] + shift, f[2]), v)
+        return [(c, None if f is None else shifted(f, shift), v)
                 for c, f, v in self.search.arrivals[base]]
 
     # ---- runs
@@ -272,7 +278,7 @@ class Unfolded:
                     count = j // copies
                     if count:
                         loop = (seen[0], len(back) - seen[0], count, copies)
-                        key = (key[0], key[1] - count * copies * p, key[2])
+                        key = shifted(key, -count * copies * p)
                         last = j - count * copies
             vid, came_from = next((v, f) for c, f, v in self.arrivals_of(key) if c >> combo & 1)
             back.append((vid, key))
@@ -283,7 +289,7 @@ class Unfolded:
         at, length, count, copies = loop
         rest = back[:at][::-1]
         body = back[at:at + length][::-1]
-        first = [(vid, (k[0], k[1] - count * copies * p, k[2])) for vid, k in body]
+        first = [(vid, shifted(k, -count * copies * p)) for vid, k in body]
         return FoldedPath(back[at + length:][::-1], first, count + 1, copies * p, rest)
 
     def useful(self, finals: dict[tuple, int]) -> _Useful:
@@ -329,7 +335,7 @@ def _sending(search: SetSearch, keys: list[tuple], shift: int, useful) -> tuple[
     out: dict[int, None] = {}
     for key in keys:
         for (vid, to), combos in search.edges[key].items():
-            if to[1] != key[1] and combos & useful.get((to[0], to[1] + shift, to[2]), 0):
+            if to[1] != key[1] and combos & useful.get(shifted(to, shift), 0):
                 out[vid] = None
     return tuple(out)
 
@@ -393,7 +399,7 @@ class _Useful:
             got = 0
             for (_vid, to), combos in s.edges.get(key, {}).items():
                 if to[1] >= start:
-                    got |= combos & later.get((to[0], to[1] - p, to[2]), 0)
+                    got |= combos & later.get(shifted(to, -p), 0)
             if got:
                 out[key] = got
                 todo.append(key)
@@ -441,3 +447,17 @@ class _Useful:
         if not value:
             raise KeyError(key)
         return value
+
+
+def unfolded(search: SetSearch, fold: Fold | None):
+    """The search answering in the capture's own positions (itself when nothing was cut)."""
+    return search if fold is None else Unfolded(search, fold)
+
+
+def real_position(fold: Fold | None, k: int) -> int:
+    return k if fold is None else fold.real_position(k)
+
+
+def real_key(fold: Fold | None, key: tuple) -> tuple:
+    """A compressed key in the capture's own positions."""
+    return key if fold is None else shifted(key, fold.real_position(key[1]) - key[1])

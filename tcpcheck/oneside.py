@@ -39,6 +39,7 @@ import math
 
 from .capture import Capture, CapturedSegment, capture_kind
 from .explore import NO_DEADLINE, Deadline
+from .fold import FoldedPath, FoldingSearch, real_key, real_position, unfolded
 from .kinds import CloseKind
 from .model import CEvent
 from .packetdrill import TOLERANCE_MS
@@ -46,17 +47,22 @@ from .combos import Combos, DeferredSuccessors, SetSearch, members
 from .replay import (
     _EVENT_ORDER,
     CALL_RESULTS,
+    LONG_RUN,
     MAX_TIMING_CHECKS,
     Replay,
+    _path,
     _prefer,
     _required,
     _segment_matches,
     _sent,
     _states_summary,
     first_timed_run,
+    folder_for,
     network_delay,
     preferring,
     search_stop,
+    shown_run,
+    time_step_by_step,
     timed_starts,
 )
 from .tcp import Flags
@@ -161,7 +167,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                 check_timing: bool = True, calls: tuple[str, ...] | None = None,
                 app_calls: tuple | None = None, fixed: dict[str, int] | None = None,
                 delay: tuple[float, float] | None = None, deadline: Deadline = NO_DEADLINE,
-                max_nodes: int | None = None) -> Replay:
+                max_nodes: int | None = None, fold: bool = True) -> Replay:
     """Judge `side` of `capture` against the model, the peer taken as given (module docstring).
 
     `calls`: the tested side's call results after its first failing call, as observations
@@ -170,7 +176,15 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     `fixed`: parameter values the input itself settles (a script's socket options), raw.
     `delay`, `deadline` and `max_nodes` as in two-sided replay (replay.replay): the network's
     delay (--delay, else the capture's own path), and the limits that make the verdict
-    inconclusive."""
+    inconclusive.
+
+    `fold` (the default) lets the search cut out the periods of a repeating phase once it
+    repeats itself, as two-sided replay does (tcpcheck.fold): the same answer as without.
+    The search reads the capture only at positions it tells the Folder of, through what
+    replay._signature keeps of a segment (its side, and the segment the peer's code and
+    _segment_matches are made from). Not with `app_calls`: a script's calls are pinned to
+    absolute positions (`c.after == k`), which the fold would shift; `calls` are counted in
+    the key (`done`), not by position, so they fold."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
     ts, delay, delay_given = network_delay(ts, capture, delay, check_timing)
@@ -207,7 +221,18 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     # each reached for a set of parameter combinations (tcpcheck.combos)
     cs = env.combos
     keep = cs.matching(fixed) if fixed else None
-    search = SetSearch([((s, 0, 0, 0), combos) for s, combos in cs.initial(keep)])
+    initial = [((s, 0, 0, 0), combos) for s, combos in cs.initial(keep)]
+    folding = fold and app_calls is None
+    search = FoldingSearch(initial) if folding else SetSearch(initial)
+    folder = folder_for(ts, segs) if folding else None
+    folded = None                    # the Fold, once the search has cut periods out
+    full_segs, full_codes = segs, codes
+
+    def looked(end: int) -> None:
+        """The search reads the capture's positions before `end` (the fold must know)."""
+        if folder is not None:
+            folder.looked(end)
+
     ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes
     best = 0
     unfit = calls_short = False
@@ -215,22 +240,27 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     while search:
         key, combos = search.pop()
         state, k, done, j = key
+        if folder is not None and folded is None and k > folder.top:
+            folded = folder.at_pop(search, key, combos)
+            if folded is not None:      # from here on, positions after the cut are compressed
+                segs, codes = folded.compress(full_segs), folded.compress(full_codes)
+                n = len(segs)
         polled += 1
         stop = search_stop(deadline, len(search), polled, max_nodes)
         if stop is not None:
             # no answer, and not a wrong one: why, and the run to where the search got
-            stopped = Replay(capture, ts, False, best, side=side, search_limit=True,
-                             stop_reason=stop, searched=len(search), channel_delay=delay,
-                             delay_given=delay_given)
-            _show(stopped, env, search, key, combos)
+            stopped = Replay(capture, ts, False, real_position(folded, best), side=side,
+                             search_limit=True, stop_reason=stop, searched=len(search),
+                             channel_delay=delay, delay_given=delay_given)
+            _show(stopped, env, unfolded(search, folded), real_key(folded, key), combos)
             return stopped
         best = max(best, k)
         try:
             own = env.steps(state, combos)
         except ExplorationError as err:
-            failed = Replay(capture, ts, False, best, error=err, side=side,
-                            channel_delay=delay, delay_given=delay_given)
-            _show(failed, env, search, key, combos)
+            failed = Replay(capture, ts, False, real_position(folded, best), error=err,
+                            side=side, channel_delay=delay, delay_given=delay_given)
+            _show(failed, env, unfolded(search, folded), real_key(folded, key), combos)
             return failed
         moves = []
         moving = 0                  # the combinations with a step they may take
@@ -247,6 +277,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
             elif not any(move[2] for move in moves) and (
                     done != len(want) or j != len(app_calls or ())):
                 calls_short = True   # every segment matched; the calls are what is missing
+        if k < n:
+            looked(k + 1)           # its side, and the peer's segment when it is the peer's
         if k < n and segs[k].side != side:
             if codes[k] is None:
                 unfit = True
@@ -257,6 +289,7 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         for vid, nxt, sent, done2, j2, part in moves:
             k2 = k + 1 if vid == env.given else k
             if sent:
+                looked(k2 + len(sent))
                 if k2 + len(sent) > n or any(segs[k2 + i].side != side or
                                              not _segment_matches(sent[i], segs[k2 + i])
                                              for i in range(len(sent))):
@@ -264,11 +297,16 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                 k2 += len(sent)
             search.step(key, vid, (nxt, k2, done2, j2), part)
 
+    # from here on, in the capture's own positions
+    reached_end = best == n
+    segs, codes, n, best = full_segs, full_codes, len(full_segs), real_position(folded, best)
+    ends = {real_key(folded, key): combos for key, combos in ends.items()}
+    search = unfolded(search, folded)
     result = Replay(capture, ts, False, best, side=side, channel_delay=delay,
-                    delay_given=delay_given, searched=len(search))
+                    delay_given=delay_given, searched=len(search), fold=folded)
     result.calls_checked = calls is not None or app_calls is not None
-    if ends or (prefix and best == n):
-        finals = ends or {key: c for key, c in search.reached.items() if key[1] == n}
+    if ends or (prefix and reached_end):
+        finals = ends or {key: search.reached[key] for key in search.reached_at(n)}
         result.accepted = True
         allowing = 0
         for combos in finals.values():
@@ -278,12 +316,18 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
         chosen = _prefer(cs, finals)
         reg = cs.preferred(finals[chosen])
         result.kind = _kind(ts, capture, tested, chosen[0])
-        _time(result, ts, env, search.path(chosen, reg), reg, check_timing, app_calls)
+        stepwise = _time(result, ts, env, _path(search, chosen, reg), reg, check_timing,
+                         app_calls, deadline)
         if check_timing and result.timing is not None and not result.timing.feasible:
-            _find_timed_run(result, ts, env, search, finals, reg, app_calls, deadline)
+            if stepwise:
+                # as in two-sided replay: a long run is timed step by step, and other runs
+                # to the same end are not tried (no answer, rather than a wrong one)
+                result.timing_limit = True
+            else:
+                _find_timed_run(result, ts, env, search, finals, reg, app_calls, deadline)
         return result
 
-    at = {key: c for key, c in search.reached.items() if key[1] == best}
+    at = {key: search.reached[key] for key in search.reached_at(best)}
     result.ended_early = best == n
     result.failed_at = segs[best] if best < n else None
     result.peer_unfit = unfit and result.failed_at is not None and result.failed_at.side != side
@@ -322,12 +366,21 @@ def _show(result: Replay, env: _Environment, search: SetSearch, key: tuple, comb
     """The run to `key` (then `extra`, a last (variant, stripped state)) in the combination of
     `combos` closest to the defaults, as the result's view, run and the peer's segments."""
     reg = env.combos.preferred(combos)
-    path = search.path(key, reg)
+    _set_run(result, env, _path(search, key, reg), reg, extra)
+
+
+def _set_run(result: Replay, env: _Environment, path, reg: int, extra=None,
+             times=None) -> None:
+    """result.view, run and given from a path (a list, or a FoldedPath shown with its loop
+    once: replay.shown_run), then `extra`, a last (variant, stripped state); `times` the
+    times of the path's steps, when known."""
+    path, result.run_fold, result.run_length = shown_run(
+        path, extra, lambda entries: sum(vid != env.given for vid, _key in entries))
     pairs = _pairs(env, path, reg)
     if extra is not None:
         pairs.append((extra[0], env.combos.concrete(extra[1], reg)))
     result.view, result.run = path_view(env.ts, pairs, reg)
-    result.given = _given(result.capture, env, path)
+    result.given = _given(result.capture, env, path, times)
 
 
 def _kind(ts: TransitionSystem, capture: Capture, tested: str, end: int) -> CloseKind | None:
@@ -438,24 +491,35 @@ def _pins(capture: Capture, env: _Environment, variants, path, app_calls=None
     return [(i, t - first, what, tol) for i, t, what, tol in out]
 
 
-def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None) -> None:
-    result.view, result.run = path_view(ts, _pairs(env, path, reg), reg)
-    result.given = _given(result.capture, env, path)
+def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None,
+          deadline: Deadline = NO_DEADLINE) -> bool:
+    """The run (a list, or a FoldedPath) as the result's, with its timing when asked. A run
+    of more than replay.LONG_RUN steps is timed step by step (tcpcheck.timeline: the verdict,
+    not the times), as in two-sided replay, unless a script's call pins it within a
+    tolerance (z3 then); True when it was."""
+    _set_run(result, env, path, reg)
     if not check_timing:
-        return
+        return False
     from .timing import check_run  # deferred: timing loads z3
 
+    whole = list(path.unrolled()) if isinstance(path, FoldedPath) else path
     timed = timing_system(ts, env)
-    pinned = _pins(result.capture, env, timed.variants, path, app_calls)
+    pinned = _pins(result.capture, env, timed.variants, whole, app_calls)
     result.timed_by_capture = bool(pinned)
-    result.timing = check_run(timed, [timed.variants[vid] for vid, _node in path[1:]],
-                              pinned or None)
+    variants = [timed.variants[vid] for vid, _node in whole[1:]]
+    if len(variants) > LONG_RUN and not any(tol for _i, _t, _what, tol in pinned):
+        time_step_by_step(result, timed, variants, [pin[:3] for pin in pinned] or None,
+                          deadline)
+        return True
+    result.timing = check_run(timed, variants, pinned or None)
     if result.timing.feasible and result.timing.times_ms is not None:
-        result.given = _given(result.capture, env, path, result.timing.times_ms)
+        if not isinstance(path, FoldedPath):   # (a run shown folded gives no step's time)
+            _set_run(result, env, path, reg, times=result.timing.times_ms)
         # the times of the steps the view shows (the environment's are folded away)
-        kept = [0] + [i for i in range(1, len(path)) if path[i][0] != env.given]
+        kept = [0] + [i for i in range(1, len(whole)) if whole[i][0] != env.given]
         result.timing = dataclasses.replace(result.timing,
                                             times_ms=[result.timing.times_ms[i] for i in kept])
+    return False
 
 
 def _find_timed_run(result: Replay, ts, env, search: SetSearch, finals: dict, reg: int,

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field, replace
 from .compile import compile_model
 from .capture import Capture, CapturedSegment
 from .combos import Combos, DeferredSuccessors, SetSearch, SplitTree, count, members
-from .fold import Fold, Folder, FoldedPath, FoldingSearch, Unfolded
+from .fold import (Fold, Folder, FoldedPath, FoldingSearch, Unfolded, real_key, real_position,
+                   unfolded)
 from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
 from .kinds import CloseKind
@@ -387,8 +388,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     initial = [((s, 0, no_calls), combos) for s, combos in cs.initial()]
     record_edges = choices or check_timing
     search = FoldingSearch(initial, record_edges) if fold else SetSearch(initial, record_edges)
-    folder = Folder([_signature(g) for g in segs],
-                    max((len(v.sends) for v in ts.variants), default=1)) if fold else None
+    folder = folder_for(ts, segs) if fold else None
     folded = None                    # the Fold, once the search has cut periods out
     full_segs = segs
     best = 0
@@ -406,20 +406,20 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
         stop = search_stop(deadline, len(search), polled, max_nodes)
         if stop is not None:
             # no answer, and not a wrong one: say why and how far the search got
-            view = _unfolded(search, folded)
-            stopped = Replay(capture, ts, False, _real(folded, best), search_limit=True,
+            view = unfolded(search, folded)
+            stopped = Replay(capture, ts, False, real_position(folded, best), search_limit=True,
                              stop_reason=stop, searched=len(search), channel_delay=delay,
                              delay_given=delay_given)
-            _show(stopped, cs, view, _real_key(folded, key), combos)
+            _show(stopped, cs, view, real_key(folded, key), combos)
             return stopped
         if k > best:
             best = k
         try:
             succ, quiet = successors.merged(state, combos, order)
         except ExplorationError as err:  # the model's own error: shown with the run to it
-            failed = Replay(capture, ts, False, _real(folded, best), error=err,
+            failed = Replay(capture, ts, False, real_position(folded, best), error=err,
                             channel_delay=delay, delay_given=delay_given)
-            _show(failed, cs, _unfolded(search, folded), _real_key(folded, key), combos)
+            _show(failed, cs, unfolded(search, folded), real_key(folded, key), combos)
             return failed
         if k == n and quiet and done == all_calls:
             ends[key] = ends.get(key, 0) | quiet
@@ -442,9 +442,9 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
 
     # from here on, in the unfolded search's positions
     reached_end = best == n
-    segs, n, best = full_segs, len(full_segs), _real(folded, best)
-    ends = {_real_key(folded, key): combos for key, combos in ends.items()}
-    raw, search = search, _unfolded(search, folded)
+    segs, n, best = full_segs, len(full_segs), real_position(folded, best)
+    ends = {real_key(folded, key): combos for key, combos in ends.items()}
+    raw, search = search, unfolded(search, folded)
     result = Replay(capture, ts, False, best, channel_delay=delay, delay_given=delay_given,
                     searched=len(search), fold=folded)
     result.calls_checked = calls is not None
@@ -509,17 +509,12 @@ def _signature(g: CapturedSegment) -> tuple:
     return (g.side, g.segment)     # finer than _fits needs (an RST's ack): never wrong
 
 
-def _unfolded(search: SetSearch, folded: Fold | None):
-    """The search answering in the capture's own positions."""
-    return search if folded is None else Unfolded(search, folded)
-
-
-def _real(folded: Fold | None, k: int) -> int:
-    return k if folded is None else folded.real_position(k)
-
-
-def _real_key(folded: Fold | None, key: tuple) -> tuple:
-    return key if folded is None else (key[0], folded.real_position(key[1]), key[2])
+def folder_for(ts: TransitionSystem, segs: list[CapturedSegment]) -> Folder:
+    """The Folder watching a replay of `segs`: positions compared by `_signature`, a period at
+    least as long as the most segments one step sends. Two-sided and one-sided replay both
+    fold with it."""
+    return Folder([_signature(g) for g in segs],
+                  max((len(v.sends) for v in ts.variants), default=1))
 
 
 # A run longer than this many steps has its timing decided step by step in linear time
@@ -562,13 +557,22 @@ def _show(result: Replay, cs: Combos, search, key: tuple, combos: int, extra=Non
 def _set_run(result: Replay, cs: Combos, path, reg: int, extra=None) -> None:
     """result.view and result.run from a path (a list, or a FoldedPath shown with its loop
     once and result.run_fold saying where the loop is and how many times it goes round)."""
-    if isinstance(path, FoldedPath):
-        result.run_fold = (len(path.prefix), len(path.loop), path.count)
-        result.run_length = len(path) + (1 if extra is not None else 0)
-        path = [*path.prefix, *path.loop, *path.rest]
-    else:
-        result.run_fold, result.run_length = None, len(path) + (1 if extra is not None else 0)
+    path, result.run_fold, result.run_length = shown_run(path, extra)
     result.view, result.run = _view(cs, path, reg, extra)
+
+
+def shown_run(path, extra=None, steps=len) -> tuple[list, tuple[int, int, int] | None, int]:
+    """A run as a report shows it: (its entries, Replay.run_fold, Replay.run_length). A
+    FoldedPath is shown with its loop once, run_fold saying where the loop is (in shown steps)
+    and how many times it goes round; `extra` is one last step shown after the path.
+    `steps(entries)` counts the steps a stretch of entries shows (one-sided replay does not
+    show the environment's)."""
+    more = 1 if extra is not None else 0
+    if not isinstance(path, FoldedPath):
+        return path, None, steps(path) + more
+    loop = steps(path.loop)
+    whole = steps(path.prefix) + loop * path.count + steps(path.rest) + more
+    return [*path.prefix, *path.loop, *path.rest], (steps(path.prefix), loop, path.count), whole
 
 
 def step_label(v) -> str:
@@ -711,19 +715,28 @@ def _finish_accepted(result: Replay, cs: Combos, run_nodes, reg: int, check_timi
     variants = run.variants if result.run_fold is None else \
         [ts.variants[vid] for vid, _key in run_nodes.unrolled()][1:]
     if check_timing:
-        from .timing import RunTiming, check_run  # deferred: timing loads z3
-        from .timeline import fits     # deferred: it loads z3 too
+        from .timing import check_run  # deferred: timing loads z3
         pinned = _pinned(result.capture, variants)
         result.timed_by_capture = bool(pinned)
         if len(variants) <= LONG_RUN:
             result.timing = check_run(ts, variants, pinned)
             return
-        try:
-            result.timing = fits(ts, variants, pinned, deadline.check)
-        except LimitReached as stop:    # no answer, and not a wrong one
-            result.timing_limit, result.stop_reason = True, stop.reason
-            result.timing = RunTiming(False, None, [
-                f"the timing check was stopped ({stop.reason}) before the run's end"])
+        time_step_by_step(result, ts, variants, pinned, deadline)
+
+
+def time_step_by_step(result: Replay, ts: TransitionSystem, variants, pinned,
+                      deadline: Deadline) -> None:
+    """A long run's timing verdict in linear time (tcpcheck.timeline), polling the deadline:
+    `pinned` as check_run's (step, ms, what). Two-sided and one-sided replay both time a run
+    longer than LONG_RUN so."""
+    from .timing import RunTiming  # deferred: timing loads z3
+    from .timeline import fits     # deferred: it loads z3 too
+    try:
+        result.timing = fits(ts, variants, pinned, deadline.check)
+    except LimitReached as stop:    # no answer, and not a wrong one
+        result.timing_limit, result.stop_reason = True, stop.reason
+        result.timing = RunTiming(False, None, [
+            f"the timing check was stopped ({stop.reason}) before the run's end"])
 
 
 def _pinned(capture: Capture, variants) -> list[tuple[int, float, str]] | None:

@@ -51,6 +51,12 @@ class _Templates:
     def __init__(self, ts: TransitionSystem):
         self.ts = ts
         self.known: dict[tuple, _Template] = {}
+        # channels whose delay bounds nothing (0 ms to unbounded: one-sided replay's channel
+        # out of the tested endpoint, which no step of the model receives from): _Builder
+        # adds no constraint on their segments, so they are not kept in flight (they would
+        # only pile up, a new context every step)
+        self.unbounded = {ch.name for ch in ts.channels
+                          if not ch.delay_ms[0] and ch.delay_ms[1] is None}
 
     def of(self, vid: int, v: Variant, running: tuple, in_flight: tuple) -> _Template:
         key = (vid, running, in_flight)
@@ -108,7 +114,8 @@ class _Templates:
         return _Template(tuple(edges),
                          tuple(sorted((timer, i - a) for timer, (a, _d) in live.items())),
                          tuple(sorted((name, tuple(i - s for s in sent))
-                                      for name, sent in flight.items() if sent)))
+                                      for name, sent in flight.items()
+                                      if sent and name not in self.unbounded)))
 
 
 def _shifted(node: tuple) -> tuple:
