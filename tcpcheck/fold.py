@@ -1,15 +1,20 @@
 """The fold of a repeating phase: a long capture replayed at the cost of a short one.
 
 Replay's search (tcpcheck.replay, over combos.SetSearch) walks keys (stripped state, segments
-matched k, calls matched). A long data phase repeats its captured segments with a short
-period p (a one-byte write, then its ACK: p = 2), and after a transient the search repeats
+matched k, calls matched); one-sided replay's (tcpcheck.oneside) are (stripped state, k, call
+results matched, script calls matched). Only k is a position: `shifted` moves a key along the
+capture, whatever it counts besides. A long data phase repeats its captured segments with a
+short period p (a one-byte write, then its ACK: p = 2), and after a transient the search repeats
 itself too: the search's whole state at one moment (its queue with the combinations each key
 waits for, and every key it can still reach or change, with their combinations, arrivals and
 edges) is, shifted by p positions, its state p positions earlier. From then on it does the
 same again and again while the segments it looks at keep repeating.
 
 Why this is exact (the pumping argument). The search is deterministic and reads the capture
-only through `_fits`, at the positions of the keys it expands. Take the moment (a pop of the
+only through `_fits` (one-sided: a segment's side, the peer's segment it delivers, and the
+tested side's sends compared), at the positions it tells `Folder.looked`, and only what the
+signature of a position keeps; nothing else it does depends on a position (a packetdrill
+script's calls do: one-sided replay does not fold them). Take the moment (a pop of the
 first key at a new furthest position K) whose state equals the state at K - p shifted by p.
 Every key below the queue's lowest position `start` is finished: nothing reaches it again.
 If the segments from `start` on repeat with period p for `repeats` more periods beyond every

@@ -8,6 +8,7 @@ report included (but `searched`: the folded search keeps fewer pairs, that is it
 """
 from __future__ import annotations
 
+import random
 import sys
 import time
 from pathlib import Path
@@ -16,10 +17,12 @@ import pytest
 
 from tcpcheck import oneside as oneside_module
 from tcpcheck import replay as replay_module
+from tcpcheck import timing as timing_module
 from tcpcheck.capture import read_capture
 from tcpcheck.oneside import replay_side
 from tcpcheck.replay import load_open
 from tcpcheck.replay_report import replay_json, replay_lines
+from tcpcheck.timeline import fits
 from tcpcheck.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +159,43 @@ def test_a_long_connection_is_accepted_one_sided_in_seconds(ts, tmp_path, side):
     assert r.fold.repeats * r.fold.period > 19_000
     assert r.run_fold is not None and r.timing.feasible
     assert took < 30, took      # unfolded: minutes and gigabytes
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_call_results_fold_too(ts, tmp_path, side):
+    # the calls' results are counted in the key, not by position: the search with them is
+    # as shift-invariant as without, and folds to the same answer
+    unfolded = replay_side(ts, _capture(tmp_path, 41), side, calls=(), fold=False)
+    folded = replay_side(ts, _capture(tmp_path, 41), side, calls=())
+    assert _seen(folded) == _seen(unfolded)
+    assert folded.fold is not None and folded.calls_checked
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_step_by_step_timing_agrees_with_z3_one_sided(ts, tmp_path, monkeypatch, side):
+    """tcpcheck.timeline's verdict is z3's on a one-sided run under moved pins: the channel
+    out of the tested endpoint bounds no delay, and timeline keeps none of its segments."""
+    seen = []
+    z3_check = timing_module.check_run
+
+    def check_run(timed, variants, pinned=None):      # the run one-sided replay times
+        seen.append((timed, variants, pinned))
+        return z3_check(timed, variants, pinned)
+
+    monkeypatch.setattr(timing_module, "check_run", check_run)
+    assert replay_side(ts, _capture(tmp_path, 21), side).timing.feasible
+    monkeypatch.undo()
+    timed, variants, pinned = seen[0]
+    pins = [pin[:3] for pin in pinned]       # exact pins (a capture's): (step, ms, what)
+    rng = random.Random(7)
+    verdicts = []
+    for trial in range(16):
+        moved = list(pins)
+        for _ in range(trial and rng.randint(1, 3)):
+            j = rng.randrange(1, len(moved))
+            step, ms, what = moved[j]
+            moved[j] = (step, ms + rng.choice([0.01, 0.2, 30, 49.9, 50.1, 200, -0.1]), what)
+        want = z3_check(timed, variants, moved).feasible
+        assert fits(timed, variants, moved).feasible is want, moved
+        verdicts.append(want)
+    assert True in verdicts and False in verdicts
