@@ -369,18 +369,16 @@ def _show(result: Replay, env: _Environment, search: SetSearch, key: tuple, comb
     _set_run(result, env, _path(search, key, reg), reg, extra)
 
 
-def _set_run(result: Replay, env: _Environment, path, reg: int, extra=None,
-             times=None) -> None:
+def _set_run(result: Replay, env: _Environment, path, reg: int, extra=None) -> None:
     """result.view, run and given from a path (a list, or a FoldedPath shown with its loop
-    once: replay.shown_run), then `extra`, a last (variant, stripped state); `times` the
-    times of the path's steps, when known."""
+    once: replay.shown_run), then `extra`, a last (variant, stripped state)."""
     path, result.run_fold, result.run_length = shown_run(
         path, extra, lambda entries: sum(vid != env.given for vid, _key in entries))
     pairs = _pairs(env, path, reg)
     if extra is not None:
         pairs.append((extra[0], env.combos.concrete(extra[1], reg)))
     result.view, result.run = path_view(env.ts, pairs, reg)
-    result.given = _given(result.capture, env, path, times)
+    result.given = _given(result.capture, env, path)
 
 
 def _kind(ts: TransitionSystem, capture: Capture, tested: str, end: int) -> CloseKind | None:
@@ -514,7 +512,7 @@ def _time(result: Replay, ts, env, path, reg, check_timing: bool, app_calls=None
     result.timing = check_run(timed, variants, pinned or None)
     if result.timing.feasible and result.timing.times_ms is not None:
         if not isinstance(path, FoldedPath):   # (a run shown folded gives no step's time)
-            _set_run(result, env, path, reg, times=result.timing.times_ms)
+            result.given = _given(result.capture, env, path, result.timing.times_ms)
         # the times of the steps the view shows (the environment's are folded away)
         kept = [0] + [i for i in range(1, len(whole)) if whole[i][0] != env.given]
         result.timing = dataclasses.replace(result.timing,
@@ -531,7 +529,8 @@ def _find_timed_run(result: Replay, ts, env, search: SetSearch, finals: dict, re
 
     useful = search.useful(finals)
     timed = timing_system(ts, env)
-    first = (result.view, result.run, result.timing)
+    first = (result.view, result.run, result.timing, result.given, result.run_fold,
+             result.run_length)
     t0 = _segment_time(result.capture, 0)
 
     def pin(path, vid):
@@ -557,14 +556,15 @@ def _find_timed_run(result: Replay, ts, env, search: SetSearch, finals: dict, re
     def take(path, _start) -> bool:
         key, combos = path[-1][1]
         _time(result, ts, env, _keys(path), env.combos.preferred(combos & finals[key]), True,
-              app_calls)
+              app_calls, deadline)
         return result.timing.feasible
 
     timed_search = TimedSearch(timed, MAX_TIMING_CHECKS)
     if first_timed_run(result, timed_search, timed_starts(search, useful, reg),
                        preferring(search.children(useful), reg), finals, deadline, pin, take):
         return
-    result.view, result.run, result.timing = first
+    (result.view, result.run, result.timing, result.given, result.run_fold,
+     result.run_length) = first
 
 
 def _keys(path) -> list[tuple]:

@@ -199,3 +199,22 @@ def test_step_by_step_timing_agrees_with_z3_one_sided(ts, tmp_path, monkeypatch,
         assert fits(timed, variants, moved).feasible is want, moved
         verdicts.append(want)
     assert True in verdicts and False in verdicts
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_prefix_folds_to_the_same_answer(ts, tmp_path, side):
+    unfolded = replay_side(ts, _capture(tmp_path, 41), side, prefix=True, fold=False)
+    folded = replay_side(ts, _capture(tmp_path, 41), side, prefix=True)
+    assert _seen(folded) == _seen(unfolded)
+    assert folded.fold is not None
+
+
+def test_a_search_stopped_after_the_fold_counts_in_the_capture(ts, tmp_path):
+    # the bound stops the search in the tail, after 139 periods were cut: how far it got
+    # (and the run to there) is said in the capture's own positions
+    cap = _capture(tmp_path, 301)
+    assert replay_side(ts, cap, "client").fold.cut == 278
+    stopped = replay_side(ts, cap, "client", max_nodes=600)
+    assert stopped.verdict == Verdict.INCONCLUSIVE and stopped.search_limit
+    assert stopped.matched > 278 and stopped.run_length > 278
+    assert replay_lines(stopped)
