@@ -80,16 +80,20 @@ def test_accepted_capture_folds_to_the_same_answer(ts, tmp_path, packets, side):
 
 
 @pytest.mark.parametrize("side", SIDES)
-@pytest.mark.parametrize("kw", [dict(fin=14), dict(fin=16), dict(odd=10), dict(odd=16)],
-                         ids=["fin-in-the-repeating-phase", "fin-in-the-tail",
-                              "data-for-an-ack-early", "data-for-an-ack-late"])
-def test_odd_capture_folds_to_the_same_answer(ts, tmp_path, kw, side):
+@pytest.mark.parametrize("kw,failed_at", [
+    (dict(fin=14), {"client": 32, "server": 30}),     # the client writes after its FIN
+    (dict(fin=16), {"client": None, "server": 34}),   # its FIN on the last write
+    (dict(odd=10), {"client": None, "server": None}),  # the server sends data for an ACK
+    (dict(odd=16), {"client": None, "server": None})],
+    ids=["fin-in-the-repeating-phase", "fin-in-the-tail", "data-for-an-ack-early",
+         "data-for-an-ack-late"])
+def test_odd_capture_folds_to_the_same_answer(ts, tmp_path, kw, failed_at, side):
     unfolded, folded = _both(ts, _capture(tmp_path, 41, **kw), side)
     assert _seen(folded) == _seen(unfolded)
     assert folded.fold is not None
-    if kw == dict(fin=14):          # the client writes after its FIN: neither side's model
-        assert unfolded.verdict == Verdict.REJECTED        # run goes on from there
-        assert unfolded.failed_at.number >= 2 * kw["fin"] + 1
+    assert (unfolded.failed_at and unfolded.failed_at.number) == failed_at[side]
+    assert unfolded.verdict == (Verdict.ACCEPTED if failed_at[side] is None
+                                else Verdict.REJECTED)
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -218,3 +222,13 @@ def test_a_search_stopped_after_the_fold_counts_in_the_capture(ts, tmp_path):
     assert stopped.verdict == Verdict.INCONCLUSIVE and stopped.search_limit
     assert stopped.matched > 278 and stopped.run_length > 278
     assert replay_lines(stopped)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_rejection_far_into_the_repeating_phase(ts, tmp_path, side):
+    # the FIN of write 120 (of 147): the fold cut periods before it; where the search fails
+    # and what it shows there are the unfolded search's
+    unfolded, folded = _both(ts, _capture(tmp_path, 301, fin=120), side)
+    assert unfolded.verdict == Verdict.REJECTED and unfolded.failed_at.number > 240
+    assert _seen(folded) == _seen(unfolded)
+    assert folded.fold is not None and folded.searched < unfolded.searched
