@@ -624,7 +624,8 @@ def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
     ts = cs.ts
     segs = result.capture.segments
     timed = result.timed_by_capture
-    first = (result.view, result.run, result.kind, result.timing)
+    first = (result.view, result.run, result.kind, result.timing, result.run_fold,
+             result.run_length)
 
     def pin(path, vid):
         """A sending step happens when its segment was captured, after the run's first send."""
@@ -648,7 +649,8 @@ def _find_timed_run(result: Replay, cs: Combos, search: SetSearch, useful: dict,
                        preferring(search.children(useful), reg), finals, deadline, pin, take):
         return
     # none found: keep the shortest run, and its timing says which constraints clash
-    result.view, result.run, result.kind, result.timing = first
+    (result.view, result.run, result.kind, result.timing, result.run_fold,
+     result.run_length) = first
 
 
 def timed_starts(search: SetSearch, useful: dict, reg: int) -> list[tuple]:
