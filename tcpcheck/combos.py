@@ -122,6 +122,28 @@ def count(combos: int) -> int:
     return combos.bit_count()
 
 
+# distinct sets an Interned table holds before it starts afresh (a search meets a few hundred)
+MAX_INTERNED = 100_000
+
+
+class Interned:
+    """One object per distinct set of combinations. A search stores a set per key reached,
+    per arrival and per successor of every answer, each an int of 2,048 bits (300 bytes),
+    yet it meets few distinct sets: the larger bulk transfer's search held about a million
+    such ints of fewer than 300 values. Storing the one object kept here instead of each
+    fresh result of `&` and `|` frees the copies; the values, and so every answer, are the
+    same (a set is only ever compared by value)."""
+
+    def __init__(self):
+        self.table: dict[int, int] = {}
+
+    def __call__(self, combos: int) -> int:
+        table = self.table
+        if len(table) >= MAX_INTERNED:
+            table.clear()
+        return table.setdefault(combos, combos)
+
+
 # merged() answers a DeferredSuccessors remembers before it forgets them all at once: a
 # search meets a state again soon after (at the next positions of a bulk transfer), and each
 # answer holds a set of 2,048 bits per successor (the larger bulk transfer's search peaked
@@ -136,8 +158,9 @@ class DeferredSuccessors:
     for one set serve every later set they cover."""
 
     def __init__(self, combos: Combos, decorate=lambda succ: succ,
-                 tree: SplitTree | None = None):
+                 tree: SplitTree | None = None, same: Interned | None = None):
         self.combos = combos
+        self.same = same or Interned()      # the sets of its answers, one object per value
         if tree is None:    # what the caller makes of a list of successors, once
             tree = SplitTree(combos, deferred_param_function(combos.ts)[0], decorate)
         self.tree = tree
@@ -199,13 +222,15 @@ class DeferredSuccessors:
                         having[entry[:2]] = [entry, part]
                     else:
                         seen[1] |= part
-            table = [tuple(item) for item in having.values()]
+            table = [(entry, self.same(part)) for entry, part in having.values()]
             if order is not None:
                 table.sort(key=lambda item: order(item[0]))
-            cached = self.tables[state] = (len(known), table, quiet)
+            cached = self.tables[state] = (len(known), table, self.same(quiet))
         _n, table, quiet = cached
+        same = self.same
         answer = self.answers[memo] = (
-            [(entry, both) for entry, part in table if (both := part & combos)], quiet & combos)
+            [(entry, same(both)) for entry, part in table if (both := part & combos)],
+            same(quiet & combos))
         return answer
 
     def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
@@ -326,7 +351,9 @@ class SetSearch:
     untimed verdict for an audit: `record_edges=False`) keeps no edges: they are most of a
     large search's memory and a third of its steps' cost, and nothing it decides reads them."""
 
-    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True):
+    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True,
+                 same: Interned | None = None):
+        self.same = same or Interned()      # its sets, one object per value
         self.reached: dict[tuple, int] = {}
         self.arrivals: dict[tuple, list[tuple[int, tuple | None, int]]] = {}
         self.edges: dict[tuple, dict[tuple[int, tuple], int]] = {}
@@ -360,6 +387,7 @@ class SetSearch:
         had = self.reached.get(key)
         if had is None:
             if combos:
+                combos = self.same(combos)
                 self._first(key)
                 self.reached[key] = combos
                 self.arrivals[key] = [(combos, came_from, vid)]
@@ -369,11 +397,12 @@ class SetSearch:
         new = combos & ~had
         if not new:
             return
-        self.reached[key] = had | new
+        new = self.same(new)
+        self.reached[key] = self.same(had | new)
         self.arrivals[key].append((new, came_from, vid))
         pending = self.pending.get(key)
         if pending is not None:
-            self.pending[key] = pending | new
+            self.pending[key] = self.same(pending | new)
         else:
             self.pending[key] = new
             self.queue.append(key)

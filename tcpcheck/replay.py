@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from .compile import compile_model
 from .capture import Capture, CapturedSegment
-from .combos import Combos, DeferredSuccessors, SetSearch, SplitTree, count, members
+from .combos import Combos, DeferredSuccessors, Interned, SetSearch, SplitTree, count, members
 from .fold import Fold, Folder, FoldedPath, FoldingSearch, Unfolded
 from .transitions import ExplorationError, TransitionSystem
 from .explore import NO_DEADLINE, Deadline, Exploration, LimitReached, StopReason
@@ -370,7 +370,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
     splits = shared_splits(model_ts)
     cs = splits.combos if ts is model_ts else replace(splits.combos, ts=ts)
-    successors = DeferredSuccessors(cs, tree=splits)
+    same = Interned()       # the search's and the successors' sets, one object per value
+    successors = DeferredSuccessors(cs, tree=splits, same=same)
     order = _order
     fits: dict[tuple, bool] = {}
 
@@ -386,7 +387,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
     initial = [((s, 0, no_calls), combos) for s, combos in cs.initial()]
     record_edges = choices or check_timing
-    search = FoldingSearch(initial, record_edges) if fold else SetSearch(initial, record_edges)
+    search = (FoldingSearch(initial, record_edges, same) if fold
+              else SetSearch(initial, record_edges, same))
     folder = Folder([_signature(g) for g in segs],
                     max((len(v.sends) for v in ts.variants), default=1)) if fold else None
     folded = None                    # the Fold, once the search has cut periods out
