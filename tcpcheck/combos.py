@@ -280,6 +280,11 @@ class SplitTree:
         # the values read, sorted -> every combination having them
         self.parts_by_values: dict[tuple, int] = {}
         self.values: dict[int, dict[int, int]] = {}     # combination -> _values
+        # paths and READS nodes, one object each: every state's tree holds the same few
+        # hundred (the larger bulk transfer's 29,000 trees held 650,000 path tuples)
+        self.paths: dict[tuple, tuple] = {}
+        self.pairs: dict[tuple[int, int], tuple[int, int]] = {}
+        self.reads: dict[int, tuple] = {}
 
     def parts(self, state: int, combos: int) -> list[tuple[int, list]]:
         """[(part, successors)]: the leaves `combos` reaches, in the order of the values."""
@@ -312,12 +317,23 @@ class SplitTree:
         given = _Reading(values)
         succ = self.function(state, given)
         leaf = (self.LEAF, self._part(given), self.decorate(succ))
-        full = tuple((slot, given[slot]) for slot in given.order)
+        full = self._same_path(tuple((slot, given[slot]) for slot in given.order))
         assert full[:len(path)] == path, "the steps read the parameters in another order"
         for k in range(len(path), len(full)):
-            tree.setdefault(full[:k], (self.READS, full[k][0]))
+            slot = full[k][0]
+            node = self.reads.get(slot)
+            if node is None:
+                node = self.reads[slot] = (self.READS, slot)
+            tree.setdefault(self._same_path(full[:k]), node)
         tree[full] = leaf
         return tree[path]
+
+    def _same_path(self, path: tuple) -> tuple:
+        """The one object kept for this path (and for each of its (slot, value) pairs)."""
+        same = self.paths.get(path)
+        if same is None:
+            same = self.paths[path] = tuple(self.pairs.setdefault(pair, pair) for pair in path)
+        return same
 
     def _values(self, r: int) -> dict[int, int]:
         """Combination r's value of each varying parameter, by slot."""

@@ -289,6 +289,10 @@ _SHARED = "_replay_splits"
 # states whose decision trees a system's replays share before the trees are forgotten all at
 # once (at the start of a replay, never during one: `fits` remembers segments by id)
 MAX_SHARED_STATES = 200_000
+# steps `decorate` remembers before it forgets them all at once: it shares one entry between
+# the leaves of a state, grown together; remembering every step of every state kept 370,000
+# keys (89 MB) in the larger bulk transfer's search
+MAX_DECORATED = 20_000
 
 
 def shared_splits(ts: TransitionSystem) -> SplitTree:
@@ -304,6 +308,8 @@ def shared_splits(ts: TransitionSystem) -> SplitTree:
     decorated: dict[tuple[int, int], tuple] = {}
 
     def decorate(succ: list) -> list:
+        if len(decorated) > MAX_DECORATED:
+            decorated.clear()
         out = []
         for step in succ:
             entry = decorated.get(step)
