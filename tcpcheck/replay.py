@@ -399,6 +399,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
                     max((len(v.sends) for v in ts.variants), default=1)) if fold else None
     folded = None                    # the Fold, once the search has cut periods out
     full_segs = segs
+    # position -> the class of the positions with the same segments ahead (all `_fits`
+    # reads): before the search folds, a state popped with the same set at another position
+    # of the class takes the same steps (a bulk transfer's states recur at every segment)
+    classes = _position_classes(segs, max((len(v.sends) for v in ts.variants), default=1))
+    stepped: dict[tuple, _Fitting] = {}
     best = 0
     ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes quietly
     polled = 0
@@ -422,6 +427,28 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             return stopped
         if k > best:
             best = k
+        if calls is None and folded is None:
+            # the steps that fit, worked out once per (state, set, segments ahead)
+            memo = (state, combos, classes[k])
+            known = stepped.get(memo)
+            if known is None:
+                try:
+                    known = _fitting(successors.merged(state, combos, order), k, fits, _fits)
+                except ExplorationError as err:
+                    failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
+                                    delay_given=delay_given)
+                    _show(failed, cs, search, key, combos)
+                    return failed
+                if len(stepped) >= MAX_STEPPED:
+                    stepped.clear()
+                stepped[memo] = known
+            elif known.reach and folder is not None:
+                folder.looked(k + known.reach)      # as `_fits` would have been told
+            if k == n and known.quiet and done == all_calls:
+                ends[key] = ends.get(key, 0) | known.quiet
+            for vid, nxt, length, part in known.steps:
+                search.step(key, vid, (nxt, k + length, done), part)
+            continue
         try:
             succ, quiet = successors.merged(state, combos, order)
         except ExplorationError as err:  # the model's own error: shown with the run to it
@@ -509,6 +536,52 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             _show(result, cs, search, key, search.reached[key])
     del raw
     return result
+
+
+# (state, set, class) -> _Fitting a replay remembers before it forgets them all at once
+MAX_STEPPED = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Fitting:
+    """What a state popped with a set at a position does there: the steps whose segments are
+    the captured ones ahead, each (variant, successor, segments matched, combinations); the
+    combinations in which it has no successor; and how far ahead the steps' segments read."""
+    steps: tuple[tuple[int, int, int, int], ...]
+    quiet: int
+    reach: int
+
+
+def _fitting(merged: tuple[list, int], k: int, fits: dict, check) -> _Fitting:
+    """merged()'s successors at position k filtered by whether their segments are the
+    captured ones (`check`, remembered in `fits` per segments, side and position, as the
+    search loop does)."""
+    succ, quiet = merged
+    steps = []
+    reach = 0
+    for (vid, nxt, v, sent), part in succ:
+        if sent:
+            reach = max(reach, len(sent))
+            memo = (id(sent), v.instance, k)
+            fit = fits.get(memo)
+            if fit is None:
+                fit = fits[memo] = check(sent, v.instance, k)
+            if not fit:
+                continue
+        steps.append((vid, nxt, len(sent), part))
+    return _Fitting(tuple(steps), quiet, reach)
+
+
+def _position_classes(segs, window: int) -> list[int]:
+    """Each position 0..len(segs), numbered by the signatures of the `window` segments from
+    it (None past the end): two positions of one number are the same to `_fits`."""
+    numbers: dict[tuple, int] = {}
+    out = []
+    for k in range(len(segs) + 1):
+        ahead = tuple(_signature(segs[j]) if j < len(segs) else None
+                      for j in range(k, k + window))
+        out.append(numbers.setdefault(ahead, len(numbers)))
+    return out
 
 
 def _signature(g: CapturedSegment) -> tuple:
