@@ -325,6 +325,22 @@ def shared_splits(ts: TransitionSystem) -> SplitTree:
     return shared
 
 
+# a system's shared decision trees larger than this many states are forgotten when a replay
+# on another system starts (`forget_large_splits`)
+LARGE_SPLITS = 5_000
+
+
+def forget_large_splits(ts: TransitionSystem) -> None:
+    """Drop the decision trees `ts`'s replays share when they are large. An audit keeps a
+    system per channel depth, and a deep one is a bulk transfer's: its tree (tens of
+    thousands of states, 100 MB) serves later sequences of that depth alone, and holding it
+    through another system's search is most of what the audit's peak adds. A later replay
+    on `ts` grows the tree again, with the same answers (the tree is a cache)."""
+    shared = ts.__dict__.get(_SHARED)
+    if shared is not None and len(shared.nodes) > LARGE_SPLITS:
+        del ts.__dict__[_SHARED]
+
+
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
            delay: tuple[float, float] | None = None,
