@@ -136,12 +136,17 @@ class Interned:
 
     def __init__(self):
         self.table: dict[int, int] = {}
+        # of(s, s): the one object of set s (a bound method: the hot loops call it directly)
+        self.of = self.table.setdefault
 
     def __call__(self, combos: int) -> int:
-        table = self.table
-        if len(table) >= MAX_INTERNED:
-            table.clear()
-        return table.setdefault(combos, combos)
+        return self.of(combos, combos)
+
+    def bound(self) -> None:
+        """Start afresh past MAX_INTERNED sets (called once per step of a search, not per
+        set: the table may pass the bound by one step's sets)."""
+        if len(self.table) >= MAX_INTERNED:
+            self.table.clear()
 
 
 # merged() answers a DeferredSuccessors remembers before it forgets them all at once: a
@@ -207,6 +212,7 @@ class DeferredSuccessors:
             return answer
         if len(self.answers) >= MAX_ANSWERS:
             self.answers.clear()
+        self.same.bound()
         self(state, combos)     # every combination of the set in some known part
         known = self.known[state]
         cached = self.tables.get(state)
@@ -222,15 +228,16 @@ class DeferredSuccessors:
                         having[entry[:2]] = [entry, part]
                     else:
                         seen[1] |= part
-            table = [(entry, self.same(part)) for entry, part in having.values()]
+            of = self.same.of
+            table = [(entry, of(part, part)) for entry, part in having.values()]
             if order is not None:
                 table.sort(key=lambda item: order(item[0]))
             cached = self.tables[state] = (len(known), table, self.same(quiet))
         _n, table, quiet = cached
-        same = self.same
+        of = self.same.of
         answer = self.answers[memo] = (
-            [(entry, same(both)) for entry, part in table if (both := part & combos)],
-            same(quiet & combos))
+            [(entry, of(both, both)) for entry, part in table if (both := part & combos)],
+            self.same(quiet & combos))
         return answer
 
     def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
@@ -317,7 +324,7 @@ class SplitTree:
         given = _Reading(values)
         succ = self.function(state, given)
         leaf = (self.LEAF, self._part(given), self.decorate(succ))
-        full = self._same_path(tuple((slot, given[slot]) for slot in given.order))
+        full = self._same_path(tuple([(slot, given[slot]) for slot in given.order]))
         assert full[:len(path)] == path, "the steps read the parameters in another order"
         for k in range(len(path), len(full)):
             slot = full[k][0]
@@ -387,6 +394,7 @@ class SetSearch:
 
     def pop(self) -> tuple[tuple, int]:
         """The next key, with the combinations it has not been expanded for."""
+        self.same.bound()
         key = self.queue.popleft()
         return key, self.pending.pop(key)
 
@@ -403,7 +411,7 @@ class SetSearch:
         had = self.reached.get(key)
         if had is None:
             if combos:
-                combos = self.same(combos)
+                combos = self.same.of(combos, combos)
                 self._first(key)
                 self.reached[key] = combos
                 self.arrivals[key] = [(combos, came_from, vid)]
@@ -413,12 +421,15 @@ class SetSearch:
         new = combos & ~had
         if not new:
             return
-        new = self.same(new)
-        self.reached[key] = self.same(had | new)
+        of = self.same.of
+        new = of(new, new)
+        both = had | new
+        self.reached[key] = of(both, both)
         self.arrivals[key].append((new, came_from, vid))
         pending = self.pending.get(key)
         if pending is not None:
-            self.pending[key] = self.same(pending | new)
+            both = pending | new
+            self.pending[key] = of(both, both)
         else:
             self.pending[key] = new
             self.queue.append(key)

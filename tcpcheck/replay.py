@@ -307,18 +307,17 @@ def shared_splits(ts: TransitionSystem) -> SplitTree:
     sent_cache: dict[tuple, list] = {}
     decorated: dict[tuple[int, int], tuple] = {}
 
+    def entry(step: tuple[int, int]) -> tuple:
+        vid, nxt = step
+        v = ts.variants[vid]
+        made = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
+        return made
+
     def decorate(succ: list) -> list:
         if len(decorated) > MAX_DECORATED:
             decorated.clear()
-        out = []
-        for step in succ:
-            entry = decorated.get(step)
-            if entry is None:   # the parts of one state's combinations share most steps
-                vid, nxt = step
-                v = ts.variants[vid]
-                entry = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
-            out.append(entry)
-        return out
+        get = decorated.get     # the parts of one state's combinations share most steps
+        return [get(step) or entry(step) for step in succ]
 
     cs = Combos.of(ts)
     shared = ts.__dict__[_SHARED] = SplitTree(cs, deferred_param_function(ts)[0], decorate)
@@ -577,7 +576,8 @@ def _fitting(merged: tuple[list, int], k: int, fits: dict, check) -> _Fitting:
     reach = 0
     for (vid, nxt, v, sent), part in succ:
         if sent:
-            reach = max(reach, len(sent))
+            if len(sent) > reach:
+                reach = len(sent)
             memo = (id(sent), v.instance, k)
             fit = fits.get(memo)
             if fit is None:
