@@ -40,7 +40,8 @@ from .diagnostics import Diagnostic, TcpcheckError
 from .explore import NO_DEADLINE, Deadline, LimitReached, StopReason
 from .kinds import CloseKind
 from .oneside import replay_side
-from .replay import Replay, _pinned, channel_depth, load_open, network_delay, replay
+from .replay import (Replay, _pinned, channel_depth, forget_large_splits, load_open,
+                     network_delay, replay)
 from .run import Run
 from .segment import segment_text
 from .tcp import Flags
@@ -340,6 +341,9 @@ class Auditor:
 
     def _replay(self, ts, cap: Capture, prefix: bool, check_timing: bool) -> Replay:
         """A single replay of the connection, two-sided or of the side judged."""
+        for other in self._systems.values():
+            if other is not ts:
+                forget_large_splits(other)
         if self.side is not None:
             return replay_side(ts, cap, self.side, prefix=prefix, check_timing=check_timing,
                                delay=self.delay, deadline=self.deadline,

@@ -122,6 +122,33 @@ def count(combos: int) -> int:
     return combos.bit_count()
 
 
+# distinct sets an Interned table holds before it starts afresh (a search meets a few hundred)
+MAX_INTERNED = 100_000
+
+
+class Interned:
+    """One object per distinct set of combinations. A search stores a set per key reached,
+    per arrival and per successor of every answer, each an int of 2,048 bits (300 bytes),
+    yet it meets few distinct sets: the larger bulk transfer's search held about a million
+    such ints of fewer than 300 values. Storing the one object kept here instead of each
+    fresh result of `&` and `|` frees the copies; the values, and so every answer, are the
+    same (a set is only ever compared by value)."""
+
+    def __init__(self):
+        self.table: dict[int, int] = {}
+        # of(s, s): the one object of set s (a bound method: the hot loops call it directly)
+        self.of = self.table.setdefault
+
+    def __call__(self, combos: int) -> int:
+        return self.of(combos, combos)
+
+    def bound(self) -> None:
+        """Start afresh past MAX_INTERNED sets (called once per step of a search, not per
+        set: the table may pass the bound by one step's sets)."""
+        if len(self.table) >= MAX_INTERNED:
+            self.table.clear()
+
+
 # merged() answers a DeferredSuccessors remembers before it forgets them all at once: a
 # search meets a state again soon after (at the next positions of a bulk transfer), and each
 # answer holds a set of 2,048 bits per successor (the larger bulk transfer's search peaked
@@ -136,8 +163,9 @@ class DeferredSuccessors:
     for one set serve every later set they cover."""
 
     def __init__(self, combos: Combos, decorate=lambda succ: succ,
-                 tree: SplitTree | None = None):
+                 tree: SplitTree | None = None, same: Interned | None = None):
         self.combos = combos
+        self.same = same or Interned()      # the sets of its answers, one object per value
         if tree is None:    # what the caller makes of a list of successors, once
             tree = SplitTree(combos, deferred_param_function(combos.ts)[0], decorate)
         self.tree = tree
@@ -184,6 +212,7 @@ class DeferredSuccessors:
             return answer
         if len(self.answers) >= MAX_ANSWERS:
             self.answers.clear()
+        self.same.bound()
         self(state, combos)     # every combination of the set in some known part
         known = self.known[state]
         cached = self.tables.get(state)
@@ -199,13 +228,16 @@ class DeferredSuccessors:
                         having[entry[:2]] = [entry, part]
                     else:
                         seen[1] |= part
-            table = [tuple(item) for item in having.values()]
+            of = self.same.of
+            table = [(entry, of(part, part)) for entry, part in having.values()]
             if order is not None:
                 table.sort(key=lambda item: order(item[0]))
-            cached = self.tables[state] = (len(known), table, quiet)
+            cached = self.tables[state] = (len(known), table, self.same(quiet))
         _n, table, quiet = cached
+        of = self.same.of
         answer = self.answers[memo] = (
-            [(entry, both) for entry, part in table if (both := part & combos)], quiet & combos)
+            [(entry, of(both, both)) for entry, part in table if (both := part & combos)],
+            self.same(quiet & combos))
         return answer
 
     def _split(self, state: int, combos: int) -> list[tuple[int, list]]:
@@ -255,6 +287,11 @@ class SplitTree:
         # the values read, sorted -> every combination having them
         self.parts_by_values: dict[tuple, int] = {}
         self.values: dict[int, dict[int, int]] = {}     # combination -> _values
+        # paths and READS nodes, one object each: every state's tree holds the same few
+        # hundred (the larger bulk transfer's 29,000 trees held 650,000 path tuples)
+        self.paths: dict[tuple, tuple] = {}
+        self.pairs: dict[tuple[int, int], tuple[int, int]] = {}
+        self.reads: dict[int, tuple] = {}
 
     def parts(self, state: int, combos: int) -> list[tuple[int, list]]:
         """[(part, successors)]: the leaves `combos` reaches, in the order of the values."""
@@ -287,12 +324,23 @@ class SplitTree:
         given = _Reading(values)
         succ = self.function(state, given)
         leaf = (self.LEAF, self._part(given), self.decorate(succ))
-        full = tuple((slot, given[slot]) for slot in given.order)
+        full = self._same_path(tuple([(slot, given[slot]) for slot in given.order]))
         assert full[:len(path)] == path, "the steps read the parameters in another order"
         for k in range(len(path), len(full)):
-            tree.setdefault(full[:k], (self.READS, full[k][0]))
+            slot = full[k][0]
+            node = self.reads.get(slot)
+            if node is None:
+                node = self.reads[slot] = (self.READS, slot)
+            tree.setdefault(self._same_path(full[:k]), node)
         tree[full] = leaf
         return tree[path]
+
+    def _same_path(self, path: tuple) -> tuple:
+        """The one object kept for this path (and for each of its (slot, value) pairs)."""
+        same = self.paths.get(path)
+        if same is None:
+            same = self.paths[path] = tuple(self.pairs.setdefault(pair, pair) for pair in path)
+        return same
 
     def _values(self, r: int) -> dict[int, int]:
         """Combination r's value of each varying parameter, by slot."""
@@ -326,7 +374,9 @@ class SetSearch:
     untimed verdict for an audit: `record_edges=False`) keeps no edges: they are most of a
     large search's memory and a third of its steps' cost, and nothing it decides reads them."""
 
-    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True):
+    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True,
+                 same: Interned | None = None):
+        self.same = same or Interned()      # its sets, one object per value
         self.reached: dict[tuple, int] = {}
         self.arrivals: dict[tuple, list[tuple[int, tuple | None, int]]] = {}
         self.edges: dict[tuple, dict[tuple[int, tuple], int]] = {}
@@ -344,6 +394,7 @@ class SetSearch:
 
     def pop(self) -> tuple[tuple, int]:
         """The next key, with the combinations it has not been expanded for."""
+        self.same.bound()
         key = self.queue.popleft()
         return key, self.pending.pop(key)
 
@@ -360,6 +411,7 @@ class SetSearch:
         had = self.reached.get(key)
         if had is None:
             if combos:
+                combos = self.same.of(combos, combos)
                 self._first(key)
                 self.reached[key] = combos
                 self.arrivals[key] = [(combos, came_from, vid)]
@@ -369,11 +421,15 @@ class SetSearch:
         new = combos & ~had
         if not new:
             return
-        self.reached[key] = had | new
+        of = self.same.of
+        new = of(new, new)
+        both = had | new
+        self.reached[key] = of(both, both)
         self.arrivals[key].append((new, came_from, vid))
         pending = self.pending.get(key)
         if pending is not None:
-            self.pending[key] = pending | new
+            both = pending | new
+            self.pending[key] = of(both, both)
         else:
             self.pending[key] = new
             self.queue.append(key)

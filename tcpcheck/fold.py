@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .combos import SetSearch
+from .combos import Interned, SetSearch
 
 # The longest period looked for (in captured segments): a write and its ACK is 2, a write
 # acknowledged every other segment 3, a request and a reply with their ACKs 4.
@@ -48,10 +48,11 @@ class FoldingSearch(SetSearch):
     """A SetSearch that also knows its keys by position (segments matched): the fold compares
     the keys at and beyond the queue's lowest position."""
 
-    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True):
+    def __init__(self, initial: list[tuple[tuple, int]], record_edges: bool = True,
+                 same: Interned | None = None):
         self.at: dict[int, list[tuple]] = {}     # position -> keys, first reached first
         self.furthest = 0
-        super().__init__(initial, record_edges)
+        super().__init__(initial, record_edges, same)
 
     def _first(self, key: tuple) -> None:
         self.at.setdefault(key[1], []).append(key)

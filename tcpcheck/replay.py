@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from .compile import compile_model
 from .capture import Capture, CapturedSegment
-from .combos import Combos, DeferredSuccessors, SetSearch, SplitTree, count, members
+from .combos import Combos, DeferredSuccessors, Interned, SetSearch, SplitTree, count, members
 from .fold import (Fold, Folder, FoldedPath, FoldingSearch, Unfolded, real_key, real_position,
                    unfolded)
 from .transitions import ExplorationError, TransitionSystem
@@ -290,6 +290,10 @@ _SHARED = "_replay_splits"
 # states whose decision trees a system's replays share before the trees are forgotten all at
 # once (at the start of a replay, never during one: `fits` remembers segments by id)
 MAX_SHARED_STATES = 200_000
+# steps `decorate` remembers before it forgets them all at once: it shares one entry between
+# the leaves of a state, grown together; remembering every step of every state kept 370,000
+# keys (89 MB) in the larger bulk transfer's search
+MAX_DECORATED = 20_000
 
 
 def shared_splits(ts: TransitionSystem) -> SplitTree:
@@ -304,20 +308,37 @@ def shared_splits(ts: TransitionSystem) -> SplitTree:
     sent_cache: dict[tuple, list] = {}
     decorated: dict[tuple[int, int], tuple] = {}
 
+    def entry(step: tuple[int, int]) -> tuple:
+        vid, nxt = step
+        v = ts.variants[vid]
+        made = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
+        return made
+
     def decorate(succ: list) -> list:
-        out = []
-        for step in succ:
-            entry = decorated.get(step)
-            if entry is None:   # the parts of one state's combinations share most steps
-                vid, nxt = step
-                v = ts.variants[vid]
-                entry = decorated[step] = (vid, nxt, v, _sent(ts, v, nxt, channels, sent_cache))
-            out.append(entry)
-        return out
+        if len(decorated) > MAX_DECORATED:
+            decorated.clear()
+        get = decorated.get     # the parts of one state's combinations share most steps
+        return [get(step) or entry(step) for step in succ]
 
     cs = Combos.of(ts)
     shared = ts.__dict__[_SHARED] = SplitTree(cs, deferred_param_function(ts)[0], decorate)
     return shared
+
+
+# a system's shared decision trees larger than this many states are forgotten when a replay
+# on another system starts (`forget_large_splits`)
+LARGE_SPLITS = 5_000
+
+
+def forget_large_splits(ts: TransitionSystem) -> None:
+    """Drop the decision trees `ts`'s replays share when they are large. An audit keeps a
+    system per channel depth, and a deep one is a bulk transfer's: its tree (tens of
+    thousands of states, 100 MB) serves later sequences of that depth alone, and holding it
+    through another system's search is most of what the audit's peak adds. A later replay
+    on `ts` grows the tree again, with the same answers (the tree is a cache)."""
+    shared = ts.__dict__.get(_SHARED)
+    if shared is not None and len(shared.nodes) > LARGE_SPLITS:
+        del ts.__dict__[_SHARED]
 
 
 def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
@@ -371,7 +392,8 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     side_to_instance = {"client": names[0], "server": names[1] if len(names) > 1 else names[0]}
     splits = shared_splits(model_ts)
     cs = splits.combos if ts is model_ts else replace(splits.combos, ts=ts)
-    successors = DeferredSuccessors(cs, tree=splits)
+    same = Interned()       # the search's and the successors' sets, one object per value
+    successors = DeferredSuccessors(cs, tree=splits, same=same)
     order = _order
     fits: dict[tuple, bool] = {}
 
@@ -387,10 +409,16 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
     initial = [((s, 0, no_calls), combos) for s, combos in cs.initial()]
     record_edges = choices or check_timing
-    search = FoldingSearch(initial, record_edges) if fold else SetSearch(initial, record_edges)
+    search = (FoldingSearch(initial, record_edges, same) if fold
+              else SetSearch(initial, record_edges, same))
     folder = folder_for(ts, segs) if fold else None
     folded = None                    # the Fold, once the search has cut periods out
     full_segs = segs
+    # position -> the class of the positions with the same segments ahead (all `_fits`
+    # reads): before the search folds, a state popped with the same set at another position
+    # of the class takes the same steps (a bulk transfer's states recur at every segment)
+    classes = _position_classes(segs, max((len(v.sends) for v in ts.variants), default=1))
+    stepped: dict[tuple, _Fitting] = {}
     best = 0
     ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes quietly
     polled = 0
@@ -414,6 +442,28 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             return stopped
         if k > best:
             best = k
+        if calls is None and folded is None:
+            # the steps that fit, worked out once per (state, set, segments ahead)
+            memo = (state, combos, classes[k])
+            known = stepped.get(memo)
+            if known is None:
+                try:
+                    known = _fitting(successors.merged(state, combos, order), k, fits, _fits)
+                except ExplorationError as err:
+                    failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
+                                    delay_given=delay_given)
+                    _show(failed, cs, search, key, combos)
+                    return failed
+                if len(stepped) >= MAX_STEPPED:
+                    stepped.clear()
+                stepped[memo] = known
+            elif known.reach and folder is not None:
+                folder.looked(k + known.reach)      # as `_fits` would have been told
+            if k == n and known.quiet and done == all_calls:
+                ends[key] = ends.get(key, 0) | known.quiet
+            for vid, nxt, length, part in known.steps:
+                search.step(key, vid, (nxt, k + length, done), part)
+            continue
         try:
             succ, quiet = successors.merged(state, combos, order)
         except ExplorationError as err:  # the model's own error: shown with the run to it
@@ -501,6 +551,53 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             _show(result, cs, search, key, search.reached[key])
     del raw
     return result
+
+
+# (state, set, class) -> _Fitting a replay remembers before it forgets them all at once
+MAX_STEPPED = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Fitting:
+    """What a state popped with a set at a position does there: the steps whose segments are
+    the captured ones ahead, each (variant, successor, segments matched, combinations); the
+    combinations in which it has no successor; and how far ahead the steps' segments read."""
+    steps: tuple[tuple[int, int, int, int], ...]
+    quiet: int
+    reach: int
+
+
+def _fitting(merged: tuple[list, int], k: int, fits: dict, check) -> _Fitting:
+    """merged()'s successors at position k filtered by whether their segments are the
+    captured ones (`check`, remembered in `fits` per segments, side and position, as the
+    search loop does)."""
+    succ, quiet = merged
+    steps = []
+    reach = 0
+    for (vid, nxt, v, sent), part in succ:
+        if sent:
+            if len(sent) > reach:
+                reach = len(sent)
+            memo = (id(sent), v.instance, k)
+            fit = fits.get(memo)
+            if fit is None:
+                fit = fits[memo] = check(sent, v.instance, k)
+            if not fit:
+                continue
+        steps.append((vid, nxt, len(sent), part))
+    return _Fitting(tuple(steps), quiet, reach)
+
+
+def _position_classes(segs, window: int) -> list[int]:
+    """Each position 0..len(segs), numbered by the signatures of the `window` segments from
+    it (None past the end): two positions of one number are the same to `_fits`."""
+    numbers: dict[tuple, int] = {}
+    out = []
+    for k in range(len(segs) + 1):
+        ahead = tuple(_signature(segs[j]) if j < len(segs) else None
+                      for j in range(k, k + window))
+        out.append(numbers.setdefault(ahead, len(numbers)))
+    return out
 
 
 def _signature(g: CapturedSegment) -> tuple:

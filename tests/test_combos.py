@@ -9,8 +9,10 @@ import pytest
 from conftest import DEFAULT_MODEL, ROOT
 
 from tcpcheck.capture import read_capture
-from tcpcheck.combos import Combos, DeferredSuccessors, members
-from tcpcheck.replay import load_open, replay, shared_splits
+import tcpcheck.combos as combos_module
+import tcpcheck.replay as replay_module
+from tcpcheck.combos import Combos, DeferredSuccessors, Interned, SetSearch, members
+from tcpcheck.replay import forget_large_splits, load_open, replay, shared_splits
 from tcpcheck.verdicts import Verdict
 
 CAPTURES = ROOT / "tests" / "captures"
@@ -100,3 +102,88 @@ def test_a_search_without_edges_decides_as_one_with_them(name):
             bare.searched, bare.could_be_in, bare.instead) == \
         (full.verdict, full.run, full.combos, full.required, full.kind, full.matched,
          full.searched, full.could_be_in, full.instead)
+
+
+def _outcome(r) -> tuple:
+    return (r.verdict, r.run, r.combos, r.required, r.kind, r.matched, r.searched, r.could_be_in,
+            r.instead)
+
+
+@pytest.mark.parametrize("name", ["bulk_then_close.pcap", "invalid/rst_from_last_ack.pcap",
+                                  "client_closes_while_server_sends.pcap"])
+def test_steps_remembered_across_positions_decide_as_each_position_alone(name, monkeypatch):
+    # replay reuses the steps that fit for a (state, set) at every position whose segments
+    # ahead are the same (replay._position_classes); numbering every position apart makes
+    # each position work its steps out alone, the reference
+    cap = read_capture(CAPTURES / name)
+    ts = load_open(DEFAULT_MODEL, [], [cap])
+    shared = replay(ts, cap, check_timing=False, choices=False)
+    monkeypatch.setattr(replay_module, "_position_classes",
+                        lambda segs, window: list(range(len(segs) + 1)))
+    alone = replay(ts, cap, check_timing=False, choices=False)
+    assert _outcome(shared) == _outcome(alone)
+
+
+def test_position_classes_tell_apart_what_fits_reads():
+    cap = read_capture(CAPTURES / "bulk_then_close.pcap")
+    segs = cap.segments
+    classes = replay_module._position_classes(segs, 2)
+    assert len(classes) == len(segs) + 1
+    for a in range(len(classes)):
+        for b in range(len(classes)):
+            ahead = [tuple((segs[j].side, segs[j].segment) if j < len(segs) else None
+                           for j in range(k, k + 2)) for k in (a, b)]
+            assert (classes[a] == classes[b]) == (ahead[0] == ahead[1])
+    assert len(set(classes)) < len(classes)     # a bulk transfer repeats itself
+
+
+def test_a_search_keeps_one_object_per_distinct_set(monkeypatch):
+    searches = []
+    original = SetSearch.__init__
+
+    def keep(self, *args, **kwargs):
+        searches.append(self)
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(SetSearch, "__init__", keep)
+    cap = read_capture(CAPTURES / "client_closes_while_server_sends.pcap")
+    ts = load_open(DEFAULT_MODEL, [], [cap])
+    result = replay(ts, cap, check_timing=False, choices=False)
+    assert result.verdict is Verdict.ACCEPTED
+    sets = list(searches[-1].reached.values())
+    assert len(sets) > len(set(sets))       # many keys share a set...
+    assert len({id(s) for s in sets}) == len(set(sets))     # ...and its one object
+
+
+def test_interned_sets_are_the_values_given():
+    same = Interned()
+    a, b = (1 << 2047) | 5, (1 << 2047) | 5
+    assert a is not b
+    assert same(a) is same(b) is a and same(3) == 3
+    same.table.update({i: i for i in range(combos_module.MAX_INTERNED)})
+    same.bound()
+    assert same.table == {} and same(b) is b
+
+
+def test_a_tree_holds_one_object_per_path(ts):
+    deferred = DeferredSuccessors(Combos.of(ts))
+    _reachable(deferred, 200)
+    tree = deferred.tree
+    seen: dict[tuple, tuple] = {}
+    for nodes in tree.nodes.values():
+        for path in nodes:
+            assert seen.setdefault(path, path) is path
+            for pair in path:
+                assert tree.pairs[pair] is pair
+    assert len(seen) < sum(len(nodes) for nodes in tree.nodes.values())
+
+
+def test_a_forgotten_tree_grows_again_to_the_same_answers(monkeypatch):
+    cap = read_capture(CAPTURES / "http_server_closes.pcap")
+    ts = load_open(DEFAULT_MODEL, [], [cap])
+    first = replay(ts, cap, check_timing=False)
+    monkeypatch.setattr(replay_module, "LARGE_SPLITS", 0)
+    forget_large_splits(ts)
+    assert replay_module._SHARED not in ts.__dict__
+    again = replay(ts, cap, check_timing=False)
+    assert _outcome(again) == _outcome(first) and again.choices == first.choices
+    assert shared_splits(ts).nodes
