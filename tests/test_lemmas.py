@@ -210,3 +210,23 @@ def test_the_data_phase_invariants_at_d3_from_facts_mined_at_d2():
              if p.name == "time_wait_only_after_the_peer_closed"]
     (r,) = check_inductive(large, props, 2, Deadline(900), strengthening=strong, spacer=False)
     assert r.verdict is Verdict.HOLDS, r.message
+
+
+CLOSE = ["delayed_ack=true", "passive_has_data=false", "early_data=true", "shared_socket=true",
+         "lossy_network=true"]     # bench/engines.py's "close" configuration
+
+
+@slow
+def test_the_held_ack_invariant_with_losses_and_sharing_from_facts_mined_at_n1():
+    """Early data, a shared socket, a lossy network, every bound 2 (919,238 states): the
+    held-ACK invariant proved from facts mined at bound 1 (205,494 states), as the explorer
+    finds it holds; bench/engines.py --config close makes the same proof at bound 4 and 5."""
+    small = load(PARAMETRIC, ["D=1", "L=1", "P=1", *CLOSE])
+    large = load(PARAMETRIC, ["D=2", "L=2", "P=2", *CLOSE])
+    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "n=1")
+    strong = strengthen_from(large, mined, Deadline(1800), seconds=1800)
+    assert strong is not None
+    props = [p for p in _invariants(large, DATA_PHASE)
+             if p.name == "a_held_ack_leaves_before_time_wait"]
+    (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
+    assert r.verdict is Verdict.HOLDS, r.message
