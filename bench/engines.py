@@ -2,7 +2,8 @@
 """The explicit and the symbolic engine side by side as the model grows (issue 16).
 
     python bench/engines.py [--sizes 2,3,4,5] [--time-limit 600] [--max-memory 4000]
-                            [--depth 8] [--proof | --only-proof]
+                            [--depth 8] [--proof | --only-proof | --proof-vs-explicit]
+                            [--config data|close] [--mine-at 2]
 
 The model is models/parametric.tcpm (the default model with its size bounds as parameters)
 in data_phase.spec's configuration (data_phase, delayed ACK, a passive side with nothing to
@@ -25,8 +26,15 @@ process whose CPU time (getrusage) and peak memory (VmHWM) the parent measures:
 
     proof     (--proof, or --only-proof without the others) k-induction on the model's
               invariants, strengthened by the facts tcpcheck.lemmas mines from every state
-              at D=2 and Houdini keeps at the size (`check --lemmas-from D=2`): proved, or
-              holds up to a depth
+              at --mine-at (by default the configuration's: D=2, n=1) and Houdini keeps
+              at the size (`check --lemmas-from D=2`):
+              proved, or holds up to a depth; --proof-vs-explicit runs only the explorer on
+              the model and the proof, size by size, the explorer again at every size
+
+--config says which configuration of the model grows (CONFIGS): `data` (the default) is the
+one above, D the size; `close` is the teardown without the data phase but with what else
+multiplies its states on (early data, a socket shared by P processes, a network that loses
+up to L segments a channel), every bound growing with the size n: D = L = P = n.
 
 --time-limit is each run's CPU seconds (RLIMIT_CPU: the machine is shared, so wall time says
 little), --max-memory the explorer's resident memory (its --max-memory).
@@ -51,10 +59,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "parametric.tcpm"
 SPECS = [ROOT / "specs" / "teardown.spec", ROOT / "specs" / "data_phase.spec"]
-CONFIG = ["data_phase=true", "delayed_ack=true", "passive_has_data=false"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """A configuration of the parametric model that grows: `fixed` settings, the size
+    parameters set to the size n, and the size the proof's facts are mined at."""
+
+    fixed: tuple[str, ...]
+    grown: tuple[str, ...]
+    mined_at: int
+
+
+CONFIGS = {
+    "data": Config(("data_phase=true", "delayed_ack=true", "passive_has_data=false"),
+                   ("D",), 2),
+    # no data phase; early data, a socket shared by P processes, L losses a channel: at
+    # n = 1 the explorer finds 205,494 states, at n = 3 6,138,320 (the last that fits the
+    # compiled core's 128 bits)
+    "close": Config(("delayed_ack=true", "passive_has_data=false", "early_data=true",
+                     "shared_socket=true", "lossy_network=true"), ("D", "L", "P"), 1),
+}
 # the failing variants (tests/test_domain_specs.py VARIANTS): the property each one breaks
 VARIANTS = ("time_wait_only_after_the_peer_closed", "a_held_ack_leaves_before_time_wait")
-MINED_AT = 2     # the size the proof's facts are mined at (the whole state space, explicitly)
+CONFIG = "data"  # which of CONFIGS (--config; the child process reads it from the environment)
 WALL_FACTOR = 4  # a run is killed after this many times its CPU limit in wall time (the
                  # machine is shared: the limit itself is on CPU time, RLIMIT_CPU)
 
@@ -92,10 +120,20 @@ def _invariants(ts):
             if p.kind == "invariant"]
 
 
+def size_params(size: int) -> list[str]:
+    """The parameter settings of one size in the configuration benchmarked."""
+    config = CONFIGS[_config()]
+    return [*(f"{name}={size}" for name in config.grown), *config.fixed]
+
+
+def _config() -> str:
+    return os.environ.get("ENGINES_CONFIG", CONFIG)
+
+
 def _load(model: str, size: int):
     from tcpcheck import load
     from tcpcheck import spec as S
-    params = [f"D={size}", *CONFIG]
+    params = size_params(size)
     keep = frozenset().union(*(S.variables_read(S.parse_spec_file(p)) for p in SPECS))
     text = None if model == "model" else _variant_text(model)
     return load(MODEL, params, keep=keep, text=text)
@@ -126,16 +164,20 @@ def run_explicit(model: str, size: int, max_memory: float) -> dict:
 
 
 def run_proof(model: str, size: int, depth: int) -> dict:
-    """k-induction with facts mined at D=2 (tcpcheck.lemmas: the whole state space explored
-    there, carried over to `size`, kept where Houdini proves them inductive): what
-    `tcpcheck check ... --engine symbolic --param D=SIZE --lemmas-from D=2` does."""
+    """k-induction with facts mined at the size --mine-at (tcpcheck.lemmas: the whole state
+    space explored there, carried over to `size`, kept where Houdini proves them inductive):
+    what `tcpcheck check ... --engine symbolic --param D=SIZE --lemmas-from D=2` does."""
     from tcpcheck.explore import Deadline, explore
     from tcpcheck.kinduction import check_inductive, strengthen_from
     from tcpcheck.lemmas import mine
-    small, ts = _load(model, MINED_AT), _load(model, size)
+    mined_at = int(os.environ.get("ENGINES_MINE_AT") or CONFIGS[_config()].mined_at)
+    small, ts = _load(model, mined_at), _load(model, size)
     deadline = Deadline(None)       # the time limit is the process's CPU limit
     ex = explore(small, record_edges=False, deadline=deadline, core="auto")
-    strong = strengthen_from(ts, mine(small, ex.states, ts, f"D={MINED_AT}"), deadline)
+    at = ",".join(size_params(mined_at)[:len(CONFIGS[_config()].grown)])
+    # Houdini's own bound is wall time, which a shared machine stretches: the process's CPU
+    # limit is the only bound here
+    strong = strengthen_from(ts, mine(small, ex.states, ts, at), deadline, float("inf"))
     if strong is None:
         return {"finished": False, "verdicts": {}, "note": "Houdini did not finish"}
     results = check_inductive(ts, _invariants(ts), min(depth, 2), deadline,
@@ -167,7 +209,8 @@ def measure(engine: str, model: str, size: int, args: dict) -> Measured:
     peak resident memory from /proc (VmHWM, read each second), killed past its limit."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--run", engine, model, str(size),
            str(args["time_limit"]), str(args["max_memory"]), str(args["depth"])]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), ENGINES_CONFIG=args["config"],
+               ENGINES_MINE_AT=str(args["mine_at"]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     peak_kb, killed = 0, False
@@ -244,7 +287,8 @@ def main(argv: list[str]) -> None:
             got = run_symbolic(model, int(size), int(depth))
         print(json.dumps(got))
         return
-    args = {"time_limit": 600.0, "max_memory": 4000.0, "depth": 8}
+    args = {"time_limit": 600.0, "max_memory": 4000.0, "depth": 8, "config": CONFIG,
+            "mine_at": None}
     sizes = [2, 3, 4, 5]
     it = iter(argv)
     for a in it:
@@ -256,15 +300,34 @@ def main(argv: list[str]) -> None:
             pass
         elif a == "--only-proof":
             args["only_proof"] = True
+        elif a == "--proof-vs-explicit":
+            args["proof_vs_explicit"] = True
+        elif a == "--config" or a == "--mine-at":
+            args[a[2:].replace("-", "_")] = next(it)
         elif a == "--depth":
             args["depth"] = int(next(it))
         else:
             raise SystemExit(__doc__)
+    if args["config"] not in CONFIGS:
+        raise SystemExit(f"--config: one of {', '.join(CONFIGS)}")
+    config = CONFIGS[args["config"]]
+    args["mine_at"] = int(args["mine_at"] or config.mined_at)
     print(f"load average before: {os.getloadavg()[0]:.2f}; limits: {args['time_limit']:.0f} CPU s, "
-          f"{args['max_memory']:.0f} MB; symbolic depth {args['depth']}", flush=True)
-    print("| D | engine | model | finished | CPU s | wall s | peak MB | verdicts | note |")
+          f"{args['max_memory']:.0f} MB; symbolic depth {args['depth']}; configuration "
+          f"{args['config']} ({', '.join(config.fixed)}), size n: "
+          f"{' = '.join(config.grown)} = n; facts mined at n = {args['mine_at']}",
+          flush=True)
+    print("| n | engine | model | finished | CPU s | wall s | peak MB | verdicts | note |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     rows: list[Measured] = []
+    if args.get("proof_vs_explicit"):
+        for size in sizes:
+            for engine in ("explicit", "proof"):
+                m = measure(engine, "model", size, args)
+                rows.append(m)
+                print(row(m), flush=True)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        return
     explicit_out = False
     for size in sizes:
         for engine in () if args.get("only_proof") else ("explicit", "symbolic"):

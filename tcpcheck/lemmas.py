@@ -386,30 +386,12 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
     empty = Member((Term(ch, "flags"),), frozenset({(0,)}))
     for f in numeric:
         out.append(Lemma((empty,), Member((Term(ch, f),), frozenset({(0,)})), "each", ch))
-    # given the segment at a position: its sender's (and receiver's) variables, its fields
+    # given the segment at a position: its sender's (and receiver's) variables, its fields;
+    # the segment told apart by its flags, and by its flags and its boolean fields together
+    # (a stale ACK, built before its sender's FIN, is in flight only from LAST_ACK on)
     flags = sorted({seg["flags"] for row in segs for seg in row} - {0})
-    for fl in flags:
-        is_f = Member((Term(ch, "flags"),), frozenset({(fl,)}))
-        where = [(i, seg) for i, row in enumerate(segs) for seg in row if seg["flags"] == fl]
-        for n in cols.scalars:
-            seen = frozenset((cols.col[n][i],) for i, _s in where)
-            if len(seen) < len(set(cols.col[n])):
-                out.append(Lemma((is_f,), Member((Term(n),), seen), "each", ch))
-        # the counters of the two sides while this segment is in flight (a FIN ahead of
-        # which the receiver has counted all but the data still in the channel)
-        for a, b in combinations(sorted(n for n in scaled if len(set(cols.col[n])) > 1), 2):
-            diffs = [cols.col[a][i] - cols.col[b][i] for i, _s in where]
-            out.append(Lemma((is_f,), Within(Term(a), Term(b), min(diffs), max(diffs)),
-                             "each", ch))
-        for f in numeric:
-            values = frozenset((seg[f],) for _i, seg in where)
-            out.append(Lemma((is_f,), Member((Term(ch, f),), values), "each", ch))
-            if (None, f) not in lay.ranges or lay.ranges[(None, f)][1] <= 1:
-                continue
-            for n in scaled:
-                diffs = [seg[f] - cols.col[n][i] for i, seg in where]
-                out.append(Lemma((is_f,), Within(Term(ch, f), Term(n), min(diffs), max(diffs)),
-                                 "each", ch))
+    for kind in _segment_kinds(segs, lay):
+        out += _in_flight_lemmas(cols, segs, ch, kind, scaled, lay)
     # which segments follow which: next to each other (no gaps), and anywhere later
     for over, pairs in (("adjacent", lambda row: zip(row, row[1:])),
                         ("later", lambda row: combinations(row, 2))):
@@ -422,6 +404,59 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
             if diffs:
                 out.append(Lemma((nonempty,), Within(Term(ch, f, "j"), Term(ch, f),
                                                      min(diffs), max(diffs)), over, ch))
+    return out
+
+
+def _boolean_fields(lay: Layout) -> list[str]:
+    return [f for f in lay.fields if f != "flags" and lay.ranges.get((None, f), (0, 2))[1] <= 1]
+
+
+def _segment_kinds(segs: list, lay: Layout) -> list[tuple[tuple, tuple]]:
+    """The premises "the segment at k is this one", as (values, field names): each flags
+    value seen, and each (flags, boolean fields) combination seen where a flags value comes
+    with more than one."""
+    bools = _boolean_fields(lay)
+    seen = sorted({(seg["flags"], *(seg[f] for f in bools))
+                   for row in segs for seg in row if seg["flags"]})
+    out = []
+    for fl in sorted({row[0] for row in seen}):
+        out.append(((fl,), ("flags",)))
+        combos = [row for row in seen if row[0] == fl]
+        if bools and len(combos) > 1:
+            out += [(row, ("flags", *bools)) for row in combos]
+    return out
+
+
+def _in_flight_lemmas(cols: _Columns, segs: list, ch: str, kind, scaled: dict,
+                      lay: Layout) -> list[Lemma]:
+    """What holds whenever the segment at a position is of `kind` ((values, field names)):
+    the variables of both sides, the two sides' counters' differences (a FIN ahead of which
+    the receiver has counted all but the data still in the channel), its other fields and
+    how its numeric fields stand to the counters."""
+    values, names = kind
+    is_k = Member(tuple(Term(ch, f) for f in names), frozenset({values}))
+    where = [(i, seg) for i, row in enumerate(segs) for seg in row
+             if tuple(seg[f] for f in names) == values]
+    out = []
+    for n in cols.scalars:
+        seen = frozenset((cols.col[n][i],) for i, _s in where)
+        if len(seen) < len(set(cols.col[n])):
+            out.append(Lemma((is_k,), Member((Term(n),), seen), "each", ch))
+    for a, b in combinations(sorted(n for n in scaled if len(set(cols.col[n])) > 1), 2):
+        diffs = [cols.col[a][i] - cols.col[b][i] for i, _s in where]
+        out.append(Lemma((is_k,), Within(Term(a), Term(b), min(diffs), max(diffs)),
+                         "each", ch))
+    for f in lay.fields:
+        if f in names:
+            continue
+        seen = frozenset((seg[f],) for _i, seg in where)
+        out.append(Lemma((is_k,), Member((Term(ch, f),), seen), "each", ch))
+        if lay.ranges.get((None, f), (0, 0))[1] <= 1:
+            continue
+        for n in scaled:
+            diffs = [seg[f] - cols.col[n][i] for i, seg in where]
+            out.append(Lemma((is_k,), Within(Term(ch, f), Term(n), min(diffs), max(diffs)),
+                             "each", ch))
     return out
 
 
