@@ -478,13 +478,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
             if done2 is None:
                 continue
             if sent:
-                # whether these segments, from this side, are the captured ones at k: the
-                # same few lists of segments recur at every position
-                memo = (id(sent), v.instance, k)
-                fit = fits.get(memo)
-                if fit is None:
-                    fit = fits[memo] = _fits(sent, v.instance, k)
-                if not fit:
+                if not _fit(fits, _fits, sent, v.instance, k):
                     continue
                 search.step(key, vid, (nxt, k + len(sent), done2), part)
             else:
@@ -567,6 +561,16 @@ class _Fitting:
     reach: int
 
 
+def _fit(fits: dict, check, sent: list, instance: str, k: int) -> bool:
+    """Whether the segments `sent` by `instance` are the captured ones at position k (`check`),
+    remembered in `fits`: the same few lists of segments recur at every position."""
+    memo = (id(sent), instance, k)
+    fit = fits.get(memo)
+    if fit is None:
+        fit = fits[memo] = check(sent, instance, k)
+    return fit
+
+
 def _fitting(merged: tuple[list, int], k: int, fits: dict, check) -> _Fitting:
     """merged()'s successors at position k filtered by whether their segments are the
     captured ones (`check`, remembered in `fits` per segments, side and position, as the
@@ -578,11 +582,7 @@ def _fitting(merged: tuple[list, int], k: int, fits: dict, check) -> _Fitting:
         if sent:
             if len(sent) > reach:
                 reach = len(sent)
-            memo = (id(sent), v.instance, k)
-            fit = fits.get(memo)
-            if fit is None:
-                fit = fits[memo] = check(sent, v.instance, k)
-            if not fit:
+            if not _fit(fits, check, sent, v.instance, k):
                 continue
         steps.append((vid, nxt, len(sent), part))
     return _Fitting(tuple(steps), quiet, reach)

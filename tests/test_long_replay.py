@@ -115,21 +115,27 @@ def test_run_shown_folded_is_the_unfolded_run(ts, tmp_path, monkeypatch):
     monkeypatch.setattr(replay_module, "SHOW_WHOLE", 30)
     cap = _capture(tmp_path, 31)
     unfolded, folded = _both(ts, cap)
+    assert_shown_folded(unfolded, folded)
+    assert (folded.verdict, folded.choices, folded.kind) == \
+        (unfolded.verdict, unfolded.choices, unfolded.kind)
+    assert len(replay_json(folded)["run"]) == len(folded.view.states)
+
+
+def assert_shown_folded(unfolded, folded) -> None:
+    """`folded` shows its run folded, `unfolded` whole: unrolled, the folded run is the whole
+    one state for state, and the text and JSON reports say how it is folded (one-sided replay's
+    tests use it too)."""
     assert unfolded.run_fold is None and folded.run_fold is not None
     first, length, times = folded.run_fold
     states = list(folded.view.states)
     whole = states[:first] + states[first:first + length] * times + states[first + length:]
     assert whole == list(unfolded.view.states)
     assert folded.run_length == len(unfolded.run) == len(whole)
-    assert (folded.verdict, folded.choices, folded.kind) == \
-        (unfolded.verdict, unfolded.choices, unfolded.kind)
     text = "\n".join(replay_lines(folded))
     assert f"stand for {times:,} times round" in text
     assert len(replay_lines(folded)) < len(replay_lines(unfolded))
-    doc = replay_json(folded)
-    assert doc["run_fold"] == {"first_step": first, "steps": length, "times": times,
-                               "run_steps": len(whole)}
-    assert len(doc["run"]) == len(states)
+    assert replay_json(folded)["run_fold"] == {"first_step": first, "steps": length,
+                                               "times": times, "run_steps": len(whole)}
 
 
 def test_step_by_step_timing_agrees_with_z3(ts, tmp_path):
@@ -138,18 +144,25 @@ def test_step_by_step_timing_agrees_with_z3(ts, tmp_path):
     cap = _capture(tmp_path, 21)
     r = replay(ts, cap, check_timing=False)
     variants = Run.of(r.view, r.run).variants
-    pinned = _pinned(cap, variants)
-    rng = random.Random(12)
+    assert_timeline_agrees_with_z3(r.system, variants, _pinned(cap, variants), check_run,
+                                   random.Random(12), 24, [0.01, 0.05, 0.2, 30, 49.9, 50, 50.1,
+                                                           199.9, 200, 250, -0.01, -0.1])
+
+
+def assert_timeline_agrees_with_z3(system, variants, pinned, z3_check, rng, trials: int,
+                                   moves: list[float]) -> None:
+    """tcpcheck.timeline's verdict on a run equals z3's (`z3_check`) with its exact pins
+    (step, ms, what) as given, then with one to three of them moved by one of `moves` ms, in
+    `trials` trials; some must fit and some not (one-sided replay's tests use it too)."""
     verdicts = []
-    for trial in range(24):
+    for trial in range(trials):
         pins = list(pinned)
         for _ in range(trial and rng.randint(1, 3)):
             j = rng.randrange(1, len(pins))
             step, ms, what = pins[j]
-            pins[j] = (step, ms + rng.choice([0.01, 0.05, 0.2, 30, 49.9, 50, 50.1, 199.9,
-                                              200, 250, -0.01, -0.1]), what)
-        want = check_run(r.system, variants, pins).feasible
-        assert fits(r.system, variants, pins).feasible is want, pins
+            pins[j] = (step, ms + rng.choice(moves), what)
+        want = z3_check(system, variants, pins).feasible
+        assert fits(system, variants, pins).feasible is want, pins
         verdicts.append(want)
     assert True in verdicts and False in verdicts
 

@@ -18,32 +18,20 @@ import pytest
 from tcpcheck import oneside as oneside_module
 from tcpcheck import replay as replay_module
 from tcpcheck import timing as timing_module
-from tcpcheck.capture import read_capture
 from tcpcheck.oneside import replay_side
-from tcpcheck.replay import load_open
 from tcpcheck.replay_report import replay_json, replay_lines
-from tcpcheck.timeline import fits
 from tcpcheck.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-import captures  # noqa: E402  (bench/captures.py writes the connections)
 
 MODEL = ROOT / "models" / "teardown.tcpm"
 SIDES = ["client", "server"]
 
 
-@pytest.fixture(scope="module")
-def ts(tmp_path_factory):
-    path = tmp_path_factory.mktemp("long") / "c.pcap"
-    captures.write_connection(path, 21)
-    return load_open(MODEL, [], [read_capture(path)])
-
-
-def _capture(tmp_path, packets: int, **kw):
-    path = tmp_path / f"conn{packets}_{'_'.join(f'{k}{v}' for k, v in kw.items())}.pcap"
-    captures.write_connection(path, packets, **kw)
-    return read_capture(path)
+# the model opened for long captures, and a capture of bench/captures.py's connection
+from test_long_replay import (_capture, assert_shown_folded,  # noqa: E402
+                              assert_timeline_agrees_with_z3, ts)  # noqa: E402,F401  (ts: a fixture)
 
 
 def _seen(r) -> tuple:
@@ -129,19 +117,9 @@ def test_run_shown_folded_is_the_unfolded_run(ts, tmp_path, monkeypatch, side):
     they are from every one-sided run shown); the reports say so and stay short."""
     monkeypatch.setattr(replay_module, "SHOW_WHOLE", 30)
     unfolded, folded = _both(ts, _capture(tmp_path, 41), side)
-    assert unfolded.run_fold is None and folded.run_fold is not None
-    first, length, times = folded.run_fold
-    states = list(folded.view.states)
-    whole = states[:first] + states[first:first + length] * times + states[first + length:]
-    assert whole == list(unfolded.view.states)
-    assert folded.run_length == len(unfolded.run) == len(whole)
+    assert_shown_folded(unfolded, folded)
     assert (folded.verdict, folded.kind, folded.combos) == \
         (unfolded.verdict, unfolded.kind, unfolded.combos)
-    text = "\n".join(replay_lines(folded))
-    assert f"stand for {times:,} times round" in text
-    assert len(replay_lines(folded)) < len(replay_lines(unfolded))
-    assert replay_json(folded)["run_fold"] == {"first_step": first, "steps": length,
-                                               "times": times, "run_steps": len(whole)}
 
 
 def test_a_script_is_not_folded(ts):
@@ -191,18 +169,8 @@ def test_step_by_step_timing_agrees_with_z3_one_sided(ts, tmp_path, monkeypatch,
     monkeypatch.undo()
     timed, variants, pinned = seen[0]
     pins = [pin[:3] for pin in pinned]       # exact pins (a capture's): (step, ms, what)
-    rng = random.Random(7)
-    verdicts = []
-    for trial in range(16):
-        moved = list(pins)
-        for _ in range(trial and rng.randint(1, 3)):
-            j = rng.randrange(1, len(moved))
-            step, ms, what = moved[j]
-            moved[j] = (step, ms + rng.choice([0.01, 0.2, 30, 49.9, 50.1, 200, -0.1]), what)
-        want = z3_check(timed, variants, moved).feasible
-        assert fits(timed, variants, moved).feasible is want, moved
-        verdicts.append(want)
-    assert True in verdicts and False in verdicts
+    assert_timeline_agrees_with_z3(timed, variants, pins, z3_check, random.Random(7), 16,
+                                   [0.01, 0.2, 30, 49.9, 50.1, 200, -0.1])
 
 
 @pytest.mark.parametrize("side", SIDES)
