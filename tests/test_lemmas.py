@@ -30,7 +30,8 @@ TEARDOWN = ROOT / "specs" / "teardown.spec"
 DATA_PHASE = ROOT / "specs" / "data_phase.spec"
 DATA = ["data_phase=true", "delayed_ack=true", "passive_has_data=false"]
 slow = pytest.mark.skipif(os.environ.get("TCPCHECK_SLOW") != "1",
-                          reason="proofs at D=3 take minutes: set TCPCHECK_SLOW=1")
+                          reason="proofs at a larger size (D=3, or every bound 2 with "
+                                 "losses and sharing) take minutes: set TCPCHECK_SLOW=1")
 
 
 def _invariants(ts, *specs):
