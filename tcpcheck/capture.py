@@ -253,7 +253,8 @@ def no_cycle_collection(freeze: bool = False) -> Iterator[None]:
     """The cyclic garbage collector paused: reading makes a few objects per packet, none in
     a cycle, and the collector would walk the growing heap of them again and again (an
     eighth of the time of a million-packet read). The audit pauses it for the whole file
-    too: a replay's search makes millions of tuples and ints, none in a cycle either.
+    too, and every replay for its whole search (as a decorator, `@no_cycle_collection()`): a
+    replay's search makes millions of tuples, lists and dicts, none in a cycle either.
     Nested uses keep it paused until the outermost ends. `freeze` (the audit's): that end
     moves every object out of the collector's sight (gc.freeze), else its first collection
     would walk the millions made meanwhile at once (seconds, for nothing); only the audit

@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .capture import Capture, CapturedSegment, capture_kind
+from .capture import Capture, CapturedSegment, capture_kind, no_cycle_collection
 from .explore import NO_DEADLINE, Deadline
 from .fold import FoldedPath, FoldingSearch, real_key, real_position, unfolded
 from .kinds import CloseKind
@@ -163,6 +163,7 @@ def _order(entry) -> int:
     return _EVENT_ORDER.get(entry[2].event.kind, 2)
 
 
+@no_cycle_collection()     # as replay.replay: its search makes no cycle either
 def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bool = False,
                 check_timing: bool = True, calls: tuple[str, ...] | None = None,
                 app_calls: tuple | None = None, fixed: dict[str, int] | None = None,
