@@ -187,3 +187,28 @@ def test_a_forgotten_tree_grows_again_to_the_same_answers(monkeypatch):
     again = replay(ts, cap, check_timing=False)
     assert _outcome(again) == _outcome(first) and again.choices == first.choices
     assert shared_splits(ts).nodes
+
+
+@pytest.mark.parametrize("side", [None, "server"])
+def test_a_replay_pauses_the_cycle_collector_for_its_search_only(ts, monkeypatch, side):
+    # replay and one-sided replay run their search with the cyclic collector paused (it
+    # walked the search's millions of objects for nothing) and leave it as they found it
+    import gc
+
+    import tcpcheck.oneside as oneside_module
+    seen = []
+    search_stop = replay_module.search_stop
+
+    def watched(*args):         # called at every pop of the search
+        seen.append(gc.isenabled())
+        return search_stop(*args)
+
+    monkeypatch.setattr(replay_module if side is None else oneside_module, "search_stop",
+                        watched)
+    cap = read_capture(CAPTURES / "server_closes_first.pcap")
+    assert gc.isenabled()
+    r = (replay(ts, cap, check_timing=False) if side is None
+         else oneside_module.replay_side(ts, cap, side, check_timing=False))
+    assert r.verdict is Verdict.ACCEPTED
+    assert seen and not any(seen)
+    assert gc.isenabled()
