@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tcpcheck.audit import Auditor, run_audit
+from tcpcheck.audit import HALF_CLOSED, OPEN, Auditor, run_audit
 from tcpcheck.capture import read_capture
 from tcpcheck.conform import capture_problem
+from tcpcheck.kinds import CloseKind
 from tcpcheck.replay import load_open, replay
 from tcpcheck.verdicts import Verdict
 
@@ -31,6 +32,7 @@ SCENARIOS = ["passive_closes_at_once", "passive_quickack", "close_with_unread_da
 PARAMS = ["lossy_network=false", "shared_socket=false", "more_calls=false", "early_data=false",
           "passive_never_closes=false"]
 CANNOT_CAPTURE = capture_problem()
+CUT_OFF = {OPEN, HALF_CLOSED, str(CloseKind.INCOMPLETE)}
 
 
 def _agrees_with_single_replays(path: Path) -> list:
@@ -45,7 +47,11 @@ def _agrees_with_single_replays(path: Path) -> list:
         assert row.verdict == single.verdict, (row, single.verdict)
         assert row.model_kind == (None if single.kind is None else str(single.kind)), row
         if single.accepted:
-            assert row.kind == str(single.kind), (row, single.kind)
+            # the audit says more of a connection the capture cut off (still open, or half
+            # closed) than replay's "incomplete": a loopback capture can catch another
+            # program's connection mid-way (seen once: a handshake alone)
+            want = CUT_OFF if single.kind is CloseKind.INCOMPLETE else {str(single.kind)}
+            assert row.kind in want, (row, single.kind)
     return audit.rows
 
 
