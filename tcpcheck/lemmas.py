@@ -17,7 +17,8 @@ and writes them over the large model's state:
 
 A counter whose range grows with the size (`sent: 0..D`) has its observed values carried
 over by their distance from the ends of its range: the top (`D`, "D or more") stays the top.
-Where that reading is ambiguous both readings are proposed. Nothing here is trusted: a
+Where that reading is ambiguous both readings are proposed, and values that stay below the
+top are proposed as they are as well (bounded by the model, not by the range). Nothing here is trusted: a
 candidate false in an initial state of the large model is dropped, and Houdini
 (kinduction.houdini) keeps only those the steps provably preserve, so a wrong guess costs a
 fact, never a verdict.
@@ -515,8 +516,14 @@ def _moved_claims(m: Member, src: Layout, dst: Layout) -> list[Member]:
     at_top = {v for a, b in runs
               for v in (range(a + more, b + more + 1) if b == top
                         else range(a, b + (more if b > 0 else 0) + 1))}
+    readings = [frozenset(widened), frozenset(at_top)]
+    if values[-1] < top:
+        # as they are: a count that never reached its top at the small size may be bounded
+        # by the model, not by its range (a side's `sent` is at most 1 without a data phase,
+        # whatever D is); only a small size whose top is above 1 tells "1" from "the top"
+        readings.append(frozenset(values))
     return [Member(m.terms, frozenset((v,) for v in sorted(s))) for s in
-            dict.fromkeys((frozenset(widened), frozenset(at_top)))]
+            dict.fromkeys(readings)]
 
 
 def _runs(values: list[int]) -> list[tuple[int, int]]:

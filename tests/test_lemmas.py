@@ -19,7 +19,7 @@ from tcpcheck import DEFAULT_MODEL, load
 from tcpcheck import spec as S
 from tcpcheck.explore import Deadline, explore
 from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
-from tcpcheck.lemmas import Candidate, Lemma, Member, Term, holds_at, mine
+from tcpcheck.lemmas import Candidate, Layout, Lemma, Member, Term, _carry, holds_at, mine
 from tcpcheck.symbolic import SlotState
 from tcpcheck.verdicts import Verdict
 from tcpcheck.verify import check_model
@@ -138,6 +138,28 @@ def test_houdini_drops_a_made_up_fact_about_stale_segments():
     assert all(holds_at(planted, ts, i) for i in ts.initial)
     kept = houdini(ts, [planted, *_unconditional(mined)], seconds=600)
     assert kept is not None and planted not in kept
+
+
+def _layout_with(top: int) -> Layout:
+    """A layout that knows one counter, `client.sent`, stored 0..top (no slots, no channels:
+    what carrying a claim over reads)."""
+    return Layout({}, {}, {}, 0, {("client.sent", None): (0, top)})
+
+
+def _carried(values: set[int], small_top: int, large_top: int) -> set[frozenset]:
+    claim = Member((Term("client.sent"),), frozenset((v,) for v in values))
+    moved = _carry(Lemma((), claim), _layout_with(small_top), _layout_with(large_top))
+    return {frozenset(v for (v,) in lm.then.rows) for lm in moved}
+
+
+def test_a_count_below_its_top_is_carried_over_as_it_is_too():
+    """`sent` seen 0 and 1 where it may go to 2: besides "up to the top but one" (0..4 at a
+    top of 5) it is proposed as it is, {0, 1} (without a data phase a side sends one data
+    segment whatever D is); where 1 was the top (mined at n = 1) there is no such reading:
+    1 may be "the top" as well as "one"."""
+    assert _carried({0, 1}, 2, 5) == {frozenset(range(5)), frozenset({0, 1})}
+    assert frozenset({0, 1}) not in _carried({0, 1}, 1, 5)
+    assert _carried({0, 2}, 2, 5) == {frozenset({0, 2, 3, 4, 5}), frozenset({0, 5})}
 
 
 def _unconditional(mined) -> list[Candidate]:
