@@ -254,11 +254,12 @@ def mine(small: TransitionSystem, states, large: TransitionSystem, origin: str =
     src, dst = Layout.of(small), Layout.of(large)
     lemmas = _mine(small, states, src)
     out, seen = [], set()
-    for lm in lemmas:
-        for moved in _carry(lm, src, dst):
-            if moved not in seen:
-                seen.add(moved)
-                out.append(Candidate(moved, dst))
+    # the ranges are stated over the large system already: nothing to carry
+    moved_all = [moved for lm in lemmas for moved in _carry(lm, src, dst)]
+    for moved in [*moved_all, *_range_lemmas(large, dst)]:
+        if moved not in seen:
+            seen.add(moved)
+            out.append(Candidate(moved, dst))
     kept = tuple(c for c in out if all(holds_at(c, large, i) for i in large.initial))
     return Mined(kept, len(out), len(states), origin)
 
@@ -462,6 +463,22 @@ def _in_flight_lemmas(cols: _Columns, segs: list, ch: str, kind, scaled: dict,
 
 
 # ---------------------------------------------------------------- carrying over
+
+
+def _range_lemmas(ts: TransitionSystem, lay: Layout) -> list[Lemma]:
+    """Each scalar slot of `ts` holds a value of its declared range: its bits may hold more
+    (`more_refs: 0..P - 1` takes 3 bits at P = 5, 0..7). Not mined but stated: a slot with
+    no bits at the small size (P = 1) has no observed values to carry, and a made-up state
+    with 7 there makes the next step fail, which the step of a proof must exclude. What
+    holds in every reachable state (a step out of range is the model's error)."""
+    out = []
+    for s in ts.slots:
+        if s.kind in SCALAR_KINDS and s.width and (s.name, None) in lay.ranges:
+            top = lay.ranges[(s.name, None)][1]
+            if top < s.mask:
+                out.append(Lemma((), Member((Term(s.name),),
+                                            frozenset((v,) for v in range(top + 1)))))
+    return out
 
 
 def _carry(lm: Lemma, src: Layout, dst: Layout) -> list[Lemma]:

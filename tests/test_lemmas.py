@@ -258,3 +258,19 @@ def test_the_held_ack_invariant_with_losses_and_sharing_from_facts_mined_at_n1()
              if p.name == "a_held_ack_leaves_before_time_wait"]
     (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
     assert r.verdict is Verdict.HOLDS, r.message
+
+
+def test_every_slot_is_said_to_stay_in_its_declared_range():
+    """`more_refs: 0..P - 1` has no bits at P = 1, so nothing is mined about it there; at
+    P = 3 its 2 bits could hold 3, a made-up state whose next step fails (the n = 3
+    counterexample to induction of bench/RESULTS.md, branch proof3). The candidates say the
+    range all the same, and it holds in every reachable state of the larger system."""
+    small = load(PARAMETRIC, ["D=1", "L=1", "P=1", *CLOSE])
+    large = load(PARAMETRIC, ["D=1", "L=1", "P=3", *CLOSE])
+    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "P=1")
+    ranges = [c for c in mined.candidates if not c.lemma.when and isinstance(c.lemma.then, Member)
+              and c.lemma.then.terms == (Term("client.more_refs"),)]
+    assert any(c.lemma.then.rows == frozenset({(0,), (1,), (2,)}) for c in ranges)
+    ex = explore(large, record_edges=False, core="auto")
+    for c in ranges:
+        assert all(holds_at(c, large, s) for s in list(ex.states)[::97]), c.text
