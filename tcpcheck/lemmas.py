@@ -31,7 +31,7 @@ from itertools import combinations
 import z3
 
 from .compile import bounds
-from .params import param_combinations
+from .params import eval_const, param_combinations
 from .symbolic import SlotState
 from .tcp import FLAG_WIDTH
 from .transitions import TransitionSystem
@@ -143,12 +143,17 @@ def value_ranges(ts: TransitionSystem) -> dict:
     for inst in ts.model.instances:
         for v in ts.model.endpoint(inst.endpoint).vars:
             declared[f"{inst.name}.{v.name}"] = (v.domain, [dict(inst.bindings)])
+    losses = {f"{ch.name}.losses": ch.loss_max for ch in ts.model.channels
+              if ch.lossy and ch.loss_max is not None}
     for s in ts.slots:
         if s.kind in SCALAR_KINDS and s.width:
             if s.name in declared:
                 lo, hi = bounds(declared[s.name][0], combos, declared[s.name][1])
                 out[(s.name, None)] = (0, hi - lo)
-            else:                     # a timer (0..1) or a loss counter: its width says it
+            elif s.kind == "counter" and s.name in losses:
+                # a loss counter stops at the channel's `lossy max` (L), not at its bits' top
+                out[(s.name, None)] = (0, max(eval_const(losses[s.name], env) for env in combos))
+            else:                     # a timer (0..1): its width says it
                 out[(s.name, None)] = (0, s.mask)
     for (name, dom), (fname, _off, _w, _lo, _t) in zip(ts.model.fields, ts.seg_fields):
         lo, hi = bounds(dom, combos)

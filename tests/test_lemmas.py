@@ -19,7 +19,8 @@ from tcpcheck import DEFAULT_MODEL, load
 from tcpcheck import spec as S
 from tcpcheck.explore import Deadline, explore
 from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
-from tcpcheck.lemmas import Candidate, Layout, Lemma, Member, Term, _carry, holds_at, mine
+from tcpcheck.lemmas import (Candidate, Layout, Lemma, Member, Term, _carry, _range_lemmas,
+                              holds_at, mine)
 from tcpcheck.symbolic import SlotState
 from tcpcheck.verdicts import Verdict
 from tcpcheck.verify import check_model
@@ -274,3 +275,13 @@ def test_every_slot_is_said_to_stay_in_its_declared_range():
     ex = explore(large, record_edges=False, core="auto")
     for c in ranges:
         assert all(holds_at(c, large, s) for s in list(ex.states)[::97]), c.text
+
+
+def test_a_loss_counter_is_said_to_stop_at_the_channels_bound():
+    """`lossy max L` at L = 5 counts in 3 bits; its range is 0..5, not the bits' 0..7 (the
+    n = 5 counterexample to induction had 6 losses on a channel)."""
+    large = load(PARAMETRIC, ["D=1", "L=5", "P=1", *CLOSE])
+    lay = Layout.of(large)
+    assert lay.ranges[("client->server.losses", None)] == (0, 5)
+    said = {lm.then.terms[0].slot: lm.then.rows for lm in _range_lemmas(large, lay)}
+    assert said["server->client.losses"] == frozenset((v,) for v in range(6))
