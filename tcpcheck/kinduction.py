@@ -135,7 +135,8 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
             left = min(left, deadline.left())
         if left <= 0 or deadline is not None and deadline.expired():
             return None
-        un.solver.set(timeout=int(left * 1000))
+        if left != float("inf"):    # no bound but the process's own (bench/engines.py)
+            un.solver.set(timeout=int(left * 1000))
         un.solver.push()
         un.solver.add(z3.Or([z3.Not(after[i]) for i in kept]))
         try:

@@ -17,7 +17,8 @@ and writes them over the large model's state:
 
 A counter whose range grows with the size (`sent: 0..D`) has its observed values carried
 over by their distance from the ends of its range: the top (`D`, "D or more") stays the top.
-Where that reading is ambiguous both readings are proposed. Nothing here is trusted: a
+Where that reading is ambiguous both readings are proposed, and values that stay below the
+top are proposed as they are as well (bounded by the model, not by the range). Nothing here is trusted: a
 candidate false in an initial state of the large model is dropped, and Houdini
 (kinduction.houdini) keeps only those the steps provably preserve, so a wrong guess costs a
 fact, never a verdict.
@@ -30,7 +31,7 @@ from itertools import combinations
 import z3
 
 from .compile import bounds
-from .params import param_combinations
+from .params import eval_const, param_combinations
 from .symbolic import SlotState
 from .tcp import FLAG_WIDTH
 from .transitions import TransitionSystem
@@ -142,12 +143,17 @@ def value_ranges(ts: TransitionSystem) -> dict:
     for inst in ts.model.instances:
         for v in ts.model.endpoint(inst.endpoint).vars:
             declared[f"{inst.name}.{v.name}"] = (v.domain, [dict(inst.bindings)])
+    losses = {f"{ch.name}.losses": ch.loss_max for ch in ts.model.channels
+              if ch.lossy and ch.loss_max is not None}
     for s in ts.slots:
         if s.kind in SCALAR_KINDS and s.width:
             if s.name in declared:
                 lo, hi = bounds(declared[s.name][0], combos, declared[s.name][1])
                 out[(s.name, None)] = (0, hi - lo)
-            else:                     # a timer (0..1) or a loss counter: its width says it
+            elif s.kind == "counter" and s.name in losses:
+                # a loss counter stops at the channel's `lossy max` (L), not at its bits' top
+                out[(s.name, None)] = (0, max(eval_const(losses[s.name], env) for env in combos))
+            else:                     # a timer (0..1): its width says it
                 out[(s.name, None)] = (0, s.mask)
     for (name, dom), (fname, _off, _w, _lo, _t) in zip(ts.model.fields, ts.seg_fields):
         lo, hi = bounds(dom, combos)
@@ -253,11 +259,12 @@ def mine(small: TransitionSystem, states, large: TransitionSystem, origin: str =
     src, dst = Layout.of(small), Layout.of(large)
     lemmas = _mine(small, states, src)
     out, seen = [], set()
-    for lm in lemmas:
-        for moved in _carry(lm, src, dst):
-            if moved not in seen:
-                seen.add(moved)
-                out.append(Candidate(moved, dst))
+    # the ranges are stated over the large system already: nothing to carry
+    moved_all = [moved for lm in lemmas for moved in _carry(lm, src, dst)]
+    for moved in [*moved_all, *_range_lemmas(large, dst)]:
+        if moved not in seen:
+            seen.add(moved)
+            out.append(Candidate(moved, dst))
     kept = tuple(c for c in out if all(holds_at(c, large, i) for i in large.initial))
     return Mined(kept, len(out), len(states), origin)
 
@@ -463,6 +470,22 @@ def _in_flight_lemmas(cols: _Columns, segs: list, ch: str, kind, scaled: dict,
 # ---------------------------------------------------------------- carrying over
 
 
+def _range_lemmas(ts: TransitionSystem, lay: Layout) -> list[Lemma]:
+    """Each scalar slot of `ts` holds a value of its declared range: its bits may hold more
+    (`more_refs: 0..P - 1` takes 3 bits at P = 5, 0..7). Not mined but stated: a slot with
+    no bits at the small size (P = 1) has no observed values to carry, and a made-up state
+    with 7 there makes the next step fail, which the step of a proof must exclude. What
+    holds in every reachable state (a step out of range is the model's error)."""
+    out = []
+    for s in ts.slots:
+        if s.kind in SCALAR_KINDS and s.width and (s.name, None) in lay.ranges:
+            top = lay.ranges[(s.name, None)][1]
+            if top < s.mask:
+                out.append(Lemma((), Member((Term(s.name),),
+                                            frozenset((v,) for v in range(top + 1)))))
+    return out
+
+
 def _carry(lm: Lemma, src: Layout, dst: Layout) -> list[Lemma]:
     """The lemma written over the large system's state: each condition's and claim's values
     moved by their place in their term's range (both readings where it is ambiguous); a
@@ -515,8 +538,14 @@ def _moved_claims(m: Member, src: Layout, dst: Layout) -> list[Member]:
     at_top = {v for a, b in runs
               for v in (range(a + more, b + more + 1) if b == top
                         else range(a, b + (more if b > 0 else 0) + 1))}
+    readings = [frozenset(widened), frozenset(at_top)]
+    if values[-1] < top:
+        # as they are: a count that never reached its top at the small size may be bounded
+        # by the model, not by its range (a side's `sent` is at most 1 without a data phase,
+        # whatever D is); only a small size whose top is above 1 tells "1" from "the top"
+        readings.append(frozenset(values))
     return [Member(m.terms, frozenset((v,) for v in sorted(s))) for s in
-            dict.fromkeys((frozenset(widened), frozenset(at_top)))]
+            dict.fromkeys(readings)]
 
 
 def _runs(values: list[int]) -> list[tuple[int, int]]:

@@ -19,7 +19,8 @@ from tcpcheck import DEFAULT_MODEL, load
 from tcpcheck import spec as S
 from tcpcheck.explore import Deadline, explore
 from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
-from tcpcheck.lemmas import Candidate, Lemma, Member, Term, holds_at, mine
+from tcpcheck.lemmas import (Candidate, Layout, Lemma, Member, Term, _carry, _range_lemmas,
+                              holds_at, mine)
 from tcpcheck.symbolic import SlotState
 from tcpcheck.verdicts import Verdict
 from tcpcheck.verify import check_model
@@ -140,6 +141,28 @@ def test_houdini_drops_a_made_up_fact_about_stale_segments():
     assert kept is not None and planted not in kept
 
 
+def _layout_with(top: int) -> Layout:
+    """A layout that knows one counter, `client.sent`, stored 0..top (no slots, no channels:
+    what carrying a claim over reads)."""
+    return Layout({}, {}, {}, 0, {("client.sent", None): (0, top)})
+
+
+def _carried(values: set[int], small_top: int, large_top: int) -> set[frozenset]:
+    claim = Member((Term("client.sent"),), frozenset((v,) for v in values))
+    moved = _carry(Lemma((), claim), _layout_with(small_top), _layout_with(large_top))
+    return {frozenset(v for (v,) in lm.then.rows) for lm in moved}
+
+
+def test_a_count_below_its_top_is_carried_over_as_it_is_too():
+    """`sent` seen 0 and 1 where it may go to 2: besides "up to the top but one" (0..4 at a
+    top of 5) it is proposed as it is, {0, 1} (without a data phase a side sends one data
+    segment whatever D is); where 1 was the top (mined at n = 1) there is no such reading:
+    1 may be "the top" as well as "one"."""
+    assert _carried({0, 1}, 2, 5) == {frozenset(range(5)), frozenset({0, 1})}
+    assert frozenset({0, 1}) not in _carried({0, 1}, 1, 5)
+    assert _carried({0, 2}, 2, 5) == {frozenset({0, 2, 3, 4, 5}), frozenset({0, 5})}
+
+
 def _unconditional(mined) -> list[Candidate]:
     """The mined facts that have no premise: few, so Houdini is quick on them."""
     return [c for c in mined.candidates if not c.lemma.when]
@@ -236,3 +259,29 @@ def test_the_held_ack_invariant_with_losses_and_sharing_from_facts_mined_at_n1()
              if p.name == "a_held_ack_leaves_before_time_wait"]
     (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
     assert r.verdict is Verdict.HOLDS, r.message
+
+
+def test_every_slot_is_said_to_stay_in_its_declared_range():
+    """`more_refs: 0..P - 1` has no bits at P = 1, so nothing is mined about it there; at
+    P = 3 its 2 bits could hold 3, a made-up state whose next step fails (the n = 3
+    counterexample to induction of bench/RESULTS.md, branch proof3). The candidates say the
+    range all the same, and it holds in every reachable state of the larger system."""
+    small = load(PARAMETRIC, ["D=1", "L=1", "P=1", *CLOSE])
+    large = load(PARAMETRIC, ["D=1", "L=1", "P=3", *CLOSE])
+    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "P=1")
+    ranges = [c for c in mined.candidates if not c.lemma.when and isinstance(c.lemma.then, Member)
+              and c.lemma.then.terms == (Term("client.more_refs"),)]
+    assert any(c.lemma.then.rows == frozenset({(0,), (1,), (2,)}) for c in ranges)
+    ex = explore(large, record_edges=False, core="auto")
+    for c in ranges:
+        assert all(holds_at(c, large, s) for s in list(ex.states)[::97]), c.text
+
+
+def test_a_loss_counter_is_said_to_stop_at_the_channels_bound():
+    """`lossy max L` at L = 5 counts in 3 bits; its range is 0..5, not the bits' 0..7 (the
+    n = 5 counterexample to induction had 6 losses on a channel)."""
+    large = load(PARAMETRIC, ["D=1", "L=5", "P=1", *CLOSE])
+    lay = Layout.of(large)
+    assert lay.ranges[("client->server.losses", None)] == (0, 5)
+    said = {lm.then.terms[0].slot: lm.then.rows for lm in _range_lemmas(large, lay)}
+    assert said["server->client.losses"] == frozenset((v,) for v in range(6))
