@@ -27,7 +27,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "model language": ("syntax", "parse", "model", "typecheck", "params"),
     "transition system": ("compile", "liveness", "emit", "transitions", "successors",
                           "searchloop", "csink", "symbolic", "modelcache"),
-    "exploration": ("explore", "combos", "fold", "por", "workers", "sweep", "cluster"),
+    "exploration": ("explore", "combos", "fold", "workers", "sweep", "cluster"),
     "runs and views": ("run", "trace", "graph", "product", "timing", "timeline", "simulate"),
     "properties": ("spec", "monitor", "verify", "query", "behaviour", "facts", "catalog", "layout",
                    "bmc", "lemmas", "kinduction", "bmc_runs", "symbolic_check"),

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field, replace
 from .compile import compile_model
 from .capture import Capture, CapturedSegment, no_cycle_collection
 from .combos import Combos, DeferredSuccessors, Interned, SetSearch, SplitTree, count, members
-from . import por
-from .por import Sides, sides_of
 from .fold import (Fold, Folder, FoldedPath, FoldingSearch, Unfolded, real_key, real_position,
                    unfolded)
 from .transitions import ExplorationError, TransitionSystem
@@ -351,7 +349,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
            delay: tuple[float, float] | None = None,
            deadline: Deadline = NO_DEADLINE, max_nodes: int | None = None,
-           fold: bool = True, choices: bool = True, reduce: bool | None = None) -> Replay:
+           fold: bool = True, choices: bool = True) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
 
     `fold` (the default) lets the search cut out the periods of a repeating phase once it
@@ -372,35 +370,6 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     observations of CALL_RESULTS it records are exactly these (what the kernel's calls
     returned after the RST). `delay` (ms) sets the channels' delay range (`--delay`) instead
     of the one the capture's handshake gives."""
-    if reduce is None:
-        reduce = por.ENABLED
-    args = dict(prefix=prefix, check_timing=check_timing, calls=calls, delay=delay,
-                deadline=deadline, max_nodes=max_nodes, fold=fold, choices=choices)
-    if reduce and calls is None and not prefix and sides_of(ts) is not None:
-        reduced = _replay(ts, capture, sides=sides_of(ts), **args)
-        if _settled(reduced):
-            return reduced
-    return _replay(ts, capture, sides=None, **args)
-
-
-def _settled(result: Replay) -> bool:
-    """Whether the reduced search's answer is the full search's, all but the run shown and
-    `searched` (tcpcheck.por): an acceptance with nothing left to try (a timed one whose run
-    fits its times), or a search stopped by its bound or the deadline (the full search
-    reaches every key the reduced one does, so it would stop too). Anything else (a
-    rejection, with the states at its furthest position; a model error; a run that does not
-    fit the times, whose other runs the reduction may have dropped) is searched in full."""
-    if result.search_limit:
-        return True
-    return (result.accepted and result.error is None and not result.timing_limit
-            and (result.timing is None or result.timing.feasible))
-
-
-def _replay(ts: TransitionSystem, capture: Capture, *, prefix: bool, check_timing: bool,
-            calls: dict[str, tuple[str, ...]] | None, delay: tuple[float, float] | None,
-            deadline: Deadline, max_nodes: int | None, fold: bool, choices: bool,
-            sides: Sides | None) -> Replay:
-    """replay()'s search, with the partial-order reduction when `sides` is given."""
     model_ts = ts
     ts, delay, delay_given = network_delay(ts, capture, delay, check_timing)
     segs = capture.segments
@@ -454,28 +423,6 @@ def _replay(ts: TransitionSystem, capture: Capture, *, prefix: bool, check_timin
     # of the class takes the same steps (a bulk transfer's states recur at every segment)
     classes = _position_classes(segs, max((len(v.sends) for v in ts.variants), default=1))
     stepped: dict[tuple, _Fitting] = {}
-    side_index = lambda g: inst_index[side_to_instance[g.side]]   # noqa: E731
-    ahead = _next_of_side(segs, side_index) if sides is not None else ([], [])
-
-    def _side_at(k: int) -> int | None:
-        """The side of captured segment k (None at the end), as the reduction reads it."""
-        if k == n:
-            return None
-        if folder is not None:
-            folder.looked(k + 1)
-        return side_index(segs[k])
-
-    def _may_fit(known: _Fitting, k: int):
-        """may_fit(x): whether one of side x's sends may fit at x's next captured segment
-        (tcpcheck.por, condition 4); the positions in between are the other side's."""
-        def may_fit(x: int) -> bool:
-            j = ahead[x][k]
-            if j >= n:
-                return False
-            if folder is not None:
-                folder.looked(j + 1)
-            return any(_fit(fits, _fits, sent, inst, j) for sent, inst in known.sends[x])
-        return may_fit
     best = 0
     ends: dict[tuple, int] = {}      # key -> the combinations in which it finishes quietly
     polled = 0
@@ -499,35 +446,26 @@ def _replay(ts: TransitionSystem, capture: Capture, *, prefix: bool, check_timin
             return stopped
         if k > best:
             best = k
-        if calls is None and (folded is None or sides is not None):
-            # the steps that fit, worked out once per (state, set, segments ahead) until the
-            # search folds (the classes are the unfolded positions')
-            memo = (state, combos, classes[k]) if folded is None else None
-            known = stepped.get(memo) if memo is not None else None
+        if calls is None and folded is None:
+            # the steps that fit, worked out once per (state, set, segments ahead)
+            memo = (state, combos, classes[k])
+            known = stepped.get(memo)
             if known is None:
                 try:
-                    known = _fitting(successors.merged(state, combos, order), k, fits, _fits,
-                                     sides)
-                except ExplorationError as err:  # the model's own error: shown with the run
-                    failed = Replay(capture, ts, False, real_position(folded, best), error=err,
-                                    channel_delay=delay, delay_given=delay_given)
-                    _show(failed, cs, unfolded(search, folded), real_key(folded, key), combos)
+                    known = _fitting(successors.merged(state, combos, order), k, fits, _fits)
+                except ExplorationError as err:
+                    failed = Replay(capture, ts, False, best, error=err, channel_delay=delay,
+                                    delay_given=delay_given)
+                    _show(failed, cs, search, key, combos)
                     return failed
-                if memo is not None:
-                    if len(stepped) >= MAX_STEPPED:
-                        stepped.clear()
-                    stepped[memo] = known
+                if len(stepped) >= MAX_STEPPED:
+                    stepped.clear()
+                stepped[memo] = known
             elif known.reach and folder is not None:
                 folder.looked(k + known.reach)      # as `_fits` would have been told
             if k == n and known.quiet and done == all_calls:
                 ends[key] = ends.get(key, 0) | known.quiet
-            steps = known.steps
-            if sides is not None and len(steps) > 1:
-                if folded is not None and len(ahead[0]) != n + 1:
-                    ahead = _next_of_side(segs, side_index)     # in compressed positions
-                steps = _persistent_steps(sides.ample(steps, state, _side_at(k), _may_fit(
-                    known, k)), steps, search, k, done)
-            for vid, nxt, length, part in steps:
+            for vid, nxt, length, part in known.steps:
                 search.step(key, vid, (nxt, k + length, done), part)
             continue
         try:
@@ -621,13 +559,10 @@ MAX_STEPPED = 20_000
 class _Fitting:
     """What a state popped with a set at a position does there: the steps whose segments are
     the captured ones ahead, each (variant, successor, segments matched, combinations); the
-    combinations in which it has no successor; how far ahead the steps' segments read; and,
-    for the partial-order reduction (tcpcheck.por), each side's sends as the model has them
-    enabled, fitting or not ((segments, instance), ...)."""
+    combinations in which it has no successor; and how far ahead the steps' segments read."""
     steps: tuple[tuple[int, int, int, int], ...]
     quiet: int
     reach: int
-    sends: tuple[tuple, ...] = ((), ())
 
 
 def _fit(fits: dict, check, sent: list, instance: str, k: int) -> bool:
@@ -640,57 +575,21 @@ def _fit(fits: dict, check, sent: list, instance: str, k: int) -> bool:
     return fit
 
 
-def _fitting(merged: tuple[list, int], k: int, fits: dict, check,
-             sides: Sides | None = None) -> _Fitting:
+def _fitting(merged: tuple[list, int], k: int, fits: dict, check) -> _Fitting:
     """merged()'s successors at position k filtered by whether their segments are the
     captured ones (`check`, remembered in `fits` per segments, side and position, as the
-    search loop does); with `sides`, each side's sends kept too."""
+    search loop does)."""
     succ, quiet = merged
     steps = []
     reach = 0
-    sends: tuple[list, list] = ([], [])
     for (vid, nxt, v, sent), part in succ:
         if sent:
             if len(sent) > reach:
                 reach = len(sent)
-            if sides is not None:
-                sends[sides.side_of[vid]].append((sent, v.instance))
             if not _fit(fits, check, sent, v.instance, k):
                 continue
         steps.append((vid, nxt, len(sent), part))
-    if sides is None:
-        return _Fitting(tuple(steps), quiet, reach)
-    return _Fitting(tuple(steps), quiet, reach, (tuple(sends[0]), tuple(sends[1])))
-
-
-def _persistent_steps(ample: tuple, steps: tuple, search: SetSearch, k: int,
-                      done: tuple) -> tuple:
-    """The steps a key expands: the persistent subset `ample` of its `steps`, unless one of
-    its steps leads, in some combination it is taken in, to a key already expanded in that
-    combination (the cycle proviso: of a cycle of the reduced graph in one combination, the
-    key expanded last leads to one expanded before it, so it is expanded fully, and no
-    side's step waits forever behind the other's). Expanded: reached and no longer waiting
-    in the queue."""
-    if ample is steps:
-        return steps
-    reached, pending = search.reached, search.pending
-    for _vid, nxt, length, part in ample:
-        to = (nxt, k + length, done)
-        if reached.get(to, 0) & ~pending.get(to, 0) & part:
-            return steps
-    return ample
-
-
-def _next_of_side(segs, sides_index) -> tuple[list[int], list[int]]:
-    """For each side (0, 1) and position k: the first position >= k whose captured segment
-    is that side's (len(segs) when none is)."""
-    n = len(segs)
-    out = ([n] * (n + 1), [n] * (n + 1))
-    for k in range(n - 1, -1, -1):
-        mine = sides_index(segs[k])
-        for x in (0, 1):
-            out[x][k] = k if mine == x else out[x][k + 1]
-    return out
+    return _Fitting(tuple(steps), quiet, reach)
 
 
 def _position_classes(segs, window: int) -> list[int]:
