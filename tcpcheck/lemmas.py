@@ -33,7 +33,7 @@ import z3
 from .compile import bounds
 from .params import eval_const, param_combinations
 from .symbolic import SlotState
-from .tcp import FLAG_WIDTH
+from .tcp import FLAG_BITS, FLAG_WIDTH
 from .transitions import TransitionSystem
 
 WIDE = 24          # bits of a term's arithmetic: any slot's value, and a difference's sign
@@ -60,6 +60,36 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Count:
+    """How many segments in `channel` carry the flag `bit` (DATA, FIN): what a receiver's
+    counter and its peer's are apart by. Without it a made-up state may hold a counter that
+    says the data arrived while it is still in flight, or a FIN for every retransmission
+    not made (tcpdump's view: what left one side and has not reached the other)."""
+
+    channel: str
+    bit: int
+
+    @property
+    def text(self) -> str:
+        name = next(n for n, b in FLAG_BITS.items() if b == self.bit)
+        return f"#{name}({self.channel})"
+
+
+@dataclass(frozen=True)
+class Sum:
+    """A counter and a count of segments in flight added: `server.rcvd + #DATA(client->server)`
+    is what the server has and will have of the client's data, which the client's `sent`
+    bounds."""
+
+    counter: Term
+    count: Count
+
+    @property
+    def text(self) -> str:
+        return f"{self.counter.text} + {self.count.text}"
+
+
+@dataclass(frozen=True)
 class Member:
     """The terms hold one of the rows (stored values)."""
 
@@ -77,7 +107,7 @@ class Member:
 class Within:
     """lo <= a - b <= hi (None: no bound on that side)."""
 
-    a: Term
+    a: Term | Sum | Count
     b: Term
     lo: int | None
     hi: int | None
@@ -165,7 +195,17 @@ def _key(t: Term) -> tuple:
     return (t.slot, None) if t.field is None else (None, t.field)
 
 
-def _read(t: Term, st: SlotState, lay: Layout, pos: dict) -> z3.BitVecRef:
+def _read(t, st: SlotState, lay: Layout, pos: dict) -> z3.BitVecRef:
+    if isinstance(t, Sum):
+        return _read(t.counter, st, lay, pos) + _read(t.count, st, lay, pos)
+    if isinstance(t, Count):
+        v = st.slots[lay.slot_of[t.channel]]
+        if v is None:
+            return z3.BitVecVal(0, WIDE)
+        return z3.Sum([z3.If(z3.Extract(k * lay.seg_width + t.bit.bit_length() - 1,
+                                        k * lay.seg_width + t.bit.bit_length() - 1, v)
+                             == 1, z3.BitVecVal(1, WIDE), z3.BitVecVal(0, WIDE))
+                       for k in range(lay.capacity[t.channel])])
     v = st.slots[lay.slot_of[t.slot]]
     if v is None:
         return z3.BitVecVal(0, WIDE)
@@ -222,7 +262,14 @@ def holds_at(c: Candidate, ts: TransitionSystem, packed: int) -> bool:
                or _claim_at(lm.then, ts, lay, packed, p) for p in places)
 
 
-def _value(t: Term, ts: TransitionSystem, lay: Layout, packed: int, pos: dict) -> int:
+def _value(t, ts: TransitionSystem, lay: Layout, packed: int, pos: dict) -> int:
+    if isinstance(t, Sum):
+        return _value(t.counter, ts, lay, packed, pos) + _value(t.count, ts, lay, packed, pos)
+    if isinstance(t, Count):
+        s = ts.slots[lay.slot_of[t.channel]]
+        raw = (packed >> s.offset) & s.mask
+        return sum((raw >> (k * lay.seg_width)) & t.bit != 0
+                   for k in range(lay.capacity[t.channel]))
     s = ts.slots[lay.slot_of[t.slot]]
     v = (packed >> s.offset) & s.mask
     if t.field is None:
@@ -323,8 +370,10 @@ def _mine(ts: TransitionSystem, states: list[int], lay: Layout) -> list[Lemma]:
               and ts.slots[lay.slot_of[n]].type.kind == "int"}
     conds = _conditions(cols, scaled, ts, lay)
     out = _state_lemmas(cols, conds, scaled)
+    out += _both_states_lemmas(cols)
     for ch in ts.channels:
         out += _channel_lemmas(cols, ch.name, conds, scaled, lay)
+        out += _count_lemmas(cols, ch.name, conds, scaled)
     return out
 
 
@@ -348,6 +397,19 @@ def _state_lemmas(cols: _Columns, conds: list[Member], scaled: dict) -> list[Lem
         seen = frozenset(zip(cols.col[a], cols.col[b]))
         if len(seen) < len(everywhere[a]) * len(everywhere[b]):
             out.append(Lemma((), Member((Term(a), Term(b)), seen)))
+    # three of them together, one a TCP state, where the pairs allow more: a side in
+    # FIN_WAIT_1 that closed (orphan) has its receiving direction shut, which neither pair
+    # of the three says
+    pair_seen = {(a, b): frozenset(zip(cols.col[a], cols.col[b]))
+                 for a, b in combinations(fixed, 2)}
+    for x in (n for n in fixed if n.endswith(".state")):
+        for a, b in combinations([n for n in fixed if n != x], 2):
+            seen = frozenset(zip(cols.col[x], cols.col[a], cols.col[b]))
+            xa, xb, ab = (_pair(pair_seen, x, a), _pair(pair_seen, x, b),
+                          pair_seen[(a, b)])
+            allowed = sum(1 for (u, v) in xa for (u2, w) in xb if u2 == u and (v, w) in ab)
+            if len(seen) < allowed:
+                out.append(Lemma((), Member((Term(x), Term(a), Term(b)), seen)))
     moving = sorted(n for n in scaled if len(everywhere[n]) > 1)
     pairs = list(combinations(moving, 2))
     plain: dict = {}        # (a, b) -> the unconditional bounds: a premise must say more
@@ -374,6 +436,42 @@ def _state_lemmas(cols: _Columns, conds: list[Member], scaled: dict) -> list[Lem
                     (lo, hi) or cond is None and (lo is not None or hi is not None):
                 out.append(Lemma(when, Within(Term(a), Term(b), lo, hi)))
     return out
+
+
+def _both_states_lemmas(cols: _Columns) -> list[Lemma]:
+    """What each variable's values are when both sides' TCP states are given: a side that
+    has sent its data and is ESTABLISHED beside a peer that CLOSED (the peer's RST on its
+    way) is a fact about three variables, which a premise on one state cannot say."""
+    states = [n for n in cols.scalars if n.endswith(".state")]
+    alone_seen: dict = {}     # (state slot, its value, variable) -> the variable's values
+    for x in states:
+        for n in cols.scalars:
+            for v, w in zip(cols.col[x], cols.col[n]):
+                alone_seen.setdefault((x, v, n), set()).add(w)
+    out = []
+    for a, b in combinations(states, 2):
+        where: dict = {}
+        for i, key in enumerate(zip(cols.col[a], cols.col[b])):
+            where.setdefault(key, []).append(i)
+        for key, rows in sorted(where.items()):
+            premise = Member((Term(a), Term(b)), frozenset({key}))
+            for n in cols.scalars:
+                if n in (a, b):
+                    continue
+                col = cols.col[n]
+                seen = frozenset(col[i] for i in rows)
+                # narrower than what either state alone allows (that is mined already)
+                if seen < alone_seen[(a, key[0], n)] and seen < alone_seen[(b, key[1], n)]:
+                    out.append(Lemma((premise,), Member((Term(n),),
+                                                        frozenset((v,) for v in seen))))
+    return out
+
+
+def _pair(pair_seen: dict, a: str, b: str) -> frozenset:
+    """Two variables' joint values, in the order asked for."""
+    if (a, b) in pair_seen:
+        return pair_seen[(a, b)]
+    return frozenset((v, u) for u, v in pair_seen[(b, a)])
 
 
 def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
@@ -411,6 +509,71 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
             if diffs:
                 out.append(Lemma((nonempty,), Within(Term(ch, f, "j"), Term(ch, f),
                                                      min(diffs), max(diffs)), over, ch))
+        # ... and told apart by a boolean field of both, RSTs aside: acknowledgements never
+        # go back along a channel, but for a stale ACK (built before its sender's FIN) and
+        # an RST (which acknowledges nothing)
+        rst = FLAG_BITS["RST"]
+        acking = [f for f in flags if not f & rst]
+        neither_rst = Member((Term(ch, "flags"), Term(ch, "flags", "j")),
+                             frozenset((a, b) for a in acking for b in acking))
+        for flag in _boolean_fields(lay):
+            both = [(a[flag], b[flag], a, b) for row in segs for a, b in pairs(row)
+                    if b["flags"] and not (a["flags"] | b["flags"]) & rst]
+            for vk, vj in sorted({(x, y) for x, y, _a, _b in both}):
+                premise = Member((Term(ch, flag), Term(ch, flag, "j")), frozenset({(vk, vj)}))
+                for f in numeric:
+                    if f == flag:
+                        continue
+                    diffs = [b[f] - a[f] for x, y, a, b in both if (x, y) == (vk, vj)]
+                    out.append(Lemma((neither_rst, premise), Within(Term(ch, f, "j"), Term(ch, f),
+                                                                 min(diffs), max(diffs)),
+                                     over, ch))
+    return out
+
+
+COUNTED = (FLAG_BITS["DATA"], FLAG_BITS["FIN"], FLAG_BITS["ACK"])   # what a count of segments in flight counts
+
+
+def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) -> list[Lemma]:
+    """How the segments in flight on `ch` that carry data (or a FIN) stand to the counters,
+    in each TCP state of either side: `#FIN(client->server) - client.retries <= 1` (one FIN
+    and its retransmissions, fewer where the network lost some), `server.rcvd +
+    #DATA(client->server) - client.sent` (the data sent is received or on its way: the
+    network loses no data here). Differences are read as they are at every size: each
+    side's counters move by one a step whatever the size."""
+    sender, receiver = ch.split("->")
+    moving = sorted(n for n in scaled if len(set(cols.col[n])) > 1)
+    ours = [n for n in moving if n.startswith(sender + ".")]
+    theirs = [n for n in moving if n.startswith(receiver + ".")]
+    lost = [n for n in cols.scalars if n == f"{ch}.losses"]
+    out = []
+    for bit in COUNTED:
+        count = Count(ch, bit)
+        col = [sum(seg["flags"] & bit != 0 for seg in row) for row in cols.channels[ch]]
+        if len(set(col)) < 2:
+            continue
+        # each pair's difference, state by state, read once for every premise
+        pairs = [(count, Term(b), [c - x for c, x in zip(col, cols.col[b])]) for b in moving]
+        if bit != FLAG_BITS["ACK"]:     # the data and the FIN a receiver counts
+            pairs += [(Sum(Term(a), count), Term(b),
+                       [r + c - x for r, c, x in zip(cols.col[a], col, cols.col[b])])
+                      for a in theirs for b in ours]
+        if bit != FLAG_BITS["DATA"]:    # what the network lost of what was sent (no data)
+            pairs += [(Sum(Term(a), count), Term(b),
+                       [r + c - x for r, c, x in zip(cols.col[a], col, cols.col[b])])
+                      for a in lost for b in ours]
+        plain: dict = {}
+        for cond in [None, *conds]:
+            rows = _rows_where(cols, cond)
+            if not rows:
+                continue
+            when = () if cond is None else (cond,)
+            for a, b, diff in pairs:
+                diffs = [diff[i] for i in rows]
+                bounds = (min(diffs), max(diffs))
+                if cond is None or plain.get((a, b)) != bounds:
+                    plain.setdefault((a, b), bounds)
+                    out.append(Lemma(when, Within(a, b, *bounds)))
     return out
 
 
