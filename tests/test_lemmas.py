@@ -322,8 +322,10 @@ def test_the_data_in_flight_is_counted_against_what_was_sent():
     wire = [c for c in mined.candidates if not c.lemma.when and isinstance(c.lemma.then, Within)
             and isinstance(c.lemma.then.a, Total)
             and Count("client->server", 31) in c.lemma.then.a.parts]
+    # its data and its ACKs of what it received (its FIN's retransmissions where the
+    # network may lose: not in the default model)
     assert len(wire) == 1 and set(wire[0].lemma.then.b.parts) == {
-        Term("client.sent"), Term("client.rcvd"), Term("client.retries")}
+        Term("client.sent"), Term("client.rcvd")}
 
 
 def _in_flight(ts, lay, packed: int, count) -> int:
