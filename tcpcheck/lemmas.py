@@ -71,7 +71,7 @@ class Count:
 
     @property
     def text(self) -> str:
-        name = next(n for n, b in FLAG_BITS.items() if b == self.bit)
+        name = next((n for n, b in FLAG_BITS.items() if b == self.bit), "segments")
         return f"#{name}({self.channel})"
 
 
@@ -87,6 +87,19 @@ class Sum:
     @property
     def text(self) -> str:
         return f"{self.counter.text} + {self.count.text}"
+
+
+@dataclass(frozen=True)
+class Total:
+    """Several counters and counts added: what a side has put on the wire (the segments in
+    flight and those the network lost) against what its counters say it sent (its data,
+    its FIN and the FIN's retransmissions, its acknowledgements of what it received)."""
+
+    parts: tuple
+
+    @property
+    def text(self) -> str:
+        return " + ".join(p.text for p in self.parts)
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,8 @@ class Member:
 class Within:
     """lo <= a - b <= hi (None: no bound on that side)."""
 
-    a: Term | Sum | Count
-    b: Term
+    a: Term | Sum | Count | Total
+    b: Term | Total
     lo: int | None
     hi: int | None
 
@@ -198,13 +211,15 @@ def _key(t: Term) -> tuple:
 def _read(t, st: SlotState, lay: Layout, pos: dict) -> z3.BitVecRef:
     if isinstance(t, Sum):
         return _read(t.counter, st, lay, pos) + _read(t.count, st, lay, pos)
+    if isinstance(t, Total):
+        return z3.Sum([_read(p, st, lay, pos) for p in t.parts])
     if isinstance(t, Count):
         v = st.slots[lay.slot_of[t.channel]]
         if v is None:
             return z3.BitVecVal(0, WIDE)
-        return z3.Sum([z3.If(z3.Extract(k * lay.seg_width + t.bit.bit_length() - 1,
-                                        k * lay.seg_width + t.bit.bit_length() - 1, v)
-                             == 1, z3.BitVecVal(1, WIDE), z3.BitVecVal(0, WIDE))
+        one, zero = z3.BitVecVal(1, WIDE), z3.BitVecVal(0, WIDE)
+        return z3.Sum([z3.If(z3.Extract(k * lay.seg_width + FLAG_WIDTH - 1, k * lay.seg_width, v)
+                             & t.bit != 0, one, zero)
                        for k in range(lay.capacity[t.channel])])
     v = st.slots[lay.slot_of[t.slot]]
     if v is None:
@@ -265,6 +280,8 @@ def holds_at(c: Candidate, ts: TransitionSystem, packed: int) -> bool:
 def _value(t, ts: TransitionSystem, lay: Layout, packed: int, pos: dict) -> int:
     if isinstance(t, Sum):
         return _value(t.counter, ts, lay, packed, pos) + _value(t.count, ts, lay, packed, pos)
+    if isinstance(t, Total):
+        return sum(_value(p, ts, lay, packed, pos) for p in t.parts)
     if isinstance(t, Count):
         s = ts.slots[lay.slot_of[t.channel]]
         raw = (packed >> s.offset) & s.mask
@@ -574,6 +591,38 @@ def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) ->
                 if cond is None or plain.get((a, b)) != bounds:
                     plain.setdefault((a, b), bounds)
                     out.append(Lemma(when, Within(a, b, *bounds)))
+    return out + _accounting_lemmas(cols, ch, conds, ours, lost)
+
+
+SENDS = (".sent", ".retries", ".rcvd")   # a side's data, its FIN's copies, what it acknowledges
+
+
+def _accounting_lemmas(cols: _Columns, ch: str, conds: list[Member], ours: list[str],
+                       lost: list[str]) -> list[Lemma]:
+    """What a side put on the wire, in flight or lost (a channel counts its lost FINs and
+    lost ACKs together), against what its counters say it sent: a FIN sent once and
+    retransmitted `retries` times leaves at most 1 + retries copies, beside its data and
+    the ACKs of what it received."""
+    said = [n for n in ours if n.endswith(SENDS)]
+    if not said:
+        return []
+    wire = Count(ch, (1 << FLAG_WIDTH) - 1)
+    lhs = Total((*(Term(n) for n in lost), wire))
+    rhs = Total(tuple(Term(n) for n in said))
+    diff = [sum(seg["flags"] != 0 for seg in row) for row in cols.channels[ch]]
+    for n in lost:
+        diff = [d + x for d, x in zip(diff, cols.col[n])]
+    for n in said:
+        diff = [d - x for d, x in zip(diff, cols.col[n])]
+    out, plain = [], None
+    for cond in [None, *conds]:
+        rows = _rows_where(cols, cond)
+        if not rows:
+            continue
+        bounds = (min(diff[i] for i in rows), max(diff[i] for i in rows))
+        if cond is None or bounds != plain:
+            plain = bounds if cond is None else plain
+            out.append(Lemma(() if cond is None else (cond,), Within(lhs, rhs, *bounds)))
     return out
 
 

@@ -19,8 +19,8 @@ from tcpcheck import DEFAULT_MODEL, load
 from tcpcheck import spec as S
 from tcpcheck.explore import Deadline, explore
 from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
-from tcpcheck.lemmas import (Candidate, Count, Layout, Lemma, Member, Sum, Term, Within, _carry,
-                              _range_lemmas, holds_at, mine)
+from tcpcheck.lemmas import (Candidate, Count, Layout, Lemma, Member, Sum, Term, Total, Within,
+                              _carry, _range_lemmas, holds_at, mine)
 from tcpcheck.tcp import FLAG_BITS
 from tcpcheck.symbolic import SlotState
 from tcpcheck.verdicts import Verdict
@@ -318,6 +318,14 @@ def test_the_data_in_flight_is_counted_against_what_was_sent():
     made_up = s + (3 << rcvd.offset)
     assert holds_at(fact, ts, s) and not holds_at(fact, ts, made_up)
     assert not z3.is_true(z3.simplify(fact.term(_constant(ts, made_up))))
+    # and what the client put on the wire, in flight or lost, against what it sent: stated
+    wire = [c for c in mined.candidates if not c.lemma.when and isinstance(c.lemma.then, Within)
+            and isinstance(c.lemma.then.a, Total)
+            and Count("client->server", 31) in c.lemma.then.a.parts]
+    # its data and its ACKs of what it received (its FIN's retransmissions where the
+    # network may lose: not in the default model)
+    assert len(wire) == 1 and set(wire[0].lemma.then.b.parts) == {
+        Term("client.sent"), Term("client.rcvd")}
 
 
 def _in_flight(ts, lay, packed: int, count) -> int:
