@@ -9,11 +9,20 @@ sit at the head of the channel without gaps, that an acknowledgement never runs 
 what its sender received. This module reads such facts off every state of the small model
 and writes them over the large model's state:
 
-- a variable's values, and a variable's values when another has a given value;
+- a variable's values, and a variable's values when another has a given value, or when
+  both sides' TCP states are given; three variables' joint values beside a TCP state;
 - differences of two counters (a FIN counts one on top of the data: `rcvd - peer.sent`);
 - per channel, for every position: what the segment there may be, what its sender's
   variables are when it is a given segment, how its `ack` stands to the counters; for
-  neighbouring and for later positions, which segments may follow which.
+  neighbouring and for later positions, which segments may follow which, and how their
+  acknowledgements stand (a stale ACK and an RST apart);
+- per channel, how many segments in flight carry data, a FIN or an ACK (`Count`), against
+  both sides' counters and the channel's losses (`server.rcvd + #DATA(client->server) -
+  client.sent`: sent is received or on its way), and all a side put on the wire, in flight
+  or lost, against its data, its FIN's copies and its ACKs (`Total`).
+
+These kinds were found at a size the explorer finishes: Houdini's drops of facts true there
+from states it never reaches show what no kind proposed yet (bench/RESULTS.md, proof4).
 
 A counter whose range grows with the size (`sent: 0..D`) has its observed values carried
 over by their distance from the ends of its range: the top (`D`, "D or more") stays the top.
