@@ -93,6 +93,15 @@ def replay(ts: TransitionSystem, run: list[tuple[int, int]]) -> list[tuple[int, 
     return run
 
 
+def step_solver() -> z3.Solver:
+    """A solver for the unrolled steps. Their terms are bit-vectors and booleans only (slots,
+    channels as fixed-size arrays of slots, the variant), so z3's QF_BV solver answers them:
+    it bit-blasts to its SAT core and stays incremental (push/pop, assumptions). On Houdini's
+    rounds at the `close` configuration's n = 3 (5,946 candidate facts) it answered about 5x
+    faster than the general solver (bench/RESULTS.md)."""
+    return z3.SolverFor("QF_BV")
+
+
 class Unrolling:
     """The steps unrolled from the initial states, one depth at a time, in one solver."""
 
@@ -115,7 +124,7 @@ class Unrolling:
         self._stuck = z3.simplify(z3.Not(z3.Or([st.enabled for st in steps])))
         self.states: list[SlotState] = [slot_state(ts, "s0")]
         self.variants: list[z3.BitVecRef] = []
-        self.solver = z3.Solver()
+        self.solver = step_solver()
         if from_initial:
             self.solver.add(z3.Or([self.states[0].is_value(i, ts) for i in ts.initial]))
 
