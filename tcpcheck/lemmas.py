@@ -85,24 +85,12 @@ class Count:
 
 
 @dataclass(frozen=True)
-class Sum:
-    """A counter and a count of segments in flight added: `server.rcvd + #DATA(client->server)`
-    is what the server has and will have of the client's data, which the client's `sent`
-    bounds."""
-
-    counter: Term
-    count: Count
-
-    @property
-    def text(self) -> str:
-        return f"{self.counter.text} + {self.count.text}"
-
-
-@dataclass(frozen=True)
 class Total:
-    """Several counters and counts added: what a side has put on the wire (the segments in
-    flight and those the network lost) against what its counters say it sent (its data,
-    its FIN and the FIN's retransmissions, its acknowledgements of what it received)."""
+    """Counters and counts of segments in flight added. `server.rcvd + #DATA(client->server)`
+    is what the server has and will have of the client's data, which the client's `sent`
+    bounds; what a side has put on the wire (the segments in flight and those the network
+    lost) is bounded by what its counters say it sent (its data, its FIN and the FIN's
+    retransmissions, its acknowledgements of what it received)."""
 
     parts: tuple
 
@@ -129,7 +117,7 @@ class Member:
 class Within:
     """lo <= a - b <= hi (None: no bound on that side)."""
 
-    a: Term | Sum | Count | Total
+    a: Term | Count | Total
     b: Term | Total
     lo: int | None
     hi: int | None
@@ -218,8 +206,6 @@ def _key(t: Term) -> tuple:
 
 
 def _read(t, st: SlotState, lay: Layout, pos: dict) -> z3.BitVecRef:
-    if isinstance(t, Sum):
-        return _read(t.counter, st, lay, pos) + _read(t.count, st, lay, pos)
     if isinstance(t, Total):
         return z3.Sum([_read(p, st, lay, pos) for p in t.parts])
     if isinstance(t, Count):
@@ -287,8 +273,6 @@ def holds_at(c: Candidate, ts: TransitionSystem, packed: int) -> bool:
 
 
 def _value(t, ts: TransitionSystem, lay: Layout, packed: int, pos: dict) -> int:
-    if isinstance(t, Sum):
-        return _value(t.counter, ts, lay, packed, pos) + _value(t.count, ts, lay, packed, pos)
     if isinstance(t, Total):
         return sum(_value(p, ts, lay, packed, pos) for p in t.parts)
     if isinstance(t, Count):
@@ -581,11 +565,11 @@ def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) ->
         # each pair's difference, state by state, read once for every premise
         pairs = [(count, Term(b), [c - x for c, x in zip(col, cols.col[b])]) for b in moving]
         if bit != FLAG_BITS["ACK"]:     # the data and the FIN a receiver counts
-            pairs += [(Sum(Term(a), count), Term(b),
+            pairs += [(Total((Term(a), count)), Term(b),
                        [r + c - x for r, c, x in zip(cols.col[a], col, cols.col[b])])
                       for a in theirs for b in ours]
         if bit != FLAG_BITS["DATA"]:    # what the network lost of what was sent (no data)
-            pairs += [(Sum(Term(a), count), Term(b),
+            pairs += [(Total((Term(a), count)), Term(b),
                        [r + c - x for r, c, x in zip(cols.col[a], col, cols.col[b])])
                       for a in lost for b in ours]
         plain: dict = {}
