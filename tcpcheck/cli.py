@@ -506,7 +506,7 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
     if engine != "explicit":
         from .cli_symbolic import check_symbolic  # deferred: the symbolic engine builds on z3
         check_symbolic(files, params, engine, depth, model_override, default_model(), as_json,
-                       deadline, lemmas_from)
+                       deadline, lemmas_from, no_progress)
     if lemmas_from:
         fail_input(TcpcheckError([Diagnostic(
             "TCP400", "--lemmas-from strengthens the symbolic engine's proofs: give it with "

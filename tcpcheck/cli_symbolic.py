@@ -3,6 +3,7 @@
 explorer's verdicts, which they must agree with."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -24,12 +25,14 @@ from .verify import DEFAULT_SPEC_DIR, check_model, group_by_model, merge_params,
 
 
 def check_symbolic(files, params, engine: str, depth: int, model_override, default_model: Path,
-                   as_json: bool, deadline, lemmas_from=()) -> None:
+                   as_json: bool, deadline, lemmas_from=(), no_progress: bool = False) -> None:
     """Check every spec's properties with the symbolic engine (and the explorer: `both`);
     print the verdicts and exit with their status (1 when the engines disagree).
     `lemmas_from`: parameter settings (`D=2`) at which the model is explored completely for
     the facts that strengthen k-induction (tcpcheck.lemmas), instead of a bounded
-    exploration at the checked size."""
+    exploration at the checked size. On a terminal a status line says how far the mining
+    and Houdini are (`no_progress`: none)."""
+    status = _status(not no_progress and not as_json)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
         groups = group_by_model(specs, model_override or model_arg, default_model)
@@ -40,8 +43,11 @@ def check_symbolic(files, params, engine: str, depth: int, model_override, defau
             ts = load(model_path, chosen, keep=read)
             props = [p for _path, sf in group for p in S.resolve(sf, ts)]
             start = time.perf_counter()
-            strong = _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline) \
-                if lemmas_from and any(p.kind == "invariant" for p in props) else None
+            strong = None
+            if lemmas_from and any(p.kind == "invariant" for p in props):
+                with status or contextlib.nullcontext():
+                    strong = _mined_strengthening(model_path, chosen, lemmas_from, read, ts,
+                                                  deadline, status)
             sym = check_symbolic_properties(ts, props, depth, deadline, strengthening=strong)
             seconds = time.perf_counter() - start
             explicit = None
@@ -64,17 +70,34 @@ def check_symbolic(files, params, engine: str, depth: int, model_override, defau
     sys.exit(exit_status(verdicts, interrupted=deadline.signal is not None))
 
 
-def _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline) -> Strengthening:
+def _status(enabled: bool):
+    """A status line on stderr while facts are mined and proved (minutes at a large size:
+    Houdini's rounds), when stderr is a terminal; None otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from rich.console import Console  # deferred: rich costs 0.1 s a start
+    return Console(stderr=True).status("mining facts")
+
+
+def _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline,
+                         status=None) -> Strengthening:
     """Explore the model completely at the `lemmas_from` settings, mine facts from every
     state, carry them over to `ts` and keep what Houdini proves inductive there. What a
     limit cuts short proves nothing: the facts found so far are proposed all the same (a
     state the search did not reach only makes a candidate wrong, and Houdini drops it)."""
     small = load(model_path, merge_params((), [getattr(p, "text", p) for p in chosen]
                                           + list(lemmas_from)), keep=read)
-    ex = explore(small, record_edges=False, deadline=deadline, core="auto")
-    at = ", ".join(lemmas_from) + ("" if ex.complete else f", stopped: {ex.stop_reason}")
+    say = status.update if status is not None else (lambda _text: None)
+    where = ", ".join(lemmas_from)
+    ex = explore(small, record_edges=False, deadline=deadline, core="auto",
+                 progress=lambda _done, found, _edges: say(f"exploring at {where}: "
+                                                           f"{found:,} states"))
+    at = where + ("" if ex.complete else f", stopped: {ex.stop_reason}")
+    say(f"mining facts from {len(ex.states):,} states at {where}")
     mined = mine(small, ex.states, ts, at)
-    kept = strengthen_from(ts, mined, deadline)
+    total = len(mined.candidates)
+    kept = strengthen_from(ts, mined, deadline, progress=lambda rounds, left: say(
+        f"Houdini: {left:,} of {total:,} facts kept, solver round {rounds + 1}"))
     if kept is None:
         return Strengthening((), len(mined.candidates), mined.states,
                              at + "; Houdini stopped by a limit, none")

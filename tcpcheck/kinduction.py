@@ -110,11 +110,13 @@ def candidate_facts(ts: TransitionSystem, states: list[int]) -> list[Fact]:
 
 
 def houdini(ts: TransitionSystem, facts: list, deadline=None,
-            seconds: float = HOUDINI_SECONDS) -> list | None:
+            seconds: float = HOUDINI_SECONDS, progress=None) -> list | None:
     """The largest subset of `facts` that is inductive (every step from a state satisfying
     all of them reaches one that does), assuming each holds initially; None when `seconds`,
     the deadline's time or its memory bound end the search (nothing proved). A fact is
-    anything with `term(SlotState)`: a Fact, or a lemmas.Candidate."""
+    anything with `term(SlotState)`: a Fact, or a lemmas.Candidate. `progress(round, kept)`
+    is called before each of the solver's rounds (a round drops the facts one made-up state
+    breaks: at a large size there are hundreds)."""
     un = Unrolling(ts, from_initial=False)
     un.deepen()
     here, there = un.states[0], un.states[1]
@@ -129,7 +131,11 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
     if deadline is not None and deadline.max_memory_mb is not None:
         # z3 answers unknown rather than grow past the command's bound (its own allocator)
         z3.set_param("memory_max_size", max(int(deadline.max_memory_mb), 64))
+    rounds = 0
     while kept:
+        if progress is not None:
+            progress(rounds, len(kept))
+        rounds += 1
         left = end - time.perf_counter()
         if deadline is not None and deadline.seconds is not None:
             left = min(left, deadline.left())
@@ -192,10 +198,12 @@ def strengthen(ts: TransitionSystem, deadline=None,
 
 
 def strengthen_from(ts: TransitionSystem, mined, deadline=None,
-                    seconds: float = LEMMA_HOUDINI_SECONDS) -> Strengthening | None:
+                    seconds: float = LEMMA_HOUDINI_SECONDS,
+                    progress=None) -> Strengthening | None:
     """The candidates lemmas.mine carried over from a smaller size, filtered by Houdini at
-    `ts`; None when a limit ended Houdini first (the command then has no proof to give)."""
-    kept = houdini(ts, list(mined.candidates), deadline, seconds)
+    `ts` (`progress`: houdini's); None when a limit ended Houdini first (the command then
+    has no proof to give)."""
+    kept = houdini(ts, list(mined.candidates), deadline, seconds, progress)
     if kept is None:
         return None
     return Strengthening(tuple(kept), len(mined.candidates), mined.states, mined.origin)

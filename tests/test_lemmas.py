@@ -88,9 +88,16 @@ def test_houdini_drops_a_planted_fact_that_a_step_breaks():
                                          frozenset({(established,)}))), mined.candidates[0].layout)
     assert all(holds_at(planted, ts, i) for i in ts.initial)
     plain = _unconditional(mined)
-    kept = houdini(ts, [planted, *plain], seconds=600)   # wall time: a loaded machine
+    reports = []
+    kept = houdini(ts, [planted, *plain], seconds=600,   # wall time: a loaded machine
+                   progress=lambda rounds, left: reports.append((rounds, left)))
     assert kept is not None and planted not in kept
     assert len(kept) > len(plain) // 2
+    # what --lemmas-from's status line shows: one report a round of the solver, the facts
+    # left never growing, the last round the one that proves what is kept
+    assert [r for r, _ in reports] == list(range(len(reports)))
+    left = [n for _, n in reports]
+    assert left == sorted(left, reverse=True) and left[0] <= len(plain) and left[-1] == len(kept)
 
 
 def _stale_ack_premise(mined) -> Member:
