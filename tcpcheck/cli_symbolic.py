@@ -16,7 +16,7 @@ from .bmc import SymbolicResult, agrees
 from .cli_io import emit_json, fail_input
 from .diagnostics import TcpcheckError
 from .explore import explore
-from .kinduction import Strengthening, strengthen_from
+from .kinduction import LEMMA_HOUDINI_SECONDS, Strengthening, strengthen_from
 from .lemmas import mine
 from .symbolic_check import check_symbolic_properties
 from .trace import path_view, run_lines, run_steps
@@ -96,11 +96,15 @@ def _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline,
     say(f"mining facts from {len(ex.states):,} states at {where}")
     mined = mine(small, ex.states, ts, at)
     total = len(mined.candidates)
-    kept = strengthen_from(ts, mined, deadline, progress=lambda rounds, left: say(
+    # --time-limit bounds Houdini when given (minutes at a large size); else a default
+    seconds = float("inf") if deadline.seconds is not None else LEMMA_HOUDINI_SECONDS
+    kept = strengthen_from(ts, mined, deadline, seconds, progress=lambda rounds, left: say(
         f"Houdini: {left:,} of {total:,} facts kept, solver round {rounds + 1}"))
     if kept is None:
+        why = "a limit" if deadline.seconds is not None or deadline.expired() else \
+            f"its default {LEMMA_HOUDINI_SECONDS:.0f} s (--time-limit gives it longer)"
         return Strengthening((), len(mined.candidates), mined.states,
-                             at + "; Houdini stopped by a limit, none")
+                             f"{at}; Houdini stopped by {why}, none")
     return kept
 
 

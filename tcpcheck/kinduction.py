@@ -42,7 +42,7 @@ from .verdicts import Verdict
 
 HOUDINI_SECONDS = 60        # how long Houdini may filter the candidates (then: no facts)
 LEMMA_HOUDINI_SECONDS = 600  # ... the candidates mined at a smaller size (lemmas.py): more
-                             # of them, over a larger state
+                             # of them, over a larger state (--time-limit replaces it)
 SPACER_SECONDS = 120        # how long z3's Spacer may look for an inductive invariant
 SAMPLE_STATES = 2_000       # states of a bounded exploration the candidate facts come from
 REACHED_STATES = 1_000      # reachable states run through before Houdini's solver starts

@@ -507,6 +507,13 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
     flags = sorted({seg["flags"] for row in segs for seg in row} - {0})
     for kind in _segment_kinds(segs, lay):
         out += _in_flight_lemmas(cols, segs, ch, kind, scaled, lay)
+    # segments are packed from the head: an empty position is followed by an empty one (a
+    # send appends after the last segment, a receipt takes the head). Apart from which
+    # segment may follow which (below): a step from a made-up state breaks that list
+    # sooner, and a gap lets a made-up state hold a segment no receipt can reach.
+    if not any(not a["flags"] and b["flags"] for row in segs for a, b in zip(row, row[1:])):
+        out.append(Lemma((empty,), Member((Term(ch, "flags", "j"),), frozenset({(0,)})),
+                         "adjacent", ch))
     # which segments follow which: next to each other (no gaps), and anywhere later
     for over, pairs in (("adjacent", lambda row: zip(row, row[1:])),
                         ("later", lambda row: combinations(row, 2))):

@@ -340,3 +340,35 @@ def _in_flight(ts, lay, packed: int, count) -> int:
     raw = (packed >> s.offset) & s.mask
     return sum((raw >> (k * lay.seg_width)) & count.bit != 0
                for k in range(lay.capacity[count.channel]))
+
+
+def test_segments_are_said_to_be_packed_from_the_head():
+    """"An empty position is followed by an empty one" is mined for each channel, is
+    inductive with "an empty position holds zeros" (a send appends after the last segment,
+    a receipt takes the head),
+    and is false in a made-up state whose segments sit one position behind an empty head."""
+    ts = load(DEFAULT_MODEL)
+    states = explore(ts, record_edges=False).states
+    mined = mine(ts, states, ts)
+    lay = mined.candidates[0].layout
+    empty = Member((Term("client->server", "flags"),), frozenset({(0,)}))
+    packed = [c for c in mined.candidates if c.lemma.over == "adjacent"
+              and c.lemma.then == Member((Term(c.lemma.channel, "flags", "j"),), frozenset({(0,)}))
+              and [m.rows for m in c.lemma.when] == [empty.rows]]
+    assert sorted(c.lemma.channel for c in packed) == ["client->server", "server->client"]
+    # with "an empty position holds nothing but zeros" (else a send would count a made-up
+    # segment of flags 0 and append behind it)
+    zeros = [c for c in mined.candidates if c.lemma.over == "each"
+             and [m.rows for m in c.lemma.when] == [empty.rows]
+             and c.lemma.then.terms[0].field != "flags"]
+    kept = houdini(ts, [*packed, *zeros], seconds=600)
+    assert kept is not None and all(c in kept for c in packed)
+    fact = next(c for c in packed if c.lemma.channel == "client->server")
+    slot = ts.slots[lay.slot_of["client->server"]]
+    width = lay.seg_width
+    one = next(s for s in states                 # one segment in flight, at the head
+               if 0 < (s >> slot.offset) & slot.mask < 1 << width)
+    assert fact.holds(ts, one)
+    behind = one + (((one >> slot.offset) & slot.mask) * ((1 << width) - 1) << slot.offset)
+    assert (behind >> slot.offset) & slot.mask == ((one >> slot.offset) & slot.mask) << width
+    assert not fact.holds(ts, behind)
