@@ -292,6 +292,19 @@ def crossover(rows: list[Measured], model: str) -> int | None:
     return None
 
 
+def proof_crossover(rows: list[Measured], prop: str) -> int | None:
+    """The first size where the proof proved `prop` and the explorer either did not finish
+    or took more CPU time (--proof-vs-explicit)."""
+    for size in sorted({m.size for m in rows}):
+        pr = [m for m in rows if (m.size, m.engine) == (size, "proof")]
+        ex = [m for m in rows if (m.size, m.engine) == (size, "explicit")]
+        if not pr or not str(pr[0].verdicts.get(prop, "")).startswith("proved"):
+            continue
+        if not ex or not ex[0].finished or ex[0].cpu_s > pr[0].cpu_s:
+            return size
+    return None
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--run"]:
         engine, model, size, limit, memory, depth = argv[1:7]
@@ -344,6 +357,10 @@ def main(argv: list[str]) -> None:
                 m = measure(engine, "model", size, args)
                 rows.append(m)
                 print(row(m), flush=True)
+        for prop in VARIANTS:     # the invariants the failing variants break
+            at = proof_crossover(rows, prop)
+            print(f"crossover for proving {prop}: " + (f"n = {at}" if at is not None else
+                                                        "not within these sizes"))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         return
     explicit_out = False
