@@ -4,8 +4,9 @@ dropped, a proof agrees with the explorer, and a false invariant is never proved
 
 The slow tests (TCPCHECK_SLOW=1) prove the TIME_WAIT invariant at D=2 from facts mined at
 D=1 (no data phase), the held-ACK invariant of bench/engines.py's "close" configuration at
-bound 2 from bound 1, and try the data-phase TIME_WAIT invariant at D=3 from facts mined at
-D=2 (not inductive yet with the mined facts: an expected failure, bench/RESULTS.md)."""
+bound 2 from bound 1 and with the data phase at D=3 from D=2, and try the data-phase TIME_WAIT
+invariant at D=3 from facts mined at D=2 (not inductive yet with the mined facts: an
+expected failure, bench/RESULTS.md)."""
 from __future__ import annotations
 
 import os
@@ -247,6 +248,22 @@ def test_the_data_phase_invariants_at_d3_from_facts_mined_at_d2():
     props = [p for p in _invariants(large, TEARDOWN)
              if p.name == "time_wait_only_after_the_peer_closed"]
     (r,) = check_inductive(large, props, 2, Deadline(900), strengthening=strong, spacer=False)
+    assert r.verdict is Verdict.HOLDS, r.message
+
+
+@slow
+def test_the_data_phase_held_ack_invariant_at_d3_from_facts_mined_at_d2():
+    """The held-ACK invariant with the data phase, proved at D=3 from facts mined at D=2
+    (about 6 CPU minutes with the QF_BV solver); bench/engines.py --config data
+    --proof-vs-explicit proves it so at D=4 and D=5 too, where the explorer does not finish."""
+    small = load(PARAMETRIC, ["D=2", *DATA])
+    large = load(PARAMETRIC, ["D=3", *DATA])
+    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "D=2")
+    strong = strengthen_from(large, mined, Deadline(1800), seconds=1800)
+    assert strong is not None
+    props = [p for p in _invariants(large, DATA_PHASE)
+             if p.name == "a_held_ack_leaves_before_time_wait"]
+    (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
     assert r.verdict is Verdict.HOLDS, r.message
 
 
