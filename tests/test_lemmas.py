@@ -256,15 +256,22 @@ def test_the_data_phase_held_ack_invariant_at_d3_from_facts_mined_at_d2():
     """The held-ACK invariant with the data phase, proved at D=3 from facts mined at D=2
     (about 6 CPU minutes with the QF_BV solver); bench/engines.py --config data
     --proof-vs-explicit proves it so at D=4 and D=5 too, where the explorer does not finish."""
-    small = load(PARAMETRIC, ["D=2", *DATA])
-    large = load(PARAMETRIC, ["D=3", *DATA])
-    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "D=2")
+    r = _held_ack_from_a_smaller_size(["D=2", *DATA], ["D=3", *DATA], "D=2")
+    assert r.verdict is Verdict.HOLDS, r.message
+
+
+def _held_ack_from_a_smaller_size(small_params: list[str], large_params: list[str], at: str):
+    """The held-ACK invariant by k-induction (k <= 1) at `large_params`, strengthened by the
+    facts mined from every state at `small_params` that Houdini keeps."""
+    small = load(PARAMETRIC, small_params)
+    large = load(PARAMETRIC, large_params)
+    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, at)
     strong = strengthen_from(large, mined, Deadline(1800), seconds=1800)
     assert strong is not None
     props = [p for p in _invariants(large, DATA_PHASE)
              if p.name == "a_held_ack_leaves_before_time_wait"]
     (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
-    assert r.verdict is Verdict.HOLDS, r.message
+    return r
 
 
 CLOSE = ["delayed_ack=true", "passive_has_data=false", "early_data=true", "shared_socket=true",
@@ -277,14 +284,8 @@ def test_the_held_ack_invariant_with_losses_and_sharing_from_facts_mined_at_n1()
     held-ACK invariant proved from facts mined at bound 1 (205,494 states), as the explorer
     finds it holds (bench/engines.py --config close: at bound 5, beyond the explorer, the
     facts kept no longer make it inductive)."""
-    small = load(PARAMETRIC, ["D=1", "L=1", "P=1", *CLOSE])
-    large = load(PARAMETRIC, ["D=2", "L=2", "P=2", *CLOSE])
-    mined = mine(small, explore(small, record_edges=False, core="auto").states, large, "n=1")
-    strong = strengthen_from(large, mined, Deadline(1800), seconds=1800)
-    assert strong is not None
-    props = [p for p in _invariants(large, DATA_PHASE)
-             if p.name == "a_held_ack_leaves_before_time_wait"]
-    (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
+    r = _held_ack_from_a_smaller_size(["D=1", "L=1", "P=1", *CLOSE],
+                                      ["D=2", "L=2", "P=2", *CLOSE], "n=1")
     assert r.verdict is Verdict.HOLDS, r.message
 
 
