@@ -39,6 +39,7 @@ class Combos:
     param_bits: int                              # the varying parameters' bits in a state
     by_value: dict[int, tuple[tuple[int, int], ...]]  # slot -> ((value, combinations), ...)
     by_closeness: tuple[int, ...]     # the combinations, closest to the defaults first
+    away: tuple[int, ...]             # combination -> how many defaults it sets otherwise
 
     @classmethod
     def of(cls, ts: TransitionSystem) -> Combos:
@@ -66,9 +67,19 @@ class Combos:
             env = ts.initial_params[r]
             return sum(1 for p in with_default if const(p.default, env) != env[p.name])
 
-        order = tuple(sorted(range(len(ts.initial)), key=lambda r: (away(r), r)))
+        aways = tuple(away(r) for r in range(len(ts.initial)))
+        order = tuple(sorted(range(len(ts.initial)), key=lambda r: (aways[r], r)))
         return cls(ts, (1 << len(ts.initial)) - 1, bits,
-                   {i: tuple(sorted(v.items())) for i, v in by_value.items()}, order)
+                   {i: tuple(sorted(v.items())) for i, v in by_value.items()}, order, aways)
+
+    def near_defaults(self, most: int) -> int:
+        """The combinations that set at most `most` parameters with a declared default
+        otherwise (those without one take any of their values)."""
+        out = 0
+        for r, n in enumerate(self.away):
+            if n <= most:
+                out |= 1 << r
+        return out
 
     def preferred(self, combos: int) -> int:
         """The combination of the set closest to the defaults (the one a run is shown in)."""

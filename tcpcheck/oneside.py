@@ -168,7 +168,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
                 check_timing: bool = True, calls: tuple[str, ...] | None = None,
                 app_calls: tuple | None = None, fixed: dict[str, int] | None = None,
                 delay: tuple[float, float] | None = None, deadline: Deadline = NO_DEADLINE,
-                max_nodes: int | None = None, fold: bool = True) -> Replay:
+                max_nodes: int | None = None, fold: bool = True,
+                within: int | None = None) -> Replay:
     """Judge `side` of `capture` against the model, the peer taken as given (module docstring).
 
     `calls`: the tested side's call results after its first failing call, as observations
@@ -177,7 +178,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     `fixed`: parameter values the input itself settles (a script's socket options), raw.
     `delay`, `deadline` and `max_nodes` as in two-sided replay (replay.replay): the network's
     delay (--delay, else the capture's own path), and the limits that make the verdict
-    inconclusive.
+    inconclusive. `within` (a set of combinations) searches those alone, as in two-sided
+    replay.
 
     `fold` (the default) lets the search cut out the periods of a repeating phase once it
     repeats itself, as two-sided replay does (tcpcheck.fold): the same answer as without.
@@ -222,6 +224,8 @@ def replay_side(ts: TransitionSystem, capture: Capture, side: str, *, prefix: bo
     # each reached for a set of parameter combinations (tcpcheck.combos)
     cs = env.combos
     keep = cs.matching(fixed) if fixed else None
+    if within is not None:
+        keep = within & (cs.every if keep is None else keep)
     initial = [((s, 0, 0, 0), combos) for s, combos in cs.initial(keep)]
     folding = fold and app_calls is None
     search = FoldingSearch(initial) if folding else SetSearch(initial)

@@ -349,8 +349,11 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
            check_timing: bool = True, calls: dict[str, tuple[str, ...]] | None = None,
            delay: tuple[float, float] | None = None,
            deadline: Deadline = NO_DEADLINE, max_nodes: int | None = None,
-           fold: bool = True, choices: bool = True) -> Replay:
+           fold: bool = True, choices: bool = True, within: int | None = None) -> Replay:
     """Decide whether `capture` is a run of the model `ts` (see the module docstring).
+
+    `within` (a set of combinations, tcpcheck.combos) searches those combinations only: an
+    acceptance is then one of the whole model's, a rejection says nothing of the others.
 
     `fold` (the default) lets the search cut out the periods of a repeating phase once it
     repeats itself (tcpcheck.fold): the same answer as without, at the cost of a short
@@ -411,7 +414,7 @@ def replay(ts: TransitionSystem, capture: Capture, *, prefix: bool = False,
     # keys: (stripped state, segments matched, calls matched), each reached for a set of
     # parameter combinations (tcpcheck.combos)
     no_calls = tuple(0 for _ in want_calls) if calls is not None else ()
-    initial = [((s, 0, no_calls), combos) for s, combos in cs.initial()]
+    initial = [((s, 0, no_calls), combos) for s, combos in cs.initial(within)]
     record_edges = choices or check_timing
     search = (FoldingSearch(initial, record_edges, same) if fold
               else SetSearch(initial, record_edges, same))

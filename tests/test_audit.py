@@ -398,3 +398,64 @@ def test_one_sided_rows_are_decided_once_per_sequence_and_times(capture):
         assert row.verdict == single.verdict, row
         twin = audit.rows[row.number + 7]
         assert (twin.verdict, twin.kind, twin.cached) == (row.verdict, row.kind, True)
+
+
+# ---------------------------------------------------------------- the defaults' neighbourhood first
+
+def test_near_defaults_are_the_combinations_so_many_parameters_away():
+    """teardown.tcpm declares nine parameters with a default (all false) and two without: the
+    combinations at most k away are 4 times the ways to set k of the nine otherwise."""
+    from tcpcheck.replay import shared_splits
+
+    ts = load_open(MODEL, [])
+    cs = shared_splits(ts).combos
+    with_default = [p.name for p in ts.model.params if p.default is not None]
+    assert len(with_default) == 9 and len(ts.initial) == 2048
+    counts = [cs.near_defaults(k).bit_count() for k in (0, 1, 2, 9)]
+    assert counts == [4 * 1, 4 * (1 + 9), 4 * (1 + 9 + 36), 2048]
+    for r, env in enumerate(ts.initial_params):
+        set_otherwise = sum(1 for name in with_default if env[name])
+        assert (cs.near_defaults(1) >> r & 1) == (set_otherwise <= 1), env
+
+
+def _audit_spied(monkeypatch, path: Path, near: int) -> tuple[list[str], list[int | None]]:
+    """The audit's JSON lines with NEAR_DEFAULTS = near, and the `within` of each search."""
+    from tcpcheck import audit as audit_module
+
+    searches: list[int | None] = []
+    real = audit_module.replay
+
+    def spy(*args, within=None, **kwargs):
+        searches.append(within)
+        return real(*args, within=within, **kwargs)
+
+    monkeypatch.setattr(audit_module, "NEAR_DEFAULTS", near)
+    monkeypatch.setattr(audit_module, "replay", spy)
+    return json_lines(run_audit(path, Auditor(MODEL, []))), searches
+
+
+def test_searching_near_the_defaults_first_changes_no_row(monkeypatch, tmp_path):
+    """With every parameter open, each sequence is searched first in the 40 combinations at
+    most one parameter away from the defaults; only those none of them accepts (here the two
+    TCP cannot produce) are searched in all 2,048. The rows, reasons and kinds are byte for
+    byte those of searching all 2,048 at once; with none of the nine allowed away, the
+    data exchange and the RST of SO_LINGER 0 fall through to the whole search and are
+    accepted there."""
+    originals = [CAPTURES / n for n in (
+        "http_server_closes.pcap", "so_linger_zero.pcap", "simultaneous_close.pcap",
+        "invalid/data_after_fin.pcap", "invalid/late_fin_ack.pcap", "user/http_get.pcap")]
+    path = tmp_path / "open.pcap"
+    bench.write_connections(path, originals, len(originals))
+    whole, whole_searches = _audit_spied(monkeypatch, path, 99)
+    assert whole_searches == [None] * 7      # 6 untimed, and late_fin_ack's timed search
+    staged, searches = _audit_spied(monkeypatch, path, 1)
+    assert staged == whole
+    near = [w for w in searches if w is not None]
+    # each untimed, then late_fin_ack timed (its segments are a run, its times are not)
+    assert len(near) == 7 and {w.bit_count() for w in near} == {40}
+    assert searches.count(None) == 2         # data_after_fin untimed, late_fin_ack timed
+    strict, strict_searches = _audit_spied(monkeypatch, path, 0)
+    assert strict == whole
+    assert strict_searches.count(None) == 2 + 3   # and http_server_closes, linger, http_get
+    verdicts = {json.loads(line)["compact"]: json.loads(line)["verdict"] for line in whole[:-1]}
+    assert sorted(verdicts.values()) == ["accepted"] * 4 + ["rejected"] * 2
