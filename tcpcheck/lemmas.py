@@ -591,7 +591,23 @@ def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) ->
                 if cond is None or plain.get((a, b)) != bounds:
                     plain.setdefault((a, b), bounds)
                     out.append(Lemma(when, Within(a, b, *bounds)))
+                # below its top the sender's counter is exact: what was received and what
+                # is in flight add up to it, where at the top ("D or more") they may
+                # exceed it
+                if isinstance(a, Total) and b.slot in scaled:
+                    top = scaled[b.slot]
+                    below = [i for i in rows if cols.col[b.slot][i] < top]
+                    if below:
+                        exact = (min(diff[i] for i in below), max(diff[i] for i in below))
+                        if exact != bounds:
+                            out.append(Lemma((*when, _below_top(b.slot, top)),
+                                             Within(a, b, *exact)))
     return out + _accounting_lemmas(cols, ch, conds, ours, lost)
+
+
+def _below_top(slot: str, top: int) -> Member:
+    """The premise "the counter is below the top of its range" (every value but the top)."""
+    return Member((Term(slot),), frozenset((v,) for v in range(top)))
 
 
 SENDS = (".sent", ".retries", ".rcvd")   # a side's data, its FIN's copies, what it acknowledges
@@ -721,6 +737,10 @@ def _shift(t: Term, src: Layout, dst: Layout) -> tuple[int, int]:
 
 
 def _moved_condition(m: Member, src: Layout, dst: Layout) -> Member | None:
+    if len(m.terms) == 1:
+        top, more = _shift(m.terms[0], src, dst)
+        if more and top > 0 and m.rows == _below_top(m.terms[0].slot, top).rows:
+            return _below_top(m.terms[0].slot, top + more)   # below the top, at every size
     rows = set()
     for row in m.rows:
         out = []
