@@ -375,9 +375,7 @@ def _is_state(cond: Member | None) -> bool:
 
 def _mine(ts: TransitionSystem, states: list[int], lay: Layout) -> list[Lemma]:
     cols = _Columns(ts, states, lay)
-    scaled = {n: lay.ranges[(n, None)][1] for n in cols.scalars
-              if ts.slots[lay.slot_of[n]].type is not None
-              and ts.slots[lay.slot_of[n]].type.kind == "int"}
+    scaled = _scaled(ts, cols, lay)
     conds = _conditions(cols, scaled, ts, lay)
     out = _state_lemmas(cols, conds, scaled)
     out += _both_states_lemmas(cols)
@@ -385,6 +383,13 @@ def _mine(ts: TransitionSystem, states: list[int], lay: Layout) -> list[Lemma]:
         out += _channel_lemmas(cols, ch.name, conds, scaled, lay)
         out += _count_lemmas(cols, ch.name, conds, scaled)
     return out
+
+
+def _scaled(ts: TransitionSystem, cols: _Columns, lay: Layout) -> dict[str, int]:
+    """The counters whose range grows with the size (`sent: 0..D`), each with its top."""
+    return {n: lay.ranges[(n, None)][1] for n in cols.scalars
+            if ts.slots[lay.slot_of[n]].type is not None
+            and ts.slots[lay.slot_of[n]].type.kind == "int"}
 
 
 def _rows_where(cols: _Columns, cond: Member | None) -> list[int]:
