@@ -18,8 +18,10 @@ and writes them over the large model's state:
   acknowledgements stand (a stale ACK and an RST apart);
 - per channel, how many segments in flight carry data, a FIN or an ACK (`Count`), against
   both sides' counters and the channel's losses (`server.rcvd + #DATA(client->server) -
-  client.sent`: sent is received or on its way), and all a side put on the wire, in flight
-  or lost, against its data, its FIN's copies and its ACKs (`Total`).
+  client.sent`: sent is received or on its way), the same where the sender's counter is
+  below its top (exact there: at the top, "D or more", the sum may exceed it), and all a
+  side put on the wire, in flight or lost, against its data, its FIN's copies and its ACKs
+  (`Total`).
 
 These kinds were found at a size the explorer finishes: Houdini's drops of facts true there
 from states it never reaches show what no kind proposed yet (bench/RESULTS.md, proof4).

@@ -4,9 +4,9 @@ dropped, a proof agrees with the explorer, and a false invariant is never proved
 
 The slow tests (TCPCHECK_SLOW=1) prove the TIME_WAIT invariant at D=2 from facts mined at
 D=1 (no data phase), the held-ACK invariant of bench/engines.py's "close" configuration at
-bound 2 from bound 1 and with the data phase at D=3 from D=2, and try the data-phase TIME_WAIT
-invariant at D=3 from facts mined at D=2 (not inductive yet with the mined facts: an
-expected failure, bench/RESULTS.md)."""
+bound 2 from bound 1 and with the data phase at D=3 from D=2, prove the data-phase TIME_WAIT
+invariant at D=2 from the facts mined there, and try it at D=3 from facts mined at D=2 (not
+inductive yet with the mined facts: an expected failure, bench/RESULTS.md)."""
 from __future__ import annotations
 
 import os
