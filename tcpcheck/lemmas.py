@@ -18,8 +18,10 @@ and writes them over the large model's state:
   acknowledgements stand (a stale ACK and an RST apart);
 - per channel, how many segments in flight carry data, a FIN or an ACK (`Count`), against
   both sides' counters and the channel's losses (`server.rcvd + #DATA(client->server) -
-  client.sent`: sent is received or on its way), and all a side put on the wire, in flight
-  or lost, against its data, its FIN's copies and its ACKs (`Total`).
+  client.sent`: sent is received or on its way), the same where the sender's counter is
+  below its top (exact there: at the top, "D or more", the sum may exceed it), and all a
+  side put on the wire, in flight or lost, against its data, its FIN's copies and its ACKs
+  (`Total`).
 
 These kinds were found at a size the explorer finishes: Houdini's drops of facts true there
 from states it never reaches show what no kind proposed yet (bench/RESULTS.md, proof4).
@@ -375,9 +377,7 @@ def _is_state(cond: Member | None) -> bool:
 
 def _mine(ts: TransitionSystem, states: list[int], lay: Layout) -> list[Lemma]:
     cols = _Columns(ts, states, lay)
-    scaled = {n: lay.ranges[(n, None)][1] for n in cols.scalars
-              if ts.slots[lay.slot_of[n]].type is not None
-              and ts.slots[lay.slot_of[n]].type.kind == "int"}
+    scaled = _scaled(ts, cols, lay)
     conds = _conditions(cols, scaled, ts, lay)
     out = _state_lemmas(cols, conds, scaled)
     out += _both_states_lemmas(cols)
@@ -385,6 +385,13 @@ def _mine(ts: TransitionSystem, states: list[int], lay: Layout) -> list[Lemma]:
         out += _channel_lemmas(cols, ch.name, conds, scaled, lay)
         out += _count_lemmas(cols, ch.name, conds, scaled)
     return out
+
+
+def _scaled(ts: TransitionSystem, cols: _Columns, lay: Layout) -> dict[str, int]:
+    """The counters whose range grows with the size (`sent: 0..D`), each with its top."""
+    return {n: lay.ranges[(n, None)][1] for n in cols.scalars
+            if ts.slots[lay.slot_of[n]].type is not None
+            and ts.slots[lay.slot_of[n]].type.kind == "int"}
 
 
 def _rows_where(cols: _Columns, cond: Member | None) -> list[int]:
@@ -591,7 +598,23 @@ def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) ->
                 if cond is None or plain.get((a, b)) != bounds:
                     plain.setdefault((a, b), bounds)
                     out.append(Lemma(when, Within(a, b, *bounds)))
+                # below its top the sender's counter is exact: what was received and what
+                # is in flight add up to it, where at the top ("D or more") they may
+                # exceed it
+                if isinstance(a, Total) and b.slot in scaled:
+                    top = scaled[b.slot]
+                    below = [i for i in rows if cols.col[b.slot][i] < top]
+                    if below:
+                        exact = (min(diff[i] for i in below), max(diff[i] for i in below))
+                        if exact != bounds:
+                            out.append(Lemma((*when, _below_top(b.slot, top)),
+                                             Within(a, b, *exact)))
     return out + _accounting_lemmas(cols, ch, conds, ours, lost)
+
+
+def _below_top(slot: str, top: int) -> Member:
+    """The premise "the counter is below the top of its range" (every value but the top)."""
+    return Member((Term(slot),), frozenset((v,) for v in range(top)))
 
 
 SENDS = (".sent", ".retries", ".rcvd")   # a side's data, its FIN's copies, what it acknowledges
@@ -721,6 +744,10 @@ def _shift(t: Term, src: Layout, dst: Layout) -> tuple[int, int]:
 
 
 def _moved_condition(m: Member, src: Layout, dst: Layout) -> Member | None:
+    if len(m.terms) == 1:
+        top, more = _shift(m.terms[0], src, dst)
+        if more and top > 0 and m.rows == _below_top(m.terms[0].slot, top).rows:
+            return _below_top(m.terms[0].slot, top + more)   # below the top, at every size
     rows = set()
     for row in m.rows:
         out = []
