@@ -286,7 +286,7 @@ def _proved_from_a_smaller_size(small_params: list[str], large_params: list[str]
 @slow
 def test_the_data_phase_time_wait_invariant_from_facts_mined_at_the_same_size():
     """With the data phase at D=2 the TIME_WAIT invariant is inductive with the facts mined
-    there that Houdini keeps (about 13 CPU minutes): before the count facts below a
+    there that Houdini keeps (13 to 17 CPU minutes): before the count facts below a
     counter's top it was not (a made-up state with one data segment both received and in
     flight, bench/RESULTS.md). At D=3 from D=2 it is not yet (the expected failure above).
     The model is reduced as bench/engines.py reduces it, keeping what both specs read
