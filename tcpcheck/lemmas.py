@@ -203,7 +203,9 @@ def value_ranges(ts: TransitionSystem) -> dict:
     return out
 
 
-def _key(t: Term) -> tuple:
+def _key(t: Term | Count) -> tuple:
+    if isinstance(t, Count):     # no declared range: read as it is at every size
+        return (t.channel, t.bit)
     return (t.slot, None) if t.field is None else (None, t.field)
 
 
@@ -350,6 +352,10 @@ class _Columns:
             self.channels[ch.name] = segs
         self.n = len(states)
 
+    def count(self, ch: str, bit: int) -> list[int]:
+        """Per state, how many segments in `ch` carry the flag `bit`."""
+        return [sum(seg["flags"] & bit != 0 for seg in row) for row in self.channels[ch]]
+
 
 def _conditions(cols: _Columns, scaled: dict, ts: TransitionSystem, lay: Layout
                 ) -> list[Member]:
@@ -465,6 +471,14 @@ def _both_states_lemmas(cols: _Columns) -> list[Lemma]:
         for n in cols.scalars:
             for v, w in zip(cols.col[x], cols.col[n]):
                 alone_seen.setdefault((x, v, n), set()).add(w)
+    # the segments in flight of each kind, counted per channel: two ACKs of a FIN on
+    # their way to a side already CLOSED by a third is what the counters alone allow
+    counts = {Count(ch, bit): cols.count(ch, bit) for ch in cols.channels for bit in PAIRED}
+    columns = {**{Term(n): cols.col[n] for n in cols.scalars}, **counts}
+    for x in states:
+        for c, col in counts.items():
+            for v, w in zip(cols.col[x], col):
+                alone_seen.setdefault((x, v, c), set()).add(w)
     out = []
     for a, b in combinations(states, 2):
         where: dict = {}
@@ -472,14 +486,14 @@ def _both_states_lemmas(cols: _Columns) -> list[Lemma]:
             where.setdefault(key, []).append(i)
         for key, rows in sorted(where.items()):
             premise = Member((Term(a), Term(b)), frozenset({key}))
-            for n in cols.scalars:
-                if n in (a, b):
+            for t, col in columns.items():
+                if t in (Term(a), Term(b)):
                     continue
-                col = cols.col[n]
+                n = t.slot if isinstance(t, Term) else t
                 seen = frozenset(col[i] for i in rows)
                 # narrower than what either state alone allows (that is mined already)
                 if seen < alone_seen[(a, key[0], n)] and seen < alone_seen[(b, key[1], n)]:
-                    out.append(Lemma((premise,), Member((Term(n),),
+                    out.append(Lemma((premise,), Member((t,),
                                                         frozenset((v,) for v in seen))))
     return out
 
@@ -504,6 +518,7 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
         seen = frozenset((seg["flags"],) for i in rows for seg in segs[i])
         out.append(Lemma(() if cond is None else (cond,), Member((Term(ch, "flags"),), seen),
                          "each", ch))
+    out += _acknowledged_lemmas(cols, segs, ch, conds, scaled, lay)
     # an empty position holds nothing but zeros (a made-up state could hide a field there)
     empty = Member((Term(ch, "flags"),), frozenset({(0,)}))
     for f in numeric:
@@ -533,6 +548,9 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
             if diffs:
                 out.append(Lemma((nonempty,), Within(Term(ch, f, "j"), Term(ch, f),
                                                      min(diffs), max(diffs)), over, ch))
+                out += _pair_lemmas(segs, ch, f, over, pairs, (min(diffs), max(diffs)),
+                                    lay.ranges.get((None, f), (0, 0))[1],
+                                    cols.col.get(ch.split("->")[0] + ".state"))
         # ... and told apart by a boolean field of both, RSTs aside: acknowledgements never
         # go back along a channel, but for a stale ACK (built before its sender's FIN) and
         # an RST (which acknowledges nothing)
@@ -555,7 +573,111 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
     return out
 
 
+def _pair_lemmas(segs: list, ch: str, f: str, over: str, pairs, plain: tuple,
+                 top: int, sender_state: list | None) -> list[Lemma]:
+    """How a numeric field goes from one segment to a next (or later) one, given both
+    segments' flags, where that is narrower than over every pair; and the same where the
+    first one's field is below the values that saturate (an `ack` of D data segments means
+    "D or more", D + 1 that and the FIN): an ACK after an ACK of fewer units acknowledges
+    more (a receiver acknowledges each unit once), which a made-up channel of two ACKs of
+    the same first unit breaks, while ACKs of "D or more" repeat."""
+    by_kind: dict = {}
+    exact: dict = {}
+    exact_in: dict = {}     # (kinds, the sender's TCP state) -> below saturation
+    for i, row in enumerate(segs):
+        for a, b in pairs(row):
+            if b["flags"]:
+                kinds = (a["flags"], b["flags"])
+                by_kind.setdefault(kinds, set()).add(b[f] - a[f])
+                if a[f] < top - 1:
+                    exact.setdefault(kinds, set()).add(b[f] - a[f])
+                    if sender_state is not None:
+                        exact_in.setdefault((kinds, sender_state[i]), set()).add(b[f] - a[f])
+    below = _below_saturation(Term(ch, f), top)
+    out = []
+    for kinds, diffs in sorted(by_kind.items()):
+        bounds = (min(diffs), max(diffs))
+        premise = Member((Term(ch, "flags"), Term(ch, "flags", "j")), frozenset({kinds}))
+        if bounds != plain:
+            out.append(Lemma((premise,), Within(Term(ch, f, "j"), Term(ch, f), *bounds),
+                             over, ch))
+        if kinds in exact and top > 1:
+            tight = (min(exact[kinds]), max(exact[kinds]))
+            if tight != bounds:
+                out.append(Lemma((premise, below), Within(Term(ch, f, "j"), Term(ch, f), *tight),
+                                 over, ch))
+            # and in each TCP state of the sender: a side that repeats an ACK of a unit
+            # does so only once CLOSED or in TIME_WAIT
+            state = Term(ch.split("->")[0] + ".state")
+            for (k2, v), ds in sorted(exact_in.items()):
+                in_state = (min(ds), max(ds))
+                if k2 == kinds and in_state != tight:
+                    out.append(Lemma((premise, below, Member((state,), frozenset({(v,)}))),
+                                     Within(Term(ch, f, "j"), Term(ch, f), *in_state),
+                                     over, ch))
+    return out
+
+
+def _acknowledged_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member],
+                         scaled: dict, lay: Layout) -> list[Lemma]:
+    """How each segment's numeric fields stand to its sender's counters under each premise
+    on the sender's variables, where narrower than over every state; and the same where the
+    field is below its saturating values. A side holding back an ACK (`delack` running)
+    has acknowledged less than it received, which a made-up state whose last segment
+    already acknowledges everything breaks: its delayed ACK would repeat the last one."""
+    sender = ch.split("->")[0] + "."
+    mine = [c for c in conds if c.terms[0].slot.startswith(sender)]
+    counters = [n for n in sorted(scaled) if n.startswith(sender)]
+    out = []
+    for f in (f for f in lay.fields if f != "flags"):
+        top = lay.ranges.get((None, f), (0, 0))[1]
+        if top <= 1:
+            continue
+        below = _below_saturation(Term(ch, f), top)
+        for n in counters:
+            col = cols.col[n]
+            diffs = {}      # row -> its segments' (difference, below saturation, flags)
+            for i, row in enumerate(segs):
+                d = [(seg[f] - col[i], seg[f] < top - 1, seg["flags"]) for seg in row
+                     if seg["flags"]]
+                if d:
+                    diffs[i] = d
+            plain = _bounds(d for ds in diffs.values() for d, _b, _k in ds)
+            exact = _bounds(d for ds in diffs.values() for d, b, _k in ds if b)
+            for cond in mine:
+                rows = [i for i in _rows_where(cols, cond) if i in diffs]
+                within = _bounds(d for i in rows for d, _b, _k in diffs[i])
+                if within and within != plain:
+                    out.append(Lemma((cond,), Within(Term(ch, f), Term(n), *within), "each", ch))
+                tight = _bounds(d for i in rows for d, b, _k in diffs[i] if b)
+                if tight and tight != exact and tight != within:
+                    out.append(Lemma((cond, below), Within(Term(ch, f), Term(n), *tight),
+                                     "each", ch))
+                # ... told apart by the segment's flags (a FIN+ACK sent while an ACK is held
+                # back acknowledges what was received, a pure ACK never does)
+                for kind in sorted({k for i in rows for _d, b, k in diffs[i] if b}):
+                    by_kind = _bounds(d for i in rows for d, b, k in diffs[i] if b and k == kind)
+                    if by_kind != tight:
+                        is_k = Member((Term(ch, "flags"),), frozenset({(kind,)}))
+                        out.append(Lemma((cond, is_k, below),
+                                         Within(Term(ch, f), Term(n), *by_kind), "each", ch))
+    return out
+
+
+def _bounds(values) -> tuple[int, int] | None:
+    values = list(values)
+    return (min(values), max(values)) if values else None
+
+
+def _below_saturation(t: Term, top: int) -> Member:
+    """The premise "the field is below its two saturating values": 0..top - 2 of a field
+    whose top two values mean "D or more" and "that and the FIN" (carried as such)."""
+    return Member((t,), frozenset((v,) for v in range(top - 1)))
+
+
 COUNTED = (FLAG_BITS["DATA"], FLAG_BITS["FIN"], FLAG_BITS["ACK"])   # what a count of segments in flight counts
+# what is counted beside both sides' TCP states: RSTs too (one a segment a CLOSED side got)
+PAIRED = (*COUNTED, FLAG_BITS["RST"])
 
 
 def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) -> list[Lemma]:
@@ -573,7 +695,7 @@ def _count_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict) ->
     out = []
     for bit in COUNTED:
         count = Count(ch, bit)
-        col = [sum(seg["flags"] & bit != 0 for seg in row) for row in cols.channels[ch]]
+        col = cols.count(ch, bit)
         if len(set(col)) < 2:
             continue
         # each pair's difference, state by state, read once for every premise
@@ -745,9 +867,13 @@ def _shift(t: Term, src: Layout, dst: Layout) -> tuple[int, int]:
 
 def _moved_condition(m: Member, src: Layout, dst: Layout) -> Member | None:
     if len(m.terms) == 1:
-        top, more = _shift(m.terms[0], src, dst)
-        if more and top > 0 and m.rows == _below_top(m.terms[0].slot, top).rows:
-            return _below_top(m.terms[0].slot, top + more)   # below the top, at every size
+        (t,) = m.terms
+        top, more = _shift(t, src, dst)
+        if more and top > 0 and m.rows == _below_top(t.slot, top).rows:
+            return _below_top(t.slot, top + more)   # below the top, at every size
+        if more and top > 1 and t.field is not None and \
+                m.rows == _below_saturation(t, top).rows:
+            return _below_saturation(t, top + more)
     rows = set()
     for row in m.rows:
         out = []

@@ -21,9 +21,10 @@ from tcpcheck import spec as S
 from tcpcheck.explore import Deadline, explore
 from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
 from tcpcheck.lemmas import (Candidate, Count, Layout, Lemma, Member, Term, Total, Within,
-                              _carry, _Columns, _conditions, _count_lemmas, _range_lemmas,
-                              _scaled, holds_at, mine)
-from tcpcheck.tcp import FLAG_BITS
+                              _both_states_lemmas, _carry, _channel_lemmas, _Columns,
+                              _conditions, _count_lemmas, _range_lemmas, _scaled, holds_at,
+                              mine)
+from tcpcheck.tcp import FLAG_BITS, FLAG_WIDTH, TCP_STATES
 from tcpcheck.symbolic import SlotState
 from tcpcheck.verdicts import Verdict
 from tcpcheck.verify import check_model
@@ -466,3 +467,105 @@ def test_below_its_top_a_counter_is_exact_accounting():
     (moved,) = _carry(fact.lemma, _layout_with(2), _layout_with(5))
     assert moved.when[1] == Member((Term("client.sent"),), frozenset((v,) for v in range(5)))
     assert moved.then == fact.lemma.then
+
+
+def _data_phase_columns():
+    ts = load(PARAMETRIC, ["D=2", *DATA])
+    states = list(explore(ts, record_edges=False, core="auto").states)
+    lay = Layout.of(ts)
+    return ts, states, lay, _Columns(ts, states, lay)
+
+
+def _appended(ts, lay, packed: int, channel: str, code: int) -> int:
+    """`packed` with one more segment (`code`) behind the last one in `channel`."""
+    slot = ts.slots[lay.slot_of[channel]]
+    n = len(_codes(ts, packed, channel))
+    assert n < lay.capacity[channel]
+    return packed + (code << (slot.offset + n * lay.seg_width))
+
+
+def test_acks_in_flight_are_counted_beside_both_tcp_states():
+    """Beside both sides' TCP states the segments in flight of each kind are counted: a
+    client in TIME_WAIT facing a server already CLOSED has at most one ACK on its way (what
+    the server's close left), which neither state alone says. The first state D = 3's
+    TIME_WAIT proof met that no fact excluded had two ACKs of the server's FIN in flight to
+    a CLOSED server; here the made-up state is a reachable one with its ACK sent twice."""
+    ts, states, lay, cols = _data_phase_columns()
+    pair = Member((Term("client.state"), Term("server.state")),
+                  frozenset({(TCP_STATES.index("TIME_WAIT"), TCP_STATES.index("CLOSED"))}))
+    acks = Count("client->server", FLAG_BITS["ACK"])
+    (lemma,) = [lm for lm in _both_states_lemmas(cols)
+                if lm.when == (pair,) and lm.then.terms == (acks,)]
+    fact = Candidate(lemma, lay)
+    assert all(fact.holds(ts, s) for s in states), fact.text
+    most = max(v for (v,) in lemma.then.rows)
+    st = next(s for s in states if holds_at(Candidate(Lemma((), pair), lay), ts, s)
+              and _in_flight(ts, lay, s, acks) == most > 0)
+    ack = next(c for c in _codes(ts, st, "client->server") if c & FLAG_BITS["ACK"])
+    made_up = _appended(ts, lay, st, "client->server", ack)
+    assert not fact.holds(ts, made_up)
+    assert not z3.is_true(z3.simplify(fact.term(_constant(ts, made_up))))
+
+
+def test_an_ack_is_not_repeated_below_the_saturating_counts():
+    """A receiver acknowledges each unit once: a pure ACK after a pure ACK (of fewer than D
+    data segments, where the count is exact) acknowledges more while its sender is
+    ESTABLISHED, and a side holding back an ACK (`delack` running) has acknowledged less
+    than it received in what it sent (its data segments here). Both facts are mined at D = 2, hold in every reachable state, are
+    false in made-up states with the last ACK sent again (what D = 3's step met), and the
+    premise "below the saturating values" is carried to D = 3 as {0, 1, 2}."""
+    ts, states, lay, cols = _data_phase_columns()
+    scaled = _scaled(ts, cols, lay)
+    conds = _conditions(cols, scaled, ts, lay)
+    lemmas = _channel_lemmas(cols, "client->server", conds, scaled, lay)
+    ack, est = FLAG_BITS["ACK"], TCP_STATES.index("ESTABLISHED")
+    below = Member((Term("client->server", "ack"),), frozenset({(0,), (1,)}))
+    pairs = Member((Term("client->server", "flags"), Term("client->server", "flags", "j")),
+                   frozenset({(ack, ack)}))
+    (twice,) = [lm for lm in lemmas if lm.over == "adjacent" and lm.when == (
+        pairs, below, Member((Term("client.state"),), frozenset({(est,)})))
+        and lm.then.a == Term("client->server", "ack", "j")]
+    held = Member((Term("client.timer.delack"),), frozenset({(1,)}))
+    is_data = Member((Term("client->server", "flags"),), frozenset({(FLAG_BITS["DATA"],)}))
+    (owed,) = [lm for lm in lemmas if lm.when == (held, is_data, below)
+               and lm.then.b == Term("client.rcvd")]
+    assert (twice.then.lo, owed.then.hi) == (1, -1), (twice.text, owed.text)
+    facts = [Candidate(twice, lay), Candidate(owed, lay)]
+    assert all(f.holds(ts, s) for f in facts for s in states)
+    twice_fact, owed_fact = facts
+    # the last ACK sent again by a client ESTABLISHED
+    st = _last_is(ts, lay, states, ack, "client.state", est)
+    repeated = _appended(ts, lay, st, "client->server", _codes(ts, st, "client->server")[-1])
+    assert twice_fact.holds(ts, st) and not twice_fact.holds(ts, repeated)
+    # a data segment already acknowledging all the client received while it holds an ACK
+    st = _last_is(ts, lay, states, FLAG_BITS["DATA"], "client.timer.delack", 1, most_rcvd=1)
+    rcvd = _slot_value(ts, lay, st, "client.rcvd")
+    n = len(_codes(ts, st, "client->server")) - 1
+    off = ts.slots[lay.slot_of["client->server"]].offset + n * lay.seg_width + lay.fields["ack"][0]
+    acked_all = st + ((rcvd - ((st >> off) & ((1 << lay.fields["ack"][1]) - 1))) << off)
+    assert owed_fact.holds(ts, st) and not owed_fact.holds(ts, acked_all)
+    large = Layout.of(load(PARAMETRIC, ["D=3", *DATA]))
+    (carried,) = _carry(twice, lay, large)
+    assert carried.when[1].rows == {(0,), (1,), (2,)}
+
+
+def _slot_value(ts, lay, packed: int, name: str) -> int:
+    slot = ts.slots[lay.slot_of[name]]
+    return (packed >> slot.offset) & slot.mask
+
+
+def _last_is(ts, lay, states, flags: int, slot: str, value: int, most_rcvd: int = 3) -> int:
+    """A reachable state with `slot` at `value`, room in client->server and a segment of
+    `flags` last in it acknowledging fewer than D units (below the saturating values), less
+    than the client received (at most `most_rcvd`)."""
+    off, width = lay.fields["ack"]
+    for s in states:
+        codes = _codes(ts, s, "client->server")
+        if (_slot_value(ts, lay, s, slot) == value and codes
+                and len(codes) < lay.capacity["client->server"]
+                and codes[-1] & ((1 << FLAG_WIDTH) - 1) == flags
+                and (codes[-1] >> off) & ((1 << width) - 1)
+                < min(2, _slot_value(ts, lay, s, "client.rcvd"))
+                and _slot_value(ts, lay, s, "client.rcvd") <= most_rcvd):
+            return s
+    raise AssertionError(f"no reachable state with {slot} = {value} and {flags} last")
