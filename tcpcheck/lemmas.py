@@ -628,6 +628,9 @@ def _acknowledged_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member
     sender = ch.split("->")[0] + "."
     mine = [c for c in conds if c.terms[0].slot.startswith(sender)]
     counters = [n for n in sorted(scaled) if n.startswith(sender)]
+    # an empty position reads 0 in every field: only the segments there are told of
+    nonempty = Member((Term(ch, "flags"),), frozenset(
+        {(seg["flags"],) for row in segs for seg in row if seg["flags"]}))
     out = []
     for f in (f for f in lay.fields if f != "flags"):
         top = lay.ranges.get((None, f), (0, 0))[1]
@@ -648,11 +651,12 @@ def _acknowledged_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member
                 rows = [i for i in _rows_where(cols, cond) if i in diffs]
                 within = _bounds(d for i in rows for d, _b, _k in diffs[i])
                 if within and within != plain:
-                    out.append(Lemma((cond,), Within(Term(ch, f), Term(n), *within), "each", ch))
+                    out.append(Lemma((cond, nonempty), Within(Term(ch, f), Term(n), *within),
+                                     "each", ch))
                 tight = _bounds(d for i in rows for d, b, _k in diffs[i] if b)
                 if tight and tight != exact and tight != within:
-                    out.append(Lemma((cond, below), Within(Term(ch, f), Term(n), *tight),
-                                     "each", ch))
+                    out.append(Lemma((cond, nonempty, below),
+                                     Within(Term(ch, f), Term(n), *tight), "each", ch))
                 # ... told apart by the segment's flags (a FIN+ACK sent while an ACK is held
                 # back acknowledges what was received, a pure ACK never does)
                 for kind in sorted({k for i in rows for _d, b, k in diffs[i] if b}):
