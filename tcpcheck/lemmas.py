@@ -519,6 +519,7 @@ def _channel_lemmas(cols: _Columns, ch: str, conds: list[Member], scaled: dict,
         out.append(Lemma(() if cond is None else (cond,), Member((Term(ch, "flags"),), seen),
                          "each", ch))
     out += _acknowledged_lemmas(cols, segs, ch, conds, scaled, lay)
+    out += _last_sent_lemmas(cols, segs, ch, conds, scaled, lay)
     # an empty position holds nothing but zeros (a made-up state could hide a field there)
     empty = Member((Term(ch, "flags"),), frozenset({(0,)}))
     for f in numeric:
@@ -665,6 +666,49 @@ def _acknowledged_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member
                         is_k = Member((Term(ch, "flags"),), frozenset({(kind,)}))
                         out.append(Lemma((cond, is_k, below),
                                          Within(Term(ch, f), Term(n), *by_kind), "each", ch))
+    return out
+
+
+def _last_sent_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member],
+                      scaled: dict, lay: Layout) -> list[Lemma]:
+    """How the last segment a side has in flight (an empty position after it) stands to
+    its sender's counters, by its kind, over every state and under each premise on the
+    sender's variables, below the saturating values: a side that received data after its
+    FIN left acknowledges it at once or holds the ACK back (`delack`), so a made-up FIN
+    last in flight that acknowledges less than its sender received, with no ACK held,
+    breaks it."""
+    sender = ch.split("->")[0] + "."
+    mine = [None, *(c for c in conds if c.terms[0].slot.startswith(sender))]
+    counters = [n for n in sorted(scaled) if n.startswith(sender)]
+    last = []        # per state: the last segment, if a position after it is empty
+    for row in segs:
+        filled = [seg for seg in row if seg["flags"]]
+        last.append(filled[-1] if filled and len(filled) < len(row) else None)
+    out = []
+    for f in (f for f in lay.fields if f != "flags"):
+        top = lay.ranges.get((None, f), (0, 0))[1]
+        if top <= 1:
+            continue
+        below = _below_saturation(Term(ch, f), top)
+        for n in counters:
+            col = cols.col[n]
+            plain: dict = {}
+            for cond in mine:
+                by_kind: dict = {}
+                for i in _rows_where(cols, cond):
+                    seg = last[i]
+                    if seg is not None and seg[f] < top - 1:
+                        by_kind.setdefault(seg["flags"], []).append(seg[f] - col[i])
+                for kind, ds in sorted(by_kind.items()):
+                    bounds = (min(ds), max(ds))
+                    if cond is None:
+                        plain[kind] = bounds
+                    elif bounds == plain.get(kind):
+                        continue
+                    is_last = Member((Term(ch, "flags"), Term(ch, "flags", "j")),
+                                     frozenset({(kind, 0)}))
+                    when = (is_last, below) if cond is None else (is_last, cond, below)
+                    out.append(Lemma(when, Within(Term(ch, f), Term(n), *bounds), "adjacent", ch))
     return out
 
 
