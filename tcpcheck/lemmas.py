@@ -13,9 +13,15 @@ and writes them over the large model's state:
   both sides' TCP states are given; three variables' joint values beside a TCP state;
 - differences of two counters (a FIN counts one on top of the data: `rcvd - peer.sent`);
 - per channel, for every position: what the segment there may be, what its sender's
-  variables are when it is a given segment, how its `ack` stands to the counters; for
-  neighbouring and for later positions, which segments may follow which, and how their
-  acknowledgements stand (a stale ACK and an RST apart);
+  variables are when it is a given segment, how its `ack` stands to the counters (also
+  under each premise on its sender's variables: a side holding back an ACK has
+  acknowledged less than it received); for neighbouring and for later positions, which
+  segments may follow which, and how their acknowledgements stand (a stale ACK and an RST
+  apart; by both segments' kinds; below the saturating counts, in each TCP state of the
+  sender: an ACK after an ACK acknowledges more); how the last segment in flight stands to
+  its sender's counters;
+- beside both sides' TCP states, how many segments of each kind are in flight (a client in
+  TIME_WAIT facing a CLOSED server has at most one ACK on its way);
 - per channel, how many segments in flight carry data, a FIN or an ACK (`Count`), against
   both sides' counters and the channel's losses (`server.rcvd + #DATA(client->server) -
   client.sent`: sent is received or on its way), the same where the sender's counter is
