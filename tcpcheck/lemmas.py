@@ -632,17 +632,12 @@ def _acknowledged_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member
     field is below its saturating values. A side holding back an ACK (`delack` running)
     has acknowledged less than it received, which a made-up state whose last segment
     already acknowledges everything breaks: its delayed ACK would repeat the last one."""
-    sender = ch.split("->")[0] + "."
-    mine = [c for c in conds if c.terms[0].slot.startswith(sender)]
-    counters = [n for n in sorted(scaled) if n.startswith(sender)]
+    mine, counters, fields = _sender_reads(ch, conds, scaled, lay)
     # an empty position reads 0 in every field: only the segments there are told of
     nonempty = Member((Term(ch, "flags"),), frozenset(
         {(seg["flags"],) for row in segs for seg in row if seg["flags"]}))
     out = []
-    for f in (f for f in lay.fields if f != "flags"):
-        top = lay.ranges.get((None, f), (0, 0))[1]
-        if top <= 1:
-            continue
+    for f, top in fields:
         below = _below_saturation(Term(ch, f), top)
         for n in counters:
             col = cols.col[n]
@@ -675,6 +670,18 @@ def _acknowledged_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member
     return out
 
 
+def _sender_reads(ch: str, conds: list[Member], scaled: dict, lay: Layout
+                  ) -> tuple[list[Member], list[str], list[tuple[str, int]]]:
+    """What a channel's segments are read against: the premises on its sender's
+    variables, its sender's counters, and each numeric field with saturating values (a
+    range above 0..1), with its top."""
+    sender = ch.split("->")[0] + "."
+    mine = [c for c in conds if c.terms[0].slot.startswith(sender)]
+    counters = [n for n in sorted(scaled) if n.startswith(sender)]
+    fields = [(f, lay.ranges.get((None, f), (0, 0))[1]) for f in lay.fields if f != "flags"]
+    return mine, counters, [(f, top) for f, top in fields if top > 1]
+
+
 def _last_sent_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member],
                       scaled: dict, lay: Layout) -> list[Lemma]:
     """How the last segment a side has in flight (an empty position after it) stands to
@@ -683,23 +690,18 @@ def _last_sent_lemmas(cols: _Columns, segs: list, ch: str, conds: list[Member],
     FIN left acknowledges it at once or holds the ACK back (`delack`), so a made-up FIN
     last in flight that acknowledges less than its sender received, with no ACK held,
     breaks it."""
-    sender = ch.split("->")[0] + "."
-    mine = [None, *(c for c in conds if c.terms[0].slot.startswith(sender))]
-    counters = [n for n in sorted(scaled) if n.startswith(sender)]
+    mine, counters, fields = _sender_reads(ch, conds, scaled, lay)
     last = []        # per state: the last segment, if a position after it is empty
     for row in segs:
         filled = [seg for seg in row if seg["flags"]]
         last.append(filled[-1] if filled and len(filled) < len(row) else None)
     out = []
-    for f in (f for f in lay.fields if f != "flags"):
-        top = lay.ranges.get((None, f), (0, 0))[1]
-        if top <= 1:
-            continue
+    for f, top in fields:
         below = _below_saturation(Term(ch, f), top)
         for n in counters:
             col = cols.col[n]
             plain: dict = {}
-            for cond in mine:
+            for cond in [None, *mine]:
                 by_kind: dict = {}
                 for i in _rows_where(cols, cond):
                     seg = last[i]
