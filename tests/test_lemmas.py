@@ -277,7 +277,7 @@ def _proved_from_a_smaller_size(small_params: list[str], large_params: list[str]
     small = load(PARAMETRIC, small_params, keep=keep)
     large = load(PARAMETRIC, large_params, keep=keep)
     mined = mine(small, explore(small, record_edges=False, core="auto").states, large, at)
-    strong = strengthen_from(large, mined, Deadline(1800), seconds=1800)
+    strong = strengthen_from(large, mined, Deadline(3600), seconds=3600)
     assert strong is not None
     props = [p for p in _invariants(large, spec) if p.name == name]
     (r,) = check_inductive(large, props, 1, Deadline(600), strengthening=strong, spacer=False)
