@@ -45,7 +45,10 @@ LEMMA_HOUDINI_SECONDS = 600  # ... the candidates mined at a smaller size (lemma
                              # of them, over a larger state (--time-limit replaces it)
 SPACER_SECONDS = 120        # how long z3's Spacer may look for an inductive invariant
 SAMPLE_STATES = 2_000       # states of a bounded exploration the candidate facts come from
-REACHED_STATES = 1_000      # reachable states run through before Houdini's solver starts
+REACHED_STATES = 1_000      # reachable states read before Houdini's solver starts
+LEMMA_REACHED_STATES = 100_000  # ... for facts carried over from a smaller size: most are
+                                # false at the larger one, and a state the explorer finds drops
+                                # a false fact for far less than a solver round does
 CTI_STATES = 50            # states run through from each state the solver finds
 MAX_PAIR_VALUES = 512       # a pair of slots with more value pairs than this gives no fact
 MAX_PROJECTION_ROWS = 5_000  # nor a wider projection with more rows (a term z3 chokes on)
@@ -62,6 +65,10 @@ class Fact:
     def holds(self, ts: TransitionSystem, packed: int) -> bool:
         return tuple((packed >> ts.slots[i].offset) & ts.slots[i].mask
                      for i in self.slots) in self.values
+
+    def reads(self) -> tuple[int, ...]:
+        """The slots `holds` reads: a state's other bits do not change its answer."""
+        return self.slots
 
     def term(self, st: SlotState) -> z3.BoolRef:
         vs = [st.slots[i] for i in self.slots]
@@ -110,13 +117,18 @@ def candidate_facts(ts: TransitionSystem, states: list[int]) -> list[Fact]:
 
 
 def houdini(ts: TransitionSystem, facts: list, deadline=None,
-            seconds: float = HOUDINI_SECONDS, progress=None) -> list | None:
+            seconds: float = HOUDINI_SECONDS, progress=None,
+            reached: int = REACHED_STATES, core: str = "python") -> list | None:
     """The largest subset of `facts` that is inductive (every step from a state satisfying
     all of them reaches one that does), assuming each holds initially; None when `seconds`,
     the deadline's time or its memory bound end the search (nothing proved). A fact is
     anything with `term(SlotState)`: a Fact, or a lemmas.Candidate. `progress(round, kept)`
     is called before each of the solver's rounds (a round drops the facts one made-up state
-    breaks: at a large size there are hundreds)."""
+    breaks: at a large size there are hundreds). First the facts false in one of the
+    `reached` states a breadth-first search (`core`: explore's) finds are dropped: no
+    inductive invariant holding initially has them, so the answer is the same, for less."""
+    kept = _true_in(ts, facts, list(range(len(facts))), _reached(ts, reached, deadline, core),
+                    deadline)
     un = Unrolling(ts, from_initial=False)
     un.deepen()
     here, there = un.states[0], un.states[1]
@@ -126,7 +138,6 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
     after = [f.term(there) for f in facts]
     switch = [z3.Bool(f"fact{i}") for i in range(len(facts))]
     un.solver.add([z3.Implies(a, b) for a, b in zip(switch, before)])
-    kept = _refuted(ts, facts, list(range(len(facts))), list(ts.initial), REACHED_STATES)
     end = time.perf_counter() + seconds
     if deadline is not None and deadline.max_memory_mb is not None:
         # z3 answers unknown rather than grow past the command's bound (its own allocator)
@@ -158,6 +169,33 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
         kept = [i for i in kept if z3.is_true(model.eval(after[i], model_completion=True))]
         kept = _refuted(ts, facts, kept, [here.pack(model, ts)], CTI_STATES)
     return []
+
+
+def _reached(ts: TransitionSystem, budget: int, deadline, core: str) -> list[int]:
+    """Up to `budget` reachable states, breadth-first from the initial ones (all of them
+    when the search stops early: what it found is reachable all the same)."""
+    ex = explore(ts, max_states=budget, record_edges=False, deadline=deadline, core=core)
+    return [*ex.states, *ts.initial]
+
+
+def _true_in(ts: TransitionSystem, facts: list, kept: list[int], states: list[int],
+             deadline=None) -> list[int]:
+    """`kept` without the facts false in one of `states`. A fact reads a few slots
+    (`reads()`), so the states are cut down to those first: a million states have a few
+    thousand distinct values there, and each is read once."""
+    groups: dict[int, list[int]] = {}
+    for i in kept:
+        mask = 0
+        for j in facts[i].reads():
+            mask |= ts.slots[j].mask << ts.slots[j].offset
+        groups.setdefault(mask, []).append(i)
+    true = set()
+    for mask, idx in groups.items():
+        if deadline is not None and deadline.expired():
+            return kept           # the solver's loop stops at once: nothing is proved
+        values = {s & mask for s in states}
+        true.update(i for i in idx if all(facts[i].holds(ts, v) for v in values))
+    return [i for i in kept if i in true]
 
 
 def _refuted(ts: TransitionSystem, facts: list, kept: list[int], start: list[int],
@@ -203,7 +241,8 @@ def strengthen_from(ts: TransitionSystem, mined, deadline=None,
     """The candidates lemmas.mine carried over from a smaller size, filtered by Houdini at
     `ts` (`progress`: houdini's); None when a limit ended Houdini first (the command then
     has no proof to give)."""
-    kept = houdini(ts, list(mined.candidates), deadline, seconds, progress)
+    kept = houdini(ts, list(mined.candidates), deadline, seconds, progress,
+                   LEMMA_REACHED_STATES, "auto")
     if kept is None:
         return None
     return Strengthening(tuple(kept), len(mined.candidates), mined.states, mined.origin)

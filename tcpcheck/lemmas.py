@@ -267,11 +267,23 @@ class Candidate:
     def holds(self, ts: TransitionSystem, packed: int) -> bool:
         return holds_at(self, ts, packed)
 
+    def reads(self) -> tuple[int, ...]:
+        """The slots `holds` reads (kinduction reads a state's other bits as irrelevant)."""
+        claims = [*self.lemma.when, self.lemma.then]
+        terms = [t for c in claims for t in (c.terms if isinstance(c, Member) else (c.a, c.b))]
+        return tuple(sorted({i for t in terms for i in _slots_read(t, self.layout)}))
+
     def term(self, st: SlotState) -> z3.BoolRef:
         lm, lay = self.lemma, self.layout
         places = [{}] if lm.over == "state" else _positions(lm.over, lay.capacity[lm.channel])
         return z3.And([z3.Implies(z3.And([_claim(m, st, lay, p) for m in lm.when]),
                                   _claim(lm.then, st, lay, p)) for p in places])
+
+
+def _slots_read(t, lay: Layout) -> set[int]:
+    if isinstance(t, Total):
+        return set().union(*(_slots_read(p, lay) for p in t.parts))
+    return {lay.slot_of[t.channel if isinstance(t, Count) else t.slot]}
 
 
 def holds_at(c: Candidate, ts: TransitionSystem, packed: int) -> bool:

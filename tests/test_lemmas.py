@@ -10,6 +10,7 @@ inductive yet with the mined facts: an expected failure, bench/RESULTS.md)."""
 from __future__ import annotations
 
 import os
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from conftest import run_tcpcheck
 from tcpcheck import DEFAULT_MODEL, load
 from tcpcheck import spec as S
 from tcpcheck.explore import Deadline, explore
-from tcpcheck.kinduction import Strengthening, check_inductive, houdini, strengthen_from
+from tcpcheck.kinduction import (Strengthening, _true_in, check_inductive, houdini,
+                                 strengthen_from)
 from tcpcheck.lemmas import (Candidate, Count, Layout, Lemma, Member, Term, Total, Within,
                               _both_states_lemmas, _carry, _channel_lemmas, _Columns,
                               _conditions, _count_lemmas, _range_lemmas, _scaled, holds_at,
@@ -101,6 +103,54 @@ def test_houdini_drops_a_planted_fact_that_a_step_breaks():
     assert [r for r, _ in reports] == list(range(len(reports)))
     left = [n for _, n in reports]
     assert left == sorted(left, reverse=True) and left[0] <= len(plain) and left[-1] == len(kept)
+
+
+@pytest.fixture(scope="module")
+def data_d1_to_d2():
+    """The data phase's facts mined at D=1 (every state), carried over to D=2."""
+    small = load(PARAMETRIC, ["D=1", *DATA])
+    large = load(PARAMETRIC, ["D=2", *DATA])
+    return large, mine(small, explore(small, record_edges=False).states, large, "D=1")
+
+
+def test_a_fact_read_on_the_slots_it_names_says_what_it_says_on_the_whole_state(data_d1_to_d2):
+    """Houdini drops the facts false in reachable states of the large size by reading each
+    fact on the slots it names (`reads()`) of each distinct value there: the same facts are
+    dropped as reading every fact on every whole state would drop (a slot `reads()` left out
+    would read as 0 and flip some answers)."""
+    large, mined = data_d1_to_d2
+    cands = list(mined.candidates)[::3]
+    states = list(explore(large, record_edges=False, max_states=400).states)
+    every = list(range(len(cands)))
+    whole = [i for i in every if all(holds_at(cands[i], large, s) for s in states)]
+    assert 0 < len(whole) < len(cands)        # some are false at D=2, some true
+    assert _true_in(large, cands, every, states) == whole
+    assert {k for c in cands for k in c.lemma.when + (c.lemma.then,) for k in
+            ([*k.terms] if isinstance(k, Member) else [k.a, k.b])
+            if isinstance(k, (Count, Total))}     # the counts and sums are read too
+
+
+def test_the_states_the_explorer_reaches_drop_facts_houdini_would_drop(data_d1_to_d2):
+    """A fact false in a reachable state is in no inductive invariant: Houdini drops it
+    whether the explorer's states or the solver's made-up ones show it. Read first on
+    the large size's reachable states (as --lemmas-from does), Houdini keeps the same facts
+    in fewer solver rounds."""
+    large, mined = data_d1_to_d2
+    plain = [c for c in _unconditional(mined) if c.lemma.over == "state"]
+    some = list(explore(large, record_edges=False, max_states=2_000).states)
+    false = list(islice((c for c in mined.candidates if c.lemma.over == "state"
+                         and not all(holds_at(c, large, s) for s in some)), 20))
+    assert false                 # false at D=2: in a reachable state, or in a made-up one
+    cands = plain + false
+    reports, kept = {}, {}
+    for reached in (1, 100_000):
+        seen = reports[reached] = []
+        kept[reached] = houdini(large, cands, seconds=600, reached=reached,
+                                progress=lambda r, left, seen=seen: seen.append((r, left)))
+    assert kept[1] is not None and set(kept[1]) == set(kept[100_000])
+    # the solver starts on fewer facts, and needs no more rounds
+    assert reports[100_000][0][1] < reports[1][0][1]
+    assert len(reports[100_000]) <= len(reports[1])
 
 
 def _stale_ack_premise(mined) -> Member:
