@@ -35,6 +35,7 @@ import z3
 from . import spec as S
 from .bmc import SymbolicResult, Unrolling, Unsupported, model_error_at, state_predicate, \
     violation
+from .csink import CoreUnavailable
 from .explore import explore
 from .symbolic import SlotState, width_of
 from .transitions import ExplorationError, TransitionSystem
@@ -174,7 +175,11 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
 def _reached(ts: TransitionSystem, budget: int, deadline, core: str) -> list[int]:
     """Up to `budget` reachable states, breadth-first from the initial ones (all of them
     when the search stops early: what it found is reachable all the same)."""
-    ex = explore(ts, max_states=budget, record_edges=False, deadline=deadline, core=core)
+    try:
+        ex = explore(ts, max_states=budget, record_edges=False, deadline=deadline,
+                     core="c" if core == "auto" else core)
+    except CoreUnavailable:   # said nowhere: the user asked for a proof, not a search
+        ex = explore(ts, max_states=budget, record_edges=False, deadline=deadline)
     return [*ex.states, *ts.initial]
 
 
