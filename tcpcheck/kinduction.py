@@ -50,7 +50,7 @@ REACHED_STATES = 1_000      # reachable states read before Houdini's solver star
 LEMMA_REACHED_STATES = 100_000  # ... for facts carried over from a smaller size: most are
                                 # false at the larger one, and a state the explorer finds drops
                                 # a false fact for far less than a solver round does
-CTI_STATES = 50            # states run through from each state the solver finds
+CTI_STATES = 1_000         # states run through from each state the solver finds
 MAX_PAIR_VALUES = 512       # a pair of slots with more value pairs than this gives no fact
 MAX_PROJECTION_ROWS = 5_000  # nor a wider projection with more rows (a term z3 chokes on)
 
@@ -130,6 +130,7 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
     inductive invariant holding initially has them, so the answer is the same, for less."""
     kept = _true_in(ts, facts, list(range(len(facts))), _reached(ts, reached, deadline, core),
                     deadline)
+    breaks = _Breaks(ts, facts, kept)
     un = Unrolling(ts, from_initial=False)
     un.deepen()
     here, there = un.states[0], un.states[1]
@@ -168,7 +169,7 @@ def houdini(ts: TransitionSystem, facts: list, deadline=None,
         if model is None:
             return [facts[i] for i in kept]
         kept = [i for i in kept if z3.is_true(model.eval(after[i], model_completion=True))]
-        kept = _refuted(ts, facts, kept, [here.pack(model, ts)], CTI_STATES)
+        kept = _refuted(ts, breaks, kept, [here.pack(model, ts)], CTI_STATES)
     return []
 
 
@@ -183,6 +184,14 @@ def _reached(ts: TransitionSystem, budget: int, deadline, core: str) -> list[int
     return [*ex.states, *ts.initial]
 
 
+def _mask(ts: TransitionSystem, fact) -> int:
+    """The bits of a packed state that `fact.holds` reads."""
+    mask = 0
+    for j in fact.reads():
+        mask |= ts.slots[j].mask << ts.slots[j].offset
+    return mask
+
+
 def _true_in(ts: TransitionSystem, facts: list, kept: list[int], states: list[int],
              deadline=None) -> list[int]:
     """`kept` without the facts false in one of `states`. A fact reads a few slots
@@ -190,10 +199,7 @@ def _true_in(ts: TransitionSystem, facts: list, kept: list[int], states: list[in
     thousand distinct values there, and each is read once."""
     groups: dict[int, list[int]] = {}
     for i in kept:
-        mask = 0
-        for j in facts[i].reads():
-            mask |= ts.slots[j].mask << ts.slots[j].offset
-        groups.setdefault(mask, []).append(i)
+        groups.setdefault(_mask(ts, facts[i]), []).append(i)
     true = set()
     for mask, idx in groups.items():
         if deadline is not None and deadline.expired():
@@ -203,16 +209,45 @@ def _true_in(ts: TransitionSystem, facts: list, kept: list[int], states: list[in
     return [i for i in kept if i in true]
 
 
-def _refuted(ts: TransitionSystem, facts: list, kept: list[int], start: list[int],
+class _Breaks:
+    """Which facts a state breaks, one state at a time (the states Houdini runs through
+    from each made-up one). The facts are grouped by the bits they read; a group's answer
+    for a value of its bits is remembered, so a state whose bits were all seen before
+    costs a lookup per group, not a reading of every fact (made-up states share most)."""
+
+    def __init__(self, ts: TransitionSystem, facts: list, kept: list[int]):
+        self.ts, self.facts = ts, facts
+        groups: dict[int, list[int]] = {}
+        for i in kept:
+            groups.setdefault(_mask(ts, facts[i]), []).append(i)
+        self.groups = list(groups.items())
+        self.seen: list[dict[int, tuple[int, ...]]] = [{} for _ in self.groups]
+
+    def of(self, s: int, alive: set[int]) -> set[int]:
+        """The facts in `alive` that `s` breaks (`alive` only shrinks: what a group's value
+        was read against once covers every later `alive`)."""
+        out: set[int] = set()
+        for (mask, idx), seen in zip(self.groups, self.seen):
+            v = s & mask
+            bad = seen.get(v)
+            if bad is None:
+                bad = seen[v] = tuple(i for i in idx
+                                      if i in alive and not self.facts[i].holds(self.ts, v))
+            out.update(bad)
+        return out & alive
+
+
+def _refuted(ts: TransitionSystem, breaks: _Breaks, kept: list[int], start: list[int],
              budget: int) -> list[int]:
     """`kept` without the facts false in a successor of a state that satisfies all of them,
     found by running the successor function from `start` (each such state satisfies them,
     or is initial) through states satisfying what is left, up to `budget` states. Dropping
     such a fact is what Houdini's solver would do, one model at a time: the concrete steps
     drop dozens at once, so the solver is asked far fewer times."""
+    alive = set(kept)
     seen, work = set(start), list(start)
     for s in start:
-        kept = [i for i in kept if facts[i].holds(ts, s)]
+        alive -= breaks.of(s, alive)
     while work and len(seen) < budget:
         s = work.pop()
         try:
@@ -220,11 +255,11 @@ def _refuted(ts: TransitionSystem, facts: list, kept: list[int], start: list[int
         except ExplorationError:      # the model fails there: the solver's turn to judge
             continue
         for t in after:
-            kept = [i for i in kept if facts[i].holds(ts, t)]
+            alive -= breaks.of(t, alive)
             if t not in seen:         # it satisfies every fact kept: its steps count too
                 seen.add(t)
                 work.append(t)
-    return kept
+    return [i for i in kept if i in alive]
 
 
 def strengthen(ts: TransitionSystem, deadline=None,
