@@ -192,16 +192,21 @@ def _mask(ts: TransitionSystem, fact) -> int:
     return mask
 
 
+def _by_mask(ts: TransitionSystem, facts: list, kept: list[int]) -> dict[int, list[int]]:
+    """The facts in `kept` grouped by the bits they read."""
+    groups: dict[int, list[int]] = {}
+    for i in kept:
+        groups.setdefault(_mask(ts, facts[i]), []).append(i)
+    return groups
+
+
 def _true_in(ts: TransitionSystem, facts: list, kept: list[int], states: list[int],
              deadline=None) -> list[int]:
     """`kept` without the facts false in one of `states`. A fact reads a few slots
     (`reads()`), so the states are cut down to those first: a million states have a few
     thousand distinct values there, and each is read once."""
-    groups: dict[int, list[int]] = {}
-    for i in kept:
-        groups.setdefault(_mask(ts, facts[i]), []).append(i)
     true = set()
-    for mask, idx in groups.items():
+    for mask, idx in _by_mask(ts, facts, kept).items():
         if deadline is not None and deadline.expired():
             return kept           # the solver's loop stops at once: nothing is proved
         values = {s & mask for s in states}
@@ -217,10 +222,7 @@ class _Breaks:
 
     def __init__(self, ts: TransitionSystem, facts: list, kept: list[int]):
         self.ts, self.facts = ts, facts
-        groups: dict[int, list[int]] = {}
-        for i in kept:
-            groups.setdefault(_mask(ts, facts[i]), []).append(i)
-        self.groups = list(groups.items())
+        self.groups = list(_by_mask(ts, facts, kept).items())
         self.seen: list[dict[int, tuple[int, ...]]] = [{} for _ in self.groups]
 
     def of(self, s: int, alive: set[int]) -> set[int]:
