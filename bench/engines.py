@@ -183,12 +183,20 @@ def run_proof(model: str, size: int, depth: int) -> dict:
                              deadline, float("inf"))
     if strong is None:
         return {"finished": False, "verdicts": {}, "note": "Houdini did not finish"}
+    # k-induction first; what it leaves, z3's Spacer with the same facts (its invariant is
+    # checked again before "proved": tcpcheck.kinduction.spacer_proves)
     results = check_inductive(ts, _invariants(ts), min(depth, 2), deadline,
-                              strengthening=strong, spacer=False)
-    verdicts = {r.name: (f"proved at k={r.depth}" if str(r.verdict) == "holds"
+                              strengthening=strong, spacer=True)
+    verdicts = {r.name: (_how_proved(r) if str(r.verdict) == "holds"
                          else f"{r.verdict} {r.depth}") for r in results}
     return {"finished": all(str(r.verdict) == "holds" for r in results), "verdicts": verdicts,
             "note": strong.text}
+
+
+def _how_proved(r) -> str:
+    """"proved at k=K" (k-induction) or "proved by Spacer"."""
+    from tcpcheck.bmc import ProvedBy
+    return "proved by Spacer" if r.proved_by is ProvedBy.SPACER else f"proved at k={r.depth}"
 
 
 MINE_SAMPLE = 500_000   # states mined at most (n = 3 has 6,138,320: all would take 15 GB)

@@ -19,6 +19,7 @@ property without an answer, as it does for the explorer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import z3
 
@@ -41,6 +42,13 @@ class Unsupported(Exception):
     """A property this engine does not check yet: its verdict is inconclusive, saying why."""
 
 
+class ProvedBy(Enum):
+    """How an invariant the symbolic engine says holds was proved."""
+
+    K_INDUCTION = "k-induction"
+    SPACER = "Spacer"     # z3's constrained Horn clauses; its invariant checked again
+
+
 @dataclass
 class SymbolicResult:
     """One property checked by bounded model checking."""
@@ -56,6 +64,7 @@ class SymbolicResult:
     doc: str | None = None
     source: str = ""
     durations: DurationAnswer | None = None     # timing queries: for which durations
+    proved_by: ProvedBy | None = None           # a proof's method (holds, unbounded)
 
     @property
     def answer(self) -> str | None:

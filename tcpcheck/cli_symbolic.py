@@ -16,7 +16,8 @@ from .bmc import SymbolicResult, agrees
 from .cli_io import emit_json, fail_input
 from .diagnostics import TcpcheckError
 from .explore import explore
-from .kinduction import LEMMA_HOUDINI_SECONDS, Strengthening, strengthen_from
+from .kinduction import LEMMA_HOUDINI_SECONDS, LEMMA_REACHED_STATES, Strengthening, \
+    strengthen_from
 from .lemmas import mine
 from .symbolic_check import check_symbolic_properties
 from .trace import path_view, run_lines, run_steps
@@ -98,6 +99,8 @@ def _mined_strengthening(model_path, chosen, lemmas_from, read, ts, deadline,
     total = len(mined.candidates)
     # --time-limit bounds Houdini when given (minutes at a large size); else a default
     seconds = float("inf") if deadline.seconds is not None else LEMMA_HOUDINI_SECONDS
+    # before the solver's first round: the size checked explored breadth-first (seconds)
+    say(f"Houdini: {total:,} facts read first in up to {LEMMA_REACHED_STATES:,} reachable states")
     kept = strengthen_from(ts, mined, deadline, seconds, progress=lambda rounds, left: say(
         f"Houdini: {left:,} of {total:,} facts kept, solver round {rounds + 1}"))
     if kept is None:

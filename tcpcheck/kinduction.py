@@ -33,8 +33,8 @@ from itertools import combinations
 import z3
 
 from . import spec as S
-from .bmc import SymbolicResult, Unrolling, Unsupported, model_error_at, state_predicate, \
-    violation
+from .bmc import ProvedBy, SymbolicResult, Unrolling, Unsupported, model_error_at, \
+    state_predicate, violation
 from .csink import CoreUnavailable
 from .explore import explore
 from .symbolic import SlotState, width_of
@@ -355,16 +355,23 @@ def _prove(ts, p: S.Property, depth: int, strong_of, deadline,
             free = Unrolling(ts, from_initial=False)
             free.solver.add(strong.term(free.states[0]))
         if _step_holds(free, k, good, strong):
-            return SymbolicResult(verdict=Verdict.HOLDS, depth=k, message=(
+            return SymbolicResult(verdict=Verdict.HOLDS, depth=k,
+                                  proved_by=ProvedBy.K_INDUCTION, message=(
                 f"proved by k-induction at k={k} ({strong.text})"), **base)
     if untimed_bad is not None:
         return _bounded(base, depth, strong,
                         f"runs the timers forbid break it from {untimed_bad} steps on")
     if spacer and spacer_proves(ts, s, pred, deadline, strong=strong) is True:
-        return SymbolicResult(verdict=Verdict.HOLDS, depth=depth, message=(
+        return SymbolicResult(verdict=Verdict.HOLDS, depth=depth,
+                              proved_by=ProvedBy.SPACER, message=(
             f"proved by z3's Spacer: an inductive invariant, checked, implies it (not "
-            f"inductive by k-induction up to k={depth})"), **base)
+            f"inductive by k-induction up to k={depth}{_assuming(strong)})"), **base)
     return _bounded(base, depth, strong, f"not inductive up to k={depth}")
+
+
+def _assuming(strong: Strengthening | None) -> str:
+    """What Spacer was given to assume, for its verdict's message."""
+    return f"; with the {strong.text}" if strong is not None and strong.facts else ""
 
 
 def _step_holds(free: Unrolling, k: int, good, strong: Strengthening) -> bool:
