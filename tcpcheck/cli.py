@@ -464,9 +464,9 @@ def _print_stats(doc: dict, ex) -> None:
                    "cannot finish. The model is explored completely with these parameter "
                    "values instead (a smaller size, e.g. D=2), facts true in all its states "
                    "are carried over to the checked size, and those z3 proves inductive "
-                   "there (Houdini) strengthen k-induction. A wrong fact is dropped, never "
-                   "trusted: the verdict says holds (proved) only when the induction goes "
-                   "through. Example: check models/parametric.tcpm specs/teardown.spec "
+                   "there (Houdini) strengthen k-induction, and Spacer after it. A wrong "
+                   "fact is dropped, never trusted: the verdict says holds (proved) only "
+                   "when a proof goes through, and which one. Example: check models/parametric.tcpm specs/teardown.spec "
                    "--engine symbolic --param D=4 --lemmas-from D=2 --depth 2.")
 @_workers_option("Check properties")
 @_core_option
