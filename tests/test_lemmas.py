@@ -149,9 +149,9 @@ def test_the_states_the_explorer_reaches_drop_facts_houdini_would_drop(data_d1_t
         kept[reached] = houdini(large, cands, seconds=600, reached=reached,
                                 progress=lambda r, left, seen=seen: seen.append((r, left)))
     assert kept[1] is not None and set(kept[1]) == set(kept[100_000])
-    # the solver starts on fewer facts, and needs no more rounds
+    # the solver starts on fewer facts (how many rounds it then needs depends on which
+    # made-up states z3's models give: not asserted, CI saw 52 against 49 once)
     assert reports[100_000][0][1] < reports[1][0][1]
-    assert len(reports[100_000]) <= len(reports[1])
 
 
 def _stale_ack_premise(mined) -> Member:
