@@ -1,15 +1,15 @@
 """Bounded model checking of invariants on the symbolic engine (tcpcheck.symbolic).
 
-The steps are unrolled depth by depth in one incremental z3 solver: states s0, s1, ... sN
-(each one small bit-vector per slot: tcpcheck.symbolic.SlotState), variants x0, x1, ..., the first state one of the initial
-states and each next one a successor by some path of some step. At every depth each
-invariant's negation is asked under push/pop, so the first violation found is at the least
-depth: a shortest run, as the explorer's. A run found this way is shown only after it
-replays through the successor function (tcpcheck.successors, the first sink) step by step,
+The steps are unrolled depth by depth in one incremental z3 solver: states s0, s1, ... sN (each
+one small bit-vector per slot: tcpcheck.symbolic.SlotState), variants x0, x1, ..., the first
+state one of the initial states and each next one a successor by some path of some step. At
+every depth each invariant's negation is asked under push/pop, so the first violation found is
+at the least depth: a shortest run, as the explorer's. A run found this way is shown only after
+it replays through the successor function (tcpcheck.successors, the first sink) step by step,
 variant by variant: a run that does not replay is a bug of this engine and fails loudly
-(RunDoesNotReplay), never a verdict. A replayed run then has its timing decided by the
-same code as the explorer's runs (timing.check_run); a run the timers forbid is excluded and
-the depth asked again.
+(RunDoesNotReplay), never a verdict. A replayed run then has its timing decided by the same
+code as the explorer's runs (timing.check_run); a run the timers forbid is excluded and the
+depth asked again.
 
 Verdicts: violated (with the run); holds up to depth N (Verdict.BOUNDED: no run of at most N
 steps breaks it, said as such, never "holds": bounded checking proves nothing past N). A

@@ -466,8 +466,9 @@ def _print_stats(doc: dict, ex) -> None:
                    "are carried over to the checked size, and those z3 proves inductive "
                    "there (Houdini) strengthen k-induction, and Spacer after it. A wrong "
                    "fact is dropped, never trusted: the verdict says holds (proved) only "
-                   "when a proof goes through, and which one. Example: check models/parametric.tcpm specs/teardown.spec "
-                   "--engine symbolic --param D=4 --lemmas-from D=2 --depth 2.")
+                   "when a proof goes through, and which one. Example: check "
+                   "models/parametric.tcpm specs/teardown.spec --engine symbolic --param D=4 "
+                   "--lemmas-from D=2 --depth 2.")
 @_workers_option("Check properties")
 @_core_option
 def check(files, params, max_states, time_limit, max_memory, no_progress, model_override,
