@@ -514,7 +514,8 @@ def check(files, params, max_states, time_limit, max_memory, no_progress, model_
                       "--engine symbolic or --engine both")]), as_json)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
-        groups = group_by_model(specs, model_override or model_arg, default_model())
+        groups = group_by_model(specs, model_override or model_arg, default_model(),
+                                list(params))
         results = []
         unchecked: list[str] = []
         for n, ((model_path, spec_params), group) in enumerate(groups.items()):
@@ -1036,7 +1037,8 @@ def trace(files, prop_name, params, max_states, time_limit, max_memory, no_progr
     deadline = command_deadline(time_limit, max_memory)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
-        groups = group_by_model(specs, model_override or model_arg, default_model())
+        groups = group_by_model(specs, model_override or model_arg, default_model(),
+                                list(params))
         for (model_path, spec_params), group in groups.items():
             names = {p.name for _path, sf in group for p in sf.properties}
             if prop_name not in names:

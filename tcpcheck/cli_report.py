@@ -50,7 +50,7 @@ def report(files, output, params, max_states, time_limit, max_memory):
     results = []
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
-        groups = group_by_model(specs, model_arg, default_model())
+        groups = group_by_model(specs, model_arg, default_model(), list(params))
         for (model_path, spec_params), group in groups.items():
             if deadline.expired():
                 break

@@ -36,7 +36,7 @@ def check_symbolic(files, params, engine: str, depth: int, model_override, defau
     status = _status(not no_progress and not as_json)
     try:
         specs, model_arg = spec_files(list(files), DEFAULT_SPEC_DIR)
-        groups = group_by_model(specs, model_override or model_arg, default_model)
+        groups = group_by_model(specs, model_override or model_arg, default_model, list(params))
         docs, verdicts, disagree = [], [], 0
         for (model_path, spec_params), group in groups.items():
             chosen = merge_params(spec_params, list(params))

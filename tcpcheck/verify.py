@@ -53,10 +53,15 @@ def spec_files(files: list[Path], spec_dir: Path) -> tuple[list[Path], Path | No
     return specs, (models[0] if models else None)
 
 
-def group_by_model(specs: list[Path], override: Path | None, default_model: Path):
+def group_by_model(specs: list[Path], override: Path | None, default_model: Path,
+                   cli_params: list[str] = ()):
     """Parse every spec (all errors at once) and group them by the model they are about and
-    the parameters they fix (`model "..." with name = value`): each group is explored once."""
+    the parameter values they choose (`model "..." with name = value`, then `cli_params`,
+    --param, over them): each group is explored once, and proved once (the symbolic
+    engine's facts and Houdini). Two specs that choose the same values in another order or
+    place share a group; the key is the first one's (model, `with` settings)."""
     groups: dict[tuple[Path, tuple[str, ...]], list[tuple[Path, S.SpecFile]]] = {}
+    first_of: dict[tuple, tuple[Path, tuple[str, ...]]] = {}
     diags: list[Diagnostic] = []
     for path in specs:
         try:
@@ -64,11 +69,23 @@ def group_by_model(specs: list[Path], override: Path | None, default_model: Path
         except TcpcheckError as err:
             diags.extend(err.diagnostics)
             continue
-        model = override or S.model_path_of(sf) or default_model
-        groups.setdefault((Path(model), sf.params), []).append((path, sf))
+        model = Path(override or S.model_path_of(sf) or default_model)
+        key = first_of.setdefault((model, _choice(sf.params, cli_params)), (model, sf.params))
+        groups.setdefault(key, []).append((path, sf))
     if diags:
         raise TcpcheckError(diags)
     return groups
+
+
+def _choice(spec_params: tuple[ParamSetting, ...], cli_params) -> tuple:
+    """What a spec's settings and --param choose, in a form that compares equal however
+    and wherever it was written (`D = 5` in a spec, `D=5` on the command line)."""
+    chosen = []
+    for p in merge_params(spec_params, list(cli_params)):
+        text = p.text if isinstance(p, ParamSetting) else p
+        name, eq, value = text.partition("=")
+        chosen.append((name.strip(), eq, value.strip()))
+    return tuple(sorted(chosen))
 
 
 def merge_params(spec_params: tuple[ParamSetting, ...], cli_params: list[str]

@@ -37,7 +37,7 @@ def take_snapshot(files: list[Path], model: Path | None, default_model: Path, sp
     try:
         specs, model_arg = spec_files(list(files), spec_dir)
         read |= set(specs)
-        groups = group_by_model(specs, model or model_arg, default_model)
+        groups = group_by_model(specs, model or model_arg, default_model, params)
         read |= {model_path for model_path, _params in groups}
         verdicts: list[tuple[str, Verdict]] = []
         diags: list[Diagnostic] = []
