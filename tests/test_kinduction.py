@@ -67,6 +67,23 @@ def test_spacer_proves_what_k_induction_without_facts_cannot():
     assert "not inductive by k-induction up to k=2)" in r.message
 
 
+CLOSE_AT_5 = ["D=5", "L=5", "P=5", "delayed_ack=true", "passive_has_data=false",
+              "early_data=true", "shared_socket=true", "lossy_network=true"]
+
+
+@slow
+def test_spacer_proves_the_held_ack_invariant_with_losses_and_sharing_past_the_explorer():
+    """bench/engines.py's close configuration at n = 5 (five losses a channel, a socket
+    shared by five processes, early data): the explorer stops at the 12 GB bound there
+    (40.8 M states), Houdini over the facts mined at n = 2 takes hours, and Spacer alone,
+    with no facts, proves that no held-back ACK runs on into TIME_WAIT (23 CPU s)."""
+    ts = load(ROOT / "models" / "parametric.tcpm", CLOSE_AT_5)
+    sf = S.parse_spec_file(ROOT / "specs" / "data_phase.spec")
+    props = [p for p in S.resolve(sf, ts) if p.name == "a_held_ack_leaves_before_time_wait"]
+    (r,) = check_inductive(ts, props, 0, strengthening=NONE, spacer=True)
+    assert r.verdict is Verdict.HOLDS and r.proved_by is ProvedBy.SPACER, r.message
+
+
 def test_the_explorers_facts_make_it_inductive_once_houdini_proves_them():
     ts = load(DEFAULT_MODEL)
     (r,) = check_inductive(ts, _time_wait_invariant(ts), 2, spacer=False)
